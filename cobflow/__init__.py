@@ -1,0 +1,3 @@
+"""cobflow: exchange feeds -> Kafka -> Bytewax dataflows -> QuestDB -> Grafana."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from cobflow.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""Capture files: JSON Lines (optionally .gz) or Parquet, one raw message per line/row."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import orjson
+
+from cobflow.raw import RawMessage, RawMessageError
+
+PARQUET_ROW_GROUP = 100_000
+_COLUMNS = ("ts_recv", "exchange", "kind", "channel", "symbol", "payload", "encoding")
+
+
+class CaptureError(ValueError):
+    """A capture file cannot be read; the message says which file and line."""
+
+
+def capture_format(path: Path | str) -> str:
+    name = str(path).lower()
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")):
+        return "jsonl"
+    if name.endswith(".zst"):
+        raise CaptureError(f"{path}: .zst captures are not supported yet; use .jsonl.gz or .parquet")
+    raise CaptureError(f"{path}: unknown capture format (use .jsonl, .jsonl.gz or .parquet)")
+
+
+def _open_text(path: Path, mode: str) -> io.TextIOBase:
+    if str(path).lower().endswith(".gz"):
+        return gzip.open(path, mode + "t", encoding="utf-8")  # type: ignore[return-value]
+    return open(path, mode, encoding="utf-8")
+
+
+def read_capture(path: Path | str) -> Iterator[RawMessage]:
+    path = Path(path)
+    if not path.exists():
+        raise CaptureError(f"{path}: no such capture file")
+    if capture_format(path) == "parquet":
+        yield from _read_parquet(path)
+        return
+    with _open_text(path, "r") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield RawMessage.from_dict(orjson.loads(line))
+            except (orjson.JSONDecodeError, RawMessageError) as exc:
+                raise CaptureError(f"{path}:{lineno}: {exc}") from None
+
+
+def write_capture(path: Path | str, messages: Iterable[RawMessage]) -> int:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if capture_format(path) == "parquet":
+        return _write_parquet(path, messages)
+    n = 0
+    # mtime=0 keeps .gz output byte-identical for identical input.
+    if str(path).lower().endswith(".gz"):
+        raw = open(path, "wb")
+        f = io.TextIOWrapper(gzip.GzipFile(fileobj=raw, mode="wb", mtime=0), encoding="utf-8")
+    else:
+        raw = None
+        f = open(path, "w", encoding="utf-8")
+    try:
+        for msg in messages:
+            f.write(orjson.dumps(msg.to_dict()).decode())
+            f.write("\n")
+            n += 1
+    finally:
+        f.close()
+        if raw is not None:
+            raw.close()
+    return n
+
+
+def _schema():
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("ts_recv", pa.int64()),
+            ("exchange", pa.string()),
+            ("kind", pa.string()),
+            ("channel", pa.string()),
+            ("symbol", pa.string()),
+            ("payload", pa.string()),
+            ("encoding", pa.string()),
+        ]
+    )
+
+
+def _write_parquet(path: Path, messages: Iterable[RawMessage]) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _schema()
+    n = 0
+    cols: dict[str, list] = {c: [] for c in _COLUMNS}
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+
+        def flush() -> None:
+            if cols["ts_recv"]:
+                writer.write_table(pa.table(cols, schema=schema), row_group_size=PARQUET_ROW_GROUP)
+                for v in cols.values():
+                    v.clear()
+
+        for msg in messages:
+            for c in _COLUMNS:
+                cols[c].append(getattr(msg, c))
+            n += 1
+            if len(cols["ts_recv"]) >= PARQUET_ROW_GROUP:
+                flush()
+        flush()
+    return n
+
+
+def _read_parquet(path: Path) -> Iterator[RawMessage]:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    missing = set(_COLUMNS) - set(pf.schema_arrow.names)
+    if missing:
+        raise CaptureError(f"{path}: missing column(s) {sorted(missing)}")
+    row = 0
+    for batch in pf.iter_batches(columns=list(_COLUMNS)):
+        for d in batch.to_pylist():
+            row += 1
+            if d.get("encoding") is None:
+                d.pop("encoding", None)
+            try:
+                yield RawMessage.from_dict(d)
+            except RawMessageError as exc:
+                raise CaptureError(f"{path}: row {row}: {exc}") from None

@@ -1,0 +1,212 @@
+"""The `cobflow` command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from cobflow.config import ConfigError, Settings, load_settings
+
+SAMPLES = Path(__file__).resolve().parent / "samples"
+DEMO_SAMPLE = SAMPLES / "binance-2021-10-12.jsonl.gz"
+FLOWS = {"top-of-book": "dataflows.top_of_book:flow"}
+
+
+def _err(msg: str) -> int:
+    print(f"cobflow: error: {msg}", file=sys.stderr)
+    return 2
+
+
+# -- services --------------------------------------------------------------------------
+def cmd_services(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.services import Services
+
+    services = Services(settings)
+    if args.action == "up":
+        services.up()
+    elif args.action == "down":
+        services.down(wipe=args.wipe)
+    for st in services.status():
+        print(st.line())
+    if args.action == "up":
+        return 0 if all(st.healthy for st in services.status()) else 1
+    return 0
+
+
+# -- captures --------------------------------------------------------------------------
+def cmd_import_capture(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.capture import write_capture
+    from cobflow.cryptofeed_import import import_cryptofeed
+
+    messages = import_cryptofeed(args.src)
+    n = write_capture(args.dst, messages)
+    venues = sorted({m.exchange for m in messages})
+    print(f"wrote {n} raw messages ({', '.join(venues)}) to {args.dst}")
+    return 0
+
+
+def _progress(total: int | None):
+    start = time.monotonic()
+
+    def report(n: int) -> None:
+        rate = n / max(time.monotonic() - start, 1e-9)
+        of = f"/{total}" if total else ""
+        print(f"\r  published {n}{of} messages ({rate:,.0f}/s)", end="", file=sys.stderr, flush=True)
+
+    return report
+
+
+def replay(settings: Settings, path: Path, speed: float | None, reset: bool) -> int:
+    from cobflow.capture import read_capture
+    from cobflow.kafka_io import delete_topics, ensure_topics, publish
+
+    messages = list(read_capture(path))
+    topics = sorted({settings.kafka.raw_topic(m.exchange) for m in messages})
+    if reset:
+        delete_topics(settings.kafka, [*topics, settings.kafka.dlq()])
+    ensure_topics(settings.kafka, [*topics, settings.kafka.dlq()])
+    pace = "as fast as possible" if not speed else f"at {speed:g}x recorded speed"
+    print(f"replaying {len(messages)} messages from {path} into {', '.join(topics)} {pace}", file=sys.stderr)
+    n = publish(settings.kafka, messages, speed, _progress(len(messages)))
+    print(file=sys.stderr)
+    return n
+
+
+def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    speed = None if args.speed in ("max", "0") else float(args.speed)
+    n = replay(settings, Path(args.file), speed, args.reset)
+    print(f"published {n} messages")
+    return 0
+
+
+# -- dataflows -------------------------------------------------------------------------
+def run_flow(name: str, workers: int, env: dict[str, str] | None = None) -> int:
+    cmd = [sys.executable, "-m", "bytewax.run", FLOWS[name], "-w", str(workers)]
+    print(f"running: {' '.join(cmd[1:])}", file=sys.stderr)
+    return subprocess.run(cmd, env={**os.environ, **(env or {})}).returncode
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    env = {"COBFLOW_FLOW__TAIL": "true"} if args.follow else {}
+    return run_flow(args.flow, args.workers, env)
+
+
+def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.qdb import query
+
+    rows = query(settings.questdb, args.query)
+    _print_table(rows)
+    return 0
+
+
+def _print_table(rows: list[dict]) -> None:
+    if not rows:
+        print("(no rows)")
+        return
+    cols = list(rows[0])
+    cells = [[("" if r[c] is None else str(r[c])) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+
+
+# -- demo ------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.qdb import query, wait_for_wal
+    from cobflow.services import Services
+    from dataflows.top_of_book import TABLES
+
+    print("1/4 starting Kafka and QuestDB (first run fetches them from Maven Central)")
+    Services(settings).up()
+    sample = Path(args.input) if args.input else DEMO_SAMPLE
+    print(f"2/4 replaying {sample.name} into Kafka (topics are recreated so the demo is repeatable)")
+    replay(settings, sample, None, reset=True)
+    print("3/4 running the dataflow: python -m bytewax.run dataflows.top_of_book:flow")
+    rc = run_flow("top-of-book", 1)
+    if rc != 0:
+        return _err(f"the dataflow failed (exit {rc})")
+    names = [settings.questdb.table(t.name) for t in TABLES]
+    wait_for_wal(settings.questdb, names)
+    print("4/4 what landed in QuestDB:")
+    for name in names:
+        n = query(settings.questdb, f"select count() n from {name}")[0]["n"]
+        print(f"  {name}: {n} rows")
+    tob = settings.questdb.table("top_of_book")
+    print(f"\nlast second per market ({tob}):")
+    _print_table(
+        query(
+            settings.questdb,
+            f"select ts, venue, market, best_bid, best_bid_qty, best_ask, best_ask_qty, mid "
+            f"from {tob} latest on ts partition by venue, market order by market",
+        )
+    )
+    q = settings.questdb
+    print(
+        f"\nLook at it:\n"
+        f"  QuestDB web console:  http://127.0.0.1:{q.http_port}\n"
+        f"  from the shell:       cobflow sql \"select * from {tob} limit 20\"\n"
+        f"  PostgreSQL wire:      psql -h 127.0.0.1 -p {q.pg_port} -U admin -d qdb   (password: quest)\n"
+        f"  stop the servers:     cobflow services down"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cobflow",
+        description="Consolidated order books from exchange feeds: Kafka -> Bytewax -> QuestDB.",
+        epilog="Settings come from COBFLOW_* environment variables (e.g. COBFLOW_KAFKA__PORT); see README.md.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("services", help="fetch, start, stop local Kafka and QuestDB (no Docker)")
+    s.add_argument("action", choices=["up", "down", "status"], help="start / stop / show the servers")
+    s.add_argument("--wipe", action="store_true", help="with down: also delete their data and logs")
+    s.set_defaults(func=cmd_services)
+
+    s = sub.add_parser("import-capture", help="convert recordings into a capture file (CAPTURE.md)")
+    s.add_argument("--format", choices=["cryptofeed"], required=True, help="the recordings' format")
+    s.add_argument("src", nargs="+", type=Path, help="recording files, merged by receive time")
+    s.add_argument("dst", type=Path, help="output: .jsonl, .jsonl.gz or .parquet")
+    s.set_defaults(func=cmd_import_capture)
+
+    s = sub.add_parser("replay", help="publish a capture file into the raw.<venue> Kafka topics")
+    s.add_argument("file", help="capture file (.jsonl, .jsonl.gz, .parquet)")
+    s.add_argument("--speed", default="max", help="'max' (default), 1 = as recorded, 10 = 10x faster")
+    s.add_argument("--reset", action="store_true", help="delete and recreate the topics first")
+    s.set_defaults(func=cmd_replay)
+
+    s = sub.add_parser("run", help="run a dataflow (python -m bytewax.run ...)")
+    s.add_argument("flow", choices=sorted(FLOWS), help="which dataflow")
+    s.add_argument("-w", "--workers", type=int, default=1, help="Bytewax worker threads")
+    s.add_argument("--follow", action="store_true", help="keep reading new messages (live mode)")
+    s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("sql", help="run a SQL query on QuestDB and print the rows")
+    s.add_argument("query")
+    s.set_defaults(func=cmd_sql)
+
+    s = sub.add_parser("demo", help="the whole path on bundled sample data: servers, Kafka, dataflow, QuestDB")
+    s.add_argument("--input", help=f"a capture file instead of the bundled {DEMO_SAMPLE.name}")
+    s.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        return args.func(args, settings)
+    except ConfigError as exc:
+        return _err(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # a clear one-line reason; COBFLOW_DEBUG=1 for the traceback
+        if os.environ.get("COBFLOW_DEBUG"):
+            raise
+        return _err(f"{type(exc).__name__}: {exc}")

@@ -1,0 +1,257 @@
+"""Settings (pydantic-settings, `COBFLOW_...` environment overrides) and `symbols.yaml`.
+
+Environment variables use `__` between levels: `COBFLOW_KAFKA__PORT=19092`,
+`COBFLOW_QUESTDB__TABLE_PREFIX=test_`, `COBFLOW_SYMBOLS_FILE=my.yaml`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Every venue id the raw-message contract knows (CAPTURE.md). Parsers live in `connectors/`.
+KNOWN_VENUES = ("binance", "coinbase", "kraken", "bitfinex", "htx", "okx", "bybit")
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A configuration value is wrong; the message names the key and what was expected."""
+
+
+def _default_home() -> Path:
+    # A source checkout keeps jars, server data and logs beside the code (git-ignored);
+    # an installed package keeps them in the user's cache.
+    if (PROJECT_ROOT / "pyproject.toml").is_file():
+        return PROJECT_ROOT / ".cobflow"
+    return Path.home() / ".cache" / "cobflow"
+
+
+class KafkaSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(9092, ge=1, le=65535)
+    controller_port: int = Field(9093, ge=1, le=65535)
+    bootstrap_servers: str | None = Field(
+        None, description="an external cluster; default is the local server host:port"
+    )
+    topic_prefix: str = Field("", description="prepended to every topic name (isolates tests)")
+    partitions: int = Field(3, ge=1)
+    dlq_topic: str = "dlq"
+
+    @property
+    def servers(self) -> str:
+        return self.bootstrap_servers or f"{self.host}:{self.port}"
+
+    def raw_topic(self, venue: str) -> str:
+        return f"{self.topic_prefix}raw.{venue}"
+
+    def dlq(self) -> str:
+        return f"{self.topic_prefix}{self.dlq_topic}"
+
+    def venue_of_topic(self, topic: str) -> str:
+        prefix = f"{self.topic_prefix}raw."
+        if not topic.startswith(prefix):
+            raise ValueError(f"topic {topic!r} is not a raw topic (expected {prefix}<venue>)")
+        return topic[len(prefix):]
+
+
+class QuestDBSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    http_port: int = Field(9000, ge=1, le=65535, description="REST /exec and ILP over HTTP")
+    pg_port: int = Field(8812, ge=1, le=65535, description="PostgreSQL wire (Grafana, psql)")
+    ilp_tcp_port: int = Field(9009, ge=1, le=65535)
+    min_http_port: int = Field(9003, ge=1, le=65535, description="health endpoint")
+    table_prefix: str = Field("", description="prepended to every table name (isolates tests)")
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    @property
+    def ilp_conf(self) -> str:
+        return f"http::addr={self.host}:{self.http_port};"
+
+    def table(self, name: str) -> str:
+        return f"{self.table_prefix}{name}"
+
+
+class ServicesSettings(BaseModel):
+    """The local servers `cobflow services` fetches from Maven Central and runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    home: Path = Field(default_factory=_default_home, description="jars, data, PIDs, logs")
+    kafka_version: str = "4.2.0"
+    questdb_version: str = "9.3.4"
+    kafka_heap: str = "1g"
+    questdb_heap: str = "1g"
+    start_timeout_s: float = Field(120.0, gt=0)
+
+
+class FlowSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tail: bool = Field(False, description="keep waiting for new messages (live) or stop at the end")
+    batch_size: int = Field(1000, ge=1, description="Kafka messages per source batch")
+    idle_timeout_s: float = Field(
+        2.0, gt=0, description="live mode: close a market's open second after this much silence"
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="COBFLOW_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    symbols_file: Path = Field(PROJECT_ROOT / "symbols.yaml")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    questdb: QuestDBSettings = Field(default_factory=QuestDBSettings)
+    services: ServicesSettings = Field(default_factory=ServicesSettings)
+    flow: FlowSettings = Field(default_factory=FlowSettings)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment, with clear errors instead of a pydantic traceback."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe("settings (COBFLOW_* environment)", exc, env=True)) from None
+
+
+# --- symbols.yaml -------------------------------------------------------------------------
+
+_BPS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*bps\s*$", re.IGNORECASE)
+
+
+class Bucket(BaseModel):
+    """A price-bucket size: an absolute step, or basis points of each second's mid."""
+
+    model_config = ConfigDict(frozen=True)
+
+    step: float | None = None
+    bps: float | None = None
+
+    def size(self, mid: float) -> float:
+        return self.step if self.step is not None else mid * self.bps / 1e4  # type: ignore[operator]
+
+    def __str__(self) -> str:
+        return f"{self.bps:g}bps" if self.bps is not None else f"{self.step:g}"
+
+
+def parse_bucket(value: Any) -> Bucket:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a positive number or '<n>bps', got {value!r}")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"expected a positive price step, got {value!r}")
+        return Bucket(step=float(value))
+    if isinstance(value, str):
+        m = _BPS.match(value)
+        if m and float(m.group(1)) > 0:
+            return Bucket(bps=float(m.group(1)))
+        try:
+            return parse_bucket(float(value))
+        except ValueError:
+            pass
+    raise ValueError(f"expected a positive number or '<n>bps' (e.g. 10 or '1bps'), got {value!r}")
+
+
+def canonical_market(market: str) -> str:
+    """`btc/usd`, `BTC_USD`, `BTC-USD` -> `BTC-USD` (the contract's BASE-QUOTE form)."""
+    return re.sub(r"[/_:]", "-", market.strip()).upper()
+
+
+class SymbolSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bucket: Bucket
+    venues: dict[str, str]
+
+    @field_validator("bucket", mode="before")
+    @classmethod
+    def _bucket(cls, value: Any) -> Bucket:
+        if isinstance(value, Bucket):
+            return value
+        return parse_bucket(value)
+
+    @field_validator("venues")
+    @classmethod
+    def _venues(cls, venues: dict[str, str]) -> dict[str, str]:
+        if not venues:
+            raise ValueError("list at least one venue: market (e.g. binance: BTC-USDT)")
+        out = {}
+        for venue, market in venues.items():
+            if venue not in KNOWN_VENUES:
+                raise ValueError(f"unknown venue {venue!r}; known venues: {', '.join(KNOWN_VENUES)}")
+            if not isinstance(market, str) or not market.strip():
+                raise ValueError(f"venue {venue!r}: expected a market name like BTC-USDT")
+            out[venue] = canonical_market(market)
+        return out
+
+
+class SymbolsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    symbols: dict[str, SymbolSpec]
+
+    @model_validator(mode="after")
+    def _no_duplicate_markets(self) -> "SymbolsConfig":
+        if not self.symbols:
+            raise ValueError("no symbols configured")
+        seen: dict[tuple[str, str], str] = {}
+        for symbol, spec in self.symbols.items():
+            for venue, market in spec.venues.items():
+                other = seen.get((venue, market))
+                if other is not None:
+                    raise ValueError(
+                        f"duplicate market: {venue} {market} is listed under both "
+                        f"{other} and {symbol}"
+                    )
+                seen[(venue, market)] = symbol
+        return self
+
+    def venues(self) -> list[str]:
+        return sorted({v for spec in self.symbols.values() for v in spec.venues})
+
+
+def load_symbols(path: Path | str) -> SymbolsConfig:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found (set COBFLOW_SYMBOLS_FILE or --config)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with a 'symbols:' key at the top")
+    try:
+        return SymbolsConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(str(path), exc)) from None
+
+
+def _describe(source: str, exc: ValidationError, env: bool = False) -> str:
+    lines = [f"{source}: invalid configuration"]
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        if env:
+            key = "COBFLOW_" + "__".join(p.upper() for p in loc)
+        else:
+            key = ".".join(loc) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "missing (required)"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Where dataflow rows go: QuestDB (ILP over HTTP) and the dead-letter topic."""

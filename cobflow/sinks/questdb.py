@@ -1,0 +1,44 @@
+"""A Bytewax sink writing TableRows to QuestDB with the official client, one flush per batch."""
+
+from __future__ import annotations
+
+from questdb.ingress import Sender, TimestampNanos
+
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from cobflow.config import QuestDBSettings
+from cobflow.qdb import ensure_tables
+from cobflow.tables import Table, TableRow
+
+
+class _QuestDBPartition(StatelessSinkPartition[TableRow]):
+    def __init__(self, settings: QuestDBSettings) -> None:
+        self._prefix = settings.table_prefix
+        # auto-flush off: each Bytewax batch is one HTTP request, committed as a whole.
+        self._sender = Sender.from_conf(settings.ilp_conf + "auto_flush=off;")
+        self._sender.establish()
+
+    def write_batch(self, items: list[TableRow]) -> None:
+        sender = self._sender
+        prefix = self._prefix
+        for row in items:
+            columns = {k: v for k, v in row.columns.items() if v is not None}
+            sender.row(
+                prefix + row.table, symbols=row.symbols, columns=columns, at=TimestampNanos(row.ts)
+            )
+        sender.flush()
+
+    def close(self) -> None:
+        self._sender.close()
+
+
+class QuestDBSink(DynamicSink[TableRow]):
+    """Creates its tables by explicit DDL (dedup keys, WAL) before the first row."""
+
+    def __init__(self, settings: QuestDBSettings, tables: list[Table]) -> None:
+        self._settings = settings
+        self._tables = tables
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _QuestDBPartition:
+        if worker_index == 0:
+            ensure_tables(self._settings, self._tables)
+        return _QuestDBPartition(self._settings)

@@ -1,0 +1,43 @@
+"""Venue connectors, one module per venue, found by name: `connectors.<venue id>`.
+
+A venue module defines:
+  VENUE                 its id (CAPTURE.md), equal to the module name
+  parse(raw)            RawMessage -> list of normalized events (raises MalformedFrame)
+  BookSync              the venue's book with its sequence/checksum rules
+  describe_frame(...)   channel and canonical symbol of a recorded frame (capture import)
+Adding a venue is adding one such module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from types import ModuleType
+
+from cobflow.config import KNOWN_VENUES
+
+_REQUIRED = ("VENUE", "parse", "BookSync", "describe_frame")
+
+
+class UnknownVenue(LookupError):
+    pass
+
+
+def available_venues() -> list[str]:
+    """Venues that have a connector module here."""
+    names = {m.name for m in pkgutil.iter_modules(__path__)}
+    return [v for v in KNOWN_VENUES if v in names]
+
+
+def get_venue(venue: str) -> ModuleType:
+    if venue not in KNOWN_VENUES:
+        raise UnknownVenue(f"unknown venue {venue!r}; known venues: {', '.join(KNOWN_VENUES)}")
+    if venue not in available_venues():
+        raise UnknownVenue(
+            f"venue {venue!r} has no connector yet (available: {', '.join(available_venues())})"
+        )
+    module = importlib.import_module(f"{__name__}.{venue}")
+    missing = [name for name in _REQUIRED if not hasattr(module, name)]
+    if missing:
+        raise UnknownVenue(f"connectors.{venue} lacks {', '.join(missing)}")
+    return module

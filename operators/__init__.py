@@ -1,0 +1,1 @@
+"""Dataflow building blocks: plain functions from Stream to Stream (Bytewax `@operator`)."""

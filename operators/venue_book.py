@@ -1,0 +1,157 @@
+"""One venue market's book, kept in sync and sampled once per second of `ts_recv`.
+
+The state at second S is the book after every event with ts_recv < S+1s (METRICS.md). A
+second closes when a later message arrives for this market, at the end of the input, or
+(live) after `idle_timeout` seconds of silence. A message that arrives for a second
+already closed is applied to the next one.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream, operator
+from bytewax.operators import StatefulBatchLogic
+from cobflow.deadletter import DeadLetter
+from cobflow.tables import BOOK_HEALTH, TOP_OF_BOOK, TableRow
+from connectors import get_venue
+from connectors.base import BookDelta, BookSnapshot, BookSyncBase
+from operators.parse import Parsed
+
+NS = 1_000_000_000
+#: A silence longer than this (an outage, a replay spanning days) is not filled with
+#: repeated rows: the book is stale, the next rows start when messages do.
+MAX_FILL_SECONDS = 3600
+
+
+@dataclass
+class VenueBookState:
+    venue: str
+    market: str
+    sync: BookSyncBase
+    next_second: int | None = None  # the first second not yet emitted
+    open: bool = False  # next_second has messages applied and is not emitted yet
+    last_arrival: datetime | None = field(default=None, compare=False)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class VenueBookLogic(StatefulBatchLogic[Parsed | DeadLetter, TableRow | DeadLetter, VenueBookState]):
+    def __init__(self, state: VenueBookState | None, idle_timeout: float | None) -> None:
+        self.state = state
+        self.idle_timeout = timedelta(seconds=idle_timeout) if idle_timeout else None
+
+    def _init_state(self, item: Parsed | DeadLetter) -> VenueBookState:
+        raw = item.raw
+        market = item.events[0].market if isinstance(item, Parsed) else (raw.symbol or "*")
+        return VenueBookState(raw.exchange, market, get_venue(raw.exchange).BookSync())
+
+    def on_batch(self, values: list[Parsed | DeadLetter]) -> tuple[list, bool]:
+        st = self.state
+        if st is None:
+            st = self.state = self._init_state(values[0])
+        out: list[TableRow | DeadLetter] = []
+        sync = st.sync
+        for item in values:
+            second = item.raw.ts_recv // NS
+            if st.next_second is None:
+                st.next_second = second
+            elif second > st.next_second:
+                self._close_until(second, out)
+            st.open = True
+            if isinstance(item, DeadLetter):
+                sync.health.malformed += 1
+                out.append(item)
+                continue
+            for event in item.events:
+                if isinstance(event, (BookSnapshot, BookDelta)):
+                    reason = sync.apply(event)
+                    if reason is not None:
+                        out.append(DeadLetter("sync", reason, item.raw))
+        st.last_arrival = _utcnow()
+        return out, StatefulBatchLogic.RETAIN
+
+    def _close_until(self, second: int, out: list) -> None:
+        """Emit rows for every second from next_second up to (excluding) `second`."""
+        st = self.state
+        start = st.next_second
+        end = min(second, start + MAX_FILL_SECONDS)
+        for s in range(start, end):
+            out.extend(self._rows(s))
+        st.next_second = second
+        st.open = False
+
+    def _rows(self, second: int) -> list[TableRow]:
+        st = self.state
+        sync = st.sync
+        ts = second * NS
+        tags = {"venue": st.venue, "market": st.market}
+        health = sync.health.as_dict()
+        health["synced"] = sync.synced
+        rows = [TableRow(BOOK_HEALTH.name, ts, tags, health)]
+        if sync.synced:
+            bid = sync.book.best_bid()
+            ask = sync.book.best_ask()
+            rows.append(
+                TableRow(
+                    TOP_OF_BOOK.name,
+                    ts,
+                    tags,
+                    {
+                        "best_bid": bid[0] if bid else None,
+                        "best_bid_qty": bid[1] if bid else None,
+                        "best_ask": ask[0] if ask else None,
+                        "best_ask_qty": ask[1] if ask else None,
+                        "mid": (bid[0] + ask[0]) / 2 if bid and ask else None,
+                    },
+                )
+            )
+        return rows
+
+    def _close_open_second(self) -> list:
+        out: list = []
+        st = self.state
+        if st is not None and st.open:
+            self._close_until(st.next_second + 1, out)
+        return out
+
+    def on_eof(self) -> tuple[list, bool]:
+        return self._close_open_second(), StatefulBatchLogic.RETAIN
+
+    def on_notify(self) -> tuple[list, bool]:
+        st = self.state
+        if st is not None and st.last_arrival is not None and self.idle_timeout is not None:
+            if _utcnow() - st.last_arrival >= self.idle_timeout:
+                return self._close_open_second(), StatefulBatchLogic.RETAIN
+        return [], StatefulBatchLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        st = self.state
+        if self.idle_timeout is None or st is None or not st.open or st.last_arrival is None:
+            return None
+        return st.last_arrival + self.idle_timeout
+
+    def snapshot(self) -> VenueBookState | None:
+        return copy.deepcopy(self.state)
+
+
+@operator
+def venue_books(
+    step_id: str,
+    up: Stream[tuple[str, Parsed | DeadLetter]],
+    idle_timeout: float | None = None,
+) -> Stream[TableRow | DeadLetter]:
+    """Keep each venue market's book in sync; emit its top of book and health per second.
+
+    `idle_timeout` (live mode) closes a silent market's open second after that many
+    seconds of wall time; None closes seconds only on later messages and at the end.
+    """
+    keyed = op.stateful_batch(
+        "book", up, lambda resume: VenueBookLogic(resume, idle_timeout)
+    )
+    return op.map("unkey", keyed, lambda kv: kv[1])
