@@ -59,10 +59,10 @@ def write_capture(path: Path | str, messages: Iterable[RawMessage]) -> int:
     if capture_format(path) == "parquet":
         return _write_parquet(path, messages)
     n = 0
-    # mtime=0 keeps .gz output byte-identical for identical input.
+    # No name and mtime=0 in the gzip header: identical input gives identical bytes.
     if str(path).lower().endswith(".gz"):
         raw = open(path, "wb")
-        f = io.TextIOWrapper(gzip.GzipFile(fileobj=raw, mode="wb", mtime=0), encoding="utf-8")
+        f = io.TextIOWrapper(gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0), encoding="utf-8")
     else:
         raw = None
         f = open(path, "w", encoding="utf-8")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from questdb.ingress import Sender, TimestampNanos
+from questdb import Sender, TimestampNanos
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from cobflow.config import QuestDBSettings

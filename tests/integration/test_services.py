@@ -1,0 +1,59 @@
+"""`cobflow services` on a second pair of servers (other ports, own data): idempotent up,
+status with versions, cleanup after a crash, nothing left behind by down."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from cobflow.services.manager import _pid_alive
+from tests.integration.helpers import run
+
+pytestmark = pytest.mark.integration
+
+
+def test_up_twice_status_crash_and_down(services, tmp_path):
+    home = tmp_path / "svc"
+    (home / "cache").mkdir(parents=True)
+    for d in (services.services.home / "cache").iterdir():  # reuse the fetched jars
+        (home / "cache" / d.name).symlink_to(d)
+    env = {
+        **os.environ,
+        "COBFLOW_SERVICES__HOME": str(home),
+        "COBFLOW_KAFKA__PORT": "19092",
+        "COBFLOW_KAFKA__CONTROLLER_PORT": "19093",
+        "COBFLOW_QUESTDB__HTTP_PORT": "19000",
+        "COBFLOW_QUESTDB__PG_PORT": "18812",
+        "COBFLOW_QUESTDB__ILP_TCP_PORT": "19009",
+        "COBFLOW_QUESTDB__MIN_HTTP_PORT": "19003",
+    }
+    cli = [sys.executable, "-m", "cobflow", "services"]
+    pid_files = [home / "run" / "kafka" / "pid", home / "run" / "questdb" / "pid"]
+    try:
+        out = run(env, *cli, "up")
+        kv, qv = services.services.kafka_version, services.services.questdb_version
+        assert f"kafka    {kv}" in out and f"questdb  {qv}" in out and out.count("healthy") >= 2
+        pids = [int(p.read_text()) for p in pid_files]
+        assert all(_pid_alive(p) for p in pids)
+
+        out = run(env, *cli, "up")
+        assert "already running" in out
+        assert [int(p.read_text()) for p in pid_files] == pids  # no second server
+
+        os.kill(pids[0], signal.SIGKILL)  # Kafka crashes
+        while _pid_alive(pids[0]):
+            time.sleep(0.1)
+        out = run(env, *cli, "status")
+        assert "kafka" in out and "stopped" in out
+
+        run(env, *cli, "down")
+        assert not any(_pid_alive(p) for p in pids)
+        assert not any(p.exists() for p in pid_files)
+        out = run(env, *cli, "status")
+        assert out.count("stopped") == 2
+    finally:
+        run(env, *cli, "down")

@@ -1,0 +1,82 @@
+import gzip
+from collections import Counter
+
+import pytest
+
+from cobflow.capture import CaptureError, read_capture, write_capture
+from cobflow.cryptofeed_import import import_cryptofeed, seconds_to_ns
+from cobflow.kafka_io import from_record, to_record
+from cobflow.raw import RawMessage
+from tests.conftest import SAMPLE
+
+
+def binance(captures):
+    return import_cryptofeed([captures / "BINANCE.ws.1.0", captures / "BINANCE.http.0.0"])
+
+
+def test_seconds_to_ns_is_exact():
+    # float("1633998512.0633569") * 1e9 would round; the digits must survive as written.
+    assert seconds_to_ns("1633998512.0633569") == 1633998512063356900
+    assert seconds_to_ns("1633998542.0778618") == 1633998542077861800
+    assert seconds_to_ns("1618677543") == 1618677543000000000
+
+
+def test_binance_fixture_imports_every_frame(captures):
+    msgs = binance(captures)
+    # BINANCE.ws.1.0: a header line + 265 received frames; BINANCE.http.0.0: 4 snapshots.
+    assert len(msgs) == 269
+    counts = Counter((m.kind, m.channel, m.symbol) for m in msgs)
+    # Counted independently with grep -o '"stream":"[^"]*"' | sort | uniq -c
+    assert counts[("ws", "depth@100ms", "NKN-USDT")] == 150
+    assert counts[("ws", "bookTicker", "NKN-USDT")] == 74
+    assert counts[("ws", "depth@100ms", "LRC-BTC")] == 15
+    assert counts[("ws", "depth@100ms", "BLZ-ETH")] == 10
+    assert counts[("ws", "depth@100ms", "RUNE-EUR")] == 2
+    assert sorted(m.symbol for m in msgs if m.kind == "rest") == ["BLZ-ETH", "LRC-BTC", "NKN-USDT", "RUNE-EUR"]
+    assert all(m.channel == "snapshot" for m in msgs if m.kind == "rest")
+    assert [m.ts_recv for m in msgs] == sorted(m.ts_recv for m in msgs)
+    assert msgs[0].ts_recv == 1633998512063356900
+    assert all(m.exchange == "binance" and m.encoding is None for m in msgs)
+
+
+def test_bundled_demo_sample_is_the_fixture_unchanged(captures):
+    assert list(read_capture(SAMPLE)) == binance(captures)
+
+
+@pytest.mark.parametrize("name", ["c.jsonl", "c.jsonl.gz", "c.parquet"])
+def test_capture_round_trip(tmp_path, name):
+    msgs = list(read_capture(SAMPLE))
+    msgs.append(RawMessage(1, "htx", "ws", "mbp", "BTC-USDT", "H4sIAAAAAAACA6tWKsjMS1eyMqwFAC3smCEKAAAA", "base64-gzip"))
+    path = tmp_path / name
+    assert write_capture(path, msgs) == len(msgs)
+    assert list(read_capture(path)) == msgs
+
+
+def test_gz_capture_is_reproducible(tmp_path):
+    msgs = list(read_capture(SAMPLE))
+    write_capture(tmp_path / "a.jsonl.gz", msgs)
+    write_capture(tmp_path / "b.jsonl.gz", msgs)
+    assert (tmp_path / "a.jsonl.gz").read_bytes() == (tmp_path / "b.jsonl.gz").read_bytes()
+
+
+def test_bad_capture_line_names_file_and_line(tmp_path):
+    p = tmp_path / "bad.jsonl"
+    good = '{"ts_recv": 1, "exchange": "binance", "kind": "ws", "channel": "x", "symbol": null, "payload": "{}"}'
+    p.write_text(good + "\n" + '{"ts_recv": "soon", "exchange": "binance"}\n')
+    with pytest.raises(CaptureError, match=r"bad.jsonl:2: missing field"):
+        list(read_capture(p))
+    p.write_text(good + "\n" + good.replace("binance", "ftx") + "\n")
+    with pytest.raises(CaptureError, match=r"bad.jsonl:2: unknown exchange 'ftx'"):
+        list(read_capture(p))
+
+
+def test_kafka_record_round_trip_keeps_every_field():
+    text = RawMessage(1633998512063356900, "binance", "ws", "depth@100ms", "NKN-USDT", '{"a":1}')
+    binary = RawMessage(5, "htx", "ws", "mbp", None, "H4sIAAAAAAACA6tWKsjMS1eyMqwFAC3smCEKAAAA", "base64-gzip")
+    for msg in (text, binary):
+        key, value, headers, ts_ms = to_record(msg)
+        assert ts_ms == msg.ts_recv // 1_000_000
+        assert from_record(msg.exchange, key, value, headers) == msg
+    # Binary frames travel as their raw bytes, not base64 text (CAPTURE.md "In Kafka").
+    assert gzip.decompress(to_record(binary)[1]).startswith(b"{")
+    assert binary.payload_text().startswith("{")
