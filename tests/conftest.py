@@ -41,11 +41,13 @@ def services(request) -> Settings:
     svc = Services(settings)
     started = svc.up()
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
-            f"\n[cobflow] servers: {svc.versions()} "
-            f"({'started: ' + ', '.join(started) if started else 'already running, reused'})"
-        )
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(
+                f"\n[cobflow] servers: {svc.versions()} "
+                f"({'started: ' + ', '.join(started) if started else 'already running, reused'})"
+            )
     yield settings
     svc.stop(started)
 
