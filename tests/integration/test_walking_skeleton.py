@@ -89,3 +89,15 @@ def test_bad_input_goes_to_the_dead_letter_topic_with_its_reason_and_is_counted(
     counts = {r["market"]: r["n"] for r in query(settings.questdb, f"select market, count() n from {tob}")}
     assert counts["LRC-BTC"] == 25 and counts["BLZ-ETH"] == 19 and counts["RUNE-EUR"] == 20
     assert counts["NKN-USDT"] < 31
+
+
+def test_demo_command_runs_the_whole_path_and_prints_what_landed(namespace):
+    settings, env = namespace
+    out = cobflow(env, "demo")
+    tob, health = tables(settings)
+    assert f"{tob}: 95 rows" in out and f"{health}: 95 rows" in out
+    # The last second of NKN-USDT, as printed: the state after the 542.08 diff.
+    line = next(l for l in out.splitlines() if "NKN-USDT" in l)
+    assert "2021-10-12T00:29:02.000000Z" in line
+    out = cobflow(env, "sql", f"select market, count() n from {tob} order by market")
+    assert out.split() == ["market", "n", "BLZ-ETH", "19", "LRC-BTC", "25", "NKN-USDT", "31", "RUNE-EUR", "20"]
