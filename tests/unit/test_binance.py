@@ -152,17 +152,22 @@ sizes = st.sampled_from([0.0, 0.0, 0.5, 1.0, 2.5])
 level_lists = st.lists(st.tuples(prices, sizes), max_size=8)
 
 
+def naive_apply(side: dict[float, float], levels) -> None:
+    """What an absolute-size L2 update means, written as plainly as possible."""
+    for p, q in levels:
+        if q > 0:
+            side[p] = q
+        else:
+            side.pop(p, None)
+
+
 @given(st.lists(st.tuples(level_lists, level_lists), max_size=30))
 def test_l2book_best_levels_match_a_naive_scan_and_no_empty_levels_are_stored(updates):
     book, bids, asks = L2Book(), {}, {}
     for b, a in updates:
         book.apply(b, a)
-        for side, levels in ((bids, b), (asks, a)):
-            for p, q in levels:
-                if q > 0:
-                    side[p] = q
-                else:
-                    side.pop(p, None)
+        naive_apply(bids, b)
+        naive_apply(asks, a)
         assert book.best_bid() == ((max(bids), bids[max(bids)]) if bids else None)
         assert book.best_ask() == ((min(asks), asks[min(asks)]) if asks else None)
         assert all(q > 0 for q in book.bids.values()) and all(q > 0 for q in book.asks.values())
@@ -192,12 +197,8 @@ def test_synced_book_equals_the_exchange_book_and_is_never_crossed(moves, snap_a
         changes_a = [(p, 0.0) for p in ex_asks if p <= mid] + [(mid + p / 8, q) for p, q in raw_asks]
         first = uid + 1
         uid += batch[i]
-        for side, changes in ((ex_bids, changes_b), (ex_asks, changes_a)):
-            for p, q in changes:
-                if q > 0:
-                    side[p] = q
-                else:
-                    side.pop(p, None)
+        naive_apply(ex_bids, changes_b)
+        naive_apply(ex_asks, changes_a)
         pending_events.append(delta(first, uid, changes_b, changes_a))
         if i == snap_at or (i == len(moves) - 1 and not snapshot_sent):
             ours.apply(BookSnapshot("binance", "BNB-BTC", 1, list(ex_bids.items()), list(ex_asks.items()), seq=uid))
