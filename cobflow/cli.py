@@ -91,6 +91,9 @@ def run_flow(name: str, workers: int, env: dict[str, str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from dataflows.top_of_book import venues_to_read
+
+    venues_to_read(settings)  # a configuration error is reported here, in one line
     env = {"COBFLOW_FLOW__TAIL": "true"} if args.follow else {}
     return run_flow(args.flow, args.workers, env)
 
@@ -162,6 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Consolidated order books from exchange feeds: Kafka -> Bytewax -> QuestDB.",
         epilog="Settings come from COBFLOW_* environment variables (e.g. COBFLOW_KAFKA__PORT); see README.md.",
     )
+    p.add_argument(
+        "--config", type=Path, metavar="SYMBOLS_YAML",
+        help="symbols and venues file (default: symbols.yaml at the repo root; env COBFLOW_SYMBOLS_FILE)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("services", help="fetch, start, stop local Kafka and QuestDB (no Docker)")
@@ -199,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.config is not None:
+        # Through the environment, so dataflows started as subprocesses read the same file.
+        os.environ["COBFLOW_SYMBOLS_FILE"] = str(args.config.resolve())
     try:
         settings = load_settings()
         return args.func(args, settings)

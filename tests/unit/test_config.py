@@ -80,3 +80,19 @@ def test_bad_symbols_file_says_which_key_and_what_was_expected(tmp_path, text, e
 def test_missing_symbols_file(tmp_path):
     with pytest.raises(ConfigError, match="file not found"):
         load_symbols(tmp_path / "nope.yaml")
+
+
+
+def test_cli_rejects_a_bad_symbols_file_before_starting_anything(tmp_path, capsys, monkeypatch):
+    from cobflow.cli import main
+
+    monkeypatch.delenv("COBFLOW_SYMBOLS_FILE", raising=False)
+    bad = write(tmp_path, "symbols:\n  BTC-USD:\n    bucket: 10\n    venues: {ftx: BTC-USD}\n")
+    try:
+        assert main(["--config", str(bad), "run", "top-of-book"]) == 2
+    finally:
+        monkeypatch.delenv("COBFLOW_SYMBOLS_FILE", raising=False)
+    err = capsys.readouterr().err
+    assert err.startswith("cobflow: error: ")
+    assert "symbols.BTC-USD.venues: unknown venue 'ftx'" in err
+    assert "running:" not in err  # no dataflow was started
