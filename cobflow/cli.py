@@ -64,14 +64,18 @@ def replay(settings: Settings, path: Path, speed: float | None, reset: bool) -> 
     from cobflow.capture import read_capture
     from cobflow.kafka_io import delete_topics, ensure_topics, publish
 
-    messages = list(read_capture(path))
-    topics = sorted({settings.kafka.raw_topic(m.exchange) for m in messages})
+    # Two streaming passes (venues and count, then publish): a long recording never sits in memory.
+    total, venues = 0, set()
+    for m in read_capture(path):
+        total += 1
+        venues.add(m.exchange)
+    topics = sorted(settings.kafka.raw_topic(v) for v in venues)
     if reset:
         delete_topics(settings.kafka, [*topics, settings.kafka.dlq()])
     ensure_topics(settings.kafka, [*topics, settings.kafka.dlq()])
     pace = "as fast as possible" if not speed else f"at {speed:g}x recorded speed"
-    print(f"replaying {len(messages)} messages from {path} into {', '.join(topics)} {pace}", file=sys.stderr)
-    n = publish(settings.kafka, messages, speed, _progress(len(messages)))
+    print(f"replaying {total} messages from {path} into {', '.join(topics)} {pace}", file=sys.stderr)
+    n = publish(settings.kafka, read_capture(path), speed, _progress(total))
     print(file=sys.stderr)
     return n
 

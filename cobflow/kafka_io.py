@@ -21,6 +21,16 @@ def admin(settings: KafkaSettings) -> AdminClient:
     return AdminClient({"bootstrap.servers": settings.servers, "log_level": 3})
 
 
+def _wait(futures: dict, action: str, ignore: str | None = None) -> None:
+    """Wait for every AdminClient future; the first real failure names its topic."""
+    for topic, fut in futures.items():
+        try:
+            fut.result()
+        except KafkaException as exc:
+            if ignore is None or ignore not in str(exc):
+                raise KafkaIOError(f"cannot {action} topic {topic}: {exc}") from None
+
+
 def ensure_topics(settings: KafkaSettings, topics: Sequence[str], partitions: int | None = None) -> None:
     client = admin(settings)
     existing = set(client.list_topics(timeout=15).topics)
@@ -29,14 +39,8 @@ def ensure_topics(settings: KafkaSettings, topics: Sequence[str], partitions: in
         for t in topics
         if t not in existing
     ]
-    if not new:
-        return
-    for topic, fut in client.create_topics(new, operation_timeout=30).items():
-        try:
-            fut.result()
-        except KafkaException as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise KafkaIOError(f"cannot create topic {topic}: {exc}") from None
+    if new:
+        _wait(client.create_topics(new, operation_timeout=30), "create", ignore="TOPIC_ALREADY_EXISTS")
 
 
 def delete_topics(settings: KafkaSettings, topics: Sequence[str]) -> None:
@@ -45,11 +49,7 @@ def delete_topics(settings: KafkaSettings, topics: Sequence[str]) -> None:
     doomed = [t for t in topics if t in existing]
     if not doomed:
         return
-    for topic, fut in client.delete_topics(doomed, operation_timeout=30).items():
-        try:
-            fut.result()
-        except KafkaException as exc:
-            raise KafkaIOError(f"cannot delete topic {topic}: {exc}") from None
+    _wait(client.delete_topics(doomed, operation_timeout=30), "delete")
     # Deletion completes asynchronously; wait until the names are free again.
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

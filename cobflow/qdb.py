@@ -53,10 +53,9 @@ def drop_tables(settings: QuestDBSettings, tables: list[Table]) -> None:
 def wait_for_wal(settings: QuestDBSettings, table_names: list[str], timeout: float = 60) -> None:
     """Block until every committed WAL transaction of these tables is visible to queries."""
     deadline = time.monotonic() + timeout
-    pending: list[str] = list(table_names)
     while True:
         rows = {r["name"]: r for r in query(settings, "select name, suspended, writerTxn, sequencerTxn from wal_tables()")}
-        pending = []
+        pending: list[str] = []
         for name in table_names:
             r = rows.get(name)
             if r is None:
