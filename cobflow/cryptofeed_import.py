@@ -5,11 +5,16 @@ Line format of those files (ts in float seconds):
     URL <- ts: text           a frame we sent (subscriptions): not market data, skipped
     ts: text                  a frame we received
     URL -> ts: body           a REST response
-The venue comes from the file name (BINANCE.ws.1.0, HUOBI.ws.44.0 -> htx, ...).
+The venue comes from the file name (BINANCE.ws.1.0, HUOBI.ws.44.0 -> htx, ...). Binary
+frames (HTX's gzip) were written as Python bytes literals (`b'\\x1f\\x8b...'`); they become
+base64 payloads with `encoding` set, as CAPTURE.md stores binary frames.
 """
 
 from __future__ import annotations
 
+import ast
+import base64
+import gzip
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -55,10 +60,21 @@ def venue_of_file(path: Path) -> str:
     return FILE_VENUES[prefix]
 
 
+def _binary_frame(text: str) -> tuple[str, str, str] | None:
+    """A bytes literal -> (base64 payload, encoding, decoded text); None for a text frame."""
+    if not (text.startswith("b'") or text.startswith('b"')):
+        return None
+    data = ast.literal_eval(text)
+    if data[:2] == b"\x1f\x8b":
+        return base64.b64encode(data).decode(), "base64-gzip", gzip.decompress(data).decode()
+    return base64.b64encode(data).decode(), "base64", data.decode(errors="replace")
+
+
 def read_cryptofeed(path: Path | str) -> Iterator[RawMessage]:
     path = Path(path)
     venue = venue_of_file(path)
     describe = get_venue(venue).describe_frame
+    state: dict = {}  # what a venue's describer learns along the file (Bitfinex channel ids)
     with open(path, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             line = line.rstrip("\n")
@@ -74,8 +90,14 @@ def read_cryptofeed(path: Path | str) -> Iterator[RawMessage]:
                     raise ImportError_(f"{path}:{lineno}: not a cryptofeed capture line: {line[:80]!r}")
                 url, ts, text = m.groups()
                 kind = "rest"
-            channel, symbol = describe(kind, url, text)
-            yield RawMessage(seconds_to_ns(ts), venue, kind, channel, symbol, text)
+            encoding = None
+            binary = _binary_frame(text)
+            if binary is not None:
+                payload, encoding, text = binary
+            else:
+                payload = text
+            channel, symbol = describe(kind, url, text, state)
+            yield RawMessage(seconds_to_ns(ts), venue, kind, channel, symbol, payload, encoding)
 
 
 def import_cryptofeed(paths: Iterable[Path | str]) -> list[RawMessage]:

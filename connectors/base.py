@@ -3,11 +3,18 @@ venue's own sync rules and counts what happened (METRICS.md "Book health")."""
 
 from __future__ import annotations
 
+import functools
 import math
-from abc import ABC, abstractmethod
+import zlib
+from abc import ABC
+from collections import deque
 from dataclasses import dataclass, fields
 
+import orjson
+
 from cobflow.book import L2Book, Level
+
+TextLevel = tuple[str, str]  # (price, size) exactly as the venue printed them: checksums need them
 
 
 class MalformedFrame(ValueError):
@@ -22,6 +29,9 @@ class BookSnapshot:
     bids: list[Level]
     asks: list[Level]
     seq: int | None = None  # the venue's sequence number the snapshot is at
+    checksum: int | None = None  # the venue's checksum of the book after this frame
+    text: tuple[list[TextLevel], list[TextLevel]] | None = None  # (bids, asks) as printed
+    depth: int | None = None  # levels per side the venue maintains (books are cut to it)
 
 
 @dataclass(slots=True)
@@ -31,8 +41,10 @@ class BookDelta:
     ts_recv: int
     bids: list[Level]
     asks: list[Level]
-    first_seq: int | None = None
-    last_seq: int | None = None
+    seq: int | None = None  # the venue's sequence number after this delta
+    prev_seq: int | None = None  # the sequence number the delta continues from
+    checksum: int | None = None
+    text: tuple[list[TextLevel], list[TextLevel]] | None = None
 
 
 @dataclass(slots=True)
@@ -47,7 +59,19 @@ class Trade:
     ts_exchange: int | None = None  # ns
 
 
-Event = BookSnapshot | BookDelta | Trade
+@dataclass(slots=True)
+class Precision:
+    """Decimal places of an instrument's prices and sizes (Kraken v2 checksums need them)."""
+
+    venue: str
+    market: str
+    ts_recv: int
+    price: int
+    size: int
+    inferred: bool = False  # guessed from the decimals printed; an instrument frame overrides it
+
+
+Event = BookSnapshot | BookDelta | Trade | Precision
 
 
 def levels(raw: object, what: str) -> list[Level]:
@@ -58,10 +82,46 @@ def levels(raw: object, what: str) -> list[Level]:
         out = [(float(p), float(q)) for p, q, *_ in raw]
     except (TypeError, ValueError) as exc:
         raise MalformedFrame(f"{what}: bad price level ({exc})") from None
+    check_levels(out, what)
+    return out
+
+
+def text_levels(raw: object, what: str) -> tuple[list[Level], list[TextLevel]]:
+    """Like `levels`, also keeping the strings as printed (for checksums)."""
+    out = levels(raw, what)
+    try:
+        return out, [(p, q) for p, q, *_ in raw]  # type: ignore[union-attr]
+    except (TypeError, ValueError) as exc:  # pragma: no cover - levels() already checked
+        raise MalformedFrame(f"{what}: bad price level ({exc})") from None
+
+
+def check_levels(out: list[Level], what: str) -> None:
     for p, q in out:
         if not (math.isfinite(p) and math.isfinite(q)) or p <= 0 or q < 0:
             raise MalformedFrame(f"{what}: invalid level price={p} size={q}")
-    return out
+
+
+def positive_trade(price: float, size: float) -> None:
+    if not (math.isfinite(price) and math.isfinite(size)) or price <= 0 or size <= 0:
+        raise MalformedFrame(f"trade with price={price} size={size}")
+
+
+# Quote assets, longest first, to split venue symbols without a separator ("NKNUSDT").
+_QUOTES = sorted(
+    "USDT USDC FDUSD BUSD TUSD USDP USDD HUSD DAI BTC ETH BNB HT TRX EUR GBP TRY AUD BRL RUB UAH "
+    "NGN ZAR IDRT BIDR PLN RON ARS JPY MXN COP CZK CHF CAD USD XRP DOGE DOT".split(),
+    key=len,
+    reverse=True,
+)
+
+
+def split_concatenated(venue_symbol: str) -> str:
+    """BTCUSDT -> BTC-USDT. An unknown quote keeps the venue's spelling, upper case."""
+    s = venue_symbol.upper()
+    for quote in _QUOTES:
+        if s.endswith(quote) and len(s) > len(quote):
+            return f"{s[: -len(quote)]}-{quote}"
+    return s
 
 
 @dataclass(slots=True)
@@ -79,18 +139,135 @@ class BookHealth:
 
 
 class BookSyncBase(ABC):
-    """One venue market's book and the venue's rules for keeping it in sync."""
+    """One venue market's book and the venue's rules for keeping it in sync.
+
+    The default rules, which venues refine by overriding the hooks:
+      - a snapshot replaces the book and (re)syncs it;
+      - a delta before the first snapshot is waited out (buffered when the venue's snapshot
+        comes out of band, e.g. a REST call, so that the diffs after it can be applied);
+      - a delta already contained in the snapshot is skipped (`contained`);
+      - a delta must continue the sequence (`breaks_sequence`) or the book is lost;
+      - a checksum, when the frame carries one, must match the book after the frame.
+    A lost book is cleared and stays unsynced until the next snapshot.
+    """
+
+    #: Deltas that arrive before the snapshot are kept and replayed onto it.
+    buffer_before_snapshot = False
+    MAX_PENDING = 10_000
 
     def __init__(self) -> None:
         self.book = L2Book()
         self.synced = False
         self.health = BookHealth()
+        self.seq: int | None = None
+        self.depth: int | None = None
+        self.precision: tuple[int, int] | None = None  # (price, size) decimals, where needed
+        self._precision_known = False  # from the venue's instrument data, not inferred
         self._lost = False  # synced once, then lost: the next snapshot is a resync
+        self._pending: deque[BookDelta] = deque(maxlen=self.MAX_PENDING)
 
-    @abstractmethod
-    def apply(self, event: BookSnapshot | BookDelta) -> str | None:
+    # -- the rules -----------------------------------------------------------------------
+    def apply(self, event: BookSnapshot | BookDelta | Precision) -> str | None:
         """Apply one event; return the reason when it broke the sync, else None."""
+        if isinstance(event, BookSnapshot):
+            return self._snapshot(event)
+        if isinstance(event, Precision):
+            if not event.inferred or not self._precision_known:
+                self.precision = (event.price, event.size)
+                self._precision_known = not event.inferred
+            return None
+        return self._delta(event)
 
+    def _snapshot(self, snap: BookSnapshot) -> str | None:
+        self.book.load(snap.bids, snap.asks)
+        if snap.depth is not None:
+            self.depth = snap.depth
+        self.load_text(snap)
+        self.seq = snap.seq
+        self._mark_synced()
+        self.after_snapshot(snap)
+        if snap.checksum is not None:
+            reason = self._verify(snap.checksum)
+            if reason is not None:
+                return f"snapshot: {reason}"
+        pending, self._pending = list(self._pending), deque(maxlen=self.MAX_PENDING)
+        for delta in pending:
+            reason = self._delta(delta)
+            if reason is not None:
+                return f"buffered deltas do not connect to the snapshot at seq={snap.seq}: {reason}"
+        return None
+
+    def _delta(self, delta: BookDelta) -> str | None:
+        if not self.synced:
+            if self.buffer_before_snapshot:
+                self._pending.append(delta)
+            return None
+        if self.contained(delta):
+            return None
+        reason = self.breaks_sequence(delta)
+        if reason is not None:
+            self._mark_lost()
+            self.health.gaps += 1
+            return f"sequence gap: {reason}"
+        self.book.apply(delta.bids, delta.asks)
+        self.apply_text(delta)
+        if self.depth is not None:
+            self.truncate(self.depth)
+        if delta.seq is not None:
+            self.seq = delta.seq
+        self.health.updates += 1
+        self.after_delta(delta)
+        if delta.checksum is not None:
+            return self._verify(delta.checksum)
+        return None
+
+    def _verify(self, expected: int) -> str | None:
+        self.health.checksum_checks += 1
+        got = self.checksum()
+        if got == expected:
+            return None
+        self.health.checksum_failures += 1
+        self._mark_lost()
+        return f"checksum mismatch: the venue says {expected}, our book gives {got}"
+
+    # -- hooks ---------------------------------------------------------------------------
+    def contained(self, delta: BookDelta) -> bool:
+        """The snapshot already includes this delta (it is older than the snapshot)."""
+        return False
+
+    def breaks_sequence(self, delta: BookDelta) -> str | None:
+        """Why this delta does not continue the book's sequence, or None when it does."""
+        if delta.prev_seq is not None and self.seq is not None and delta.prev_seq != self.seq:
+            return f"expected prev_seq={self.seq}, got prev_seq={delta.prev_seq} seq={delta.seq}"
+        return None
+
+    def checksum(self) -> int:
+        raise NotImplementedError(f"{type(self).__name__} has no checksum")
+
+    def after_snapshot(self, snap: BookSnapshot) -> None:
+        pass
+
+    def after_delta(self, delta: BookDelta) -> None:
+        pass
+
+    def load_text(self, snap: BookSnapshot) -> None:
+        pass
+
+    def apply_text(self, delta: BookDelta) -> None:
+        pass
+
+    def truncate(self, depth: int) -> None:
+        """Keep `depth` levels per side (venues that maintain a fixed-depth book)."""
+        bids, asks = self.book.bids, self.book.asks
+        while len(bids) > depth:
+            self.drop_level("bid", bids.popitem(0)[0])
+        while len(asks) > depth:
+            self.drop_level("ask", asks.popitem(-1)[0])
+
+    def drop_level(self, side: str, price: float) -> None:
+        pass
+
+    # -- state changes -------------------------------------------------------------------
     def _mark_synced(self) -> None:
         if self._lost:
             self.health.resyncs += 1
@@ -101,4 +278,93 @@ class BookSyncBase(ABC):
     def _mark_lost(self) -> None:
         self.synced = False
         self._lost = True
+        self.seq = None
         self.book.clear()
+        self.clear_text()
+
+    def clear_text(self) -> None:
+        pass
+
+
+class TextBook(BookSyncBase):
+    """A book that also remembers each level's strings as printed, for the venue's checksum."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bid_text: dict[float, TextLevel] = {}
+        self.ask_text: dict[float, TextLevel] = {}
+
+    def load_text(self, snap: BookSnapshot) -> None:
+        self.clear_text()
+        if snap.text is not None:
+            self._set(self.bid_text, snap.bids, snap.text[0])
+            self._set(self.ask_text, snap.asks, snap.text[1])
+
+    def apply_text(self, delta: BookDelta) -> None:
+        if delta.text is not None:
+            self._set(self.bid_text, delta.bids, delta.text[0])
+            self._set(self.ask_text, delta.asks, delta.text[1])
+
+    @staticmethod
+    def _set(side: dict[float, TextLevel], levels_: list[Level], text: list[TextLevel]) -> None:
+        for (price, size), t in zip(levels_, text):
+            if size > 0:
+                side[price] = t
+            else:
+                side.pop(price, None)
+
+    def drop_level(self, side: str, price: float) -> None:
+        (self.bid_text if side == "bid" else self.ask_text).pop(price, None)
+
+    def clear_text(self) -> None:
+        self.bid_text.clear()
+        self.ask_text.clear()
+
+    def top_text(self, n: int) -> tuple[list[TextLevel], list[TextLevel]]:
+        """The best n bids (best first) and asks (best first), as printed."""
+        bids = self.book.bids
+        asks = self.book.asks
+        nb, na = min(n, len(bids)), min(n, len(asks))
+        bid_prices = [bids.peekitem(-1 - i)[0] for i in range(nb)]
+        ask_prices = [asks.peekitem(i)[0] for i in range(na)]
+        return [self.bid_text[p] for p in bid_prices], [self.ask_text[p] for p in ask_prices]
+
+
+# -- parsing helpers ---------------------------------------------------------------------
+def frame_parser(fn):  # type: ignore[no-untyped-def]
+    """Wrap a venue parser `fn(raw, decoded_json) -> events`: decode the frame (gunzip binary
+    frames), and turn any field error into a MalformedFrame that names it."""
+
+    @functools.wraps(fn)
+    def parse(raw):  # type: ignore[no-untyped-def]
+        try:
+            d = orjson.loads(raw.payload if raw.encoding is None else raw.payload_text())
+        except (orjson.JSONDecodeError, ValueError, OSError, EOFError) as exc:
+            raise MalformedFrame(f"not JSON: {exc}") from None
+        try:
+            return fn(raw, d)
+        except MalformedFrame:
+            raise
+        except KeyError as exc:
+            raise MalformedFrame(f"missing field {exc.args[0]!r}") from None
+        except (TypeError, ValueError, IndexError, AttributeError) as exc:
+            raise MalformedFrame(f"bad field value: {type(exc).__name__}: {exc}") from None
+
+    return parse
+
+
+def signed32(value: int) -> int:
+    """An unsigned CRC32 as the signed 32-bit integer some venues print (OKX, Bitfinex)."""
+    return value - (1 << 32) if value >= (1 << 31) else value
+
+
+def crc32(text: str) -> int:
+    return zlib.crc32(text.encode())
+
+
+def decode_json(text: str) -> object | None:
+    """For describers: the frame's JSON, or None when it is not JSON."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None

@@ -22,10 +22,7 @@ a gap: the book is unsynced until a new snapshot.
 
 from __future__ import annotations
 
-from collections import deque
 from urllib.parse import parse_qs, urlsplit
-
-import orjson
 
 from cobflow.raw import RawMessage
 from connectors.base import (
@@ -35,27 +32,18 @@ from connectors.base import (
     Event,
     MalformedFrame,
     Trade,
+    decode_json,
+    frame_parser,
     levels,
+    positive_trade,
+    split_concatenated,
 )
 
 VENUE = "binance"
+WS_URL = "wss://stream.binance.com:9443/stream"
+REST_URL = "https://api.binance.com/api/v3/depth"
 
-# Quote assets, longest first, to split "NKNUSDT" into NKN-USDT.
-_QUOTES = sorted(
-    "USDT USDC FDUSD BUSD TUSD USDP DAI BTC ETH BNB EUR GBP TRY AUD BRL RUB UAH NGN ZAR "
-    "IDRT BIDR PLN RON ARS JPY MXN COP CZK USD XRP TRX DOGE DOT".split(),
-    key=len,
-    reverse=True,
-)
-
-
-def canonical_symbol(venue_symbol: str) -> str:
-    """BTCUSDT -> BTC-USDT. An unknown quote keeps the venue's spelling, upper case."""
-    s = venue_symbol.upper()
-    for quote in _QUOTES:
-        if s.endswith(quote) and len(s) > len(quote):
-            return f"{s[: -len(quote)]}-{quote}"
-    return s
+canonical_symbol = split_concatenated
 
 
 def venue_symbol(market: str) -> str:
@@ -67,139 +55,101 @@ def _ns_from_ms(ms: object) -> int | None:
     return int(ms) * 1_000_000 if isinstance(ms, int) else None
 
 
-def parse(raw: RawMessage) -> list[Event]:
-    try:
-        d = orjson.loads(raw.payload)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedFrame(f"not JSON: {exc}") from None
+@frame_parser
+def parse(raw: RawMessage, d: object) -> list[Event]:
     if not isinstance(d, dict):
         raise MalformedFrame(f"expected a JSON object, got {type(d).__name__}")
-    try:
-        if raw.kind == "rest":
-            if raw.channel != "snapshot":
-                return []
-            if not raw.symbol:
-                raise MalformedFrame("REST snapshot without a symbol")
-            return [
-                BookSnapshot(
-                    VENUE,
-                    raw.symbol,
-                    raw.ts_recv,
-                    levels(d["bids"], "bids"),
-                    levels(d["asks"], "asks"),
-                    seq=int(d["lastUpdateId"]),
-                )
-            ]
-        if "data" in d and "stream" in d:
-            d = d["data"]
-            if not isinstance(d, dict):
-                raise MalformedFrame("combined-stream 'data' is not an object")
-        etype = d.get("e")
-        if etype == "depthUpdate":
-            return [
-                BookDelta(
-                    VENUE,
-                    canonical_symbol(d["s"]),
-                    raw.ts_recv,
-                    levels(d["b"], "b"),
-                    levels(d["a"], "a"),
-                    first_seq=int(d["U"]),
-                    last_seq=int(d["u"]),
-                )
-            ]
-        if etype in ("aggTrade", "trade"):
-            price, size = float(d["p"]), float(d["q"])
-            if price <= 0 or size <= 0:
-                raise MalformedFrame(f"trade with price={price} size={size}")
-            return [
-                Trade(
-                    VENUE,
-                    canonical_symbol(d["s"]),
-                    raw.ts_recv,
-                    price,
-                    size,
-                    "sell" if d["m"] else "buy",
-                    str(d["a"] if etype == "aggTrade" else d["t"]),
-                    _ns_from_ms(d.get("T")),
-                )
-            ]
-    except KeyError as exc:
-        raise MalformedFrame(f"missing field {exc.args[0]!r}") from None
-    except (TypeError, ValueError) as exc:
-        raise MalformedFrame(f"bad field value: {exc}") from None
+    if raw.kind == "rest":
+        if raw.channel != "snapshot":
+            return []
+        if not raw.symbol:
+            raise MalformedFrame("REST snapshot without a symbol")
+        return [
+            BookSnapshot(
+                VENUE,
+                raw.symbol,
+                raw.ts_recv,
+                levels(d["bids"], "bids"),
+                levels(d["asks"], "asks"),
+                seq=int(d["lastUpdateId"]),
+            )
+        ]
+    if "data" in d and "stream" in d:
+        d = d["data"]
+        if not isinstance(d, dict):
+            raise MalformedFrame("combined-stream 'data' is not an object")
+    etype = d.get("e")
+    if etype == "depthUpdate":
+        return [
+            BookDelta(
+                VENUE,
+                canonical_symbol(d["s"]),
+                raw.ts_recv,
+                levels(d["b"], "b"),
+                levels(d["a"], "a"),
+                seq=int(d["u"]),
+                prev_seq=int(d["U"]) - 1,
+            )
+        ]
+    if etype in ("aggTrade", "trade"):
+        price, size = float(d["p"]), float(d["q"])
+        positive_trade(price, size)
+        return [
+            Trade(
+                VENUE,
+                canonical_symbol(d["s"]),
+                raw.ts_recv,
+                price,
+                size,
+                "sell" if d["m"] else "buy",
+                str(d["a"] if etype == "aggTrade" else d["t"]),
+                _ns_from_ms(d.get("T")),
+            )
+        ]
     # bookTicker, kline, subscription results: not book or trade data.
     return []
 
 
 class BinanceBook(BookSyncBase):
-    """Binance's documented snapshot + diff rules."""
+    """Binance's documented snapshot + diff rules (U/u as prev_seq = U-1, seq = u)."""
 
-    MAX_PENDING = 10_000  # diffs buffered while waiting for a snapshot
+    buffer_before_snapshot = True  # the snapshot is a REST call made after subscribing
 
     def __init__(self) -> None:
         super().__init__()
-        self.last_update_id: int | None = None  # None: waiting for a snapshot
-        self._first = False
-        self._pending: deque[BookDelta] = deque(maxlen=self.MAX_PENDING)
+        self._first = False  # the next applied diff is the first after the snapshot
 
-    def apply(self, event: BookSnapshot | BookDelta) -> str | None:
-        if isinstance(event, BookSnapshot):
-            return self._snapshot(event)
-        return self._delta(event)
+    def contained(self, delta: BookDelta) -> bool:
+        return delta.seq <= self.seq  # u <= lastUpdateId
 
-    def _snapshot(self, snap: BookSnapshot) -> str | None:
-        self.book.load(snap.bids, snap.asks)
-        self.last_update_id = snap.seq
+    def breaks_sequence(self, delta: BookDelta) -> str | None:
+        U, u, expected = delta.prev_seq + 1, delta.seq, self.seq + 1  # noqa: N806 - Binance's names
+        if self._first and U <= expected <= u:
+            return None
+        if not self._first and U == expected:
+            return None
+        rule = f"U <= {expected} <= u" if self._first else f"U == {expected}"
+        return f"expected {rule}, got U={U} u={u}"
+
+    def after_snapshot(self, snap: BookSnapshot) -> None:
         self._first = True
-        self._mark_synced()
-        pending, self._pending = list(self._pending), deque(maxlen=self.MAX_PENDING)
-        for delta in pending:
-            reason = self._delta(delta)
-            if reason is not None:
-                return f"buffered diffs do not connect to snapshot lastUpdateId={snap.seq}: {reason}"
-        return None
 
-    def _delta(self, delta: BookDelta) -> str | None:
-        if self.last_update_id is None:
-            self._pending.append(delta)
-            return None
-        u, U = delta.last_seq, delta.first_seq  # noqa: N806 - Binance's names
-        if u <= self.last_update_id:  # already contained in the snapshot
-            return None
-        expected = self.last_update_id + 1
-        if self._first:
-            ok = U <= expected <= u
-        else:
-            ok = U == expected
-        if not ok:
-            rule = "U <= {0} <= u" if self._first else "U == {0}"
-            self._lose()
-            return f"sequence gap: expected {rule.format(expected)}, got U={U} u={u}"
-        self.book.apply(delta.bids, delta.asks)
-        self.last_update_id = u
+    def after_delta(self, delta: BookDelta) -> None:
         self._first = False
-        self.health.updates += 1
-        return None
-
-    def _lose(self) -> None:
-        self._mark_lost()
-        self.health.gaps += 1
-        self.last_update_id = None
 
 
 BookSync = BinanceBook  # what the registry builds for each market
 
 
-def describe_frame(kind: str, url: str | None, text: str) -> tuple[str, str | None]:
+def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[str, str | None]:
     """(channel, canonical symbol) of a recorded frame, for `cobflow import-capture`."""
     if kind == "rest":
         parts = urlsplit(url or "")
         symbol = parse_qs(parts.query).get("symbol", [None])[0]
         channel = "snapshot" if parts.path.endswith("/depth") else parts.path.rsplit("/", 1)[-1]
         return channel, canonical_symbol(symbol) if symbol else None
-    try:
-        d = orjson.loads(text)
-    except orjson.JSONDecodeError:
+    d = decode_json(text)
+    if d is None:
         return "unknown", None
     if isinstance(d, dict) and isinstance(d.get("stream"), str):
         name, _, channel = d["stream"].partition("@")

@@ -47,7 +47,7 @@ def test_depth_update_bare_and_combined():
     for payload in (DEPTH, {"stream": "bnbbtc@depth@100ms", "data": DEPTH}):
         [ev] = parse(ws(payload, ts=42))
         assert ev == BookDelta("binance", "BNB-BTC", 42, [(0.0024, 10.0)],
-                               [(0.0026, 100.0), (0.0027, 0.0)], first_seq=157, last_seq=160)
+                               [(0.0026, 100.0), (0.0027, 0.0)], seq=160, prev_seq=156)
 
 
 def test_rest_snapshot():
@@ -92,7 +92,7 @@ def test_snapshot_without_symbol_is_malformed():
 # --- sync rules -----------------------------------------------------------------------
 
 def delta(U, u, bids=(), asks=()):
-    return BookDelta("binance", "BNB-BTC", 1, list(bids), list(asks), first_seq=U, last_seq=u)
+    return BookDelta("binance", "BNB-BTC", 1, list(bids), list(asks), seq=u, prev_seq=U - 1)
 
 
 def snap(last, bids=((10.0, 1.0),), asks=((11.0, 1.0),)):

@@ -1,0 +1,220 @@
+"""Kraken spot websocket: v2 `book` (with CRC32 checksum) and `trade`; also the v1 `book`
+and `trade` frames of older recordings, with their checksums.
+
+Wire formats (Kraken docs, "WebSocket API v2: Book", "Trade", "Instrument"; "WebSocket API
+v1: book", "How to calculate the checksum"):
+
+  v2  {"channel":"book","type":"snapshot"|"update","data":[{"symbol":"BTC/USD",
+        "bids":[{"price":45283.5,"qty":0.10000000}],"asks":[{"price":45285.2,"qty":0.00100000}],
+        "checksum":3310070434,"timestamp":"2022-12-25T19:28:52.109Z"}]}
+      {"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"sell",
+        "price":45283.4,"qty":0.5,"ord_type":"market","trade_id":4665906,"timestamp":"..."}]}
+      {"channel":"instrument","type":"snapshot","data":{"pairs":[{"symbol":"BTC/USD",
+        "price_precision":1,"qty_precision":8,...}],"assets":[...]}}
+  v1  [1234,{"as":[["5541.30000","2.50700000","1534614248.123678"]],"bs":[...]},"book-10","XBT/USD"]
+      [1234,{"a":[["5541.30000","2.50700000","1534614248.456738"]],"c":"974942666"},"book-10","XBT/USD"]
+      [1234,{"a":[...]},{"b":[...],"c":"..."},"book-10","XBT/USD"]   (both sides in one frame)
+      [0,[["5541.20000","0.15850568","1534614057.321597","s","l",""]],"trade","XBT/USD"]
+
+Sizes are absolute; 0 removes the level; a 4th element "r" marks a republished level. The
+book is kept at the subscribed depth (v1: "book-<depth>"; v2: the smallest valid depth that
+holds the snapshot) by cutting the worst levels after each update.
+
+Checksum: the best 10 asks (lowest first) then the best 10 bids (highest first); for each,
+price then size, with the decimal point and leading zeros removed; CRC32 of the concatenation,
+unsigned. v1 uses the strings as sent; v2 formats the numbers with the pair's precision
+(instrument channel, or else the most decimals seen in the snapshot).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from cobflow.raw import RawMessage
+from connectors.base import (
+    BookDelta,
+    BookSnapshot,
+    Event,
+    MalformedFrame,
+    Precision,
+    TextBook,
+    Trade,
+    crc32,
+    check_levels,
+    decode_json,
+    frame_parser,
+    positive_trade,
+    text_levels,
+)
+
+VENUE = "kraken"
+WS_URL = "wss://ws.kraken.com/v2"
+CHECKSUM_LEVELS = 10
+DEPTHS = (10, 25, 100, 500, 1000)
+_ALIASES = {"XBT": "BTC", "XDG": "DOGE"}
+
+
+def canonical_symbol(pair: str) -> str:
+    """XBT/USD -> BTC-USD (Kraken's legacy asset codes mapped to the common ones)."""
+    base, _, quote = pair.upper().partition("/")
+    return f"{_ALIASES.get(base, base)}-{_ALIASES.get(quote, quote)}"
+
+
+def venue_symbol(market: str) -> str:
+    """BTC-USD -> BTC/USD (the v2 API's spelling)."""
+    return market.replace("-", "/")
+
+
+def checksum_digits(text: str) -> str:
+    return text.replace(".", "").lstrip("0")
+
+
+def book_checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
+    """Kraken's checksum from the best levels (best first) as decimal strings."""
+    parts = [checksum_digits(p) + checksum_digits(q) for p, q in asks[:CHECKSUM_LEVELS]]
+    parts += [checksum_digits(p) + checksum_digits(q) for p, q in bids[:CHECKSUM_LEVELS]]
+    return crc32("".join(parts))
+
+
+def depth_for(n_levels: int) -> int:
+    return next((d for d in DEPTHS if d >= n_levels), DEPTHS[-1])
+
+
+# -- v2 ------------------------------------------------------------------------------------
+_PRICE_RE = re.compile(r'"price":\s*([-0-9.eE+]+)')
+_QTY_RE = re.compile(r'"qty":\s*([-0-9.eE+]+)')
+
+
+def _decimals(literals: list[str]) -> int:
+    return max((max(0, -Decimal(x).as_tuple().exponent) for x in literals), default=0)
+
+
+def _v2_levels(raw: object, what: str) -> list[tuple[float, float]]:
+    if not isinstance(raw, list):
+        raise MalformedFrame(f"{what}: expected a list of {{price, qty}}")
+    out = [(float(x["price"]), float(x["qty"])) for x in raw]
+    check_levels(out, what)
+    return out
+
+
+def _parse_v2(raw: RawMessage, d: dict) -> list[Event]:
+    channel, kind = d.get("channel"), d.get("type")
+    out: list[Event] = []
+    if channel == "book":
+        for item in d["data"]:
+            market = canonical_symbol(item["symbol"])
+            bids, asks = _v2_levels(item["bids"], "bids"), _v2_levels(item["asks"], "asks")
+            checksum = int(item["checksum"]) if "checksum" in item else None
+            if kind == "snapshot":
+                if len(d["data"]) == 1:  # the decimals as printed, should no instrument frame come
+                    text = raw.payload_text()
+                    out.append(Precision(VENUE, market, raw.ts_recv, _decimals(_PRICE_RE.findall(text)),
+                                         _decimals(_QTY_RE.findall(text)), inferred=True))
+                out.append(BookSnapshot(VENUE, market, raw.ts_recv, bids, asks, checksum=checksum,
+                                        depth=depth_for(max(len(bids), len(asks)))))
+            elif kind == "update":
+                out.append(BookDelta(VENUE, market, raw.ts_recv, bids, asks, checksum=checksum))
+            else:
+                raise MalformedFrame(f"unknown book type {kind!r}")
+    elif channel == "trade" and kind in ("update", "snapshot"):
+        if kind == "snapshot":
+            return []  # recent trades from before we subscribed: not received live
+        for t in d["data"]:
+            price, size = float(t["price"]), float(t["qty"])
+            positive_trade(price, size)
+            if t["side"] not in ("buy", "sell"):
+                raise MalformedFrame(f"trade side {t['side']!r}")
+            out.append(Trade(VENUE, canonical_symbol(t["symbol"]), raw.ts_recv, price, size,
+                             t["side"], str(t.get("trade_id"))))
+    elif channel == "instrument":
+        for pair in d["data"].get("pairs", []):
+            out.append(Precision(VENUE, canonical_symbol(pair["symbol"]), raw.ts_recv,
+                                 int(pair["price_precision"]), int(pair["qty_precision"])))
+    return out
+
+
+# -- v1 ------------------------------------------------------------------------------------
+def _parse_v1(raw: RawMessage, d: list) -> list[Event]:
+    if len(d) < 4 or not isinstance(d[-2], str):
+        raise MalformedFrame("v1 frame: expected [channelID, data..., channelName, pair]")
+    name, market = d[-2], canonical_symbol(d[-1])
+    if name.startswith("book"):
+        parts = d[1:-2]
+        if not parts or not all(isinstance(p, dict) for p in parts):
+            raise MalformedFrame("v1 book frame without level objects")
+        if "as" in parts[0] or "bs" in parts[0]:
+            bids, bid_text = text_levels(parts[0].get("bs", []), "bs")
+            asks, ask_text = text_levels(parts[0].get("as", []), "as")
+            depth = int(name.split("-")[1]) if "-" in name else depth_for(max(len(bids), len(asks)))
+            return [BookSnapshot(VENUE, market, raw.ts_recv, bids, asks,
+                                 text=(bid_text, ask_text), depth=depth)]
+        bids, bid_text, asks, ask_text, checksum = [], [], [], [], None
+        for part in parts:
+            if "a" in part:
+                lv, tx = text_levels(part["a"], "a")
+                asks += lv
+                ask_text += tx
+            if "b" in part:
+                lv, tx = text_levels(part["b"], "b")
+                bids += lv
+                bid_text += tx
+            if "c" in part:
+                checksum = int(part["c"])
+        return [BookDelta(VENUE, market, raw.ts_recv, bids, asks, checksum=checksum,
+                          text=(bid_text, ask_text))]
+    if name == "trade":
+        out: list[Event] = []
+        for t in d[1]:
+            price, size = float(t[0]), float(t[1])
+            positive_trade(price, size)
+            side = {"b": "buy", "s": "sell"}.get(t[3])
+            if side is None:
+                raise MalformedFrame(f"trade side {t[3]!r}")
+            out.append(Trade(VENUE, market, raw.ts_recv, price, size, side, None,
+                             int(Decimal(t[2]) * 1_000_000_000)))
+        return out
+    return []  # ticker, spread, ohlc
+
+
+@frame_parser
+def parse(raw: RawMessage, d: object) -> list[Event]:
+    if isinstance(d, list):
+        return _parse_v1(raw, d)
+    if isinstance(d, dict) and "channel" in d and "data" in d:
+        return _parse_v2(raw, d)
+    return []  # heartbeats, status, subscription acks
+
+
+class KrakenBook(TextBook):
+    """Kraken has no sequence numbers: each update's checksum is the sync check."""
+
+    def checksum(self) -> int:
+        bids, asks = self.book.bids, self.book.asks
+        if self.bid_text or self.ask_text:  # v1: the strings as sent
+            return book_checksum(*self.top_text(CHECKSUM_LEVELS))
+        if self.precision is None:
+            raise RuntimeError("v2 book without precision: parse() emits one before each snapshot")
+        pp, qp = self.precision
+        nb, na = min(CHECKSUM_LEVELS, len(bids)), min(CHECKSUM_LEVELS, len(asks))
+        top_bids = [bids.peekitem(-1 - i) for i in range(nb)]
+        top_asks = [asks.peekitem(i) for i in range(na)]
+        return book_checksum(
+            [(f"{p:.{pp}f}", f"{q:.{qp}f}") for p, q in top_bids],
+            [(f"{p:.{pp}f}", f"{q:.{qp}f}") for p, q in top_asks],
+        )
+
+
+BookSync = KrakenBook
+
+
+def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[str, str | None]:
+    d = decode_json(text)
+    if isinstance(d, list) and len(d) >= 4 and isinstance(d[-1], str) and isinstance(d[-2], str):
+        return d[-2].split("-")[0], canonical_symbol(d[-1])
+    if isinstance(d, dict) and "channel" in d:
+        data = d.get("data")
+        symbols = {x.get("symbol") for x in data if isinstance(x, dict)} if isinstance(data, list) else set()
+        symbol = canonical_symbol(symbols.pop()) if len(symbols) == 1 and None not in symbols else None
+        return str(d["channel"]), symbol
+    return "control", None

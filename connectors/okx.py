@@ -1,0 +1,131 @@
+"""OKX v5 public websocket: `books` (snapshot, then updates with checksum and seqId), `trades`.
+
+Wire formats (OKX API v5 docs, "Order book channel", "Trades channel"):
+
+    books   {"arg":{"channel":"books","instId":"BTC-USDT"},"action":"snapshot"|"update",
+             "data":[{"asks":[["41006.8","0.60038921","0","1"]],
+                      "bids":[["41006.3","0.30178218","0","2"]],
+                      "ts":"1629966436396","checksum":-1208584718,
+                      "prevSeqId":-1,"seqId":123456}]}
+    books5  {"arg":{"channel":"books5","instId":"BTC-USDT"},"data":[{"asks":..,"bids":..,"ts":..}]}
+    trades  {"arg":{"channel":"trades","instId":"BTC-USDT"},
+             "data":[{"instId":"BTC-USDT","tradeId":"130639474","px":"42219.9",
+                      "sz":"0.12060306","side":"buy","ts":"1630048897897"}]}
+
+Levels are [price, size, deprecated, orders]; size "0" removes the level. A trade's `side`
+is the taker's. `books5` frames are whole top-5 books (each one a snapshot).
+
+Checksum: CRC32, as a signed 32-bit integer, of "bid1px:bid1sz:ask1px:ask1sz:bid2px:..." over
+the best 25 levels of each side, with the strings exactly as sent; where one side has fewer
+levels the other's continue alone. Sequence: an update's prevSeqId is the previous frame's
+seqId (snapshots carry -1). Recordings from before OKX added seqId (2022) carry only checksums.
+"""
+
+from __future__ import annotations
+
+from cobflow.raw import RawMessage
+from connectors.base import (
+    BookDelta,
+    BookSnapshot,
+    Event,
+    MalformedFrame,
+    TextBook,
+    Trade,
+    crc32,
+    decode_json,
+    frame_parser,
+    positive_trade,
+    signed32,
+    text_levels,
+)
+
+VENUE = "okx"
+WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
+CHECKSUM_LEVELS = 25
+BOOK_CHANNELS = ("books", "books-l2-tbt", "books50-l2-tbt")
+SNAPSHOT_CHANNELS = ("books5", "bbo-tbt")
+
+
+def canonical_symbol(inst_id: str) -> str:
+    """OKX instrument ids are already BASE-QUOTE (derivatives keep their suffix)."""
+    return inst_id.upper()
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[arg-type]
+
+
+@frame_parser
+def parse(raw: RawMessage, d: object) -> list[Event]:
+    if not isinstance(d, dict) or "arg" not in d or "data" not in d:
+        return []  # subscribe acks, errors, pongs
+    channel = d["arg"]["channel"]
+    market = canonical_symbol(d["arg"]["instId"])
+    out: list[Event] = []
+    if channel in BOOK_CHANNELS or channel in SNAPSHOT_CHANNELS:
+        action = d.get("action", "snapshot")
+        if action not in ("snapshot", "update"):
+            raise MalformedFrame(f"unknown books action {action!r}")
+        for item in d["data"]:
+            bids, bid_text = text_levels(item["bids"], "bids")
+            asks, ask_text = text_levels(item["asks"], "asks")
+            checksum = _int(item.get("checksum"))
+            seq = _int(item.get("seqId"))
+            if action == "snapshot" or channel in SNAPSHOT_CHANNELS:
+                out.append(BookSnapshot(VENUE, market, raw.ts_recv, bids, asks, seq=seq,
+                                        checksum=checksum, text=(bid_text, ask_text)))
+            else:
+                out.append(BookDelta(VENUE, market, raw.ts_recv, bids, asks, seq=seq,
+                                     prev_seq=_int(item.get("prevSeqId")), checksum=checksum,
+                                     text=(bid_text, ask_text)))
+    elif channel == "trades":
+        for t in d["data"]:
+            price, size = float(t["px"]), float(t["sz"])
+            positive_trade(price, size)
+            side = t["side"]
+            if side not in ("buy", "sell"):
+                raise MalformedFrame(f"trade side {side!r}")
+            out.append(Trade(VENUE, canonical_symbol(t["instId"]), raw.ts_recv, price, size, side,
+                             str(t["tradeId"]), int(t["ts"]) * 1_000_000))
+    return out
+
+
+def checksum_text(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> str:
+    parts: list[str] = []
+    for i in range(max(len(bids), len(asks))):
+        if i < len(bids):
+            parts.extend(bids[i])
+        if i < len(asks):
+            parts.extend(asks[i])
+    return ":".join(parts)
+
+
+def book_checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
+    """OKX's checksum of a book given its best levels (best first) as printed."""
+    return signed32(crc32(checksum_text(bids[:CHECKSUM_LEVELS], asks[:CHECKSUM_LEVELS])))
+
+
+class OkxBook(TextBook):
+    """Snapshot, then updates that continue seqId (when present) and match the checksum."""
+
+    def breaks_sequence(self, delta: BookDelta) -> str | None:
+        if delta.prev_seq is None or self.seq is None:
+            return None
+        if delta.prev_seq != self.seq:
+            return f"expected prevSeqId={self.seq}, got prevSeqId={delta.prev_seq} seqId={delta.seq}"
+        return None
+
+    def checksum(self) -> int:
+        return book_checksum(*self.top_text(CHECKSUM_LEVELS))
+
+
+BookSync = OkxBook
+
+
+def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[str, str | None]:
+    d = decode_json(text)
+    if isinstance(d, dict) and isinstance(d.get("arg"), dict):
+        arg = d["arg"]
+        inst = arg.get("instId")
+        return str(arg.get("channel", "unknown")), canonical_symbol(inst) if inst else None
+    return "control", None
