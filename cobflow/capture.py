@@ -53,28 +53,39 @@ def read_capture(path: Path | str) -> Iterator[RawMessage]:
                 raise CaptureError(f"{path}:{lineno}: {exc}") from None
 
 
+def encode_line(msg: RawMessage) -> bytes:
+    """One JSON Lines record, fields in the contract's order."""
+    return orjson.dumps(msg.to_dict()) + b"\n"
+
+
 def write_capture(path: Path | str, messages: Iterable[RawMessage]) -> int:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if capture_format(path) == "parquet":
+        path.parent.mkdir(parents=True, exist_ok=True)
         return _write_parquet(path, messages)
+    return write_lines(path, (encode_line(m) for m in messages))
+
+
+def write_lines(path: Path | str, lines: Iterable[bytes]) -> int:
+    """Encoded JSON Lines records -> a .jsonl or .jsonl.gz file; returns how many."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     # No name and mtime=0 in the gzip header: identical input gives identical bytes.
-    if str(path).lower().endswith(".gz"):
-        raw = open(path, "wb")
-        f = io.TextIOWrapper(gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0), encoding="utf-8")
-    else:
-        raw = None
-        f = open(path, "w", encoding="utf-8")
-    try:
-        for msg in messages:
-            f.write(orjson.dumps(msg.to_dict()).decode())
-            f.write("\n")
-            n += 1
-    finally:
-        f.close()
-        if raw is not None:
-            raw.close()
+    with open(path, "wb") as raw:
+        f = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0, compresslevel=6) \
+            if str(path).lower().endswith(".gz") else raw
+        buf: list[bytes] = []
+        for line in lines:
+            buf.append(line)
+            if len(buf) >= 4096:
+                f.write(b"".join(buf))
+                n += len(buf)
+                buf.clear()
+        f.write(b"".join(buf))
+        n += len(buf)
+        if f is not raw:
+            f.close()
     return n
 
 

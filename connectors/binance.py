@@ -157,3 +157,56 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
     if isinstance(d, dict) and "e" in d:
         return str(d["e"]), canonical_symbol(d["s"]) if isinstance(d.get("s"), str) else None
     return "control", None
+
+
+# -- simulated feed ----------------------------------------------------------------------
+from cobflow.simulator.wire import Frame, SimTrade, SimWireBase, WireProfile, dumps  # noqa: E402
+
+
+class SimWire(SimWireBase):
+    """Combined-stream depth diffs with U/u, aggTrade, and the REST snapshot."""
+
+    venue = VENUE
+    profile = WireProfile(tick_digits=6, size_decimals=5, max_levels=100)
+    out_of_band_snapshot = True
+
+    def __init__(self, specs, rng) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(specs, rng)
+        self.update_id = {m: rng.randrange(10**9, 5 * 10**9) for m in specs}
+        self.agg_id = {m: rng.randrange(10**8, 10**9) for m in specs}
+
+    wire_symbol = staticmethod(venue_symbol)
+
+    def _levels(self, spec, side_changes):  # type: ignore[no-untyped-def]
+        return [[spec.price_text(t), spec.size_text(s)] for t, s in side_changes]
+
+    def update(self, t_ns, market, book, changes):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        first = self.update_id[market] + 1
+        last = first + self.rng.getrandbits(2)  # several engine updates per 100 ms diff
+        self.update_id[market] = last
+        data = {
+            "e": "depthUpdate", "E": t_ns // 1_000_000, "s": spec.wire_symbol, "U": first, "u": last,
+            "b": self._levels(spec, [(t, s) for side, t, s in changes if side == "bid"]),
+            "a": self._levels(spec, [(t, s) for side, t, s in changes if side == "ask"]),
+        }
+        stream = f"{spec.wire_symbol.lower()}@depth@100ms"
+        return [Frame(market, "ws", "depth@100ms", dumps({"stream": stream, "data": data}))]
+
+    def snapshot(self, t_ns, market, book):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        body = {"lastUpdateId": self.update_id[market],
+                "bids": self._levels(spec, book.sorted_bids()), "asks": self._levels(spec, book.sorted_asks())}
+        return [Frame(market, "rest", "snapshot", dumps(body))]
+
+    def trades(self, t_ns, market, trades):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        out = []
+        for tr in trades:
+            self.agg_id[market] += 1
+            data = {"e": "aggTrade", "E": t_ns // 1_000_000, "s": spec.wire_symbol, "a": self.agg_id[market],
+                    "p": spec.price_text(tr.tick), "q": spec.size_text(tr.size), "f": tr.trade_id,
+                    "l": tr.trade_id, "T": t_ns // 1_000_000, "m": tr.side == "sell", "M": True}
+            stream = f"{spec.wire_symbol.lower()}@aggTrade"
+            out.append(Frame(market, "ws", "aggTrade", dumps({"stream": stream, "data": data})))
+        return out

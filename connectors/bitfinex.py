@@ -24,6 +24,8 @@ checked to increase (the live client checks the connection's count strictly).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cobflow.raw import RawMessage
 from connectors.base import (
     BookDelta,
@@ -124,13 +126,14 @@ def parse(raw: RawMessage, d: object) -> list[Event]:
     return []  # ticker arrays
 
 
-def book_checksum(bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> int:
+def book_checksum(bids: list[tuple[float, float]], asks: list[tuple[float, float]],
+                  text: Callable[[float], str] = js_number) -> int:
     parts: list[str] = []
     for i in range(CHECKSUM_LEVELS):
         if i < len(bids):
-            parts += [js_number(bids[i][0]), js_number(bids[i][1])]
+            parts += [text(bids[i][0]), text(bids[i][1])]
         if i < len(asks):
-            parts += [js_number(asks[i][0]), js_number(-asks[i][1])]
+            parts += [text(asks[i][0]), text(-asks[i][1])]
     return signed32(crc32(":".join(parts)))
 
 
@@ -161,3 +164,82 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
     if isinstance(d, list) and d:
         return state.get(d[0], ("unknown", None))
     return "unknown", None
+
+
+# -- simulated feed ----------------------------------------------------------------------
+from cobflow.simulator.wire import Frame, SimWireBase, WireProfile, dumps  # noqa: E402
+
+
+class SimWire(SimWireBase):
+    """`book` P0 (one level per frame) with SEQ_ALL numbers and `cs` checksums, `trades` te."""
+
+    venue = VENUE
+    profile = WireProfile(tick_digits=4, size_decimals=8, max_levels=25)
+
+    wire_symbol = staticmethod(venue_symbol)
+
+    def __init__(self, specs, rng) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(specs, rng)
+        self.seq = 0
+        base = rng.randrange(10_000, 300_000)
+        self.book_chan = {m: base + 2 * i for i, m in enumerate(specs)}
+        self._js: dict[float, str] = {}
+        self.trade_chan = {m: base + 2 * i + 1 for i, m in enumerate(specs)}
+
+    def _next(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def open(self, t_ns):  # type: ignore[no-untyped-def]
+        frames = [Frame(None, "ws", "info", dumps({"event": "info", "version": 2, "platform": {"status": 1}})),
+                  Frame(None, "ws", "conf", dumps({"event": "conf", "status": "OK", "flags": 65536 + 131072}))]
+        for m, spec in self.specs.items():
+            for channel, chan in (("book", self.book_chan[m]), ("trades", self.trade_chan[m])):
+                ev = {"event": "subscribed", "channel": channel, "chanId": chan, "symbol": spec.wire_symbol,
+                      "pair": spec.wire_symbol[1:]}
+                if channel == "book":
+                    ev.update(prec="P0", freq="F0", len="25")
+                frames.append(Frame(None, "ws", "subscribed", dumps(ev)))
+        return frames
+
+    def _entry(self, spec, side, tick, size):  # type: ignore[no-untyped-def]
+        if size > 0:
+            amount = round(size, spec.size_decimals)
+            return [spec.price(tick), 1 + self.rng.getrandbits(2), amount if side == "bid" else -amount]
+        return [spec.price(tick), 0, 1 if side == "bid" else -1]
+
+    def _text(self, x: float) -> str:
+        text = self._js.get(x)
+        if text is None:
+            if len(self._js) > 200_000:
+                self._js.clear()
+            text = self._js[x] = js_number(x)
+        return text
+
+    def _checksum(self, spec, book) -> int:  # type: ignore[no-untyped-def]
+        return book_checksum([(spec.price(t), s) for t, s in book.top_bids(CHECKSUM_LEVELS)],
+                             [(spec.price(t), s) for t, s in book.top_asks(CHECKSUM_LEVELS)], self._text)
+
+    def subscribed(self, t_ns, market, book):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        entries = ([self._entry(spec, "bid", t, s) for t, s in book.sorted_bids()]
+                   + [self._entry(spec, "ask", t, s) for t, s in book.sorted_asks()])
+        chan = self.book_chan[market]
+        return [Frame(market, "ws", "book", dumps([chan, entries, self._next()])),
+                Frame(market, "ws", "book", dumps([chan, "cs", self._checksum(spec, book), self._next()]))]
+
+    def update(self, t_ns, market, book, changes):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        chan = self.book_chan[market]
+        frames = [Frame(market, "ws", "book", dumps([chan, self._entry(spec, side, t, s), self._next()]))
+                  for side, t, s in changes]
+        frames.append(Frame(market, "ws", "book", dumps([chan, "cs", self._checksum(spec, book), self._next()])))
+        return frames
+
+    def trades(self, t_ns, market, trades):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        chan = self.trade_chan[market]
+        ms = t_ns // 1_000_000
+        return [Frame(market, "ws", "trades", dumps(
+            [chan, "te", [tr.trade_id, ms, round(tr.size if tr.side == "buy" else -tr.size, spec.size_decimals),
+                          spec.price(tr.tick)], self._next()])) for tr in trades]

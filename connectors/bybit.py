@@ -148,3 +148,48 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
         name, _, rest = d["topic"].partition(".")
         return name, canonical_symbol(rest.split(".")[-1])
     return "control", None
+
+
+# -- simulated feed ----------------------------------------------------------------------
+from cobflow.simulator.wire import Frame, SimWireBase, WireProfile, dumps  # noqa: E402
+
+
+class SimWire(SimWireBase):
+    """v5 spot `orderbook.50` with update ids, `publicTrade`."""
+
+    venue = VENUE
+    profile = WireProfile(tick_digits=6, size_decimals=6, max_levels=50)
+
+    wire_symbol = staticmethod(venue_symbol)
+
+    def __init__(self, specs, rng) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(specs, rng)
+        self.u = {m: rng.randrange(10**6, 10**8) for m in specs}
+        self.cross = {m: rng.randrange(10**9, 10**10) for m in specs}
+
+    def _book(self, t_ns, market, kind, bids, asks):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        self.u[market] += 1
+        self.cross[market] += 1 + self.rng.getrandbits(5)
+        data = {"s": spec.wire_symbol,
+                "b": [[spec.price_text(t), spec.size_text(s)] for t, s in bids],
+                "a": [[spec.price_text(t), spec.size_text(s)] for t, s in asks],
+                "u": self.u[market], "seq": self.cross[market]}
+        msg = {"topic": f"orderbook.50.{spec.wire_symbol}", "type": kind, "ts": t_ns // 1_000_000, "data": data,
+               "cts": t_ns // 1_000_000}
+        return [Frame(market, "ws", "orderbook.50", dumps(msg))]
+
+    def subscribed(self, t_ns, market, book):  # type: ignore[no-untyped-def]
+        return self._book(t_ns, market, "snapshot", book.sorted_bids(), book.sorted_asks())
+
+    def update(self, t_ns, market, book, changes):  # type: ignore[no-untyped-def]
+        return self._book(t_ns, market, "delta", [(t, s) for side, t, s in changes if side == "bid"],
+                          [(t, s) for side, t, s in changes if side == "ask"])
+
+    def trades(self, t_ns, market, trades):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        data = [{"T": t_ns // 1_000_000, "s": spec.wire_symbol, "S": "Buy" if tr.side == "buy" else "Sell",
+                 "v": spec.size_text(tr.size), "p": spec.price_text(tr.tick), "L": "ZeroPlusTick",
+                 "i": str(tr.trade_id), "BT": False} for tr in trades]
+        msg = {"topic": f"publicTrade.{spec.wire_symbol}", "type": "snapshot", "ts": t_ns // 1_000_000, "data": data}
+        return [Frame(market, "ws", "publicTrade", dumps(msg))]

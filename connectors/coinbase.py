@@ -164,3 +164,51 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
                "last_match": "matches"}.get(d.get("type"), str(d.get("type", "unknown")))
     pid = d.get("product_id")
     return channel, canonical_symbol(pid) if isinstance(pid, str) else None
+
+
+# -- simulated feed ----------------------------------------------------------------------
+from cobflow.simulator.wire import Frame, SimWireBase, WireProfile, dumps, iso  # noqa: E402
+
+
+class SimWire(SimWireBase):
+    """Advanced Trade `l2_data` and `market_trades`, one sequence_num for the connection."""
+
+    venue = VENUE
+    profile = WireProfile(tick_digits=6, size_decimals=8, max_levels=80)
+
+    def __init__(self, specs, rng) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(specs, rng)
+        self.sequence_num = 0
+
+    def _msg(self, t_ns, channel, events) -> str:  # type: ignore[no-untyped-def]
+        msg = {"channel": channel, "client_id": "", "timestamp": iso(t_ns), "sequence_num": self.sequence_num,
+               "events": events}
+        self.sequence_num += 1
+        return dumps(msg)
+
+    def _updates(self, t_ns, spec, bids, asks):  # type: ignore[no-untyped-def]
+        when = iso(t_ns)
+        return ([{"side": "bid", "event_time": when, "price_level": spec.price_text(t),
+                  "new_quantity": spec.size_text(s)} for t, s in bids]
+                + [{"side": "offer", "event_time": when, "price_level": spec.price_text(t),
+                    "new_quantity": spec.size_text(s)} for t, s in asks])
+
+    def subscribed(self, t_ns, market, book):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        ev = {"type": "snapshot", "product_id": market,
+              "updates": self._updates(t_ns, spec, book.sorted_bids(), book.sorted_asks())}
+        return [Frame(market, "ws", "level2", self._msg(t_ns, "l2_data", [ev]))]
+
+    def update(self, t_ns, market, book, changes):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        ev = {"type": "update", "product_id": market,
+              "updates": self._updates(t_ns, spec, [(t, s) for side, t, s in changes if side == "bid"],
+                                       [(t, s) for side, t, s in changes if side == "ask"])}
+        return [Frame(market, "ws", "level2", self._msg(t_ns, "l2_data", [ev]))]
+
+    def trades(self, t_ns, market, trades):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        ev = {"type": "update", "trades": [
+            {"trade_id": str(tr.trade_id), "product_id": market, "price": spec.price_text(tr.tick),
+             "size": spec.size_text(tr.size), "side": tr.side.upper(), "time": iso(t_ns)} for tr in trades]}
+        return [Frame(market, "ws", "market_trades", self._msg(t_ns, "market_trades", [ev]))]

@@ -119,3 +119,58 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
             channel = ".".join(parts[2:4]) if len(parts) > 3 else parts[2]
             return channel, canonical_symbol(parts[1])
     return "control", None
+
+
+# -- simulated feed ----------------------------------------------------------------------
+import zlib  # noqa: E402
+
+from cobflow.simulator.wire import Frame, SimWireBase, WireProfile, dumps  # noqa: E402
+
+
+def _gzip(text: str) -> bytes:
+    return zlib.compress(text.encode(), 1, wbits=31)
+
+
+class SimWire(SimWireBase):
+    """gzip frames: `mbp.150` increments, the `req` snapshot reply, `trade.detail`."""
+
+    venue = VENUE
+    profile = WireProfile(tick_digits=6, size_decimals=6, max_levels=150)
+    out_of_band_snapshot = True
+
+    wire_symbol = staticmethod(venue_symbol)
+
+    def __init__(self, specs, rng) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(specs, rng)
+        self.seq = {m: rng.randrange(10**10, 10**11) for m in specs}
+        self.req_id = 0
+
+    def _levels(self, spec, levels):  # type: ignore[no-untyped-def]
+        return [[spec.price(t), round(s, spec.size_decimals)] for t, s in levels]
+
+    def update(self, t_ns, market, book, changes):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        prev = self.seq[market]
+        self.seq[market] = prev + 1 + self.rng.getrandbits(2)
+        tick = {"seqNum": self.seq[market], "prevSeqNum": prev,
+                "bids": self._levels(spec, [(t, s) for side, t, s in changes if side == "bid"]),
+                "asks": self._levels(spec, [(t, s) for side, t, s in changes if side == "ask"])}
+        msg = {"ch": f"market.{spec.wire_symbol}.mbp.150", "ts": t_ns // 1_000_000, "tick": tick}
+        return [Frame(market, "ws", "mbp.150", _gzip(dumps(msg)))]
+
+    def snapshot(self, t_ns, market, book):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        self.req_id += 1
+        msg = {"id": str(self.req_id), "rep": f"market.{spec.wire_symbol}.mbp.150", "status": "ok",
+               "data": {"seqNum": self.seq[market], "bids": self._levels(spec, book.sorted_bids()),
+                        "asks": self._levels(spec, book.sorted_asks())}}
+        return [Frame(market, "ws", "mbp.150", _gzip(dumps(msg)))]
+
+    def trades(self, t_ns, market, trades):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        ms = t_ns // 1_000_000
+        data = [{"id": tr.trade_id, "ts": ms, "tradeId": tr.trade_id, "amount": round(tr.size, spec.size_decimals),
+                 "price": spec.price(tr.tick), "direction": tr.side} for tr in trades]
+        msg = {"ch": f"market.{spec.wire_symbol}.trade.detail", "ts": ms,
+               "tick": {"id": trades[0].trade_id, "ts": ms, "data": data}}
+        return [Frame(market, "ws", "trade.detail", _gzip(dumps(msg)))]

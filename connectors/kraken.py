@@ -218,3 +218,53 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
         symbol = canonical_symbol(symbols.pop()) if len(symbols) == 1 and None not in symbols else None
         return str(d["channel"]), symbol
     return "control", None
+
+
+# -- simulated feed ----------------------------------------------------------------------
+from cobflow.simulator.wire import Frame, SimWireBase, WireProfile, dumps, iso  # noqa: E402
+
+
+class SimWire(SimWireBase):
+    """v2: the instrument snapshot, `book` (depth 25) with checksums, `trade`."""
+
+    venue = VENUE
+    profile = WireProfile(tick_digits=5, size_decimals=8, max_levels=25)
+
+    wire_symbol = staticmethod(venue_symbol)
+
+    def _checksum(self, spec, book) -> int:  # type: ignore[no-untyped-def]
+        return book_checksum(
+            [(spec.price_text(t), spec.size_text(s)) for t, s in book.top_bids(CHECKSUM_LEVELS)],
+            [(spec.price_text(t), spec.size_text(s)) for t, s in book.top_asks(CHECKSUM_LEVELS)],
+        )
+
+    def open(self, t_ns):  # type: ignore[no-untyped-def]
+        pairs = [{"symbol": s.wire_symbol, "base": s.wire_symbol.split("/")[0], "quote": s.wire_symbol.split("/")[1],
+                  "status": "online", "price_precision": s.price_decimals, "qty_precision": s.size_decimals,
+                  "price_increment": s.tick_size} for s in self.specs.values()]
+        msg = {"channel": "instrument", "type": "snapshot", "data": {"assets": [], "pairs": pairs}}
+        return [Frame(None, "ws", "instrument", dumps(msg))]
+
+    def _levels(self, spec, levels):  # type: ignore[no-untyped-def]
+        return [{"price": spec.price(t), "qty": round(s, spec.size_decimals)} for t, s in levels]
+
+    def subscribed(self, t_ns, market, book):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        item = {"symbol": spec.wire_symbol, "bids": self._levels(spec, book.sorted_bids()),
+                "asks": self._levels(spec, book.sorted_asks()), "checksum": self._checksum(spec, book)}
+        return [Frame(market, "ws", "book", dumps({"channel": "book", "type": "snapshot", "data": [item]}))]
+
+    def update(self, t_ns, market, book, changes):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        item = {"symbol": spec.wire_symbol,
+                "bids": self._levels(spec, [(t, s) for side, t, s in changes if side == "bid"]),
+                "asks": self._levels(spec, [(t, s) for side, t, s in changes if side == "ask"]),
+                "checksum": self._checksum(spec, book), "timestamp": iso(t_ns)}
+        return [Frame(market, "ws", "book", dumps({"channel": "book", "type": "update", "data": [item]}))]
+
+    def trades(self, t_ns, market, trades):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        data = [{"symbol": spec.wire_symbol, "side": tr.side, "price": spec.price(tr.tick),
+                 "qty": round(tr.size, spec.size_decimals), "ord_type": "market", "trade_id": tr.trade_id,
+                 "timestamp": iso(t_ns)} for tr in trades]
+        return [Frame(market, "ws", "trade", dumps({"channel": "trade", "type": "update", "data": data}))]

@@ -129,3 +129,52 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
         inst = arg.get("instId")
         return str(arg.get("channel", "unknown")), canonical_symbol(inst) if inst else None
     return "control", None
+
+
+# -- simulated feed ----------------------------------------------------------------------
+from cobflow.simulator.wire import Frame, SimWireBase, WireProfile, dumps  # noqa: E402
+
+
+class SimWire(SimWireBase):
+    """`books` with seqId/prevSeqId and checksums, `trades`."""
+
+    venue = VENUE
+    profile = WireProfile(tick_digits=5, size_decimals=8, max_levels=60)
+
+    def __init__(self, specs, rng) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(specs, rng)
+        self.seq = {m: rng.randrange(10**9, 10**10) for m in specs}
+
+    def _book(self, t_ns, market, book, action, changes):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        prev = -1 if action == "snapshot" else self.seq[market]
+        self.seq[market] += 1 + self.rng.getrandbits(2)
+        if action == "snapshot":
+            bids, asks = book.sorted_bids(), book.sorted_asks()
+        else:
+            bids = [(t, s) for side, t, s in changes if side == "bid"]
+            asks = [(t, s) for side, t, s in changes if side == "ask"]
+        top_b = [(spec.price_text(t), spec.size_text(s)) for t, s in book.top_bids(CHECKSUM_LEVELS)]
+        top_a = [(spec.price_text(t), spec.size_text(s)) for t, s in book.top_asks(CHECKSUM_LEVELS)]
+        item = {
+            "asks": [[spec.price_text(t), spec.size_text(s), "0", str(1 + self.rng.getrandbits(3) if s else 0)]
+                     for t, s in asks],
+            "bids": [[spec.price_text(t), spec.size_text(s), "0", str(1 + self.rng.getrandbits(3) if s else 0)]
+                     for t, s in bids],
+            "ts": str(t_ns // 1_000_000), "checksum": book_checksum(top_b, top_a),
+            "prevSeqId": prev, "seqId": self.seq[market],
+        }
+        msg = {"arg": {"channel": "books", "instId": market}, "action": action, "data": [item]}
+        return [Frame(market, "ws", "books", dumps(msg))]
+
+    def subscribed(self, t_ns, market, book):  # type: ignore[no-untyped-def]
+        return self._book(t_ns, market, book, "snapshot", [])
+
+    def update(self, t_ns, market, book, changes):  # type: ignore[no-untyped-def]
+        return self._book(t_ns, market, book, "update", changes)
+
+    def trades(self, t_ns, market, trades):  # type: ignore[no-untyped-def]
+        spec = self.specs[market]
+        data = [{"instId": market, "tradeId": str(tr.trade_id), "px": spec.price_text(tr.tick),
+                 "sz": spec.size_text(tr.size), "side": tr.side, "ts": str(t_ns // 1_000_000)} for tr in trades]
+        return [Frame(market, "ws", "trades", dumps({"arg": {"channel": "trades", "instId": market}, "data": data}))]

@@ -1,0 +1,328 @@
+"""A seeded, deterministic multi-venue market: one fair price per symbol, and per venue a book
+that follows it with its own spread, depth, tick, update rate and latency.
+
+The fair price is a log-random walk with a drifting trend, volatility bursts (a two-state
+regime) and jumps. Each venue quotes around the fair price times a small basis of its own;
+every update moves its touch to the new quotes, adds and cancels random levels, and
+sometimes trades against the touch. Frames are written in each venue's wire format by the
+venue module's `SimWire`, stamped with `ts_recv` = exchange time + the venue's latency, and
+come out merged in `ts_recv` order, exactly as a recorder would have stored them.
+"""
+
+from __future__ import annotations
+
+import base64
+import heapq
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from cobflow.config import KNOWN_VENUES, SymbolsConfig
+from cobflow.raw import RawMessage
+from cobflow.simulator.book import Change, MarketSpec, SimBook
+from cobflow.simulator.wire import Frame, SimTrade, SimWireBase
+from connectors import get_venue
+
+NS = 1_000_000_000
+MS = 1_000_000
+DEFAULT_START_NS = 1_767_225_600 * NS  # 2026-01-01T00:00:00Z
+
+#: Typical prices, so ticks and buckets look like the real market's (others start at 100).
+BASE_PRICES = {"BTC": 65_000.0, "ETH": 3_200.0, "SOL": 150.0, "BNB": 600.0, "XRP": 0.6, "DOGE": 0.15,
+               "ADA": 0.45, "LTC": 80.0}
+
+
+@dataclass(frozen=True, slots=True)
+class VenueDynamics:
+    interval_ms: float  # mean time between book updates
+    fixed_interval: bool  # Binance pushes diffs every 100 ms exactly
+    latency_ms: float  # exchange -> us
+    jitter_ms: float
+    half_spread_bps: float
+    trades_per_s: float
+    size_scale: float  # typical level size in quote currency / 1000
+
+
+DYNAMICS = {
+    "binance": VenueDynamics(100, True, 12, 3, 0.6, 4.0, 40),
+    "coinbase": VenueDynamics(50, False, 8, 2, 1.0, 2.0, 25),
+    "kraken": VenueDynamics(80, False, 15, 4, 1.5, 1.0, 15),
+    "bitfinex": VenueDynamics(120, False, 20, 5, 2.0, 0.7, 10),
+    "htx": VenueDynamics(100, False, 40, 8, 1.2, 1.0, 12),
+    "okx": VenueDynamics(100, False, 30, 6, 0.8, 2.5, 30),
+    "bybit": VenueDynamics(50, False, 25, 5, 0.8, 2.5, 30),
+}
+
+
+@dataclass
+class SimConfig:
+    seed: int = 1
+    duration_s: float = 60.0
+    start_ns: int = DEFAULT_START_NS
+    rate_scale: float = 1.0  # update and trade rates multiplied by this (load tests)
+
+
+class FairPrice:
+    """log-price random walk with a wandering trend, volatility bursts and jumps.
+
+    It moves on a fixed 10 ms grid from its own random stream, so its path depends on the
+    seed and the symbol only: every venue sees the same market whatever else is simulated.
+    """
+
+    STEP_NS = 10_000_000
+
+    def __init__(self, price: float, rng: random.Random, t_ns: int) -> None:
+        self.x = math.log(price)
+        self.rng = rng
+        self.t = t_ns
+        self.sigma = 0.5 / math.sqrt(365 * 86400)  # 50% a year, per sqrt(second)
+        self.burst = False
+        self.trend = 0.0  # log-return per second
+        self.price = price
+
+    def at(self, t_ns: int) -> float:
+        if t_ns < self.t + self.STEP_NS:
+            return self.price
+        rng, gauss, rand = self.rng, self.rng.gauss, self.rng.random
+        dt = self.STEP_NS / NS
+        sqrt_dt = math.sqrt(dt)
+        x, trend, burst = self.x, self.trend, self.burst
+        while self.t + self.STEP_NS <= t_ns:
+            self.t += self.STEP_NS
+            if rand() < dt / (30 if burst else 300):  # enter / leave a burst
+                burst = not burst
+            if rand() < dt / 120:  # a new trend every two minutes or so
+                trend = gauss(0.0, self.sigma * 0.3)
+            x += trend * dt + self.sigma * (5.0 if burst else 1.0) * sqrt_dt * gauss(0.0, 1.0)
+            if rand() < dt / 600:  # a jump every ten minutes or so, ~30 bps
+                x += gauss(0.0, 0.003)
+        self.x, self.trend, self.burst = x, trend, burst
+        self.price = math.exp(x)
+        del rng
+        return self.price
+
+
+class VenueMarket:
+    """One venue's book for one market, moved by the fair price."""
+
+    def __init__(self, spec: MarketSpec, dyn: VenueDynamics, rng: random.Random, basis: float) -> None:
+        self.spec = spec
+        self.dyn = dyn
+        self.rng = rng
+        self.basis = basis
+        self.book = SimBook(spec)
+        self.trade_id = rng.randrange(10**6, 10**9)
+        self.mean_distance = 0.0  # price units between a level and the touch, on average
+
+    def _size(self) -> float:
+        return self._sizes[self.rng.getrandbits(10)]
+
+    def _touch(self, fair: float) -> tuple[int, int]:
+        ref = fair * (1 + self.basis)
+        half = ref * self.dyn.half_spread_bps / 1e4
+        tick = self.spec.tick_size
+        bid = math.floor((ref - half) / tick)
+        ask = max(math.ceil((ref + half) / tick), bid + 1)
+        return bid, ask
+
+    def _distance(self) -> int:
+        return int(self.rng.expovariate(1.0) * self._mean_ticks)
+
+    def seed_book(self, fair: float) -> None:
+        # Level sizes (lognormal, ~size_scale thousand quote units) are drawn once into a
+        # table: the simulator's speed matters more than a fresh draw per level.
+        scale = self.dyn.size_scale * 1000 / fair
+        q = 10 ** -self.spec.size_decimals
+        self._sizes = [max(round(self.rng.lognormvariate(0.0, 1.0) * scale, self.spec.size_decimals), q)
+                       for _ in range(1024)]
+        self._mean_ticks = fair * 12e-4 / self.spec.tick_size  # levels spread over tens of bps
+        bid, ask = self._touch(fair)
+        n = self.spec.max_levels
+        for side, levels in (("bid", self.book.bids), ("ask", self.book.asks)):
+            levels[bid if side == "bid" else ask] = self._size()
+            for _ in range(n * 4):
+                if len(levels) >= n:
+                    break
+                d = self._distance()
+                levels.setdefault(bid - d if side == "bid" else ask + d, self._size())
+
+    def step(self, fair: float, dt_s: float) -> tuple[list[Change], list[SimTrade]]:
+        """Move the book to the fair price; return the changed levels and the trades."""
+        bids, asks, rng, spec = self.book.bids, self.book.asks, self.rng, self.spec
+        old_bids: dict[int, float] = {}  # tick -> size before this step, for each touched level
+        old_asks: dict[int, float] = {}
+
+        trades: list[SimTrade] = []
+        for _ in range(_poisson(rng, self.dyn.trades_per_s * dt_s)):
+            buy = rng.random() < 0.5
+            levels, old = (asks, old_asks) if buy else (bids, old_bids)
+            if not levels:
+                continue
+            tick = levels.peekitem(0)[0] if buy else levels.peekitem(-1)[0]
+            size = round(min(levels[tick], self._size() * rng.random()), spec.size_decimals)
+            if size <= 0:
+                continue
+            self.trade_id += 1
+            trades.append(SimTrade("buy" if buy else "sell", tick, size, self.trade_id))
+            old.setdefault(tick, levels[tick])
+            left = round(levels[tick] - size, spec.size_decimals)
+            if left > 0:
+                levels[tick] = left
+            else:
+                del levels[tick]
+
+        bid, ask = self._touch(fair)
+        if bids and bids.peekitem(-1)[0] > bid:
+            for t in list(bids.irange(minimum=bid, inclusive=(False, True))):
+                old_bids.setdefault(t, bids.pop(t))
+        if asks and asks.peekitem(0)[0] < ask:
+            for t in list(asks.irange(maximum=ask, inclusive=(True, False))):
+                old_asks.setdefault(t, asks.pop(t))
+        if bid not in bids:
+            old_bids.setdefault(bid, 0.0)
+            bids[bid] = self._size()
+        if ask not in asks:
+            old_asks.setdefault(ask, 0.0)
+            asks[ask] = self._size()
+        for _ in range(1 + rng.getrandbits(2)):  # 1 to 4 random adds/cancels
+            if rng.random() < 0.5:
+                levels, old, tick = bids, old_bids, bid - self._distance()
+            else:
+                levels, old, tick = asks, old_asks, ask + self._distance()
+            old.setdefault(tick, levels.get(tick, 0.0))
+            if tick in levels and rng.random() < 0.4:
+                del levels[tick]  # a cancel
+            else:
+                levels[tick] = self._size()
+        cap = spec.max_levels
+        while len(bids) > cap:
+            t, size = bids.popitem(0)
+            old_bids.setdefault(t, size)
+        while len(asks) > cap:
+            t, size = asks.popitem(-1)
+            old_asks.setdefault(t, size)
+
+        changes: list[Change] = [("bid", t, bids.get(t, 0.0)) for t, was in old_bids.items()
+                                 if bids.get(t, 0.0) != was]
+        changes += [("ask", t, asks.get(t, 0.0)) for t, was in old_asks.items() if asks.get(t, 0.0) != was]
+        return changes, trades
+
+
+def _poisson(rng: random.Random, lam: float) -> int:
+    if lam <= 0:
+        return 0
+    k, p, limit = 0, rng.random(), math.exp(-lam)
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+def market_spec(venue: str, market: str, wire: type[SimWireBase], price: float) -> MarketSpec:
+    digits = wire.profile.tick_digits
+    exp = math.floor(math.log10(price)) - digits
+    return MarketSpec(
+        venue=venue, market=market, wire_symbol=wire.wire_symbol(market), tick_size=10.0**exp,
+        price_decimals=max(0, -exp), size_decimals=wire.profile.size_decimals, max_levels=wire.profile.max_levels,
+    )
+
+
+def base_price(symbol: str) -> float:
+    return BASE_PRICES.get(symbol.split("-")[0].upper(), 100.0)
+
+
+def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = None) -> Iterator[RawMessage]:
+    """Raw messages of the configured venue markets (all venues, or `venues`), in ts_recv
+    order; messages received at the same nanosecond come in venue order."""
+    start, end = cfg.start_ns, cfg.start_ns + int(cfg.duration_s * NS)
+    # Every random stream is seeded by name: a venue's frames do not depend on which other
+    # venues are simulated with it (so venues can be simulated in parallel and merged).
+    fairs = {sym: FairPrice(base_price(sym), random.Random(f"{cfg.seed}:fair:{sym}"), start)
+             for sym in symbols.symbols}
+
+    by_venue: dict[str, dict[str, str]] = {}  # venue -> market -> symbol
+    for sym, spec in symbols.symbols.items():
+        for venue, market in spec.venues.items():
+            if venues is None or venue in venues:
+                by_venue.setdefault(venue, {})[market] = sym
+
+    wires: dict[str, SimWireBase] = {}
+    markets: dict[tuple[str, str], VenueMarket] = {}
+    events: list[tuple[int, int, str, str, str]] = []  # (t, order, action, venue, market)
+    order = 0
+    for venue in sorted(by_venue):
+        module = get_venue(venue)
+        wire_type = getattr(module, "SimWire", None)
+        if wire_type is None:
+            raise ValueError(f"venue {venue!r} has no simulated feed (connectors.{venue}.SimWire)")
+        dyn = DYNAMICS.get(venue, DYNAMICS["coinbase"])
+        specs = {}
+        for market, sym in sorted(by_venue[venue].items()):
+            specs[market] = market_spec(venue, market, wire_type, base_price(sym))
+        rng = random.Random(f"{cfg.seed}:{venue}")
+        wires[venue] = wire_type(specs, rng)
+        for market in sorted(specs):
+            vm = VenueMarket(specs[market], dyn, random.Random(f"{cfg.seed}:{venue}:{market}"),
+                             rng.uniform(-3e-4, 3e-4))
+            vm.seed_book(fairs[by_venue[venue][market]].at(start))
+            markets[(venue, market)] = vm
+            first = start + int(rng.uniform(0.05, 0.3) * NS)
+            heapq.heappush(events, (first, order, "update", venue, market))
+            order += 1
+            if wire_type.out_of_band_snapshot:  # requested after the first diffs are buffered
+                heapq.heappush(events, (first + int(0.35 * NS), order, "snapshot", venue, market))
+                order += 1
+
+    out: list[tuple[int, int, int, RawMessage]] = []  # (ts_recv, venue order, n, message)
+    venue_order = {v: KNOWN_VENUES.index(v) if v in KNOWN_VENUES else len(KNOWN_VENUES) for v in wires}
+    last_recv: dict[str, int] = {}
+    min_latency = min(DYNAMICS.get(v, DYNAMICS["coinbase"]).latency_ms for v in wires) * MS
+    n_out = 0
+
+    def emit(venue: str, t: int, frames: list[Frame]) -> None:
+        nonlocal n_out
+        dyn = DYNAMICS.get(venue, DYNAMICS["coinbase"])
+        rng = wires[venue].rng
+        for f in frames:
+            recv = t + int((dyn.latency_ms + rng.random() * dyn.jitter_ms) * MS)
+            recv = max(recv, last_recv.get(venue, 0) + 1_000)  # one TCP stream: in order
+            last_recv[venue] = recv
+            if isinstance(f.payload, bytes):
+                raw = RawMessage(recv, venue, f.kind, f.channel, f.market,
+                                 base64.b64encode(f.payload).decode(), "base64-gzip")
+            else:
+                raw = RawMessage(recv, venue, f.kind, f.channel, f.market, f.payload)
+            heapq.heappush(out, (recv, venue_order[venue], n_out, raw))
+            n_out += 1
+
+    for venue, wire in wires.items():
+        emit(venue, start, wire.open(start))
+        for (v, market), vm in markets.items():
+            if v == venue:
+                emit(venue, start, wire.subscribed(start, market, vm.book))
+
+    while events:
+        t, _, action, venue, market = heapq.heappop(events)
+        if t >= end:
+            break
+        while out and out[0][0] <= t + min_latency:
+            yield heapq.heappop(out)[3]
+        vm = markets[(venue, market)]
+        wire = wires[venue]
+        if action == "snapshot":
+            emit(venue, t, wire.snapshot(t, market, vm.book))
+            continue
+        dyn = vm.dyn
+        interval = dyn.interval_ms / cfg.rate_scale
+        dt = interval if dyn.fixed_interval else vm.rng.expovariate(1.0 / interval)
+        fair = fairs[by_venue[venue][market]].at(t)
+        changes, trades = vm.step(fair, dt / 1000 * cfg.rate_scale)
+        if trades:
+            emit(venue, t, wire.trades(t, market, trades))
+        if changes:
+            emit(venue, t, wire.update(t, market, vm.book, changes))
+        heapq.heappush(events, (t + max(int(dt * MS), 1), order, "update", venue, market))
+        order += 1
+    while out:
+        yield heapq.heappop(out)[3]
