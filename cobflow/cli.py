@@ -49,20 +49,106 @@ def cmd_import_capture(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _progress(total: int | None):
-    start = time.monotonic()
+def _read_messages(path: Path, fmt: str):
+    """A capture file (CAPTURE.md), or a cryptofeed recording (by --format or its name)."""
+    from cobflow.capture import read_capture
+    from cobflow.cryptofeed_import import read_cryptofeed
 
-    def report(n: int) -> None:
-        rate = n / max(time.monotonic() - start, 1e-9)
-        of = f"/{total}" if total else ""
-        print(f"\r  published {n}{of} messages ({rate:,.0f}/s)", end="", file=sys.stderr, flush=True)
+    if fmt == "cryptofeed" or (fmt == "auto" and not str(path).lower().endswith((".jsonl", ".gz", ".parquet", ".ndjson"))):
+        return read_cryptofeed(path)
+    return read_capture(path)
 
-    return report
+
+def cmd_books_verify(args: argparse.Namespace, settings: Settings) -> int:
+    import itertools
+
+    from cobflow.verify import format_report, verify
+
+    dead: list = []
+    messages = itertools.chain.from_iterable(
+        _read_messages(p, args.format) for p in args.files) if len(args.files) == 1 else _merged(args.files, args.format)
+    result = verify(messages, dead)
+    print(format_report(result))
+    if args.dead_letters:
+        args.dead_letters.parent.mkdir(parents=True, exist_ok=True)
+        with open(args.dead_letters, "wb") as f:
+            for d in dead:
+                f.write(d.to_json() + b"\n")
+        print(f"{len(dead)} dead letters written to {args.dead_letters}")
+    return 0 if result.ok else 1
+
+
+def _merged(paths: list[Path], fmt: str):
+    import heapq
+
+    return heapq.merge(*(_read_messages(p, fmt) for p in paths), key=lambda m: m.ts_recv)
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.config import load_symbols
+    from cobflow.progress import Progress
+    from cobflow.simulator import SimConfig, simulate
+    from cobflow.simulator.to_file import simulate_to_file
+
+    symbols = load_symbols(settings.symbols_file)
+    cfg = SimConfig(seed=args.seed, duration_s=args.duration, rate_scale=args.rate_scale)
+    if args.start is not None:
+        cfg.start_ns = _parse_time(args.start)
+    pairs = ", ".join(f"{v} {m}" for spec in symbols.symbols.values() for v, m in spec.venues.items())
+    print(f"simulating {args.duration:g} s of {pairs} (seed {args.seed})", file=sys.stderr)
+    start = time.perf_counter()
+    if args.out:
+        bar = Progress("simulate", args.duration, "s of market time")
+        n = simulate_to_file(symbols, cfg, args.out, workers=args.workers, progress=bar)
+        bar(args.duration, force=True)
+        bar.finish()
+        el = time.perf_counter() - start
+        print(f"wrote {n:,} raw messages to {args.out} in {el:.1f} s ({n / el:,.0f} messages/s)")
+        return 0
+    from cobflow.kafka_io import ensure_topics, publish
+
+    venues = sorted({v for spec in symbols.symbols.values() for v in spec.venues})
+    ensure_topics(settings.kafka, [*(settings.kafka.raw_topic(v) for v in venues), settings.kafka.dlq()])
+    speed = None if args.speed in ("max", "0") else float(args.speed)
+    bar = Progress("simulate -> kafka")
+    n = publish(settings.kafka, simulate(symbols, cfg), speed, bar)
+    bar.finish()
+    print(f"published {n:,} raw messages to {', '.join(settings.kafka.raw_topic(v) for v in venues)}")
+    return 0
+
+
+def _parse_time(text: str) -> int:
+    """ISO 8601 (UTC unless it says otherwise) or integer ns since the epoch -> ns."""
+    from datetime import datetime, timezone
+
+    if text.isdigit():
+        return int(text)
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
+
+
+def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.capture import write_capture
+    from cobflow.kafka_io import record
+    from cobflow.progress import Progress
+
+    start = _parse_time(args.start) if args.start else None
+    end = _parse_time(args.end) if args.end else None
+    bar = Progress("record")
+    messages = record(settings.kafka, args.venues, start, end, bar)
+    bar.finish()
+    n = write_capture(args.out, messages)
+    venues = sorted({m.exchange for m in messages})
+    print(f"recorded {n:,} raw messages ({', '.join(venues) or 'none'}) to {args.out}")
+    return 0
 
 
 def replay(settings: Settings, path: Path, speed: float | None, reset: bool) -> int:
     from cobflow.capture import read_capture
     from cobflow.kafka_io import delete_topics, ensure_topics, publish
+    from cobflow.progress import Progress
 
     # Two streaming passes (venues and count, then publish): a long recording never sits in memory.
     total, venues = 0, set()
@@ -75,8 +161,9 @@ def replay(settings: Settings, path: Path, speed: float | None, reset: bool) -> 
     ensure_topics(settings.kafka, [*topics, settings.kafka.dlq()])
     pace = "as fast as possible" if not speed else f"at {speed:g}x recorded speed"
     print(f"replaying {total} messages from {path} into {', '.join(topics)} {pace}", file=sys.stderr)
-    n = publish(settings.kafka, read_capture(path), speed, _progress(total))
-    print(file=sys.stderr)
+    bar = Progress("replay", total)
+    n = publish(settings.kafka, read_capture(path), speed, bar)
+    bar.finish()
     return n
 
 
@@ -185,6 +272,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("src", nargs="+", type=Path, help="recording files, merged by receive time")
     s.add_argument("dst", type=Path, help="output: .jsonl, .jsonl.gz or .parquet")
     s.set_defaults(func=cmd_import_capture)
+
+    s = sub.add_parser("books", help="check captures against the venues' sync rules and checksums")
+    bsub = s.add_subparsers(dest="books_action", required=True, metavar="ACTION")
+    v = bsub.add_parser("verify", help="parse and apply every frame; print counts per venue and market")
+    v.add_argument("files", nargs="+", type=Path, help="capture files (or cryptofeed recordings), merged by ts_recv")
+    v.add_argument("--format", choices=["auto", "capture", "cryptofeed"], default="auto",
+                   help="auto: .jsonl/.jsonl.gz/.parquet are captures, anything else a cryptofeed recording")
+    v.add_argument("--dead-letters", type=Path, metavar="JSONL",
+                   help="write every malformed frame, gap and checksum failure, with its reason, here")
+    v.set_defaults(func=cmd_books_verify)
+
+    s = sub.add_parser("simulate", help="a seeded multi-venue market in each venue's wire format")
+    s.add_argument("--duration", type=float, default=60.0, help="seconds of market time (default 60)")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--out", type=Path, help="capture file to write (.jsonl, .jsonl.gz, .parquet); default: Kafka")
+    s.add_argument("--speed", default="1", help="to Kafka: 1 = real time (default), 10 = 10x, 'max'")
+    s.add_argument("--start", help="market time of the first message (ISO 8601 or ns; default 2026-01-01Z)")
+    s.add_argument("--rate-scale", type=float, default=1.0, help="multiply update and trade rates (load tests)")
+    s.add_argument("--workers", type=int, default=2, help="to a file: processes simulating venues in parallel")
+    s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("record", help="Kafka raw.<venue> topics -> a capture file")
+    s.add_argument("--out", type=Path, required=True, help=".jsonl, .jsonl.gz or .parquet")
+    s.add_argument("--from", dest="start", help="first ts_recv to keep (ISO 8601 or ns)")
+    s.add_argument("--to", dest="end", help="ts_recv to stop before (ISO 8601 or ns)")
+    s.add_argument("--venues", nargs="+", help="only these venues (default: every raw.<venue> topic)")
+    s.set_defaults(func=cmd_record)
 
     s = sub.add_parser("replay", help="publish a capture file into the raw.<venue> Kafka topics")
     s.add_argument("file", help="capture file (.jsonl, .jsonl.gz, .parquet)")

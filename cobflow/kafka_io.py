@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from cobflow.config import KafkaSettings
+from cobflow.config import KNOWN_VENUES, KafkaSettings
 from cobflow.raw import RawMessage
 
 
@@ -155,3 +155,83 @@ def publish(
     if progress:
         progress(n)
     return n
+
+
+def record(
+    settings: KafkaSettings,
+    venues: Sequence[str] | None = None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[RawMessage]:
+    """The raw messages in the `raw.<venue>` topics (all venues, or `venues`) with
+    start_ns <= ts_recv < end_ns, in ts_recv order: what was there when recording began.
+
+    Ties on ts_recv keep venue order, then topic/partition/offset order.
+    """
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({
+        "bootstrap.servers": settings.servers,
+        "group.id": f"cobflow-record-{time.time_ns()}",
+        "enable.auto.commit": False,
+        "enable.partition.eof": False,
+    })
+    try:
+        md = c.list_topics(timeout=15)
+        topics = []
+        for name in sorted(md.topics):
+            if not name.startswith(settings.raw_topic("")):
+                continue
+            venue = settings.venue_of_topic(name)
+            if venue in KNOWN_VENUES and (venues is None or venue in venues):
+                topics.append((name, venue))
+        if not topics:
+            raise KafkaIOError(f"no raw.<venue> topics (prefix {settings.topic_prefix!r}) on {settings.servers}")
+        todo: dict[tuple[str, int], int] = {}  # (topic, partition) -> offset to stop at
+        starts: list[TopicPartition] = []
+        for name, _ in topics:
+            for p in md.topics[name].partitions:
+                low, high = c.get_watermark_offsets(TopicPartition(name, p), timeout=15)
+                if high <= low:
+                    continue
+                todo[(name, p)] = high
+                starts.append(TopicPartition(name, p, low))
+        if start_ns is not None and starts:
+            # The record timestamp is ts_recv in ms: seek to the first record at or after it.
+            asked = [TopicPartition(tp.topic, tp.partition, start_ns // 1_000_000) for tp in starts]
+            found = c.offsets_for_times(asked, timeout=15)
+            starts = [TopicPartition(f.topic, f.partition, f.offset if f.offset >= 0 else todo[(f.topic, f.partition)])
+                      for f in found]
+            starts = [s for s in starts if s.offset < todo[(s.topic, s.partition)]]
+            todo = {(s.topic, s.partition): todo[(s.topic, s.partition)] for s in starts}
+        venue_of = dict(topics)
+        order = {v: i for i, v in enumerate(KNOWN_VENUES)}
+        keyed: list[tuple[int, int, str, int, int, RawMessage]] = []
+        if starts:
+            c.assign(starts)
+        n = 0
+        while todo:
+            for msg in c.consume(1000, timeout=1.0):
+                if msg.error():
+                    raise KafkaIOError(f"consume failed: {msg.error()}")
+                tp = (msg.topic(), msg.partition())
+                end = todo.get(tp)
+                if end is None or msg.offset() >= end:
+                    continue
+                if msg.offset() + 1 >= end:
+                    del todo[tp]
+                venue = venue_of[msg.topic()]
+                raw = from_record(venue, msg.key(), msg.value(), msg.headers())
+                n += 1
+                if progress and n % 1000 == 0:
+                    progress(n)
+                if (start_ns is not None and raw.ts_recv < start_ns) or (end_ns is not None and raw.ts_recv >= end_ns):
+                    continue
+                keyed.append((raw.ts_recv, order.get(venue, len(order)), msg.topic(), msg.partition(), msg.offset(), raw))
+        keyed.sort(key=lambda k: k[:5])
+        if progress:
+            progress(n)
+        return [k[5] for k in keyed]
+    finally:
+        c.close()

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cobflow.deadletter import DeadLetter
 from cobflow.raw import RawMessage
 from connectors import get_venue
 from connectors.base import BookDelta, BookSnapshot, BookSyncBase, MalformedFrame, Precision, Trade
@@ -42,15 +43,6 @@ class MarketCounts:
         return bool(self.gaps or self.checksum_failures or self.malformed or self.crossed)
 
 
-@dataclass
-class Problem:
-    venue: str
-    market: str
-    stage: str  # "parse" or "sync"
-    reason: str
-    raw: RawMessage
-
-
 class BookChecker:
     """Books for every venue market seen, fed one raw message at a time."""
 
@@ -67,7 +59,7 @@ class BookChecker:
             c = self.counts[(venue, market)] = MarketCounts(venue, market)
         return c
 
-    def _note(self, c: MarketCounts, problem: Problem) -> Problem:
+    def _note(self, c: MarketCounts, problem: DeadLetter) -> DeadLetter:
         if len(c.problems) < self.keep_problems:
             c.problems.append(f"{problem.stage}: {problem.reason}")
         return problem
@@ -80,7 +72,7 @@ class BookChecker:
             b = self.books[(venue, market)] = self._book_types[venue]()
         return b
 
-    def feed(self, raw: RawMessage) -> list[Problem]:
+    def feed(self, raw: RawMessage) -> list[DeadLetter]:
         """Apply one raw message; return what went wrong (malformed frame, gap, checksum)."""
         parse = self._parsers.get(raw.exchange)
         if parse is None:
@@ -91,11 +83,11 @@ class BookChecker:
             c = self._count(raw.exchange, raw.symbol or CONTROL)
             c.frames += 1
             c.malformed += 1
-            return [self._note(c, Problem(raw.exchange, c.market, "parse", str(exc), raw))]
+            return [self._note(c, DeadLetter("parse", str(exc), raw))]
         markets = {e.market for e in events} or {raw.symbol or CONTROL}
         for m in markets:
             self._count(raw.exchange, m).frames += 1
-        problems: list[Problem] = []
+        problems: list[DeadLetter] = []
         for e in events:
             c = self._count(e.venue, e.market)
             if isinstance(e, Trade):
@@ -108,10 +100,10 @@ class BookChecker:
                 c.deltas += 1
             reason = book.apply(e)
             if reason is not None:
-                problems.append(self._note(c, Problem(e.venue, e.market, "sync", reason, raw)))
+                problems.append(self._note(c, DeadLetter("sync", reason, raw)))
             elif book.synced and not isinstance(e, Precision) and book.book.crossed():
                 c.crossed += 1
-                self._note(c, Problem(e.venue, e.market, "sync", "book crossed", raw))
+                self._note(c, DeadLetter("sync", "book crossed", raw))
         return problems
 
     def report(self) -> list[MarketCounts]:
@@ -136,12 +128,15 @@ class VerifyResult:
         return not any(c.failed for c in self.markets)
 
 
-def verify(messages: Iterable[RawMessage]) -> VerifyResult:
+def verify(messages: Iterable[RawMessage], dead_letters: list[DeadLetter] | None = None) -> VerifyResult:
+    """Feed every message; the dead letters (what failed, why, the frame) go to `dead_letters`."""
     checker = BookChecker()
     n = 0
     start = time.perf_counter()
     for raw in messages:
-        checker.feed(raw)
+        problems = checker.feed(raw)
+        if problems and dead_letters is not None:
+            dead_letters.extend(problems)
         n += 1
     return VerifyResult(checker.report(), n, time.perf_counter() - start)
 
