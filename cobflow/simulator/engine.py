@@ -61,6 +61,7 @@ class SimConfig:
     duration_s: float = 60.0
     start_ns: int = DEFAULT_START_NS
     rate_scale: float = 1.0  # update and trade rates multiplied by this (load tests)
+    resnapshot_s: float | None = None  # a fresh snapshot every so often, as a reconnecting client gets
 
 
 class FairPrice:
@@ -273,6 +274,9 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
             if wire_type.out_of_band_snapshot:  # requested after the first diffs are buffered
                 heapq.heappush(events, (first + int(0.35 * NS), order, "snapshot", venue, market))
                 order += 1
+            if cfg.resnapshot_s:
+                heapq.heappush(events, (start + int(cfg.resnapshot_s * NS), order, "resnapshot", venue, market))
+                order += 1
 
     out: list[tuple[int, int, int, RawMessage]] = []  # (ts_recv, venue order, n, message)
     venue_order = {v: KNOWN_VENUES.index(v) if v in KNOWN_VENUES else len(KNOWN_VENUES) for v in wires}
@@ -312,6 +316,13 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
         wire = wires[venue]
         if action == "snapshot":
             emit(venue, t, wire.snapshot(t, market, vm.book))
+            continue
+        if action == "resnapshot":
+            frames = wire.snapshot(t, market, vm.book) if wire.out_of_band_snapshot else \
+                wire.subscribed(t, market, vm.book)
+            emit(venue, t, frames)
+            heapq.heappush(events, (t + int(cfg.resnapshot_s * NS), order, "resnapshot", venue, market))
+            order += 1
             continue
         dyn = vm.dyn
         interval = dyn.interval_ms / cfg.rate_scale
