@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 from cobflow.raw import RawMessage
 from connectors.base import (
     BookDelta,
@@ -210,3 +212,24 @@ class SimWire(SimWireBase):
             stream = f"{spec.wire_symbol.lower()}@aggTrade"
             out.append(Frame(market, "ws", "aggTrade", dumps({"stream": stream, "data": data})))
         return out
+
+
+# -- live --------------------------------------------------------------------------------
+from connectors.live import LiveSpec  # noqa: E402
+
+
+class Live(LiveSpec):
+    """Combined streams; REST snapshots (weight-limited); Binance closes connections at 24 h."""
+
+    url = WS_URL
+    rest_url = REST_URL
+    snapshot_via = "rest"
+    max_connection_s = 23.5 * 3600
+    min_rest_interval_s = 0.5
+
+    def subscribe(self) -> list[str]:
+        streams = [f"{venue_symbol(m).lower()}@{s}" for m in self.markets for s in ("depth@100ms", "aggTrade")]
+        return [orjson.dumps({"method": "SUBSCRIBE", "params": streams, "id": 1}).decode()]
+
+    def rest_snapshot_url(self, market: str) -> str:
+        return f"{self.rest_url}?symbol={venue_symbol(market)}&limit=1000"

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import orjson
+
 from cobflow.raw import RawMessage
 from connectors.base import (
     BookDelta,
@@ -243,3 +245,25 @@ class SimWire(SimWireBase):
         return [Frame(market, "ws", "trades", dumps(
             [chan, "te", [tr.trade_id, ms, round(tr.size if tr.side == "buy" else -tr.size, spec.size_decimals),
                           spec.price(tr.tick)], self._next()])) for tr in trades]
+
+
+# -- live --------------------------------------------------------------------------------
+from connectors.live import LiveSpec  # noqa: E402
+
+
+class Live(LiveSpec):
+    """conf SEQ_ALL + OB_CHECKSUM, then book P0 and trades per market; app-level ping."""
+
+    url = WS_URL
+    keepalive_s = 30.0
+
+    def subscribe(self) -> list[str]:
+        out = [orjson.dumps({"event": "conf", "flags": 65536 + 131072}).decode()]
+        for m in self.markets:
+            out.append(orjson.dumps({"event": "subscribe", "channel": "book", "symbol": venue_symbol(m),
+                                     "prec": "P0", "freq": "F0", "len": "25"}).decode())
+            out.append(orjson.dumps({"event": "subscribe", "channel": "trades", "symbol": venue_symbol(m)}).decode())
+        return out
+
+    def keepalive(self) -> str:
+        return '{"event":"ping","cid":1}'

@@ -193,3 +193,21 @@ class SimWire(SimWireBase):
                  "i": str(tr.trade_id), "BT": False} for tr in trades]
         msg = {"topic": f"publicTrade.{spec.wire_symbol}", "type": "snapshot", "ts": t_ns // 1_000_000, "data": data}
         return [Frame(market, "ws", "publicTrade", dumps(msg))]
+
+
+# -- live --------------------------------------------------------------------------------
+from connectors.live import LiveSpec  # noqa: E402
+
+
+class Live(LiveSpec):
+    """orderbook.50 + publicTrade; {"op":"ping"} every 20 s as Bybit asks."""
+
+    url = WS_URL
+    keepalive_s = 20.0
+
+    def subscribe(self) -> list[str]:
+        args = [f"{t}.{venue_symbol(m)}" for m in self.markets for t in ("orderbook.50", "publicTrade")]
+        return [dumps({"op": "subscribe", "args": args})]
+
+    def keepalive(self) -> str:
+        return '{"op":"ping"}'

@@ -30,6 +30,8 @@ has no sequence at all.
 
 from __future__ import annotations
 
+import orjson
+
 from cobflow.raw import RawMessage
 from connectors.base import (
     BookDelta,
@@ -212,3 +214,17 @@ class SimWire(SimWireBase):
             {"trade_id": str(tr.trade_id), "product_id": market, "price": spec.price_text(tr.tick),
              "size": spec.size_text(tr.size), "side": tr.side.upper(), "time": iso(t_ns)} for tr in trades]}
         return [Frame(market, "ws", "market_trades", self._msg(t_ns, "market_trades", [ev]))]
+
+
+# -- live --------------------------------------------------------------------------------
+from connectors.live import LiveSpec  # noqa: E402
+
+
+class Live(LiveSpec):
+    """level2 + market_trades + heartbeats (keeps quiet products' connections open)."""
+
+    url = WS_URL
+
+    def subscribe(self) -> list[str]:
+        return [orjson.dumps({"type": "subscribe", "product_ids": self.markets, "channel": ch}).decode()
+                for ch in ("level2", "market_trades", "heartbeats")]

@@ -174,3 +174,31 @@ class SimWire(SimWireBase):
         msg = {"ch": f"market.{spec.wire_symbol}.trade.detail", "ts": ms,
                "tick": {"id": trades[0].trade_id, "ts": ms, "data": data}}
         return [Frame(market, "ws", "trade.detail", _gzip(dumps(msg)))]
+
+
+# -- live --------------------------------------------------------------------------------
+from connectors.live import LiveSpec  # noqa: E402
+
+
+class Live(LiveSpec):
+    """mbp.150 + trade.detail; the mbp snapshot is a `req` on the socket; pings answered."""
+
+    url = WS_URL
+    snapshot_via = "ws"
+
+    def subscribe(self) -> list[str]:
+        out = []
+        for i, m in enumerate(self.markets):
+            out.append(dumps({"sub": f"market.{venue_symbol(m)}.mbp.150", "id": f"mbp{i}"}))
+            out.append(dumps({"sub": f"market.{venue_symbol(m)}.trade.detail", "id": f"trade{i}"}))
+        return out
+
+    def reply(self, text: str) -> str | None:
+        if text.startswith('{"ping"'):
+            d = decode_json(text)
+            if isinstance(d, dict) and "ping" in d:
+                return dumps({"pong": d["ping"]})
+        return None
+
+    def ws_snapshot_request(self, market: str) -> str:
+        return dumps({"req": f"market.{venue_symbol(market)}.mbp.150", "id": f"snap-{market}"})

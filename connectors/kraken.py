@@ -31,6 +31,8 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+import orjson
+
 from cobflow.raw import RawMessage
 from connectors.base import (
     BookDelta,
@@ -268,3 +270,25 @@ class SimWire(SimWireBase):
                  "qty": round(tr.size, spec.size_decimals), "ord_type": "market", "trade_id": tr.trade_id,
                  "timestamp": iso(t_ns)} for tr in trades]
         return [Frame(market, "ws", "trade", dumps({"channel": "trade", "type": "update", "data": data}))]
+
+
+# -- live --------------------------------------------------------------------------------
+from connectors.live import LiveSpec  # noqa: E402
+
+
+class Live(LiveSpec):
+    """v2 instrument (for checksum precision), book depth 25, trade; ping every 30 s."""
+
+    url = WS_URL
+    keepalive_s = 30.0
+
+    def subscribe(self) -> list[str]:
+        symbols = [venue_symbol(m) for m in self.markets]
+        return [orjson.dumps(x).decode() for x in (
+            {"method": "subscribe", "params": {"channel": "instrument"}},
+            {"method": "subscribe", "params": {"channel": "book", "symbol": symbols, "depth": 25}},
+            {"method": "subscribe", "params": {"channel": "trade", "symbol": symbols}},
+        )]
+
+    def keepalive(self) -> str:
+        return '{"method":"ping"}'

@@ -178,3 +178,21 @@ class SimWire(SimWireBase):
         data = [{"instId": market, "tradeId": str(tr.trade_id), "px": spec.price_text(tr.tick),
                  "sz": spec.size_text(tr.size), "side": tr.side, "ts": str(t_ns // 1_000_000)} for tr in trades]
         return [Frame(market, "ws", "trades", dumps({"arg": {"channel": "trades", "instId": market}, "data": data}))]
+
+
+# -- live --------------------------------------------------------------------------------
+from connectors.live import LiveSpec  # noqa: E402
+
+
+class Live(LiveSpec):
+    """books + trades; OKX drops connections silent for 30 s: "ping" every 25 s."""
+
+    url = WS_URL
+    keepalive_s = 25.0
+
+    def subscribe(self) -> list[str]:
+        args = [{"channel": ch, "instId": m} for m in self.markets for ch in ("books", "trades")]
+        return [dumps({"op": "subscribe", "args": args})]
+
+    def keepalive(self) -> str:
+        return "ping"
