@@ -129,6 +129,69 @@ def _parse_time(text: str) -> int:
     return int(dt.timestamp()) * 1_000_000_000 + dt.microsecond * 1000
 
 
+def cmd_live(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import logging
+
+    from cobflow.config import load_symbols
+    from connectors.live import LiveClient
+    from connectors.sinks import FileRawSink, KafkaRawSink
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    symbols = load_symbols(settings.symbols_file)
+    markets: dict[str, list[str]] = {}
+    for spec in symbols.symbols.values():
+        for venue, market in spec.venues.items():
+            if not args.venues or venue in args.venues:
+                markets.setdefault(venue, []).append(market)
+    if not markets:
+        return _err(f"no configured markets for venues {args.venues}")
+    urls = dict(u.split("=", 1) for u in args.url or [])
+    rest_urls = dict(u.split("=", 1) for u in args.rest_url or [])
+    sinks: list = []
+    if not args.no_kafka:
+        from cobflow.kafka_io import ensure_topics
+
+        ensure_topics(settings.kafka, [settings.kafka.raw_topic(v) for v in markets])
+        sinks.append(KafkaRawSink(settings.kafka))
+    if args.out:
+        sinks.append(FileRawSink(args.out))
+    if not sinks:
+        return _err("nowhere to write: drop --no-kafka or give --out FILE")
+
+    def sink(raw) -> None:  # type: ignore[no-untyped-def]
+        for s in sinks:
+            s(raw)
+
+    clients = [LiveClient(v, ms, sink, url=urls.get(v), rest_url=rest_urls.get(v)) for v, ms in markets.items()]
+    for c in clients:
+        print(f"{c.venue}: {', '.join(c.spec.markets)} from {c.spec.url}", file=sys.stderr)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(c.run(stop)) for c in clients]
+        try:
+            if args.duration:
+                await asyncio.sleep(args.duration)
+            else:
+                await asyncio.Event().wait()
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for s in sinks:
+            s.close()
+    for c in clients:
+        print(f"{c.venue}: {c.stats.frames} frames, {c.stats.connections} connection(s), "
+              f"{c.stats.resyncs_requested} resync(s) requested")
+    return 0
+
+
 def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.capture import write_capture
     from cobflow.kafka_io import record
@@ -292,6 +355,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--rate-scale", type=float, default=1.0, help="multiply update and trade rates (load tests)")
     s.add_argument("--workers", type=int, default=2, help="to a file: processes simulating venues in parallel")
     s.set_defaults(func=cmd_simulate)
+
+    s = sub.add_parser("live", help="connect to the venues' websockets; raw messages -> Kafka and/or a file")
+    s.add_argument("--venues", nargs="+", help="only these venues (default: every venue in the symbols file)")
+    s.add_argument("--out", type=Path, help="also write a capture file (.jsonl or .jsonl.gz)")
+    s.add_argument("--no-kafka", action="store_true", help="do not publish to Kafka (needs --out)")
+    s.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
+    s.add_argument("--url", action="append", metavar="VENUE=URL", help="another websocket URL for a venue")
+    s.add_argument("--rest-url", action="append", metavar="VENUE=URL", help="another REST snapshot URL")
+    s.set_defaults(func=cmd_live)
 
     s = sub.add_parser("record", help="Kafka raw.<venue> topics -> a capture file")
     s.add_argument("--out", type=Path, required=True, help=".jsonl, .jsonl.gz or .parquet")
