@@ -18,7 +18,7 @@ from bytewax.operators import StatefulBatchLogic
 from cobflow.deadletter import DeadLetter
 from cobflow.tables import BOOK_HEALTH, TOP_OF_BOOK, TableRow
 from connectors import get_venue
-from connectors.base import BookDelta, BookSnapshot, BookSyncBase
+from connectors.base import BookSyncBase, Trade
 from operators.parse import Parsed
 
 NS = 1_000_000_000
@@ -69,7 +69,7 @@ class VenueBookLogic(StatefulBatchLogic[Parsed | DeadLetter, TableRow | DeadLett
                 out.append(item)
                 continue
             for event in item.events:
-                if isinstance(event, (BookSnapshot, BookDelta)):
+                if not isinstance(event, Trade):
                     reason = sync.apply(event)
                     if reason is not None:
                         out.append(DeadLetter("sync", reason, item.raw))
