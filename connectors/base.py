@@ -322,12 +322,9 @@ class TextBook(BookSyncBase):
 
     def top_text(self, n: int) -> tuple[list[TextLevel], list[TextLevel]]:
         """The best n bids (best first) and asks (best first), as printed."""
-        bids = self.book.bids
-        asks = self.book.asks
-        nb, na = min(n, len(bids)), min(n, len(asks))
-        bid_prices = [bids.peekitem(-1 - i)[0] for i in range(nb)]
-        ask_prices = [asks.peekitem(i)[0] for i in range(na)]
-        return [self.bid_text[p] for p in bid_prices], [self.ask_text[p] for p in ask_prices]
+        bt, at = self.bid_text, self.ask_text
+        return ([bt[p] for p in reversed(self.book.bids.keys()[-n:])],
+                [at[p] for p in self.book.asks.keys()[:n]])
 
 
 # -- parsing helpers ---------------------------------------------------------------------

@@ -148,9 +148,9 @@ class BitfinexBook(BookSyncBase):
         return None
 
     def checksum(self) -> int:
-        bids, asks = self.book.bids, self.book.asks
-        nb, na = min(CHECKSUM_LEVELS, len(bids)), min(CHECKSUM_LEVELS, len(asks))
-        return book_checksum([bids.peekitem(-1 - i) for i in range(nb)], [asks.peekitem(i) for i in range(na)])
+        bids, asks, n = self.book.bids, self.book.asks, CHECKSUM_LEVELS
+        return book_checksum([(p, bids[p]) for p in reversed(bids.keys()[-n:])],
+                             [(p, asks[p]) for p in asks.keys()[:n]])
 
 
 BookSync = BitfinexBook

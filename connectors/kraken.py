@@ -191,20 +191,33 @@ def parse(raw: RawMessage, d: object) -> list[Event]:
 class KrakenBook(TextBook):
     """Kraken has no sequence numbers: each update's checksum is the sync check."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._texts: tuple[dict, dict] = ({}, {})
+
     def checksum(self) -> int:
         bids, asks = self.book.bids, self.book.asks
         if self.bid_text or self.ask_text:  # v1: the strings as sent
             return book_checksum(*self.top_text(CHECKSUM_LEVELS))
         if self.precision is None:
             raise RuntimeError("v2 book without precision: parse() emits one before each snapshot")
-        pp, qp = self.precision
-        nb, na = min(CHECKSUM_LEVELS, len(bids)), min(CHECKSUM_LEVELS, len(asks))
-        top_bids = [bids.peekitem(-1 - i) for i in range(nb)]
-        top_asks = [asks.peekitem(i) for i in range(na)]
-        return book_checksum(
-            [(f"{p:.{pp}f}", f"{q:.{qp}f}") for p, q in top_bids],
-            [(f"{p:.{pp}f}", f"{q:.{qp}f}") for p, q in top_asks],
-        )
+        n = CHECKSUM_LEVELS
+        fmt = self._format
+        return book_checksum([(fmt(p, 0), fmt(bids[p], 1)) for p in reversed(bids.keys()[-n:])],
+                             [(fmt(p, 0), fmt(asks[p], 1)) for p in asks.keys()[:n]])
+
+    def _format(self, x: float, which: int) -> str:
+        """x with the pair's price (0) or size (1) decimals; the same values recur, so cached."""
+        cache = self._texts[which]
+        text = cache.get(x)
+        if text is None:
+            if len(cache) > 100_000:
+                cache.clear()
+            text = cache[x] = f"{x:.{self.precision[which]}f}"
+        return text
+
+    def after_snapshot(self, snap: BookSnapshot) -> None:
+        self._texts = ({}, {})  # the precision may have changed
 
 
 BookSync = KrakenBook
@@ -235,10 +248,21 @@ class SimWire(SimWireBase):
     wire_symbol = staticmethod(venue_symbol)
 
     def _checksum(self, spec, book) -> int:  # type: ignore[no-untyped-def]
-        return book_checksum(
-            [(spec.price_text(t), spec.size_text(s)) for t, s in book.top_bids(CHECKSUM_LEVELS)],
-            [(spec.price_text(t), spec.size_text(s)) for t, s in book.top_asks(CHECKSUM_LEVELS)],
-        )
+        tok = self._token
+        parts = [tok(spec, t, s) for t, s in book.top_asks(CHECKSUM_LEVELS)]
+        parts += [tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)]
+        return crc32("".join(parts))
+
+    def _token(self, spec, tick: int, size: float) -> str:  # type: ignore[no-untyped-def]
+        """One level's checksum digits (levels recur: cached)."""
+        tokens = self.__dict__.setdefault("_tokens", {})
+        key = (spec.market, tick, size)
+        tok = tokens.get(key)
+        if tok is None:
+            if len(tokens) > 200_000:
+                tokens.clear()
+            tok = tokens[key] = checksum_digits(spec.price_text(tick)) + checksum_digits(spec.size_text(size))
+        return tok
 
     def open(self, t_ns):  # type: ignore[no-untyped-def]
         pairs = [{"symbol": s.wire_symbol, "base": s.wire_symbol.split("/")[0], "quote": s.wire_symbol.split("/")[1],

@@ -144,6 +144,17 @@ class SimWire(SimWireBase):
     def __init__(self, specs, rng) -> None:  # type: ignore[no-untyped-def]
         super().__init__(specs, rng)
         self.seq = {m: rng.randrange(10**9, 10**10) for m in specs}
+        self._tokens: dict[tuple[str, int, float], str] = {}
+
+    def _token(self, spec, tick: int, size: float) -> str:  # type: ignore[no-untyped-def]
+        """"price:size" of one level, as the checksum string has it (levels recur: cached)."""
+        key = (spec.market, tick, size)
+        tok = self._tokens.get(key)
+        if tok is None:
+            if len(self._tokens) > 200_000:
+                self._tokens.clear()
+            tok = self._tokens[key] = f"{spec.price_text(tick)}:{spec.size_text(size)}"
+        return tok
 
     def _book(self, t_ns, market, book, action, changes):  # type: ignore[no-untyped-def]
         spec = self.specs[market]
@@ -154,14 +165,17 @@ class SimWire(SimWireBase):
         else:
             bids = [(t, s) for side, t, s in changes if side == "bid"]
             asks = [(t, s) for side, t, s in changes if side == "ask"]
-        top_b = [(spec.price_text(t), spec.size_text(s)) for t, s in book.top_bids(CHECKSUM_LEVELS)]
-        top_a = [(spec.price_text(t), spec.size_text(s)) for t, s in book.top_asks(CHECKSUM_LEVELS)]
+        tok = self._token
+        bids_t = [tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)]
+        asks_t = [tok(spec, t, s) for t, s in book.top_asks(CHECKSUM_LEVELS)]
+        tokens = [x for pair in zip(bids_t, asks_t) for x in pair]
+        tokens += bids_t[len(asks_t):] + asks_t[len(bids_t):]
         item = {
             "asks": [[spec.price_text(t), spec.size_text(s), "0", str(1 + self.rng.getrandbits(3) if s else 0)]
                      for t, s in asks],
             "bids": [[spec.price_text(t), spec.size_text(s), "0", str(1 + self.rng.getrandbits(3) if s else 0)]
                      for t, s in bids],
-            "ts": str(t_ns // 1_000_000), "checksum": book_checksum(top_b, top_a),
+            "ts": str(t_ns // 1_000_000), "checksum": signed32(crc32(":".join(tokens))),
             "prevSeqId": prev, "seqId": self.seq[market],
         }
         msg = {"arg": {"channel": "books", "instId": market}, "action": action, "data": [item]}

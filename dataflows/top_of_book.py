@@ -19,6 +19,7 @@ from cobflow.kafka_io import from_record
 from cobflow.raw import RawMessage
 from cobflow.sinks.questdb import QuestDBSink
 from cobflow.tables import BOOK_HEALTH, TOP_OF_BOOK, TableRow
+from cobflow.kafka_io import ensure_topics
 from connectors import available_venues
 from operators.parse import parse_raw
 from operators.venue_book import venue_books
@@ -67,6 +68,8 @@ def _to_dlq(letter: DeadLetter) -> KafkaSinkMessage:
 def build_flow(settings: Settings | None = None) -> Dataflow:
     settings = settings or load_settings()
     topics = [settings.kafka.raw_topic(v) for v in venues_to_read(settings)]
+    # A venue with no data yet is not an error: its topic is created empty and read as it fills.
+    ensure_topics(settings.kafka, [*topics, settings.kafka.dlq()])
     flow = Dataflow("top_of_book")
     records = op.input(
         "kafka",

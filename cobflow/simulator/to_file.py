@@ -32,8 +32,8 @@ def _line_key(line: bytes) -> tuple[int, int]:
 
 #: CPU seconds one market of a venue costs per 1000 s of market time (measured here, to
 #: balance the workers: checksummed and gzipped venues cost more per message).
-_COST = {"binance": 0.37, "coinbase": 0.72, "kraken": 0.62, "bitfinex": 0.89, "htx": 0.43, "okx": 0.55,
-         "bybit": 0.58}
+_COST = {"binance": 0.42, "coinbase": 0.71, "kraken": 0.64, "bitfinex": 0.67, "htx": 0.50, "okx": 0.57,
+         "bybit": 0.62}
 
 
 def _weight(venue: str) -> float:
@@ -41,12 +41,23 @@ def _weight(venue: str) -> float:
 
 
 def _groups(symbols: SymbolsConfig, workers: int) -> list[list[str]]:
+    """Venues split into `workers` groups of about equal cost (exact for two groups)."""
     load: dict[str, float] = {}
     for spec in symbols.symbols.values():
         for venue in spec.venues:
             load[venue] = load.get(venue, 0.0) + _weight(venue)
-    bins: list[tuple[float, list[str]]] = [(0.0, []) for _ in range(max(1, min(workers, len(load))))]
-    for venue in sorted(load, key=lambda v: -load[v]):
+    venues = sorted(load, key=lambda v: -load[v])
+    workers = max(1, min(workers, len(venues)))
+    if workers == 2 and len(venues) <= 16:
+        total = sum(load.values())
+        best = min(range(1 << (len(venues) - 1)),  # the first venue stays in group 0
+                   key=lambda mask: abs(total - 2 * sum(load[v] for i, v in enumerate(venues[1:])
+                                                        if mask >> i & 1)))
+        two = [[venues[0]] + [v for i, v in enumerate(venues[1:]) if not best >> i & 1],
+               [v for i, v in enumerate(venues[1:]) if best >> i & 1]]
+        return [g for g in two if g]
+    bins: list[tuple[float, list[str]]] = [(0.0, []) for _ in range(workers)]
+    for venue in venues:
         bins.sort(key=lambda b: b[0])
         total, members = bins[0]
         bins[0] = (total + load[venue], members + [venue])
