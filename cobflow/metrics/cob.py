@@ -1,0 +1,126 @@
+"""One second of the consolidated book (METRICS.md "Consolidated book", "Price buckets").
+
+The venue books are bucketed whole with numpy once per second; nothing here walks a book in
+Python level by level.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from cobflow.book import L2Book
+
+OFFSETS = np.arange(-20, 21)  # the 41 buckets around the mid's bucket
+N_BUCKETS = len(OFFSETS)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSize:
+    """An absolute price step, or basis points of the mid."""
+
+    step: float | None = None
+    bps: float | None = None
+
+    def size(self, mid: float) -> float:
+        return self.step if self.step is not None else mid * self.bps / 1e4  # type: ignore[operator]
+
+
+@dataclass(slots=True)
+class CobSecond:
+    """The consolidated book's numbers for one second of one symbol."""
+
+    venues: int
+    best_bid: float | None
+    best_ask: float | None
+    mid: float | None
+    microprice: float | None
+    spread_bps: float | None
+    crossed: bool
+    bid_qty_total: float
+    ask_qty_total: float
+    liquidity_imbalance: float
+    bucket_size: float | None = None
+    center: int | None = None  # floor(mid / b)
+    # per bucket, offsets -20..20 (absent when the mid is undefined: one side empty)
+    price: np.ndarray | None = None
+    bid_qty: np.ndarray | None = None
+    ask_qty: np.ndarray | None = None
+    bid_notional: np.ndarray | None = None
+    ask_notional: np.ndarray | None = None
+    bucket_venues: np.ndarray | None = None
+
+    def imbalance(self) -> np.ndarray:
+        """(bid - ask) / (bid + ask) per bucket, 0 where both are 0."""
+        total = self.bid_qty + self.ask_qty
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(total > 0, (self.bid_qty - self.ask_qty) / total, 0.0)
+        return out
+
+    def vwap(self, side: str) -> np.ndarray:
+        """notional / qty per bucket, NaN (stored as null) where the quantity is 0."""
+        qty = self.bid_qty if side == "bid" else self.ask_qty
+        notional = self.bid_notional if side == "bid" else self.ask_notional
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(qty > 0, notional / qty, np.nan)
+
+
+def _side_arrays(levels) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
+    n = len(levels)
+    return (np.fromiter(levels.keys(), dtype=np.float64, count=n),
+            np.fromiter(levels.values(), dtype=np.float64, count=n))
+
+
+def _imbalance(bid: float, ask: float) -> float:
+    total = bid + ask
+    return (bid - ask) / total if total > 0 else 0.0
+
+
+def consolidate(books: Mapping[str, L2Book], bucket: BucketSize) -> CobSecond | None:
+    """The consolidated book of the synced venue books given; None when there are none."""
+    books = {v: b for v, b in books.items() if b is not None}
+    if not books:
+        return None
+    best_bids = [b.bids.peekitem(-1)[0] for b in books.values() if b.bids]
+    best_asks = [b.asks.peekitem(0)[0] for b in books.values() if b.asks]
+    best_bid = max(best_bids) if best_bids else None
+    best_ask = min(best_asks) if best_asks else None
+    if best_bid is None or best_ask is None:
+        return CobSecond(len(books), best_bid, best_ask, None, None, None, False, 0.0, 0.0, 0.0)
+    mid = (best_bid + best_ask) / 2
+    spread_bps = (best_ask - best_bid) / mid * 1e4
+    bid_at_best = sum(b.bids.get(best_bid, 0.0) for b in books.values())
+    ask_at_best = sum(b.asks.get(best_ask, 0.0) for b in books.values())
+    microprice = (best_bid * ask_at_best + best_ask * bid_at_best) / (bid_at_best + ask_at_best)
+
+    b = bucket.size(mid)
+    center = math.floor(mid / b)
+    bid_qty = np.zeros(N_BUCKETS)
+    ask_qty = np.zeros(N_BUCKETS)
+    bid_notional = np.zeros(N_BUCKETS)
+    ask_notional = np.zeros(N_BUCKETS)
+    venues = np.zeros(N_BUCKETS, dtype=np.int64)
+    for book in books.values():
+        present = np.zeros(N_BUCKETS, dtype=bool)
+        for levels, qty, notional in ((book.bids, bid_qty, bid_notional), (book.asks, ask_qty, ask_notional)):
+            if not levels:
+                continue
+            prices, sizes = _side_arrays(levels)
+            k = np.floor(prices / b).astype(np.int64) - center + 20
+            inside = (k >= 0) & (k < N_BUCKETS)
+            k, p, q = k[inside], prices[inside], sizes[inside]
+            qty += np.bincount(k, weights=q, minlength=N_BUCKETS)
+            notional += np.bincount(k, weights=p * q, minlength=N_BUCKETS)
+            present[k[q > 0]] = True
+        venues += present
+    bt, at = float(bid_qty.sum()), float(ask_qty.sum())
+    return CobSecond(
+        venues=len(books), best_bid=best_bid, best_ask=best_ask, mid=mid, microprice=microprice,
+        spread_bps=spread_bps, crossed=best_ask < best_bid, bid_qty_total=bt, ask_qty_total=at,
+        liquidity_imbalance=_imbalance(bt, at), bucket_size=b, center=center,
+        price=(center + OFFSETS) * b, bid_qty=bid_qty, ask_qty=ask_qty, bid_notional=bid_notional,
+        ask_notional=ask_notional, bucket_venues=venues,
+    )
