@@ -1,0 +1,44 @@
+"""OHLCV bars and order flow on trades worked out by hand (METRICS.md)."""
+
+from __future__ import annotations
+
+import pytest
+
+from cobflow.metrics.trades import ALL, BarBuilder, OrderFlow
+
+S = 1_700_000_000  # a second aligned to the minute? 1_700_000_000 % 60 == 20
+NS = 1_000_000_000
+
+
+def test_bars_ties_empty_windows_and_all_venues():
+    bb = BarBuilder(("1s", "1m"))
+    # second S: a buys 1 @ 10, b sells 2 @ 12, a sells 1 @ 10 at the same ns as the first (arrival order)
+    bb.add(S * NS + 5, "a", 10.0, 1.0, "buy")
+    bb.add(S * NS + 5, "b", 12.0, 2.0, "sell")
+    bb.add(S * NS + 5, "a", 9.0, 1.0, "sell")
+    # nothing at S+1; S+2: a buys 3 @ 11
+    closed = bb.add((S + 2) * NS, "a", 11.0, 3.0, "buy")
+    closed += bb.close(S + 2)  # the watermark at S+2 closes b's bar, which no later trade touched
+    one_s = {(b.venue, b.start_s): b for b in closed if b.timeframe == "1s"}
+    a, all_ = one_s[("a", S)], one_s[(ALL, S)]
+    assert (a.open, a.high, a.low, a.close, a.volume, a.trades) == (10.0, 10.0, 9.0, 9.0, 2.0, 2)
+    assert (a.buy_volume, a.sell_volume, a.vwap) == (1.0, 1.0, 9.5)
+    assert (all_.open, all_.high, all_.low, all_.close) == (10.0, 12.0, 9.0, 9.0)
+    assert all_.volume == 4.0 and all_.trades == 3 and all_.vwap == pytest.approx((10 + 24 + 9) / 4)
+    assert ("b", S) in one_s and not any(start == S + 1 for _, start in one_s)  # no bar without trades
+    # the minute bar is still open; closing at the minute's end gives it, aligned to the epoch
+    minute = S - S % 60
+    bars = bb.close(minute + 60)
+    m_all = next(b for b in bars if b.venue == ALL and b.timeframe == "1m")
+    assert m_all.start_s == minute and m_all.volume == 7.0 and m_all.close == 11.0 and m_all.high == 12.0
+
+
+def test_cvd_runs_across_windows_and_ratio_is_null_without_volume():
+    bb, flow = BarBuilder(("1s",)), OrderFlow()
+    bb.add(S * NS, "a", 10.0, 3.0, "buy")
+    bb.add(S * NS + 1, "a", 10.0, 1.0, "sell")
+    closed = bb.add((S + 1) * NS, "a", 10.0, 2.0, "sell")
+    rows = {r.venue: r for r in flow.second(S, [b for b in closed if b.start_s == S])}
+    assert rows["a"].aggressive_buy_ratio == 0.75 and rows["a"].cvd == 2.0
+    rows = {r.venue: r for r in flow.second(S + 1, bb.close(S + 2))}
+    assert rows["a"].aggressive_buy_ratio == 0.0 and rows["a"].cvd == 0.0 and rows[ALL].cvd == 0.0
