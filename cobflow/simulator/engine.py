@@ -207,6 +207,9 @@ class VenueMarket:
         changes: list[Change] = [("bid", t, bids.get(t, 0.0)) for t, was in old_bids.items()
                                  if bids.get(t, 0.0) != was]
         changes += [("ask", t, asks.get(t, 0.0)) for t, was in old_asks.items() if asks.get(t, 0.0) != was]
+        # Removals first: a venue that sends one level per frame (Bitfinex) never shows a
+        # crossed book between the frames of one update.
+        changes.sort(key=lambda c: c[2] > 0)
         return changes, trades
 
 

@@ -95,7 +95,7 @@ def test_demo_command_runs_the_whole_path_and_prints_what_landed(namespace):
     settings, env = namespace
     out = cobflow(env, "demo")
     tob, health = tables(settings)
-    assert f"{tob}: 95 rows" in out and f"{health}: 95 rows" in out
+    assert f"{tob}: 95 rows" in out and f"{health}: 95 rows" in out, out
     # The last second of NKN-USDT, as printed: the state after the 542.08 diff.
     line = next(l for l in out.splitlines() if "NKN-USDT" in l)
     assert "2021-10-12T00:29:02.000000Z" in line
