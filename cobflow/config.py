@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Every venue id the raw-message contract knows (CAPTURE.md). Parsers live in `connectors/`.
-KNOWN_VENUES = ("binance", "coinbase", "kraken", "bitfinex", "htx", "okx", "bybit")
+KNOWN_VENUES = ("binance", "coinbase", "kraken", "bitfinex", "htx", "okx", "bybit", "kucoin")
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -31,6 +31,7 @@ FILE_VENUES = {
     "HTX": "htx",
     "OKX": "okx",
     "BYBIT": "bybit",
+    "KUCOIN": "kucoin",
 }
 
 _TS = r"(\d+(?:\.\d+)?)"

@@ -12,7 +12,8 @@ from cobflow.capture import read_capture, write_capture
 from tests.simdata import ALL_VENUES
 
 FIXTURES = ["BINANCE.ws.1.0", "COINBASE.ws.28.0", "KRAKEN.ws.50.0", "BITFINEX.ws.11.0", "HUOBI.ws.44.0",
-            "OKX.ws.1.0", "BYBIT.ws.25.0"]
+            "OKX.ws.1.0", "BYBIT.ws.25.0", "KUCOIN.ws.1.0"]
+REST = {"BINANCE": "BINANCE.http.0.0", "KUCOIN": "KUCOIN.http.0.0"}
 
 
 def cobflow(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
@@ -24,7 +25,8 @@ def cobflow(*args: str, ok: bool = True) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("name", FIXTURES)
 def test_each_fixture_imports_and_verifies(captures, tmp_path, name):
-    files = [str(captures / name)] + ([str(captures / "BINANCE.http.0.0")] if name.startswith("BINANCE") else [])
+    rest = REST.get(name.split(".")[0])
+    files = [str(captures / name)] + ([str(captures / rest)] if rest else [])
     out = tmp_path / "c.parquet"
     p = cobflow("import-capture", "--format", "cryptofeed", *files, str(out))
     assert "wrote" in p.stdout

@@ -123,10 +123,19 @@ def test_htx_gzip_frames_decode_and_verify(captures):
     assert all(m.synced for m in result.markets if m.market != "-")
 
 
+def test_kucoin_syncs_against_its_rest_snapshots_with_no_gap(captures):
+    t, result = check(captures, ["KUCOIN.ws.1.0", "KUCOIN.http.0.0"], "kucoin")
+    text = (captures / "KUCOIN.ws.1.0").read_text()
+    assert t["snapshots"] == 9  # one REST snapshot per market that has level2 data
+    assert t["deltas"] == text.count('"subject":"trade.l2update"') == 3853
+    assert t["trades"] == text.count('"subject":"trade.l3match"') == 18
+    assert all(m.synced for m in result.markets if m.synced is not None)
+
+
 @pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
 def test_every_fixture_imports_to_a_capture_that_verifies_the_same(captures, tmp_path, suffix):
     files = sorted(p for p in captures.iterdir() if p.name.split(".")[0] in
-                   ("BINANCE", "COINBASE", "KRAKEN", "BITFINEX", "HUOBI", "OKX", "BYBIT"))
+                   ("BINANCE", "COINBASE", "KRAKEN", "BITFINEX", "HUOBI", "OKX", "BYBIT", "KUCOIN"))
     direct = import_cryptofeed(files)
     out = tmp_path / f"all{suffix}"
     write_capture(out, direct)
@@ -136,5 +145,5 @@ def test_every_fixture_imports_to_a_capture_that_verifies_the_same(captures, tmp
     assert a.ok and b.ok
     assert [(m.venue, m.market, m.checksum_checks, m.deltas) for m in a.markets] == \
            [(m.venue, m.market, m.checksum_checks, m.deltas) for m in b.markets]
-    assert {m.exchange for m in back} == {"binance", "coinbase", "kraken", "bitfinex", "htx", "okx", "bybit"}
+    assert {m.exchange for m in back} == {"binance", "coinbase", "kraken", "bitfinex", "htx", "okx", "bybit", "kucoin"}
     assert any(m.encoding == "base64-gzip" for m in back)  # HTX frames kept as the bytes received
