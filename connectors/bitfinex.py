@@ -186,6 +186,7 @@ class SimWire(SimWireBase):
         base = rng.randrange(10_000, 300_000)
         self.book_chan = {m: base + 2 * i for i, m in enumerate(specs)}
         self._js: dict[float, str] = {}
+        self._tokens: dict[tuple[str, int, float], str] = {}
         self.trade_chan = {m: base + 2 * i + 1 for i, m in enumerate(specs)}
 
     def _next(self) -> int:
@@ -219,8 +220,21 @@ class SimWire(SimWireBase):
         return text
 
     def _checksum(self, spec, book) -> int:  # type: ignore[no-untyped-def]
-        return book_checksum([(spec.price(t), s) for t, s in book.top_bids(CHECKSUM_LEVELS)],
-                             [(spec.price(t), s) for t, s in book.top_asks(CHECKSUM_LEVELS)], self._text)
+        tok = self._token
+        bids = [tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)]
+        asks = [tok(spec, t, -s) for t, s in book.top_asks(CHECKSUM_LEVELS)]
+        parts = [x for pair in zip(bids, asks) for x in pair] + bids[len(asks):] + asks[len(bids):]
+        return signed32(crc32(":".join(parts)))
+
+    def _token(self, spec, tick: int, amount: float) -> str:  # type: ignore[no-untyped-def]
+        """"price:amount" of one level as the checksum prints it (levels recur: cached)."""
+        key = (spec.market, tick, amount)
+        tok = self._tokens.get(key)
+        if tok is None:
+            if len(self._tokens) > 200_000:
+                self._tokens.clear()
+            tok = self._tokens[key] = f"{self._text(spec.price(tick))}:{self._text(amount)}"
+        return tok
 
     def subscribed(self, t_ns, market, book):  # type: ignore[no-untyped-def]
         spec = self.specs[market]

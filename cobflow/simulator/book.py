@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sortedcontainers import SortedDict
-
 
 @dataclass(frozen=True, slots=True)
 class MarketSpec:
@@ -23,8 +21,15 @@ class MarketSpec:
     _texts: dict = field(default_factory=dict, compare=False, repr=False)
     _sizes: dict = field(default_factory=dict, compare=False, repr=False)
 
+    _prices: dict = field(default_factory=dict, compare=False, repr=False)
+
     def price(self, tick: int) -> float:
-        return round(tick * self.tick_size, self.price_decimals)
+        p = self._prices.get(tick)
+        if p is None:
+            if len(self._prices) > 200_000:
+                self._prices.clear()
+            p = self._prices[tick] = round(tick * self.tick_size, self.price_decimals)
+        return p
 
     def price_text(self, tick: int) -> str:
         text = self._texts.get(tick)
@@ -47,28 +52,28 @@ Change = tuple[str, int, float]  # ("bid"|"ask", tick, new size; 0 removes)
 
 
 class SimBook:
-    """Sorted by price, so the touch and the top levels (checksums) are cheap."""
+    """Plain dicts: the simulator knows its touch, so only checksums and snapshots sort."""
 
     __slots__ = ("spec", "bids", "asks")
 
     def __init__(self, spec: MarketSpec) -> None:
         self.spec = spec
-        self.bids: SortedDict = SortedDict()
-        self.asks: SortedDict = SortedDict()
+        self.bids: dict[int, float] = {}
+        self.asks: dict[int, float] = {}
 
-    def side(self, side: str) -> SortedDict:
+    def side(self, side: str) -> dict[int, float]:
         return self.bids if side == "bid" else self.asks
 
     def top_bids(self, n: int) -> list[tuple[int, float]]:
         bids = self.bids
-        return [(t, bids[t]) for t in reversed(bids.keys()[-n:])]
+        return [(t, bids[t]) for t in sorted(bids, reverse=True)[:n]]
 
     def top_asks(self, n: int) -> list[tuple[int, float]]:
         asks = self.asks
-        return [(t, asks[t]) for t in asks.keys()[:n]]
+        return [(t, asks[t]) for t in sorted(asks)[:n]]
 
     def sorted_bids(self) -> list[tuple[int, float]]:
-        return [(t, self.bids[t]) for t in reversed(self.bids.keys())]
+        return self.top_bids(len(self.bids))
 
     def sorted_asks(self) -> list[tuple[int, float]]:
-        return list(self.asks.items())
+        return self.top_asks(len(self.asks))

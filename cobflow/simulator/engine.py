@@ -139,6 +139,7 @@ class VenueMarket:
                        for _ in range(1024)]
         self._mean_ticks = fair * 12e-4 / self.spec.tick_size  # levels spread over tens of bps
         bid, ask = self._touch(fair)
+        self.best_bid, self.best_ask = bid, ask
         n = self.spec.max_levels
         for side, levels in (("bid", self.book.bids), ("ask", self.book.asks)):
             levels[bid if side == "bid" else ask] = self._size()
@@ -160,7 +161,9 @@ class VenueMarket:
             levels, old = (asks, old_asks) if buy else (bids, old_bids)
             if not levels:
                 continue
-            tick = levels.peekitem(0)[0] if buy else levels.peekitem(-1)[0]
+            tick = self.best_ask if buy else self.best_bid  # the touch of the last step
+            if tick not in levels:  # taken by an earlier trade of this step
+                tick = min(levels) if buy else max(levels)
             size = round(min(levels[tick], self._size() * rng.random()), spec.size_decimals)
             if size <= 0:
                 continue
@@ -174,12 +177,15 @@ class VenueMarket:
                 del levels[tick]
 
         bid, ask = self._touch(fair)
-        if bids and bids.peekitem(-1)[0] > bid:
-            for t in list(bids.irange(minimum=bid, inclusive=(False, True))):
-                old_bids.setdefault(t, bids.pop(t))
-        if asks and asks.peekitem(0)[0] < ask:
-            for t in list(asks.irange(maximum=ask, inclusive=(True, False))):
-                old_asks.setdefault(t, asks.pop(t))
+        # Levels beyond the new touch go (the market moved through them); only the ticks
+        # between the old and the new touch can hold any.
+        for levels, old, lo, hi in ((bids, old_bids, bid + 1, self.best_bid), (asks, old_asks, self.best_ask, ask - 1)):
+            if hi >= lo:
+                doomed = [t for t in levels if lo <= t <= hi] if hi - lo > len(levels) else \
+                    [t for t in range(lo, hi + 1) if t in levels]
+                for t in doomed:
+                    old.setdefault(t, levels.pop(t))
+        self.best_bid, self.best_ask = bid, ask
         if bid not in bids:
             old_bids.setdefault(bid, 0.0)
             bids[bid] = self._size()
@@ -198,11 +204,11 @@ class VenueMarket:
                 levels[tick] = self._size()
         cap = spec.max_levels
         while len(bids) > cap:
-            t, size = bids.popitem(0)
-            old_bids.setdefault(t, size)
+            t = min(bids)
+            old_bids.setdefault(t, bids.pop(t))
         while len(asks) > cap:
-            t, size = asks.popitem(-1)
-            old_asks.setdefault(t, size)
+            t = max(asks)
+            old_asks.setdefault(t, asks.pop(t))
 
         changes: list[Change] = [("bid", t, bids.get(t, 0.0)) for t, was in old_bids.items()
                                  if bids.get(t, 0.0) != was]

@@ -32,8 +32,8 @@ def _line_key(line: bytes) -> tuple[int, int]:
 
 #: CPU seconds one market of a venue costs per 1000 s of market time (measured here, to
 #: balance the workers: checksummed and gzipped venues cost more per message).
-_COST = {"binance": 0.42, "coinbase": 0.71, "kraken": 0.64, "bitfinex": 0.67, "htx": 0.50, "okx": 0.57,
-         "bybit": 0.62}
+_COST = {"binance": 0.57, "coinbase": 0.84, "kraken": 0.59, "bitfinex": 0.51, "htx": 0.51, "okx": 0.58,
+         "bybit": 0.59}
 
 
 def _weight(venue: str) -> float:
