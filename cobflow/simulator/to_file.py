@@ -9,10 +9,12 @@ from __future__ import annotations
 import heapq
 import multiprocessing as mp
 import os
+import queue
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cobflow.capture import capture_format, encode_line, read_capture, write_capture, write_lines
@@ -64,15 +66,44 @@ def _groups(symbols: SymbolsConfig, workers: int) -> list[list[str]]:
     return [members for _, members in bins if members]
 
 
-def _worker(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str], path: str, done) -> None:  # type: ignore[no-untyped-def]
-    def lines():  # type: ignore[no-untyped-def]
-        for i, m in enumerate(simulate(symbols, cfg, venues)):
-            if not i & 0xFFF:
-                done.value = (m.ts_recv - cfg.start_ns) / NS
-            yield encode_line(m)
+_BATCH = 2048  # lines per pipe message
 
-    write_lines(path, lines())
+
+def _worker(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str], conn, done) -> None:  # type: ignore[no-untyped-def]
+    batch: list[bytes] = []
+    for i, m in enumerate(simulate(symbols, cfg, venues)):
+        batch.append(encode_line(m))
+        if len(batch) >= _BATCH:
+            conn.send_bytes(b"".join(batch))
+            batch.clear()
+            done.value = (m.ts_recv - cfg.start_ns) / NS
+    if batch:
+        conn.send_bytes(b"".join(batch))
+    conn.send_bytes(b"")  # the end
+    conn.close()
     done.value = cfg.duration_s
+
+
+def _drain(conn, q: queue.SimpleQueue) -> None:  # type: ignore[no-untyped-def]
+    """A thread per worker empties its pipe at once, so no worker waits on the merge."""
+    try:
+        while True:
+            data = conn.recv_bytes()
+            q.put(data)
+            if not data:
+                return
+    except EOFError:
+        q.put(None)
+
+
+def _lines(q: queue.SimpleQueue) -> Iterator[bytes]:
+    while True:
+        data = q.get()
+        if data is None:
+            raise RuntimeError("a simulator process died; see the messages above")
+        if not data:
+            return
+        yield from data.splitlines(keepends=True)
 
 
 def simulate_to_file(
@@ -82,39 +113,51 @@ def simulate_to_file(
     workers: int = 2,
     progress: Callable[[float], None] | None = None,
 ) -> int:
-    """Write the simulated capture to `path` (.jsonl, .jsonl.gz, .parquet); return the count."""
+    """Write the simulated capture to `path` (.jsonl, .jsonl.gz, .parquet); return the count.
+
+    Venue groups are simulated in worker processes and merged here by (ts_recv, venue) as
+    their frames arrive, so merging and writing overlap with the simulation.
+    """
     path = Path(path)
     fmt = capture_format(path)
     groups = _groups(symbols, workers)
     if len(groups) <= 1:
         return write_capture(path, simulate(symbols, cfg))
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with tempfile.TemporaryDirectory(prefix="cobflow-sim-", dir=path.parent if path.parent.exists() else None) as tmp:
-        parts = [os.path.join(tmp, f"part-{i}.jsonl") for i in range(len(groups))]
-        dones = [ctx.Value("d", 0.0) for _ in groups]
-        procs = [ctx.Process(target=_worker, args=(symbols, cfg, g, p, d), daemon=True)
-                 for g, p, d in zip(groups, parts, dones)]
-        for p in procs:
-            p.start()
-        while any(p.is_alive() for p in procs):
-            if progress is not None:
+    dones = [ctx.Value("d", 0.0) for _ in groups]
+    pipes = [ctx.Pipe(duplex=False) for _ in groups]
+    procs = [ctx.Process(target=_worker, args=(symbols, cfg, g, send, d), daemon=True)
+             for g, (_, send), d in zip(groups, pipes, dones)]
+    for p in procs:
+        p.start()
+    for _, send in pipes:
+        send.close()  # the workers hold the write ends
+    queues = [queue.SimpleQueue() for _ in groups]
+    threads = [threading.Thread(target=_drain, args=(recv, q), daemon=True) for (recv, _), q in zip(pipes, queues)]
+    for t in threads:
+        t.start()
+
+    def merged() -> Iterator[bytes]:
+        for i, line in enumerate(heapq.merge(*(_lines(q) for q in queues), key=_line_key)):
+            if progress is not None and not i & 0x3FFF:
                 progress(min(d.value for d in dones))
-            time.sleep(0.25)
-        failed = [p.exitcode for p in procs if p.exitcode != 0]
-        if failed:
-            raise RuntimeError(f"a simulator process failed (exit {failed[0]}); see the messages above")
-        files = [open(p, "rb") for p in parts]
-        try:
-            merged = heapq.merge(*files, key=_line_key)
-            if fmt == "parquet":
-                from cobflow.raw import RawMessage  # noqa: F401 - read back through the contract
+            yield line
+
+    try:
+        if fmt == "parquet":
+            with tempfile.TemporaryDirectory(prefix="cobflow-sim-") as tmp:
                 tmp_jsonl = os.path.join(tmp, "merged.jsonl")
-                write_lines(tmp_jsonl, merged)
-                return write_capture(path, read_capture(tmp_jsonl))
-            return write_lines(path, merged)
-        finally:
-            for f in files:
-                f.close()
+                write_lines(tmp_jsonl, merged())
+                n = write_capture(path, read_capture(tmp_jsonl))
+        else:
+            n = write_lines(path, merged())
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+    failed = [p.exitcode for p in procs if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"a simulator process failed (exit {failed[0]})")
+    return n
 
 
 def stderr_progress(total_s: float) -> Callable[[float], None]:
