@@ -281,3 +281,9 @@ class Live(LiveSpec):
 
     def keepalive(self) -> str:
         return '{"event":"ping","cid":1}'
+
+    def connection_sequence(self, text: str) -> int | None:
+        if not text.startswith("["):
+            return None  # events carry no sequence number
+        d = decode_json(text)
+        return d[-1] if isinstance(d, list) and len(d) >= 3 and isinstance(d[-1], int) else None

@@ -228,3 +228,7 @@ class Live(LiveSpec):
     def subscribe(self) -> list[str]:
         return [orjson.dumps({"type": "subscribe", "product_ids": self.markets, "channel": ch}).decode()
                 for ch in ("level2", "market_trades", "heartbeats")]
+
+    def connection_sequence(self, text: str) -> int | None:
+        d = decode_json(text)
+        return d.get("sequence_num") if isinstance(d, dict) and "channel" in d else None

@@ -51,6 +51,11 @@ class LiveSpec:
         """An answer the venue expects to one of its frames (application-level pings)."""
         return None
 
+    def connection_sequence(self, text: str) -> int | None:
+        """The per-connection message count some venues stamp on every frame (Coinbase's
+        sequence_num, Bitfinex's SEQ_ALL); a skipped number means frames were lost."""
+        return None
+
     def rest_snapshot_url(self, market: str) -> str:
         raise NotImplementedError
 
@@ -64,6 +69,7 @@ class ClientStats:
     frames: int = 0
     snapshot_requests: int = 0
     resyncs_requested: int = 0
+    sequence_breaks: int = 0  # a connection-wide sequence number skipped
     disconnects: list[str] = field(default_factory=list)
 
 
@@ -197,6 +203,7 @@ class LiveClient:
         if spec.snapshot_via in ("rest", "ws"):
             tasks.append(asyncio.create_task(self._initial_snapshots(ws)))
         stopper = asyncio.create_task(stop.wait())
+        last_seq: int | None = None
         try:
             while True:
                 recv = asyncio.create_task(ws.recv())
@@ -207,6 +214,17 @@ class LiveClient:
                     return
                 frame = recv.result()
                 raw = self._to_raw(frame, self._now())
+                seq = spec.connection_sequence(raw.payload_text()) if raw.encoding is None else None
+                if seq is not None:
+                    if last_seq is not None and seq != last_seq + 1:
+                        log.warning("%s: connection sequence jumped from %d to %d; resubscribing",
+                                    self.venue, last_seq, seq)
+                        self.sink(raw)
+                        self.stats.frames += 1
+                        self.stats.sequence_breaks += 1
+                        await ws.close()  # a new connection brings fresh snapshots of every book
+                        return
+                    last_seq = seq
                 answer = spec.reply(raw.payload_text())
                 if answer is not None:
                     await ws.send(answer)

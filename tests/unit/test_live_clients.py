@@ -133,3 +133,20 @@ def test_cobflow_live_records_a_venue_to_a_capture_file(captures, tmp_path):
     assert len(got) == len([m for m in msgs if m.kind == "ws"])
     assert [m.payload for m in got] == [m.payload for m in msgs if m.kind == "ws"]
     assert verify(got).ok
+
+
+@pytest.mark.parametrize("venue", ["coinbase", "bitfinex"])
+def test_a_skipped_connection_sequence_number_makes_the_client_resubscribe(venue):
+    """Coinbase and Bitfinex number every frame of a connection: one lost frame is a gap in
+    every book on it, so the client starts a new connection (fresh snapshots)."""
+    from tests.simdata import sim
+
+    msgs = [m for m in sim(10.0, seed=3) if m.exchange == venue]
+    lost = len(msgs) // 2
+    server = RecordedVenue(msgs, lose={lost})
+    markets = sorted({m.symbol for m in msgs if m.symbol})
+    client, got = asyncio.run(play(server, venue, markets))
+    assert client.stats.sequence_breaks == 1
+    # (this server resumes without new snapshots, so a Bitfinex book the lost frame touched
+    # also fails its next checksum and asks for one more connection)
+    assert server.connections >= 2 and client.stats.connections == server.connections
