@@ -13,7 +13,7 @@ from cobflow.config import ConfigError, Settings, load_settings
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 DEMO_SAMPLE = SAMPLES / "binance-2021-10-12.jsonl.gz"
-FLOWS = {"top-of-book": "dataflows.top_of_book:flow"}
+FLOWS = {"top-of-book": "dataflows.top_of_book:flow", "cob": "dataflows.cob:flow"}
 
 
 def _err(msg: str) -> int:
@@ -252,6 +252,39 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return run_flow(args.flow, args.workers, env)
 
 
+def cmd_compute(args: argparse.Namespace, settings: Settings) -> int:
+    import shutil
+
+    from cobflow.capture import CaptureError, capture_format
+    from cobflow.config import load_symbols
+    from cobflow.tables import COB_TABLES
+
+    load_symbols(settings.symbols_file)  # a configuration error is reported here, in one line
+    if not args.input.exists():
+        raise CaptureError(f"{args.input}: no such capture file")
+    capture_format(args.input)
+    out = args.output
+    for t in COB_TABLES:  # a rerun replaces the tables, never appends to them
+        shutil.rmtree(out / t.name, ignore_errors=True)
+    for old in out.glob("dead_letters*.jsonl") if out.exists() else []:
+        old.unlink()
+    out.mkdir(parents=True, exist_ok=True)
+    env = {"COBFLOW_COMPUTE_INPUT": str(args.input.resolve()), "COBFLOW_COMPUTE_OUTPUT": str(out.resolve())}
+    start = time.perf_counter()
+    rc = run_flow("cob", args.workers, env)
+    if rc != 0:
+        return _err(f"the dataflow failed (exit {rc})")
+    import pyarrow.parquet as pq
+
+    print(f"computed in {time.perf_counter() - start:.1f} s; tables in {out}/:")
+    for t in COB_TABLES:
+        n = sum(pq.ParquetFile(f).metadata.num_rows for f in (out / t.name).glob("*.parquet"))
+        print(f"  {t.name:14s} {n:>9,} rows")
+    dead = sum(1 for f in out.glob("dead_letters*.jsonl") for _ in open(f, "rb"))
+    print(f"  dead letters   {dead:>9,} (dead_letters*.jsonl)")
+    return 0
+
+
 def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.qdb import query
 
@@ -383,6 +416,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-w", "--workers", type=int, default=1, help="Bytewax worker threads")
     s.add_argument("--follow", action="store_true", help="keep reading new messages (live mode)")
     s.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("compute", help="the COB dataflow on a capture file, into Parquet (no servers)")
+    s.add_argument("--input", type=Path, required=True, help="capture file (.jsonl, .jsonl.gz, .parquet)")
+    s.add_argument("--output", type=Path, required=True, help="folder: one Parquet folder per table")
+    s.add_argument("-w", "--workers", type=int, default=1, help="Bytewax worker threads")
+    s.set_defaults(func=cmd_compute)
 
     s = sub.add_parser("sql", help="run a SQL query on QuestDB and print the rows")
     s.add_argument("query")

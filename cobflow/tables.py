@@ -59,4 +59,52 @@ BOOK_HEALTH = Table(
     dedup_keys=("ts", "venue", "market"),
 )
 
-TABLES = {t.name: t for t in (TOP_OF_BOOK, BOOK_HEALTH)}
+COB_SUMMARY = Table(
+    "cob_summary",
+    symbols=("symbol",),
+    columns=(
+        ("venues", "INT"), ("best_bid", "DOUBLE"), ("best_ask", "DOUBLE"), ("mid", "DOUBLE"),
+        ("microprice", "DOUBLE"), ("spread_bps", "DOUBLE"), ("crossed", "BOOLEAN"),
+        ("bid_qty_total", "DOUBLE"), ("ask_qty_total", "DOUBLE"), ("liquidity_imbalance", "DOUBLE"),
+        ("li_ma_1", "DOUBLE"), ("li_ma_5", "DOUBLE"), ("li_ma_15", "DOUBLE"), ("li_ma_60", "DOUBLE"),
+    ),
+    dedup_keys=("ts", "symbol"),
+)
+
+COB_BUCKETS = Table(
+    "cob_buckets",
+    symbols=("symbol",),
+    columns=(
+        ("offset", "INT"), ("price", "DOUBLE"), ("bid_qty", "DOUBLE"), ("ask_qty", "DOUBLE"),
+        ("bid_notional", "DOUBLE"), ("ask_notional", "DOUBLE"), ("bid_vwap", "DOUBLE"), ("ask_vwap", "DOUBLE"),
+        ("imbalance", "DOUBLE"), ("venues", "INT"),
+    ),
+    dedup_keys=("ts", "symbol", "offset"),
+)
+
+IMBALANCE_MA = Table(
+    "imbalance_ma",
+    symbols=("symbol",),
+    columns=(("offset", "INT"), ("ma_1", "DOUBLE"), ("ma_5", "DOUBLE"), ("ma_15", "DOUBLE"), ("ma_60", "DOUBLE")),
+    dedup_keys=("ts", "symbol", "offset"),
+)
+
+OHLCV = Table(
+    "ohlcv",
+    symbols=("symbol", "venue", "timeframe"),
+    columns=(
+        ("open", "DOUBLE"), ("high", "DOUBLE"), ("low", "DOUBLE"), ("close", "DOUBLE"), ("volume", "DOUBLE"),
+        ("buy_volume", "DOUBLE"), ("sell_volume", "DOUBLE"), ("trades", "LONG"), ("vwap", "DOUBLE"),
+    ),
+    dedup_keys=("ts", "symbol", "venue", "timeframe"),
+)
+
+ORDER_FLOW = Table(
+    "order_flow",
+    symbols=("symbol", "venue"),
+    columns=(("aggressive_buy_ratio", "DOUBLE"), ("cvd", "DOUBLE")),
+    dedup_keys=("ts", "symbol", "venue"),
+)
+
+COB_TABLES = (COB_SUMMARY, COB_BUCKETS, IMBALANCE_MA, OHLCV, ORDER_FLOW, BOOK_HEALTH)
+TABLES = {t.name: t for t in (TOP_OF_BOOK, *COB_TABLES)}

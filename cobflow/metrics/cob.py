@@ -13,20 +13,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from cobflow.book import L2Book
+from cobflow.config import Bucket
 
 OFFSETS = np.arange(-20, 21)  # the 41 buckets around the mid's bucket
 N_BUCKETS = len(OFFSETS)
 
 
-@dataclass(frozen=True, slots=True)
-class BucketSize:
-    """An absolute price step, or basis points of the mid."""
-
-    step: float | None = None
-    bps: float | None = None
-
-    def size(self, mid: float) -> float:
-        return self.step if self.step is not None else mid * self.bps / 1e4  # type: ignore[operator]
+BucketSize = Bucket  # an absolute step or basis points of the mid (symbols.yaml `bucket`)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,70 @@
+"""A Bytewax sink writing TableRows to Parquet: a folder per table, a file per worker, the
+same column names and types as the QuestDB tables (`cobflow compute`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from cobflow.tables import Table, TableRow
+
+_TYPES = {"DOUBLE": pa.float64(), "INT": pa.int32(), "LONG": pa.int64(), "BOOLEAN": pa.bool_()}
+
+
+def arrow_schema(table: Table) -> pa.Schema:
+    fields = [pa.field("ts", pa.timestamp("ns", tz="UTC"), nullable=False)]
+    fields += [pa.field(s, pa.string()) for s in table.symbols]
+    fields += [pa.field(c, _TYPES[t]) for c, t in table.columns]
+    return pa.schema(fields)
+
+
+class _ParquetPartition(StatelessSinkPartition[TableRow]):
+    def __init__(self, out: Path, tables: dict[str, Table], worker: int) -> None:
+        self.out, self.tables, self.worker = out, tables, worker
+        self.writers: dict[str, pq.ParquetWriter] = {}
+        for name, table in tables.items():  # every table gets a file, even an empty one
+            self._writer(name)
+
+    def _writer(self, name: str) -> pq.ParquetWriter:
+        w = self.writers.get(name)
+        if w is None:
+            folder = self.out / name
+            folder.mkdir(parents=True, exist_ok=True)
+            w = self.writers[name] = pq.ParquetWriter(folder / f"part-{self.worker}.parquet",
+                                                      arrow_schema(self.tables[name]))
+        return w
+
+    def write_batch(self, items: list[TableRow]) -> None:
+        by_table: dict[str, list[TableRow]] = {}
+        for row in items:
+            by_table.setdefault(row.table, []).append(row)
+        for name, rows in by_table.items():
+            table = self.tables[name]
+            cols: dict[str, list] = {"ts": [r.ts for r in rows]}
+            for s in table.symbols:
+                cols[s] = [r.symbols.get(s) for r in rows]
+            for c, _ in table.columns:
+                cols[c] = [r.columns.get(c) for r in rows]
+            self._writer(name).write_table(pa.table(cols, schema=arrow_schema(table)))
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.close()
+
+
+class ParquetSink(DynamicSink[TableRow]):
+    def __init__(self, out: Path | str, tables: list[Table]) -> None:
+        self.out = Path(out)
+        self.tables = {t.name: t for t in tables}
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _ParquetPartition:
+        return _ParquetPartition(self.out, self.tables, worker_index)
+
+
+def read_table(out: Path | str, name: str) -> pa.Table:
+    """All workers' files of one table."""
+    folder = Path(out) / name
+    return pa.concat_tables([pq.read_table(f) for f in sorted(folder.glob("*.parquet"))])

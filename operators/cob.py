@@ -1,0 +1,261 @@
+"""The consolidated order book of one symbol across its venues, one second at a time
+(METRICS.md): venue books kept in sync, seconds closed on a watermark across venues, and
+the rows of cob_summary, cob_buckets, imbalance_ma, ohlcv, order_flow and book_health.
+
+`CobState` is plain Python (the file mode, the Kafka mode and the tests run the same
+object); `cob_books` wraps it in a Bytewax stateful operator keyed by symbol, so every
+venue of a symbol is on one worker and any number of workers gives the same rows.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream, operator
+from bytewax.operators import StatefulBatchLogic
+from cobflow.config import KNOWN_VENUES, SymbolsConfig
+from cobflow.deadletter import DeadLetter
+from cobflow.metrics.cob import BucketSize, consolidate
+from cobflow.metrics.moving import WINDOWS, SecondsAverage
+from cobflow.metrics.trades import TIMEFRAMES, Bar, BarBuilder, OrderFlow
+from cobflow.tables import BOOK_HEALTH, COB_BUCKETS, COB_SUMMARY, IMBALANCE_MA, OHLCV, ORDER_FLOW, TableRow
+from connectors import get_venue
+from connectors.base import BookSyncBase, Trade
+from operators.parse import Parsed
+
+NS = 1_000_000_000
+MAX_FILL_SECONDS = 3600  # a longer silence is not filled with repeated rows
+MA_OFFSETS = range(-5, 6)
+_VENUE_ORDER = {v: i for i, v in enumerate(KNOWN_VENUES)}  # ties on ts_recv across venues
+
+
+def _num(x: float | None) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+
+@dataclass
+class VenueFeed:
+    venue: str
+    market: str
+    sync: BookSyncBase
+    queue: deque = field(default_factory=deque)  # (ts_recv, n, item) waiting for their second
+    last_ts: int | None = None
+
+
+class CobState:
+    """One symbol: its venue feeds, the seconds emitted so far, the moving windows."""
+
+    def __init__(self, symbol: str, venues: dict[str, str], bucket: BucketSize) -> None:
+        self.symbol = symbol
+        self.bucket = bucket
+        self.feeds = {v: VenueFeed(v, m, get_venue(v).BookSync()) for v, m in sorted(venues.items())}
+        self.next_second: int | None = None
+        self.ma = SecondsAverage()
+        self.bars = BarBuilder()
+        self.flow = OrderFlow()
+        self.n = 0  # arrival counter: ties on ts_recv keep arrival order within a venue
+
+    # -- input ---------------------------------------------------------------------------
+    def add(self, venue: str, item: Parsed | DeadLetter) -> None:
+        feed = self.feeds[venue]
+        ts = item.raw.ts_recv
+        feed.queue.append((ts, self.n, item))
+        self.n += 1
+        feed.last_ts = ts if feed.last_ts is None else max(feed.last_ts, ts)
+
+    def watermark(self, idle_ns: int | None = None) -> int | None:
+        """ts_recv below which every venue has delivered all its messages (None: not yet).
+
+        The slowest venue holds it back, and so does a configured venue not heard from yet.
+        With `idle_ns` (live mode) a venue that far behind the newest message, or never
+        heard from, no longer does.
+        """
+        seen = [f.last_ts for f in self.feeds.values() if f.last_ts is not None]
+        if not seen:
+            return None
+        if idle_ns is None:
+            return None if len(seen) < len(self.feeds) else min(seen)
+        newest = max(seen)
+        return min(t for t in seen if newest - t <= idle_ns)
+
+    # -- output --------------------------------------------------------------------------
+    def close(self, watermark: int | None, final: bool = False) -> tuple[list[TableRow], list[DeadLetter]]:
+        """Emit every second S with S + 1s <= watermark; `final`: every second with data."""
+        rows: list[TableRow] = []
+        dead: list[DeadLetter] = []
+        heads = [f.queue[0][0] for f in self.feeds.values() if f.queue]
+        if self.next_second is None:
+            if not heads:
+                return rows, dead
+            self.next_second = min(heads) // NS
+        if final:
+            tails = [f.queue[-1][0] for f in self.feeds.values() if f.queue]
+            limit = max(tails) // NS + 1 if tails else self.next_second
+        elif watermark is None:
+            return rows, dead
+        else:
+            limit = watermark // NS  # S + 1 <= watermark / 1s
+        while self.next_second < limit:
+            heads = [f.queue[0][0] for f in self.feeds.values() if f.queue]
+            if heads and min(heads) // NS - self.next_second > MAX_FILL_SECONDS:
+                self.next_second = min(heads) // NS  # a long silence is not filled
+            rows.extend(self._second(self.next_second, dead))
+            self.next_second += 1
+        if final:  # the bars still open at the end of the input
+            rows.extend(self._bars_rows(self.bars.close(2**62)))
+        return rows, dead
+
+    def _second(self, s: int, dead: list[DeadLetter]) -> list[TableRow]:
+        end = (s + 1) * NS
+        trades: list[tuple[int, int, int, Trade]] = []
+        for feed in self.feeds.values():
+            q = feed.queue
+            while q and q[0][0] < end:
+                ts, n, item = q.popleft()
+                if isinstance(item, DeadLetter):
+                    feed.sync.health.malformed += 1
+                    dead.append(item)
+                    continue
+                for e in item.events:
+                    if isinstance(e, Trade):
+                        trades.append((ts, _VENUE_ORDER.get(e.venue, len(_VENUE_ORDER)), n, e))
+                        continue
+                    reason = feed.sync.apply(e)
+                    if reason is not None:
+                        dead.append(DeadLetter("sync", reason, item.raw))
+        rows: list[TableRow] = []
+        trades.sort(key=lambda t: (t[0], t[1], t[2]))
+        closed: list[Bar] = []
+        for ts, _, _, t in trades:
+            closed.extend(self.bars.add(ts, t.venue, t.price, t.size, t.side))
+        closed.extend(self.bars.close(s + 1))
+        rows.extend(self._bars_rows(closed))
+        rows.extend(self._flow_rows(s, [b for b in closed if b.timeframe == "1s" and b.start_s == s]))
+        rows.extend(self._book_rows(s))
+        return rows
+
+    def _book_rows(self, s: int) -> list[TableRow]:
+        ts = s * NS
+        rows = []
+        for feed in self.feeds.values():
+            if feed.last_ts is None:
+                continue
+            health = feed.sync.health.as_dict()
+            health["synced"] = feed.sync.synced
+            rows.append(TableRow(BOOK_HEALTH.name, ts, {"venue": feed.venue, "market": feed.market}, health))
+        synced = {f.venue: f.sync.book for f in self.feeds.values() if f.sync.synced}
+        cob = consolidate(synced, self.bucket)
+        if cob is None:
+            return rows
+        tags = {"symbol": self.symbol}
+        summary = {
+            "venues": cob.venues, "best_bid": cob.best_bid, "best_ask": cob.best_ask, "mid": cob.mid,
+            "microprice": cob.microprice, "spread_bps": cob.spread_bps, "crossed": cob.crossed,
+            "bid_qty_total": cob.bid_qty_total, "ask_qty_total": cob.ask_qty_total,
+            "liquidity_imbalance": cob.liquidity_imbalance if cob.mid is not None else None,
+        }
+        if cob.mid is None:
+            summary.update({f"li_ma_{n}": None for n in WINDOWS})
+            rows.append(TableRow(COB_SUMMARY.name, ts, tags, summary))
+            return rows
+        imb = cob.imbalance()
+        vec = np.append(imb[20 - 5: 20 + 6], cob.liquidity_imbalance)
+        mas = self.ma.add(s, vec)
+        summary.update({f"li_ma_{n}": float(mas[n][-1]) for n in WINDOWS})
+        rows.append(TableRow(COB_SUMMARY.name, ts, tags, summary))
+        bid_vwap, ask_vwap = cob.vwap("bid"), cob.vwap("ask")
+        for i in range(41):
+            rows.append(TableRow(COB_BUCKETS.name, ts, tags, {
+                "offset": i - 20, "price": float(cob.price[i]), "bid_qty": float(cob.bid_qty[i]),
+                "ask_qty": float(cob.ask_qty[i]), "bid_notional": float(cob.bid_notional[i]),
+                "ask_notional": float(cob.ask_notional[i]), "bid_vwap": _num(bid_vwap[i]),
+                "ask_vwap": _num(ask_vwap[i]), "imbalance": float(imb[i]), "venues": int(cob.bucket_venues[i]),
+            }))
+        for j, k in enumerate(MA_OFFSETS):
+            rows.append(TableRow(IMBALANCE_MA.name, ts, tags, {
+                "offset": k, **{f"ma_{n}": float(mas[n][j]) for n in WINDOWS}}))
+        return rows
+
+    def _bars_rows(self, bars: list[Bar]) -> list[TableRow]:
+        return [TableRow(OHLCV.name, b.start_s * NS, {"symbol": self.symbol, "venue": b.venue, "timeframe": b.timeframe},
+                         {"open": b.open, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume,
+                          "buy_volume": b.buy_volume, "sell_volume": b.sell_volume, "trades": b.trades,
+                          "vwap": b.vwap}) for b in bars]
+
+    def _flow_rows(self, s: int, bars_1s: list[Bar]) -> list[TableRow]:
+        return [TableRow(ORDER_FLOW.name, s * NS, {"symbol": self.symbol, "venue": f.venue},
+                         {"aggressive_buy_ratio": f.aggressive_buy_ratio, "cvd": f.cvd})
+                for f in self.flow.second(s, bars_1s)]
+
+
+def symbol_of_markets(symbols: SymbolsConfig) -> dict[tuple[str, str], str]:
+    return {(v, m): sym for sym, spec in symbols.symbols.items() for v, m in spec.venues.items()}
+
+
+class CobLogic(StatefulBatchLogic):
+    def __init__(self, state: CobState | None, symbols: SymbolsConfig, idle_timeout: float | None) -> None:
+        self.state = state
+        self.symbols = symbols
+        self.idle_ns = int(idle_timeout * NS) if idle_timeout else None
+        self.idle = timedelta(seconds=idle_timeout) if idle_timeout else None
+        self.last_arrival: datetime | None = None
+
+    def on_batch(self, values: list) -> tuple[list, bool]:
+        st = self.state
+        for symbol, venue, item in values:
+            if st is None:
+                spec = self.symbols.symbols[symbol]
+                st = self.state = CobState(symbol, spec.venues, spec.bucket)
+            st.add(venue, item)
+        rows, dead = st.close(st.watermark(self.idle_ns))
+        self.last_arrival = datetime.now(timezone.utc)
+        return [*rows, *dead], StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[list, bool]:
+        if self.state is None:
+            return [], StatefulBatchLogic.RETAIN
+        rows, dead = self.state.close(None, final=True)
+        return [*rows, *dead], StatefulBatchLogic.RETAIN
+
+    def on_notify(self) -> tuple[list, bool]:
+        # live mode: wall-clock silence closes what the newest message allows
+        st = self.state
+        if st is None:
+            return [], StatefulBatchLogic.RETAIN
+        newest = max((f.last_ts for f in st.feeds.values() if f.last_ts is not None), default=None)
+        rows, dead = st.close(newest)
+        return [*rows, *dead], StatefulBatchLogic.RETAIN
+
+    def notify_at(self) -> datetime | None:
+        if self.idle is None or self.last_arrival is None:
+            return None
+        return self.last_arrival + self.idle
+
+    def snapshot(self) -> CobState | None:
+        return copy.deepcopy(self.state)
+
+
+@operator
+def cob_books(step_id: str, up: Stream, symbols: SymbolsConfig,
+              idle_timeout: float | None = None) -> Stream:
+    """(venue:market key, Parsed | DeadLetter) -> rows of the COB tables and dead letters."""
+    markets = symbol_of_markets(symbols)
+
+    def to_symbol(kv):  # type: ignore[no-untyped-def]
+        key, item = kv
+        venue, _, market = key.partition(":")
+        symbol = markets.get((venue, market))
+        if symbol is None and isinstance(item, DeadLetter):
+            symbol = next((s for (v, _), s in markets.items() if v == venue), None)
+        return None if symbol is None else (symbol, (symbol, venue, item))
+
+    keyed = op.filter_map("by_symbol", up, to_symbol)
+    out = op.stateful_batch("cob", keyed, lambda resume: CobLogic(resume, symbols, idle_timeout))
+    return op.map("unkey", out, lambda kv: kv[1])
