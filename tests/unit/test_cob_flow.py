@@ -1,0 +1,179 @@
+"""The COB dataflow on a small crafted input, every number worked out by hand (METRICS.md),
+run by Bytewax's test runner exactly as the flow is built; and the properties that
+a second's row uses nothing received at or after its end, and any worker count agrees."""
+
+from __future__ import annotations
+
+import bytewax.operators as op
+import orjson
+import pytest
+from bytewax.dataflow import Dataflow
+from bytewax.testing import TestingSink, TestingSource, run_main
+
+from cobflow.config import SymbolsConfig
+from cobflow.raw import RawMessage
+from dataflows.cob import cob
+
+S = 1_000_000_000
+T0 = 1_000
+SYMBOLS = SymbolsConfig.model_validate(
+    {"symbols": {"TEST-USD": {"bucket": 1, "venues": {"binance": "AAA-USDT", "bybit": "AAA-USDT"}}}})
+
+
+def at(seconds: float) -> int:
+    return round(seconds * S)
+
+
+def binance_snapshot(t, last, bids, asks):
+    return RawMessage(at(t), "binance", "rest", "snapshot", "AAA-USDT",
+                      orjson.dumps({"lastUpdateId": last, "bids": bids, "asks": asks}).decode())
+
+
+def binance_diff(t, first, last, b=(), a=()):
+    d = {"e": "depthUpdate", "E": 1, "s": "AAAUSDT", "U": first, "u": last, "b": list(b), "a": list(a)}
+    return RawMessage(at(t), "binance", "ws", "depth@100ms", "AAA-USDT", orjson.dumps(d).decode())
+
+
+def bybit(t, kind, u, b=(), a=()):
+    d = {"topic": "orderbook.50.AAAUSDT", "type": kind, "ts": 1,
+         "data": {"s": "AAAUSDT", "b": list(b), "a": list(a), "u": u, "seq": u}}
+    return RawMessage(at(t), "bybit", "ws", "orderbook.50", "AAA-USDT", orjson.dumps(d).decode())
+
+
+def bybit_trade(t, side, price, size):
+    d = {"topic": "publicTrade.AAAUSDT", "type": "snapshot", "ts": 1, "data": [
+        {"T": 1, "s": "AAAUSDT", "S": side, "v": str(size), "p": str(price), "L": "PlusTick", "i": "x", "BT": False}]}
+    return RawMessage(at(t), "bybit", "ws", "publicTrade", "AAA-USDT", orjson.dumps(d).decode())
+
+
+CRAFTED = [
+    binance_snapshot(T0 + 0.1, 10, [["100", "1"]], [["101", "2"]]),
+    bybit(T0 + 0.2, "snapshot", 5, b=[["100.5", "3"]], a=[["101.5", "1"]]),
+    binance_diff(T0 + 0.7, 11, 11, b=[["100.2", "1"]]),
+    bybit(T0 + 1.3, "delta", 6, a=[["100.8", "2"]]),
+    binance_diff(T0 + 1.5, 13, 13, b=[["99", "9"]]),  # U=13 after u=11: a gap, binance leaves the book
+    bybit_trade(T0 + 1.6, "Buy", 100.8, 0.5),
+    bybit(T0 + 2.2, "delta", 7, b=[["100.5", "0"]]),  # bybit's bid side empties
+]
+
+
+def run(messages, workers: int = 1):
+    flow = Dataflow("test_cob")
+    rows, dead = cob("cob", op.input("in", flow, TestingSource(messages)), SYMBOLS)
+    out, dlq = [], []
+    op.output("rows", rows, TestingSink(out))
+    op.output("dlq", dead, TestingSink(dlq))
+    if workers == 1:
+        run_main(flow)
+    else:
+        from bytewax.testing import cluster_main
+
+        cluster_main(flow, [], 0, worker_count_per_proc=workers)
+    return out, dlq
+
+
+def table(rows, name):
+    return {(tuple(sorted(r.symbols.items())), r.ts // S, r.columns.get("offset")): r.columns
+            for r in rows if r.table == name}
+
+
+@pytest.fixture(scope="module")
+def crafted():
+    return run(CRAFTED)
+
+
+def summary(rows, second):
+    [row] = [r.columns for r in rows if r.table == "cob_summary" and r.ts == second * S]
+    return row
+
+
+def bucket(rows, second, offset):
+    [row] = [r.columns for r in rows if r.table == "cob_buckets" and r.ts == second * S
+             and r.columns["offset"] == offset]
+    return row
+
+
+def test_second_with_two_venues(crafted):
+    rows, _ = crafted
+    s = summary(rows, T0)
+    # binance bids 100:1 100.2:1, asks 101:2; bybit bids 100.5:3, asks 101.5:1
+    assert s["venues"] == 2 and s["best_bid"] == 100.5 and s["best_ask"] == 101.0
+    assert s["mid"] == 100.75 and s["spread_bps"] == pytest.approx(0.5 / 100.75 * 1e4)
+    assert s["microprice"] == pytest.approx((100.5 * 2 + 101 * 3) / 5)
+    assert (s["bid_qty_total"], s["ask_qty_total"], s["liquidity_imbalance"]) == (5.0, 3.0, 0.25)
+    b0, b1 = bucket(rows, T0, 0), bucket(rows, T0, 1)
+    assert (b0["price"], b0["bid_qty"], b0["ask_qty"], b0["imbalance"], b0["venues"]) == (100.0, 5.0, 0.0, 1.0, 2)
+    assert b0["bid_vwap"] == pytest.approx((100 + 100.2 + 100.5 * 3) / 5) and b0["ask_vwap"] is None
+    assert (b1["ask_qty"], b1["imbalance"], b1["venues"]) == (3.0, -1.0, 2)
+    assert len([r for r in rows if r.table == "cob_buckets" and r.ts == T0 * S]) == 41
+
+
+def test_a_venue_going_unsynced_mid_window_leaves_the_book(crafted):
+    rows, dlq = crafted
+    s = summary(rows, T0 + 1)
+    assert s["venues"] == 1  # binance lost its book at +1.5; bybit alone
+    assert (s["best_bid"], s["best_ask"], s["mid"]) == (100.5, 100.8, 100.65)
+    assert bucket(rows, T0 + 1, 0)["imbalance"] == pytest.approx(0.2)  # bid 3, ask 2
+    assert s["liquidity_imbalance"] == 0.0 and s["li_ma_5"] == pytest.approx(0.125)  # mean(0.25, 0)
+    health = table(rows, "book_health")
+    b = health[((("market", "AAA-USDT"), ("venue", "binance")), T0 + 1, None)]
+    assert b["gaps"] == 1 and b["synced"] is False
+    assert [d.stage for d in dlq] == ["sync"] and "sequence gap" in dlq[0].reason
+    ma = table(rows, "imbalance_ma")[((("symbol", "TEST-USD"),), T0 + 1, 0)]
+    assert ma["ma_1"] == pytest.approx(0.2) and ma["ma_5"] == pytest.approx(0.6)  # mean(1.0, 0.2)
+
+
+def test_one_empty_side_gives_a_summary_without_buckets(crafted):
+    rows, _ = crafted
+    s = summary(rows, T0 + 2)
+    assert s["venues"] == 1 and s["best_bid"] is None and s["best_ask"] == 100.8 and s["mid"] is None
+    assert not [r for r in rows if r.table == "cob_buckets" and r.ts == (T0 + 2) * S]
+
+
+def test_trades_make_bars_and_order_flow(crafted):
+    rows, _ = crafted
+    bars = table(rows, "ohlcv")
+    for venue in ("bybit", "ALL"):
+        key = ((("symbol", "TEST-USD"), ("timeframe", "1s"), ("venue", venue)), T0 + 1, None)
+        b = bars[key]
+        assert (b["open"], b["close"], b["volume"], b["buy_volume"], b["trades"], b["vwap"]) == \
+               (100.8, 100.8, 0.5, 0.5, 1, 100.8)
+    minute = (T0 + 1) - (T0 + 1) % 60
+    assert ((("symbol", "TEST-USD"), ("timeframe", "1m"), ("venue", "ALL")), minute, None) in bars
+    flow = table(rows, "order_flow")
+    f = flow[((("symbol", "TEST-USD"), ("venue", "ALL")), T0 + 1, None)]
+    assert f == {"aggressive_buy_ratio": 1.0, "cvd": 0.5}
+
+
+def test_no_row_uses_a_message_received_at_or_after_its_seconds_end():
+    """Changing everything received from T0+1 on leaves the rows of second T0 as they were."""
+    base, _ = run(CRAFTED)
+    later = [m for m in CRAFTED if m.ts_recv < at(T0 + 1)] + [
+        bybit(T0 + 1.0, "delta", 6, b=[["100.9", "50"]]),  # exactly at the end of T0: belongs to T0+1
+        bybit_trade(T0 + 1.0, "Sell", 100.9, 7.0),
+    ]
+    shifted, _ = run(later)
+    first = lambda rows: sorted((r.table, tuple(sorted(r.symbols.items())), r.columns.get("offset"), str(r.columns))  # noqa: E731
+                                for r in rows if r.ts == T0 * S and r.table != "ohlcv")
+    assert first(base) == first(shifted)
+    assert summary(shifted, T0 + 1)["best_bid"] == 100.9
+
+
+def test_two_workers_give_the_rows_of_one():
+    from tests.simdata import sim
+
+    msgs = list(sim(15.0, seed=21))
+    symbols = SymbolsConfig.model_validate({"symbols": {
+        "BTC-USD": {"bucket": 10, "venues": {"binance": "BTC-USDT", "kraken": "BTC-USD", "okx": "BTC-USDT"}},
+        "ETH-USD": {"bucket": "2bps", "venues": {"coinbase": "ETH-USD", "bybit": "ETH-USDT", "htx": "ETH-USDT"}},
+    }})
+    global SYMBOLS
+    saved, SYMBOLS = SYMBOLS, symbols
+    try:
+        one, _ = run(msgs, 1)
+        two, _ = run(msgs, 2)
+    finally:
+        SYMBOLS = saved
+    key = lambda r: (r.table, r.ts, tuple(sorted(r.symbols.items())), r.columns.get("offset"))  # noqa: E731
+    assert len(one) > 1000
+    assert sorted(one, key=key) == sorted(two, key=key)
