@@ -238,8 +238,13 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 # -- dataflows -------------------------------------------------------------------------
-def run_flow(name: str, workers: int, env: dict[str, str] | None = None) -> int:
+def run_flow(name: str, workers: int, env: dict[str, str] | None = None, recovery: Path | None = None) -> int:
     cmd = [sys.executable, "-m", "bytewax.run", FLOWS[name], "-w", str(workers)]
+    if recovery is not None:
+        if not any(recovery.glob("*.sqlite3")):  # first run: create the recovery partitions
+            recovery.mkdir(parents=True, exist_ok=True)
+            subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), str(workers)], check=True)
+        cmd += ["-r", str(recovery), "-s", "5", "-b", "0"]
     print(f"running: {' '.join(cmd[1:])}", file=sys.stderr)
     return subprocess.run(cmd, env={**os.environ, **(env or {})}).returncode
 
@@ -249,7 +254,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     venues_to_read(settings)  # a configuration error is reported here, in one line
     env = {"COBFLOW_FLOW__TAIL": "true"} if args.follow else {}
-    return run_flow(args.flow, args.workers, env)
+    return run_flow(args.flow, args.workers, env, args.recovery)
 
 
 def cmd_compute(args: argparse.Namespace, settings: Settings) -> int:
@@ -307,39 +312,50 @@ def _print_table(rows: list[dict]) -> None:
 
 # -- demo ------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.config import load_symbols
     from cobflow.qdb import query, wait_for_wal
     from cobflow.services import Services
-    from dataflows.top_of_book import TABLES
+    from cobflow.tables import COB_TABLES
 
+    symbols = load_symbols(settings.symbols_file)
     print("1/4 starting Kafka and QuestDB (first run fetches them from Maven Central)")
     Services(settings).up()
-    sample = Path(args.input) if args.input else DEMO_SAMPLE
-    print(f"2/4 replaying {sample.name} into Kafka (topics are recreated so the demo is repeatable)")
-    replay(settings, sample, None, reset=True)
-    print("3/4 running the dataflow: python -m bytewax.run dataflows.top_of_book:flow")
-    rc = run_flow("top-of-book", 1)
+    if args.input:
+        print(f"2/4 replaying {args.input} into Kafka (topics are recreated so the demo is repeatable)")
+        replay(settings, Path(args.input), None, reset=True)
+    else:
+        from cobflow.capture import write_capture
+        from cobflow.simulator import SimConfig, simulate
+
+        capture = args.save or settings.services.home / "demo" / "simulated.jsonl.gz"
+        pairs = ", ".join(f"{v} {m}" for spec in symbols.symbols.values() for v, m in spec.venues.items())
+        print(f"2/4 simulating {args.duration:g} s of {pairs} into {capture}, then into Kafka")
+        write_capture(capture, simulate(symbols, SimConfig(seed=args.seed, duration_s=args.duration)))
+        replay(settings, capture, None, reset=True)
+    print("3/4 running the dataflow: python -m bytewax.run dataflows.cob:flow")
+    rc = run_flow("cob", 1)
     if rc != 0:
         return _err(f"the dataflow failed (exit {rc})")
-    names = [settings.questdb.table(t.name) for t in TABLES]
+    names = [settings.questdb.table(t.name) for t in COB_TABLES]
     wait_for_wal(settings.questdb, names)
     print("4/4 what landed in QuestDB:")
     for name in names:
         n = query(settings.questdb, f"select count() n from {name}")[0]["n"]
         print(f"  {name}: {n} rows")
-    tob = settings.questdb.table("top_of_book")
-    print(f"\nlast second per market ({tob}):")
+    summary = settings.questdb.table("cob_summary")
+    print(f"\nthe last second of each symbol ({summary}):")
     _print_table(
         query(
             settings.questdb,
-            f"select ts, venue, market, best_bid, best_bid_qty, best_ask, best_ask_qty, mid "
-            f"from {tob} latest on ts partition by venue, market order by market",
+            f"select ts, symbol, venues, best_bid, best_ask, mid, microprice, spread_bps, "
+            f"liquidity_imbalance, li_ma_5, li_ma_60 from {summary} latest on ts partition by symbol order by symbol",
         )
     )
     q = settings.questdb
     print(
         f"\nLook at it:\n"
         f"  QuestDB web console:  http://127.0.0.1:{q.http_port}\n"
-        f"  from the shell:       cobflow sql \"select * from {tob} limit 20\"\n"
+        f"  from the shell:       cobflow sql \"select * from {settings.questdb.table('cob_buckets')} limit 41\"\n"
         f"  PostgreSQL wire:      psql -h 127.0.0.1 -p {q.pg_port} -U admin -d qdb   (password: quest)\n"
         f"  stop the servers:     cobflow services down"
     )
@@ -415,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("flow", choices=sorted(FLOWS), help="which dataflow")
     s.add_argument("-w", "--workers", type=int, default=1, help="Bytewax worker threads")
     s.add_argument("--follow", action="store_true", help="keep reading new messages (live mode)")
+    s.add_argument("--recovery", type=Path, metavar="DIR",
+                   help="Bytewax recovery store: a restarted flow resumes where it stopped (created if empty)")
     s.set_defaults(func=cmd_run)
 
     s = sub.add_parser("compute", help="the COB dataflow on a capture file, into Parquet (no servers)")
@@ -427,8 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("query")
     s.set_defaults(func=cmd_sql)
 
-    s = sub.add_parser("demo", help="the whole path on bundled sample data: servers, Kafka, dataflow, QuestDB")
-    s.add_argument("--input", help=f"a capture file instead of the bundled {DEMO_SAMPLE.name}")
+    s = sub.add_parser("demo", help="the whole path on simulated data: servers, Kafka, COB dataflow, QuestDB")
+    s.add_argument("--input", help="replay this capture file instead of simulating")
+    s.add_argument("--duration", type=float, default=120.0, help="seconds of simulated market (default 120)")
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--save", type=Path, help="where to keep the simulated capture (default: under the services home)")
     s.set_defaults(func=cmd_demo)
     return p
 

@@ -108,8 +108,8 @@ class CobState:
                 self.next_second = min(heads) // NS  # a long silence is not filled
             rows.extend(self._second(self.next_second, dead))
             self.next_second += 1
-        if final:  # the bars still open at the end of the input
-            rows.extend(self._bars_rows(self.bars.close(2**62)))
+        if final:  # the bars still open at the end of the input (kept open: a resume completes them)
+            rows.extend(self._bars_rows(self.bars.open_now()))
         return rows, dead
 
     def _second(self, s: int, dead: list[DeadLetter]) -> list[TableRow]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 NS = 1_000_000_000
 TIMEFRAMES = {"1s": 1, "1m": 60, "1h": 3600, "1d": 86400}
@@ -68,6 +68,11 @@ class BarBuilder:
                     bar = self.open_bars[(v, tf)] = Bar(start, v, tf, price, price, price, price)
                 bar.add(price, size, side)
         return closed
+
+    def open_now(self) -> list[Bar]:
+        """Copies of the bars still open (the end of a finite input shows them; they stay
+        open, so a resumed flow completes them and the final row replaces this one)."""
+        return [replace(b) for b in sorted(self.open_bars.values(), key=lambda b: (b.start_s, b.timeframe, b.venue))]
 
     def close(self, until_s: int) -> list[Bar]:
         out = [b for b in self.open_bars.values() if b.start_s + TIMEFRAMES[b.timeframe] <= until_s]
