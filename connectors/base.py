@@ -286,6 +286,47 @@ class BookSyncBase(ABC):
         pass
 
 
+class RestSnapshotBook(BookSyncBase):
+    """Diffs numbered first..last, seeded by a snapshot fetched over REST after subscribing
+    (Binance U/u, KuCoin sequenceStart/End): diffs are buffered until the snapshot, those it
+    already contains are skipped, the first applied one straddles it (first <= seq+1 <= last),
+    and each later one starts right after the previous one."""
+
+    buffer_before_snapshot = True
+    first_name, last_name = "first", "last"  # the venue's names, for the reasons it gives
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._first = False  # the next applied diff is the first after the snapshot
+
+    def contained(self, delta: BookDelta) -> bool:
+        return delta.seq <= self.seq
+
+    def breaks_sequence(self, delta: BookDelta) -> str | None:
+        first, last, expected = delta.prev_seq + 1, delta.seq, self.seq + 1
+        if (self._first and first <= expected <= last) or (not self._first and first == expected):
+            return None
+        f, l_ = self.first_name, self.last_name
+        rule = f"{f} <= {expected} <= {l_}" if self._first else f"{f} == {expected}"
+        return f"expected {rule}, got {f}={first} {l_}={last}"
+
+    def after_snapshot(self, snap: BookSnapshot) -> None:
+        self._first = True
+
+    def after_delta(self, delta: BookDelta) -> None:
+        self._first = False
+
+
+def rest_snapshot(venue: str, raw, body: dict, seq_field: str) -> list:  # type: ignore[no-untyped-def]
+    """A REST order-book snapshot (CAPTURE.md: kind rest, channel snapshot, symbol set)."""
+    if raw.channel != "snapshot":
+        return []
+    if not raw.symbol:
+        raise MalformedFrame("REST snapshot without a symbol")
+    return [BookSnapshot(venue, raw.symbol, raw.ts_recv, levels(body["bids"], "bids"),
+                         levels(body["asks"], "asks"), seq=int(body[seq_field]))]
+
+
 class TextBook(BookSyncBase):
     """A book that also remembers each level's strings as printed, for the venue's checksum."""
 

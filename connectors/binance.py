@@ -30,7 +30,7 @@ from cobflow.raw import RawMessage
 from connectors.base import (
     BookDelta,
     BookSnapshot,
-    BookSyncBase,
+    RestSnapshotBook,
     Event,
     MalformedFrame,
     Trade,
@@ -38,6 +38,7 @@ from connectors.base import (
     frame_parser,
     levels,
     positive_trade,
+    rest_snapshot,
     split_concatenated,
 )
 
@@ -62,20 +63,7 @@ def parse(raw: RawMessage, d: object) -> list[Event]:
     if not isinstance(d, dict):
         raise MalformedFrame(f"expected a JSON object, got {type(d).__name__}")
     if raw.kind == "rest":
-        if raw.channel != "snapshot":
-            return []
-        if not raw.symbol:
-            raise MalformedFrame("REST snapshot without a symbol")
-        return [
-            BookSnapshot(
-                VENUE,
-                raw.symbol,
-                raw.ts_recv,
-                levels(d["bids"], "bids"),
-                levels(d["asks"], "asks"),
-                seq=int(d["lastUpdateId"]),
-            )
-        ]
+        return rest_snapshot(VENUE, raw, d, "lastUpdateId")
     if "data" in d and "stream" in d:
         d = d["data"]
         if not isinstance(d, dict):
@@ -112,32 +100,10 @@ def parse(raw: RawMessage, d: object) -> list[Event]:
     return []
 
 
-class BinanceBook(BookSyncBase):
-    """Binance's documented snapshot + diff rules (U/u as prev_seq = U-1, seq = u)."""
+class BinanceBook(RestSnapshotBook):
+    """Binance's documented snapshot + diff rules, with U - 1 as prev_seq and u as seq."""
 
-    buffer_before_snapshot = True  # the snapshot is a REST call made after subscribing
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._first = False  # the next applied diff is the first after the snapshot
-
-    def contained(self, delta: BookDelta) -> bool:
-        return delta.seq <= self.seq  # u <= lastUpdateId
-
-    def breaks_sequence(self, delta: BookDelta) -> str | None:
-        U, u, expected = delta.prev_seq + 1, delta.seq, self.seq + 1  # noqa: N806 - Binance's names
-        if self._first and U <= expected <= u:
-            return None
-        if not self._first and U == expected:
-            return None
-        rule = f"U <= {expected} <= u" if self._first else f"U == {expected}"
-        return f"expected {rule}, got U={U} u={u}"
-
-    def after_snapshot(self, snap: BookSnapshot) -> None:
-        self._first = True
-
-    def after_delta(self, delta: BookDelta) -> None:
-        self._first = False
+    first_name, last_name = "U", "u"
 
 
 BookSync = BinanceBook  # what the registry builds for each market

@@ -30,7 +30,7 @@ from cobflow.raw import RawMessage
 from connectors.base import (
     BookDelta,
     BookSnapshot,
-    BookSyncBase,
+    RestSnapshotBook,
     Event,
     MalformedFrame,
     Trade,
@@ -39,6 +39,7 @@ from connectors.base import (
     frame_parser,
     levels,
     positive_trade,
+    rest_snapshot,
 )
 
 VENUE = "kucoin"
@@ -61,13 +62,7 @@ def parse(raw: RawMessage, d: object) -> list[Event]:
     if not isinstance(d, dict):
         raise MalformedFrame(f"expected a JSON object, got {type(d).__name__}")
     if raw.kind == "rest":
-        if raw.channel != "snapshot":
-            return []
-        data = d["data"]
-        if not raw.symbol:
-            raise MalformedFrame("REST snapshot without a symbol")
-        return [BookSnapshot(VENUE, raw.symbol, raw.ts_recv, levels(data["bids"], "bids"),
-                             levels(data["asks"], "asks"), seq=int(data["sequence"]))]
+        return rest_snapshot(VENUE, raw, d["data"], "sequence")
     subject = d.get("subject")
     if subject == "trade.l2update":
         data = d["data"]
@@ -86,27 +81,10 @@ def parse(raw: RawMessage, d: object) -> list[Event]:
     return []  # ticker, candles, welcome, ack, pong
 
 
-class KucoinBook(BookSyncBase):
-    buffer_before_snapshot = True
+class KucoinBook(RestSnapshotBook):
+    """KuCoin's level2 rules: sequenceStart - 1 as prev_seq, sequenceEnd as seq."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._first = False
-
-    def contained(self, delta: BookDelta) -> bool:
-        return delta.seq <= self.seq
-
-    def breaks_sequence(self, delta: BookDelta) -> str | None:
-        start, end, expected = delta.prev_seq + 1, delta.seq, self.seq + 1
-        if (self._first and start <= expected <= end) or (not self._first and start == expected):
-            return None
-        return f"expected sequenceStart {'<= ' if self._first else '== '}{expected}, got {start}..{end}"
-
-    def after_snapshot(self, snap: BookSnapshot) -> None:
-        self._first = True
-
-    def after_delta(self, delta: BookDelta) -> None:
-        self._first = False
+    first_name, last_name = "sequenceStart", "sequenceEnd"
 
 
 BookSync = KucoinBook
