@@ -28,10 +28,10 @@ from cobflow.metrics.trades import TIMEFRAMES, Bar, BarBuilder, OrderFlow
 from cobflow.tables import BOOK_HEALTH, COB_BUCKETS, COB_SUMMARY, IMBALANCE_MA, OHLCV, ORDER_FLOW, TableRow
 from connectors import get_venue
 from connectors.base import BookSyncBase, Trade
-from operators.parse import Parsed
+from operators.parse import Parsed, apply_to_book
+from operators.venue_book import MAX_FILL_SECONDS
 
 NS = 1_000_000_000
-MAX_FILL_SECONDS = 3600  # a longer silence is not filled with repeated rows
 MA_OFFSETS = range(-5, 6)
 _VENUE_ORDER = {v: i for i, v in enumerate(KNOWN_VENUES)}  # ties on ts_recv across venues
 
@@ -119,17 +119,9 @@ class CobState:
             q = feed.queue
             while q and q[0][0] < end:
                 ts, n, item = q.popleft()
-                if isinstance(item, DeadLetter):
-                    feed.sync.health.malformed += 1
-                    dead.append(item)
-                    continue
-                for e in item.events:
-                    if isinstance(e, Trade):
-                        trades.append((ts, _VENUE_ORDER.get(e.venue, len(_VENUE_ORDER)), n, e))
-                        continue
-                    reason = feed.sync.apply(e)
-                    if reason is not None:
-                        dead.append(DeadLetter("sync", reason, item.raw))
+                item_trades, item_dead = apply_to_book(feed.sync, item)
+                dead.extend(item_dead)
+                trades.extend((ts, _VENUE_ORDER.get(t.venue, len(_VENUE_ORDER)), n, t) for t in item_trades)
         rows: list[TableRow] = []
         trades.sort(key=lambda t: (t[0], t[1], t[2]))
         closed: list[Bar] = []

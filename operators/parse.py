@@ -9,7 +9,7 @@ from bytewax.dataflow import Stream, operator
 from cobflow.deadletter import DeadLetter
 from cobflow.raw import RawMessage
 from connectors import get_venue
-from connectors.base import Event, MalformedFrame
+from connectors.base import BookSyncBase, Event, MalformedFrame, Trade
 
 
 @dataclass(slots=True)
@@ -46,6 +46,24 @@ def parse_batch(batch: list[RawMessage]) -> list[tuple[str, Parsed | DeadLetter]
             by_market.setdefault(e.market, []).append(e)
         out.extend((market_key(raw.exchange, m), Parsed(raw, evs)) for m, evs in by_market.items())
     return out
+
+
+def apply_to_book(sync: BookSyncBase, item: Parsed | DeadLetter) -> tuple[list[Trade], list[DeadLetter]]:
+    """Apply one parsed frame to its venue book; hand back its trades and its dead letters
+    (the malformed frame itself, counted, or one per sequence gap / checksum failure)."""
+    if isinstance(item, DeadLetter):
+        sync.health.malformed += 1
+        return [], [item]
+    trades: list[Trade] = []
+    dead: list[DeadLetter] = []
+    for event in item.events:
+        if isinstance(event, Trade):
+            trades.append(event)
+            continue
+        reason = sync.apply(event)
+        if reason is not None:
+            dead.append(DeadLetter("sync", reason, item.raw))
+    return trades, dead
 
 
 @operator

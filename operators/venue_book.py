@@ -18,8 +18,8 @@ from bytewax.operators import StatefulBatchLogic
 from cobflow.deadletter import DeadLetter
 from cobflow.tables import BOOK_HEALTH, TOP_OF_BOOK, TableRow
 from connectors import get_venue
-from connectors.base import BookSyncBase, Trade
-from operators.parse import Parsed
+from connectors.base import BookSyncBase
+from operators.parse import Parsed, apply_to_book
 
 NS = 1_000_000_000
 #: A silence longer than this (an outage, a replay spanning days) is not filled with
@@ -64,15 +64,7 @@ class VenueBookLogic(StatefulBatchLogic[Parsed | DeadLetter, TableRow | DeadLett
             elif second > st.next_second:
                 self._close_until(second, out)
             st.open = True
-            if isinstance(item, DeadLetter):
-                sync.health.malformed += 1
-                out.append(item)
-                continue
-            for event in item.events:
-                if not isinstance(event, Trade):
-                    reason = sync.apply(event)
-                    if reason is not None:
-                        out.append(DeadLetter("sync", reason, item.raw))
+            out.extend(apply_to_book(sync, item)[1])
         st.last_arrival = _utcnow()
         return out, StatefulBatchLogic.RETAIN
 

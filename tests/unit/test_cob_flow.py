@@ -57,9 +57,9 @@ CRAFTED = [
 ]
 
 
-def run(messages, workers: int = 1):
+def run(messages, workers: int = 1, symbols: SymbolsConfig = SYMBOLS):
     flow = Dataflow("test_cob")
-    rows, dead = cob("cob", op.input("in", flow, TestingSource(messages)), SYMBOLS)
+    rows, dead = cob("cob", op.input("in", flow, TestingSource(messages)), symbols)
     out, dlq = [], []
     op.output("rows", rows, TestingSink(out))
     op.output("dlq", dead, TestingSink(dlq))
@@ -155,6 +155,7 @@ def test_no_row_uses_a_message_received_at_or_after_its_seconds_end():
     shifted, _ = run(later)
     first = lambda rows: sorted((r.table, tuple(sorted(r.symbols.items())), r.columns.get("offset"), str(r.columns))  # noqa: E731
                                 for r in rows if r.ts == T0 * S and r.table != "ohlcv")
+    assert len(first(base)) == 1 + 41 + 11 + 2  # summary, buckets, averages, two venues' health
     assert first(base) == first(shifted)
     assert summary(shifted, T0 + 1)["best_bid"] == 100.9
 
@@ -167,13 +168,8 @@ def test_two_workers_give_the_rows_of_one():
         "BTC-USD": {"bucket": 10, "venues": {"binance": "BTC-USDT", "kraken": "BTC-USD", "okx": "BTC-USDT"}},
         "ETH-USD": {"bucket": "2bps", "venues": {"coinbase": "ETH-USD", "bybit": "ETH-USDT", "htx": "ETH-USDT"}},
     }})
-    global SYMBOLS
-    saved, SYMBOLS = SYMBOLS, symbols
-    try:
-        one, _ = run(msgs, 1)
-        two, _ = run(msgs, 2)
-    finally:
-        SYMBOLS = saved
+    one, _ = run(msgs, 1, symbols)
+    two, _ = run(msgs, 2, symbols)
     key = lambda r: (r.table, r.ts, tuple(sorted(r.symbols.items())), r.columns.get("offset"))  # noqa: E731
     assert len(one) > 1000
     assert sorted(one, key=key) == sorted(two, key=key)
