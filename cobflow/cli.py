@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from cobflow.config import ConfigError, Settings, load_settings
+from cobflow.config import PROJECT_ROOT, ConfigError, Settings, load_settings
+
+NS = 1_000_000_000
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 DEMO_SAMPLE = SAMPLES / "binance-2021-10-12.jsonl.gz"
@@ -91,11 +94,15 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.simulator.to_file import simulate_to_file
 
     symbols = load_symbols(settings.symbols_file)
-    cfg = SimConfig(seed=args.seed, duration_s=args.duration, rate_scale=args.rate_scale)
+    if args.duration < 0 or (args.duration == 0 and args.out):
+        return _err("--duration: a positive number of seconds (0 = forever is for Kafka output only)")
+    duration = args.duration or math.inf
+    cfg = SimConfig(seed=args.seed, duration_s=duration, rate_scale=args.rate_scale)
     if args.start is not None:
         cfg.start_ns = _parse_time(args.start)
     pairs = ", ".join(f"{v} {m}" for spec in symbols.symbols.values() for v, m in spec.venues.items())
-    print(f"simulating {args.duration:g} s of {pairs} (seed {args.seed})", file=sys.stderr)
+    span = "an endless market" if math.isinf(duration) else f"{duration:g} s"
+    print(f"simulating {span} of {pairs} (seed {args.seed})", file=sys.stderr)
     start = time.perf_counter()
     if args.out:
         bar = Progress("simulate", args.duration, "s of market time")
@@ -118,9 +125,11 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _parse_time(text: str) -> int:
-    """ISO 8601 (UTC unless it says otherwise) or integer ns since the epoch -> ns."""
+    """ISO 8601 (UTC unless it says otherwise), integer ns since the epoch, or `now` -> ns."""
     from datetime import datetime, timezone
 
+    if text == "now":
+        return time.time_ns()
     if text.isdigit():
         return int(text)
     dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -310,12 +319,53 @@ def _print_table(rows: list[dict]) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
 
 
+# -- dashboards ------------------------------------------------------------------------
+def cmd_dashboards(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.dashboards import DASHBOARD_DIR, DATASOURCE_FILE, GRAFANA_DIR
+    from cobflow.dashboards.files import stale_dashboards, write_dashboards
+
+    if args.dashboards_action == "build":
+        if args.check:
+            stale = stale_dashboards()
+            if stale:
+                return _err(f"out of date with cobflow/dashboards/definitions.py: {', '.join(stale)} "
+                            f"(run: cobflow dashboards build)")
+            print(f"{DASHBOARD_DIR}: up to date")
+            return 0
+        for path in write_dashboards():
+            print(f"wrote {path}")
+        return 0
+    if args.dashboards_action == "validate":
+        from cobflow.dashboards.validate import check_provisioning, format_report, validate, with_table_prefix
+        from cobflow.qdb import query
+
+        prefix = settings.questdb.table_prefix
+        problems = check_provisioning(DATASOURCE_FILE, GRAFANA_DIR / "provisioning" / "dashboards" / "cobflow.yaml")
+        problems += [f"{name}: out of date with definitions.py (cobflow dashboards build)"
+                     for name in stale_dashboards(args.dir)] if args.dir == DASHBOARD_DIR else []
+        report = validate(args.dir, lambda sql: query(settings.questdb, with_table_prefix(sql, prefix)),
+                          args.start, args.end)
+        report.problems = problems + report.problems
+        span = f"{args.start} to {args.end or 'now'}" if args.start else "each dashboard's default time range"
+        print(f"dashboards in {args.dir}, against QuestDB at {settings.questdb.http_url}, over {span}:")
+        print(format_report(report))
+        return 0 if report.ok else 1
+    from cobflow.dashboards.push import push
+
+    credential: str | tuple[str, str] = args.token or tuple(args.basic_auth.split(":", 1))  # type: ignore[assignment]
+    q = settings.questdb
+    address = args.questdb_address or f"{q.host}:{q.pg_port}"
+    for line in push(args.url, credential, address, args.questdb_user, args.questdb_password, q.table_prefix):
+        print(line)
+    return 0
+
+
 # -- demo ------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.config import load_symbols
     from cobflow.qdb import query, wait_for_wal
     from cobflow.services import Services
-    from cobflow.tables import COB_TABLES
+    from cobflow.tables import COB_TABLES, PIPELINE_TABLES
 
     symbols = load_symbols(settings.symbols_file)
     print("1/4 starting Kafka and QuestDB (first run fetches them from Maven Central)")
@@ -326,17 +376,27 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     else:
         from cobflow.capture import write_capture
         from cobflow.simulator import SimConfig, simulate
+        from cobflow.simulator.faults import truncate_frames
 
         capture = args.save or settings.services.home / "demo" / "simulated.jsonl.gz"
         pairs = ", ".join(f"{v} {m}" for spec in symbols.symbols.values() for v, m in spec.venues.items())
-        print(f"2/4 simulating {args.duration:g} s of {pairs} into {capture}, then into Kafka")
-        write_capture(capture, simulate(symbols, SimConfig(seed=args.seed, duration_s=args.duration)))
+        # The market ends now, so Grafana's and the report's default "last 15 minutes" show it.
+        start = (time.time_ns() // NS - int(args.duration)) * NS
+        cfg = SimConfig(seed=args.seed, duration_s=args.duration, start_ns=start, resnapshot_s=30.0)
+        messages = simulate(symbols, cfg)
+        note = ""
+        if args.faults_every > 0:
+            victim = sorted(symbols.venues())[0]
+            messages = truncate_frames(messages, victim, args.faults_every)
+            note = f"; one {victim} frame in {args.faults_every:g} s is cut short (dead letters, resyncs)"
+        print(f"2/4 simulating the last {args.duration:g} s of {pairs} into {capture}{note}, then into Kafka")
+        write_capture(capture, messages)
         replay(settings, capture, None, reset=True)
     print("3/4 running the dataflow: python -m bytewax.run dataflows.cob:flow")
     rc = run_flow("cob", 1)
     if rc != 0:
         return _err(f"the dataflow failed (exit {rc})")
-    names = [settings.questdb.table(t.name) for t in COB_TABLES]
+    names = [settings.questdb.table(t.name) for t in (*COB_TABLES, *PIPELINE_TABLES)]
     wait_for_wal(settings.questdb, names)
     print("4/4 what landed in QuestDB:")
     for name in names:
@@ -396,11 +456,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_books_verify)
 
     s = sub.add_parser("simulate", help="a seeded multi-venue market in each venue's wire format")
-    s.add_argument("--duration", type=float, default=60.0, help="seconds of market time (default 60)")
+    s.add_argument("--duration", type=float, default=60.0,
+                   help="seconds of market time (default 60; 0 = forever, into Kafka)")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--out", type=Path, help="capture file to write (.jsonl, .jsonl.gz, .parquet); default: Kafka")
     s.add_argument("--speed", default="1", help="to Kafka: 1 = real time (default), 10 = 10x, 'max'")
-    s.add_argument("--start", help="market time of the first message (ISO 8601 or ns; default 2026-01-01Z)")
+    s.add_argument("--start", help="market time of the first message (ISO 8601, ns or 'now'; default 2026-01-01Z)")
     s.add_argument("--rate-scale", type=float, default=1.0, help="multiply update and trade rates (load tests)")
     s.add_argument("--workers", type=int, default=2, help="to a file: processes simulating venues in parallel")
     s.set_defaults(func=cmd_simulate)
@@ -445,11 +506,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("query")
     s.set_defaults(func=cmd_sql)
 
+    s = sub.add_parser("dashboards", help="Grafana dashboards: build the JSON, validate against QuestDB, push")
+    dsub = s.add_subparsers(dest="dashboards_action", required=True, metavar="ACTION")
+    b = dsub.add_parser("build", help="write grafana/dashboards/*.json from cobflow/dashboards/definitions.py")
+    b.add_argument("--check", action="store_true", help="only check that the files are up to date")
+    v = dsub.add_parser("validate", help="check the dashboard files and run every panel's SQL on QuestDB")
+    v.add_argument("--dir", type=Path, default=PROJECT_ROOT / "grafana" / "dashboards", help="dashboard JSON folder")
+    v.add_argument("--from", dest="start", help="time range start: now-1h, ISO 8601, epoch ms "
+                                                "(default: each dashboard's own range)")
+    v.add_argument("--to", dest="end", help="time range end (default: now)")
+    pu = dsub.add_parser("push", help="create or update the datasource and dashboards in a running Grafana")
+    pu.add_argument("--url", required=True, help="Grafana's URL, e.g. http://localhost:3000")
+    auth = pu.add_mutually_exclusive_group(required=True)
+    auth.add_argument("--token", help="a service-account token (Editor or Admin)")
+    auth.add_argument("--basic-auth", metavar="USER:PASSWORD", help="a Grafana user instead of a token")
+    pu.add_argument("--questdb-address", help="QuestDB's PostgreSQL wire as Grafana reaches it "
+                                              "(default: COBFLOW_QUESTDB__HOST:PG_PORT)")
+    pu.add_argument("--questdb-user", default="admin")
+    pu.add_argument("--questdb-password", default="quest")
+    s.set_defaults(func=cmd_dashboards)
+
     s = sub.add_parser("demo", help="the whole path on simulated data: servers, Kafka, COB dataflow, QuestDB")
     s.add_argument("--input", help="replay this capture file instead of simulating")
     s.add_argument("--duration", type=float, default=120.0, help="seconds of simulated market (default 120)")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--save", type=Path, help="where to keep the simulated capture (default: under the services home)")
+    s.add_argument("--faults-every", type=float, default=30.0, metavar="SECONDS",
+                   help="cut one frame short this often, to show the dead-letter path (0: none; default 30)")
     s.set_defaults(func=cmd_demo)
     return p
 

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 import orjson
 
 from cobflow.raw import RawMessage
+from cobflow.tables import DEAD_LETTERS, TableRow
+
+#: QuestDB keeps the reason, cut to this length; the dlq topic keeps it whole, with the message.
+REASON_CHARS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +21,11 @@ class DeadLetter:
 
     def to_json(self) -> bytes:
         return orjson.dumps({"stage": self.stage, "reason": self.reason, "message": self.raw.to_dict()})
+
+    def row(self) -> TableRow:
+        """The counted, queryable trace of this dead letter (the dead_letters table)."""
+        tags = {"venue": self.raw.exchange, "market": self.raw.symbol or "*", "stage": self.stage}
+        return TableRow(DEAD_LETTERS.name, self.raw.ts_recv, tags, {"reason": self.reason[:REASON_CHARS]})
 
     def kafka_headers(self) -> list[tuple[str, bytes]]:
         return [

@@ -106,5 +106,22 @@ ORDER_FLOW = Table(
     dedup_keys=("ts", "symbol", "venue"),
 )
 
+DEAD_LETTERS = Table(
+    "dead_letters",
+    symbols=("venue", "market", "stage"),
+    columns=(("reason", "VARCHAR"),),
+    dedup_keys=("ts", "venue", "market", "stage"),
+)
+"""One row per dead letter (ts = the message's ts_recv); the message itself is in the dlq topic."""
+
+CONSUMER_LAG = Table(
+    "consumer_lag",
+    symbols=("topic",),
+    columns=(("kafka_partition", "INT"), ("consumed_offset", "LONG"), ("end_offset", "LONG"), ("lag", "LONG")),
+    dedup_keys=("ts", "topic", "kafka_partition"),
+)
+"""How far a dataflow is behind its Kafka partitions (ts = wall clock of the measurement)."""
+
 COB_TABLES = (COB_SUMMARY, COB_BUCKETS, IMBALANCE_MA, OHLCV, ORDER_FLOW, BOOK_HEALTH)
-TABLES = {t.name: t for t in (TOP_OF_BOOK, *COB_TABLES)}
+PIPELINE_TABLES = (DEAD_LETTERS, CONSUMER_LAG)  # written by the flows reading Kafka
+TABLES = {t.name: t for t in (TOP_OF_BOOK, *COB_TABLES, *PIPELINE_TABLES)}

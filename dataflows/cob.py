@@ -16,19 +16,18 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from cobflow.config import Settings, SymbolsConfig, load_settings, load_symbols
 from cobflow.deadletter import DeadLetter
 from cobflow.raw import RawMessage
-from cobflow.tables import COB_TABLES, TableRow
+from cobflow.tables import COB_TABLES
 from operators.cob import cob_books
 from operators.parse import parse_raw
+from operators.split import RowsAndDeadLetters, split_rows
 
 
 @operator
 def cob(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConfig,
-        idle_timeout: float | None = None) -> tuple[Stream[TableRow], Stream[DeadLetter]]:
-    """Raw messages -> (rows of the COB tables, dead letters)."""
+        idle_timeout: float | None = None) -> RowsAndDeadLetters:
+    """Raw messages -> rows of the COB tables, and dead letters."""
     parsed = parse_raw("parse", raw)
-    out = cob_books("cob_books", parsed, symbols, idle_timeout)
-    b = op.branch("split", out, lambda x: isinstance(x, TableRow))
-    return b.trues, b.falses
+    return split_rows("split", cob_books("cob_books", parsed, symbols, idle_timeout))
 
 
 class _DeadLetterPartition(StatelessSinkPartition[DeadLetter]):
@@ -70,28 +69,12 @@ def build_flow(settings: Settings | None = None) -> Dataflow:
             os.path.join(os.environ["COBFLOW_COMPUTE_OUTPUT"], "dead_letters.jsonl")))
         return flow
 
-    from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource
+    from dataflows.kafka_ends import kafka_input, questdb_output
 
-    from cobflow.kafka_io import ensure_topics, from_record
-    from cobflow.sinks.questdb import QuestDBSink
-
-    venues = symbols.venues()
-    topics = [settings.kafka.raw_topic(v) for v in venues]
-    ensure_topics(settings.kafka, [*topics, settings.kafka.dlq()])
-    records = op.input("kafka", flow, KafkaSource([settings.kafka.servers], topics, tail=settings.flow.tail,
-                                                  batch_size=settings.flow.batch_size))
-    kafka = settings.kafka
-
-    def to_raw(msg) -> RawMessage:  # type: ignore[no-untyped-def]
-        return from_record(kafka.venue_of_topic(msg.topic), msg.key, msg.value, msg.headers)
-
-    raw = op.map("raw", records, to_raw)
+    raw, lag = kafka_input(flow, settings, symbols.venues())
     idle = settings.flow.idle_timeout_s if settings.flow.tail else None
     rows, dead = cob("cob", raw, symbols, idle)
-    op.output("questdb", rows, QuestDBSink(settings.questdb, list(COB_TABLES)))
-    op.output("dlq", op.map("dlq_message", dead, lambda d: KafkaSinkMessage(
-        d.raw.symbol.encode() if d.raw.symbol else None, d.to_json(), headers=d.kafka_headers())),
-        KafkaSink([settings.kafka.servers], settings.kafka.dlq()))
+    questdb_output(settings, list(COB_TABLES), rows, dead, lag)
     return flow
 
 

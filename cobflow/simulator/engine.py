@@ -245,7 +245,9 @@ def base_price(symbol: str) -> float:
 def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = None) -> Iterator[RawMessage]:
     """Raw messages of the configured venue markets (all venues, or `venues`), in ts_recv
     order; messages received at the same nanosecond come in venue order."""
-    start, end = cfg.start_ns, cfg.start_ns + int(cfg.duration_s * NS)
+    start = cfg.start_ns
+    # An infinite duration runs until the consumer stops (a real-time feed into Kafka).
+    end = start + int(cfg.duration_s * NS) if math.isfinite(cfg.duration_s) else 2**63 - 1
     # Every random stream is seeded by name: a venue's frames do not depend on which other
     # venues are simulated with it (so venues can be simulated in parallel and merged).
     fairs = {sym: FairPrice(base_price(sym), random.Random(f"{cfg.seed}:fair:{sym}"), start)

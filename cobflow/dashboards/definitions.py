@@ -1,0 +1,163 @@
+"""The three cobflow dashboards. `cobflow dashboards build` writes them to grafana/dashboards/.
+
+SQL is QuestDB's dialect with Grafana's PostgreSQL macros: `$__timeGroupAlias(ts, $__interval)`
+groups rows into the panel's interval, `$__timeFilter(ts)` keeps the dashboard's range.
+Tables are named without a prefix; `validate` and `push` apply COBFLOW_QUESTDB__TABLE_PREFIX.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cobflow.dashboards.model import Dashboard, target
+from cobflow.metrics.cob import OFFSETS
+from cobflow.metrics.trades import TIMEFRAMES
+from operators.cob import MA_OFFSETS
+
+GROUP = "$__timeGroupAlias(ts, $__interval)"
+IN_RANGE = "$__timeFilter(ts)"
+SYMBOL = f"symbol = '$symbol' AND {IN_RANGE}"
+
+
+def _series(*columns: str, table: str, where: str = SYMBOL, agg: str = "last") -> str:
+    cols = ", ".join(f"{agg}({c}) AS {c}" for c in columns)
+    return f"SELECT {GROUP}, {cols} FROM {table} WHERE {where} GROUP BY 1 ORDER BY 1"
+
+
+def _timeseries(custom: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"drawStyle": "line", "lineWidth": 1, "fillOpacity": 0, "showPoints": "never",
+            "spanNulls": False, **(custom or {})}
+
+
+def consolidated_book() -> Dashboard:
+    d = Dashboard("cobflow-cob", "cobflow / Consolidated order book",
+                  "The consolidated book of every configured venue, bucketed once a second around the mid.")
+    d.query_variable("symbol", "Symbol", "SELECT DISTINCT symbol FROM cob_summary ORDER BY symbol")
+    d.custom_variable("bucket", "Imbalance bucket", [str(o) for o in MA_OFFSETS], "0")
+
+    heat_cols = ", ".join(
+        f"avg(CASE WHEN \"offset\" = {o} THEN ask_qty - bid_qty END) AS \"{o}\"" for o in map(int, OFFSETS))
+    d.panel("heatmap", "Liquidity by price bucket: asks above 0, bids below 0 (qty, ask - bid)",
+            [target(f"SELECT {GROUP}, {heat_cols} FROM cob_buckets WHERE {SYMBOL} GROUP BY 1 ORDER BY 1")],
+            w=24, h=12,
+            description="Rows: bucket offset from the mid's bucket (-20..20); one bucket is the "
+                        "symbol's bucket size. Blue: bid quantity, red: ask quantity.",
+            options={"calculate": False, "cellGap": 0, "rowsFrame": {"layout": "auto"},
+                     "yAxis": {"axisPlacement": "left", "axisLabel": "bucket offset"},
+                     "color": {"mode": "scheme", "scheme": "RdBu", "steps": 64, "reverse": True},
+                     "tooltip": {"mode": "single", "yHistogram": False}, "legend": {"show": True}})
+    d.panel("timeseries", "Mid, microprice, best bid and ask",
+            [target(_series("best_bid", "best_ask", "mid", "microprice", table="cob_summary"))],
+            w=16, custom=_timeseries())
+    d.panel("timeseries", "Spread (bps)", [target(_series("spread_bps", table="cob_summary", agg="avg"))],
+            w=8, unit="none", custom=_timeseries())
+    d.panel("timeseries", "Imbalance moving averages, bucket $bucket",
+            [target(_series("ma_1", "ma_5", "ma_15", "ma_60", table="imbalance_ma",
+                            where=f"{SYMBOL} AND \"offset\" = $bucket"))],
+            w=8, description="(bid - ask) / (bid + ask) of one bucket, averaged over 1/5/15/60 s.",
+            custom=_timeseries(), min=-1, max=1)
+    d.panel("timeseries", "Whole-book liquidity imbalance",
+            [target(_series("liquidity_imbalance", "li_ma_1", "li_ma_5", "li_ma_15", "li_ma_60",
+                            table="cob_summary"))],
+            w=8, custom=_timeseries())
+    d.panel("timeseries", "Venues in the book",
+            [target(_series("venues", table="cob_summary", agg="min"))],
+            w=8, description="Synced venues that contributed to the second (fewest in each interval).",
+            custom=_timeseries({"drawStyle": "bars", "fillOpacity": 60}))
+    d.panel("barchart", "The book now: quantity per bucket",
+            [target(f"SELECT \"offset\", bid_qty, ask_qty FROM cob_buckets WHERE {SYMBOL} "
+                    f"LATEST ON ts PARTITION BY \"offset\" ORDER BY \"offset\"", fmt="table")],
+            w=24, h=8, description="The last second in the range.",
+            options={"xField": "offset", "orientation": "vertical", "stacking": "none",
+                     "legend": {"showLegend": True, "displayMode": "list", "placement": "bottom"}})
+    return d
+
+
+def market() -> Dashboard:
+    d = Dashboard("cobflow-market", "cobflow / Market: candles and order flow",
+                  "OHLCV bars per venue (or ALL venues), volume by aggressor side, aggressive-buy ratio and CVD.",
+                  time_from="now-1h")
+    d.query_variable("symbol", "Symbol", "SELECT DISTINCT symbol FROM ohlcv ORDER BY symbol")
+    d.query_variable("venue", "Venue", "SELECT DISTINCT venue FROM ohlcv WHERE symbol = '$symbol' ORDER BY venue")
+    d.custom_variable("timeframe", "Timeframe", list(TIMEFRAMES), "1m")
+    bars = f"FROM ohlcv WHERE {SYMBOL} AND venue = '$venue' AND timeframe = '$timeframe' ORDER BY ts"
+    d.panel("candlestick", "$symbol $timeframe candles ($venue)",
+            [target(f"SELECT ts AS \"time\", open, high, low, close, volume {bars}")],
+            w=24, h=11, options={"mode": "candles+volume", "candleStyle": "candles",
+                                 "colorStrategy": "open-close", "includeAllFields": False})
+    d.panel("timeseries", "Volume by aggressor: buys up, sells down",
+            [target(f"SELECT ts AS \"time\", buy_volume, -sell_volume AS sell_volume {bars}")],
+            w=12, custom=_timeseries({"drawStyle": "bars", "fillOpacity": 70}))
+    d.panel("timeseries", "Trades per bar and VWAP",
+            [target(f"SELECT ts AS \"time\", trades, vwap {bars}")], w=12, custom=_timeseries(),
+            overrides=[{"matcher": {"id": "byName", "options": "trades"},
+                        "properties": [{"id": "custom.axisPlacement", "value": "right"},
+                                       {"id": "custom.drawStyle", "value": "bars"}]}])
+    flow = f"{SYMBOL} AND venue = '$venue'"
+    d.panel("timeseries", "Aggressive-buy ratio (1 s)",
+            [target(_series("aggressive_buy_ratio", table="order_flow", where=flow, agg="avg"))],
+            w=12, custom=_timeseries(), min=0, max=1)
+    d.panel("timeseries", "Cumulative volume delta",
+            [target(_series("cvd", table="order_flow", where=flow))], w=12, custom=_timeseries())
+    return d
+
+
+def pipeline_health() -> Dashboard:
+    d = Dashboard("cobflow-health", "cobflow / Pipeline health",
+                  "Rows written, consumer lag, venue book sync, sequence gaps, resyncs, checksum failures, dead letters.")
+    d.query_variable("venue", "Venue", "SELECT DISTINCT venue FROM book_health ORDER BY venue", multi=True)
+    venues = f"venue IN ($venue) AND {IN_RANGE}"
+    per_table = [
+        target(f"SELECT {GROUP}, count() * 1000.0 / $__interval_ms AS {t} FROM {t} "
+               f"WHERE {IN_RANGE} GROUP BY 1 ORDER BY 1", ref=chr(ord("A") + i))
+        for i, t in enumerate(("cob_summary", "cob_buckets", "imbalance_ma", "ohlcv", "order_flow", "book_health"))
+    ]
+    d.panel("timeseries", "Rows per second by table", per_table, w=12, unit="rowsps",
+            description="By the rows' own timestamps: in a replay, rows per second of market time.",
+            custom=_timeseries())
+    d.panel("timeseries", "Consumer lag (messages behind, worst partition per topic)",
+            [target(f"SELECT {GROUP}, topic AS metric, max(lag) AS lag FROM consumer_lag "
+                    f"WHERE {IN_RANGE} GROUP BY 1, 2 ORDER BY 1")],
+            w=12, custom=_timeseries(),
+            description="Measured by the dataflow itself, at most once a second per partition.")
+    d.panel("state-timeline", "Book in sync, per venue market",
+            [target(f"SELECT {GROUP}, venue || ' ' || market AS metric, min(cast(synced AS int)) AS synced "
+                    f"FROM book_health WHERE {venues} GROUP BY 1, 2 ORDER BY 1")],
+            w=24, h=7, description="1: synced for the whole interval; 0: out of sync at some point.",
+            custom={"fillOpacity": 80, "lineWidth": 0},
+            mappings=[{"type": "value", "options": {"0": {"text": "out of sync", "color": "red"},
+                                                    "1": {"text": "synced", "color": "green"}}}])
+    for column, title in (("gaps", "Sequence gaps"), ("resyncs", "Resyncs"),
+                          ("checksum_failures", "Checksum failures")):
+        d.panel("timeseries", f"{title} (since the flow started)",
+                [target(f"SELECT {GROUP}, venue || ' ' || market AS metric, max({column}) AS {column} "
+                        f"FROM book_health WHERE {venues} GROUP BY 1, 2 ORDER BY 1")],
+                w=8, custom=_timeseries({"drawStyle": "line", "lineInterpolation": "stepAfter"}))
+    d.panel("stat", "Dead letters in range",
+            [target(f"SELECT count() AS dead_letters FROM dead_letters WHERE {venues}", fmt="table")],
+            w=6, options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False},
+                          "colorMode": "background", "graphMode": "none"},
+            description="Malformed frames, sequence gaps and checksum failures: the whole message is "
+                        "in the dlq Kafka topic.")
+    d.panel("timeseries", "Dead letters by stage",
+            [target(f"SELECT {GROUP}, stage AS metric, count() AS dead_letters FROM dead_letters "
+                    f"WHERE {venues} GROUP BY 1, 2 ORDER BY 1")],
+            w=18, custom=_timeseries({"drawStyle": "bars", "fillOpacity": 70}))
+    d.panel("table", "Book counters now, per venue market",
+            [target(f"SELECT venue, market, synced, snapshots, updates, gaps, checksum_checks, "
+                    f"checksum_failures, resyncs, malformed FROM book_health WHERE {venues} "
+                    f"LATEST ON ts PARTITION BY venue, market ORDER BY venue, market", fmt="table")],
+            w=12, h=9)
+    d.panel("table", "Latest dead letters",
+            [target(f"SELECT ts, venue, market, stage, reason FROM dead_letters WHERE {venues} "
+                    f"ORDER BY ts DESC LIMIT 100", fmt="table")],
+            w=12, h=9)
+    return d
+
+
+DASHBOARDS = {"cob": consolidated_book, "market": market, "health": pipeline_health}
+
+
+def build_all() -> dict[str, dict[str, Any]]:
+    """File name (without .json) -> dashboard JSON."""
+    return {f"cobflow-{name}": make().to_json() for name, make in DASHBOARDS.items()}

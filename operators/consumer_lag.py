@@ -1,0 +1,65 @@
+"""Consumer lag of a dataflow's Kafka partitions, measured as it reads them.
+
+Bytewax's Kafka source keeps its offsets in the recovery store, not in a consumer group, so
+no outside tool can see how far behind a flow is: the flow reports it itself, into the
+consumer_lag table (at most once per wall second per partition, and again when it catches up).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+from cobflow.tables import CONSUMER_LAG, TableRow
+
+
+class LagMeter:
+    """Called with each batch of Kafka source messages; returns consumer_lag rows."""
+
+    def __init__(self, servers: str, interval_s: float = 1.0, timeout_s: float = 2.0) -> None:
+        self._servers = servers
+        self._interval = interval_s
+        self._timeout = timeout_s
+        self._consumer: Consumer | None = None
+        self._lock = threading.Lock()  # worker threads of one process share this meter
+        # (topic, partition) -> [last measured (monotonic), last end offset, last lag]
+        self._state: dict[tuple[str, int], list[Any]] = {}
+
+    def _end_offset(self, topic: str, partition: int) -> int | None:
+        if self._consumer is None:
+            self._consumer = Consumer({"bootstrap.servers": self._servers, "group.id": "cobflow-lag-meter",
+                                       "enable.auto.commit": False})
+        try:
+            _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                              timeout=self._timeout)
+        except KafkaException:
+            return None  # the broker is unreachable for now: measure again on the next batch
+        return high
+
+    def __call__(self, batch: list[Any]) -> list[TableRow]:
+        last: dict[tuple[str, int], int] = {}
+        for msg in batch:
+            if msg.offset is not None:
+                last[(msg.topic, msg.partition)] = msg.offset
+        rows: list[TableRow] = []
+        now = time.monotonic()
+        with self._lock:
+            for (topic, partition), offset in last.items():
+                st = self._state.setdefault((topic, partition), [-1e18, None, None])
+                # Caught up with the last end seen? Measure again (at most every 0.1 s) so the
+                # table ends on the true lag, not on the last once-a-second sample.
+                recheck = st[1] is not None and offset + 1 >= st[1] and st[2] != 0 and now - st[0] >= 0.1
+                if now - st[0] < self._interval and not recheck:
+                    continue
+                end = self._end_offset(topic, partition)
+                if end is None:
+                    continue
+                lag = max(0, end - offset - 1)
+                st[:] = [now, end, lag]
+                rows.append(TableRow(CONSUMER_LAG.name, time.time_ns(), {"topic": topic},
+                                     {"kafka_partition": partition, "consumed_offset": offset,
+                                      "end_offset": end, "lag": lag}))
+        return rows
