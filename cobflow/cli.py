@@ -360,6 +360,22 @@ def cmd_dashboards(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.config import load_symbols
+    from cobflow.report import make_report
+    from cobflow.report.data import ParquetSource, QuestDBSource
+
+    symbols = load_symbols(settings.symbols_file)
+    src = ParquetSource(args.parquet) if args.parquet else QuestDBSource(settings.questdb)
+    start = _parse_time(args.start) if args.start else None
+    end = _parse_time(args.end) if args.end else None
+    where = f"{args.parquet}" if args.parquet else f"QuestDB at {settings.questdb.http_url}"
+    print(f"rendering {args.symbol} from {where} into {args.out}/", file=sys.stderr)
+    for path in make_report(src, symbols, args.symbol, start, end, args.out, args.timeframe):
+        print(path)
+    return 0
+
+
 # -- demo ------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.config import load_symbols
@@ -368,10 +384,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.tables import COB_TABLES, PIPELINE_TABLES
 
     symbols = load_symbols(settings.symbols_file)
-    print("1/4 starting Kafka and QuestDB (first run fetches them from Maven Central)")
+    span: tuple[int | None, int | None] = (None, None)  # the report's range: this run's market
+    print("1/5 starting Kafka and QuestDB (first run fetches them from Maven Central)")
     Services(settings).up()
     if args.input:
-        print(f"2/4 replaying {args.input} into Kafka (topics are recreated so the demo is repeatable)")
+        print(f"2/5 replaying {args.input} into Kafka (topics are recreated so the demo is repeatable)")
         replay(settings, Path(args.input), None, reset=True)
     else:
         from cobflow.capture import write_capture
@@ -383,22 +400,23 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         # The market ends now, so Grafana's and the report's default "last 15 minutes" show it.
         start = (time.time_ns() // NS - int(args.duration)) * NS
         cfg = SimConfig(seed=args.seed, duration_s=args.duration, start_ns=start, resnapshot_s=30.0)
+        span = (start, start + int(args.duration * NS))
         messages = simulate(symbols, cfg)
         note = ""
         if args.faults_every > 0:
             victim = sorted(symbols.venues())[0]
             messages = truncate_frames(messages, victim, args.faults_every)
             note = f"; one {victim} frame in {args.faults_every:g} s is cut short (dead letters, resyncs)"
-        print(f"2/4 simulating the last {args.duration:g} s of {pairs} into {capture}{note}, then into Kafka")
+        print(f"2/5 simulating the last {args.duration:g} s of {pairs} into {capture}{note}, then into Kafka")
         write_capture(capture, messages)
         replay(settings, capture, None, reset=True)
-    print("3/4 running the dataflow: python -m bytewax.run dataflows.cob:flow")
+    print("3/5 running the dataflow: python -m bytewax.run dataflows.cob:flow")
     rc = run_flow("cob", 1)
     if rc != 0:
         return _err(f"the dataflow failed (exit {rc})")
     names = [settings.questdb.table(t.name) for t in (*COB_TABLES, *PIPELINE_TABLES)]
     wait_for_wal(settings.questdb, names)
-    print("4/4 what landed in QuestDB:")
+    print("4/5 what landed in QuestDB:")
     for name in names:
         n = query(settings.questdb, f"select count() n from {name}")[0]["n"]
         print(f"  {name}: {n} rows")
@@ -411,6 +429,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
             f"liquidity_imbalance, li_ma_5, li_ma_60 from {summary} latest on ts partition by symbol order by symbol",
         )
     )
+    from cobflow.report import make_report
+    from cobflow.report.data import QuestDBSource
+
+    report_dir = args.report or settings.services.home / "demo" / "report"
+    print(f"\n5/5 the dashboards' views as PNG images ({report_dir}/):")
+    for symbol in symbols.symbols:
+        for path in make_report(QuestDBSource(settings.questdb), symbols, symbol, *span, report_dir):
+            print(f"  {path}")
     q = settings.questdb
     print(
         f"\nLook at it:\n"
@@ -526,11 +552,23 @@ def build_parser() -> argparse.ArgumentParser:
     pu.add_argument("--questdb-password", default="quest")
     s.set_defaults(func=cmd_dashboards)
 
+    s = sub.add_parser("report", help="PNG images of the dashboards' views (from QuestDB or compute's Parquet)")
+    s.add_argument("--symbol", required=True, help="a symbol of the symbols file, e.g. BTC-USD")
+    s.add_argument("--from", dest="start", help="ISO 8601, ns or 'now' (default: the symbol's first row)")
+    s.add_argument("--to", dest="end", help="ISO 8601, ns or 'now' (default: after the symbol's last row)")
+    s.add_argument("--out", type=Path, required=True, help="folder for the PNG files")
+    s.add_argument("--parquet", type=Path, metavar="DIR", help="read `cobflow compute --output DIR` instead of QuestDB")
+    s.add_argument("--timeframe", choices=["1s", "1m", "1h", "1d"],
+                   help="candle size (default: the longest giving at least 20 bars)")
+    s.set_defaults(func=cmd_report)
+
     s = sub.add_parser("demo", help="the whole path on simulated data: servers, Kafka, COB dataflow, QuestDB")
     s.add_argument("--input", help="replay this capture file instead of simulating")
     s.add_argument("--duration", type=float, default=120.0, help="seconds of simulated market (default 120)")
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--save", type=Path, help="where to keep the simulated capture (default: under the services home)")
+    s.add_argument("--report", type=Path, metavar="DIR", help="where to write the PNG report "
+                   "(default: demo/report under the services home)")
     s.add_argument("--faults-every", type=float, default=30.0, metavar="SECONDS",
                    help="cut one frame short this often, to show the dead-letter path (0: none; default 30)")
     s.set_defaults(func=cmd_demo)

@@ -192,6 +192,10 @@ def expand_macros(sql: str, rng: TimeRange) -> str:
             return f"floor(({args[0]})/{s})*{s}"
         if name in ("__timeGroupAlias", "__unixEpochGroupAlias"):
             return evaluate(name[: -len("Alias")], args) + ' AS "time"'
+        if name == "__unixEpochFilter":
+            return f"{args[0]} >= {rng.from_ms // 1000} AND {args[0]} <= {rng.to_ms // 1000}"
+        if name == "__unixEpochNanoFilter":
+            return f"{args[0]} >= {rng.from_ms * 1_000_000} AND {args[0]} <= {rng.to_ms * 1_000_000}"
         if name == "__unixEpochNanoFrom":
             return str(rng.from_ms * 1_000_000)
         if name == "__unixEpochNanoTo":

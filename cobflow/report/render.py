@@ -1,0 +1,191 @@
+"""The four report images: book heatmap with the mid, imbalance averages, candles with volume,
+pipeline health. Sizes are fixed (WIDTH x HEIGHT pixels) so they can be laid out and compared."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display here or in containers
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import ListedColormap, TwoSlopeNorm  # noqa: E402
+
+from cobflow.report.data import ReportSource  # noqa: E402
+
+WIDTH, HEIGHT, DPI = 1600, 900, 100
+NS = 1_000_000_000
+TIMEFRAME_S = {"1s": 1, "1m": 60, "1h": 3600, "1d": 86400}
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    symbol: str
+    venue_markets: dict[str, str]  # venue -> market, from symbols.yaml
+    start: int  # ns, inclusive
+    end: int  # ns, exclusive
+    timeframe: str
+
+
+def _times(ts: np.ndarray) -> np.ndarray:
+    return (ts // 1000).astype("datetime64[us]")
+
+
+def _figure(rows: int = 1, ratios: list[int] | None = None, sharex: bool = True):
+    fig, axes = plt.subplots(rows, 1, figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, sharex=sharex,
+                             gridspec_kw={"height_ratios": ratios} if ratios else None, squeeze=False)
+    return fig, list(axes[:, 0])
+
+
+def _finish(fig, axes, title: str, path: Path) -> Path:
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
+    fig.suptitle(title)
+    fig.savefig(path, dpi=DPI)  # no bbox="tight": keep the fixed size
+    plt.close(fig)
+    return path
+
+
+def _empty(ax, what: str) -> None:
+    ax.text(0.5, 0.5, f"no {what} in this range", ha="center", va="center", transform=ax.transAxes)
+
+
+def heatmap(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
+    """Ask minus bid quantity per price bucket and second, at the buckets' own prices, with the
+    mid and microprice over it."""
+    b = src.load("cob_buckets", {"symbol": spec.symbol}, spec.start, spec.end)
+    s = src.load("cob_summary", {"symbol": spec.symbol}, spec.start, spec.end)
+    fig, (ax,) = _figure()
+    if len(b["ts"]) == 0:
+        _empty(ax, "consolidated book")
+        return _finish(fig, [ax], f"{spec.symbol} consolidated book", path)
+    seconds = np.unique(b["ts"])
+    n = len(seconds)
+    order = np.lexsort((b["offset"], b["ts"]))
+    per = len(order) // n
+    price = b["price"][order].reshape(n, per).astype(float)
+    value = (b["ask_qty"][order] - b["bid_qty"][order]).reshape(n, per).astype(float)
+    # One price grid for the whole picture (the bucket size; its median for bps buckets), so
+    # each second is a straight column of cells even as the buckets move with the mid.
+    step = float(np.median(np.diff(price, axis=1)))
+    low = price.min()
+    rows = np.rint((price - low) / step).astype(int)
+    grid = np.full((rows.max() + 1, n), np.nan)
+    grid[rows, np.arange(n)[:, None]] = value
+    t = mdates.date2num(_times(np.append(seconds, seconds[-1] + NS)))
+    y = low - step / 2 + step * np.arange(rows.max() + 2)
+    lim = float(np.nanmax(np.abs(value))) or 1.0
+    mesh = ax.pcolormesh(t, y, grid, cmap="RdBu_r", norm=TwoSlopeNorm(0, -lim, lim), shading="flat")
+    fig.colorbar(mesh, ax=ax, label="ask qty (red) - bid qty (blue)")
+    if len(s["ts"]):
+        mid_t = _times(s["ts"] + NS // 2)
+        ax.plot(mid_t, s["mid"].astype(float), color="black", lw=1.2, label="mid")
+        ax.plot(mid_t, s["microprice"].astype(float), color="gold", lw=0.8, label="microprice")
+        ax.legend(loc="upper left")
+    ax.set_ylabel("price")
+    return _finish(fig, [ax], f"{spec.symbol} consolidated book: liquidity per price bucket, each second", path)
+
+
+def imbalance(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
+    ma = src.load("imbalance_ma", {"symbol": spec.symbol}, spec.start, spec.end)
+    s = src.load("cob_summary", {"symbol": spec.symbol}, spec.start, spec.end)
+    fig, axes = _figure(2)
+    center = ma["offset"] == 0 if len(ma["ts"]) else np.zeros(0, bool)
+    for ax, data, cols, title in (
+        (axes[0], {k: v[center] for k, v in ma.items()}, ("ma_1", "ma_5", "ma_15", "ma_60"),
+         "imbalance of the mid's bucket (offset 0), moving averages"),
+        (axes[1], s, ("liquidity_imbalance", "li_ma_5", "li_ma_15", "li_ma_60"),
+         "whole-book liquidity imbalance and its moving averages"),
+    ):
+        if len(data["ts"]) == 0:
+            _empty(ax, "rows")
+            continue
+        t = _times(data["ts"])
+        for c in cols:
+            ax.plot(t, data[c].astype(float), lw=1, label=c)
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_title(title, fontsize=10)
+        ax.legend(loc="upper left", ncol=4)
+    return _finish(fig, axes, f"{spec.symbol} bid/ask imbalance", path)
+
+
+def candles(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
+    bars = src.load("ohlcv", {"symbol": spec.symbol, "venue": "ALL", "timeframe": spec.timeframe},
+                    spec.start, spec.end)
+    fig, (ax, vol) = _figure(2, [3, 1])
+    if len(bars["ts"]) == 0:
+        _empty(ax, f"{spec.timeframe} bars")
+        return _finish(fig, [ax, vol], f"{spec.symbol} {spec.timeframe} candles, all venues", path)
+    x = mdates.date2num(_times(bars["ts"] + TIMEFRAME_S[spec.timeframe] * NS // 2))
+    width = TIMEFRAME_S[spec.timeframe] / 86400 * 0.7
+    o, h, low, c = (bars[k].astype(float) for k in ("open", "high", "low", "close"))
+    up = c >= o
+    colors = np.where(up, "tab:green", "tab:red")
+    ax.vlines(x, low, h, colors=colors, lw=1)
+    ax.bar(x, np.maximum(np.abs(c - o), (h - low).max() * 1e-3), width, np.minimum(o, c), color=colors)
+    ax.xaxis_date()
+    ax.set_ylabel("price")
+    buy, sell = bars["buy_volume"].astype(float), bars["sell_volume"].astype(float)
+    vol.bar(x, buy, width, color="tab:green", label="buy (aggressor)")
+    vol.bar(x, -sell, width, color="tab:red", label="sell (aggressor)")
+    vol.axhline(0, color="grey", lw=0.8)
+    vol.set_ylabel("volume")
+    vol.legend(loc="upper left", ncol=2)
+    return _finish(fig, [ax, vol], f"{spec.symbol} {spec.timeframe} candles and volume, all venues", path)
+
+
+def health(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
+    fig, (ax, tab) = _figure(2, [2, 1], sharex=False)
+    tab.axis("off")
+    rows, labels, counters = [], [], []
+    grid_t = None
+    for venue, market in sorted(spec.venue_markets.items()):
+        h = src.load("book_health", {"venue": venue, "market": market}, spec.start, spec.end)
+        if len(h["ts"]) == 0:
+            continue
+        if grid_t is None:
+            grid_t = np.arange(spec_start(h["ts"], spec), spec_end(h["ts"], spec) + NS, NS)
+        state = np.full(len(grid_t), np.nan)
+        idx = np.clip((h["ts"] - grid_t[0]) // NS, 0, len(grid_t) - 1).astype(int)
+        state[idx] = h["synced"].astype(float)
+        rows.append(state)
+        labels.append(f"{venue} {market}")
+        last = {k: int(h[k][-1]) for k in ("gaps", "resyncs", "checksum_failures", "malformed", "updates")}
+        counters.append([f"{venue} {market}", *map(str, last.values())])
+    if not rows:
+        _empty(ax, "book health rows")
+    else:
+        extent = (*mdates.date2num(_times(np.array([grid_t[0], grid_t[-1] + NS]))), len(rows), 0)
+        ax.imshow(np.array(rows), aspect="auto", interpolation="nearest", extent=extent,
+                  cmap=ListedColormap(["tab:red", "tab:green"]), vmin=0, vmax=1)
+        ax.set_yticks(np.arange(len(rows)) + 0.5, labels)
+        ax.set_title("book in sync each second (green) or not (red)", fontsize=10)
+        ax.xaxis_date()
+        dead = src.dead_letters(set(spec.venue_markets), spec.start, spec.end)
+        table = tab.table(cellText=counters, loc="center",
+                          colLabels=["venue market", "gaps", "resyncs", "checksum failures", "malformed", "updates"])
+        table.scale(1, 1.4)
+        tab.set_title(f"counters at the end of the range; dead letters in range: {dead}", fontsize=10)
+    return _finish(fig, [ax], f"{spec.symbol} pipeline health", path)
+
+
+def spec_start(ts: np.ndarray, spec: ReportSpec) -> int:
+    return int(max(spec.start, ts.min()) // NS * NS)
+
+
+def spec_end(ts: np.ndarray, spec: ReportSpec) -> int:
+    return int(min(spec.end - 1, ts.max()) // NS * NS)
+
+
+VIEWS = {"heatmap": heatmap, "imbalance": imbalance, "candles": candles, "health": health}
+
+
+def render_all(src: ReportSource, spec: ReportSpec, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    slug = spec.symbol.replace("/", "-")
+    return [view(src, spec, out / f"{slug}-{name}.png") for name, view in VIEWS.items()]
