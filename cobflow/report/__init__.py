@@ -25,12 +25,11 @@ def make_report(src: ReportSource, symbols: SymbolsConfig, symbol: str, start: i
     """Render the four views of one symbol; without a range, the symbol's whole data."""
     if symbol not in symbols.symbols:
         raise ValueError(f"symbol {symbol!r} is not configured (configured: {', '.join(symbols.symbols)})")
-    if start is None or end is None:
-        ts = src.load("cob_summary", {"symbol": symbol}, start, end)["ts"]
-        if len(ts) == 0:
-            raise ValueError(f"no cob_summary rows for {symbol} in that range: nothing to report")
-        start = int(ts.min()) if start is None else start
-        end = int(ts.max()) + NS if end is None else end
+    ts = src.load("cob_summary", {"symbol": symbol}, start, end)["ts"]
+    if len(ts) == 0:
+        raise ValueError(f"no cob_summary rows for {symbol} in that range: nothing to report")
+    start = int(ts.min()) if start is None else start
+    end = int(ts.max()) + NS if end is None else end
     spec = ReportSpec(symbol, dict(symbols.symbols[symbol].venues), start, end,
                       timeframe or choose_timeframe(end - start))
     return render_all(src, spec, out)

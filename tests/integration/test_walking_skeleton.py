@@ -89,19 +89,3 @@ def test_bad_input_goes_to_the_dead_letter_topic_with_its_reason_and_is_counted(
     counts = {r["market"]: r["n"] for r in query(settings.questdb, f"select market, count() n from {tob}")}
     assert counts["LRC-BTC"] == 25 and counts["BLZ-ETH"] == 19 and counts["RUNE-EUR"] == 20
     assert counts["NKN-USDT"] < 31
-
-
-def test_demo_command_runs_the_whole_path_and_prints_what_landed(namespace, tmp_path):
-    """`cobflow demo`: simulated BTC-USD and ETH-USD (symbols.yaml) through Kafka and the COB
-    flow into QuestDB; the same capture through `cobflow compute` gives the same counts."""
-    settings, env = namespace
-    capture = tmp_path / "simulated.jsonl.gz"
-    out = cobflow(env, "demo", "--duration", "30", "--save", str(capture))
-    assert capture.exists()
-    computed = cobflow(env, "compute", "--input", str(capture), "--output", str(tmp_path / "pq"))
-    for t in ("cob_summary", "cob_buckets", "imbalance_ma", "ohlcv", "order_flow", "book_health"):
-        n = int(next(line.split()[1].replace(",", "") for line in computed.splitlines() if line.split()[:1] == [t]))
-        assert n > 0 and f"{settings.questdb.table(t)}: {n} rows" in out, (t, out)
-    lines = [line for line in out.splitlines() if line.startswith("2026-01-01T00:00:")]
-    assert [line.split()[1] for line in lines] == ["BTC-USD", "ETH-USD"], out
-

@@ -1,0 +1,114 @@
+"""`cobflow report` renders the four views from `cobflow compute`'s Parquet: images of the
+stated size whose content shows what the data holds (bids and asks, a book that lost sync)."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from cobflow.capture import write_capture
+from cobflow.config import load_symbols
+from cobflow.report import choose_timeframe, make_report
+from cobflow.report.data import ParquetSource
+from cobflow.report.render import HEIGHT, WIDTH
+from cobflow.simulator import SimConfig, simulate
+from cobflow.simulator.faults import truncate_frames
+
+CONFIG = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"
+NS = 1_000_000_000
+
+
+@pytest.fixture(scope="module")
+def computed(tmp_path_factory) -> Path:
+    """40 s of 2 symbols x 5 venues, one Binance frame cut short every 12 s, computed to Parquet."""
+    tmp = tmp_path_factory.mktemp("report")
+    capture = tmp / "sim.jsonl"
+    symbols = load_symbols(CONFIG)
+    write_capture(capture, truncate_frames(simulate(symbols, SimConfig(seed=5, duration_s=40, resnapshot_s=15)),
+                                           "binance", 12.0))
+    out = tmp / "pq"
+    proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), "compute",
+                           "--input", str(capture), "--output", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", head[16:24])
+
+
+def share(img: np.ndarray, cond) -> float:
+    r, g, b = img[..., 0], img[..., 1], img[..., 2]
+    return float(np.mean(cond(r, g, b)))
+
+
+def test_report_from_parquet_has_the_four_views_with_their_content(computed, tmp_path):
+    symbols = load_symbols(CONFIG)
+    paths = make_report(ParquetSource(computed), symbols, "BTC-USD", None, None, tmp_path)
+    assert [p.name for p in paths] == ["BTC-USD-heatmap.png", "BTC-USD-imbalance.png", "BTC-USD-candles.png",
+                                       "BTC-USD-health.png"]
+    for p in paths:
+        assert png_size(p) == (WIDTH, HEIGHT), p
+    heat, imb, candles, health = (imread(p)[..., :3] for p in paths)
+    strong_red = lambda r, g, b: (r > 0.7) & (b < 0.45) & (g < 0.5)  # noqa: E731
+    strong_blue = lambda r, g, b: (b > 0.6) & (r < 0.45)  # noqa: E731
+    # asks above the mid are red cells, bids below it blue cells: both cover a real area
+    assert share(heat, strong_red) > 0.005 and share(heat, strong_blue) > 0.005
+    # candles: rising bars green, falling bars red
+    assert share(candles, lambda r, g, b: (g > 0.5) & (r < 0.3) & (b < 0.3)) > 0.001
+    assert share(candles, strong_red) > 0.001
+    assert share(health, lambda r, g, b: (g > 0.5) & (r < 0.3) & (b < 0.3)) > 0.05  # synced seconds
+    # line plots draw on a white page: something other than white and grid is there
+    assert share(imb, lambda r, g, b: (r + g + b) < 2.0) > 0.01
+
+
+def test_health_view_shows_red_exactly_where_a_book_lost_sync(computed, tmp_path):
+    """The cut Binance frames break the sequence of whichever Binance market they belong to."""
+    symbols = load_symbols(CONFIG)
+    src = ParquetSource(computed)
+    lost = {}
+    for symbol, spec in symbols.symbols.items():
+        h = src.load("book_health", {"venue": "binance", "market": spec.venues["binance"]}, None, None)
+        lost[symbol] = bool((~h["synced"].astype(bool)).any())
+    assert any(lost.values())
+    for symbol, unsynced in lost.items():
+        (path,) = [p for p in make_report(src, symbols, symbol, None, None, tmp_path) if p.name.endswith("health.png")]
+        red = share(imread(path)[..., :3], lambda r, g, b: (r > 0.7) & (g < 0.3) & (b < 0.3))
+        assert (red > 0.001) == unsynced, (symbol, red)
+
+
+def test_report_range_and_unknown_symbol(computed, tmp_path):
+    symbols = load_symbols(CONFIG)
+    with pytest.raises(ValueError, match="not configured"):
+        make_report(ParquetSource(computed), symbols, "DOGE-USD", None, None, tmp_path)
+    with pytest.raises(ValueError, match="no cob_summary rows"):
+        make_report(ParquetSource(computed), symbols, "BTC-USD", 0, NS, tmp_path)
+
+
+def test_parquet_source_filters_and_counts_dead_letters(computed):
+    src = ParquetSource(computed)
+    rows = src.load("cob_buckets", {"symbol": "ETH-USD"}, None, None)
+    assert set(rows["symbol"]) == {"ETH-USD"} and np.all(np.diff(rows["ts"]) >= 0)
+    start = int(rows["ts"][0])
+    first = src.load("cob_buckets", {"symbol": "ETH-USD"}, start, start + NS)
+    assert len(first["ts"]) == 41 and set(first["ts"]) == {start}
+    # 40 s, first cut at 10 s then every 12 s: cuts at 10, 22, 34 s -> 3 parse dead letters,
+    # each followed by a sequence gap on the next diff of that market
+    dead = src.dead_letters({"binance"}, 0, 2**62)
+    assert dead >= 3 and src.dead_letters({"okx"}, 0, 2**62) == 0
+
+
+def test_timeframe_gives_at_least_twenty_bars():
+    assert choose_timeframe(60 * NS) == "1s"
+    assert choose_timeframe(20 * 60 * NS) == "1m"
+    assert choose_timeframe(19 * 60 * NS) == "1s"
+    assert choose_timeframe(2 * 86400 * NS) == "1h"
+    assert choose_timeframe(30 * 86400 * NS) == "1d"
