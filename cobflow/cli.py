@@ -248,14 +248,29 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 # -- dataflows -------------------------------------------------------------------------
 def run_flow(name: str, workers: int, env: dict[str, str] | None = None, recovery: Path | None = None) -> int:
-    cmd = [sys.executable, "-m", "bytewax.run", FLOWS[name], "-w", str(workers)]
+    """`python -m bytewax.run FLOW` (through cobflow.runflow, which stops quietly on Ctrl-C/SIGTERM)."""
+    import signal
+
+    cmd = [sys.executable, "-m", "cobflow.runflow", FLOWS[name], "-w", str(workers)]
     if recovery is not None:
         if not any(recovery.glob("*.sqlite3")):  # first run: create the recovery partitions
             recovery.mkdir(parents=True, exist_ok=True)
             subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), str(workers)], check=True)
         cmd += ["-r", str(recovery), "-s", "5", "-b", "0"]
-    print(f"running: {' '.join(cmd[1:])}", file=sys.stderr)
-    return subprocess.run(cmd, env={**os.environ, **(env or {})}).returncode
+    print(f"running: python -m bytewax.run {' '.join(cmd[3:])}", file=sys.stderr)
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})})
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C (the flow got it too) or SIGTERM (pass it on)
+        try:
+            return proc.wait(2)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -576,6 +591,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
+    # `docker stop` sends SIGTERM: stop as on Ctrl-C (producers flush, flows stop cleanly).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     if args.config is not None:
         # Through the environment, so dataflows started as subprocesses read the same file.

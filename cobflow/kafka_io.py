@@ -122,6 +122,24 @@ def publish(
             failures.append(str(err))
 
     n = 0
+    try:
+        n = _produce_all(p, settings, messages, speed, progress, on_delivery)
+    except KeyboardInterrupt:
+        p.flush(10)  # stopped (Ctrl-C, docker stop): what was produced is still delivered
+        raise
+    remaining = p.flush(60)
+    if remaining:
+        raise KafkaIOError(f"{remaining} messages still unacknowledged after 60 s")
+    if failures:
+        raise KafkaIOError(f"{len(failures)} messages failed: {failures[0]}")
+    if progress:
+        progress(n)
+    return n
+
+
+def _produce_all(p, settings: KafkaSettings, messages: Iterable[RawMessage], speed: float | None,  # type: ignore[no-untyped-def]
+                 progress: Callable[[int], None] | None, on_delivery) -> int:
+    n = 0
     start_wall = start_ts = None
     for msg in messages:
         if speed:
@@ -147,13 +165,6 @@ def publish(
             p.poll(0)
             if progress:
                 progress(n)
-    remaining = p.flush(60)
-    if remaining:
-        raise KafkaIOError(f"{remaining} messages still unacknowledged after 60 s")
-    if failures:
-        raise KafkaIOError(f"{len(failures)} messages failed: {failures[0]}")
-    if progress:
-        progress(n)
     return n
 
 

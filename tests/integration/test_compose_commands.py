@@ -1,0 +1,143 @@
+"""The commands docker-compose.yml runs in the application containers, run here exactly as
+listed (test_compose_file.py checks the lists are the same), against the real servers:
+the endless real-time simulator feeding the COB flow in follow mode with a recovery store,
+and the live connectors publishing into Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from cobflow.qdb import query
+from tests.integration.helpers import consume_all
+
+pytestmark = pytest.mark.integration
+
+TESTED_COMMANDS = {
+    "simulator": ["cobflow", "simulate", "--duration", "0", "--start", "now", "--speed", "1", "--seed", "1"],
+    "live": ["cobflow", "live"],
+    "cob": ["cobflow", "run", "cob", "--follow", "--recovery", "/var/lib/cobflow/recovery"],
+}
+CONTAINER_RECOVERY = "/var/lib/cobflow/recovery"
+
+
+def local(argv: list[str], recovery=None, extra: tuple[str, ...] = ()) -> list[str]:
+    """The container's argv with this interpreter's cobflow and a local recovery folder."""
+    assert argv[0] == "cobflow"
+    args = [str(recovery) if a == CONTAINER_RECOVERY else a for a in argv[1:]]
+    return [sys.executable, "-m", "cobflow", *args, *extra]
+
+
+def start(argv: list[str], env: dict, log) -> subprocess.Popen:
+    return subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen) -> int:
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C to the process group, as `docker stop` signals
+    try:
+        return proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait(10)
+
+
+def latest(settings) -> dict[str, tuple[int, int]]:
+    """symbol -> (row count, last ts in epoch seconds) of cob_summary."""
+    table = settings.questdb.table("cob_summary")
+    try:
+        rows = query(settings.questdb, f"SELECT symbol, count() n, max(ts) t FROM {table}")
+    except RuntimeError:
+        return {}  # not created yet
+    from tests.integration.helpers import second
+    return {r["symbol"]: (r["n"], second(r["t"])) for r in rows}
+
+
+def wait_for(cond, timeout: float, what: str, log_path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}; log:\n{log_path.read_text()[-3000:]}")
+
+
+def test_compose_simulator_and_cob_flow_fill_questdb_live_and_resume_after_a_restart(namespace, tmp_path):
+    settings, env = namespace
+    recovery = tmp_path / "recovery"
+    log = tmp_path / "log.txt"
+    with open(log, "ab") as out:
+        sim = start(local(TESTED_COMMANDS["simulator"]), env, out)
+        flow = start(local(TESTED_COMMANDS["cob"], recovery), env, out)
+        try:
+            # rows for both symbols of symbols.yaml, stamped with the wall clock: a live market
+            wait_for(lambda: all(latest(settings).get(s, (0, 0))[0] >= 5 for s in ("BTC-USD", "ETH-USD")),
+                     120, "5 live seconds of each symbol", log)
+            now = time.time()
+            assert all(abs(now - t) < 30 for _, t in latest(settings).values()), latest(settings)
+            assert stop(flow) in (0, 130, -signal.SIGINT)
+            before = latest(settings)
+            time.sleep(3)  # the market goes on while the flow is down
+            flow = start(local(TESTED_COMMANDS["cob"], recovery), env, out)
+            # resumed from its recovery store: it carries on from where it stopped
+            wait_for(lambda: all(latest(settings)[s][1] >= before[s][1] + 3 for s in before), 90,
+                     "rows after the restart", log)
+        finally:
+            stop(flow)
+            stop(sim)
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    dead = query(settings.questdb, f"SELECT count() n FROM {settings.questdb.table('dead_letters')}")[0]["n"]
+    assert dead == 0  # the simulator's feed is clean; a restart must not break any book
+
+
+def test_compose_live_command_publishes_the_venue_frames_to_kafka(namespace, tmp_path, captures):
+    from cobflow.cryptofeed_import import import_cryptofeed
+    from tests.venue_server import RecordedVenue
+
+    settings, env = namespace
+    msgs = import_cryptofeed([captures / "KRAKEN.ws.50.0"])
+    server = RecordedVenue(msgs)
+    ready = threading.Event()
+    holder: dict[str, str] = {}
+
+    def serve() -> None:
+        async def main() -> None:
+            async with server:
+                holder["url"] = server.url
+                ready.set()
+                await asyncio.wait_for(server.finished.wait(), 60)
+        asyncio.run(main())
+
+    threading.Thread(target=serve, daemon=True).start()
+    assert ready.wait(10)
+    cfg = tmp_path / "symbols.yaml"
+    cfg.write_text("symbols:\n  XMR-USD:\n    bucket: 1\n    venues: {kraken: XMR/USD}\n")
+    argv = local(TESTED_COMMANDS["live"], extra=("--duration", "4", "--url", f"kraken={holder['url']}"))
+    proc = subprocess.run(argv, env={**env, "COBFLOW_SYMBOLS_FILE": str(cfg)}, capture_output=True, text=True,
+                          timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    got = consume_all(settings.kafka, settings.kafka.raw_topic("kraken"))
+    served = [m.payload for m in msgs if m.kind == "ws"]
+    assert sorted(m.value().decode() for m in got) == sorted(served)
+
+
+def test_questdb_healthcheck_command_answers_healthy_on_a_real_questdb(services):
+    """The compose healthcheck, run against this QuestDB's health port (the image's 9003)."""
+    import yaml
+
+    from cobflow.config import PROJECT_ROOT
+
+    if services.questdb.min_http_port != 9003:
+        pytest.skip("the local QuestDB's health port is not 9003")
+    check = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]["questdb"]["healthcheck"]
+    assert check["test"][0] == "CMD"
+    assert subprocess.run(check["test"][1:], timeout=10).returncode == 0
+    broken = [a.replace("9003", "9") for a in check["test"][1:]]  # nothing listens there: unhealthy
+    assert subprocess.run(broken, timeout=10, capture_output=True).returncode != 0
