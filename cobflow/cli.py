@@ -336,7 +336,7 @@ def _print_table(rows: list[dict]) -> None:
 
 # -- dashboards ------------------------------------------------------------------------
 def cmd_dashboards(args: argparse.Namespace, settings: Settings) -> int:
-    from cobflow.dashboards import DASHBOARD_DIR, DATASOURCE_FILE, GRAFANA_DIR
+    from cobflow.dashboards import DASHBOARD_DIR, DATASOURCE_FILE, PROVIDER_FILE
     from cobflow.dashboards.files import stale_dashboards, write_dashboards
 
     if args.dashboards_action == "build":
@@ -355,7 +355,7 @@ def cmd_dashboards(args: argparse.Namespace, settings: Settings) -> int:
         from cobflow.qdb import query
 
         prefix = settings.questdb.table_prefix
-        problems = check_provisioning(DATASOURCE_FILE, GRAFANA_DIR / "provisioning" / "dashboards" / "cobflow.yaml")
+        problems = check_provisioning(DATASOURCE_FILE, PROVIDER_FILE)
         problems += [f"{name}: out of date with definitions.py (cobflow dashboards build)"
                      for name in stale_dashboards(args.dir)] if args.dir == DASHBOARD_DIR else []
         report = validate(args.dir, lambda sql: query(settings.questdb, with_table_prefix(sql, prefix)),

@@ -29,7 +29,6 @@ import orjson
 from cobflow.raw import RawMessage
 from connectors.base import (
     BookDelta,
-    BookSnapshot,
     RestSnapshotBook,
     Event,
     MalformedFrame,
@@ -128,7 +127,7 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
 
 
 # -- simulated feed ----------------------------------------------------------------------
-from cobflow.simulator.wire import Frame, SimTrade, SimWireBase, WireProfile, dumps  # noqa: E402
+from cobflow.simulator.wire import Frame, SimWireBase, WireProfile, dumps  # noqa: E402
 
 
 class SimWire(SimWireBase):

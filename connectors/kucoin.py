@@ -29,7 +29,6 @@ from urllib.parse import parse_qs, urlsplit
 from cobflow.raw import RawMessage
 from connectors.base import (
     BookDelta,
-    BookSnapshot,
     RestSnapshotBook,
     Event,
     MalformedFrame,
@@ -37,7 +36,6 @@ from connectors.base import (
     check_levels,
     decode_json,
     frame_parser,
-    levels,
     positive_trade,
     rest_snapshot,
 )

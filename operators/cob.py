@@ -24,7 +24,7 @@ from cobflow.config import KNOWN_VENUES, SymbolsConfig
 from cobflow.deadletter import DeadLetter
 from cobflow.metrics.cob import BucketSize, consolidate
 from cobflow.metrics.moving import WINDOWS, SecondsAverage
-from cobflow.metrics.trades import TIMEFRAMES, Bar, BarBuilder, OrderFlow
+from cobflow.metrics.trades import Bar, BarBuilder, OrderFlow
 from cobflow.tables import BOOK_HEALTH, COB_BUCKETS, COB_SUMMARY, IMBALANCE_MA, OHLCV, ORDER_FLOW, TableRow
 from connectors import get_venue
 from connectors.base import BookSyncBase, Trade

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from pathlib import Path
@@ -52,9 +53,9 @@ def services(request) -> Settings:
     svc.stop(started)
 
 
-@pytest.fixture
-def namespace(services: Settings):
-    """Fresh topic and table names for one test (empty topics, no tables), removed afterwards.
+@contextlib.contextmanager
+def fresh_namespace(services: Settings):
+    """Fresh topic and table names (empty topics, no tables), removed afterwards.
 
     Yields (settings, env) where env carries the same namespace to subprocesses.
     """
@@ -75,9 +76,18 @@ def namespace(services: Settings):
         "COBFLOW_KAFKA__PORT": str(services.kafka.port),
         "COBFLOW_QUESTDB__HTTP_PORT": str(services.questdb.http_port),
     }
-    yield settings, env
-    topics = [t for t in admin(settings.kafka).list_topics(timeout=10).topics if t.startswith(f"{tag}.")]
-    delete_topics(settings.kafka, topics)
-    for row in query(settings.questdb, "tables()"):
-        if row["table_name"].startswith(f"{tag}_"):
-            exec_sql(settings.questdb, f"DROP TABLE IF EXISTS {row['table_name']}")
+    try:
+        yield settings, env
+    finally:
+        topics = [t for t in admin(settings.kafka).list_topics(timeout=10).topics if t.startswith(f"{tag}.")]
+        delete_topics(settings.kafka, topics)
+        for row in query(settings.questdb, "tables()"):
+            if row["table_name"].startswith(f"{tag}_"):
+                exec_sql(settings.questdb, f"DROP TABLE IF EXISTS {row['table_name']}")
+
+
+@pytest.fixture
+def namespace(services: Settings):
+    """A fresh namespace for one test: (settings, env)."""
+    with fresh_namespace(services) as ns:
+        yield ns

@@ -7,7 +7,6 @@ It only has to be obviously right, not fast. Tests compare the real pipeline aga
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 
 NS = 1_000_000_000
 

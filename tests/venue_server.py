@@ -121,3 +121,22 @@ class RecordedVenue:
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
+
+    def serve_in_background(self, timeout: float = 60) -> str:
+        """Serve from a thread (for a client in another process) until every frame is played
+        or `timeout` passes; returns the websocket URL."""
+        import threading
+
+        ready = threading.Event()
+
+        def run() -> None:
+            async def main() -> None:
+                async with self:
+                    ready.set()
+                    await asyncio.wait_for(self.finished.wait(), timeout)
+            asyncio.run(main())
+
+        threading.Thread(target=run, daemon=True).start()
+        if not ready.wait(10):
+            raise RuntimeError("the recorded venue server did not start within 10 s")
+        return self.url

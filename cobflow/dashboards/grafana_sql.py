@@ -112,7 +112,8 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-_VAR = re.compile(r"\$(\w+)|\[\[(\w+)(?::\w+)?\]\]|\$\{(\w+)(?::\w+)?\}")
+#: `$name`, `[[name]]`, `${name}` (with an optional `:format`): Grafana's variable syntaxes
+VARIABLE = re.compile(r"\$(\w+)|\[\[(\w+)(?::\w+)?\]\]|\$\{(\w+)(?::\w+)?\}")
 
 
 def interpolate(sql: str, variables: dict[str, Variable], builtins: dict[str, str]) -> str:
@@ -130,7 +131,7 @@ def interpolate(sql: str, variables: dict[str, Variable], builtins: dict[str, st
             return ",".join(_quote(v) for v in var.values)
         return var.values[0].replace("'", "''") if var.values else ""
 
-    return _VAR.sub(repl, sql)
+    return VARIABLE.sub(repl, sql)
 
 
 def builtin_variables(rng: TimeRange, interval_ms: int) -> dict[str, str]:

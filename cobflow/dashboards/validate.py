@@ -13,7 +13,7 @@ from typing import Any
 
 from cobflow.dashboards import DATASOURCE_TYPE, DATASOURCE_UID
 from cobflow.dashboards.grafana_sql import (
-    GrafanaSQLError, TimeRange, Variable, builtin_variables, expand_macros, interpolate, panel_interval,
+    VARIABLE, GrafanaSQLError, TimeRange, Variable, builtin_variables, expand_macros, interpolate, panel_interval,
 )
 from cobflow.tables import TABLES
 
@@ -72,7 +72,7 @@ def with_table_prefix(sql: str, prefix: str) -> str:
 
 
 def _referenced(sql: str) -> set[str]:
-    return {m[0] or m[1] or m[2] for m in re.findall(r"\$(\w+)|\[\[(\w+)(?::\w+)?\]\]|\$\{(\w+)(?::\w+)?\}", sql)}
+    return {m[0] or m[1] or m[2] for m in VARIABLE.findall(sql)}
 
 
 def check_model(name: str, dash: dict[str, Any]) -> list[str]:

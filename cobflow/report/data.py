@@ -51,7 +51,8 @@ class QuestDBSource:
             cond.append(f"ts >= {start // 1000}")  # timestamps compare in microseconds
         if end is not None:
             cond.append(f"ts < {end // 1000}")
-        sql = (f"SELECT {', '.join(chr(34) + c + chr(34) for c in cols)} FROM {self.settings.table(table)}"
+        quoted = ", ".join(f'"{c}"' for c in cols)  # `offset` is an SQL keyword
+        sql = (f"SELECT {quoted} FROM {self.settings.table(table)}"
                + (f" WHERE {' AND '.join(cond)}" if cond else "") + " ORDER BY ts LIMIT 2000000")
         names, rows = self._query(sql)
         out: Columns = {}

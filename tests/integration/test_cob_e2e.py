@@ -11,7 +11,7 @@ import pytest
 from cobflow.qdb import query, wait_for_wal
 from cobflow.sinks.parquet import read_table
 from cobflow.tables import COB_TABLES
-from tests.integration.helpers import cobflow, run
+from tests.integration.helpers import cobflow
 
 pytestmark = pytest.mark.integration
 CONFIG = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"

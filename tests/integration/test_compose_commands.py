@@ -5,12 +5,10 @@ and the live connectors publishing into Kafka."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -104,22 +102,10 @@ def test_compose_live_command_publishes_the_venue_frames_to_kafka(namespace, tmp
     settings, env = namespace
     msgs = import_cryptofeed([captures / "KRAKEN.ws.50.0"])
     server = RecordedVenue(msgs)
-    ready = threading.Event()
-    holder: dict[str, str] = {}
-
-    def serve() -> None:
-        async def main() -> None:
-            async with server:
-                holder["url"] = server.url
-                ready.set()
-                await asyncio.wait_for(server.finished.wait(), 60)
-        asyncio.run(main())
-
-    threading.Thread(target=serve, daemon=True).start()
-    assert ready.wait(10)
+    url = server.serve_in_background()
     cfg = tmp_path / "symbols.yaml"
     cfg.write_text("symbols:\n  XMR-USD:\n    bucket: 1\n    venues: {kraken: XMR/USD}\n")
-    argv = local(TESTED_COMMANDS["live"], extra=("--duration", "4", "--url", f"kraken={holder['url']}"))
+    argv = local(TESTED_COMMANDS["live"], extra=("--duration", "4", "--url", f"kraken={url}"))
     proc = subprocess.run(argv, env={**env, "COBFLOW_SYMBOLS_FILE": str(cfg)}, capture_output=True, text=True,
                           timeout=90)
     assert proc.returncode == 0, proc.stderr

@@ -14,6 +14,7 @@ import pytest
 
 from cobflow.dashboards import DASHBOARD_DIR
 from cobflow.qdb import query
+from tests.conftest import fresh_namespace
 from tests.integration.helpers import cobflow
 from tests.unit.test_report import png_size
 
@@ -23,28 +24,11 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def demo(services, tmp_path_factory):
     """One demo run in its own topics and tables (removed afterwards)."""
-    import uuid
-
-    from cobflow.kafka_io import admin, delete_topics
-    from cobflow.qdb import exec_sql
-
     tmp = tmp_path_factory.mktemp("demo")
-    tag = f"t{uuid.uuid4().hex[:10]}"
-    settings = services.model_copy(update={
-        "kafka": services.kafka.model_copy(update={"topic_prefix": f"{tag}."}),
-        "questdb": services.questdb.model_copy(update={"table_prefix": f"{tag}_"}),
-    })
-    import os
-    env = {**os.environ, "COBFLOW_KAFKA__TOPIC_PREFIX": f"{tag}.", "COBFLOW_QUESTDB__TABLE_PREFIX": f"{tag}_"}
     capture = tmp / "simulated.jsonl.gz"
-    # 75 s always crosses a minute boundary: the 1m candles panel has a closed bar to show
-    out = cobflow(env, "demo", "--duration", "75", "--save", str(capture), "--report", str(tmp / "report"))
-    yield settings, env, tmp, capture, out
-    topics = [t for t in admin(settings.kafka).list_topics(timeout=10).topics if t.startswith(f"{tag}.")]
-    delete_topics(settings.kafka, topics)
-    for row in query(settings.questdb, "tables()"):
-        if row["table_name"].startswith(f"{tag}_"):
-            exec_sql(settings.questdb, f"DROP TABLE IF EXISTS {row['table_name']}")
+    with fresh_namespace(services) as (settings, env):
+        out = cobflow(env, "demo", "--duration", "30", "--save", str(capture), "--report", str(tmp / "report"))
+        yield settings, env, tmp, capture, out
 
 
 def test_demo_runs_the_whole_path_and_prints_what_landed(demo):
@@ -58,7 +42,7 @@ def test_demo_runs_the_whole_path_and_prints_what_landed(demo):
         assert n > 0 and f"{settings.questdb.table(t)}: {n} rows" in out, (t, out)
     lines = [line for line in out.splitlines() if re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", line)]
     assert [line.split()[1] for line in lines] == ["BTC-USD", "ETH-USD"], out
-    # frames cut short at 10 s and 40 s: their dead letters are in QuestDB as in compute's file
+    # a frame cut short at 10 s (--faults-every 30): its dead letters are in QuestDB as in compute's file
     dead = [json.loads(line) for f in (tmp / "pq").glob("dead_letters*.jsonl") for line in f.open()]
     assert any(d["stage"] == "parse" for d in dead)
     assert f"{settings.questdb.table('dead_letters')}: {len(dead)} rows" in out

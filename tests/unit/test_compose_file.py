@@ -123,12 +123,14 @@ def test_data_lives_in_named_volumes_and_grafana_mounts_its_provisioning():
     assert Path(grafana["/etc/grafana/provisioning"]) == PROJECT_ROOT / "grafana" / "provisioning"
     dashboards = Path(grafana["/var/lib/grafana/dashboards"])
     assert dashboards == PROJECT_ROOT / "grafana" / "dashboards"
-    provider = yaml.safe_load((PROJECT_ROOT / "grafana/provisioning/dashboards/cobflow.yaml").read_text())
+    from cobflow.dashboards import DATASOURCE_FILE, PROVIDER_FILE
+
+    provider = yaml.safe_load(PROVIDER_FILE.read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
     home = cfg["services"]["grafana"]["environment"]["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
     assert (dashboards / Path(home).name).is_file()
     # every ${VAR} the datasource provisioning refers to is set in Grafana's environment
-    ds_vars = set(re.findall(r"\$\{(\w+)\}", (PROJECT_ROOT / "grafana/provisioning/datasources/questdb.yaml").read_text()))
+    ds_vars = set(re.findall(r"\$\{(\w+)\}", DATASOURCE_FILE.read_text()))
     assert ds_vars and ds_vars <= set(cfg["services"]["grafana"]["environment"])
 
 

@@ -8,7 +8,6 @@ import gzip
 import re
 from dataclasses import replace
 
-import orjson
 import pytest
 from hypothesis import given, settings, strategies as st
 

@@ -101,32 +101,17 @@ def test_cobflow_live_records_a_venue_to_a_capture_file(captures, tmp_path):
     """The command a user runs, against the local server instead of Kraken."""
     import subprocess
     import sys
-    import threading
-
     from cobflow.capture import read_capture
 
     msgs = import_cryptofeed([captures / "KRAKEN.ws.50.0"])
     server = RecordedVenue(msgs)
-    ready = threading.Event()
     out = tmp_path / "live.jsonl.gz"
     cfg = tmp_path / "symbols.yaml"
     cfg.write_text("symbols:\n  XMR-USD:\n    bucket: 1\n    venues: {kraken: XMR/USD}\n")
-    holder = {}
-
-    def serve() -> None:
-        async def main() -> None:
-            async with server:
-                holder["url"] = server.url
-                ready.set()
-                await asyncio.wait_for(server.finished.wait(), 60)
-        asyncio.run(main())
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    assert ready.wait(10)
+    url = server.serve_in_background()
     proc = subprocess.run(
         [sys.executable, "-m", "cobflow", "--config", str(cfg), "live", "--no-kafka", "--out", str(out),
-         "--duration", "4", "--url", f"kraken={holder['url']}"], capture_output=True, text=True, timeout=60)
+         "--duration", "4", "--url", f"kraken={url}"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "kraken: XMR-USD from ws://127.0.0.1" in proc.stderr
     got = list(read_capture(out))

@@ -100,10 +100,15 @@ def test_parquet_source_filters_and_counts_dead_letters(computed):
     start = int(rows["ts"][0])
     first = src.load("cob_buckets", {"symbol": "ETH-USD"}, start, start + NS)
     assert len(first["ts"]) == 41 and set(first["ts"]) == {start}
-    # 40 s, first cut at 10 s then every 12 s: cuts at 10, 22, 34 s -> 3 parse dead letters,
-    # each followed by a sequence gap on the next diff of that market
-    dead = src.dead_letters({"binance"}, 0, 2**62)
-    assert dead >= 3 and src.dead_letters({"okx"}, 0, 2**62) == 0
+    # 40 s, first cut at 10 s then every 12 s: cuts at 10, 22, 34 s -> 3 malformed frames;
+    # each lost diff is also a sequence gap, counted by the book (book_health) as it happens
+    gaps = sum(int(src.load("book_health", {"venue": "binance", "market": m}, None, None)["gaps"][-1])
+               for m in ("BTC-USDT", "ETH-USDT"))
+    assert gaps >= 1
+    assert src.dead_letters({"binance"}, 0, 2**62) == 3 + gaps
+    assert src.dead_letters({"okx", "coinbase"}, 0, 2**62) == 0
+    first = int(src.load("cob_summary", {}, None, None)["ts"].min())
+    assert src.dead_letters({"binance"}, 0, first + 9 * NS) == 0  # nothing before the first cut
 
 
 def test_timeframe_gives_at_least_twenty_bars():

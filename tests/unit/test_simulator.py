@@ -7,7 +7,6 @@ import hashlib
 import math
 import statistics
 
-import pytest
 from hypothesis import given, settings, strategies as st
 
 from cobflow.capture import read_capture
@@ -15,7 +14,6 @@ from cobflow.config import load_symbols
 from cobflow.simulator import SimConfig, simulate
 from cobflow.simulator.to_file import simulate_to_file
 from cobflow.verify import BookChecker, verify
-from connectors.base import BookDelta, BookSnapshot
 from tests.simdata import ALL_VENUES, VENUES, sim
 
 
