@@ -3,10 +3,16 @@
 Ctrl-C or SIGTERM (`docker stop`) ends a Bytewax flow by raising KeyboardInterrupt inside
 whatever step is running, which Bytewax reports as a runtime error with two tracebacks.
 Stopping is normal here (the recovery store keeps the state): say so in one line, exit 130.
+
+The flows allocate millions of short-lived tuples and floats while holding large long-lived
+books; with CPython's default thresholds the cyclic collector rescans them every 700
+allocations and takes a quarter of the time. Nothing here builds cycles that need prompt
+collection, so young collections are made rarer (`tune_gc`).
 """
 
 from __future__ import annotations
 
+import gc
 import runpy
 import signal
 import sys
@@ -20,7 +26,15 @@ def _interrupted(exc: BaseException | None) -> bool:
     return False
 
 
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
+def tune_gc() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def main() -> int:
+    tune_gc()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.argv = ["bytewax.run", *sys.argv[1:]]
     try:

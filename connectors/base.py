@@ -9,6 +9,7 @@ import zlib
 from abc import ABC
 from collections import deque
 from dataclasses import dataclass, fields
+from itertools import chain
 
 import orjson
 
@@ -79,8 +80,8 @@ def levels(raw: object, what: str) -> list[Level]:
     if not isinstance(raw, list):
         raise MalformedFrame(f"{what}: expected a list of [price, size], got {type(raw).__name__}")
     try:
-        out = [(float(p), float(q)) for p, q, *_ in raw]
-    except (TypeError, ValueError) as exc:
+        out = [(float(lv[0]), float(lv[1])) for lv in raw]
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
         raise MalformedFrame(f"{what}: bad price level ({exc})") from None
     check_levels(out, what)
     return out
@@ -90,14 +91,17 @@ def text_levels(raw: object, what: str) -> tuple[list[Level], list[TextLevel]]:
     """Like `levels`, also keeping the strings as printed (for checksums)."""
     out = levels(raw, what)
     try:
-        return out, [(p, q) for p, q, *_ in raw]  # type: ignore[union-attr]
+        return out, [(lv[0], lv[1]) for lv in raw]  # type: ignore[union-attr]
     except (TypeError, ValueError) as exc:  # pragma: no cover - levels() already checked
         raise MalformedFrame(f"{what}: bad price level ({exc})") from None
 
 
+_INF = math.inf
+
+
 def check_levels(out: list[Level], what: str) -> None:
     for p, q in out:
-        if not (math.isfinite(p) and math.isfinite(q)) or p <= 0 or q < 0:
+        if not (0 < p < _INF and 0 <= q < _INF):  # also false for NaN
             raise MalformedFrame(f"{what}: invalid level price={p} size={q}")
 
 
@@ -115,6 +119,7 @@ _QUOTES = sorted(
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def split_concatenated(venue_symbol: str) -> str:
     """BTCUSDT -> BTC-USDT. An unknown quote keeps the venue's spelling, upper case."""
     s = venue_symbol.upper()
@@ -260,9 +265,9 @@ class BookSyncBase(ABC):
         """Keep `depth` levels per side (venues that maintain a fixed-depth book)."""
         bids, asks = self.book.bids, self.book.asks
         while len(bids) > depth:
-            self.drop_level("bid", bids.popitem(0)[0])
+            self.drop_level("bid", bids.pop_worst())
         while len(asks) > depth:
-            self.drop_level("ask", asks.popitem(-1)[0])
+            self.drop_level("ask", asks.pop_worst())
 
     def drop_level(self, side: str, price: float) -> None:
         pass
@@ -364,8 +369,7 @@ class TextBook(BookSyncBase):
     def top_text(self, n: int) -> tuple[list[TextLevel], list[TextLevel]]:
         """The best n bids (best first) and asks (best first), as printed."""
         bt, at = self.bid_text, self.ask_text
-        return ([bt[p] for p in reversed(self.book.bids.keys()[-n:])],
-                [at[p] for p in self.book.asks.keys()[:n]])
+        return [bt[p] for p in self.book.bids.top(n)], [at[p] for p in self.book.asks.top(n)]
 
 
 # -- parsing helpers ---------------------------------------------------------------------
@@ -389,6 +393,13 @@ def frame_parser(fn):  # type: ignore[no-untyped-def]
             raise MalformedFrame(f"bad field value: {type(exc).__name__}: {exc}") from None
 
     return parse
+
+
+def interleave(bids: list, asks: list) -> list:
+    """bid1, ask1, bid2, ask2, ... and then the longer side's rest (OKX, Bitfinex checksums)."""
+    out = list(chain.from_iterable(zip(bids, asks)))
+    n = min(len(bids), len(asks))
+    return out + bids[n:] + asks[n:]
 
 
 def signed32(value: int) -> int:

@@ -24,6 +24,7 @@ checked to increase (the live client checks the connection's count strictly).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import orjson
@@ -40,6 +41,7 @@ from connectors.base import (
     crc32,
     decode_json,
     frame_parser,
+    interleave,
     positive_trade,
     signed32,
 )
@@ -128,15 +130,16 @@ def parse(raw: RawMessage, d: object) -> list[Event]:
     return []  # ticker arrays
 
 
+# the same prices and sizes recur in every checksum: each is printed once
+js_text = functools.lru_cache(maxsize=1 << 17)(js_number)
+
+
 def book_checksum(bids: list[tuple[float, float]], asks: list[tuple[float, float]],
-                  text: Callable[[float], str] = js_number) -> int:
-    parts: list[str] = []
-    for i in range(CHECKSUM_LEVELS):
-        if i < len(bids):
-            parts += [text(bids[i][0]), text(bids[i][1])]
-        if i < len(asks):
-            parts += [text(asks[i][0]), text(-asks[i][1])]
-    return signed32(crc32(":".join(parts)))
+                  text: Callable[[float], str] = js_text) -> int:
+    n = CHECKSUM_LEVELS
+    b = [f"{text(p)}:{text(q)}" for p, q in bids[:n]]
+    a = [f"{text(p)}:{text(-q)}" for p, q in asks[:n]]
+    return signed32(crc32(":".join(interleave(b, a))))
 
 
 class BitfinexBook(BookSyncBase):
@@ -148,9 +151,8 @@ class BitfinexBook(BookSyncBase):
         return None
 
     def checksum(self) -> int:
-        bids, asks, n = self.book.bids, self.book.asks, CHECKSUM_LEVELS
-        return book_checksum([(p, bids[p]) for p in reversed(bids.keys()[-n:])],
-                             [(p, asks[p]) for p in asks.keys()[:n]])
+        n = CHECKSUM_LEVELS
+        return book_checksum(self.book.bids.levels(n), self.book.asks.levels(n))
 
 
 BookSync = BitfinexBook
@@ -185,7 +187,6 @@ class SimWire(SimWireBase):
         self.seq = 0
         base = rng.randrange(10_000, 300_000)
         self.book_chan = {m: base + 2 * i for i, m in enumerate(specs)}
-        self._js: dict[float, str] = {}
         self._tokens: dict[tuple[str, int, float], str] = {}
         self.trade_chan = {m: base + 2 * i + 1 for i, m in enumerate(specs)}
 
@@ -211,20 +212,11 @@ class SimWire(SimWireBase):
             return [spec.price(tick), 1 + self.rng.getrandbits(2), amount if side == "bid" else -amount]
         return [spec.price(tick), 0, 1 if side == "bid" else -1]
 
-    def _text(self, x: float) -> str:
-        text = self._js.get(x)
-        if text is None:
-            if len(self._js) > 200_000:
-                self._js.clear()
-            text = self._js[x] = js_number(x)
-        return text
-
     def _checksum(self, spec, book) -> int:  # type: ignore[no-untyped-def]
         tok = self._token
         bids = [tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)]
         asks = [tok(spec, t, -s) for t, s in book.top_asks(CHECKSUM_LEVELS)]
-        parts = [x for pair in zip(bids, asks) for x in pair] + bids[len(asks):] + asks[len(bids):]
-        return signed32(crc32(":".join(parts)))
+        return signed32(crc32(":".join(interleave(bids, asks))))
 
     def _token(self, spec, tick: int, amount: float) -> str:  # type: ignore[no-untyped-def]
         """"price:amount" of one level as the checksum prints it (levels recur: cached)."""
@@ -233,7 +225,7 @@ class SimWire(SimWireBase):
         if tok is None:
             if len(self._tokens) > 200_000:
                 self._tokens.clear()
-            tok = self._tokens[key] = f"{self._text(spec.price(tick))}:{self._text(amount)}"
+            tok = self._tokens[key] = f"{js_text(spec.price(tick))}:{js_text(amount)}"
         return tok
 
     def subscribed(self, t_ns, market, book):  # type: ignore[no-untyped-def]

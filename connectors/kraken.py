@@ -28,6 +28,7 @@ unsigned. v1 uses the strings as sent; v2 formats the numbers with the pair's pr
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal
 
@@ -68,6 +69,7 @@ def venue_symbol(market: str) -> str:
     return market.replace("-", "/")
 
 
+@functools.lru_cache(maxsize=1 << 17)  # the same strings recur in every checksum
 def checksum_digits(text: str) -> str:
     return text.replace(".", "").lstrip("0")
 
@@ -203,8 +205,8 @@ class KrakenBook(TextBook):
             raise RuntimeError("v2 book without precision: parse() emits one before each snapshot")
         n = CHECKSUM_LEVELS
         fmt = self._format
-        return book_checksum([(fmt(p, 0), fmt(bids[p], 1)) for p in reversed(bids.keys()[-n:])],
-                             [(fmt(p, 0), fmt(asks[p], 1)) for p in asks.keys()[:n]])
+        return book_checksum([(fmt(p, 0), fmt(q, 1)) for p, q in bids.levels(n)],
+                             [(fmt(p, 0), fmt(q, 1)) for p, q in asks.levels(n)])
 
     def _format(self, x: float, which: int) -> str:
         """x with the pair's price (0) or size (1) decimals; the same values recur, so cached."""

@@ -23,6 +23,8 @@ seqId (snapshots carry -1). Recordings from before OKX added seqId (2022) carry 
 
 from __future__ import annotations
 
+from itertools import chain
+
 from cobflow.raw import RawMessage
 from connectors.base import (
     BookDelta,
@@ -34,6 +36,7 @@ from connectors.base import (
     crc32,
     decode_json,
     frame_parser,
+    interleave,
     positive_trade,
     signed32,
     text_levels,
@@ -91,13 +94,7 @@ def parse(raw: RawMessage, d: object) -> list[Event]:
 
 
 def checksum_text(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> str:
-    parts: list[str] = []
-    for i in range(max(len(bids), len(asks))):
-        if i < len(bids):
-            parts.extend(bids[i])
-        if i < len(asks):
-            parts.extend(asks[i])
-    return ":".join(parts)
+    return ":".join(chain.from_iterable(interleave(bids, asks)))
 
 
 def book_checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
@@ -168,8 +165,7 @@ class SimWire(SimWireBase):
         tok = self._token
         bids_t = [tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)]
         asks_t = [tok(spec, t, s) for t, s in book.top_asks(CHECKSUM_LEVELS)]
-        tokens = [x for pair in zip(bids_t, asks_t) for x in pair]
-        tokens += bids_t[len(asks_t):] + asks_t[len(bids_t):]
+        tokens = interleave(bids_t, asks_t)
         item = {
             "asks": [[spec.price_text(t), spec.size_text(s), "0", str(1 + self.rng.getrandbits(3) if s else 0)]
                      for t, s in asks],

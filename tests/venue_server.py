@@ -47,8 +47,8 @@ class RecordedVenue:
     def kraken_v1_snapshot(self, market: str) -> str:
         book = self.truth.books[("kraken", market)]
         chan, name, pair = self.first_frame[market][0], self.first_frame[market][-2], self.first_frame[market][-1]
-        bids = [[*book.bid_text[p], "0.0"] for p in reversed(book.book.bids.keys())]
-        asks = [[*book.ask_text[p], "0.0"] for p in book.book.asks.keys()]
+        bids = [[*book.bid_text[p], "0.0"] for p, _ in book.book.bids.levels()]
+        asks = [[*book.ask_text[p], "0.0"] for p, _ in book.book.asks.levels()]
         return orjson.dumps([chan, {"as": asks, "bs": bids}, name, pair]).decode()
 
     def binance_rest(self, market: str) -> str:
@@ -59,8 +59,8 @@ class RecordedVenue:
             return raw.payload
         return orjson.dumps({
             "lastUpdateId": book.seq,
-            "bids": [[f"{p:.8f}", f"{q:.8f}"] for p, q in reversed(book.book.bids.items())],
-            "asks": [[f"{p:.8f}", f"{q:.8f}"] for p, q in book.book.asks.items()],
+            "bids": [[f"{p:.8f}", f"{q:.8f}"] for p, q in book.book.bids.levels()],
+            "asks": [[f"{p:.8f}", f"{q:.8f}"] for p, q in book.book.asks.levels()],
         }).decode()
 
     # -- serving -----------------------------------------------------------------------------

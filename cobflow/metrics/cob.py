@@ -77,8 +77,8 @@ def consolidate(books: Mapping[str, L2Book], bucket: BucketSize) -> CobSecond | 
     books = {v: b for v, b in books.items() if b is not None}
     if not books:
         return None
-    best_bids = [b.bids.peekitem(-1)[0] for b in books.values() if b.bids]
-    best_asks = [b.asks.peekitem(0)[0] for b in books.values() if b.asks]
+    best_bids = [b.bids.prices[-1] for b in books.values() if b.bids]
+    best_asks = [b.asks.prices[0] for b in books.values() if b.asks]
     best_bid = max(best_bids) if best_bids else None
     best_ask = min(best_asks) if best_asks else None
     if best_bid is None or best_ask is None:

@@ -90,7 +90,7 @@ def first_delta_at_the_top(msgs, venue: str, after: int, market: str | None = No
                 m = FIRST_PRICE.search(raw.payload_text())
                 price = float(m[1] or m[2])
                 side = book.book.bids if any(p == price for p, _ in evs[0].bids) else book.book.asks
-                top = list(side.keys())[-10:] if side is book.book.bids else list(side.keys())[:10]
+                top = side.top(10)
                 if price in top:
                     return i
         checker.feed(raw)
