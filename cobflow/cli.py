@@ -246,31 +246,88 @@ def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-# -- dataflows -------------------------------------------------------------------------
-def run_flow(name: str, workers: int, env: dict[str, str] | None = None, recovery: Path | None = None) -> int:
-    """`python -m bytewax.run FLOW` (through cobflow.runflow, which stops quietly on Ctrl-C/SIGTERM)."""
-    import signal
+def positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
 
+
+# -- dataflows -------------------------------------------------------------------------
+def run_flow(name: str, workers: int, env: dict[str, str] | None = None, recovery: Path | None = None,
+             processes: int = 1) -> int:
+    """`python -m bytewax.run FLOW` (through cobflow.runflow, which stops quietly on Ctrl-C/SIGTERM);
+    with `processes` > 1, a Bytewax cluster of that many processes on this machine."""
     cmd = [sys.executable, "-m", "cobflow.runflow", FLOWS[name], "-w", str(workers)]
     if recovery is not None:
         if not any(recovery.glob("*.sqlite3")):  # first run: create the recovery partitions
             recovery.mkdir(parents=True, exist_ok=True)
-            subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), str(workers)], check=True)
+            subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), str(workers * processes)],
+                           check=True)
         cmd += ["-r", str(recovery), "-s", "5", "-b", "0"]
-    print(f"running: python -m bytewax.run {' '.join(cmd[3:])}", file=sys.stderr)
-    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})})
+    cmds = [cmd]
+    if processes > 1:
+        addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
+        cmds = [[*cmd, "-i", str(i), "-a", addresses] for i in range(processes)]
+    for c in cmds:
+        print(f"running: python -m bytewax.run {' '.join(c[3:])}", file=sys.stderr)
+    procs = [subprocess.Popen(c, env={**os.environ, **(env or {})}) for c in cmds]
     try:
-        return proc.wait()
+        return _wait_all(procs)
     except KeyboardInterrupt:  # Ctrl-C (the flow got it too) or SIGTERM (pass it on)
+        return _stop_all(procs)
+
+
+def free_ports(n: int) -> list[int]:
+    import socket
+
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _wait_all(procs: list[subprocess.Popen]) -> int:
+    """The first failure stops the rest of the cluster (it cannot finish without it)."""
+    rc = 0
+    pending = list(procs)
+    while pending:
+        for p in list(pending):
+            code = p.poll()
+            if code is None:
+                continue
+            pending.remove(p)
+            if code != 0 and rc == 0:
+                rc = code
+                for other in pending:
+                    other.terminate()
+        time.sleep(0.05)
+    return rc
+
+
+def _stop_all(procs: list[subprocess.Popen]) -> int:
+    import signal
+
+    deadline = time.monotonic() + 2
+    for p in procs:
         try:
-            return proc.wait(2)
+            p.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGINT)
+            p.send_signal(signal.SIGINT)
+    for p in procs:
         try:
-            return proc.wait(30)
+            p.wait(30)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            return proc.wait()
+            p.kill()
+            p.wait()
+    return max(p.returncode for p in procs)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -278,7 +335,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     venues_to_read(settings)  # a configuration error is reported here, in one line
     env = {"COBFLOW_FLOW__TAIL": "true"} if args.follow else {}
-    return run_flow(args.flow, args.workers, env, args.recovery)
+    return run_flow(args.flow, args.workers, env, args.recovery, args.processes)
 
 
 def cmd_compute(args: argparse.Namespace, settings: Settings) -> int:
@@ -300,7 +357,7 @@ def cmd_compute(args: argparse.Namespace, settings: Settings) -> int:
     out.mkdir(parents=True, exist_ok=True)
     env = {"COBFLOW_COMPUTE_INPUT": str(args.input.resolve()), "COBFLOW_COMPUTE_OUTPUT": str(out.resolve())}
     start = time.perf_counter()
-    rc = run_flow("cob", args.workers, env)
+    rc = run_flow("cob", args.workers, env, processes=args.processes)
     if rc != 0:
         return _err(f"the dataflow failed (exit {rc})")
     import pyarrow.parquet as pq
@@ -504,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--speed", default="1", help="to Kafka: 1 = real time (default), 10 = 10x, 'max'")
     s.add_argument("--start", help="market time of the first message (ISO 8601, ns or 'now'; default 2026-01-01Z)")
     s.add_argument("--rate-scale", type=float, default=1.0, help="multiply update and trade rates (load tests)")
-    s.add_argument("--workers", type=int, default=2, help="to a file: processes simulating venues in parallel")
+    s.add_argument("--workers", type=positive_int, default=2, help="to a file: processes simulating venues in parallel")
     s.set_defaults(func=cmd_simulate)
 
     s = sub.add_parser("live", help="connect to the venues' websockets; raw messages -> Kafka and/or a file")
@@ -531,7 +588,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("run", help="run a dataflow (python -m bytewax.run ...)")
     s.add_argument("flow", choices=sorted(FLOWS), help="which dataflow")
-    s.add_argument("-w", "--workers", type=int, default=1, help="Bytewax worker threads")
+    s.add_argument("-w", "--workers", type=positive_int, default=1, help="Bytewax worker threads (per process)")
+    s.add_argument("--processes", type=positive_int, default=1, metavar="N",
+                   help="a Bytewax cluster of N processes on this machine (default 1)")
     s.add_argument("--follow", action="store_true", help="keep reading new messages (live mode)")
     s.add_argument("--recovery", type=Path, metavar="DIR",
                    help="Bytewax recovery store: a restarted flow resumes where it stopped (created if empty)")
@@ -540,7 +599,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("compute", help="the COB dataflow on a capture file, into Parquet (no servers)")
     s.add_argument("--input", type=Path, required=True, help="capture file (.jsonl, .jsonl.gz, .parquet)")
     s.add_argument("--output", type=Path, required=True, help="folder: one Parquet folder per table")
-    s.add_argument("-w", "--workers", type=int, default=1, help="Bytewax worker threads")
+    s.add_argument("-w", "--workers", type=positive_int, default=1, help="Bytewax worker threads (per process)")
+    s.add_argument("--processes", type=positive_int, default=1, metavar="N",
+                   help="a Bytewax cluster of N processes on this machine (default 1)")
     s.set_defaults(func=cmd_compute)
 
     s = sub.add_parser("sql", help="run a SQL query on QuestDB and print the rows")

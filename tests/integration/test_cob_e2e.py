@@ -35,12 +35,17 @@ def same(a, b) -> bool:
     return a == b
 
 
-def test_kafka_questdb_and_compute_agree_row_for_row(namespace, tmp_path):
+@pytest.mark.parametrize("scale", [[], ["--processes", "2"]], ids=["one-worker", "two-process-cluster"])
+def test_kafka_questdb_and_compute_agree_row_for_row(namespace, tmp_path, scale):
+    """One worker, and a Bytewax cluster of two processes (each reads some of the raw topics
+    and hands messages to the process that owns their symbol): the rows of `compute`."""
     settings, env = namespace
     capture = tmp_path / "sim.jsonl.gz"
     cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "40", "--seed", "17", "--out", str(capture))
     cobflow(env, "--config", str(CONFIG), "replay", str(capture))
-    cobflow(env, "--config", str(CONFIG), "run", "cob")
+    printed = cobflow(env, "--config", str(CONFIG), "run", "cob", *scale)
+    if scale:
+        assert printed.count("-i 0 -a") == 1 and printed.count("-i 1 -a") == 1, printed
     assert_questdb_equals_compute(settings, env, capture, tmp_path)
 
 
