@@ -1,10 +1,20 @@
-"""The COB dataflow's throughput on simulated traffic (2 symbols x 5 venues): file mode
-(`cobflow compute`) per worker count, and the parts of the work per message.
+"""The COB dataflow on simulated traffic (2 symbols x 5 venues, tests/data/cob_e2e.yaml).
 
-    python bench/cob.py [--seconds 300]
+    python bench/cob.py                       # file mode and Kafka -> QuestDB mode
+    python bench/cob.py --modes file          # no servers needed
+    python bench/cob.py --seconds 600 --latency-seconds 30
 
-Prints raw messages/s, seconds of market data per wall second and peak memory; writes
-bench/results/cob.json.
+1. file mode (`cobflow compute`'s flow, capture -> Parquet) with 1 and 2 workers;
+2. Kafka -> QuestDB throughput: the capture replayed into Kafka, then the flow reads it all;
+3. Kafka -> QuestDB latency: the simulator publishes in real time (`--start now --speed 1`)
+   while the flow follows; QuestDB is polled every 100 ms for the newest second of each
+   symbol, and every raw message's ts_recv is set against the wall-clock time its second
+   became queryable (WAL applied) in QuestDB.
+
+Each flow process's RSS is sampled every 0.25 s while it runs: over a one-hour simulated
+market (the default), the RSS at 25/50/75/100% of the run shows whether memory stays flat.
+Prints the numbers and writes bench/results/cob.json. Kafka and QuestDB are started (and
+stopped afterwards) like the integration tests do, in a scratch namespace.
 """
 
 from __future__ import annotations
@@ -12,61 +22,238 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from datetime import datetime
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 CONFIG = ROOT / "tests" / "data" / "cob_e2e.yaml"
+FLOW = [sys.executable, "-m", "cobflow.runflow", "dataflows.cob:flow"]  # what `cobflow run/compute` start
+POLL_S = 0.1
+
+
+# -- measuring a flow process ------------------------------------------------------------
+def rss_mb(pid: int) -> float | None:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+class RssSampler(threading.Thread):
+    """(seconds since start, RSS MB) of one process every 0.25 s until it exits."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        super().__init__(daemon=True)
+        self.proc, self.samples = proc, []
+        self.t0 = time.perf_counter()
+
+    def run(self) -> None:
+        while self.proc.poll() is None:
+            mb = rss_mb(self.proc.pid)
+            if mb is not None:
+                self.samples.append((time.perf_counter() - self.t0, mb))
+            time.sleep(0.25)
+
+    def summary(self) -> dict:
+        if not self.samples:
+            return {}
+        t = np.array([s[0] for s in self.samples])
+        mb = np.array([s[1] for s in self.samples])
+        at = {f"rss_mb_at_{q}pct": float(np.interp(t[-1] * q / 100, t, mb)) for q in (25, 50, 75, 100)}
+        return {"peak_rss_mb": float(mb.max()), **at,
+                "rss_growth_mb_second_half": at["rss_mb_at_100pct"] - at["rss_mb_at_50pct"]}
+
+
+def run_flow_sampled(env: dict, workers: int) -> dict:
+    proc = subprocess.Popen([*FLOW, "-w", str(workers)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    sampler = RssSampler(proc)
+    sampler.start()
+    out, _ = proc.communicate()
+    wall = time.perf_counter() - sampler.t0
+    sampler.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"the flow failed (exit {proc.returncode}):\n{out.decode()[-3000:]}")
+    return {"wall_s": wall, **sampler.summary()}
+
+
+def throughput(n: int, market_s: float, workers: int, r: dict) -> dict:
+    el = r["wall_s"]
+    return {**r, "msg_per_s": n / el, "msg_per_s_per_worker": n / el / workers, "market_s_per_wall_s": market_s / el}
+
+
+def show(label: str, r: dict) -> None:
+    print(f"{label}: {r['wall_s']:.1f} s wall = {r['msg_per_s']:,.0f} msg/s ({r['msg_per_s_per_worker']:,.0f} per "
+          f"worker), {r['market_s_per_wall_s']:,.0f} s of market per s; RSS peak {r['peak_rss_mb']:.0f} MB, "
+          f"at 25/50/75/100% {r['rss_mb_at_25pct']:.0f}/{r['rss_mb_at_50pct']:.0f}/"
+          f"{r['rss_mb_at_75pct']:.0f}/{r['rss_mb_at_100pct']:.0f} MB (wall time includes start-up)")
+
+
+# -- the benchmark -----------------------------------------------------------------------
+def file_mode(capture: Path, n: int, market_s: float, workers: list[int], tmp: Path) -> dict:
+    out: dict = {}
+    for w in workers:
+        env = {**os.environ, "COBFLOW_SYMBOLS_FILE": str(CONFIG), "COBFLOW_COMPUTE_INPUT": str(capture),
+               "COBFLOW_COMPUTE_OUTPUT": str(tmp / f"parquet-w{w}")}
+        r = out[f"workers={w}"] = throughput(n, market_s, w, run_flow_sampled(env, w))
+        show(f"file mode -w {w}", r)
+    return out
+
+
+def kafka_throughput(settings, env: dict, capture: Path, n: int, market_s: float) -> dict:  # type: ignore[no-untyped-def]
+    from cobflow.qdb import query, wait_for_wal
+
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "cobflow", "replay", str(capture)], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    replay_s = time.perf_counter() - start
+    print(f"replayed {n:,} messages into Kafka in {replay_s:.1f} s ({n / replay_s:,.0f} msg/s)")
+    r = throughput(n, market_s, 1, run_flow_sampled(env, 1))
+    show("kafka -> questdb -w 1", r)
+    table = settings.questdb.table("cob_summary")
+    wait_for_wal(settings.questdb, [table])
+    r["cob_summary_rows"] = query(settings.questdb, f"select count() n from {table}")[0]["n"]
+    r["replay_msg_per_s"] = n / replay_s
+    return r
+
+
+def _ns(ts: str) -> int:
+    d = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    return int(d.timestamp()) * 1_000_000_000 + d.microsecond * 1000
+
+
+def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[no-untyped-def]
+    """Real-time simulator -> Kafka -> flow (following) -> QuestDB, polled for each second's arrival."""
+    from cobflow.config import load_symbols
+    from cobflow.kafka_io import record
+    from cobflow.qdb import QuestDBError, query
+    from operators.cob import symbol_of_markets
+
+    env = {**env, "COBFLOW_FLOW__TAIL": "true"}
+    flow = subprocess.Popen([*FLOW, "-w", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    sim = subprocess.Popen([sys.executable, "-m", "cobflow", "simulate", "--duration", str(seconds), "--start", "now",
+                            "--speed", "1", "--seed", "5"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    table = settings.questdb.table("cob_summary")
+    appeared: dict[tuple[str, int], int] = {}  # (symbol, second) -> wall ns it became queryable
+    newest: dict[str, int] = {}
+    sampler = RssSampler(flow)
+    sampler.start()
+    grace_until = None
+    while True:
+        now_ns = time.time_ns()
+        try:
+            rows = query(settings.questdb, f"select symbol, max(ts) m from {table}")
+        except QuestDBError:  # the table does not exist before the first rows
+            rows = []
+        for row in rows:
+            s = _ns(row["m"]) // 1_000_000_000
+            prev = newest.get(row["symbol"])
+            for sec in range(s if prev is None else prev + 1, s + 1):
+                appeared[(row["symbol"], sec)] = now_ns
+            newest[row["symbol"]] = s
+        if sim.poll() is not None and grace_until is None:
+            grace_until = time.monotonic() + 5
+        if grace_until is not None and time.monotonic() > grace_until:
+            break
+        time.sleep(POLL_S)
+    flow.send_signal(signal.SIGINT)
+    flow.communicate(timeout=60)
+    sampler.join()
+    markets = symbol_of_markets(load_symbols(CONFIG))
+    first = min(sec for _, sec in appeared) if appeared else 0
+    per_msg, per_second = [], []
+    for m in record(settings.kafka):
+        sym = markets.get((m.exchange, m.symbol or ""))
+        sec = m.ts_recv // 1_000_000_000
+        if sym is None or sec < first + 5:  # the first 5 s: the flow was still starting
+            continue
+        w = appeared.get((sym, sec))
+        if w is not None:
+            per_msg.append((w - m.ts_recv) / 1e6)
+    for (sym, sec), w in appeared.items():
+        if sec >= first + 5:
+            per_second.append((w - (sec + 1) * 1_000_000_000) / 1e6)
+    if not per_msg:
+        raise SystemExit("no second reached QuestDB during the latency run")
+    r = {
+        "seconds": seconds, "poll_ms": POLL_S * 1000, "messages_measured": len(per_msg),
+        "seconds_measured": len(per_second),
+        "ts_recv_to_queryable_ms_p50": float(np.percentile(per_msg, 50)),
+        "ts_recv_to_queryable_ms_p99": float(np.percentile(per_msg, 99)),
+        "window_end_to_queryable_ms_p50": float(np.percentile(per_second, 50)),
+        "window_end_to_queryable_ms_p99": float(np.percentile(per_second, 99)),
+        "flow_peak_rss_mb": sampler.summary().get("peak_rss_mb"),
+    }
+    print(f"latency over {seconds:g} s real time ({len(per_msg):,} messages, {len(per_second)} symbol-seconds, "
+          f"QuestDB polled every {POLL_S * 1000:.0f} ms): ts_recv -> queryable p50 "
+          f"{r['ts_recv_to_queryable_ms_p50']:.0f} ms, p99 {r['ts_recv_to_queryable_ms_p99']:.0f} ms; "
+          f"window end -> queryable p50 {r['window_end_to_queryable_ms_p50']:.0f} ms, "
+          f"p99 {r['window_end_to_queryable_ms_p99']:.0f} ms")
+    return r
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=float, default=300.0, help="seconds of simulated market")
-    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--seconds", type=float, default=3600.0, help="seconds of simulated market (default: 1 h)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="file mode worker counts")
+    ap.add_argument("--modes", nargs="+", choices=["file", "kafka"], default=["file", "kafka"])
+    ap.add_argument("--latency-seconds", type=float, default=60.0, help="real-time run for the latency numbers")
     args = ap.parse_args()
     from cobflow.capture import read_capture
-    from cobflow.config import load_symbols
+    from cobflow.config import load_settings, load_symbols
     from cobflow.simulator import SimConfig
     from cobflow.simulator.to_file import simulate_to_file
+    from cobflow.verify import BookChecker
 
-    results: dict = {"seconds_of_market": args.seconds, "compute": {}}
-    with tempfile.TemporaryDirectory() as tmp:
-        capture = Path(tmp) / "sim.jsonl"
+    results: dict = {"config": str(CONFIG.relative_to(ROOT)), "seconds_of_market": args.seconds,
+                     "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp_:
+        tmp = Path(tmp_)
+        capture = tmp / "sim.jsonl"
+        start = time.perf_counter()
         n = simulate_to_file(load_symbols(CONFIG), SimConfig(seed=1, duration_s=args.seconds), capture)
+        print(f"simulated {args.seconds:g} s of market: {n:,} raw messages in {time.perf_counter() - start:.1f} s")
         results["messages"] = n
-        # the parse + sync part alone, in this process
-        from cobflow.verify import BookChecker
+        checker = BookChecker()  # parse + book sync alone, in this process, for comparison
         msgs = list(read_capture(capture))
-        checker = BookChecker()
         start = time.perf_counter()
         for m in msgs:
             checker.feed(m)
         results["parse_and_sync_msg_per_s"] = n / (time.perf_counter() - start)
-        print(f"{n:,} raw messages, {args.seconds:.0f} s of market; parse+sync alone: "
-              f"{results['parse_and_sync_msg_per_s']:,.0f} msg/s")
-        for w in args.workers:
-            out = Path(tmp) / f"out{w}"
-            cmd = [sys.executable, "-m", "cobflow", "--config", str(CONFIG), "compute", "--input", str(capture),
-                   "--output", str(out), "-w", str(w)]
-            start = time.perf_counter()
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            el = time.perf_counter() - start
-            if proc.returncode != 0:
-                raise SystemExit(proc.stderr)
-            peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            r = {"wall_s": el, "msg_per_s": n / el, "msg_per_s_per_worker": n / el / w,
-                 "market_s_per_wall_s": args.seconds / el, "peak_rss_mb": peak_mb}
-            results["compute"][f"workers={w}"] = r
-            print(f"cobflow compute -w {w}: {el:.1f} s wall = {n / el:,.0f} msg/s "
-                  f"({n / el / w:,.0f} per worker), {args.seconds / el:,.0f} s of market per s, "
-                  f"peak RSS {peak_mb:,.0f} MB (includes Python start-up)")
+        del msgs, checker
+        print(f"parse + book sync alone (no Bytewax, no consolidation): {results['parse_and_sync_msg_per_s']:,.0f} msg/s")
+        if "file" in args.modes:
+            results["file"] = file_mode(capture, n, args.seconds, args.workers, tmp)
+        if "kafka" in args.modes:
+            from cobflow.services import Services
+            from cobflow.services.namespace import scratch_namespace
+
+            settings = load_settings()
+            svc = Services(settings)
+            started = svc.up()
+            try:
+                with scratch_namespace(settings) as (scoped, env):
+                    env["COBFLOW_SYMBOLS_FILE"] = str(CONFIG)
+                    results["kafka"] = kafka_throughput(scoped, env, capture, n, args.seconds)
+                with scratch_namespace(settings) as (scoped, env):
+                    env["COBFLOW_SYMBOLS_FILE"] = str(CONFIG)
+                    results["latency"] = kafka_latency(scoped, env, args.latency_seconds)
+            finally:
+                svc.stop(started)
     out = ROOT / "bench" / "results" / "cob.json"
-    out.write_text(json.dumps(results, indent=2))
+    out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"results written to {out}")
 
 

@@ -106,6 +106,9 @@ class FlowSettings(BaseModel):
     idle_timeout_s: float = Field(
         2.0, gt=0, description="live mode: close a market's open second after this much silence"
     )
+    max_skew_s: float = Field(
+        5.0, gt=0, description="Kafka input: read no topic more than this far (ts_recv) ahead of the slowest"
+    )
 
 
 class Settings(BaseSettings):

@@ -1,14 +1,19 @@
-"""A capture file as a Bytewax source (`cobflow compute`): one partition, read in batches,
-resumable at a message index."""
+"""Bytewax sources: a capture file (`cobflow compute`: one partition, read in batches,
+resumable at a message index) and the raw.<venue> Kafka topics read in step."""
 
 from __future__ import annotations
 
 import itertools
 from pathlib import Path
 
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from cobflow.capture import read_capture
+from cobflow.consumer_lag import LagMeter
+from cobflow.kafka_io import from_record
 from cobflow.raw import RawMessage
+from cobflow.tables import TableRow
 
 
 class _CapturePartition(StatefulSourcePartition[RawMessage, int]):
@@ -38,3 +43,109 @@ class CaptureSource(FixedPartitionedSource[RawMessage, int]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _CapturePartition:
         return _CapturePartition(self.path, self.batch_size, resume_state)
+
+
+# -- Kafka --------------------------------------------------------------------------------
+TopicPartitionKey = tuple[str, int]
+
+
+class _RawTopicsPartition(StatefulSourcePartition[RawMessage | TableRow, dict[str, int]]):
+    def __init__(self, servers: str, topics: dict[str, str], tail: bool, batch_size: int, skew_ns: int,
+                 resume: dict[str, int] | None) -> None:
+        self.venue_of = topics  # topic -> venue
+        self.tail, self.batch_size, self.skew_ns = tail, batch_size, skew_ns
+        self.consumer = Consumer({
+            "bootstrap.servers": servers, "group.id": "cobflow-flow-unused", "enable.auto.commit": False,
+            "enable.partition.eof": True, "auto.offset.reset": "earliest",
+        })
+        md = self.consumer.list_topics(timeout=15)
+        resume = resume or {}
+        self.next_offset: dict[TopicPartitionKey, int | None] = {}
+        assign = []
+        for topic in topics:
+            for part in sorted(md.topics[topic].partitions):
+                at = resume.get(f"{topic}:{part}")
+                self.next_offset[(topic, part)] = at
+                assign.append(TopicPartition(topic, part, OFFSET_BEGINNING if at is None else at))
+        self.consumer.assign(assign)
+        self.last_ts: dict[TopicPartitionKey, int] = {}
+        self.at_eof: set[TopicPartitionKey] = set()
+        self.paused: set[TopicPartitionKey] = set()
+        self.lag = LagMeter(servers)
+        self.done = False
+
+    def next_batch(self) -> list[RawMessage | TableRow]:
+        if self.done:
+            raise StopIteration
+        out: list[RawMessage | TableRow] = []
+        last_offset: dict[TopicPartitionKey, int] = {}
+        for msg in self.consumer.consume(self.batch_size, 0.001):
+            tp = (msg.topic(), msg.partition())
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._PARTITION_EOF:
+                    self.at_eof.add(tp)
+                    continue
+                raise RuntimeError(f"reading Kafka topic {tp[0]!r} partition {tp[1]}: {err}")
+            offset, expected = msg.offset(), self.next_offset[tp]
+            if expected is not None and offset != expected:
+                if offset > expected:  # never skip a record: read again from the expected one
+                    self.consumer.seek(TopicPartition(tp[0], tp[1], expected))
+                continue  # (offset < expected: already read before a pause/seek)
+            raw = from_record(self.venue_of[tp[0]], msg.key(), msg.value(), msg.headers())
+            out.append(raw)
+            self.next_offset[tp] = offset + 1
+            last_offset[tp] = offset
+            self.at_eof.discard(tp)
+            if raw.ts_recv > self.last_ts.get(tp, -1):
+                self.last_ts[tp] = raw.ts_recv
+        self._align()
+        if last_offset:
+            out.extend(self.lag(last_offset))
+        if not self.tail and len(self.at_eof) == len(self.next_offset):
+            self.done = True  # everything that was there has been read
+        return out
+
+    def _align(self) -> None:
+        """Pause the partitions more than `skew` ahead of the slowest one still being read.
+
+        A second of a symbol closes only when all its venues have passed it, so a venue read
+        ahead of the others (a backlog, a replay) waits in memory; keeping the topics in step
+        keeps that bounded. A partition at its end does not hold the others back.
+        """
+        reading = [self.last_ts.get(tp, -1) for tp in self.next_offset if tp not in self.at_eof]
+        if not reading:
+            return
+        limit = min(reading) + self.skew_ns
+        ahead = {tp for tp, ts in self.last_ts.items() if ts > limit and tp not in self.at_eof}
+        if ahead - self.paused:
+            self.consumer.pause([TopicPartition(t, p) for t, p in ahead - self.paused])
+        if self.paused - ahead:
+            self.consumer.resume([TopicPartition(t, p) for t, p in self.paused - ahead])
+        self.paused = ahead
+
+    def snapshot(self) -> dict[str, int]:
+        return {f"{t}:{p}": o for (t, p), o in self.next_offset.items() if o is not None}
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+class RawTopicsSource(FixedPartitionedSource[RawMessage | TableRow, dict[str, int]]):
+    """The raw.<venue> topics as RawMessages, kept in step on ts_recv, and consumer_lag rows.
+
+    One source partition reads every topic partition, so that it can hold the topics within
+    `max_skew_s` of each other (the per-symbol work is spread over workers by the keyed steps
+    after it). Offsets live in the recovery store, as with Bytewax's own Kafka source.
+    """
+
+    def __init__(self, servers: str, topics: dict[str, str], tail: bool, batch_size: int = 1000,
+                 max_skew_s: float = 5.0) -> None:
+        self.servers, self.topics, self.tail = servers, topics, tail
+        self.batch_size, self.skew_ns = batch_size, int(max_skew_s * 1e9)
+
+    def list_parts(self) -> list[str]:
+        return ["raw"]
+
+    def build_part(self, step_id: str, for_part: str, resume_state: dict[str, int] | None) -> _RawTopicsPartition:
+        return _RawTopicsPartition(self.servers, self.topics, self.tail, self.batch_size, self.skew_ns, resume_state)

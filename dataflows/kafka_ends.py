@@ -4,31 +4,29 @@ dlq topic, dead_letters and consumer_lag rows out."""
 from __future__ import annotations
 
 import bytewax.operators as op
-from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage, KafkaSource, KafkaSourceMessage
+from bytewax.connectors.kafka import KafkaSink, KafkaSinkMessage
 from bytewax.dataflow import Dataflow, Stream
 from cobflow.config import Settings
 from cobflow.deadletter import DeadLetter
-from cobflow.kafka_io import ensure_topics, from_record
+from cobflow.kafka_io import ensure_topics
 from cobflow.raw import RawMessage
 from cobflow.sinks.questdb import QuestDBSink
+from cobflow.sources import RawTopicsSource
 from cobflow.tables import PIPELINE_TABLES, Table, TableRow
-from operators.consumer_lag import LagMeter
 
 
 def kafka_input(flow: Dataflow, settings: Settings, venues: list[str]) -> tuple[Stream[RawMessage], Stream[TableRow]]:
-    """Raw messages of these venues' topics, and the flow's consumer_lag rows."""
+    """Raw messages of these venues' topics (read in step on ts_recv), and the flow's
+    consumer_lag rows."""
     kafka = settings.kafka
-    topics = [kafka.raw_topic(v) for v in venues]
+    topics = {kafka.raw_topic(v): v for v in venues}
     # A venue with no data yet is not an error: its topic is created empty and read as it fills.
     ensure_topics(kafka, [*topics, kafka.dlq()])
-    records = op.input("kafka", flow, KafkaSource([kafka.servers], topics, tail=settings.flow.tail,
-                                                  batch_size=settings.flow.batch_size))
-
-    def to_raw(msg: KafkaSourceMessage) -> RawMessage:
-        return from_record(kafka.venue_of_topic(msg.topic), msg.key, msg.value, msg.headers)
-
-    lag = op.flat_map_batch("consumer_lag", records, LagMeter(kafka.servers))
-    return op.map("raw", records, to_raw), lag
+    items = op.input("kafka", flow, RawTopicsSource(kafka.servers, topics, tail=settings.flow.tail,
+                                                    batch_size=settings.flow.batch_size,
+                                                    max_skew_s=settings.flow.max_skew_s))
+    split = op.branch("lag_or_raw", items, lambda x: isinstance(x, TableRow))
+    return split.falses, split.trues
 
 
 def _to_dlq(letter: DeadLetter) -> KafkaSinkMessage:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import uuid
 from pathlib import Path
 
 import pytest
@@ -53,41 +51,10 @@ def services(request) -> Settings:
     svc.stop(started)
 
 
-@contextlib.contextmanager
-def fresh_namespace(services: Settings):
-    """Fresh topic and table names (empty topics, no tables), removed afterwards.
-
-    Yields (settings, env) where env carries the same namespace to subprocesses.
-    """
-    from cobflow.kafka_io import admin, delete_topics
-    from cobflow.qdb import exec_sql, query
-
-    tag = f"t{uuid.uuid4().hex[:10]}"
-    settings = services.model_copy(
-        update={
-            "kafka": services.kafka.model_copy(update={"topic_prefix": f"{tag}."}),
-            "questdb": services.questdb.model_copy(update={"table_prefix": f"{tag}_"}),
-        }
-    )
-    env = {
-        **os.environ,
-        "COBFLOW_KAFKA__TOPIC_PREFIX": f"{tag}.",
-        "COBFLOW_QUESTDB__TABLE_PREFIX": f"{tag}_",
-        "COBFLOW_KAFKA__PORT": str(services.kafka.port),
-        "COBFLOW_QUESTDB__HTTP_PORT": str(services.questdb.http_port),
-    }
-    try:
-        yield settings, env
-    finally:
-        topics = [t for t in admin(settings.kafka).list_topics(timeout=10).topics if t.startswith(f"{tag}.")]
-        delete_topics(settings.kafka, topics)
-        for row in query(settings.questdb, "tables()"):
-            if row["table_name"].startswith(f"{tag}_"):
-                exec_sql(settings.questdb, f"DROP TABLE IF EXISTS {row['table_name']}")
-
-
 @pytest.fixture
 def namespace(services: Settings):
     """A fresh namespace for one test: (settings, env)."""
-    with fresh_namespace(services) as ns:
+    from cobflow.services.namespace import scratch_namespace
+
+    with scratch_namespace(services) as ns:
         yield ns

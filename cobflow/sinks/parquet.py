@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from cobflow.tables import Table, TableRow
 
+ROW_GROUP_ROWS = 16_384  # rows held per table before they are written as one row group
 _TYPES = {"DOUBLE": pa.float64(), "INT": pa.int32(), "LONG": pa.int64(), "BOOLEAN": pa.bool_()}
 
 
@@ -25,6 +26,8 @@ class _ParquetPartition(StatelessSinkPartition[TableRow]):
     def __init__(self, out: Path, tables: dict[str, Table], worker: int) -> None:
         self.out, self.tables, self.worker = out, tables, worker
         self.writers: dict[str, pq.ParquetWriter] = {}
+        self.pending: dict[str, list[pa.Table]] = {}  # converted batches not yet written
+        self.schemas = {name: arrow_schema(t) for name, t in tables.items()}
         for name, table in tables.items():  # every table gets a file, even an empty one
             self._writer(name)
 
@@ -48,9 +51,21 @@ class _ParquetPartition(StatelessSinkPartition[TableRow]):
                 cols[s] = [r.symbols.get(s) for r in rows]
             for c, _ in table.columns:
                 cols[c] = [r.columns.get(c) for r in rows]
-            self._writer(name).write_table(pa.table(cols, schema=arrow_schema(table)))
+            pending = self.pending.setdefault(name, [])
+            pending.append(pa.table(cols, schema=self.schemas[name]))
+            if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS:
+                self._flush(name)
+
+    def _flush(self, name: str) -> None:
+        """One row group from the batches held for this table: a file of many tiny row groups
+        is slow to read, and the writer keeps every row group's metadata in memory."""
+        pending = self.pending.pop(name, [])
+        if pending:
+            self._writer(name).write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS * 2)
 
     def close(self) -> None:
+        for name in list(self.pending):
+            self._flush(name)
         for w in self.writers.values():
             w.close()
 

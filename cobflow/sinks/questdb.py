@@ -20,11 +20,8 @@ class _QuestDBPartition(StatelessSinkPartition[TableRow]):
     def write_batch(self, items: list[TableRow]) -> None:
         sender = self._sender
         prefix = self._prefix
-        for row in items:
-            columns = {k: v for k, v in row.columns.items() if v is not None}
-            sender.row(
-                prefix + row.table, symbols=row.symbols, columns=columns, at=TimestampNanos(row.ts)
-            )
+        for row in items:  # a None column is left out of the row (QuestDB stores null)
+            sender.row(prefix + row.table, symbols=row.symbols, columns=row.columns, at=TimestampNanos(row.ts))
         sender.flush()
 
     def close(self) -> None:

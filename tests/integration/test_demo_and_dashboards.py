@@ -14,7 +14,7 @@ import pytest
 
 from cobflow.dashboards import DASHBOARD_DIR
 from cobflow.qdb import query
-from tests.conftest import fresh_namespace
+from cobflow.services.namespace import scratch_namespace
 from tests.integration.helpers import cobflow
 from tests.unit.test_report import png_size
 
@@ -26,7 +26,7 @@ def demo(services, tmp_path_factory):
     """One demo run in its own topics and tables (removed afterwards)."""
     tmp = tmp_path_factory.mktemp("demo")
     capture = tmp / "simulated.jsonl.gz"
-    with fresh_namespace(services) as (settings, env):
+    with scratch_namespace(services) as (settings, env):
         out = cobflow(env, "demo", "--duration", "30", "--save", str(capture), "--report", str(tmp / "report"))
         yield settings, env, tmp, capture, out
 

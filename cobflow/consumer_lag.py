@@ -17,7 +17,7 @@ from cobflow.tables import CONSUMER_LAG, TableRow
 
 
 class LagMeter:
-    """Called with each batch of Kafka source messages; returns consumer_lag rows."""
+    """Given the last offset read of each partition after a batch, returns consumer_lag rows."""
 
     def __init__(self, servers: str, interval_s: float = 1.0, timeout_s: float = 2.0) -> None:
         self._servers = servers
@@ -39,11 +39,7 @@ class LagMeter:
             return None  # the broker is unreachable for now: measure again on the next batch
         return high
 
-    def __call__(self, batch: list[Any]) -> list[TableRow]:
-        last: dict[tuple[str, int], int] = {}
-        for msg in batch:
-            if msg.offset is not None:
-                last[(msg.topic, msg.partition)] = msg.offset
+    def __call__(self, last: dict[tuple[str, int], int]) -> list[TableRow]:
         rows: list[TableRow] = []
         now = time.monotonic()
         with self._lock:
