@@ -4,6 +4,7 @@ resumable at a message index) and the raw.<venue> Kafka topics read in step."""
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
@@ -57,18 +58,23 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | TableRow, dict[st
         self.consumer = Consumer({
             "bootstrap.servers": servers, "group.id": "cobflow-flow-unused", "enable.auto.commit": False,
             "enable.partition.eof": True, "auto.offset.reset": "earliest",
+            "queued.max.messages.kbytes": 16384,  # read-ahead (all partitions): 16 MB
+            "fetch.wait.max.ms": 50, "fetch.queue.backoff.ms": 10,  # a resumed partition refills quickly
         })
         md = self.consumer.list_topics(timeout=15)
         resume = resume or {}
-        self.next_offset: dict[TopicPartitionKey, int | None] = {}
+        self.fetched: dict[TopicPartitionKey, int | None] = {}  # next offset expected from Kafka
+        self.held: dict[TopicPartitionKey, deque[tuple[int, RawMessage]]] = {}  # read, not yet emitted
         assign = []
         for topic in topics:
             for part in sorted(md.topics[topic].partitions):
                 at = resume.get(f"{topic}:{part}")
-                self.next_offset[(topic, part)] = at
+                self.fetched[(topic, part)] = at
+                self.held[(topic, part)] = deque()
                 assign.append(TopicPartition(topic, part, OFFSET_BEGINNING if at is None else at))
         self.consumer.assign(assign)
-        self.last_ts: dict[TopicPartitionKey, int] = {}
+        self.emitted: dict[TopicPartitionKey, int] = {}  # next offset not yet emitted
+        self.last_ts: dict[TopicPartitionKey, int] = {}  # ts_recv of the last record emitted
         self.at_eof: set[TopicPartitionKey] = set()
         self.paused: set[TopicPartitionKey] = set()
         self.lag = LagMeter(servers)
@@ -79,6 +85,18 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | TableRow, dict[st
             raise StopIteration
         out: list[RawMessage | TableRow] = []
         last_offset: dict[TopicPartitionKey, int] = {}
+        floor = self._floor()
+
+        def emit(tp: TopicPartitionKey, offset: int, raw: RawMessage) -> None:
+            out.append(raw)
+            self.emitted[tp] = offset + 1
+            last_offset[tp] = offset
+            if raw.ts_recv > self.last_ts.get(tp, -1):
+                self.last_ts[tp] = raw.ts_recv
+
+        for tp, q in self.held.items():  # what waited for the others first, in order
+            while q and self._may_emit(tp, q[0][1].ts_recv, floor):
+                emit(tp, *q.popleft())
         for msg in self.consumer.consume(self.batch_size, 0.001):
             tp = (msg.topic(), msg.partition())
             err = msg.error()
@@ -87,45 +105,58 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | TableRow, dict[st
                     self.at_eof.add(tp)
                     continue
                 raise RuntimeError(f"reading Kafka topic {tp[0]!r} partition {tp[1]}: {err}")
-            offset, expected = msg.offset(), self.next_offset[tp]
+            offset, expected = msg.offset(), self.fetched[tp]
             if expected is not None and offset != expected:
                 if offset > expected:  # never skip a record: read again from the expected one
                     self.consumer.seek(TopicPartition(tp[0], tp[1], expected))
-                continue  # (offset < expected: already read before a pause/seek)
-            raw = from_record(self.venue_of[tp[0]], msg.key(), msg.value(), msg.headers())
-            out.append(raw)
-            self.next_offset[tp] = offset + 1
-            last_offset[tp] = offset
+                continue  # (offset < expected: a record already read)
+            self.fetched[tp] = offset + 1
             self.at_eof.discard(tp)
-            if raw.ts_recv > self.last_ts.get(tp, -1):
-                self.last_ts[tp] = raw.ts_recv
+            raw = from_record(self.venue_of[tp[0]], msg.key(), msg.value(), msg.headers())
+            q = self.held[tp]
+            if q or not self._may_emit(tp, raw.ts_recv, floor):
+                q.append((offset, raw))
+            else:
+                emit(tp, offset, raw)
         self._align()
         if last_offset:
             out.extend(self.lag(last_offset))
-        if not self.tail and len(self.at_eof) == len(self.next_offset):
+        if not self.tail and len(self.at_eof) == len(self.fetched) and not any(self.held.values()):
             self.done = True  # everything that was there has been read
         return out
 
+    def _floor(self) -> int | None:
+        """ts_recv of the slowest partition still being read (-1: one that has sent nothing yet)."""
+        reading = [self.last_ts.get(tp, -1) for tp in self.fetched if tp not in self.at_eof]
+        return min(reading) if reading else None
+
+    def _may_emit(self, tp: TopicPartitionKey, ts: int, floor: int | None) -> bool:
+        """Within `skew` of the slowest partition; the slowest itself always moves on."""
+        return floor is None or ts <= floor + self.skew_ns or self.last_ts.get(tp, -1) <= floor
+
     def _align(self) -> None:
-        """Pause the partitions more than `skew` ahead of the slowest one still being read.
+        """Stop fetching the partitions that hold records back, fetch them again once emptied.
 
         A second of a symbol closes only when all its venues have passed it, so a venue read
-        ahead of the others (a backlog, a replay) waits in memory; keeping the topics in step
-        keeps that bounded. A partition at its end does not hold the others back.
+        ahead of the others (a backlog, a replay) waits in memory; keeping the topics within
+        `skew` of each other (in ts_recv) keeps that bounded. A partition at its end does not
+        hold the others back.
         """
-        reading = [self.last_ts.get(tp, -1) for tp in self.next_offset if tp not in self.at_eof]
-        if not reading:
-            return
-        limit = min(reading) + self.skew_ns
-        ahead = {tp for tp, ts in self.last_ts.items() if ts > limit and tp not in self.at_eof}
-        if ahead - self.paused:
-            self.consumer.pause([TopicPartition(t, p) for t, p in ahead - self.paused])
-        if self.paused - ahead:
-            self.consumer.resume([TopicPartition(t, p) for t, p in self.paused - ahead])
-        self.paused = ahead
+        waiting = {tp for tp, q in self.held.items() if q}
+        if waiting - self.paused:
+            self.consumer.pause([TopicPartition(t, p) for t, p in waiting - self.paused])
+        if self.paused - waiting:
+            self.consumer.resume([TopicPartition(t, p) for t, p in self.paused - waiting])
+        self.paused = waiting
 
     def snapshot(self) -> dict[str, int]:
-        return {f"{t}:{p}": o for (t, p), o in self.next_offset.items() if o is not None}
+        """Per partition, the first offset not emitted (held records are read again on resume)."""
+        out = {}
+        for (t, p), q in self.held.items():
+            at = q[0][0] if q else self.emitted.get((t, p), self.fetched[(t, p)])
+            if at is not None:
+                out[f"{t}:{p}"] = at
+        return out
 
     def close(self) -> None:
         self.consumer.close()
