@@ -187,7 +187,6 @@ class SimWire(SimWireBase):
         self.seq = 0
         base = rng.randrange(10_000, 300_000)
         self.book_chan = {m: base + 2 * i for i, m in enumerate(specs)}
-        self._tokens: dict[tuple[str, int, float], str] = {}
         self.trade_chan = {m: base + 2 * i + 1 for i, m in enumerate(specs)}
 
     def _next(self) -> int:
@@ -213,20 +212,13 @@ class SimWire(SimWireBase):
         return [spec.price(tick), 0, 1 if side == "bid" else -1]
 
     def _checksum(self, spec, book) -> int:  # type: ignore[no-untyped-def]
-        tok = self._token
+        tok = self.checksum_token
         bids = [tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)]
         asks = [tok(spec, t, -s) for t, s in book.top_asks(CHECKSUM_LEVELS)]
         return signed32(crc32(":".join(interleave(bids, asks))))
 
-    def _token(self, spec, tick: int, amount: float) -> str:  # type: ignore[no-untyped-def]
-        """"price:amount" of one level as the checksum prints it (levels recur: cached)."""
-        key = (spec.market, tick, amount)
-        tok = self._tokens.get(key)
-        if tok is None:
-            if len(self._tokens) > 200_000:
-                self._tokens.clear()
-            tok = self._tokens[key] = f"{js_text(spec.price(tick))}:{js_text(amount)}"
-        return tok
+    def level_text(self, spec, tick: int, amount: float) -> str:  # type: ignore[no-untyped-def]
+        return f"{js_text(spec.price(tick))}:{js_text(amount)}"
 
     def subscribed(self, t_ns, market, book):  # type: ignore[no-untyped-def]
         spec = self.specs[market]

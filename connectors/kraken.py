@@ -250,21 +250,13 @@ class SimWire(SimWireBase):
     wire_symbol = staticmethod(venue_symbol)
 
     def _checksum(self, spec, book) -> int:  # type: ignore[no-untyped-def]
-        tok = self._token
+        tok = self.checksum_token
         parts = [tok(spec, t, s) for t, s in book.top_asks(CHECKSUM_LEVELS)]
         parts += [tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)]
         return crc32("".join(parts))
 
-    def _token(self, spec, tick: int, size: float) -> str:  # type: ignore[no-untyped-def]
-        """One level's checksum digits (levels recur: cached)."""
-        tokens = self.__dict__.setdefault("_tokens", {})
-        key = (spec.market, tick, size)
-        tok = tokens.get(key)
-        if tok is None:
-            if len(tokens) > 200_000:
-                tokens.clear()
-            tok = tokens[key] = checksum_digits(spec.price_text(tick)) + checksum_digits(spec.size_text(size))
-        return tok
+    def level_text(self, spec, tick: int, size: float) -> str:  # type: ignore[no-untyped-def]
+        return checksum_digits(spec.price_text(tick)) + checksum_digits(spec.size_text(size))
 
     def open(self, t_ns):  # type: ignore[no-untyped-def]
         pairs = [{"symbol": s.wire_symbol, "base": s.wire_symbol.split("/")[0], "quote": s.wire_symbol.split("/")[1],

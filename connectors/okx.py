@@ -141,17 +141,9 @@ class SimWire(SimWireBase):
     def __init__(self, specs, rng) -> None:  # type: ignore[no-untyped-def]
         super().__init__(specs, rng)
         self.seq = {m: rng.randrange(10**9, 10**10) for m in specs}
-        self._tokens: dict[tuple[str, int, float], str] = {}
 
-    def _token(self, spec, tick: int, size: float) -> str:  # type: ignore[no-untyped-def]
-        """"price:size" of one level, as the checksum string has it (levels recur: cached)."""
-        key = (spec.market, tick, size)
-        tok = self._tokens.get(key)
-        if tok is None:
-            if len(self._tokens) > 200_000:
-                self._tokens.clear()
-            tok = self._tokens[key] = f"{spec.price_text(tick)}:{spec.size_text(size)}"
-        return tok
+    def level_text(self, spec, tick: int, size: float) -> str:  # type: ignore[no-untyped-def]
+        return f"{spec.price_text(tick)}:{spec.size_text(size)}"
 
     def _book(self, t_ns, market, book, action, changes):  # type: ignore[no-untyped-def]
         spec = self.specs[market]
@@ -162,7 +154,7 @@ class SimWire(SimWireBase):
         else:
             bids = [(t, s) for side, t, s in changes if side == "bid"]
             asks = [(t, s) for side, t, s in changes if side == "ask"]
-        tok = self._token
+        tok = self.checksum_token
         bids_t = [tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)]
         asks_t = [tok(spec, t, s) for t, s in book.top_asks(CHECKSUM_LEVELS)]
         tokens = interleave(bids_t, asks_t)

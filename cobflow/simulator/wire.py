@@ -68,6 +68,21 @@ class SimWireBase:
     def __init__(self, specs: dict[str, MarketSpec], rng: random.Random) -> None:
         self.specs = specs
         self.rng = rng
+        self._tokens: dict[tuple[str, int, float], str] = {}
+
+    def level_text(self, spec: MarketSpec, tick: int, size: float) -> str:
+        """One level as the venue's checksum prints it (checksummed venues define it)."""
+        raise NotImplementedError(f"{type(self).__name__} has no checksum")
+
+    def checksum_token(self, spec: MarketSpec, tick: int, size: float) -> str:
+        """`level_text`, cached: the same levels recur in every checksum."""
+        key = (spec.market, tick, size)
+        tok = self._tokens.get(key)
+        if tok is None:
+            if len(self._tokens) > 200_000:
+                self._tokens.clear()
+            tok = self._tokens[key] = self.level_text(spec, tick, size)
+        return tok
 
     @staticmethod
     def wire_symbol(market: str) -> str:
