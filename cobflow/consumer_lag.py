@@ -1,8 +1,9 @@
 """Consumer lag of a dataflow's Kafka partitions, measured as it reads them.
 
-Bytewax's Kafka source keeps its offsets in the recovery store, not in a consumer group, so
-no outside tool can see how far behind a flow is: the flow reports it itself, into the
-consumer_lag table (at most once per wall second per partition, and again when it catches up).
+The flows' Kafka source (`cobflow.sources.RawTopicsSource`) keeps its offsets in the Bytewax
+recovery store, not in a consumer group, so no outside tool can see how far behind a flow
+is: the source reports it itself, into the consumer_lag table (at most once per wall second
+per partition, and again when it catches up).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class LagMeter:
         self._interval = interval_s
         self._timeout = timeout_s
         self._consumer: Consumer | None = None
-        self._lock = threading.Lock()  # worker threads of one process share this meter
+        self._lock = threading.Lock()  # safe to share between worker threads
         # (topic, partition) -> [last measured (monotonic), last end offset, last lag]
         self._state: dict[tuple[str, int], list[Any]] = {}
 

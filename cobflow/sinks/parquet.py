@@ -27,6 +27,7 @@ class _ParquetPartition(StatelessSinkPartition[TableRow]):
         self.out, self.tables, self.worker = out, tables, worker
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.pending: dict[str, list[pa.Table]] = {}  # converted batches not yet written
+        self.pending_rows: dict[str, int] = {}
         self.schemas = {name: arrow_schema(t) for name, t in tables.items()}
         for name, table in tables.items():  # every table gets a file, even an empty one
             self._writer(name)
@@ -51,15 +52,16 @@ class _ParquetPartition(StatelessSinkPartition[TableRow]):
                 cols[s] = [r.symbols.get(s) for r in rows]
             for c, _ in table.columns:
                 cols[c] = [r.columns.get(c) for r in rows]
-            pending = self.pending.setdefault(name, [])
-            pending.append(pa.table(cols, schema=self.schemas[name]))
-            if sum(t.num_rows for t in pending) >= ROW_GROUP_ROWS:
+            self.pending.setdefault(name, []).append(pa.table(cols, schema=self.schemas[name]))
+            self.pending_rows[name] = self.pending_rows.get(name, 0) + len(rows)
+            if self.pending_rows[name] >= ROW_GROUP_ROWS:
                 self._flush(name)
 
     def _flush(self, name: str) -> None:
         """One row group from the batches held for this table: a file of many tiny row groups
         is slow to read, and the writer keeps every row group's metadata in memory."""
         pending = self.pending.pop(name, [])
+        self.pending_rows.pop(name, None)
         if pending:
             self._writer(name).write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS * 2)
 
