@@ -4,28 +4,46 @@ Each side is a dict (price -> size) plus the list of its prices kept sorted with
 a size change is one dict store, a new or removed price one C-level insort/delete, and the
 best price is the list's end. Nothing ever scans the book for its best price, and no level
 goes through a Python-level container (this is the hottest loop of every flow).
+
+A side can also carry one token per level, aligned with its prices: the level as the venue's
+checksum prints it. A checksum of the best n levels is then a slice and a join in C, instead
+of formatting n levels in Python on every frame.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 Level = tuple[float, float]  # (price, size)
 
 
 class BookSide:
-    """One side: `sizes` by price and `prices` ascending. Bids are best at the end."""
+    """One side: `sizes` by price and `prices` ascending. Bids are best at the end.
 
-    __slots__ = ("sizes", "prices", "is_bid")
+    `tokens` is None, or a list aligned with `prices` (see the module's docstring); a side
+    built with tokens must be given one per level on every `apply`.
+    """
 
-    def __init__(self, is_bid: bool, levels: Iterable[Level] = ()) -> None:
+    __slots__ = ("sizes", "prices", "is_bid", "tokens")
+
+    def __init__(self, is_bid: bool, levels: Iterable[Level] = (), tokens: Iterable[object] | None = None) -> None:
         self.is_bid = is_bid
-        self.sizes: dict[float, float] = {p: q for p, q in levels if q > 0}
-        self.prices: list[float] = sorted(self.sizes)
+        if tokens is None:
+            self.sizes: dict[float, float] = {p: q for p, q in levels if q > 0}
+            self.prices: list[float] = sorted(self.sizes)
+            self.tokens: list[object] | None = None
+            return
+        by_price = {lv[0]: (lv[1], t) for lv, t in zip(levels, tokens, strict=True) if lv[1] > 0}
+        self.prices = sorted(by_price)
+        self.sizes = {p: by_price[p][0] for p in self.prices}
+        self.tokens = [by_price[p][1] for p in self.prices]
 
-    def apply(self, levels: Iterable[Level]) -> None:
+    def apply(self, levels: Iterable[Level], tokens: Iterable[object] | None = None) -> None:
         """Set each level's absolute size; size 0 removes the level."""
+        if self.tokens is not None:
+            self._apply_tokens(levels, tokens)
+            return
         sizes, prices = self.sizes, self.prices
         for price, size in levels:
             if size > 0:
@@ -36,9 +54,42 @@ class BookSide:
                 del sizes[price]
                 del prices[bisect_left(prices, price)]
 
+    def _apply_tokens(self, levels: Iterable[Level], tokens: Iterable[object] | None) -> None:
+        if tokens is None:
+            raise ValueError("this book side keeps a token per level: apply() needs them")
+        sizes, prices, toks = self.sizes, self.prices, self.tokens
+        for (price, size), token in zip(levels, tokens, strict=True):
+            if size > 0:
+                i = bisect_left(prices, price)
+                if price in sizes:
+                    toks[i] = token  # type: ignore[index]
+                else:
+                    prices.insert(i, price)
+                    toks.insert(i, token)  # type: ignore[union-attr]
+                sizes[price] = size
+            elif price in sizes:
+                del sizes[price]
+                i = bisect_left(prices, price)
+                del prices[i]
+                del toks[i]  # type: ignore[union-attr]
+
     def clear(self) -> None:
         self.sizes.clear()
         self.prices.clear()
+        if self.tokens is not None:
+            self.tokens.clear()
+
+    def top_tokens(self, n: int) -> list[object]:
+        """The tokens of the best n levels, best first."""
+        t = self.tokens
+        if t is None:
+            raise ValueError("this book side keeps no tokens")
+        return t[:-n - 1:-1] if self.is_bid else t[:n]
+
+    def retokenize(self, token: Callable[[float, float], object]) -> None:
+        """Recompute every level's token (the venue changed how it prints levels)."""
+        sizes = self.sizes
+        self.tokens = [token(p, sizes[p]) for p in self.prices]
 
     def best(self) -> float | None:
         p = self.prices
@@ -55,8 +106,11 @@ class BookSide:
         return [(p, sizes[p]) for p in self.top(len(self.prices) if n is None else n)]
 
     def pop_worst(self) -> float:
-        price = self.prices.pop(0 if self.is_bid else -1)
+        i = 0 if self.is_bid else -1
+        price = self.prices.pop(i)
         del self.sizes[price]
+        if self.tokens is not None:
+            del self.tokens[i]
         return price
 
     # a read-only mapping: price -> size (iteration order is not price order; use top/levels)
@@ -99,17 +153,19 @@ class L2Book:
         self.bids.clear()
         self.asks.clear()
 
-    def load(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
+    def load(self, bids: Iterable[Level], asks: Iterable[Level],
+             bid_tokens: Iterable[object] | None = None, ask_tokens: Iterable[object] | None = None) -> None:
         """Replace the whole book (a snapshot); zero sizes are not stored."""
-        self.bids = BookSide(True, bids)
-        self.asks = BookSide(False, asks)
+        self.bids = BookSide(True, bids, bid_tokens)
+        self.asks = BookSide(False, asks, ask_tokens)
 
-    def apply(self, bids: Iterable[Level], asks: Iterable[Level]) -> None:
+    def apply(self, bids: Sequence[Level], asks: Sequence[Level],
+              bid_tokens: Sequence[object] | None = None, ask_tokens: Sequence[object] | None = None) -> None:
         """Set each level's absolute size; size 0 removes the level."""
         if bids:
-            self.bids.apply(bids)
+            self.bids.apply(bids, bid_tokens)
         if asks:
-            self.asks.apply(asks)
+            self.asks.apply(asks, ask_tokens)
 
     def best_bid(self) -> Level | None:
         p = self.bids.prices

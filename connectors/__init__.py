@@ -29,7 +29,18 @@ def available_venues() -> list[str]:
     return [v for v in KNOWN_VENUES if v in names]
 
 
+_LOADED: dict[str, ModuleType] = {}
+
+
 def get_venue(venue: str) -> ModuleType:
+    """The venue's connector module (checked once, then kept: parsers look it up per batch)."""
+    module = _LOADED.get(venue)
+    if module is None:
+        module = _LOADED[venue] = _load(venue)
+    return module
+
+
+def _load(venue: str) -> ModuleType:
     if venue not in KNOWN_VENUES:
         raise UnknownVenue(f"unknown venue {venue!r}; known venues: {', '.join(KNOWN_VENUES)}")
     if venue not in available_venues():

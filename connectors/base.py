@@ -9,7 +9,6 @@ import zlib
 from abc import ABC
 from collections import deque
 from dataclasses import dataclass, fields
-from itertools import chain
 
 import orjson
 
@@ -178,16 +177,23 @@ class BookSyncBase(ABC):
             return self._snapshot(event)
         if isinstance(event, Precision):
             if not event.inferred or not self._precision_known:
+                changed = self.precision != (event.price, event.size)
                 self.precision = (event.price, event.size)
                 self._precision_known = not event.inferred
+                if changed:
+                    self.after_precision()
             return None
         return self._delta(event)
 
     def _snapshot(self, snap: BookSnapshot) -> str | None:
-        self.book.load(snap.bids, snap.asks)
         if snap.depth is not None:
             self.depth = snap.depth
-        self.load_text(snap)
+        if self.tokenized:
+            text = snap.text or (None, None)
+            self.book.load(snap.bids, snap.asks, self.level_tokens(snap.bids, text[0], True),
+                           self.level_tokens(snap.asks, text[1], False))
+        else:
+            self.book.load(snap.bids, snap.asks)
         self.seq = snap.seq
         self._mark_synced()
         self.after_snapshot(snap)
@@ -214,8 +220,12 @@ class BookSyncBase(ABC):
             self._mark_lost()
             self.health.gaps += 1
             return f"sequence gap: {reason}"
-        self.book.apply(delta.bids, delta.asks)
-        self.apply_text(delta)
+        if self.tokenized:
+            text = delta.text or (None, None)
+            self.book.apply(delta.bids, delta.asks, self.level_tokens(delta.bids, text[0], True),
+                            self.level_tokens(delta.asks, text[1], False))
+        else:
+            self.book.apply(delta.bids, delta.asks)
         if self.depth is not None:
             self.truncate(self.depth)
         if delta.seq is not None:
@@ -249,28 +259,30 @@ class BookSyncBase(ABC):
     def checksum(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} has no checksum")
 
+    #: The venue's checksum is computed from each level as the venue prints it: the book keeps
+    #: one token per level (`level_tokens`), and `checksum` joins the best ones.
+    tokenized = False
+
+    def level_tokens(self, levels_: list[Level], text: list[TextLevel] | None, is_bid: bool) -> list[object]:
+        """Each level's checksum token (`text`: the levels as printed, when the frame has them)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no level tokens")
+
+    def after_precision(self) -> None:
+        """The instrument's decimals changed (venues whose checksum prints levels with them)."""
+
     def after_snapshot(self, snap: BookSnapshot) -> None:
         pass
 
     def after_delta(self, delta: BookDelta) -> None:
         pass
 
-    def load_text(self, snap: BookSnapshot) -> None:
-        pass
-
-    def apply_text(self, delta: BookDelta) -> None:
-        pass
-
     def truncate(self, depth: int) -> None:
         """Keep `depth` levels per side (venues that maintain a fixed-depth book)."""
         bids, asks = self.book.bids, self.book.asks
         while len(bids) > depth:
-            self.drop_level("bid", bids.pop_worst())
+            bids.pop_worst()
         while len(asks) > depth:
-            self.drop_level("ask", asks.pop_worst())
-
-    def drop_level(self, side: str, price: float) -> None:
-        pass
+            asks.pop_worst()
 
     # -- state changes -------------------------------------------------------------------
     def _mark_synced(self) -> None:
@@ -285,10 +297,6 @@ class BookSyncBase(ABC):
         self._lost = True
         self.seq = None
         self.book.clear()
-        self.clear_text()
-
-    def clear_text(self) -> None:
-        pass
 
 
 class RestSnapshotBook(BookSyncBase):
@@ -332,46 +340,6 @@ def rest_snapshot(venue: str, raw, body: dict, seq_field: str) -> list:  # type:
                          levels(body["asks"], "asks"), seq=int(body[seq_field]))]
 
 
-class TextBook(BookSyncBase):
-    """A book that also remembers each level's strings as printed, for the venue's checksum."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.bid_text: dict[float, TextLevel] = {}
-        self.ask_text: dict[float, TextLevel] = {}
-
-    def load_text(self, snap: BookSnapshot) -> None:
-        self.clear_text()
-        if snap.text is not None:
-            self._set(self.bid_text, snap.bids, snap.text[0])
-            self._set(self.ask_text, snap.asks, snap.text[1])
-
-    def apply_text(self, delta: BookDelta) -> None:
-        if delta.text is not None:
-            self._set(self.bid_text, delta.bids, delta.text[0])
-            self._set(self.ask_text, delta.asks, delta.text[1])
-
-    @staticmethod
-    def _set(side: dict[float, TextLevel], levels_: list[Level], text: list[TextLevel]) -> None:
-        for (price, size), t in zip(levels_, text):
-            if size > 0:
-                side[price] = t
-            else:
-                side.pop(price, None)
-
-    def drop_level(self, side: str, price: float) -> None:
-        (self.bid_text if side == "bid" else self.ask_text).pop(price, None)
-
-    def clear_text(self) -> None:
-        self.bid_text.clear()
-        self.ask_text.clear()
-
-    def top_text(self, n: int) -> tuple[list[TextLevel], list[TextLevel]]:
-        """The best n bids (best first) and asks (best first), as printed."""
-        bt, at = self.bid_text, self.ask_text
-        return [bt[p] for p in self.book.bids.top(n)], [at[p] for p in self.book.asks.top(n)]
-
-
 # -- parsing helpers ---------------------------------------------------------------------
 def frame_parser(fn):  # type: ignore[no-untyped-def]
     """Wrap a venue parser `fn(raw, decoded_json) -> events`: decode the frame (gunzip binary
@@ -397,8 +365,10 @@ def frame_parser(fn):  # type: ignore[no-untyped-def]
 
 def interleave(bids: list, asks: list) -> list:
     """bid1, ask1, bid2, ask2, ... and then the longer side's rest (OKX, Bitfinex checksums)."""
-    out = list(chain.from_iterable(zip(bids, asks)))
     n = min(len(bids), len(asks))
+    out = [None] * (2 * n)
+    out[0::2] = bids[:n]  # slice assignments: no Python-level loop over the levels
+    out[1::2] = asks[:n]
     return out + bids[n:] + asks[n:]
 
 

@@ -24,8 +24,6 @@ checked to increase (the live client checks the connection's count strictly).
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 
 import orjson
 
@@ -35,7 +33,9 @@ from connectors.base import (
     BookSnapshot,
     BookSyncBase,
     Event,
+    Level,
     MalformedFrame,
+    TextLevel,
     Trade,
     check_levels,
     crc32,
@@ -130,16 +130,9 @@ def parse(raw: RawMessage, d: object) -> list[Event]:
     return []  # ticker arrays
 
 
-# the same prices and sizes recur in every checksum: each is printed once
-js_text = functools.lru_cache(maxsize=1 << 17)(js_number)
-
-
-def book_checksum(bids: list[tuple[float, float]], asks: list[tuple[float, float]],
-                  text: Callable[[float], str] = js_text) -> int:
-    n = CHECKSUM_LEVELS
-    b = [f"{text(p)}:{text(q)}" for p, q in bids[:n]]
-    a = [f"{text(p)}:{text(-q)}" for p, q in asks[:n]]
-    return signed32(crc32(":".join(interleave(b, a))))
+def tokens_checksum(bid_tokens: list[str], ask_tokens: list[str]) -> int:
+    """Bitfinex's checksum from the best levels' "price:amount" tokens (asks' amounts negative)."""
+    return signed32(crc32(":".join(interleave(bid_tokens, ask_tokens))))
 
 
 class BitfinexBook(BookSyncBase):
@@ -150,9 +143,17 @@ class BitfinexBook(BookSyncBase):
             return f"sequence went from {self.seq} to {delta.seq}"
         return None
 
+    tokenized = True
+
+    def level_tokens(self, levels_: list[Level], text: list[TextLevel] | None, is_bid: bool) -> list[object]:
+        js = js_number  # once per level update: the book keeps the tokens
+        if is_bid:
+            return [f"{js(p)}:{js(q)}" for p, q in levels_]
+        return [f"{js(p)}:{js(-q)}" for p, q in levels_]
+
     def checksum(self) -> int:
         n = CHECKSUM_LEVELS
-        return book_checksum(self.book.bids.levels(n), self.book.asks.levels(n))
+        return tokens_checksum(self.book.bids.top_tokens(n), self.book.asks.top_tokens(n))  # type: ignore[arg-type]
 
 
 BookSync = BitfinexBook
@@ -213,12 +214,11 @@ class SimWire(SimWireBase):
 
     def _checksum(self, spec, book) -> int:  # type: ignore[no-untyped-def]
         tok = self.checksum_token
-        bids = [tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)]
-        asks = [tok(spec, t, -s) for t, s in book.top_asks(CHECKSUM_LEVELS)]
-        return signed32(crc32(":".join(interleave(bids, asks))))
+        return tokens_checksum([tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)],
+                               [tok(spec, t, -s) for t, s in book.top_asks(CHECKSUM_LEVELS)])
 
     def level_text(self, spec, tick: int, amount: float) -> str:  # type: ignore[no-untyped-def]
-        return f"{js_text(spec.price(tick))}:{js_text(amount)}"
+        return f"{js_number(spec.price(tick))}:{js_number(amount)}"
 
     def subscribed(self, t_ns, market, book):  # type: ignore[no-untyped-def]
         spec = self.specs[market]

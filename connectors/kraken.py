@@ -28,7 +28,6 @@ unsigned. v1 uses the strings as sent; v2 formats the numbers with the pair's pr
 
 from __future__ import annotations
 
-import functools
 import re
 from decimal import Decimal
 
@@ -38,10 +37,12 @@ from cobflow.raw import RawMessage
 from connectors.base import (
     BookDelta,
     BookSnapshot,
+    BookSyncBase,
     Event,
+    Level,
     MalformedFrame,
     Precision,
-    TextBook,
+    TextLevel,
     Trade,
     crc32,
     check_levels,
@@ -69,16 +70,17 @@ def venue_symbol(market: str) -> str:
     return market.replace("-", "/")
 
 
-@functools.lru_cache(maxsize=1 << 17)  # the same strings recur in every checksum
 def checksum_digits(text: str) -> str:
     return text.replace(".", "").lstrip("0")
 
 
-def book_checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
-    """Kraken's checksum from the best levels (best first) as decimal strings."""
-    parts = [checksum_digits(p) + checksum_digits(q) for p, q in asks[:CHECKSUM_LEVELS]]
-    parts += [checksum_digits(p) + checksum_digits(q) for p, q in bids[:CHECKSUM_LEVELS]]
-    return crc32("".join(parts))
+def level_token(price_text: str, size_text: str) -> str:
+    return checksum_digits(price_text) + checksum_digits(size_text)
+
+
+def tokens_checksum(bid_tokens: list[str], ask_tokens: list[str]) -> int:
+    """Kraken's checksum from the best levels' tokens (best first): the asks, then the bids."""
+    return crc32("".join(ask_tokens) + "".join(bid_tokens))
 
 
 def depth_for(n_levels: int) -> int:
@@ -190,36 +192,31 @@ def parse(raw: RawMessage, d: object) -> list[Event]:
     return []  # heartbeats, status, subscription acks
 
 
-class KrakenBook(TextBook):
+class KrakenBook(BookSyncBase):
     """Kraken has no sequence numbers: each update's checksum is the sync check."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._texts: tuple[dict, dict] = ({}, {})
+    tokenized = True
 
-    def checksum(self) -> int:
-        bids, asks = self.book.bids, self.book.asks
-        if self.bid_text or self.ask_text:  # v1: the strings as sent
-            return book_checksum(*self.top_text(CHECKSUM_LEVELS))
+    def level_tokens(self, levels_: list[Level], text: list[TextLevel] | None, is_bid: bool) -> list[object]:
+        if text is not None:  # v1: the strings as sent
+            return [level_token(p, q) for p, q in text]
         if self.precision is None:
             raise RuntimeError("v2 book without precision: parse() emits one before each snapshot")
-        n = CHECKSUM_LEVELS
         fmt = self._format
-        return book_checksum([(fmt(p, 0), fmt(q, 1)) for p, q in bids.levels(n)],
-                             [(fmt(p, 0), fmt(q, 1)) for p, q in asks.levels(n)])
+        return [level_token(fmt(p, 0), fmt(q, 1)) if q > 0 else None for p, q in levels_]
+
+    def checksum(self) -> int:
+        n = CHECKSUM_LEVELS
+        return tokens_checksum(self.book.bids.top_tokens(n), self.book.asks.top_tokens(n))  # type: ignore[arg-type]
 
     def _format(self, x: float, which: int) -> str:
-        """x with the pair's price (0) or size (1) decimals; the same values recur, so cached."""
-        cache = self._texts[which]
-        text = cache.get(x)
-        if text is None:
-            if len(cache) > 100_000:
-                cache.clear()
-            text = cache[x] = f"{x:.{self.precision[which]}f}"
-        return text
+        """x with the pair's price (0) or size (1) decimals."""
+        return f"{x:.{self.precision[which]}f}"  # type: ignore[index]
 
-    def after_snapshot(self, snap: BookSnapshot) -> None:
-        self._texts = ({}, {})  # the precision may have changed
+    def after_precision(self) -> None:
+        if self.synced:  # a v2 book's levels are printed anew
+            for side in (self.book.bids, self.book.asks):
+                side.retokenize(lambda p, q: level_token(self._format(p, 0), self._format(q, 1)))
 
 
 BookSync = KrakenBook
@@ -251,12 +248,11 @@ class SimWire(SimWireBase):
 
     def _checksum(self, spec, book) -> int:  # type: ignore[no-untyped-def]
         tok = self.checksum_token
-        parts = [tok(spec, t, s) for t, s in book.top_asks(CHECKSUM_LEVELS)]
-        parts += [tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)]
-        return crc32("".join(parts))
+        return tokens_checksum([tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)],
+                               [tok(spec, t, s) for t, s in book.top_asks(CHECKSUM_LEVELS)])
 
     def level_text(self, spec, tick: int, size: float) -> str:  # type: ignore[no-untyped-def]
-        return checksum_digits(spec.price_text(tick)) + checksum_digits(spec.size_text(size))
+        return level_token(spec.price_text(tick), spec.size_text(size))
 
     def open(self, t_ns):  # type: ignore[no-untyped-def]
         pairs = [{"symbol": s.wire_symbol, "base": s.wire_symbol.split("/")[0], "quote": s.wire_symbol.split("/")[1],

@@ -23,15 +23,15 @@ seqId (snapshots carry -1). Recordings from before OKX added seqId (2022) carry 
 
 from __future__ import annotations
 
-from itertools import chain
-
 from cobflow.raw import RawMessage
 from connectors.base import (
     BookDelta,
     BookSnapshot,
     Event,
+    BookSyncBase,
+    Level,
     MalformedFrame,
-    TextBook,
+    TextLevel,
     Trade,
     crc32,
     decode_json,
@@ -93,17 +93,20 @@ def parse(raw: RawMessage, d: object) -> list[Event]:
     return out
 
 
-def checksum_text(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> str:
-    return ":".join(chain.from_iterable(interleave(bids, asks)))
+def tokens_checksum(bid_tokens: list[str], ask_tokens: list[str]) -> int:
+    """OKX's checksum from the best levels' "price:size" tokens (best first, as printed)."""
+    return signed32(crc32(":".join(interleave(bid_tokens, ask_tokens))))
 
 
-def book_checksum(bids: list[tuple[str, str]], asks: list[tuple[str, str]]) -> int:
-    """OKX's checksum of a book given its best levels (best first) as printed."""
-    return signed32(crc32(checksum_text(bids[:CHECKSUM_LEVELS], asks[:CHECKSUM_LEVELS])))
-
-
-class OkxBook(TextBook):
+class OkxBook(BookSyncBase):
     """Snapshot, then updates that continue seqId (when present) and match the checksum."""
+
+    tokenized = True
+
+    def level_tokens(self, levels_: list[Level], text: list[TextLevel] | None, is_bid: bool) -> list[object]:
+        if text is None:
+            raise RuntimeError("OKX levels without their text: parse() keeps it for the checksum")
+        return [f"{p}:{q}" for p, q in text]
 
     def breaks_sequence(self, delta: BookDelta) -> str | None:
         if delta.prev_seq is None or self.seq is None:
@@ -113,7 +116,8 @@ class OkxBook(TextBook):
         return None
 
     def checksum(self) -> int:
-        return book_checksum(*self.top_text(CHECKSUM_LEVELS))
+        n = CHECKSUM_LEVELS
+        return tokens_checksum(self.book.bids.top_tokens(n), self.book.asks.top_tokens(n))  # type: ignore[arg-type]
 
 
 BookSync = OkxBook
@@ -157,13 +161,12 @@ class SimWire(SimWireBase):
         tok = self.checksum_token
         bids_t = [tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)]
         asks_t = [tok(spec, t, s) for t, s in book.top_asks(CHECKSUM_LEVELS)]
-        tokens = interleave(bids_t, asks_t)
         item = {
             "asks": [[spec.price_text(t), spec.size_text(s), "0", str(1 + self.rng.getrandbits(3) if s else 0)]
                      for t, s in asks],
             "bids": [[spec.price_text(t), spec.size_text(s), "0", str(1 + self.rng.getrandbits(3) if s else 0)]
                      for t, s in bids],
-            "ts": str(t_ns // 1_000_000), "checksum": signed32(crc32(":".join(tokens))),
+            "ts": str(t_ns // 1_000_000), "checksum": tokens_checksum(bids_t, asks_t),
             "prevSeqId": prev, "seqId": self.seq[market],
         }
         msg = {"arg": {"channel": "books", "instId": market}, "action": action, "data": [item]}

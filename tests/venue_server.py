@@ -18,6 +18,7 @@ from websockets.http11 import Response
 from cobflow.raw import RawMessage
 from cobflow.verify import BookChecker
 from connectors import get_venue
+from connectors.base import BookDelta, BookSnapshot, MalformedFrame
 
 
 class RecordedVenue:
@@ -34,6 +35,7 @@ class RecordedVenue:
         self.finished = asyncio.Event()
         self.first_frame: dict[str, list] = {}  # market -> a recorded frame (Kraken v1 ids)
         self.port = 0
+        self.text: dict[str, tuple[dict, dict]] = {}  # market -> Kraken v1 (bids, asks) as printed
 
     def _advance(self) -> RawMessage:
         raw = self.ws_frames[self.pos]
@@ -41,14 +43,32 @@ class RecordedVenue:
         self.truth.feed(raw)
         if raw.symbol and raw.symbol not in self.first_frame and raw.payload.startswith("["):
             self.first_frame[raw.symbol] = orjson.loads(raw.payload)
+        if self.venue == "kraken":
+            self._keep_text(raw)
         return raw
+
+    def _keep_text(self, raw: RawMessage) -> None:
+        """Kraken v1 levels as printed (the book keeps only their checksum tokens)."""
+        try:
+            events = get_venue("kraken").parse(raw)
+        except MalformedFrame:
+            return
+        for e in events:
+            if isinstance(e, (BookSnapshot, BookDelta)) and e.text is not None:
+                bids, asks = self.text.setdefault(e.market, ({}, {}))
+                if isinstance(e, BookSnapshot):
+                    bids.clear()
+                    asks.clear()
+                for side, levels, text in ((bids, e.bids, e.text[0]), (asks, e.asks, e.text[1])):
+                    side.update((p, t) for (p, _), t in zip(levels, text))
 
     # -- snapshots built from the true book --------------------------------------------------
     def kraken_v1_snapshot(self, market: str) -> str:
         book = self.truth.books[("kraken", market)]
         chan, name, pair = self.first_frame[market][0], self.first_frame[market][-2], self.first_frame[market][-1]
-        bids = [[*book.bid_text[p], "0.0"] for p, _ in book.book.bids.levels()]
-        asks = [[*book.ask_text[p], "0.0"] for p, _ in book.book.asks.levels()]
+        bid_text, ask_text = self.text[market]
+        bids = [[*bid_text[p], "0.0"] for p, _ in book.book.bids.levels()]
+        asks = [[*ask_text[p], "0.0"] for p, _ in book.book.asks.levels()]
         return orjson.dumps([chan, {"as": asks, "bs": bids}, name, pair]).decode()
 
     def binance_rest(self, market: str) -> str:

@@ -54,3 +54,34 @@ def test_a_snapshot_load_then_updates_equal_the_dict(snapshot, batches):
     assert book.best_bid() == ((max(want), want[max(want)]) if want else None)
     assert book.best_ask() == ((min(want), want[min(want)]) if want else None)
     assert book.crossed() == bool(want)  # the same prices on both sides always cross
+
+
+def token_of(p: float, q: float) -> str:
+    return f"{p}@{q}"  # a token that names its level, so a misaligned one shows
+
+
+@given(st.dictionaries(prices, sizes, max_size=30), updates, st.booleans(), st.integers(0, 45))
+def test_tokens_stay_aligned_with_their_levels(snapshot, batches, is_bid, n):
+    levels = list(snapshot.items())
+    side = BookSide(is_bid, levels, [token_of(p, q) for p, q in levels])
+    for batch in batches:
+        side.apply(batch, [token_of(p, q) for p, q in batch])
+    want = reference([levels, *batches])
+    best_first = sorted(want, reverse=is_bid)
+    assert side.top_tokens(n) == [token_of(p, want[p]) for p in best_first[:n]]
+    assert len(side.tokens) == len(side.prices)
+    if want:
+        side.pop_worst()
+        assert side.top_tokens(45) == [token_of(p, want[p]) for p in best_first[:-1]]
+    side.retokenize(lambda p, q: f"new {p}")
+    assert side.top_tokens(45) == [f"new {p}" for p in sorted(side.sizes, reverse=is_bid)]
+
+
+def test_a_tokenized_side_refuses_levels_without_tokens():
+    side = BookSide(True, [(100.0, 1.0)], ["t"])
+    try:
+        side.apply([(101.0, 1.0)])
+    except ValueError as exc:
+        assert "token" in str(exc)
+    else:
+        raise AssertionError("a level without its token was accepted")
