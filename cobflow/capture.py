@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import gzip
-import io
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import IO
 
 import orjson
 
@@ -30,10 +30,11 @@ def capture_format(path: Path | str) -> str:
     raise CaptureError(f"{path}: unknown capture format (use .jsonl, .jsonl.gz or .parquet)")
 
 
-def _open_text(path: Path, mode: str) -> io.TextIOBase:
+def _open_lines(path: Path) -> IO[bytes]:
+    """Bytes, not text: orjson reads (and checks) UTF-8 itself, so decoding first is waste."""
     if str(path).lower().endswith(".gz"):
-        return gzip.open(path, mode + "t", encoding="utf-8")  # type: ignore[return-value]
-    return open(path, mode, encoding="utf-8")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
 
 
 def read_capture(path: Path | str) -> Iterator[RawMessage]:
@@ -43,7 +44,7 @@ def read_capture(path: Path | str) -> Iterator[RawMessage]:
     if capture_format(path) == "parquet":
         yield from _read_parquet(path)
         return
-    with _open_text(path, "r") as f:
+    with _open_lines(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue

