@@ -3,16 +3,19 @@
     python bench/cob.py                       # file mode and Kafka -> QuestDB mode
     python bench/cob.py --modes file          # no servers needed
     python bench/cob.py --seconds 600 --latency-seconds 30
+    python bench/cob.py --modes file --layouts w1 w2 p2
 
-1. file mode (`cobflow compute`'s flow, capture -> Parquet) with 1 and 2 workers;
+1. file mode (`cobflow compute`'s flow, capture -> Parquet): one worker, and a cluster of two
+   processes (`--processes 2`; worker threads of one process share the GIL, see `--layouts`);
 2. Kafka -> QuestDB throughput: the capture replayed into Kafka, then the flow reads it all;
 3. Kafka -> QuestDB latency: the simulator publishes in real time (`--start now --speed 1`)
    while the flow follows; QuestDB is polled every 100 ms for the newest second of each
    symbol, and every raw message's ts_recv is set against the wall-clock time its second
    became queryable (WAL applied) in QuestDB.
 
-Each flow process's RSS is sampled every 0.25 s while it runs: over a one-hour simulated
-market (the default), the RSS at 25/50/75/100% of the run shows whether memory stays flat.
+The flow's RSS (summed over its processes) is sampled every 0.25 s while it runs: over a
+one-hour simulated market (the default), the RSS at 25/50/75/100% of the run shows whether
+memory stays flat.
 Prints the numbers and writes bench/results/cob.json. Kafka and QuestDB are started (and
 stopped afterwards) like the integration tests do, in a scratch namespace.
 """
@@ -36,8 +39,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 CONFIG = ROOT / "tests" / "data" / "cob_e2e.yaml"
-FLOW = [sys.executable, "-m", "cobflow.runflow", "dataflows.cob:flow"]  # what `cobflow run/compute` start
 POLL_S = 0.1
+LAYOUTS = {"w1": (1, 1), "w2": (2, 1), "p2": (1, 2)}  # name -> (worker threads, processes)
 
 
 # -- measuring a flow process ------------------------------------------------------------
@@ -53,18 +56,17 @@ def rss_mb(pid: int) -> float | None:
 
 
 class RssSampler(threading.Thread):
-    """(seconds since start, RSS MB) of one process every 0.25 s until it exits."""
+    """(seconds since start, RSS MB summed over the processes) every 0.25 s until all exit."""
 
-    def __init__(self, proc: subprocess.Popen) -> None:
+    def __init__(self, procs: list[subprocess.Popen]) -> None:
         super().__init__(daemon=True)
-        self.proc, self.samples = proc, []
+        self.procs, self.samples = procs, []
         self.t0 = time.perf_counter()
 
     def run(self) -> None:
-        while self.proc.poll() is None:
-            mb = rss_mb(self.proc.pid)
-            if mb is not None:
-                self.samples.append((time.perf_counter() - self.t0, mb))
+        while any(p.poll() is None for p in self.procs):
+            mbs = [rss_mb(p.pid) for p in self.procs if p.poll() is None]
+            self.samples.append((time.perf_counter() - self.t0, sum(mb for mb in mbs if mb is not None)))
             time.sleep(0.25)
 
     def summary(self) -> dict:
@@ -77,15 +79,30 @@ class RssSampler(threading.Thread):
                 "rss_growth_mb_second_half": at["rss_mb_at_100pct"] - at["rss_mb_at_50pct"]}
 
 
-def run_flow_sampled(env: dict, workers: int) -> dict:
-    proc = subprocess.Popen([*FLOW, "-w", str(workers)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    sampler = RssSampler(proc)
+def start_flow(env: dict, workers: int = 1, processes: int = 1) -> list[subprocess.Popen]:
+    """The COB flow's processes, started as `cobflow run/compute` starts them."""
+    from cobflow.cli import flow_commands
+
+    return [subprocess.Popen(c, env=env, stdout=tempfile.TemporaryFile(), stderr=subprocess.STDOUT)
+            for c in flow_commands("cob", workers, processes=processes)]
+
+
+def output_of(proc: subprocess.Popen) -> str:
+    proc.stdout.seek(0)  # type: ignore[union-attr]
+    return proc.stdout.read().decode(errors="replace")  # type: ignore[union-attr]
+
+
+def run_flow_sampled(env: dict, workers: int = 1, processes: int = 1) -> dict:
+    procs = start_flow(env, workers, processes)
+    sampler = RssSampler(procs)
     sampler.start()
-    out, _ = proc.communicate()
+    for p in procs:
+        p.wait()
     wall = time.perf_counter() - sampler.t0
     sampler.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"the flow failed (exit {proc.returncode}):\n{out.decode()[-3000:]}")
+    for p in procs:
+        if p.returncode != 0:
+            raise SystemExit(f"the flow failed (exit {p.returncode}):\n{output_of(p)[-3000:]}")
     return {"wall_s": wall, **sampler.summary()}
 
 
@@ -102,13 +119,15 @@ def show(label: str, r: dict) -> None:
 
 
 # -- the benchmark -----------------------------------------------------------------------
-def file_mode(capture: Path, n: int, market_s: float, workers: list[int], tmp: Path) -> dict:
+def file_mode(capture: Path, n: int, market_s: float, layouts: list[str], tmp: Path) -> dict:
     out: dict = {}
-    for w in workers:
+    for name in layouts:
+        workers, processes = LAYOUTS[name]
         env = {**os.environ, "COBFLOW_SYMBOLS_FILE": str(CONFIG), "COBFLOW_COMPUTE_INPUT": str(capture),
-               "COBFLOW_COMPUTE_OUTPUT": str(tmp / f"parquet-w{w}")}
-        r = out[f"workers={w}"] = throughput(n, market_s, w, run_flow_sampled(env, w))
-        show(f"file mode -w {w}", r)
+               "COBFLOW_COMPUTE_OUTPUT": str(tmp / f"parquet-{name}")}
+        label = f"workers={workers}" + (f",processes={processes}" if processes > 1 else "")
+        r = out[label] = throughput(n, market_s, workers * processes, run_flow_sampled(env, workers, processes))
+        show(f"file mode -w {workers}" + (f" --processes {processes}" if processes > 1 else ""), r)
     return out
 
 
@@ -120,7 +139,7 @@ def kafka_throughput(settings, env: dict, capture: Path, n: int, market_s: float
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     replay_s = time.perf_counter() - start
     print(f"replayed {n:,} messages into Kafka in {replay_s:.1f} s ({n / replay_s:,.0f} msg/s)")
-    r = throughput(n, market_s, 1, run_flow_sampled(env, 1))
+    r = throughput(n, market_s, 1, run_flow_sampled(env))
     show("kafka -> questdb -w 1", r)
     table = settings.questdb.table("cob_summary")
     wait_for_wal(settings.questdb, [table])
@@ -142,13 +161,13 @@ def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[
     from operators.cob import symbol_of_markets
 
     env = {**env, "COBFLOW_FLOW__TAIL": "true"}
-    flow = subprocess.Popen([*FLOW, "-w", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    (flow,) = start_flow(env)
     sim = subprocess.Popen([sys.executable, "-m", "cobflow", "simulate", "--duration", str(seconds), "--start", "now",
                             "--speed", "1", "--seed", "5"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     table = settings.questdb.table("cob_summary")
     appeared: dict[tuple[str, int], int] = {}  # (symbol, second) -> wall ns it became queryable
     newest: dict[str, int] = {}
-    sampler = RssSampler(flow)
+    sampler = RssSampler([flow])
     sampler.start()
     grace_until = None
     while True:
@@ -169,7 +188,7 @@ def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[
             break
         time.sleep(POLL_S)
     flow.send_signal(signal.SIGINT)
-    flow.communicate(timeout=60)
+    flow.wait(timeout=60)
     sampler.join()
     markets = symbol_of_markets(load_symbols(CONFIG))
     first = min(sec for _, sec in appeared) if appeared else 0
@@ -207,7 +226,8 @@ def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=3600.0, help="seconds of simulated market (default: 1 h)")
-    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="file mode worker counts")
+    ap.add_argument("--layouts", nargs="+", choices=list(LAYOUTS), default=["w1", "p2"],
+                    help="file mode: w1 one worker, w2 two worker threads, p2 two processes")
     ap.add_argument("--modes", nargs="+", choices=["file", "kafka"], default=["file", "kafka"])
     ap.add_argument("--latency-seconds", type=float, default=60.0, help="real-time run for the latency numbers")
     args = ap.parse_args()
@@ -235,7 +255,7 @@ def main() -> None:
         del msgs, checker
         print(f"parse + book sync alone (no Bytewax, no consolidation): {results['parse_and_sync_msg_per_s']:,.0f} msg/s")
         if "file" in args.modes:
-            results["file"] = file_mode(capture, n, args.seconds, args.workers, tmp)
+            results["file"] = file_mode(capture, n, args.seconds, args.layouts, tmp)
         if "kafka" in args.modes:
             from cobflow.services import Services
             from cobflow.services.namespace import scratch_namespace

@@ -257,10 +257,10 @@ def positive_int(text: str) -> int:
 
 
 # -- dataflows -------------------------------------------------------------------------
-def run_flow(name: str, workers: int, env: dict[str, str] | None = None, recovery: Path | None = None,
-             processes: int = 1) -> int:
-    """`python -m bytewax.run FLOW` (through cobflow.runflow, which stops quietly on Ctrl-C/SIGTERM);
-    with `processes` > 1, a Bytewax cluster of that many processes on this machine."""
+def flow_commands(name: str, workers: int, recovery: Path | None = None, processes: int = 1) -> list[list[str]]:
+    """The command line of each process of a flow: `python -m bytewax.run FLOW` (through
+    cobflow.runflow, which stops quietly on Ctrl-C/SIGTERM); with `processes` > 1, a Bytewax
+    cluster of that many processes on this machine."""
     cmd = [sys.executable, "-m", "cobflow.runflow", FLOWS[name], "-w", str(workers)]
     if recovery is not None:
         if not any(recovery.glob("*.sqlite3")):  # first run: create the recovery partitions
@@ -268,10 +268,15 @@ def run_flow(name: str, workers: int, env: dict[str, str] | None = None, recover
             subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), str(workers * processes)],
                            check=True)
         cmd += ["-r", str(recovery), "-s", "5", "-b", "0"]
-    cmds = [cmd]
-    if processes > 1:
-        addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
-        cmds = [[*cmd, "-i", str(i), "-a", addresses] for i in range(processes)]
+    if processes == 1:
+        return [cmd]
+    addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
+    return [[*cmd, "-i", str(i), "-a", addresses] for i in range(processes)]
+
+
+def run_flow(name: str, workers: int, env: dict[str, str] | None = None, recovery: Path | None = None,
+             processes: int = 1) -> int:
+    cmds = flow_commands(name, workers, recovery, processes)
     for c in cmds:
         print(f"running: python -m bytewax.run {' '.join(c[3:])}", file=sys.stderr)
     procs = [subprocess.Popen(c, env={**os.environ, **(env or {})}) for c in cmds]

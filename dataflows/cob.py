@@ -18,7 +18,6 @@ from cobflow.deadletter import DeadLetter
 from cobflow.raw import RawMessage
 from cobflow.tables import COB_TABLES
 from operators.cob import cob_books
-from operators.parse import parse_raw
 from operators.split import RowsAndDeadLetters, split_rows
 
 
@@ -26,8 +25,7 @@ from operators.split import RowsAndDeadLetters, split_rows
 def cob(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConfig,
         idle_timeout: float | None = None) -> RowsAndDeadLetters:
     """Raw messages -> rows of the COB tables, and dead letters."""
-    parsed = parse_raw("parse", raw)
-    return split_rows("split", cob_books("cob_books", parsed, symbols, idle_timeout))
+    return split_rows("split", cob_books("cob_books", raw, symbols, idle_timeout))
 
 
 class _DeadLetterPartition(StatelessSinkPartition[DeadLetter]):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -28,7 +29,8 @@ from cobflow.metrics.trades import Bar, BarBuilder, OrderFlow
 from cobflow.tables import BOOK_HEALTH, COB_BUCKETS, COB_SUMMARY, IMBALANCE_MA, OHLCV, ORDER_FLOW, TableRow
 from connectors import get_venue
 from connectors.base import BookSyncBase, Trade
-from operators.parse import Parsed, apply_to_book
+from cobflow.raw import RawMessage
+from operators.parse import Parsed, apply_to_book, parse_batch
 from operators.venue_book import MAX_FILL_SECONDS
 
 NS = 1_000_000_000
@@ -52,10 +54,14 @@ class VenueFeed:
 class CobState:
     """One symbol: its venue feeds, the seconds emitted so far, the moving windows."""
 
-    def __init__(self, symbol: str, venues: dict[str, str], bucket: BucketSize) -> None:
+    def __init__(self, symbol: str, venues: dict[str, str], bucket: BucketSize,
+                 control_venues: frozenset[str] = frozenset()) -> None:
         self.symbol = symbol
         self.bucket = bucket
         self.feeds = {v: VenueFeed(v, m, get_venue(v).BookSync()) for v, m in sorted(venues.items())}
+        self.keys = {f"{v}:{m}": v for v, m in venues.items()}  # parse_batch's keys -> venue
+        # venues whose frames without a market (and their dead letters) this symbol counts
+        self.control_keys = {f"{v}:*": v for v in control_venues}
         self.next_second: int | None = None
         self.ma = SecondsAverage()
         self.bars = BarBuilder()
@@ -69,6 +75,17 @@ class CobState:
         feed.queue.append((ts, self.n, item))
         self.n += 1
         feed.last_ts = ts if feed.last_ts is None else max(feed.last_ts, ts)
+
+    def add_raw(self, raws: list[RawMessage]) -> None:
+        """Parse a venue's frames routed here (`route_by_symbol`) and keep this symbol's."""
+        keys, control = self.keys, self.control_keys
+        for key, item in parse_batch(raws):
+            venue = keys.get(key)
+            if venue is None:
+                venue = control.get(key)
+                if venue is None or not isinstance(item, DeadLetter):
+                    continue  # another symbol's market, or a frame this symbol's venues sent to all
+            self.add(venue, item)
 
     def watermark(self, idle_ns: int | None = None) -> int | None:
         """ts_recv below which every venue has delivered all its messages (None: not yet).
@@ -191,6 +208,11 @@ def symbol_of_markets(symbols: SymbolsConfig) -> dict[tuple[str, str], str]:
     return {(v, m): sym for sym, spec in symbols.symbols.items() for v, m in spec.venues.items()}
 
 
+def _one_list(rows: list[TableRow], dead: list[DeadLetter]) -> list[list]:
+    """A second's rows leave as one item (flattened by `unkey`): less work per row in Bytewax."""
+    return [rows + dead] if rows or dead else []
+
+
 class CobLogic(StatefulBatchLogic):
     def __init__(self, state: CobState | None, symbols: SymbolsConfig, idle_timeout: float | None) -> None:
         self.state = state
@@ -199,22 +221,21 @@ class CobLogic(StatefulBatchLogic):
         self.idle = timedelta(seconds=idle_timeout) if idle_timeout else None
         self.last_arrival: datetime | None = None
 
-    def on_batch(self, values: list) -> tuple[list, bool]:
+    def on_batch(self, values: list[tuple[str, list[RawMessage]]]) -> tuple[list, bool]:
         st = self.state
-        for symbol, venue, item in values:
+        for symbol, raws in values:
             if st is None:
-                spec = self.symbols.symbols[symbol]
-                st = self.state = CobState(symbol, spec.venues, spec.bucket)
-            st.add(venue, item)
+                st = self.state = new_cob_state(self.symbols, symbol)
+            st.add_raw(raws)
         rows, dead = st.close(st.watermark(self.idle_ns))
         self.last_arrival = datetime.now(timezone.utc)
-        return [*rows, *dead], StatefulBatchLogic.RETAIN
+        return _one_list(rows, dead), StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[list, bool]:
         if self.state is None:
             return [], StatefulBatchLogic.RETAIN
         rows, dead = self.state.close(None, final=True)
-        return [*rows, *dead], StatefulBatchLogic.RETAIN
+        return _one_list(rows, dead), StatefulBatchLogic.RETAIN
 
     def on_notify(self) -> tuple[list, bool]:
         # live mode: wall-clock silence closes what the newest message allows
@@ -223,7 +244,7 @@ class CobLogic(StatefulBatchLogic):
             return [], StatefulBatchLogic.RETAIN
         newest = max((f.last_ts for f in st.feeds.values() if f.last_ts is not None), default=None)
         rows, dead = st.close(newest)
-        return [*rows, *dead], StatefulBatchLogic.RETAIN
+        return _one_list(rows, dead), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
         if self.idle is None or self.last_arrival is None:
@@ -234,20 +255,64 @@ class CobLogic(StatefulBatchLogic):
         return copy.deepcopy(self.state)
 
 
-@operator
-def cob_books(step_id: str, up: Stream, symbols: SymbolsConfig,
-              idle_timeout: float | None = None) -> Stream:
-    """(venue:market key, Parsed | DeadLetter) -> rows of the COB tables and dead letters."""
+def control_owners(symbols: SymbolsConfig) -> dict[str, str]:
+    """venue -> the first configured symbol that reads it: frames without a market are sent
+    to every symbol of their venue, and this one alone counts their dead letters."""
+    owners: dict[str, str] = {}
+    for symbol, spec in symbols.symbols.items():
+        for venue in spec.venues:
+            owners.setdefault(venue, symbol)
+    return owners
+
+
+def new_cob_state(symbols: SymbolsConfig, symbol: str) -> CobState:
+    spec = symbols.symbols[symbol]
+    owned = frozenset(v for v, s in control_owners(symbols).items() if s == symbol)
+    return CobState(symbol, spec.venues, spec.bucket, owned)
+
+
+def route_by_symbol(symbols: SymbolsConfig) -> Callable[[list[RawMessage]], list[tuple[str, tuple[str, list]]]]:
+    """Raw messages -> (symbol, (symbol, [its raw messages])), one item per symbol per batch.
+
+    A frame's `symbol` (CAPTURE.md: the canonical market) says which symbol parses it, so
+    that each symbol's frames are parsed on its own worker and only raw text crosses between
+    workers. A frame without a market (control frames, several markets at once) goes to
+    every symbol of its venue; frames of markets no symbol follows are not read further.
+    """
     markets = symbol_of_markets(symbols)
+    of_venue: dict[str, tuple[str, ...]] = {}
+    for (venue, _), symbol in markets.items():
+        of_venue[venue] = (*of_venue.get(venue, ()), symbol)
 
-    def to_symbol(kv):  # type: ignore[no-untyped-def]
-        key, item = kv
-        venue, _, market = key.partition(":")
-        symbol = markets.get((venue, market))
-        if symbol is None and isinstance(item, DeadLetter):
-            symbol = next((s for (v, _), s in markets.items() if v == venue), None)
-        return None if symbol is None else (symbol, (symbol, venue, item))
+    def by_symbol(batch: list[RawMessage]) -> list[tuple[str, tuple[str, list]]]:
+        groups: dict[str, list[RawMessage]] = {}
+        for raw in batch:
+            if raw.symbol is None:
+                targets = of_venue.get(raw.exchange, ())
+            else:
+                symbol = markets.get((raw.exchange, raw.symbol))
+                if symbol is None:
+                    continue
+                targets = (symbol,)
+            for symbol in targets:
+                group = groups.get(symbol)
+                if group is None:
+                    group = groups[symbol] = []
+                group.append(raw)
+        return [(symbol, (symbol, group)) for symbol, group in groups.items()]
 
-    keyed = op.filter_map("by_symbol", up, to_symbol)
+    return by_symbol
+
+
+def _values(batch: list[tuple[str, list]]) -> list:
+    return [x for _, xs in batch for x in xs]
+
+
+@operator
+def cob_books(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
+              idle_timeout: float | None = None) -> Stream:
+    """Raw messages -> rows of the COB tables and dead letters, keyed by symbol: parsing,
+    the venue books and the seconds of one symbol all run on the worker that owns it."""
+    keyed = op.flat_map_batch("by_symbol", up, route_by_symbol(symbols))
     out = op.stateful_batch("cob", keyed, lambda resume: CobLogic(resume, symbols, idle_timeout))
-    return op.map("unkey", out, lambda kv: kv[1])
+    return op.flat_map_batch("unkey", out, _values)

@@ -22,7 +22,15 @@ class RowsAndDeadLetters:
         return iter((self.rows, self.dead))
 
 
+def _rows(batch: list) -> list[TableRow]:
+    return [x for x in batch if type(x) is TableRow]
+
+
+def _dead(batch: list) -> list[DeadLetter]:
+    return [x for x in batch if type(x) is not TableRow]
+
+
 @operator
 def split_rows(step_id: str, up: Stream[TableRow | DeadLetter]) -> RowsAndDeadLetters:
-    b = op.branch("split", up, lambda x: isinstance(x, TableRow))
-    return RowsAndDeadLetters(b.trues, b.falses)
+    # two passes over each batch: cheaper than `branch`'s Python call per item
+    return RowsAndDeadLetters(op.flat_map_batch("rows", up, _rows), op.flat_map_batch("dead", up, _dead))

@@ -173,3 +173,45 @@ def test_two_workers_give_the_rows_of_one():
     key = lambda r: (r.table, r.ts, tuple(sorted(r.symbols.items())), r.columns.get("offset"))  # noqa: E731
     assert len(one) > 1000
     assert sorted(one, key=key) == sorted(two, key=key)
+
+
+def kraken(t, symbol, d):
+    return RawMessage(at(t), "kraken", "ws", d.get("channel", "x") if isinstance(d, dict) else "x", symbol,
+                      d if isinstance(d, str) else orjson.dumps(d).decode())
+
+
+def kraken_book(t, pair, checksum):
+    return kraken(t, pair.replace("/", "-"), {"channel": "book", "type": "snapshot", "data": [
+        {"symbol": pair, "bids": [{"price": 100.5, "qty": 1.25}], "asks": [{"price": 101.0, "qty": 2.0}],
+         "checksum": checksum}]})
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_frame_without_a_market_reaches_every_symbol_of_its_venue_and_dies_once(workers):
+    import zlib
+
+    symbols = SymbolsConfig.model_validate({"symbols": {
+        "AAA-USD": {"bucket": 1, "venues": {"kraken": "AAA-USD"}},
+        "BBB-USD": {"bucket": 1, "venues": {"kraken": "BBB-USD"}},
+    }})
+    instrument = {"channel": "instrument", "type": "snapshot", "data": {"assets": [], "pairs": [
+        {"symbol": "AAA/USD", "price_precision": 2, "qty_precision": 3},
+        {"symbol": "BBB/USD", "price_precision": 3, "qty_precision": 4}]}}
+    # Kraken's checksum: asks then bids, each price and qty with the pair's decimals, '.'
+    # dropped, leading zeros stripped. The snapshots print 1 and 2 decimals: only the
+    # instrument frame (no symbol: it names both pairs) gives the decimals that verify.
+    crc = lambda s: zlib.crc32(s.encode())  # noqa: E731
+    msgs = [
+        kraken(T0 + 0.1, None, instrument),
+        kraken(T0 + 0.2, None, "{not json"),  # no market: one dead letter, not one per symbol
+        kraken(T0 + 0.3, "ZZZ-USD", "{not json"),  # a market no symbol follows: not read
+        kraken_book(T0 + 0.4, "AAA/USD", crc("10100" "2000" "10050" "1250")),  # 101.00 2.000 100.50 1.250
+        kraken_book(T0 + 0.5, "BBB/USD", crc("101000" "20000" "100500" "12500")),  # 3 and 4 decimals
+    ]
+    rows, dlq = run(msgs, workers, symbols)
+    assert [d.reason for d in dlq] == [dlq[0].reason] and "not JSON" in dlq[0].reason
+    health = {r.symbols["market"]: r.columns for r in rows if r.table == "book_health"}
+    assert health["AAA-USD"]["checksum_checks"] == 1 and health["BBB-USD"]["checksum_checks"] == 1
+    assert health["AAA-USD"]["checksum_failures"] == 0 and health["BBB-USD"]["checksum_failures"] == 0
+    assert health["AAA-USD"]["synced"] and health["BBB-USD"]["synced"]
+    assert health["AAA-USD"]["malformed"] + health["BBB-USD"]["malformed"] == 1
