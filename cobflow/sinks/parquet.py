@@ -12,6 +12,8 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from cobflow.tables import Table, TableRow
 
 ROW_GROUP_ROWS = 16_384  # rows held per table before they are written as one row group
+ROW_GROUP_SPAN_NS = 600 * 1_000_000_000  # ... or rows spanning this much time (10 min of market)
+COMPACT_PIECES = 64  # converted batches held per table before they are merged into one
 _TYPES = {"DOUBLE": pa.float64(), "INT": pa.int32(), "LONG": pa.int64(), "BOOLEAN": pa.bool_()}
 
 
@@ -28,6 +30,7 @@ class _ParquetPartition(StatelessSinkPartition[TableRow]):
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.pending: dict[str, list[pa.Table]] = {}  # converted batches not yet written
         self.pending_rows: dict[str, int] = {}
+        self.pending_since: dict[str, int] = {}  # ts of the first row held per table
         self.schemas = {name: arrow_schema(t) for name, t in tables.items()}
         for name, table in tables.items():  # every table gets a file, even an empty one
             self._writer(name)
@@ -52,16 +55,23 @@ class _ParquetPartition(StatelessSinkPartition[TableRow]):
                 cols[s] = [r.symbols.get(s) for r in rows]
             for c, _ in table.columns:
                 cols[c] = [r.columns.get(c) for r in rows]
-            self.pending.setdefault(name, []).append(pa.table(cols, schema=self.schemas[name]))
+            pending = self.pending.setdefault(name, [])
+            pending.append(pa.table(cols, schema=self.schemas[name]))
             self.pending_rows[name] = self.pending_rows.get(name, 0) + len(rows)
-            if self.pending_rows[name] >= ROW_GROUP_ROWS:
+            since = self.pending_since.setdefault(name, rows[0].ts)
+            # a table of a few rows per second would take hours to fill a row group: memory
+            # grows all that time, so a row group also closes after 10 minutes of market
+            if self.pending_rows[name] >= ROW_GROUP_ROWS or rows[-1].ts - since >= ROW_GROUP_SPAN_NS:
                 self._flush(name)
+            elif len(pending) >= COMPACT_PIECES:  # many small pieces cost more than their data
+                self.pending[name] = [pa.concat_tables(pending).combine_chunks()]
 
     def _flush(self, name: str) -> None:
         """One row group from the batches held for this table: a file of many tiny row groups
         is slow to read, and the writer keeps every row group's metadata in memory."""
         pending = self.pending.pop(name, [])
         self.pending_rows.pop(name, None)
+        self.pending_since.pop(name, None)
         if pending:
             self._writer(name).write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS * 2)
 
