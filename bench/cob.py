@@ -187,7 +187,7 @@ def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[
         if grace_until is not None and time.monotonic() > grace_until:
             break
         time.sleep(POLL_S)
-    flow.send_signal(signal.SIGINT)
+    flow.send_signal(signal.SIGTERM)  # as `docker stop` does (a background job may ignore SIGINT)
     flow.wait(timeout=60)
     sampler.join()
     markets = symbol_of_markets(load_symbols(CONFIG))

@@ -26,10 +26,10 @@ from cobflow.deadletter import DeadLetter
 from cobflow.metrics.cob import BucketSize, consolidate
 from cobflow.metrics.moving import WINDOWS, SecondsAverage
 from cobflow.metrics.trades import Bar, BarBuilder, OrderFlow
+from cobflow.raw import RawMessage
 from cobflow.tables import BOOK_HEALTH, COB_BUCKETS, COB_SUMMARY, IMBALANCE_MA, OHLCV, ORDER_FLOW, TableRow
 from connectors import get_venue
 from connectors.base import BookSyncBase, Trade
-from cobflow.raw import RawMessage
 from operators.parse import Parsed, apply_to_book, parse_batch
 from operators.venue_book import MAX_FILL_SECONDS
 
