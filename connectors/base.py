@@ -257,11 +257,17 @@ class BookSyncBase(ABC):
         return None
 
     def checksum(self) -> int:
-        raise NotImplementedError(f"{type(self).__name__} has no checksum")
+        n = self.checksum_levels
+        return self.tokens_checksum(self.book.bids.top_tokens(n), self.book.asks.top_tokens(n))  # type: ignore[arg-type]
 
     #: The venue's checksum is computed from each level as the venue prints it: the book keeps
-    #: one token per level (`level_tokens`), and `checksum` joins the best ones.
+    #: one token per level (`level_tokens`), and `checksum` hands the tokens of the best
+    #: `checksum_levels` of each side to `tokens_checksum`.
     tokenized = False
+    checksum_levels = 0
+
+    def tokens_checksum(self, bid_tokens: list[str], ask_tokens: list[str]) -> int:
+        raise NotImplementedError(f"{type(self).__name__} has no checksum")
 
     def level_tokens(self, levels_: list[Level], text: list[TextLevel] | None, is_bid: bool) -> list[object]:
         """Each level's checksum token (`text`: the levels as printed, when the frame has them)."""
@@ -370,6 +376,11 @@ def interleave(bids: list, asks: list) -> list:
     out[0::2] = bids[:n]  # slice assignments: no Python-level loop over the levels
     out[1::2] = asks[:n]
     return out + bids[n:] + asks[n:]
+
+
+def interleaved_checksum(bid_tokens: list[str], ask_tokens: list[str]) -> int:
+    """The signed CRC32 of "bid1:ask1:bid2:ask2:..." over the levels' tokens (OKX, Bitfinex)."""
+    return signed32(crc32(":".join(interleave(bid_tokens, ask_tokens))))
 
 
 def signed32(value: int) -> int:

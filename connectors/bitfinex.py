@@ -38,12 +38,10 @@ from connectors.base import (
     TextLevel,
     Trade,
     check_levels,
-    crc32,
     decode_json,
     frame_parser,
-    interleave,
+    interleaved_checksum,
     positive_trade,
-    signed32,
 )
 
 VENUE = "bitfinex"
@@ -130,11 +128,6 @@ def parse(raw: RawMessage, d: object) -> list[Event]:
     return []  # ticker arrays
 
 
-def tokens_checksum(bid_tokens: list[str], ask_tokens: list[str]) -> int:
-    """Bitfinex's checksum from the best levels' "price:amount" tokens (asks' amounts negative)."""
-    return signed32(crc32(":".join(interleave(bid_tokens, ask_tokens))))
-
-
 class BitfinexBook(BookSyncBase):
     """Snapshot, then updates whose sequence numbers increase; `cs` frames are checked."""
 
@@ -144,6 +137,8 @@ class BitfinexBook(BookSyncBase):
         return None
 
     tokenized = True
+    checksum_levels = CHECKSUM_LEVELS
+    tokens_checksum = staticmethod(interleaved_checksum)
 
     def level_tokens(self, levels_: list[Level], text: list[TextLevel] | None, is_bid: bool) -> list[object]:
         js = js_number  # once per level update: the book keeps the tokens
@@ -151,9 +146,6 @@ class BitfinexBook(BookSyncBase):
             return [f"{js(p)}:{js(q)}" for p, q in levels_]
         return [f"{js(p)}:{js(-q)}" for p, q in levels_]
 
-    def checksum(self) -> int:
-        n = CHECKSUM_LEVELS
-        return tokens_checksum(self.book.bids.top_tokens(n), self.book.asks.top_tokens(n))  # type: ignore[arg-type]
 
 
 BookSync = BitfinexBook
@@ -214,8 +206,8 @@ class SimWire(SimWireBase):
 
     def _checksum(self, spec, book) -> int:  # type: ignore[no-untyped-def]
         tok = self.checksum_token
-        return tokens_checksum([tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)],
-                               [tok(spec, t, -s) for t, s in book.top_asks(CHECKSUM_LEVELS)])
+        return interleaved_checksum([tok(spec, t, s) for t, s in book.top_bids(CHECKSUM_LEVELS)],
+                                    [tok(spec, t, -s) for t, s in book.top_asks(CHECKSUM_LEVELS)])
 
     def level_text(self, spec, tick: int, amount: float) -> str:  # type: ignore[no-untyped-def]
         return f"{js_number(spec.price(tick))}:{js_number(amount)}"

@@ -196,6 +196,8 @@ class KrakenBook(BookSyncBase):
     """Kraken has no sequence numbers: each update's checksum is the sync check."""
 
     tokenized = True
+    checksum_levels = CHECKSUM_LEVELS
+    tokens_checksum = staticmethod(tokens_checksum)
 
     def level_tokens(self, levels_: list[Level], text: list[TextLevel] | None, is_bid: bool) -> list[object]:
         if text is not None:  # v1: the strings as sent
@@ -204,10 +206,6 @@ class KrakenBook(BookSyncBase):
             raise RuntimeError("v2 book without precision: parse() emits one before each snapshot")
         fmt = self._format
         return [level_token(fmt(p, 0), fmt(q, 1)) if q > 0 else None for p, q in levels_]
-
-    def checksum(self) -> int:
-        n = CHECKSUM_LEVELS
-        return tokens_checksum(self.book.bids.top_tokens(n), self.book.asks.top_tokens(n))  # type: ignore[arg-type]
 
     def _format(self, x: float, which: int) -> str:
         """x with the pair's price (0) or size (1) decimals."""

@@ -33,12 +33,10 @@ from connectors.base import (
     MalformedFrame,
     TextLevel,
     Trade,
-    crc32,
     decode_json,
     frame_parser,
-    interleave,
+    interleaved_checksum,
     positive_trade,
-    signed32,
     text_levels,
 )
 
@@ -93,15 +91,12 @@ def parse(raw: RawMessage, d: object) -> list[Event]:
     return out
 
 
-def tokens_checksum(bid_tokens: list[str], ask_tokens: list[str]) -> int:
-    """OKX's checksum from the best levels' "price:size" tokens (best first, as printed)."""
-    return signed32(crc32(":".join(interleave(bid_tokens, ask_tokens))))
-
-
 class OkxBook(BookSyncBase):
     """Snapshot, then updates that continue seqId (when present) and match the checksum."""
 
     tokenized = True
+    checksum_levels = CHECKSUM_LEVELS
+    tokens_checksum = staticmethod(interleaved_checksum)
 
     def level_tokens(self, levels_: list[Level], text: list[TextLevel] | None, is_bid: bool) -> list[object]:
         if text is None:
@@ -115,9 +110,6 @@ class OkxBook(BookSyncBase):
             return f"expected prevSeqId={self.seq}, got prevSeqId={delta.prev_seq} seqId={delta.seq}"
         return None
 
-    def checksum(self) -> int:
-        n = CHECKSUM_LEVELS
-        return tokens_checksum(self.book.bids.top_tokens(n), self.book.asks.top_tokens(n))  # type: ignore[arg-type]
 
 
 BookSync = OkxBook
@@ -166,7 +158,7 @@ class SimWire(SimWireBase):
                      for t, s in asks],
             "bids": [[spec.price_text(t), spec.size_text(s), "0", str(1 + self.rng.getrandbits(3) if s else 0)]
                      for t, s in bids],
-            "ts": str(t_ns // 1_000_000), "checksum": tokens_checksum(bids_t, asks_t),
+            "ts": str(t_ns // 1_000_000), "checksum": interleaved_checksum(bids_t, asks_t),
             "prevSeqId": prev, "seqId": self.seq[market],
         }
         msg = {"arg": {"channel": "books", "instId": market}, "action": action, "data": [item]}
