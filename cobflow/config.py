@@ -45,6 +45,12 @@ class KafkaSettings(BaseModel):
     topic_prefix: str = Field("", description="prepended to every topic name (isolates tests)")
     partitions: int = Field(3, ge=1)
     dlq_topic: str = "dlq"
+    retention_bytes: int = Field(
+        1 << 30, ge=-1,
+        description="per partition of the topics cobflow creates (-1: no limit). They keep records "
+                    "by size, never by age: a record's timestamp is its ts_recv, and Kafka would "
+                    "delete a replayed capture older than its time retention as soon as it arrived",
+    )
 
     @property
     def servers(self) -> str:

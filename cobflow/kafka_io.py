@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from confluent_kafka import KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from cobflow.config import KNOWN_VENUES, KafkaSettings
 from cobflow.raw import RawMessage
@@ -31,16 +31,35 @@ def _wait(futures: dict, action: str, ignore: str | None = None) -> None:
                 raise KafkaIOError(f"cannot {action} topic {topic}: {exc}") from None
 
 
+def topic_config(settings: KafkaSettings) -> dict[str, str]:
+    """Kept by size, not by age: record timestamps are ts_recv (see KafkaSettings.retention_bytes)."""
+    return {"retention.ms": "-1", "retention.bytes": str(settings.retention_bytes)}
+
+
 def ensure_topics(settings: KafkaSettings, topics: Sequence[str], partitions: int | None = None) -> None:
     client = admin(settings)
     existing = set(client.list_topics(timeout=15).topics)
     new = [
-        NewTopic(t, num_partitions=partitions or settings.partitions, replication_factor=1)
+        NewTopic(t, num_partitions=partitions or settings.partitions, replication_factor=1,
+                 config=topic_config(settings))
         for t in topics
         if t not in existing
     ]
     if new:
         _wait(client.create_topics(new, operation_timeout=30), "create", ignore="TOPIC_ALREADY_EXISTS")
+
+
+def time_retention_ms(settings: KafkaSettings, topics: Sequence[str]) -> dict[str, int]:
+    """retention.ms of each existing topic that deletes records by age (-1 is left out)."""
+    client = admin(settings)
+    existing = set(client.list_topics(timeout=15).topics)
+    resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics if t in existing]
+    out: dict[str, int] = {}
+    for res, fut in (client.describe_configs(resources) if resources else {}).items():
+        entry = fut.result().get("retention.ms")
+        if entry is not None and entry.value is not None and int(entry.value) >= 0:
+            out[res.name] = int(entry.value)
+    return out
 
 
 def delete_topics(settings: KafkaSettings, topics: Sequence[str]) -> None:

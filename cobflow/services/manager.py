@@ -283,6 +283,9 @@ class Kafka(_Server):
                     "share.coordinator.state.topic.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
                     "delete.topic.enable=true",
+                    # retention is checked every 5 s instead of 5 min, so that a topic that would
+                    # delete old records (by timestamp: ts_recv) does so within a test's time
+                    "log.retention.check.interval.ms=5000",
                     "",
                 ]
             )
