@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -20,8 +21,10 @@ from cobflow.tables import CONSUMER_LAG, TableRow
 class LagMeter:
     """Given the last offset read of each partition after a batch, returns consumer_lag rows."""
 
-    def __init__(self, servers: str, interval_s: float = 1.0, timeout_s: float = 2.0) -> None:
+    def __init__(self, servers: str, interval_s: float = 1.0, timeout_s: float = 2.0,
+                 known_end: Callable[[str, int], int | None] | None = None) -> None:
         self._servers = servers
+        self._known_end = known_end  # an end offset the reader already has, if any (no round trip)
         self._interval = interval_s
         self._timeout = timeout_s
         self._consumer: Consumer | None = None
@@ -30,6 +33,10 @@ class LagMeter:
         self._state: dict[tuple[str, int], list[Any]] = {}
 
     def _end_offset(self, topic: str, partition: int) -> int | None:
+        if self._known_end is not None:
+            end = self._known_end(topic, partition)
+            if end is not None:
+                return end
         if self._consumer is None:
             self._consumer = Consumer({"bootstrap.servers": self._servers, "group.id": "cobflow-lag-meter",
                                        "enable.auto.commit": False})

@@ -48,6 +48,7 @@ class CaptureSource(FixedPartitionedSource[RawMessage, int]):
 
 # -- Kafka --------------------------------------------------------------------------------
 TopicPartitionKey = tuple[str, int]
+HOLD_HIGH, HOLD_LOW = 4000, 1000  # records held back per partition: pause at, resume at
 
 
 class _RawTopicsPartition(StatefulSourcePartition[RawMessage | TableRow, dict[str, int]]):
@@ -77,7 +78,7 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | TableRow, dict[st
         self.last_ts: dict[TopicPartitionKey, int] = {}  # ts_recv of the last record emitted
         self.at_eof: set[TopicPartitionKey] = set()
         self.paused: set[TopicPartitionKey] = set()
-        self.lag = LagMeter(servers)
+        self.lag = LagMeter(servers, known_end=self._fetched_end)
         self.done = False
 
     def next_batch(self) -> list[RawMessage | TableRow]:
@@ -126,8 +127,9 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | TableRow, dict[st
         return out
 
     def _floor(self) -> int | None:
-        """ts_recv of the slowest partition still being read (-1: one that has sent nothing yet)."""
-        reading = [self.last_ts.get(tp, -1) for tp in self.fetched if tp not in self.at_eof]
+        """ts_recv of the slowest partition still being read or emptied (-1: one that has sent
+        nothing yet). A partition at its end with records still held counts."""
+        reading = [self.last_ts.get(tp, -1) for tp in self.fetched if tp not in self.at_eof or self.held[tp]]
         return min(reading) if reading else None
 
     def _may_emit(self, tp: TopicPartitionKey, ts: int, floor: int | None) -> bool:
@@ -135,19 +137,28 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | TableRow, dict[st
         return floor is None or ts <= floor + self.skew_ns or self.last_ts.get(tp, -1) <= floor
 
     def _align(self) -> None:
-        """Stop fetching the partitions that hold records back, fetch them again once emptied.
+        """Stop fetching a partition that holds many records back; fetch it again once most
+        of them are out.
 
         A second of a symbol closes only when all its venues have passed it, so a venue read
-        ahead of the others (a backlog, a replay) waits in memory; keeping the topics within
-        `skew` of each other (in ts_recv) keeps that bounded. A partition at its end does not
-        hold the others back.
+        ahead of the others (a backlog, a replay) waits in memory; emitting the topics within
+        `skew` of each other (in ts_recv) keeps that bounded, and pausing a partition bounds
+        what it holds here. Pausing drops what librdkafka has fetched ahead for it, so it is
+        done with a wide margin (HOLD_HIGH/HOLD_LOW records), not at the first record held:
+        that made the reader wait on re-fetches nine calls in ten (31k msg/s -> 245k without).
         """
-        waiting = {tp for tp, q in self.held.items() if q}
-        if waiting - self.paused:
-            self.consumer.pause([TopicPartition(t, p) for t, p in waiting - self.paused])
-        if self.paused - waiting:
-            self.consumer.resume([TopicPartition(t, p) for t, p in self.paused - waiting])
-        self.paused = waiting
+        full = {tp for tp, q in self.held.items() if len(q) >= HOLD_HIGH}
+        drained = {tp for tp in self.paused if len(self.held[tp]) <= HOLD_LOW}
+        if full - self.paused:
+            self.consumer.pause([TopicPartition(t, p) for t, p in full - self.paused])
+        if drained:
+            self.consumer.resume([TopicPartition(t, p) for t, p in drained])
+        self.paused = (self.paused | full) - drained
+
+    def _fetched_end(self, topic: str, partition: int) -> int | None:
+        """The partition's end offset as of its last fetch (librdkafka keeps it; no round trip)."""
+        _low, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+        return high if high >= 0 else None
 
     def snapshot(self) -> dict[str, int]:
         """Per partition, the first offset not emitted (held records are read again on resume)."""

@@ -13,6 +13,7 @@ from cobflow.raw import RawMessage
 from cobflow.sinks.questdb import QuestDBSink
 from cobflow.sources import RawTopicsSource
 from cobflow.tables import PIPELINE_TABLES, Table, TableRow
+from operators.split import split_rows
 
 
 def kafka_input(flow: Dataflow, settings: Settings, venues: list[str]) -> tuple[Stream[RawMessage], Stream[TableRow]]:
@@ -25,8 +26,8 @@ def kafka_input(flow: Dataflow, settings: Settings, venues: list[str]) -> tuple[
     items = op.input("kafka", flow, RawTopicsSource(kafka.servers, topics, tail=settings.flow.tail,
                                                     batch_size=settings.flow.batch_size,
                                                     max_skew_s=settings.flow.max_skew_s))
-    split = op.branch("lag_or_raw", items, lambda x: isinstance(x, TableRow))
-    return split.falses, split.trues
+    lag, raw = split_rows("lag_or_raw", items)
+    return raw, lag
 
 
 def _to_dlq(letter: DeadLetter) -> KafkaSinkMessage:

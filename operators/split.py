@@ -1,4 +1,4 @@
-"""Split a flow's output into table rows and dead letters."""
+"""Split a stream into its table rows and the rest (dead letters; raw messages)."""
 
 from __future__ import annotations
 
@@ -7,30 +7,33 @@ from dataclasses import dataclass
 
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
-from cobflow.deadletter import DeadLetter
 from cobflow.tables import TableRow
 
 
 @dataclass(frozen=True)
-class RowsAndDeadLetters:
+class RowsAndRest:
     """Two streams out of one operator (Bytewax re-scopes dataclass fields, not tuples)."""
 
     rows: Stream[TableRow]
-    dead: Stream[DeadLetter]
+    rest: Stream
 
-    def __iter__(self) -> Iterator[Stream]:  # rows, dead = ...
-        return iter((self.rows, self.dead))
+    def __iter__(self) -> Iterator[Stream]:  # rows, rest = ...
+        return iter((self.rows, self.rest))
+
+
+RowsAndDeadLetters = RowsAndRest  # a flow's output: its rows, and its dead letters
 
 
 def _rows(batch: list) -> list[TableRow]:
     return [x for x in batch if type(x) is TableRow]
 
 
-def _dead(batch: list) -> list[DeadLetter]:
+def _not_rows(batch: list) -> list:
     return [x for x in batch if type(x) is not TableRow]
 
 
 @operator
-def split_rows(step_id: str, up: Stream[TableRow | DeadLetter]) -> RowsAndDeadLetters:
-    # two passes over each batch: cheaper than `branch`'s Python call per item
-    return RowsAndDeadLetters(op.flat_map_batch("rows", up, _rows), op.flat_map_batch("dead", up, _dead))
+def split_rows(step_id: str, up: Stream) -> RowsAndRest:
+    """Table rows, and everything else: two passes over each batch, cheaper than `branch`'s
+    Python call per item."""
+    return RowsAndRest(op.flat_map_batch("rows", up, _rows), op.flat_map_batch("rest", up, _not_rows))
