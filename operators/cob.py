@@ -31,6 +31,7 @@ from cobflow.tables import BOOK_HEALTH, COB_BUCKETS, COB_SUMMARY, IMBALANCE_MA, 
 from connectors import get_venue
 from connectors.base import BookSyncBase, Trade
 from operators.parse import Parsed, apply_to_book, parse_batch
+from operators.state import stamp, unstamp
 from operators.venue_book import MAX_FILL_SECONDS
 
 NS = 1_000_000_000
@@ -251,8 +252,8 @@ class CobLogic(StatefulBatchLogic):
             return None
         return self.last_arrival + self.idle
 
-    def snapshot(self) -> CobState | None:
-        return copy.deepcopy(self.state)
+    def snapshot(self) -> tuple[int, CobState] | None:
+        return stamp(copy.deepcopy(self.state))
 
 
 def control_owners(symbols: SymbolsConfig) -> dict[str, str]:
@@ -314,5 +315,5 @@ def cob_books(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
     """Raw messages -> rows of the COB tables and dead letters, keyed by symbol: parsing,
     the venue books and the seconds of one symbol all run on the worker that owns it."""
     keyed = op.flat_map_batch("by_symbol", up, route_by_symbol(symbols))
-    out = op.stateful_batch("cob", keyed, lambda resume: CobLogic(resume, symbols, idle_timeout))
+    out = op.stateful_batch("cob", keyed, lambda resume: CobLogic(unstamp(resume, step_id), symbols, idle_timeout))
     return op.flat_map_batch("unkey", out, _values)

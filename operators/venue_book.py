@@ -20,6 +20,7 @@ from cobflow.tables import BOOK_HEALTH, TOP_OF_BOOK, TableRow
 from connectors import get_venue
 from connectors.base import BookSyncBase
 from operators.parse import Parsed, apply_to_book
+from operators.state import stamp, unstamp
 
 NS = 1_000_000_000
 #: A silence longer than this (an outage, a replay spanning days) is not filled with
@@ -128,8 +129,8 @@ class VenueBookLogic(StatefulBatchLogic[Parsed | DeadLetter, TableRow | DeadLett
             return None
         return st.last_arrival + self.idle_timeout
 
-    def snapshot(self) -> VenueBookState | None:
-        return copy.deepcopy(self.state)
+    def snapshot(self) -> tuple[int, VenueBookState] | None:
+        return stamp(copy.deepcopy(self.state))
 
 
 @operator
@@ -144,6 +145,6 @@ def venue_books(
     seconds of wall time; None closes seconds only on later messages and at the end.
     """
     keyed = op.stateful_batch(
-        "book", up, lambda resume: VenueBookLogic(resume, idle_timeout)
+        "book", up, lambda resume: VenueBookLogic(unstamp(resume, step_id), idle_timeout)
     )
     return op.map("unkey", keyed, lambda kv: kv[1])

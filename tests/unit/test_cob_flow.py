@@ -215,3 +215,18 @@ def test_a_frame_without_a_market_reaches_every_symbol_of_its_venue_and_dies_onc
     assert health["AAA-USD"]["checksum_failures"] == 0 and health["BBB-USD"]["checksum_failures"] == 0
     assert health["AAA-USD"]["synced"] and health["BBB-USD"]["synced"]
     assert health["AAA-USD"]["malformed"] + health["BBB-USD"]["malformed"] == 1
+
+
+def test_a_recovery_store_of_another_state_layout_is_refused_with_what_to_do():
+    from operators.cob import CobLogic, new_cob_state
+    from operators.state import STATE_LAYOUT, StaleRecoveryState, unstamp
+
+    logic = CobLogic(None, SYMBOLS, None)
+    logic.on_batch([("TEST-USD", CRAFTED[:3])])
+    stored = logic.snapshot()
+    resumed = unstamp(stored, "cob")  # this version's own store: resumed as it was
+    assert resumed.feeds["binance"].sync.book.best_bid() == logic.state.feeds["binance"].sync.book.best_bid()
+    old = new_cob_state(SYMBOLS, "TEST-USD")  # what cobflow before the stamp stored: the bare state
+    for stale in (old, (STATE_LAYOUT + 1, old)):
+        with pytest.raises(StaleRecoveryState, match=r"new, empty --recovery directory"):
+            unstamp(stale, "cob")

@@ -1,0 +1,36 @@
+"""Operator state kept in the Bytewax recovery store, stamped with the layout it was written in.
+
+A resumed flow unpickles the objects of the cobflow that stored them; when their classes have
+changed shape since (new attributes, new slots), the flow would fail later with an obscure
+AttributeError. The stamp turns that into one clear message at start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Bump when a class kept in operator state changes shape (CobState, VenueBookState, the
+#: venue books). 2: books keep checksum tokens; CobState parses its symbol's frames.
+STATE_LAYOUT = 2
+
+
+class StaleRecoveryState(RuntimeError):
+    """The recovery store was written by a cobflow whose state layout differs."""
+
+
+def stamp(state: Any) -> tuple[int, Any] | None:
+    return None if state is None else (STATE_LAYOUT, state)
+
+
+def unstamp(resume: Any, step: str) -> Any:
+    """The state a Bytewax builder was given back, or a StaleRecoveryState that says what to do."""
+    if resume is None:
+        return None
+    if isinstance(resume, tuple) and len(resume) == 2 and resume[0] == STATE_LAYOUT:
+        return resume[1]
+    found = resume[0] if isinstance(resume, tuple) and resume and isinstance(resume[0], int) else "1 (unstamped)"
+    raise StaleRecoveryState(
+        f"step {step!r}: the recovery store holds state of layout {found}, written by another cobflow "
+        f"version; this one reads layout {STATE_LAYOUT}. Start the flow with a new, empty --recovery "
+        f"directory: it reads its input from the start again, and the tables' dedup keys keep the "
+        f"rows exact.")
