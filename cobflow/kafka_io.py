@@ -49,16 +49,24 @@ def ensure_topics(settings: KafkaSettings, topics: Sequence[str], partitions: in
         _wait(client.create_topics(new, operation_timeout=30), "create", ignore="TOPIC_ALREADY_EXISTS")
 
 
-def time_retention_ms(settings: KafkaSettings, topics: Sequence[str]) -> dict[str, int]:
-    """retention.ms of each existing topic that deletes records by age (-1 is left out)."""
-    client = admin(settings)
+def topic_configs(settings: KafkaSettings, topics: Sequence[str]) -> dict[str, dict[str, str | None]]:
+    """The configuration of each of these topics that exists."""
+    client = admin(settings)  # kept until the answers are in: a dropped client cancels them
     existing = set(client.list_topics(timeout=15).topics)
     resources = [ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics if t in existing]
+    if not resources:
+        return {}
+    return {res.name: {k: v.value for k, v in fut.result().items()}
+            for res, fut in client.describe_configs(resources).items()}
+
+
+def time_retention_ms(settings: KafkaSettings, topics: Sequence[str]) -> dict[str, int]:
+    """retention.ms of each existing topic that deletes records by age (-1 is left out)."""
     out: dict[str, int] = {}
-    for res, fut in (client.describe_configs(resources) if resources else {}).items():
-        entry = fut.result().get("retention.ms")
-        if entry is not None and entry.value is not None and int(entry.value) >= 0:
-            out[res.name] = int(entry.value)
+    for topic, cfg in topic_configs(settings, topics).items():
+        ms = cfg.get("retention.ms")
+        if ms is not None and int(ms) >= 0:
+            out[topic] = int(ms)
     return out
 
 

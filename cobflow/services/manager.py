@@ -283,9 +283,11 @@ class Kafka(_Server):
                     "share.coordinator.state.topic.min.isr=1",
                     "group.initial.rebalance.delay.ms=0",
                     "delete.topic.enable=true",
-                    # retention is checked every 5 s instead of 5 min, so that a topic that would
-                    # delete old records (by timestamp: ts_recv) does so within a test's time
+                    # retention is checked every 5 s from the start (not every 5 min after 30 s),
+                    # so that a topic that would delete old records (by timestamp: ts_recv)
+                    # does so within a test's time
                     "log.retention.check.interval.ms=5000",
+                    "log.initial.task.delay.ms=0",
                     "",
                 ]
             )
