@@ -82,9 +82,10 @@ class RssSampler(threading.Thread):
 def start_flow(env: dict, workers: int = 1, processes: int = 1) -> list[subprocess.Popen]:
     """The COB flow's processes, started as `cobflow run/compute` starts them."""
     from cobflow.cli import flow_commands
+    from cobflow.config import load_settings
 
     return [subprocess.Popen(c, env=env, stdout=tempfile.TemporaryFile(), stderr=subprocess.STDOUT)
-            for c in flow_commands("cob", workers, processes=processes)]
+            for c in flow_commands("cob", workers, processes=processes, epoch_s=load_settings().flow.epoch_s)]
 
 
 def output_of(proc: subprocess.Popen) -> str:

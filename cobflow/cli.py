@@ -279,10 +279,12 @@ def positive_int(text: str) -> int:
 
 
 # -- dataflows -------------------------------------------------------------------------
-def flow_commands(name: str, workers: int, recovery: Path | None = None, processes: int = 1) -> list[list[str]]:
+def flow_commands(name: str, workers: int, recovery: Path | None = None, processes: int = 1,
+                  epoch_s: float = 1.0) -> list[list[str]]:
     """The command line of each process of a flow: `python -m bytewax.run FLOW` (through
     cobflow.runflow, which stops quietly on Ctrl-C/SIGTERM); with `processes` > 1, a Bytewax
-    cluster of that many processes on this machine."""
+    cluster of that many processes on this machine. With a recovery store, an epoch is a
+    snapshot every 5 s; without one, an epoch lasts `epoch_s`."""
     cmd = [sys.executable, "-m", "cobflow.runflow", FLOWS[name], "-w", str(workers)]
     if recovery is not None:
         if not any(recovery.glob("*.sqlite3")):  # first run: create the recovery partitions
@@ -290,6 +292,8 @@ def flow_commands(name: str, workers: int, recovery: Path | None = None, process
             subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), str(workers * processes)],
                            check=True)
         cmd += ["-r", str(recovery), "-s", "5", "-b", "0"]
+    else:  # no recovery: the epoch only paces the inputs (see FlowSettings.epoch_s)
+        cmd += ["-s", f"{epoch_s:g}"]
     if processes == 1:
         return [cmd]
     addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
@@ -297,8 +301,8 @@ def flow_commands(name: str, workers: int, recovery: Path | None = None, process
 
 
 def run_flow(name: str, workers: int, env: dict[str, str] | None = None, recovery: Path | None = None,
-             processes: int = 1) -> int:
-    cmds = flow_commands(name, workers, recovery, processes)
+             processes: int = 1, epoch_s: float = 1.0) -> int:
+    cmds = flow_commands(name, workers, recovery, processes, epoch_s)
     for c in cmds:
         print(f"running: python -m bytewax.run {' '.join(c[3:])}", file=sys.stderr)
     procs = [subprocess.Popen(c, env={**os.environ, **(env or {})}) for c in cmds]
@@ -362,7 +366,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
     venues_to_read(settings)  # a configuration error is reported here, in one line
     env = {"COBFLOW_FLOW__TAIL": "true"} if args.follow else {}
-    return run_flow(args.flow, args.workers, env, args.recovery, args.processes)
+    return run_flow(args.flow, args.workers, env, args.recovery, args.processes, settings.flow.epoch_s)
 
 
 def cmd_compute(args: argparse.Namespace, settings: Settings) -> int:
@@ -382,9 +386,10 @@ def cmd_compute(args: argparse.Namespace, settings: Settings) -> int:
     for old in out.glob("dead_letters*.jsonl") if out.exists() else []:
         old.unlink()
     out.mkdir(parents=True, exist_ok=True)
-    env = {"COBFLOW_COMPUTE_INPUT": str(args.input.resolve()), "COBFLOW_COMPUTE_OUTPUT": str(out.resolve())}
+    env = {"COBFLOW_COMPUTE_INPUT": str(args.input.resolve()), "COBFLOW_COMPUTE_OUTPUT": str(out.resolve()),
+           "COBFLOW_COMPUTE_PROGRESS": "1"}
     start = time.perf_counter()
-    rc = run_flow("cob", args.workers, env, processes=args.processes)
+    rc = run_flow("cob", args.workers, env, processes=args.processes, epoch_s=settings.flow.epoch_s)
     if rc != 0:
         return _err(f"the dataflow failed (exit {rc})")
     import pyarrow.parquet as pq
@@ -510,7 +515,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         write_capture(capture, messages)
         replay(settings, capture, None, reset=True)
     print("3/5 running the dataflow: python -m bytewax.run dataflows.cob:flow")
-    rc = run_flow("cob", 1)
+    rc = run_flow("cob", 1, epoch_s=settings.flow.epoch_s)
     if rc != 0:
         return _err(f"the dataflow failed (exit {rc})")
     names = [settings.questdb.table(t.name) for t in (*COB_TABLES, *PIPELINE_TABLES)]

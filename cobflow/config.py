@@ -115,6 +115,12 @@ class FlowSettings(BaseModel):
     max_skew_s: float = Field(
         5.0, gt=0, description="Kafka input: read no topic more than this far (ts_recv) ahead of the slowest"
     )
+    epoch_s: float = Field(
+        1.0, gt=0, description="Bytewax epoch (wall seconds) of a flow without a recovery store: at each "
+        "epoch's end the inputs wait until the flow has drained it, which bounds the messages in flight "
+        "between workers and processes (Bytewax's own default, 10 s, let a fast reader queue ~10 s of "
+        "input for a slower process)",
+    )
 
 
 class Settings(BaseSettings):
