@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO
-
 import orjson
 
 from cobflow.raw import RawMessage, RawMessageError
 
 PARQUET_ROW_GROUP = 100_000
+PROGRESS_EVERY = 16_384  # messages between two progress reports of read_capture
 _COLUMNS = ("ts_recv", "exchange", "kind", "channel", "symbol", "payload", "encoding")
 
 
@@ -30,21 +29,29 @@ def capture_format(path: Path | str) -> str:
     raise CaptureError(f"{path}: unknown capture format (use .jsonl, .jsonl.gz or .parquet)")
 
 
-def _open_lines(path: Path) -> IO[bytes]:
-    """Bytes, not text: orjson reads (and checks) UTF-8 itself, so decoding first is waste."""
-    if str(path).lower().endswith(".gz"):
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return open(path, "rb")
+def capture_extent(path: Path | str) -> tuple[float, str]:
+    """How much `read_capture` has to read, in the unit its progress reports: MB of the file
+    for JSON Lines (of the compressed file for .gz), messages for Parquet."""
+    path = Path(path)
+    if capture_format(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        return float(pq.ParquetFile(path).metadata.num_rows), "messages"
+    return path.stat().st_size / 1e6, "MB"
 
 
-def read_capture(path: Path | str) -> Iterator[RawMessage]:
+def read_capture(path: Path | str, progress: Callable[[float], None] | None = None) -> Iterator[RawMessage]:
+    """The messages of a capture, in order. `progress`, if given, is told how much has been
+    read (in `capture_extent`'s unit) every PROGRESS_EVERY messages and at the end."""
     path = Path(path)
     if not path.exists():
         raise CaptureError(f"{path}: no such capture file")
     if capture_format(path) == "parquet":
-        yield from _read_parquet(path)
+        yield from _read_parquet(path, progress)
         return
-    with _open_lines(path) as f:
+    # Bytes, not text: orjson reads (and checks) UTF-8 itself, so decoding first is waste.
+    with open(path, "rb") as raw:
+        f = gzip.GzipFile(fileobj=raw, mode="rb") if str(path).lower().endswith(".gz") else raw
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -52,6 +59,10 @@ def read_capture(path: Path | str) -> Iterator[RawMessage]:
                 yield RawMessage.from_dict(orjson.loads(line))
             except (orjson.JSONDecodeError, RawMessageError) as exc:
                 raise CaptureError(f"{path}:{lineno}: {exc}") from None
+            if progress is not None and lineno % PROGRESS_EVERY == 0:
+                progress(raw.tell() / 1e6)
+        if progress is not None:
+            progress(raw.tell() / 1e6)
 
 
 def encode_line(msg: RawMessage) -> bytes:
@@ -131,7 +142,7 @@ def _write_parquet(path: Path, messages: Iterable[RawMessage]) -> int:
     return n
 
 
-def _read_parquet(path: Path) -> Iterator[RawMessage]:
+def _read_parquet(path: Path, progress: Callable[[float], None] | None = None) -> Iterator[RawMessage]:
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(path)
@@ -148,3 +159,7 @@ def _read_parquet(path: Path) -> Iterator[RawMessage]:
                 yield RawMessage.from_dict(d)
             except RawMessageError as exc:
                 raise CaptureError(f"{path}: row {row}: {exc}") from None
+            if progress is not None and row % PROGRESS_EVERY == 0:
+                progress(float(row))
+    if progress is not None:
+        progress(float(row))

@@ -10,22 +10,31 @@ from pathlib import Path
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from cobflow.capture import read_capture
+from cobflow.capture import capture_extent, read_capture
 from cobflow.consumer_lag import LagMeter
 from cobflow.kafka_io import from_record
+from cobflow.progress import Progress
 from cobflow.raw import RawMessage
 from cobflow.tables import TableRow
 
 
 class _CapturePartition(StatefulSourcePartition[RawMessage, int]):
-    def __init__(self, path: Path, batch_size: int, resume: int | None) -> None:
+    def __init__(self, path: Path, batch_size: int, resume: int | None, progress: bool) -> None:
         self.batch_size = batch_size
         self.offset = resume or 0
-        self.it = itertools.islice(read_capture(path), self.offset, None)
+        if progress:
+            total, unit = capture_extent(path)
+            self.bar: Progress | None = Progress("compute", total, unit, rate_unit=f" {unit}/s")
+        else:
+            self.bar = None
+        self.it = itertools.islice(read_capture(path, self.bar), self.offset, None)
 
     def next_batch(self) -> list[RawMessage]:
         batch = list(itertools.islice(self.it, self.batch_size))
         if not batch:
+            if self.bar is not None:
+                self.bar.finish()
+                self.bar = None
             raise StopIteration
         self.offset += len(batch)
         return batch
@@ -35,15 +44,18 @@ class _CapturePartition(StatefulSourcePartition[RawMessage, int]):
 
 
 class CaptureSource(FixedPartitionedSource[RawMessage, int]):
-    def __init__(self, path: Path | str, batch_size: int = 1000) -> None:
+    """`progress`: a progress line on stderr (how much of the file is read, rate, eta)."""
+
+    def __init__(self, path: Path | str, batch_size: int = 1000, progress: bool = False) -> None:
         self.path = Path(path)
         self.batch_size = batch_size
+        self.progress = progress
 
     def list_parts(self) -> list[str]:
         return [self.path.name]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _CapturePartition:
-        return _CapturePartition(self.path, self.batch_size, resume_state)
+        return _CapturePartition(self.path, self.batch_size, resume_state, self.progress)
 
 
 # -- Kafka --------------------------------------------------------------------------------

@@ -60,7 +60,8 @@ def build_flow(settings: Settings | None = None) -> Dataflow:
         from cobflow.sinks.parquet import ParquetSink
         from cobflow.sources import CaptureSource
 
-        raw = op.input("capture", flow, CaptureSource(compute_in, settings.flow.batch_size))
+        progress = os.environ.get("COBFLOW_COMPUTE_PROGRESS") == "1"  # set by `cobflow compute`
+        raw = op.input("capture", flow, CaptureSource(compute_in, settings.flow.batch_size, progress))
         rows, dead = cob("cob", raw, symbols)
         op.output("parquet", rows, ParquetSink(os.environ["COBFLOW_COMPUTE_OUTPUT"], list(COB_TABLES)))
         op.output("dead_letters", dead, _DeadLetterFile(

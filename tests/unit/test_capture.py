@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cobflow.capture import CaptureError, read_capture, write_capture
+from cobflow.capture import PROGRESS_EVERY, CaptureError, capture_extent, read_capture, write_capture
 from cobflow.cryptofeed_import import import_cryptofeed, seconds_to_ns
 from cobflow.kafka_io import from_record, to_record
 from cobflow.raw import RawMessage, RawMessageError
@@ -104,3 +104,41 @@ def test_the_fast_check_accepts_and_rejects_what_the_rule_by_rule_check_does(d, 
     if complete:  # mostly valid messages, with the random values mixed in
         d = {"ts_recv": 1, "exchange": "okx", "kind": "ws", "channel": "books", "payload": "{}", **d}
     assert _outcome(RawMessage.from_dict, d) == _outcome(RawMessage._checked, d)
+
+
+@pytest.mark.parametrize("name", ["c.jsonl", "c.jsonl.gz", "c.parquet"])
+def test_reading_reports_progress_up_to_the_whole_file(tmp_path, name):
+    """`cobflow compute` shows how far into the capture it is: the reports never go back, come
+    every PROGRESS_EVERY messages, and the last one is the whole file (its size in MB, or its
+    rows for Parquet), so the bar ends at 100%."""
+    n = 2 * PROGRESS_EVERY + 100
+    msgs = [RawMessage(1_700_000_000_000_000_000 + i, "binance", "ws", "aggTrade", "BTC-USDT", f'{{"i":{i}}}')
+            for i in range(n)]
+    path = tmp_path / name
+    write_capture(path, msgs)
+    reports: list[float] = []
+    assert [m.ts_recv for m in read_capture(path, reports.append)] == [m.ts_recv for m in msgs]
+    total, unit = capture_extent(path)
+    if name.endswith(".parquet"):
+        assert (total, unit) == (n, "messages")
+        assert reports == [PROGRESS_EVERY, 2 * PROGRESS_EVERY, n]
+    else:
+        assert unit == "MB" and total == path.stat().st_size / 1e6
+        assert len(reports) == 3 and reports == sorted(reports) and reports[-1] == total
+        assert 0 < reports[0] < total
+
+
+def test_compute_prints_its_progress(tmp_path):
+    import subprocess
+    import sys
+
+    capture = tmp_path / "c.jsonl"
+    write_capture(capture, [RawMessage(1_700_000_000_000_000_000 + i * 1_000_000, "binance", "ws", "aggTrade",
+                                       "BTC-USDT", "{}") for i in range(50)])
+    proc = subprocess.run([sys.executable, "-m", "cobflow", "compute", "--input", str(capture),
+                           "--output", str(tmp_path / "out")], capture_output=True)
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    last = err.split("\r")[-1]  # the line each report rewrites
+    size = f"{capture.stat().st_size / 1e6:.1f}"
+    assert last.startswith(f"compute [{'#' * 24}] 100% {size}/{size} MB ("), err
