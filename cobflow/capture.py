@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+
 import orjson
 
 from cobflow.raw import RawMessage, RawMessageError
