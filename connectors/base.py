@@ -188,12 +188,7 @@ class BookSyncBase(ABC):
     def _snapshot(self, snap: BookSnapshot) -> str | None:
         if snap.depth is not None:
             self.depth = snap.depth
-        if self.tokenized:
-            text = snap.text or (None, None)
-            self.book.load(snap.bids, snap.asks, self.level_tokens(snap.bids, text[0], True),
-                           self.level_tokens(snap.asks, text[1], False))
-        else:
-            self.book.load(snap.bids, snap.asks)
+        self.book.load(*self._book_args(snap))
         self.seq = snap.seq
         self._mark_synced()
         self.after_snapshot(snap)
@@ -220,12 +215,7 @@ class BookSyncBase(ABC):
             self._mark_lost()
             self.health.gaps += 1
             return f"sequence gap: {reason}"
-        if self.tokenized:
-            text = delta.text or (None, None)
-            self.book.apply(delta.bids, delta.asks, self.level_tokens(delta.bids, text[0], True),
-                            self.level_tokens(delta.asks, text[1], False))
-        else:
-            self.book.apply(delta.bids, delta.asks)
+        self.book.apply(*self._book_args(delta))
         if self.depth is not None:
             self.truncate(self.depth)
         if delta.seq is not None:
@@ -235,6 +225,15 @@ class BookSyncBase(ABC):
         if delta.checksum is not None:
             return self._verify(delta.checksum)
         return None
+
+    def _book_args(self, event: BookSnapshot | BookDelta) -> tuple:
+        """A frame's levels for `L2Book.load`/`apply`, with their checksum tokens when the
+        venue's checksum needs them (`tokenized`)."""
+        if not self.tokenized:
+            return event.bids, event.asks
+        text = event.text or (None, None)
+        return (event.bids, event.asks, self.level_tokens(event.bids, text[0], True),
+                self.level_tokens(event.asks, text[1], False))
 
     def _verify(self, expected: int) -> str | None:
         self.health.checksum_checks += 1
