@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test test-unit services-up services-down services-status clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml native/Cargo.toml $(wildcard native/src/*.rs native/src/*/*.rs)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)

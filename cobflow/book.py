@@ -15,6 +15,8 @@ from __future__ import annotations
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
+import numpy as np
+
 Level = tuple[float, float]  # (price, size)
 
 
@@ -105,6 +107,12 @@ class BookSide:
         sizes = self.sizes
         return [(p, sizes[p]) for p in self.top(len(self.prices) if n is None else n)]
 
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(prices ascending, their sizes) as float64 arrays, without a Python-level loop."""
+        n = len(self.prices)
+        return (np.fromiter(self.prices, dtype=np.float64, count=n),
+                np.fromiter(map(self.sizes.__getitem__, self.prices), dtype=np.float64, count=n))
+
     def pop_worst(self) -> float:
         i = 0 if self.is_bid else -1
         price = self.prices.pop(i)
@@ -174,6 +182,10 @@ class L2Book:
     def best_ask(self) -> Level | None:
         p = self.asks.prices
         return (p[0], self.asks.sizes[p[0]]) if p else None
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """bid prices, bid sizes, ask prices, ask sizes; prices ascending (consolidation)."""
+        return (*self.bids.arrays(), *self.asks.arrays())
 
     def crossed(self) -> bool:
         b, a = self.bids.prices, self.asks.prices

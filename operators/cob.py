@@ -26,6 +26,7 @@ from cobflow.deadletter import DeadLetter
 from cobflow.metrics.cob import BucketSize, consolidate
 from cobflow.metrics.moving import WINDOWS, SecondsAverage
 from cobflow.metrics.trades import Bar, BarBuilder, OrderFlow
+from cobflow.native import NativeVenueBook, native_book
 from cobflow.raw import RawMessage
 from cobflow.tables import BOOK_HEALTH, COB_BUCKETS, COB_SUMMARY, IMBALANCE_MA, OHLCV, ORDER_FLOW, TableRow
 from connectors import get_venue
@@ -47,9 +48,18 @@ def _num(x: float | None) -> float | None:
 class VenueFeed:
     venue: str
     market: str
-    sync: BookSyncBase
+    sync: BookSyncBase | NativeVenueBook
     queue: deque = field(default_factory=deque)  # (ts_recv, n, item) waiting for their second
     last_ts: int | None = None
+
+    @property
+    def native(self) -> bool:
+        """Raw frames wait in the queue unparsed and the native core reads them."""
+        return isinstance(self.sync, NativeVenueBook)
+
+
+def _venue_book(venue: str, market: str) -> BookSyncBase | NativeVenueBook:
+    return native_book(venue, market) or get_venue(venue).BookSync()
 
 
 class CobState:
@@ -59,8 +69,10 @@ class CobState:
                  control_venues: frozenset[str] = frozenset()) -> None:
         self.symbol = symbol
         self.bucket = bucket
-        self.feeds = {v: VenueFeed(v, m, get_venue(v).BookSync()) for v, m in sorted(venues.items())}
+        self.feeds = {v: VenueFeed(v, m, _venue_book(v, m)) for v, m in sorted(venues.items())}
         self.keys = {f"{v}:{m}": v for v, m in venues.items()}  # parse_batch's keys -> venue
+        # (venue, envelope symbol) of the frames queued raw for a native book
+        self.native = {(f.venue, f.market): f.venue for f in self.feeds.values() if f.native}
         # venues whose frames without a market (and their dead letters) this symbol counts
         self.control_keys = {f"{v}:*": v for v in control_venues}
         self.next_second: int | None = None
@@ -70,23 +82,48 @@ class CobState:
         self.n = 0  # arrival counter: ties on ts_recv keep arrival order within a venue
 
     # -- input ---------------------------------------------------------------------------
-    def add(self, venue: str, item: Parsed | DeadLetter) -> None:
+    def add(self, venue: str, item: Parsed | DeadLetter | RawMessage) -> None:
         feed = self.feeds[venue]
-        ts = item.raw.ts_recv
+        ts = item.ts_recv if type(item) is RawMessage else item.raw.ts_recv
         feed.queue.append((ts, self.n, item))
         self.n += 1
         feed.last_ts = ts if feed.last_ts is None else max(feed.last_ts, ts)
 
     def add_raw(self, raws: list[RawMessage]) -> None:
-        """Parse a venue's frames routed here (`route_by_symbol`) and keep this symbol's."""
-        keys, control = self.keys, self.control_keys
-        for key, item in parse_batch(raws):
-            venue = keys.get(key)
-            if venue is None:
-                venue = control.get(key)
-                if venue is None or not isinstance(item, DeadLetter):
-                    continue  # another symbol's market, or a frame this symbol's venues sent to all
-            self.add(venue, item)
+        """Queue a venue's frames routed here (`route_by_symbol`) and keep this symbol's:
+        raw for a native book, parsed (in the same order) for the others."""
+        native = self.native
+        rest = [r for r in raws if (r.exchange, r.symbol) not in native]
+        if not rest:
+            for raw in raws:
+                self.add(native[(raw.exchange, raw.symbol)], raw)
+            return
+        parsed = parse_batch(rest)
+        if len(rest) < len(raws):
+            self._merge(raws, parsed)
+            return
+        for key, item in parsed:
+            self._route(key, item)
+
+    def _merge(self, raws: list[RawMessage], parsed: list[tuple[str, Parsed | DeadLetter]]) -> None:
+        """Raw frames for native books and parsed ones for the others, in arrival order."""
+        native, j = self.native, 0
+        for raw in raws:
+            venue = native.get((raw.exchange, raw.symbol))
+            if venue is not None:
+                self.add(venue, raw)
+                continue
+            while j < len(parsed) and parsed[j][1].raw is raw:
+                self._route(*parsed[j])
+                j += 1
+
+    def _route(self, key: str, item: Parsed | DeadLetter) -> None:
+        venue = self.keys.get(key)
+        if venue is None:
+            venue = self.control_keys.get(key)
+            if venue is None or not isinstance(item, DeadLetter):
+                return  # another symbol's market, or a frame this symbol's venues sent to all
+        self.add(venue, item)
 
     def watermark(self, idle_ns: int | None = None) -> int | None:
         """ts_recv below which every venue has delivered all its messages (None: not yet).
@@ -135,6 +172,16 @@ class CobState:
         trades: list[tuple[int, int, int, Trade]] = []
         for feed in self.feeds.values():
             q = feed.queue
+            if feed.native:  # the second's frames in one call
+                due = []
+                while q and q[0][0] < end:
+                    due.append(q.popleft())
+                if due:
+                    item_trades, item_dead = feed.sync.apply([item for _, _, item in due])
+                    dead.extend(item_dead)
+                    order = _VENUE_ORDER.get(feed.venue, len(_VENUE_ORDER))
+                    trades.extend((due[j][0], order, due[j][1], t) for j, t in item_trades)
+                continue
             while q and q[0][0] < end:
                 ts, n, item = q.popleft()
                 item_trades, item_dead = apply_to_book(feed.sync, item)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-from cobflow.book import L2Book
 from cobflow.config import Bucket
 
 OFFSETS = np.arange(-20, 21)  # the 41 buckets around the mid's bucket
@@ -20,6 +20,19 @@ N_BUCKETS = len(OFFSETS)
 
 
 BucketSize = Bucket  # an absolute step or basis points of the mid (symbols.yaml `bucket`)
+
+
+class VenueBook(Protocol):
+    """What consolidation reads of a venue book: `L2Book`, or a native book (cobflow.native)."""
+
+    def best_bid(self) -> tuple[float, float] | None: ...
+
+    def best_ask(self) -> tuple[float, float] | None: ...
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """bid prices, bid sizes, ask prices, ask sizes; prices ascending (the order numpy
+        sums them in, so that every kind of book gives the same bits)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -61,32 +74,28 @@ class CobSecond:
             return np.where(qty > 0, notional / qty, np.nan)
 
 
-def _side_arrays(levels) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
-    n = len(levels)
-    return (np.fromiter(levels.keys(), dtype=np.float64, count=n),
-            np.fromiter(levels.values(), dtype=np.float64, count=n))
-
-
 def _imbalance(bid: float, ask: float) -> float:
     total = bid + ask
     return (bid - ask) / total if total > 0 else 0.0
 
 
-def consolidate(books: Mapping[str, L2Book], bucket: BucketSize) -> CobSecond | None:
+def consolidate(books: Mapping[str, VenueBook], bucket: BucketSize) -> CobSecond | None:
     """The consolidated book of the synced venue books given; None when there are none."""
     books = {v: b for v, b in books.items() if b is not None}
     if not books:
         return None
-    best_bids = [b.bids.prices[-1] for b in books.values() if b.bids]
-    best_asks = [b.asks.prices[0] for b in books.values() if b.asks]
+    tops = [(b.best_bid(), b.best_ask()) for b in books.values()]
+    best_bids = [bid[0] for bid, _ in tops if bid]
+    best_asks = [ask[0] for _, ask in tops if ask]
     best_bid = max(best_bids) if best_bids else None
     best_ask = min(best_asks) if best_asks else None
     if best_bid is None or best_ask is None:
         return CobSecond(len(books), best_bid, best_ask, None, None, None, False, 0.0, 0.0, 0.0)
     mid = (best_bid + best_ask) / 2
     spread_bps = (best_ask - best_bid) / mid * 1e4
-    bid_at_best = sum(b.bids.get(best_bid, 0.0) for b in books.values())
-    ask_at_best = sum(b.asks.get(best_ask, 0.0) for b in books.values())
+    # a venue holds the consolidated best price only at its own best
+    bid_at_best = sum(bid[1] if bid and bid[0] == best_bid else 0.0 for bid, _ in tops)
+    ask_at_best = sum(ask[1] if ask and ask[0] == best_ask else 0.0 for _, ask in tops)
     microprice = (best_bid * ask_at_best + best_ask * bid_at_best) / (bid_at_best + ask_at_best)
 
     b = bucket.size(mid)
@@ -98,10 +107,11 @@ def consolidate(books: Mapping[str, L2Book], bucket: BucketSize) -> CobSecond | 
     venues = np.zeros(N_BUCKETS, dtype=np.int64)
     for book in books.values():
         present = np.zeros(N_BUCKETS, dtype=bool)
-        for levels, qty, notional in ((book.bids, bid_qty, bid_notional), (book.asks, ask_qty, ask_notional)):
-            if not levels:
+        bid_prices, bid_sizes, ask_prices, ask_sizes = book.arrays()
+        for prices, sizes, qty, notional in ((bid_prices, bid_sizes, bid_qty, bid_notional),
+                                             (ask_prices, ask_sizes, ask_qty, ask_notional)):
+            if not len(prices):
                 continue
-            prices, sizes = _side_arrays(levels)
             k = np.floor(prices / b).astype(np.int64) - center + 20
             inside = (k >= 0) & (k < N_BUCKETS)
             k, p, q = k[inside], prices[inside], sizes[inside]

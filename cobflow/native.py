@@ -1,0 +1,145 @@
+"""Venue books in the native core (`cobflow._native`, Rust, native/): a second's frames of
+one market are parsed and applied in one call, with no Python object per level or frame.
+
+The Python connectors stay the reference and the fallback. The native parsers read only the
+frames a feed sends all day (book diffs, snapshots on the socket, trades); any other frame
+(REST snapshots, control frames, old formats, anything malformed) stops the native loop and
+goes through the venue's Python `parse`, whose events are then applied to the native book.
+Tests hold the two cores equal, frame by frame, on the recorded fixtures and the simulator.
+
+`COBFLOW_NATIVE=0` turns the native core off; so does a build without a Rust toolchain.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from cobflow.deadletter import DeadLetter
+from cobflow.raw import RawMessage
+from connectors import get_venue
+from connectors.base import BookHealth, BookSnapshot, BookDelta, MalformedFrame, Trade
+
+try:
+    from cobflow import _native
+except ImportError:  # built without Rust: the Python connectors do all the work
+    _native = None
+
+#: How each venue prints a market in its frames (the inverse of its `canonical_symbol`).
+_WIRE: dict[str, Callable[[str], str]] = {
+    "binance": lambda m: get_venue("binance").venue_symbol(m),
+    "bybit": lambda m: get_venue("bybit").venue_symbol(m),
+    "coinbase": lambda m: m,
+    "okx": lambda m: m,
+}
+
+Item = RawMessage | object  # a raw frame, or what parse_batch made of one (Parsed | DeadLetter)
+
+
+def available() -> bool:
+    """The extension is built (a Rust toolchain was there at install time)."""
+    return _native is not None
+
+
+def enabled() -> bool:
+    return _native is not None and os.environ.get("COBFLOW_NATIVE", "1") != "0"
+
+
+def native_book(venue: str, market: str) -> NativeVenueBook | None:
+    """A native book for this market, or None where the Python one must serve (the core
+    is off or not built, the venue has no native parser, or the market's wire name does
+    not read back as the market)."""
+    if not enabled() or venue not in _WIRE:
+        return None
+    wire = _WIRE[venue](market)
+    if get_venue(venue).canonical_symbol(wire) != market:
+        return None
+    return NativeVenueBook(venue, market, wire)
+
+
+def _f64(buf: bytes) -> np.ndarray:
+    return np.frombuffer(buf, dtype=np.float64)
+
+
+class NativeVenueBook:
+    """One venue market's book in the native core, with the face CobState reads of a
+    `BookSyncBase` (`synced`, `health`, `book`) and of an `L2Book` (for consolidation)."""
+
+    def __init__(self, venue: str, market: str, wire: str) -> None:
+        self.venue, self.market, self.wire = venue, market, wire
+        self.core = _native.NativeBook(venue, wire)  # type: ignore[union-attr]
+
+    # -- BookSyncBase's face -------------------------------------------------------------
+    @property
+    def synced(self) -> bool:
+        return self.core.synced
+
+    @property
+    def health(self) -> BookHealth:
+        return BookHealth(**self.core.health())
+
+    @property
+    def book(self) -> NativeVenueBook:
+        return self
+
+    # -- L2Book's face (cobflow.metrics.cob.VenueBook) -----------------------------------
+    def best_bid(self) -> tuple[float, float] | None:
+        return self.core.best_bid()
+
+    def best_ask(self) -> tuple[float, float] | None:
+        return self.core.best_ask()
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        bp, bq, ap, aq = self.core.arrays()
+        return _f64(bp), _f64(bq), _f64(ap), _f64(aq)
+
+    # -- input ---------------------------------------------------------------------------
+    def apply(self, items: Sequence[Item]) -> tuple[list[tuple[int, Trade]], list[DeadLetter]]:
+        """Apply a second's items in order: raw frames (parsed natively where the core reads
+        them), and frames parse_batch already made into events or dead letters.
+        Returns the trades, with the index of the item each came from, and the dead letters."""
+        payloads = [x.payload if type(x) is RawMessage and x.kind == "ws" and x.encoding is None else None
+                    for x in items]
+        trades: list[tuple[int, Trade]] = []
+        dead: list[DeadLetter] = []
+        venue, market, n, i = self.venue, self.market, len(items), 0
+        while i < n:
+            stop, got, reasons = self.core.feed(payloads, i)
+            trades.extend((j, Trade(venue, market, items[j].ts_recv, p, q, "buy" if buy else "sell"))
+                          for j, p, q, buy in got)
+            dead.extend(DeadLetter("sync", reason, items[j]) for j, reason in reasons)
+            if stop < n:
+                self._apply_python(stop, items[stop], trades, dead)
+            i = stop + 1
+        return trades, dead
+
+    def _apply_python(self, index: int, item: Item, trades: list, dead: list) -> None:
+        """One item the native parser left alone, read with the venue's Python parser."""
+        if isinstance(item, DeadLetter):
+            self.core.count_malformed()
+            dead.append(item)
+            return
+        if isinstance(item, RawMessage):
+            raw = item
+            try:
+                events = get_venue(self.venue).parse(raw)
+            except MalformedFrame as exc:
+                self.core.count_malformed()
+                dead.append(DeadLetter("parse", str(exc), raw))
+                return
+        else:  # Parsed
+            raw, events = item.raw, item.events  # type: ignore[attr-defined]
+        for e in events:
+            if e.market != self.market:  # CAPTURE.md: a frame's envelope symbol is its market
+                dead.append(DeadLetter("parse", f"the frame is about {e.market}, its envelope says {raw.symbol}", raw))
+                continue
+            if isinstance(e, Trade):
+                trades.append((index, e))
+            elif isinstance(e, (BookSnapshot, BookDelta)):
+                reason = self.core.apply_event(
+                    isinstance(e, BookSnapshot), e.bids, e.asks, e.seq, getattr(e, "prev_seq", None),
+                    e.checksum, e.text, getattr(e, "depth", None))
+                if reason is not None:
+                    dead.append(DeadLetter("sync", reason, raw))

@@ -1,0 +1,155 @@
+//! `cobflow._native`: venue books parsed and kept in sync in Rust, one market each, fed a
+//! second's frames at a time. `cobflow/native.py` is the Python face of it and decides
+//! when it is used; the Python connectors stay the reference (tests hold the two equal).
+
+mod book;
+mod sync;
+mod venues;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use book::{Level, Side};
+use sync::{BookEvent, Engine, Venue};
+use venues::Out;
+
+/// Each side's levels as printed, (bids, asks) of [(price, size)].
+type TextSides = (Vec<(String, String)>, Vec<(String, String)>);
+/// One side: prices ascending, their sizes, their checksum tokens (None without).
+type SideLevels = (Vec<f64>, Vec<f64>, Option<Vec<String>>);
+
+#[pyclass(module = "cobflow._native")]
+struct NativeBook {
+    engine: Engine,
+    wire: String,
+}
+
+fn side_bytes<'py>(py: Python<'py>, side: &Side) -> (Bound<'py, PyBytes>, Bound<'py, PyBytes>) {
+    let as_bytes = |v: &[f64]| PyBytes::new(py, &v.iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>());
+    (as_bytes(&side.prices), as_bytes(&side.sizes))
+}
+
+#[pymethods]
+impl NativeBook {
+    /// A book for one market of `venue`, whose frames print the market as `wire`.
+    #[new]
+    fn new(venue: &str, wire: &str) -> PyResult<Self> {
+        let v = Venue::from_id(venue).ok_or_else(|| PyValueError::new_err(format!("no native book for {venue:?}")))?;
+        Ok(NativeBook { engine: Engine::new(v), wire: wire.to_string() })
+    }
+
+    /// Parse and apply `payloads[start:]` in order, until the end or a frame the native
+    /// parser leaves to Python (None, or one it does not read).
+    /// Returns (stop, trades [(i, price, size, taker_bought)], reasons [(i, reason)]): `stop`
+    /// is the index of that frame, or len(payloads).
+    fn feed<'py>(&mut self, py: Python<'py>, payloads: &Bound<'py, PyList>, start: usize)
+        -> PyResult<(usize, Bound<'py, PyList>, Bound<'py, PyList>)> {
+        let trades = PyList::empty(py);
+        let reasons = PyList::empty(py);
+        let n = payloads.len();
+        let mut i = start;
+        while i < n {
+            let item = payloads.get_item(i)?;
+            let Ok(text) = item.downcast::<PyString>() else { break };
+            let parsed = venues::parse(self.engine.venue, text.to_str()?, &self.wire);
+            let Ok(outs) = parsed else { break };
+            for out in outs {
+                match out {
+                    Out::Book(ev) => {
+                        if let Some(reason) = self.engine.apply(ev) {
+                            reasons.append((i, reason))?;
+                        }
+                    }
+                    Out::Trade { price, size, buy } => trades.append((i, price, size, buy))?,
+                }
+            }
+            i += 1;
+        }
+        Ok((i, trades, reasons))
+    }
+
+    /// Apply one book event the Python parser produced; the reason when it broke the sync.
+    #[pyo3(signature = (snapshot, bids, asks, seq=None, prev_seq=None, checksum=None, text=None, depth=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn apply_event(&mut self, snapshot: bool, bids: Vec<Level>, asks: Vec<Level>, seq: Option<i64>,
+                   prev_seq: Option<i64>, checksum: Option<i64>, text: Option<TextSides>,
+                   depth: Option<usize>) -> PyResult<Option<String>> {
+        let (mut bid_tokens, mut ask_tokens) = (None, None);
+        if self.engine.venue.tokenized() {
+            let (bt, at) = text.ok_or_else(|| PyValueError::new_err("levels without their text: the checksum needs them"))?;
+            let tok = |t: Vec<(String, String)>| t.into_iter().map(|(p, q)| format!("{p}:{q}")).collect::<Vec<_>>();
+            (bid_tokens, ask_tokens) = (Some(tok(bt)), Some(tok(at)));
+        }
+        let ev = BookEvent { snapshot, bids, asks, bid_tokens, ask_tokens, seq, prev_seq, checksum, depth };
+        Ok(self.engine.apply(ev))
+    }
+
+    fn count_malformed(&mut self) {
+        self.engine.health.malformed += 1;
+    }
+
+    #[getter]
+    fn synced(&self) -> bool {
+        self.engine.synced
+    }
+
+    #[getter]
+    fn venue(&self) -> String {
+        format!("{:?}", self.engine.venue).to_lowercase()
+    }
+
+    /// The METRICS.md book-health counters.
+    fn health<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let h = &self.engine.health;
+        let d = PyDict::new(py);
+        for (k, v) in [("snapshots", h.snapshots), ("updates", h.updates), ("gaps", h.gaps),
+                       ("checksum_checks", h.checksum_checks), ("checksum_failures", h.checksum_failures),
+                       ("resyncs", h.resyncs), ("malformed", h.malformed)] {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+
+    /// (bid prices, bid sizes, ask prices, ask sizes) as float64 bytes, prices ascending.
+    fn arrays<'py>(&self, py: Python<'py>) -> Bound<'py, PyTuple> {
+        let (bp, bq) = side_bytes(py, &self.engine.book.bids);
+        let (ap, aq) = side_bytes(py, &self.engine.book.asks);
+        PyTuple::new(py, [bp, bq, ap, aq]).unwrap()
+    }
+
+    fn best_bid(&self) -> Option<Level> {
+        self.engine.book.bids.best()
+    }
+
+    fn best_ask(&self) -> Option<Level> {
+        self.engine.book.asks.best()
+    }
+
+    /// Each side's levels [(price, size)], prices ascending, and its tokens (None without).
+    fn levels(&self) -> (SideLevels, SideLevels) {
+        let s = |x: &Side| (x.prices.clone(), x.sizes.clone(), x.tokens.clone());
+        (s(&self.engine.book.bids), s(&self.engine.book.asks))
+    }
+
+    /// Pickling (recovery snapshots, deepcopy): the whole state as JSON.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (String, String))> {
+        let state = serde_json::to_string(&self.engine).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let restore = py.import("cobflow._native")?.getattr("_restore")?;
+        Ok((restore, (self.wire.clone(), state)))
+    }
+}
+
+#[pyfunction]
+fn _restore(wire: String, state: &str) -> PyResult<NativeBook> {
+    let engine: Engine = serde_json::from_str(state).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    Ok(NativeBook { engine, wire })
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<NativeBook>()?;
+    m.add_function(wrap_pyfunction!(_restore, m)?)?;
+    m.add("VENUES", vec!["binance", "bybit", "coinbase", "okx"])?;
+    Ok(())
+}

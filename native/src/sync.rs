@@ -1,0 +1,274 @@
+//! One venue market's book and the venue's sync rules: the twin of `connectors/base.py`'s
+//! `BookSyncBase` and of the venue modules' `BookSync` classes. Reasons are worded exactly
+//! as the Python ones, so that a dead letter reads the same whichever core wrote it.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::book::{Book, Level};
+
+const MAX_PENDING: usize = 10_000;
+
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Debug)]
+pub enum Venue {
+    Binance,
+    Bybit,
+    Coinbase,
+    Okx,
+}
+
+impl Venue {
+    pub fn from_id(id: &str) -> Option<Venue> {
+        Some(match id {
+            "binance" => Venue::Binance,
+            "bybit" => Venue::Bybit,
+            "coinbase" => Venue::Coinbase,
+            "okx" => Venue::Okx,
+            _ => return None,
+        })
+    }
+
+    /// Deltas before the first snapshot are kept and replayed onto it (REST snapshots).
+    fn buffers_before_snapshot(self) -> bool {
+        self == Venue::Binance
+    }
+
+    /// The checksum needs each level as printed (one token per level).
+    pub fn tokenized(self) -> bool {
+        self == Venue::Okx
+    }
+}
+
+/// A book frame, normalized: the twin of `BookSnapshot` / `BookDelta`.
+#[derive(Clone, Serialize, Deserialize, Default)]
+pub struct BookEvent {
+    pub snapshot: bool,
+    pub bids: Vec<Level>,
+    pub asks: Vec<Level>,
+    pub bid_tokens: Option<Vec<String>>,
+    pub ask_tokens: Option<Vec<String>>,
+    pub seq: Option<i64>,
+    pub prev_seq: Option<i64>,
+    pub checksum: Option<i64>,
+    pub depth: Option<usize>,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+pub struct Health {
+    pub snapshots: u64,
+    pub updates: u64,
+    pub gaps: u64,
+    pub checksum_checks: u64,
+    pub checksum_failures: u64,
+    pub resyncs: u64,
+    pub malformed: u64,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Engine {
+    pub venue: Venue,
+    pub book: Book,
+    pub synced: bool,
+    pub health: Health,
+    seq: Option<i64>,
+    depth: Option<usize>,
+    lost: bool,
+    first: bool, // REST-snapshot venues: the next applied diff is the first after the snapshot
+    pending: VecDeque<BookEvent>,
+}
+
+fn opt(v: Option<i64>) -> String {
+    v.map_or_else(|| "None".to_string(), |x| x.to_string())
+}
+
+impl Engine {
+    pub fn new(venue: Venue) -> Self {
+        let mut book = Book::new();
+        if venue.tokenized() {
+            book.bids.tokens = Some(Vec::new());
+            book.asks.tokens = Some(Vec::new());
+        }
+        Engine {
+            venue,
+            book,
+            synced: false,
+            health: Health::default(),
+            seq: None,
+            depth: None,
+            lost: false,
+            first: false,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// Apply one book event; the reason when it broke the sync.
+    pub fn apply(&mut self, ev: BookEvent) -> Option<String> {
+        if ev.snapshot {
+            self.snapshot(ev)
+        } else {
+            self.delta(ev)
+        }
+    }
+
+    fn snapshot(&mut self, snap: BookEvent) -> Option<String> {
+        if snap.depth.is_some() {
+            self.depth = snap.depth;
+        }
+        self.book.bids.load(&snap.bids, snap.bid_tokens);
+        self.book.asks.load(&snap.asks, snap.ask_tokens);
+        self.seq = snap.seq;
+        if self.lost {
+            self.health.resyncs += 1;
+            self.lost = false;
+        }
+        self.synced = true;
+        self.health.snapshots += 1;
+        self.first = true;
+        if let Some(expected) = snap.checksum {
+            if let Some(reason) = self.verify(expected) {
+                return Some(format!("snapshot: {reason}"));
+            }
+        }
+        let pending = std::mem::take(&mut self.pending);
+        for delta in pending {
+            if let Some(reason) = self.delta(delta) {
+                return Some(format!(
+                    "buffered deltas do not connect to the snapshot at seq={}: {reason}",
+                    opt(snap.seq)
+                ));
+            }
+        }
+        None
+    }
+
+    fn delta(&mut self, delta: BookEvent) -> Option<String> {
+        if !self.synced {
+            if self.venue.buffers_before_snapshot() {
+                if self.pending.len() == MAX_PENDING {
+                    self.pending.pop_front();
+                }
+                self.pending.push_back(delta);
+            }
+            return None;
+        }
+        if self.contained(&delta) {
+            return None;
+        }
+        if let Some(reason) = self.breaks_sequence(&delta) {
+            self.mark_lost();
+            self.health.gaps += 1;
+            return Some(format!("sequence gap: {reason}"));
+        }
+        self.book.bids.apply(&delta.bids, delta.bid_tokens.as_deref());
+        self.book.asks.apply(&delta.asks, delta.ask_tokens.as_deref());
+        if let Some(depth) = self.depth {
+            while self.book.bids.len() > depth {
+                self.book.bids.pop_worst();
+            }
+            while self.book.asks.len() > depth {
+                self.book.asks.pop_worst();
+            }
+        }
+        if delta.seq.is_some() {
+            self.seq = delta.seq;
+        }
+        self.health.updates += 1;
+        self.first = false;
+        match delta.checksum {
+            Some(expected) => self.verify(expected),
+            None => None,
+        }
+    }
+
+    fn contained(&self, delta: &BookEvent) -> bool {
+        match self.venue {
+            Venue::Binance => matches!((delta.seq, self.seq), (Some(d), Some(s)) if d <= s),
+            _ => false,
+        }
+    }
+
+    fn breaks_sequence(&self, delta: &BookEvent) -> Option<String> {
+        match self.venue {
+            Venue::Binance => {
+                let (Some(prev), Some(last), Some(seq)) = (delta.prev_seq, delta.seq, self.seq) else {
+                    return None;
+                };
+                let (first, expected) = (prev + 1, seq + 1);
+                if (self.first && first <= expected && expected <= last) || (!self.first && first == expected) {
+                    return None;
+                }
+                let rule = if self.first { format!("U <= {expected} <= u") } else { format!("U == {expected}") };
+                Some(format!("expected {rule}, got U={first} u={last}"))
+            }
+            Venue::Bybit => {
+                let (Some(seq), Some(dseq)) = (self.seq, delta.seq) else { return None };
+                match delta.prev_seq {
+                    Some(prev) if prev != seq => Some(format!("expected u={}, got u={dseq}", seq + 1)),
+                    Some(_) => None,
+                    None if dseq < seq => Some(format!("cross_seq went back from {seq} to {dseq}")),
+                    None => None,
+                }
+            }
+            Venue::Coinbase => match (delta.seq, self.seq) {
+                (Some(d), Some(s)) if d <= s => Some(format!("sequence_num went from {s} to {d}")),
+                _ => None,
+            },
+            Venue::Okx => {
+                let (Some(prev), Some(seq)) = (delta.prev_seq, self.seq) else { return None };
+                if prev != seq {
+                    return Some(format!(
+                        "expected prevSeqId={seq}, got prevSeqId={prev} seqId={}",
+                        opt(delta.seq)
+                    ));
+                }
+                None
+            }
+        }
+    }
+
+    fn checksum(&self) -> i64 {
+        match self.venue {
+            Venue::Okx => interleaved_checksum(&self.book.bids.top_tokens(25), &self.book.asks.top_tokens(25)),
+            _ => 0,
+        }
+    }
+
+    fn verify(&mut self, expected: i64) -> Option<String> {
+        self.health.checksum_checks += 1;
+        let got = self.checksum();
+        if got == expected {
+            return None;
+        }
+        self.health.checksum_failures += 1;
+        self.mark_lost();
+        Some(format!("checksum mismatch: the venue says {expected}, our book gives {got}"))
+    }
+
+    fn mark_lost(&mut self) {
+        self.synced = false;
+        self.lost = true;
+        self.seq = None;
+        self.book.clear();
+    }
+}
+
+/// The signed CRC32 of "bid1:ask1:bid2:ask2:..." (then the longer side's rest): OKX.
+pub fn interleaved_checksum(bids: &[&str], asks: &[&str]) -> i64 {
+    let mut h = crc32fast::Hasher::new();
+    let n = bids.len().max(asks.len());
+    let mut first = true;
+    for i in 0..n {
+        for side in [bids, asks] {
+            if let Some(t) = side.get(i) {
+                if !first {
+                    h.update(b":");
+                }
+                h.update(t.as_bytes());
+                first = false;
+            }
+        }
+    }
+    let v = h.finalize() as i64;
+    if v >= 1 << 31 { v - (1 << 32) } else { v }
+}
