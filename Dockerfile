@@ -14,6 +14,9 @@ COPY connectors ./connectors
 COPY operators ./operators
 COPY dataflows ./dataflows
 COPY models ./models
+# The native venue books are optional: this image has no Rust toolchain, so pip skips them
+# (with a warning) and the Python connectors keep every book; the results are the same.
+COPY native ./native
 COPY grafana ./grafana
 # The same install as `make install` (pip install -e .), without the test tools.
 RUN pip install --no-cache-dir -e . \

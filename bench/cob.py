@@ -236,6 +236,7 @@ def main() -> None:
     from cobflow.config import load_settings, load_symbols
     from cobflow.simulator import SimConfig
     from cobflow.simulator.to_file import simulate_to_file
+    from cobflow import native
     from cobflow.verify import BookChecker
 
     results: dict = {"config": str(CONFIG.relative_to(ROOT)), "seconds_of_market": args.seconds,
@@ -247,14 +248,17 @@ def main() -> None:
         n = simulate_to_file(load_symbols(CONFIG), SimConfig(seed=1, duration_s=args.seconds), capture)
         print(f"simulated {args.seconds:g} s of market: {n:,} raw messages in {time.perf_counter() - start:.1f} s")
         results["messages"] = n
-        checker = BookChecker()  # parse + book sync alone, in this process, for comparison
+        checker = BookChecker()  # the Python connectors' parse + book sync alone, for comparison
         msgs = list(read_capture(capture))
         start = time.perf_counter()
         for m in msgs:
             checker.feed(m)
         results["parse_and_sync_msg_per_s"] = n / (time.perf_counter() - start)
         del msgs, checker
-        print(f"parse + book sync alone (no Bytewax, no consolidation): {results['parse_and_sync_msg_per_s']:,.0f} msg/s")
+        print(f"Python connectors' parse + book sync alone (no Bytewax, no consolidation): "
+              f"{results['parse_and_sync_msg_per_s']:,.0f} msg/s")
+        results["native_core"] = native.enabled()
+        print(f"native venue books: {'on' if native.enabled() else 'off'} (cobflow.native)")
         if "file" in args.modes:
             results["file"] = file_mode(capture, n, args.seconds, args.layouts, tmp)
         if "kafka" in args.modes:

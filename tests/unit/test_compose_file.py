@@ -158,6 +158,7 @@ def test_image_installs_the_project_the_way_make_install_does():
     for pattern in py["tool"]["setuptools"]["packages"]["find"]["include"]:
         assert pattern.rstrip("*") in copied, pattern  # every package the install finds is in the image
     assert "grafana" in copied and re.search(r"^COPY .*symbols\.yaml", docker, re.MULTILINE)
+    assert "native" in copied  # pyproject.toml names native/Cargo.toml: the install reads it
 
 
 def test_app_commands_are_cobflow_commands_the_tests_run():
