@@ -20,7 +20,8 @@ import numpy as np
 from cobflow.deadletter import DeadLetter
 from cobflow.raw import RawMessage
 from connectors import get_venue
-from connectors.base import BookHealth, BookSnapshot, BookDelta, MalformedFrame, Trade
+from connectors.base import BookDelta, BookHealth, BookSnapshot, Trade
+from operators.parse import parse_batch
 
 try:
     from cobflow import _native
@@ -116,26 +117,21 @@ class NativeVenueBook:
         return trades, dead
 
     def _apply_python(self, index: int, item: Item, trades: list, dead: list) -> None:
-        """One item the native parser left alone, read with the venue's Python parser."""
+        """One item the native parser left alone: a raw frame is read by the venue's Python
+        parser (`parse_batch`, as for every other book), then applied like the others."""
+        if isinstance(item, RawMessage):
+            for _, parsed in parse_batch([item]):
+                self._apply_python(index, parsed, trades, dead)
+            return
         if isinstance(item, DeadLetter):
             self.core.count_malformed()
             dead.append(item)
             return
-        if isinstance(item, RawMessage):
-            raw = item
-            try:
-                events = get_venue(self.venue).parse(raw)
-            except MalformedFrame as exc:
-                self.core.count_malformed()
-                dead.append(DeadLetter("parse", str(exc), raw))
-                return
-        else:  # Parsed
-            raw, events = item.raw, item.events  # type: ignore[attr-defined]
-        for e in events:
+        raw = item.raw  # type: ignore[attr-defined]
+        for e in item.events:  # type: ignore[attr-defined]
             if e.market != self.market:  # CAPTURE.md: a frame's envelope symbol is its market
                 dead.append(DeadLetter("parse", f"the frame is about {e.market}, its envelope says {raw.symbol}", raw))
-                continue
-            if isinstance(e, Trade):
+            elif isinstance(e, Trade):
                 trades.append((index, e))
             elif isinstance(e, (BookSnapshot, BookDelta)):
                 reason = self.core.apply_event(

@@ -154,6 +154,20 @@ def test_the_consolidated_rows_are_the_same_with_the_native_core_on_and_off(monk
     msgs = list(sim(60.0, seed=9, resnapshot_s=15.0))
     for venue in NATIVE_VENUES:
         msgs = faulty(msgs, venue)
+    # every 40th frame without its envelope symbol: parsed in Python, then queued (in
+    # arrival order) among the raw frames of a native book
+    msgs = [replace(m, symbol=None) if i % 40 == 0 and m.exchange in NATIVE_VENUES else m
+            for i, m in enumerate(msgs)]
     on, off = cob_rows(msgs, monkeypatch, True), cob_rows(msgs, monkeypatch, False)
     assert len(on) > 60 * 50
     assert on == off
+
+
+def test_a_frame_about_another_market_than_its_envelope_says_is_a_dead_letter():
+    frames = [m for m in sim(5.0, seed=2, venues=("okx",)) if m.symbol == "BTC-USDT" and m.channel == "books"]
+    wrong = replace(frames[1], symbol="ETH-USDT")
+    nb = native.native_book("okx", "ETH-USDT")
+    trades, dead = nb.apply([wrong])
+    assert trades == [] and [(d.stage, d.reason, d.raw) for d in dead] == [
+        ("parse", "the frame is about BTC-USDT, its envelope says ETH-USDT", wrong)]
+    assert nb.health.as_dict()["updates"] == 0 and not nb.synced
