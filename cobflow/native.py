@@ -31,6 +31,7 @@ except ImportError:  # built without Rust: the Python connectors do all the work
 #: How each venue prints a market in its frames (the inverse of its `canonical_symbol`).
 _WIRE: dict[str, Callable[[str], str]] = {
     "binance": lambda m: get_venue("binance").venue_symbol(m),
+    "bitfinex": lambda m: get_venue("bitfinex").venue_symbol(m),  # frames name a channel id, not this
     "bybit": lambda m: get_venue("bybit").venue_symbol(m),
     "coinbase": lambda m: m,
     "okx": lambda m: m,

@@ -47,6 +47,7 @@ from connectors.base import (
 VENUE = "bitfinex"
 WS_URL = "wss://api-pub.bitfinex.com/ws/2"
 CHECKSUM_LEVELS = 25
+_INF = float("inf")
 
 
 def canonical_symbol(symbol: str) -> str:
@@ -65,14 +66,33 @@ def venue_symbol(market: str) -> str:
 
 
 def js_number(x: float) -> str:
-    """A float printed as JavaScript's Number.toString prints it (what Bitfinex checksums)."""
-    if x == int(x) and abs(x) < 1e21:
-        return str(int(x))
-    r = repr(x)
-    if "e" in r:
-        mant, exp = r.split("e")
-        return f"{mant}e{'+' if int(exp) > 0 else '-'}{abs(int(exp))}"
-    return r
+    """A float printed as JavaScript's Number.prototype.toString prints it (what Bitfinex
+    checksums): the shortest digits that read back as x (as repr), in plain decimal for
+    1e-6 <= |x| < 1e21 and as d.ddde+n / d.ddde-n outside that range (ECMA-262 Number::toString)."""
+    ax = abs(x)
+    if 1e-4 <= ax < 1e16:  # repr prints these without an exponent too: the everyday case
+        return str(int(x)) if x == int(x) else repr(x)
+    if x == 0:
+        return "0"  # also -0
+    if ax != ax or ax == _INF:
+        return "NaN" if ax != ax else ("Infinity" if x > 0 else "-Infinity")
+    mant, _, exp = repr(ax).partition("e")
+    whole, _, frac = mant.partition(".")
+    digits = whole + frac
+    n = len(whole) + int(exp or 0)  # x = 0.DIGITS * 10**n
+    stripped = digits.lstrip("0")
+    n -= len(digits) - len(stripped)
+    digits = stripped.rstrip("0")
+    k, sign = len(digits), "-" if x < 0 else ""
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * -n + digits
+    e = n - 1
+    mantissa = digits if k == 1 else digits[0] + "." + digits[1:]
+    return f"{sign}{mantissa}e{'+' if e > 0 else '-'}{abs(e)}"
 
 
 def _book_levels(entries: list) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:

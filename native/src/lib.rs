@@ -76,7 +76,10 @@ impl NativeBook {
                    prev_seq: Option<i64>, checksum: Option<i64>, text: Option<TextSides>,
                    depth: Option<usize>) -> PyResult<Option<String>> {
         let (mut bid_tokens, mut ask_tokens) = (None, None);
-        if self.engine.venue.tokenized() {
+        if self.engine.venue == Venue::Bitfinex {  // tokens printed from the values
+            let tok = |lv: &[Level], is_bid: bool| lv.iter().map(|&(p, q)| venues::bitfinex::token(p, q, is_bid)).collect();
+            (bid_tokens, ask_tokens) = (Some(tok(&bids, true)), Some(tok(&asks, false)));
+        } else if self.engine.venue.tokenized() {
             let (bt, at) = text.ok_or_else(|| PyValueError::new_err("levels without their text: the checksum needs them"))?;
             let tok = |t: Vec<(String, String)>| t.into_iter().map(|(p, q)| format!("{p}:{q}")).collect::<Vec<_>>();
             (bid_tokens, ask_tokens) = (Some(tok(bt)), Some(tok(at)));
@@ -146,10 +149,19 @@ fn _restore(wire: String, state: &str) -> PyResult<NativeBook> {
     Ok(NativeBook { engine, wire })
 }
 
+/// JavaScript's printing of a number (Bitfinex checksums), for tests against Python's.
+#[pyfunction]
+fn _js_number(x: f64) -> String {
+    let mut s = String::new();
+    venues::bitfinex::js_number(x, &mut s);
+    s
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeBook>()?;
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
-    m.add("VENUES", vec!["binance", "bybit", "coinbase", "okx"])?;
+    m.add_function(wrap_pyfunction!(_js_number, m)?)?;
+    m.add("VENUES", vec!["binance", "bitfinex", "bybit", "coinbase", "okx"])?;
     Ok(())
 }

@@ -13,6 +13,7 @@ const MAX_PENDING: usize = 10_000;
 #[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Debug)]
 pub enum Venue {
     Binance,
+    Bitfinex,
     Bybit,
     Coinbase,
     Okx,
@@ -22,6 +23,7 @@ impl Venue {
     pub fn from_id(id: &str) -> Option<Venue> {
         Some(match id {
             "binance" => Venue::Binance,
+            "bitfinex" => Venue::Bitfinex,
             "bybit" => Venue::Bybit,
             "coinbase" => Venue::Coinbase,
             "okx" => Venue::Okx,
@@ -36,7 +38,7 @@ impl Venue {
 
     /// The checksum needs each level as printed (one token per level).
     pub fn tokenized(self) -> bool {
-        self == Venue::Okx
+        matches!(self, Venue::Okx | Venue::Bitfinex)
     }
 }
 
@@ -210,6 +212,10 @@ impl Engine {
                     None => None,
                 }
             }
+            Venue::Bitfinex => match (delta.seq, self.seq) {
+                (Some(d), Some(s)) if d <= s => Some(format!("sequence went from {s} to {d}")),
+                _ => None,
+            },
             Venue::Coinbase => match (delta.seq, self.seq) {
                 (Some(d), Some(s)) if d <= s => Some(format!("sequence_num went from {s} to {d}")),
                 _ => None,
@@ -229,7 +235,7 @@ impl Engine {
 
     fn checksum(&self) -> i64 {
         match self.venue {
-            Venue::Okx => interleaved_checksum(&self.book.bids.top_tokens(25), &self.book.asks.top_tokens(25)),
+            Venue::Okx | Venue::Bitfinex => interleaved_checksum(&self.book.bids.top_tokens(25), &self.book.asks.top_tokens(25)),
             _ => 0,
         }
     }
@@ -253,7 +259,7 @@ impl Engine {
     }
 }
 
-/// The signed CRC32 of "bid1:ask1:bid2:ask2:..." (then the longer side's rest): OKX.
+/// The signed CRC32 of "bid1:ask1:bid2:ask2:..." (then the longer side's rest): OKX, Bitfinex.
 pub fn interleaved_checksum(bids: &[&str], asks: &[&str]) -> i64 {
     let mut h = crc32fast::Hasher::new();
     let n = bids.len().max(asks.len());

@@ -4,6 +4,7 @@
 //! So a native parser may be narrow, never different.
 
 pub mod binance;
+pub mod bitfinex;
 pub mod bybit;
 pub mod coinbase;
 pub mod okx;
@@ -99,6 +100,7 @@ pub fn trade(price: &str, size: &str, buy: bool) -> Result<Out, Fallback> {
 pub fn parse(venue: Venue, payload: &str, wire: &str) -> Parsed {
     match venue {
         Venue::Binance => binance::parse(payload, wire),
+        Venue::Bitfinex => bitfinex::parse(payload), // frames name only a channel: the envelope is the market
         Venue::Bybit => bybit::parse(payload, wire),
         Venue::Coinbase => coinbase::parse(payload, wire),
         Venue::Okx => okx::parse(payload, wire),
