@@ -20,7 +20,7 @@ import numpy as np
 from cobflow.deadletter import DeadLetter
 from cobflow.raw import RawMessage
 from connectors import get_venue
-from connectors.base import BookDelta, BookHealth, BookSnapshot, Trade
+from connectors.base import BookDelta, BookHealth, BookSnapshot, Precision, Trade
 from operators.parse import parse_batch
 
 try:
@@ -34,6 +34,7 @@ _WIRE: dict[str, Callable[[str], str]] = {
     "bitfinex": lambda m: get_venue("bitfinex").venue_symbol(m),  # frames name a channel id, not this
     "bybit": lambda m: get_venue("bybit").venue_symbol(m),
     "coinbase": lambda m: m,
+    "kraken": lambda m: get_venue("kraken").venue_symbol(m),
     "okx": lambda m: m,
 }
 
@@ -140,3 +141,5 @@ class NativeVenueBook:
                     e.checksum, e.text, getattr(e, "depth", None))
                 if reason is not None:
                     dead.append(DeadLetter("sync", reason, raw))
+            elif isinstance(e, Precision):  # an instrument frame (Kraken): the pair's decimals
+                self.core.set_precision(e.price, e.size, e.inferred)

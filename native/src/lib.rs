@@ -62,6 +62,7 @@ impl NativeBook {
                         }
                     }
                     Out::Trade { price, size, buy } => trades.append((i, price, size, buy))?,
+                    Out::Precision { price, size, inferred } => self.engine.set_precision(price, size, inferred),
                 }
             }
             i += 1;
@@ -79,6 +80,11 @@ impl NativeBook {
         if self.engine.venue == Venue::Bitfinex {  // tokens printed from the values
             let tok = |lv: &[Level], is_bid: bool| lv.iter().map(|&(p, q)| venues::bitfinex::token(p, q, is_bid)).collect();
             (bid_tokens, ask_tokens) = (Some(tok(&bids, true)), Some(tok(&asks, false)));
+        } else if self.engine.venue == Venue::Kraken {  // v1: the strings as sent; v2: the engine prints them
+            if let Some((bt, at)) = text {
+                let tok = |t: Vec<(String, String)>| t.into_iter().map(|(p, q)| sync::kraken_digits(&p) + &sync::kraken_digits(&q)).collect::<Vec<_>>();
+                (bid_tokens, ask_tokens) = (Some(tok(bt)), Some(tok(at)));
+            }
         } else if self.engine.venue.tokenized() {
             let (bt, at) = text.ok_or_else(|| PyValueError::new_err("levels without their text: the checksum needs them"))?;
             let tok = |t: Vec<(String, String)>| t.into_iter().map(|(p, q)| format!("{p}:{q}")).collect::<Vec<_>>();
@@ -86,6 +92,11 @@ impl NativeBook {
         }
         let ev = BookEvent { snapshot, bids, asks, bid_tokens, ask_tokens, seq, prev_seq, checksum, depth };
         Ok(self.engine.apply(ev))
+    }
+
+    /// The pair's decimals (a Precision event the Python parser produced).
+    fn set_precision(&mut self, price: u32, size: u32, inferred: bool) {
+        self.engine.set_precision(price, size, inferred);
     }
 
     fn count_malformed(&mut self) {
@@ -162,6 +173,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeBook>()?;
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
     m.add_function(wrap_pyfunction!(_js_number, m)?)?;
-    m.add("VENUES", vec!["binance", "bitfinex", "bybit", "coinbase", "okx"])?;
+    m.add("VENUES", vec!["binance", "bitfinex", "bybit", "coinbase", "kraken", "okx"])?;
     Ok(())
 }

@@ -16,6 +16,7 @@ pub enum Venue {
     Bitfinex,
     Bybit,
     Coinbase,
+    Kraken,
     Okx,
 }
 
@@ -26,6 +27,7 @@ impl Venue {
             "bitfinex" => Venue::Bitfinex,
             "bybit" => Venue::Bybit,
             "coinbase" => Venue::Coinbase,
+            "kraken" => Venue::Kraken,
             "okx" => Venue::Okx,
             _ => return None,
         })
@@ -38,7 +40,7 @@ impl Venue {
 
     /// The checksum needs each level as printed (one token per level).
     pub fn tokenized(self) -> bool {
-        matches!(self, Venue::Okx | Venue::Bitfinex)
+        matches!(self, Venue::Okx | Venue::Bitfinex | Venue::Kraken)
     }
 }
 
@@ -78,6 +80,12 @@ pub struct Engine {
     lost: bool,
     first: bool, // REST-snapshot venues: the next applied diff is the first after the snapshot
     pending: VecDeque<BookEvent>,
+    /// (price, size) decimals the checksum prints levels with (Kraken v2), and whether an
+    /// instrument frame said them (else they were inferred from a snapshot's text)
+    #[serde(default)]
+    precision: Option<(u32, u32)>,
+    #[serde(default)]
+    precision_known: bool,
 }
 
 fn opt(v: Option<i64>) -> String {
@@ -101,6 +109,8 @@ impl Engine {
             lost: false,
             first: false,
             pending: VecDeque::new(),
+            precision: None,
+            precision_known: false,
         }
     }
 
@@ -113,7 +123,36 @@ impl Engine {
         }
     }
 
-    fn snapshot(&mut self, snap: BookEvent) -> Option<String> {
+    /// The pair's decimals (Kraken): an inferred value does not override a known one; a
+    /// change prints every level of a synced book anew.
+    pub fn set_precision(&mut self, price: u32, size: u32, inferred: bool) {
+        if inferred && self.precision_known {
+            return;
+        }
+        let changed = self.precision != Some((price, size));
+        self.precision = Some((price, size));
+        self.precision_known = !inferred;
+        if changed && self.synced {
+            for side in [&mut self.book.bids, &mut self.book.asks] {
+                let tokens = side.prices.iter().zip(&side.sizes).map(|(&p, &q)| kraken_token(p, q, (price, size))).collect();
+                side.tokens = Some(tokens);
+            }
+        }
+    }
+
+    /// Kraken v2 levels come without tokens: they are printed with the pair's decimals.
+    fn fill_tokens(&self, ev: &mut BookEvent) {
+        if self.venue != Venue::Kraken || ev.bid_tokens.is_some() {
+            return;
+        }
+        let prec = self.precision.unwrap_or((0, 0)); // Python: a snapshot always brings one
+        let tok = |lv: &[Level]| lv.iter().map(|&(p, q)| if q > 0.0 { kraken_token(p, q, prec) } else { String::new() }).collect();
+        ev.bid_tokens = Some(tok(&ev.bids));
+        ev.ask_tokens = Some(tok(&ev.asks));
+    }
+
+    fn snapshot(&mut self, mut snap: BookEvent) -> Option<String> {
+        self.fill_tokens(&mut snap);
         if snap.depth.is_some() {
             self.depth = snap.depth;
         }
@@ -162,6 +201,8 @@ impl Engine {
             self.health.gaps += 1;
             return Some(format!("sequence gap: {reason}"));
         }
+        let mut delta = delta;
+        self.fill_tokens(&mut delta);
         self.book.bids.apply(&delta.bids, delta.bid_tokens.as_deref());
         self.book.asks.apply(&delta.asks, delta.ask_tokens.as_deref());
         if let Some(depth) = self.depth {
@@ -216,6 +257,7 @@ impl Engine {
                 (Some(d), Some(s)) if d <= s => Some(format!("sequence went from {s} to {d}")),
                 _ => None,
             },
+            Venue::Kraken => None, // no sequence numbers: each update's checksum is the check
             Venue::Coinbase => match (delta.seq, self.seq) {
                 (Some(d), Some(s)) if d <= s => Some(format!("sequence_num went from {s} to {d}")),
                 _ => None,
@@ -236,6 +278,14 @@ impl Engine {
     fn checksum(&self) -> i64 {
         match self.venue {
             Venue::Okx | Venue::Bitfinex => interleaved_checksum(&self.book.bids.top_tokens(25), &self.book.asks.top_tokens(25)),
+            Venue::Kraken => {
+                // the best 10 asks, then the best 10 bids; unsigned
+                let mut h = crc32fast::Hasher::new();
+                for t in self.book.asks.top_tokens(10).into_iter().chain(self.book.bids.top_tokens(10)) {
+                    h.update(t.as_bytes());
+                }
+                h.finalize() as i64
+            }
             _ => 0,
         }
     }
@@ -257,6 +307,19 @@ impl Engine {
         self.seq = None;
         self.book.clear();
     }
+}
+
+/// Kraken's token of a level: price and size printed with the pair's decimals, each with
+/// the decimal point and leading zeros removed.
+pub fn kraken_token(price: f64, size: f64, (pd, sd): (u32, u32)) -> String {
+    let mut t = kraken_digits(&format!("{price:.*}", pd as usize));
+    t.push_str(&kraken_digits(&format!("{size:.*}", sd as usize)));
+    t
+}
+
+/// "0.00100" -> "100": the decimal point and leading zeros removed (tokens as sent, v1).
+pub fn kraken_digits(text: &str) -> String {
+    text.replace('.', "").trim_start_matches('0').to_string()
 }
 
 /// The signed CRC32 of "bid1:ask1:bid2:ask2:..." (then the longer side's rest): OKX, Bitfinex.

@@ -7,6 +7,7 @@ verify; and a consolidated flow gives the same rows with the native core on and 
 from __future__ import annotations
 
 import copy
+import zlib
 import pickle
 import shutil
 from dataclasses import replace
@@ -26,7 +27,7 @@ from operators.cob import CobState
 from operators.parse import apply_to_book, market_key, parse_batch
 from tests.simdata import ALL_VENUES, sim
 
-NATIVE_VENUES = ("binance", "bitfinex", "bybit", "coinbase", "okx")
+NATIVE_VENUES = ("binance", "bitfinex", "bybit", "coinbase", "kraken", "okx")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -81,6 +82,7 @@ def assert_same_frame_by_frame(msgs: list[RawMessage], venue: str, market: str) 
     ("bitfinex", ["BITFINEX.ws.11.0"]),
     ("bybit", ["BYBIT.ws.25.0"]),
     ("coinbase", ["COINBASE.ws.28.0"]),
+    ("kraken", ["KRAKEN.ws.50.0"]),
     ("okx", ["OKX.ws.1.0"]),
 ])
 def test_recorded_frames_give_the_same_books_as_the_python_connectors(captures, venue, files):
@@ -88,7 +90,7 @@ def test_recorded_frames_give_the_same_books_as_the_python_connectors(captures, 
     markets = sorted({m.symbol for m in msgs if m.exchange == venue and m.symbol})
     health = [assert_same_frame_by_frame(msgs, venue, m) for m in markets]
     assert sum(h["updates"] for h in health) > 100
-    if venue == "okx":  # the exchange's own checksums, all verified by the native book
+    if venue in ("kraken", "okx"):  # the exchange's own checksums, all verified by the native book
         assert sum(h["checksum_checks"] for h in health) > 100
         assert sum(h["checksum_failures"] for h in health) == 0
 
@@ -102,9 +104,9 @@ def faulty(msgs: list[RawMessage], venue: str) -> list[RawMessage]:
             n += 1
             if n % 97 == 0:
                 continue
-            if n % 89 == 0:  # Bitfinex prints numbers unquoted
-                m = replace(m, payload=m.payload.replace('0.' if venue == "bitfinex" else '"0.',
-                                                         '1.' if venue == "bitfinex" else '"1.', 1))
+            if n % 89 == 0:
+                q = "" if venue in ("bitfinex", "kraken") else '"'  # they print numbers unquoted
+                m = replace(m, payload=m.payload.replace(q + "0.", q + "1.", 1))
             if n % 83 == 0:
                 out.append(m)
         out.append(m)
@@ -120,7 +122,7 @@ def test_simulated_frames_with_faults_give_the_same_books_and_dead_letters(venue
     assert sum(h["malformed"] for h in health) > 0
     assert sum(h["gaps"] + h["checksum_failures"] for h in health) > 0
     assert sum(h["resyncs"] for h in health) > 0
-    if venue in ("bitfinex", "okx"):  # the changed sizes were caught by the venue's checksum
+    if venue in ("bitfinex", "kraken", "okx"):  # the changed sizes were caught by the venue's checksum
         assert sum(h["checksum_failures"] for h in health) > 0
 
 
@@ -206,3 +208,34 @@ def test_the_native_parsers_read_a_feeds_everyday_frames_themselves(venue):
 def test_the_native_core_prints_numbers_as_the_python_reference_does(x):
     """Bitfinex's checksum tokens: the same text from both cores, for any float."""
     assert native._native._js_number(x) == js_number(x)
+
+
+def kraken_frame(ts: int, channel: str, body: str) -> RawMessage:
+    return RawMessage(ts, "kraken", "ws", channel, "BTC-USD", body)
+
+
+@pytest.mark.parametrize("instrument_says,verifies", [((2, 3), True), ((1, 2), False)])
+def test_a_kraken_precision_change_mid_stream_prints_the_native_books_levels_anew(instrument_says, verifies):
+    """By hand (Kraken v2 checksum: best asks then bids, decimals as the pair prints them,
+    '.' and leading zeros removed, CRC32): the snapshot prints 1 price and 2 size decimals,
+    then the instrument channel says 2 and 3, and the untouched ask is printed anew."""
+    crc = lambda text: zlib.crc32(text.encode())  # noqa: E731
+    snap = kraken_frame(1, "book", '{"channel":"book","type":"snapshot","data":[{"symbol":"BTC/USD",'
+                        '"bids":[{"price":100.5,"qty":1.25}],"asks":[{"price":101.0,"qty":2.00}],'
+                        f'"checksum":{crc("1010200" + "1005125")}}}]}}')
+    price, size = instrument_says
+    instrument = kraken_frame(2, "instrument", '{"channel":"instrument","type":"snapshot","data":{"pairs":'
+                              f'[{{"symbol":"BTC/USD","price_precision":{price},"qty_precision":{size}}}]}}}}')
+    # asks 101.00 x 2.000 -> "10100" "2000"; bids 100.50 x 0.500 -> "10050" "500"
+    update = kraken_frame(3, "book", '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD",'
+                          f'"bids":[{{"price":100.5,"qty":0.5}}],"asks":[],"checksum":{crc("101002000" + "10050500")}}}]}}')
+    nb = native.native_book("kraken", "BTC-USD")
+    _, dead = nb.apply([snap])
+    assert dead == [] and nb.synced
+    parsed = [item for _, item in parse_batch([instrument])]  # no envelope symbol: parsed upstream
+    _, dead = nb.apply(parsed + [update])
+    assert nb.health.checksum_checks == 2
+    if verifies:
+        assert dead == [] and nb.synced and nb.health.checksum_failures == 0
+    else:
+        assert [d.reason.split(":")[0] for d in dead] == ["checksum mismatch"] and not nb.synced

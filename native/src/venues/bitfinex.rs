@@ -10,44 +10,9 @@
 
 use serde_json::value::RawValue;
 
-use super::{Fallback, Out, Parsed};
+use super::{integer, is_int_literal, number, Fallback, Out, Parsed};
 use crate::book::Level;
 use crate::sync::BookEvent;
-
-/// A JSON number literal as Python reads it after orjson: an integer literal (within 64
-/// bits, as orjson takes them) converted to float, or a float literal. Anything else
-/// (strings, booleans, a non-finite value) is left to Python.
-fn number(v: &RawValue) -> Result<f64, Fallback> {
-    let t = v.get();
-    let x = if is_int_literal(t)? { int_literal(t)? as f64 } else { t.parse::<f64>().map_err(|_| Fallback)? };
-    if x.is_finite() { Ok(x) } else { Err(Fallback) }
-}
-
-/// Ok(true) for an integer literal, Ok(false) for another number literal, else Fallback.
-fn is_int_literal(t: &str) -> Result<bool, Fallback> {
-    match t.as_bytes().first() {
-        Some(b'-' | b'0'..=b'9') => Ok(!t.bytes().any(|c| matches!(c, b'.' | b'e' | b'E'))),
-        _ => Err(Fallback),
-    }
-}
-
-fn int_literal(t: &str) -> Result<i128, Fallback> {
-    // orjson reads integers of up to 64 bits (signed or unsigned); Python then has them exactly
-    let x: i128 = t.parse().map_err(|_| Fallback)?;
-    if x < i64::MIN as i128 || x > u64::MAX as i128 {
-        return Err(Fallback);
-    }
-    Ok(x)
-}
-
-/// An integer field (`int(x)` of an int): integer literals only.
-fn integer(v: &RawValue) -> Result<i64, Fallback> {
-    let t = v.get();
-    if !is_int_literal(t)? {
-        return Err(Fallback);
-    }
-    i64::try_from(int_literal(t)?).map_err(|_| Fallback)
-}
 
 /// Python's `int(d[-1]) if len(d) >= 3 and isinstance(d[-1], int) else None`.
 fn trailing_seq(d: &[&RawValue]) -> Result<Option<i64>, Fallback> {

@@ -7,10 +7,12 @@ pub mod binance;
 pub mod bitfinex;
 pub mod bybit;
 pub mod coinbase;
+pub mod kraken;
 pub mod okx;
 
 use serde::de::{self, Deserializer, IgnoredAny, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::book::Level;
 use crate::sync::{BookEvent, Venue};
@@ -19,6 +21,8 @@ use crate::sync::{BookEvent, Venue};
 pub enum Out {
     Book(BookEvent),
     Trade { price: f64, size: f64, buy: bool },
+    /// The pair's decimals (Kraken v2 prints its checksum levels with them).
+    Precision { price: u32, size: u32, inferred: bool },
 }
 
 /// The frame is not one the native parser reads: hand it to the Python parser.
@@ -64,6 +68,42 @@ pub fn num(text: &str) -> Result<f64, Fallback> {
     text.parse::<f64>().map_err(|_| Fallback)
 }
 
+// -- venues that print numbers as JSON numbers (Bitfinex, Kraken v2) --------------------
+/// A JSON number literal as Python reads it after orjson: an integer literal (within 64
+/// bits, as orjson takes them) converted to float, or a float literal. Anything else
+/// (strings, booleans, a non-finite value) is left to Python.
+pub fn number(v: &RawValue) -> Result<f64, Fallback> {
+    let t = v.get();
+    let x = if is_int_literal(t)? { int_literal(t)? as f64 } else { t.parse::<f64>().map_err(|_| Fallback)? };
+    if x.is_finite() { Ok(x) } else { Err(Fallback) }
+}
+
+/// Ok(true) for an integer literal, Ok(false) for another number literal, else Fallback.
+pub fn is_int_literal(t: &str) -> Result<bool, Fallback> {
+    match t.as_bytes().first() {
+        Some(b'-' | b'0'..=b'9') => Ok(!t.bytes().any(|c| matches!(c, b'.' | b'e' | b'E'))),
+        _ => Err(Fallback),
+    }
+}
+
+fn int_literal(t: &str) -> Result<i128, Fallback> {
+    // orjson reads integers of up to 64 bits (signed or unsigned); Python then has them exactly
+    let x: i128 = t.parse().map_err(|_| Fallback)?;
+    if x < i64::MIN as i128 || x > u64::MAX as i128 {
+        return Err(Fallback);
+    }
+    Ok(x)
+}
+
+/// An integer field (`int(x)` of an int): integer literals only.
+pub fn integer(v: &RawValue) -> Result<i64, Fallback> {
+    let t = v.get();
+    if !is_int_literal(t)? {
+        return Err(Fallback);
+    }
+    i64::try_from(int_literal(t)?).map_err(|_| Fallback)
+}
+
 /// A level a book may hold (`check_levels`): 0 < price < inf, 0 <= size < inf.
 pub fn level(p: &str, q: &str) -> Result<Level, Fallback> {
     let (p, q) = (num(p)?, num(q)?);
@@ -103,6 +143,7 @@ pub fn parse(venue: Venue, payload: &str, wire: &str) -> Parsed {
         Venue::Bitfinex => bitfinex::parse(payload), // frames name only a channel: the envelope is the market
         Venue::Bybit => bybit::parse(payload, wire),
         Venue::Coinbase => coinbase::parse(payload, wire),
+        Venue::Kraken => kraken::parse(payload, wire),
         Venue::Okx => okx::parse(payload, wire),
     }
 }
