@@ -34,9 +34,13 @@ _WIRE: dict[str, Callable[[str], str]] = {
     "bitfinex": lambda m: get_venue("bitfinex").venue_symbol(m),  # frames name a channel id, not this
     "bybit": lambda m: get_venue("bybit").venue_symbol(m),
     "coinbase": lambda m: m,
+    "htx": lambda m: get_venue("htx").venue_symbol(m),
     "kraken": lambda m: get_venue("kraken").venue_symbol(m),
     "okx": lambda m: m,
 }
+
+#: CAPTURE.md encodings of the frames a venue's native parser reads (others: plain text).
+_ENCODING = {"htx": "base64-gzip"}
 
 Item = RawMessage | object  # a raw frame, or what parse_batch made of one (Parsed | DeadLetter)
 
@@ -73,6 +77,7 @@ class NativeVenueBook:
     def __init__(self, venue: str, market: str, wire: str) -> None:
         self.venue, self.market, self.wire = venue, market, wire
         self.core = _native.NativeBook(venue, wire)  # type: ignore[union-attr]
+        self.encoding = _ENCODING.get(venue)  # the frames the core reads are sent as
 
     # -- BookSyncBase's face -------------------------------------------------------------
     @property
@@ -103,7 +108,8 @@ class NativeVenueBook:
         """Apply a second's items in order: raw frames (parsed natively where the core reads
         them), and frames parse_batch already made into events or dead letters.
         Returns the trades, with the index of the item each came from, and the dead letters."""
-        payloads = [x.payload if type(x) is RawMessage and x.kind == "ws" and x.encoding is None else None
+        encoding = self.encoding
+        payloads = [x.payload if type(x) is RawMessage and x.kind == "ws" and x.encoding == encoding else None
                     for x in items]
         trades: list[tuple[int, Trade]] = []
         dead: list[DeadLetter] = []

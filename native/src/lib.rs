@@ -173,6 +173,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeBook>()?;
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
     m.add_function(wrap_pyfunction!(_js_number, m)?)?;
-    m.add("VENUES", vec!["binance", "bitfinex", "bybit", "coinbase", "kraken", "okx"])?;
+    m.add("VENUES", vec!["binance", "bitfinex", "bybit", "coinbase", "htx", "kraken", "okx"])?;
     Ok(())
 }

@@ -16,6 +16,7 @@ pub enum Venue {
     Bitfinex,
     Bybit,
     Coinbase,
+    Htx,
     Kraken,
     Okx,
 }
@@ -27,6 +28,7 @@ impl Venue {
             "bitfinex" => Venue::Bitfinex,
             "bybit" => Venue::Bybit,
             "coinbase" => Venue::Coinbase,
+            "htx" => Venue::Htx,
             "kraken" => Venue::Kraken,
             "okx" => Venue::Okx,
             _ => return None,
@@ -35,7 +37,7 @@ impl Venue {
 
     /// Deltas before the first snapshot are kept and replayed onto it (REST snapshots).
     fn buffers_before_snapshot(self) -> bool {
-        self == Venue::Binance
+        matches!(self, Venue::Binance | Venue::Htx)
     }
 
     /// The checksum needs each level as printed (one token per level).
@@ -226,7 +228,7 @@ impl Engine {
 
     fn contained(&self, delta: &BookEvent) -> bool {
         match self.venue {
-            Venue::Binance => matches!((delta.seq, self.seq), (Some(d), Some(s)) if d <= s),
+            Venue::Binance | Venue::Htx => matches!((delta.seq, self.seq), (Some(d), Some(s)) if d <= s),
             _ => false,
         }
     }
@@ -257,6 +259,13 @@ impl Engine {
                 (Some(d), Some(s)) if d <= s => Some(format!("sequence went from {s} to {d}")),
                 _ => None,
             },
+            Venue::Htx if delta.prev_seq != self.seq => Some(format!(
+                "expected prevSeqNum={}, got prevSeqNum={} seqNum={}",
+                opt(self.seq),
+                opt(delta.prev_seq),
+                opt(delta.seq)
+            )),
+            Venue::Htx => None,
             Venue::Kraken => None, // no sequence numbers: each update's checksum is the check
             Venue::Coinbase => match (delta.seq, self.seq) {
                 (Some(d), Some(s)) if d <= s => Some(format!("sequence_num went from {s} to {d}")),

@@ -7,6 +7,7 @@ pub mod binance;
 pub mod bitfinex;
 pub mod bybit;
 pub mod coinbase;
+pub mod htx;
 pub mod kraken;
 pub mod okx;
 
@@ -143,6 +144,7 @@ pub fn parse(venue: Venue, payload: &str, wire: &str) -> Parsed {
         Venue::Bitfinex => bitfinex::parse(payload), // frames name only a channel: the envelope is the market
         Venue::Bybit => bybit::parse(payload, wire),
         Venue::Coinbase => coinbase::parse(payload, wire),
+        Venue::Htx => htx::parse(payload, wire), // base64 of the gzip bytes
         Venue::Kraken => kraken::parse(payload, wire),
         Venue::Okx => okx::parse(payload, wire),
     }
