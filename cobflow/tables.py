@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,49 @@ class TableRow:
     ts: int  # ns since the epoch: the designated timestamp
     symbols: dict[str, str]
     columns: dict[str, float | int | bool | str | None]
+
+
+@dataclass(slots=True)
+class TableRows:
+    """Rows of one table that share a timestamp and tags, held as columns (one array each):
+    a second's 41 buckets leave the consolidated book as one object, not 41 dicts, and the
+    Parquet sink takes the arrays as they are. A NaN in a DOUBLE column is a null, as
+    QuestDB stores it."""
+
+    table: str
+    ts: int
+    symbols: dict[str, str]
+    columns: dict[str, np.ndarray]
+
+    def __len__(self) -> int:
+        return len(next(iter(self.columns.values())))
+
+    def rows(self) -> list[TableRow]:
+        """The same rows one by one, with Python values (None for a null)."""
+        types = dict(TABLES[self.table].columns)
+        cols = {c: _values(v, types[c]) for c, v in self.columns.items()}
+        names = list(cols)
+        return [TableRow(self.table, self.ts, dict(self.symbols), dict(zip(names, vals)))
+                for vals in zip(*cols.values())]
+
+
+def _values(column: np.ndarray, qdb_type: str) -> list:
+    if qdb_type == "DOUBLE":
+        return [None if x != x else x for x in np.asarray(column, dtype=np.float64).tolist()]
+    if qdb_type == "BOOLEAN":
+        return np.asarray(column, dtype=bool).tolist()
+    return np.asarray(column, dtype=np.int64).tolist()
+
+
+def as_rows(items: Iterable[TableRow | TableRows]) -> list[TableRow]:
+    """Table rows one by one, blocks of rows expanded (the QuestDB sink, tests)."""
+    out: list[TableRow] = []
+    for x in items:
+        if type(x) is TableRows:
+            out.extend(x.rows())
+        else:
+            out.append(x)  # type: ignore[arg-type]
+    return out
 
 
 TOP_OF_BOOK = Table(

@@ -10,7 +10,6 @@ venue of a symbol is on one worker and any number of workers gives the same rows
 from __future__ import annotations
 
 import copy
-import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,12 +22,12 @@ from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 from cobflow.config import KNOWN_VENUES, SymbolsConfig
 from cobflow.deadletter import DeadLetter
-from cobflow.metrics.cob import BucketSize, consolidate
+from cobflow.metrics.cob import OFFSETS, BucketSize, consolidate
 from cobflow.metrics.moving import WINDOWS, SecondsAverage
 from cobflow.metrics.trades import Bar, BarBuilder, OrderFlow
 from cobflow.native import NativeVenueBook, native_book
 from cobflow.raw import RawMessage
-from cobflow.tables import BOOK_HEALTH, COB_BUCKETS, COB_SUMMARY, IMBALANCE_MA, OHLCV, ORDER_FLOW, TableRow
+from cobflow.tables import BOOK_HEALTH, COB_BUCKETS, COB_SUMMARY, IMBALANCE_MA, OHLCV, ORDER_FLOW, TableRow, TableRows
 from connectors import get_venue
 from connectors.base import BookSyncBase, Trade
 from operators.parse import Parsed, apply_to_book, parse_batch
@@ -36,12 +35,8 @@ from operators.state import stamp, unstamp
 from operators.venue_book import MAX_FILL_SECONDS
 
 NS = 1_000_000_000
-MA_OFFSETS = range(-5, 6)
+MA_OFFSETS = np.arange(-5, 6)
 _VENUE_ORDER = {v: i for i, v in enumerate(KNOWN_VENUES)}  # ties on ts_recv across venues
-
-
-def _num(x: float | None) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
 
 
 @dataclass
@@ -141,9 +136,9 @@ class CobState:
         return min(t for t in seen if newest - t <= idle_ns)
 
     # -- output --------------------------------------------------------------------------
-    def close(self, watermark: int | None, final: bool = False) -> tuple[list[TableRow], list[DeadLetter]]:
+    def close(self, watermark: int | None, final: bool = False) -> tuple[list[TableRow | TableRows], list[DeadLetter]]:
         """Emit every second S with S + 1s <= watermark; `final`: every second with data."""
-        rows: list[TableRow] = []
+        rows: list[TableRow | TableRows] = []
         dead: list[DeadLetter] = []
         heads = [f.queue[0][0] for f in self.feeds.values() if f.queue]
         if self.next_second is None:
@@ -167,7 +162,7 @@ class CobState:
             rows.extend(self._bars_rows(self.bars.open_now()))
         return rows, dead
 
-    def _second(self, s: int, dead: list[DeadLetter]) -> list[TableRow]:
+    def _second(self, s: int, dead: list[DeadLetter]) -> list[TableRow | TableRows]:
         end = (s + 1) * NS
         trades: list[tuple[int, int, int, Trade]] = []
         for feed in self.feeds.values():
@@ -187,7 +182,7 @@ class CobState:
                 item_trades, item_dead = apply_to_book(feed.sync, item)
                 dead.extend(item_dead)
                 trades.extend((ts, _VENUE_ORDER.get(t.venue, len(_VENUE_ORDER)), n, t) for t in item_trades)
-        rows: list[TableRow] = []
+        rows: list[TableRow | TableRows] = []
         trades.sort(key=lambda t: (t[0], t[1], t[2]))
         closed: list[Bar] = []
         for ts, _, _, t in trades:
@@ -198,7 +193,7 @@ class CobState:
         rows.extend(self._book_rows(s))
         return rows
 
-    def _book_rows(self, s: int) -> list[TableRow]:
+    def _book_rows(self, s: int) -> list[TableRow | TableRows]:
         ts = s * NS
         rows = []
         for feed in self.feeds.values():
@@ -227,26 +222,22 @@ class CobState:
         mas = self.ma.add(s, vec)
         summary.update({f"li_ma_{n}": float(mas[n][-1]) for n in WINDOWS})
         rows.append(TableRow(COB_SUMMARY.name, ts, tags, summary))
-        bid_vwap, ask_vwap = cob.vwap("bid"), cob.vwap("ask")
-        for i in range(41):
-            rows.append(TableRow(COB_BUCKETS.name, ts, tags, {
-                "offset": i - 20, "price": float(cob.price[i]), "bid_qty": float(cob.bid_qty[i]),
-                "ask_qty": float(cob.ask_qty[i]), "bid_notional": float(cob.bid_notional[i]),
-                "ask_notional": float(cob.ask_notional[i]), "bid_vwap": _num(bid_vwap[i]),
-                "ask_vwap": _num(ask_vwap[i]), "imbalance": float(imb[i]), "venues": int(cob.bucket_venues[i]),
-            }))
-        for j, k in enumerate(MA_OFFSETS):
-            rows.append(TableRow(IMBALANCE_MA.name, ts, tags, {
-                "offset": k, **{f"ma_{n}": float(mas[n][j]) for n in WINDOWS}}))
+        # the buckets and the imbalance MAs as blocks of columns (NaN vwap: null)
+        rows.append(TableRows(COB_BUCKETS.name, ts, tags, {
+            "offset": OFFSETS, "price": cob.price, "bid_qty": cob.bid_qty, "ask_qty": cob.ask_qty,
+            "bid_notional": cob.bid_notional, "ask_notional": cob.ask_notional, "bid_vwap": cob.vwap("bid"),
+            "ask_vwap": cob.vwap("ask"), "imbalance": imb, "venues": cob.bucket_venues}))
+        rows.append(TableRows(IMBALANCE_MA.name, ts, tags, {
+            "offset": MA_OFFSETS, **{f"ma_{n}": mas[n][:len(MA_OFFSETS)] for n in WINDOWS}}))
         return rows
 
-    def _bars_rows(self, bars: list[Bar]) -> list[TableRow]:
+    def _bars_rows(self, bars: list[Bar]) -> list[TableRow | TableRows]:
         return [TableRow(OHLCV.name, b.start_s * NS, {"symbol": self.symbol, "venue": b.venue, "timeframe": b.timeframe},
                          {"open": b.open, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume,
                           "buy_volume": b.buy_volume, "sell_volume": b.sell_volume, "trades": b.trades,
                           "vwap": b.vwap}) for b in bars]
 
-    def _flow_rows(self, s: int, bars_1s: list[Bar]) -> list[TableRow]:
+    def _flow_rows(self, s: int, bars_1s: list[Bar]) -> list[TableRow | TableRows]:
         return [TableRow(ORDER_FLOW.name, s * NS, {"symbol": self.symbol, "venue": f.venue},
                          {"aggressive_buy_ratio": f.aggressive_buy_ratio, "cvd": f.cvd})
                 for f in self.flow.second(s, bars_1s)]
@@ -256,7 +247,7 @@ def symbol_of_markets(symbols: SymbolsConfig) -> dict[tuple[str, str], str]:
     return {(v, m): sym for sym, spec in symbols.symbols.items() for v, m in spec.venues.items()}
 
 
-def _one_list(rows: list[TableRow], dead: list[DeadLetter]) -> list[list]:
+def _one_list(rows: list[TableRow | TableRows], dead: list[DeadLetter]) -> list[list]:
     """A second's rows leave as one item (flattened by `unkey`): less work per row in Bytewax."""
     return [rows + dead] if rows or dead else []
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
-from cobflow.tables import TableRow
+from cobflow.tables import TableRow, TableRows
 
 
 @dataclass(frozen=True)
@@ -24,12 +24,15 @@ class RowsAndRest:
 RowsAndDeadLetters = RowsAndRest  # a flow's output: its rows, and its dead letters
 
 
-def _rows(batch: list) -> list[TableRow]:
-    return [x for x in batch if type(x) is TableRow]
+_ROWS = (TableRow, TableRows)
+
+
+def _rows(batch: list) -> list[TableRow | TableRows]:
+    return [x for x in batch if type(x) in _ROWS]
 
 
 def _not_rows(batch: list) -> list:
-    return [x for x in batch if type(x) is not TableRow]
+    return [x for x in batch if type(x) not in _ROWS]
 
 
 @operator

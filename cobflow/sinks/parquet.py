@@ -1,20 +1,24 @@
-"""A Bytewax sink writing TableRows to Parquet: a folder per table, a file per worker, the
-same column names and types as the QuestDB tables (`cobflow compute`)."""
+"""A Bytewax sink writing table rows to Parquet: a folder per table, a file per worker, the
+same column names and types as the QuestDB tables (`cobflow compute`). Blocks of rows
+(`TableRows`) go in as the arrays they hold."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from cobflow.tables import Table, TableRow
+from cobflow.tables import Table, TableRow, TableRows
 
 ROW_GROUP_ROWS = 16_384  # rows held per table before they are written as one row group
 ROW_GROUP_SPAN_NS = 600 * 1_000_000_000  # ... or rows spanning this much time (10 min of market)
 COMPACT_PIECES = 64  # converted batches held per table before they are merged into one
 _TYPES = {"DOUBLE": pa.float64(), "INT": pa.int32(), "LONG": pa.int64(), "BOOLEAN": pa.bool_()}
+_DTYPES = {"DOUBLE": np.float64, "INT": np.int32, "LONG": np.int64, "BOOLEAN": np.bool_}
 
 
 def arrow_schema(table: Table) -> pa.Schema:
@@ -44,27 +48,51 @@ class _ParquetPartition(StatelessSinkPartition[TableRow]):
                                                       arrow_schema(self.tables[name]))
         return w
 
-    def write_batch(self, items: list[TableRow]) -> None:
-        by_table: dict[str, list[TableRow]] = {}
+    def write_batch(self, items: list[TableRow | TableRows]) -> None:
+        by_table: dict[str, list] = {}
         for row in items:
             by_table.setdefault(row.table, []).append(row)
         for name, rows in by_table.items():
-            table = self.tables[name]
-            cols: dict[str, list] = {"ts": [r.ts for r in rows]}
-            for s in table.symbols:
-                cols[s] = [r.symbols.get(s) for r in rows]
-            for c, _ in table.columns:
-                cols[c] = [r.columns.get(c) for r in rows]
-            pending = self.pending.setdefault(name, [])
-            pending.append(pa.table(cols, schema=self.schemas[name]))
-            self.pending_rows[name] = self.pending_rows.get(name, 0) + len(rows)
-            since = self.pending_since.setdefault(name, rows[0].ts)
-            # a table of a few rows per second would take hours to fill a row group: memory
-            # grows all that time, so a row group also closes after 10 minutes of market
-            if self.pending_rows[name] >= ROW_GROUP_ROWS or rows[-1].ts - since >= ROW_GROUP_SPAN_NS:
-                self._flush(name)
-            elif len(pending) >= COMPACT_PIECES:  # many small pieces cost more than their data
-                self.pending[name] = [pa.concat_tables(pending).combine_chunks()]
+            rows_one_by_one = [r for r in rows if type(r) is TableRow]
+            blocks = [r for r in rows if type(r) is TableRows]
+            if rows_one_by_one:
+                self._hold(name, self._from_rows(name, rows_one_by_one))
+            if blocks:
+                self._hold(name, self._from_blocks(name, blocks))
+
+    def _from_rows(self, name: str, rows: list[TableRow]) -> pa.Table:
+        table = self.tables[name]
+        cols: dict[str, list] = {"ts": [r.ts for r in rows]}
+        for s in table.symbols:
+            cols[s] = [r.symbols.get(s) for r in rows]
+        for c, _ in table.columns:
+            cols[c] = [r.columns.get(c) for r in rows]
+        return pa.table(cols, schema=self.schemas[name])
+
+    def _from_blocks(self, name: str, blocks: list[TableRows]) -> pa.Table:
+        """The blocks' arrays end to end: no Python value per row (NaN in a DOUBLE: null)."""
+        table = self.tables[name]
+        counts = [len(b) for b in blocks]
+        cols: dict[str, object] = {"ts": np.repeat(np.array([b.ts for b in blocks], dtype=np.int64), counts)}
+        for s in table.symbols:
+            cols[s] = [v for b, n in zip(blocks, counts) for v in [b.symbols.get(s)] * n]
+        for c, t in table.columns:
+            values = np.concatenate([np.asarray(b.columns[c], dtype=_DTYPES[t]) for b in blocks])
+            cols[c] = pa.array(values, type=_TYPES[t], from_pandas=t == "DOUBLE")
+        return pa.table(cols, schema=self.schemas[name])
+
+    def _hold(self, name: str, piece: pa.Table) -> None:
+        pending = self.pending.setdefault(name, [])
+        pending.append(piece)
+        self.pending_rows[name] = self.pending_rows.get(name, 0) + piece.num_rows
+        ts = piece.column("ts")
+        since = self.pending_since.setdefault(name, ts[0].value)
+        # a table of a few rows per second would take hours to fill a row group: memory
+        # grows all that time, so a row group also closes after 10 minutes of market
+        if self.pending_rows[name] >= ROW_GROUP_ROWS or ts[-1].value - since >= ROW_GROUP_SPAN_NS:
+            self._flush(name)
+        elif len(pending) >= COMPACT_PIECES:  # many small pieces cost more than their data
+            self.pending[name] = [pa.concat_tables(pending).combine_chunks()]
 
     def _flush(self, name: str) -> None:
         """One row group from the batches held for this table: a file of many tiny row groups

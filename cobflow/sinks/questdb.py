@@ -7,7 +7,7 @@ from questdb import Sender, TimestampNanos
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from cobflow.config import QuestDBSettings
 from cobflow.qdb import ensure_tables
-from cobflow.tables import Table, TableRow
+from cobflow.tables import Table, TableRow, TableRows, as_rows
 
 
 class _QuestDBPartition(StatelessSinkPartition[TableRow]):
@@ -17,10 +17,10 @@ class _QuestDBPartition(StatelessSinkPartition[TableRow]):
         self._sender = Sender.from_conf(settings.ilp_conf + "auto_flush=off;")
         self._sender.establish()
 
-    def write_batch(self, items: list[TableRow]) -> None:
+    def write_batch(self, items: list[TableRow | TableRows]) -> None:
         sender = self._sender
         prefix = self._prefix
-        for row in items:  # a None column is left out of the row (QuestDB stores null)
+        for row in as_rows(items):  # a None column is left out of the row (QuestDB stores null)
             sender.row(prefix + row.table, symbols=row.symbols, columns=row.columns, at=TimestampNanos(row.ts))
         sender.flush()
 

@@ -12,6 +12,7 @@ from bytewax.testing import TestingSink, TestingSource, run_main
 
 from cobflow.config import SymbolsConfig
 from cobflow.raw import RawMessage
+from cobflow.tables import as_rows
 from dataflows.cob import cob
 
 S = 1_000_000_000
@@ -69,7 +70,7 @@ def run(messages, workers: int = 1, symbols: SymbolsConfig = SYMBOLS):
         from bytewax.testing import cluster_main
 
         cluster_main(flow, [], 0, worker_count_per_proc=workers)
-    return out, dlq
+    return as_rows(out), dlq  # the buckets and MAs leave as blocks of rows: compared row by row
 
 
 def table(rows, name):

@@ -22,6 +22,7 @@ from cobflow import native
 from cobflow.config import load_symbols
 from cobflow.cryptofeed_import import import_cryptofeed
 from cobflow.raw import RawMessage
+from cobflow.tables import as_rows
 from cobflow.simulator.faults import truncate_frames
 from connectors import get_venue
 from connectors.bitfinex import js_number
@@ -170,9 +171,9 @@ def cob_rows(msgs: list[RawMessage], monkeypatch, on: bool) -> list:
     for i in range(0, len(msgs), 500):
         st.add_raw([m for m in msgs[i:i + 500] if m.symbol in (None, *spec.venues.values())])
         rows, dead = st.close(st.watermark())
-        out += rows + dead
+        out += as_rows(rows) + dead
     rows, dead = st.close(None, final=True)
-    return out + rows + dead
+    return out + as_rows(rows) + dead
 
 
 def test_the_consolidated_rows_are_the_same_with_the_native_core_on_and_off(monkeypatch):

@@ -1,13 +1,15 @@
 """The Parquet sink of `cobflow compute`: every row written comes back, in order, and row
 groups close at 16,384 rows or once they span 10 minutes of market (so a table of a few
-rows per second does not sit in memory for hours)."""
+rows per second does not sit in memory for hours); blocks of rows are written as the same
+rows one by one."""
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow.parquet as pq
 
 from cobflow.sinks.parquet import ParquetSink, read_table
-from cobflow.tables import COB_BUCKETS, COB_SUMMARY, TableRow
+from cobflow.tables import COB_BUCKETS, COB_SUMMARY, TableRow, TableRows, as_rows
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
@@ -50,3 +52,28 @@ def test_a_busy_table_closes_a_row_group_at_16384_rows(tmp_path):
     assert row_groups(tmp_path, COB_SUMMARY) == []  # a table without rows still gets its file
     back = read_table(tmp_path, COB_BUCKETS.name)
     assert back.column("offset").to_pylist() == list(range(-20, 21)) * 450
+
+
+def bucket_block(second: int) -> TableRows:
+    """A second's 41 buckets as one block of columns; a NaN vwap is a null."""
+    qty = np.where(np.arange(41) % 3 == 0, 0.0, 1.5 + second)
+    return TableRows(COB_BUCKETS.name, T0 + second * S, {"symbol": "ETH-USD"}, {
+        "offset": np.arange(-20, 21), "price": (100 + np.arange(-20, 21)) * 2,  # int64: stored as DOUBLE
+        "bid_qty": qty, "ask_qty": qty[::-1], "bid_notional": qty * 3, "ask_notional": qty[::-1] * 3,
+        "bid_vwap": np.where(qty > 0, 3.0, np.nan), "ask_vwap": np.where(qty[::-1] > 0, 3.0, np.nan),
+        "imbalance": np.zeros(41), "venues": np.full(41, 2)})
+
+
+def test_blocks_of_rows_are_written_as_the_same_rows_one_by_one(tmp_path):
+    blocks = [bucket_block(s) for s in range(30)]
+    write(tmp_path / "blocks", [blocks[k:k + 7] for k in range(0, 30, 7)])
+    write(tmp_path / "rows", [as_rows(blocks[k:k + 7]) for k in range(0, 30, 7)])
+    a, b = read_table(tmp_path / "blocks", COB_BUCKETS.name), read_table(tmp_path / "rows", COB_BUCKETS.name)
+    assert a.equals(b) and a.num_rows == 30 * 41
+    assert a.column("bid_vwap").null_count == 30 * 14  # offsets -20, -17, ..., 19: no quantity, no vwap
+    assert a.column("price").to_pylist()[:2] == [160.0, 162.0]
+    # offset -19: bid qty[1] = 1.5; ask qty[39] = 0 (39 is a multiple of 3)
+    assert as_rows([blocks[0]])[1].columns == {
+        "offset": -19, "price": 162.0, "bid_qty": 1.5, "ask_qty": 0.0, "bid_notional": 4.5, "ask_notional": 0.0,
+        "bid_vwap": 3.0, "ask_vwap": None, "imbalance": 0.0, "venues": 2}
+    assert as_rows([blocks[0]])[0].columns["bid_vwap"] is None
