@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import deque
 
 import numpy as np
@@ -28,8 +29,8 @@ class SecondsAverage:
         horizon = second - max(self.windows) + 1
         while self._seconds[0][0] < horizon:
             self._seconds.popleft()
-        out = {}
-        for n in self.windows:
-            vals = [v for s, v in self._seconds if s >= second - n + 1]
-            out[n] = np.mean(vals, axis=0)
-        return out
+        # the seconds' values stacked once; each window is a run of the last rows, and its
+        # mean is the mean of those rows (the same reduction, bit for bit, as of a list)
+        stack = np.array([v for _, v in self._seconds])
+        seconds = [s for s, _ in self._seconds]
+        return {n: stack[bisect_left(seconds, second - n + 1):].mean(axis=0) for n in self.windows}
