@@ -70,6 +70,17 @@ def _f64(buf: bytes) -> np.ndarray:
     return np.frombuffer(buf, dtype=np.float64)
 
 
+def bucket_books(books: Sequence[object], b: float, center: int) -> tuple | None:
+    """`consolidate`'s buckets of these books in one native call, the same bits as its numpy
+    code gives: (bid qty, bid notional, ask qty, ask notional, venues, bid total, ask total).
+    None unless every book is a native one."""
+    cores = [x.core for x in books if type(x) is NativeVenueBook]  # type: ignore[attr-defined]
+    if len(cores) != len(books) or not cores:
+        return None
+    bq, bn, aq, an, venues, bt, at = _native.bucket_books(cores, b, center)  # type: ignore[union-attr]
+    return _f64(bq), _f64(bn), _f64(aq), _f64(an), np.frombuffer(venues, dtype=np.int64), bt, at
+
+
 class NativeVenueBook:
     """One venue market's book in the native core, with the face CobState reads of a
     `BookSyncBase` (`synced`, `health`, `book`) and of an `L2Book` (for consolidation)."""

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from cobflow import native
 from cobflow.config import Bucket
 
 OFFSETS = np.arange(-20, 21)  # the 41 buckets around the mid's bucket
@@ -79,6 +80,29 @@ def _imbalance(bid: float, ask: float) -> float:
     return (bid - ask) / total if total > 0 else 0.0
 
 
+def _bucket(books: list[VenueBook], b: float, center: int) -> tuple:
+    """Each side's size and notional per bucket, the venues holding size there, the totals."""
+    # all venues' levels of a side in one array: a few numpy calls per side, not per venue
+    arrays = [book.arrays() for book in books]
+    present = np.zeros((len(arrays), N_BUCKETS), dtype=bool)  # venue x bucket
+    sums = []
+    for col in (0, 2):  # bids, asks
+        counts = [len(a[col]) for a in arrays]
+        prices = np.concatenate([a[col] for a in arrays])
+        sizes = np.concatenate([a[col + 1] for a in arrays])
+        venue = np.repeat(np.arange(len(arrays)), counts)
+        k = np.floor(prices / b).astype(np.int64) - center + 20
+        inside = (k >= 0) & (k < N_BUCKETS)
+        k, p, q, venue = k[inside], prices[inside], sizes[inside], venue[inside]
+        sums.append((np.bincount(k, weights=q, minlength=N_BUCKETS),
+                     np.bincount(k, weights=p * q, minlength=N_BUCKETS)))
+        held = q > 0
+        present[venue[held], k[held]] = True
+    (bid_qty, bid_notional), (ask_qty, ask_notional) = sums
+    return (bid_qty, bid_notional, ask_qty, ask_notional, present.sum(axis=0),
+            float(bid_qty.sum()), float(ask_qty.sum()))
+
+
 def consolidate(books: Mapping[str, VenueBook], bucket: BucketSize) -> CobSecond | None:
     """The consolidated book of the synced venue books given; None when there are none."""
     books = {v: b for v, b in books.items() if b is not None}
@@ -100,25 +124,10 @@ def consolidate(books: Mapping[str, VenueBook], bucket: BucketSize) -> CobSecond
 
     b = bucket.size(mid)
     center = math.floor(mid / b)
-    # all venues' levels of a side in one array: a few numpy calls per side, not per venue
-    arrays = [book.arrays() for book in books.values()]
-    present = np.zeros((len(arrays), N_BUCKETS), dtype=bool)  # venue x bucket
-    sums = []
-    for col in (0, 2):  # bids, asks
-        counts = [len(a[col]) for a in arrays]
-        prices = np.concatenate([a[col] for a in arrays])
-        sizes = np.concatenate([a[col + 1] for a in arrays])
-        venue = np.repeat(np.arange(len(arrays)), counts)
-        k = np.floor(prices / b).astype(np.int64) - center + 20
-        inside = (k >= 0) & (k < N_BUCKETS)
-        k, p, q, venue = k[inside], prices[inside], sizes[inside], venue[inside]
-        sums.append((np.bincount(k, weights=q, minlength=N_BUCKETS),
-                     np.bincount(k, weights=p * q, minlength=N_BUCKETS)))
-        held = q > 0
-        present[venue[held], k[held]] = True
-    (bid_qty, bid_notional), (ask_qty, ask_notional) = sums
-    venues = present.sum(axis=0)
-    bt, at = float(bid_qty.sum()), float(ask_qty.sum())
+    venue_books = list(books.values())
+    # native books are bucketed in one native call, to the same bits as the numpy code
+    bid_qty, bid_notional, ask_qty, ask_notional, venues, bt, at = (
+        native.bucket_books(venue_books, b, center) or _bucket(venue_books, b, center))
     return CobSecond(
         venues=len(books), best_bid=best_bid, best_ask=best_ask, mid=mid, microprice=microprice,
         spread_bps=spread_bps, crossed=best_ask < best_bid, bid_qty_total=bt, ask_qty_total=at,

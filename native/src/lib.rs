@@ -3,6 +3,7 @@
 //! when it is used; the Python connectors stay the reference (tests hold the two equal).
 
 mod book;
+mod buckets;
 mod sync;
 mod venues;
 
@@ -160,6 +161,24 @@ fn _restore(wire: String, state: &str) -> PyResult<NativeBook> {
     Ok(NativeBook { engine, wire })
 }
 
+/// The consolidated book's buckets of these native books (`consolidate`): bid qty, bid
+/// notional, ask qty, ask notional (41 float64 each, as bytes), venues per bucket (41 int64),
+/// and the bid and ask totals.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn bucket_books<'py>(py: Python<'py>, books: Vec<PyRef<'py, NativeBook>>, b: f64, center: i64)
+    -> (Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, f64, f64) {
+    let mut held = vec![[false; buckets::N]; books.len()];
+    let bids: Vec<&Side> = books.iter().map(|x| &x.engine.book.bids).collect();
+    let asks: Vec<&Side> = books.iter().map(|x| &x.engine.book.asks).collect();
+    let bid = buckets::bucket_side(&bids, b, center, &mut held);
+    let ask = buckets::bucket_side(&asks, b, center, &mut held);
+    let venues: Vec<i64> = (0..buckets::N).map(|k| held.iter().filter(|h| h[k]).count() as i64).collect();
+    let f = |v: &[f64]| PyBytes::new(py, &v.iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>());
+    let i = PyBytes::new(py, &venues.iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>());
+    (f(&bid.qty), f(&bid.notional), f(&ask.qty), f(&ask.notional), i, bid.total, ask.total)
+}
+
 /// JavaScript's printing of a number (Bitfinex checksums), for tests against Python's.
 #[pyfunction]
 fn _js_number(x: f64) -> String {
@@ -173,6 +192,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeBook>()?;
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
     m.add_function(wrap_pyfunction!(_js_number, m)?)?;
+    m.add_function(wrap_pyfunction!(bucket_books, m)?)?;
     m.add("VENUES", vec!["binance", "bitfinex", "bybit", "coinbase", "htx", "kraken", "okx"])?;
     Ok(())
 }
