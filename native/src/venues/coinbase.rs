@@ -9,29 +9,32 @@
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::{level, trade, Fallback, Out, Parsed};
 use crate::book::Level;
 use crate::sync::BookEvent;
 
+/// One pass over the frame: the events carry the fields of both channels, optional here,
+/// and the channel then says which must be there.
 #[derive(Deserialize)]
 struct Frame<'a> {
     #[serde(borrow)]
     channel: &'a str,
     sequence_num: i64,
     #[serde(borrow)]
-    events: &'a RawValue,
+    events: Vec<Event<'a>>,
 }
 
 #[derive(Deserialize)]
-struct BookEv<'a> {
+struct Event<'a> {
     #[serde(borrow, rename = "type")]
     kind: &'a str,
     #[serde(borrow)]
-    product_id: &'a str,
+    product_id: Option<&'a str>,
     #[serde(borrow)]
-    updates: Vec<Update<'a>>,
+    updates: Option<Vec<Update<'a>>>,
+    #[serde(borrow)]
+    trades: Option<Vec<Trade<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -42,14 +45,6 @@ struct Update<'a> {
     price_level: &'a str,
     #[serde(borrow)]
     new_quantity: &'a str,
-}
-
-#[derive(Deserialize)]
-struct TradesEv<'a> {
-    #[serde(borrow, rename = "type")]
-    kind: &'a str,
-    #[serde(borrow)]
-    trades: Option<Vec<Trade<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -69,36 +64,36 @@ struct Trade<'a> {
 pub fn parse(payload: &str, wire: &str) -> Parsed {
     let f: Frame = serde_json::from_str(payload)?;
     match f.channel {
-        "l2_data" => {
-            let events: Vec<BookEv> = serde_json::from_str(f.events.get())?;
-            events
-                .iter()
-                .map(|ev| {
-                    if ev.product_id != wire {
-                        return Err(Fallback);
-                    }
-                    let snapshot = match ev.kind {
-                        "snapshot" => true,
-                        "update" => false,
+        "l2_data" => f
+            .events
+            .iter()
+            .map(|ev| {
+                let (Some(product_id), Some(updates)) = (ev.product_id, ev.updates.as_ref()) else {
+                    return Err(Fallback);
+                };
+                if product_id != wire {
+                    return Err(Fallback);
+                }
+                let snapshot = match ev.kind {
+                    "snapshot" => true,
+                    "update" => false,
+                    _ => return Err(Fallback),
+                };
+                let (mut bids, mut asks): (Vec<Level>, Vec<Level>) = (Vec::new(), Vec::new());
+                for u in updates {
+                    let lv = level(u.price_level, u.new_quantity)?;
+                    match u.side {
+                        "bid" => bids.push(lv),
+                        "offer" | "ask" => asks.push(lv),
                         _ => return Err(Fallback),
-                    };
-                    let (mut bids, mut asks): (Vec<Level>, Vec<Level>) = (Vec::new(), Vec::new());
-                    for u in &ev.updates {
-                        let lv = level(u.price_level, u.new_quantity)?;
-                        match u.side {
-                            "bid" => bids.push(lv),
-                            "offer" | "ask" => asks.push(lv),
-                            _ => return Err(Fallback),
-                        }
                     }
-                    Ok(Out::Book(BookEvent { snapshot, bids, asks, seq: Some(f.sequence_num), ..Default::default() }))
-                })
-                .collect()
-        }
+                }
+                Ok(Out::Book(BookEvent { snapshot, bids, asks, seq: Some(f.sequence_num), ..Default::default() }))
+            })
+            .collect(),
         "market_trades" => {
-            let events: Vec<TradesEv> = serde_json::from_str(f.events.get())?;
             let mut out = Vec::new();
-            for ev in &events {
+            for ev in &f.events {
                 if ev.kind != "update" {
                     continue;
                 }

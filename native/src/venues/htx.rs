@@ -19,6 +19,8 @@ use super::{integer, number, Fallback, Out, Parsed};
 use crate::book::Level;
 use crate::sync::BookEvent;
 
+/// One pass over the frame: the tick carries the fields of book and trade frames, optional
+/// here, and the channel then says which must be there.
 #[derive(Deserialize)]
 struct Frame<'a> {
     #[serde(borrow)]
@@ -26,7 +28,7 @@ struct Frame<'a> {
     #[serde(borrow, default, deserialize_with = "present")]
     rep: Option<&'a RawValue>,
     #[serde(borrow)]
-    tick: &'a RawValue,
+    tick: Tick<'a>,
 }
 
 fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
@@ -39,16 +41,12 @@ struct Tick<'a> {
     bids: Vec<Vec<&'a RawValue>>,
     #[serde(borrow, default)]
     asks: Vec<Vec<&'a RawValue>>,
-    #[serde(borrow, rename = "seqNum")]
-    seq: &'a RawValue,
+    #[serde(borrow, rename = "seqNum", default, deserialize_with = "present")]
+    seq: Option<&'a RawValue>,
     #[serde(borrow, rename = "prevSeqNum", default, deserialize_with = "present")]
     prev_seq: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Trades<'a> {
     #[serde(borrow)]
-    data: Vec<Trade<'a>>,
+    data: Option<Vec<Trade<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -135,11 +133,10 @@ pub fn parse(payload: &str, wire: &str) -> Parsed {
     if parts.next() != Some("market") || parts.next() != Some(wire) {
         return Err(Fallback);
     }
-    let ch = f.ch;
+    let (ch, t) = (f.ch, f.tick);
     if ch.contains(".mbp.") {
-        let t: Tick = serde_json::from_str(f.tick.get())?;
         let (bids, asks) = (levels(&t.bids)?, levels(&t.asks)?);
-        let seq = Some(integer(t.seq)?);
+        let seq = Some(integer(t.seq.ok_or(Fallback)?)?);
         let snapshot = ch.contains(".mbp.refresh.");
         let prev_seq = match (snapshot, t.prev_seq) {
             (true, _) => None,
@@ -149,9 +146,9 @@ pub fn parse(payload: &str, wire: &str) -> Parsed {
         return Ok(vec![Out::Book(BookEvent { snapshot, bids, asks, seq, prev_seq, ..Default::default() })]);
     }
     if ch.ends_with(".trade.detail") && !ch.contains(".depth.") {
-        let t: Trades = serde_json::from_str(f.tick.get())?;
         return t
             .data
+            .ok_or(Fallback)?
             .iter()
             .map(|t| {
                 let (price, size) = (number(t.price)?, number(t.amount)?);

@@ -19,6 +19,8 @@ use crate::sync::BookEvent;
 
 const DEPTHS: [usize; 5] = [10, 25, 100, 500, 1000];
 
+/// One pass over the frame: its items carry the fields of books and trades, optional here,
+/// and the channel then says which must be there.
 #[derive(Deserialize)]
 struct Frame<'a> {
     #[serde(borrow)]
@@ -26,7 +28,7 @@ struct Frame<'a> {
     #[serde(borrow, rename = "type")]
     kind: Option<&'a str>,
     #[serde(borrow)]
-    data: Option<&'a RawValue>,
+    data: Option<Vec<Item<'a>>>,
 }
 
 /// A field that, when present, must be read (null included): Option would take null as absent.
@@ -35,31 +37,25 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
 }
 
 #[derive(Deserialize)]
-struct BookItem<'a> {
+struct Item<'a> {
     #[serde(borrow)]
     symbol: &'a str,
     #[serde(borrow)]
-    bids: Vec<V2Level<'a>>,
+    bids: Option<Vec<V2Level<'a>>>,
     #[serde(borrow)]
-    asks: Vec<V2Level<'a>>,
+    asks: Option<Vec<V2Level<'a>>>,
     #[serde(borrow, default, deserialize_with = "present")]
     checksum: Option<&'a RawValue>,
+    #[serde(borrow)]
+    side: Option<&'a str>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    price: Option<&'a RawValue>,
+    #[serde(borrow, default, deserialize_with = "present")]
+    qty: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 struct V2Level<'a> {
-    #[serde(borrow)]
-    price: &'a RawValue,
-    #[serde(borrow)]
-    qty: &'a RawValue,
-}
-
-#[derive(Deserialize)]
-struct Trade<'a> {
-    #[serde(borrow)]
-    symbol: &'a str,
-    #[serde(borrow)]
-    side: &'a str,
     #[serde(borrow)]
     price: &'a RawValue,
     #[serde(borrow)]
@@ -107,19 +103,19 @@ fn decimals(text: &str, key: &str) -> Result<u32, Fallback> {
 
 pub fn parse(payload: &str, wire: &str) -> Parsed {
     let f: Frame = serde_json::from_str(payload)?;
-    let Some(data) = f.data else {
+    let Some(items) = f.data else {
         return if f.channel == "heartbeat" { Ok(Vec::new()) } else { Err(Fallback) };
     };
     match (f.channel, f.kind) {
         ("book", Some(kind @ ("snapshot" | "update"))) => {
-            let items: Vec<BookItem> = serde_json::from_str(data.get())?;
             let snapshot = kind == "snapshot";
             let mut out = Vec::with_capacity(items.len() + 1);
             for it in &items {
+                let (Some(bids), Some(asks)) = (&it.bids, &it.asks) else { return Err(Fallback) };
                 if it.symbol != wire {
                     return Err(Fallback);
                 }
-                let (bids, asks) = (levels(&it.bids)?, levels(&it.asks)?);
+                let (bids, asks) = (levels(bids)?, levels(asks)?);
                 let checksum = it.checksum.map(integer).transpose()?;
                 if snapshot && items.len() == 1 {
                     out.push(Out::Precision {
@@ -137,24 +133,22 @@ pub fn parse(payload: &str, wire: &str) -> Parsed {
             Ok(out)
         }
         ("trade", Some("snapshot")) => Ok(Vec::new()), // trades from before we subscribed
-        ("trade", Some("update")) => {
-            let trades: Vec<Trade> = serde_json::from_str(data.get())?;
-            trades
-                .iter()
-                .map(|t| {
-                    let (price, size) = (number(t.price)?, number(t.qty)?);
-                    let buy = match t.side {
-                        "buy" => true,
-                        "sell" => false,
-                        _ => return Err(Fallback),
-                    };
-                    if t.symbol != wire || !(price > 0.0 && size > 0.0) {
-                        return Err(Fallback);
-                    }
-                    Ok(Out::Trade { price, size, buy })
-                })
-                .collect()
-        }
+        ("trade", Some("update")) => items
+            .iter()
+            .map(|t| {
+                let (Some(side), Some(price), Some(qty)) = (t.side, t.price, t.qty) else { return Err(Fallback) };
+                let (price, size) = (number(price)?, number(qty)?);
+                let buy = match side {
+                    "buy" => true,
+                    "sell" => false,
+                    _ => return Err(Fallback),
+                };
+                if t.symbol != wire || !(price > 0.0 && size > 0.0) {
+                    return Err(Fallback);
+                }
+                Ok(Out::Trade { price, size, buy })
+            })
+            .collect(),
         _ => Err(Fallback),
     }
 }

@@ -9,11 +9,12 @@
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::{levels_with_tokens, trade, Fallback, Lv, Out, Parsed};
 use crate::sync::BookEvent;
 
+/// One pass over the frame: its items carry the fields of books and trades, optional here,
+/// and the channel then says which must be there.
 #[derive(Deserialize)]
 struct Frame<'a> {
     #[serde(borrow)]
@@ -21,7 +22,7 @@ struct Frame<'a> {
     #[serde(borrow)]
     action: Option<&'a str>,
     #[serde(borrow)]
-    data: &'a RawValue,
+    data: Vec<Item<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -33,32 +34,28 @@ struct Arg<'a> {
 }
 
 #[derive(Deserialize)]
-struct Book<'a> {
+struct Item<'a> {
     #[serde(borrow)]
-    bids: Vec<Lv<'a>>,
+    bids: Option<Vec<Lv<'a>>>,
     #[serde(borrow)]
-    asks: Vec<Lv<'a>>,
+    asks: Option<Vec<Lv<'a>>>,
     checksum: Option<i64>,
     #[serde(rename = "seqId")]
     seq_id: Option<i64>,
     #[serde(rename = "prevSeqId")]
     prev_seq_id: Option<i64>,
-}
-
-#[derive(Deserialize)]
-struct Trade<'a> {
     #[serde(borrow, rename = "instId")]
-    inst_id: &'a str,
+    inst_id: Option<&'a str>,
     #[serde(rename = "tradeId")]
-    _trade_id: IgnoredAny,
+    trade_id: Option<IgnoredAny>,
     #[serde(borrow)]
-    px: &'a str,
+    px: Option<&'a str>,
     #[serde(borrow)]
-    sz: &'a str,
+    sz: Option<&'a str>,
     #[serde(borrow)]
-    side: &'a str,
+    side: Option<&'a str>,
     #[serde(borrow)]
-    ts: &'a str,
+    ts: Option<&'a str>,
 }
 
 pub fn parse(payload: &str, wire: &str) -> Parsed {
@@ -73,12 +70,12 @@ pub fn parse(payload: &str, wire: &str) -> Parsed {
                 Some("update") => false,
                 _ => return Err(Fallback),
             };
-            let items: Vec<Book> = serde_json::from_str(f.data.get())?;
-            items
+            f.data
                 .into_iter()
                 .map(|it| {
-                    let (bids, bid_tokens) = levels_with_tokens(&it.bids)?;
-                    let (asks, ask_tokens) = levels_with_tokens(&it.asks)?;
+                    let (Some(bids), Some(asks)) = (it.bids, it.asks) else { return Err(Fallback) };
+                    let (bids, bid_tokens) = levels_with_tokens(&bids)?;
+                    let (asks, ask_tokens) = levels_with_tokens(&asks)?;
                     Ok(Out::Book(BookEvent {
                         snapshot,
                         bids,
@@ -93,23 +90,26 @@ pub fn parse(payload: &str, wire: &str) -> Parsed {
                 })
                 .collect()
         }
-        "trades" => {
-            let trades: Vec<Trade> = serde_json::from_str(f.data.get())?;
-            trades
-                .iter()
-                .map(|t| {
-                    t.ts.parse::<i64>().map_err(|_| Fallback)?;
-                    if t.inst_id != wire {
-                        return Err(Fallback);
-                    }
-                    match t.side {
-                        "buy" => trade(t.px, t.sz, true),
-                        "sell" => trade(t.px, t.sz, false),
-                        _ => Err(Fallback),
-                    }
-                })
-                .collect()
-        }
+        "trades" => f
+            .data
+            .iter()
+            .map(|t| {
+                let (Some(inst_id), Some(_), Some(px), Some(sz), Some(side), Some(ts)) =
+                    (t.inst_id, t.trade_id.as_ref(), t.px, t.sz, t.side, t.ts)
+                else {
+                    return Err(Fallback);
+                };
+                ts.parse::<i64>().map_err(|_| Fallback)?;
+                if inst_id != wire {
+                    return Err(Fallback);
+                }
+                match side {
+                    "buy" => trade(px, sz, true),
+                    "sell" => trade(px, sz, false),
+                    _ => Err(Fallback),
+                }
+            })
+            .collect(),
         _ => Err(Fallback),
     }
 }
