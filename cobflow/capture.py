@@ -8,10 +8,12 @@ from pathlib import Path
 
 import orjson
 
+from cobflow.config import KNOWN_VENUES
 from cobflow.raw import RawMessage, RawMessageError
 
 PARQUET_ROW_GROUP = 100_000
 PROGRESS_EVERY = 16_384  # messages between two progress reports of read_capture
+READ_CHUNK = 256 * 1024  # bytes of JSON Lines handed to the native reader at a time
 _COLUMNS = ("ts_recv", "exchange", "kind", "channel", "symbol", "payload", "encoding")
 
 
@@ -53,17 +55,66 @@ def read_capture(path: Path | str, progress: Callable[[float], None] | None = No
     # Bytes, not text: orjson reads (and checks) UTF-8 itself, so decoding first is waste.
     with open(path, "rb") as raw:
         f = gzip.GzipFile(fileobj=raw, mode="rb") if str(path).lower().endswith(".gz") else raw
+        reader = _native_reader()
+        if reader is not None:
+            yield from _read_lines_native(path, raw, f, reader, progress)
+            return
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            try:
-                yield RawMessage.from_dict(orjson.loads(line))
-            except (orjson.JSONDecodeError, RawMessageError) as exc:
-                raise CaptureError(f"{path}:{lineno}: {exc}") from None
+            yield _line_message(path, lineno, line)
             if progress is not None and lineno % PROGRESS_EVERY == 0:
                 progress(raw.tell() / 1e6)
         if progress is not None:
             progress(raw.tell() / 1e6)
+
+
+def _line_message(path: Path, lineno: int, line: bytes) -> RawMessage:
+    try:
+        return RawMessage.from_dict(orjson.loads(line))
+    except (orjson.JSONDecodeError, RawMessageError) as exc:
+        raise CaptureError(f"{path}:{lineno}: {exc}") from None
+
+
+def _native_reader():  # type: ignore[no-untyped-def]
+    """The native core's line reader (cobflow.native), or None where Python reads."""
+    from cobflow import native
+
+    if not native.enabled():
+        return None
+    return native._native.LineReader(object.__new__, RawMessage, sorted(KNOWN_VENUES))  # type: ignore[union-attr]
+
+
+def _read_lines_native(path: Path, raw, f, reader, progress) -> Iterator[RawMessage]:  # type: ignore[no-untyped-def]
+    """Chunks of the file through the native reader; a line it does not take goes through
+    `_line_message`, the reference, which reads it or names the rule it breaks."""
+    rest, lineno, count, next_report = b"", 0, 0, PROGRESS_EVERY
+    while True:
+        chunk = f.read(READ_CHUNK)
+        last = not chunk
+        buf, pos = (rest + chunk if rest else chunk), 0
+        while True:
+            msgs, pos, lines, stopped = reader.read(buf, pos, last)
+            lineno += lines
+            count += len(msgs)
+            yield from msgs
+            if stopped:
+                end = buf.find(b"\n", pos)
+                end = len(buf) if end < 0 else end + 1
+                lineno += 1
+                yield _line_message(path, lineno, buf[pos:end])
+                count, pos = count + 1, end
+            if progress is not None:
+                while count >= next_report:
+                    progress(raw.tell() / 1e6)
+                    next_report += PROGRESS_EVERY
+            if not stopped:
+                break
+        rest = buf[pos:]
+        if last:
+            break
+    if progress is not None:
+        progress(raw.tell() / 1e6)
 
 
 def encode_line(msg: RawMessage) -> bytes:

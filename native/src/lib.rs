@@ -4,6 +4,7 @@
 
 mod book;
 mod buckets;
+mod capture;
 mod sync;
 mod venues;
 
@@ -190,6 +191,7 @@ fn _js_number(x: f64) -> String {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeBook>()?;
+    m.add_class::<capture::LineReader>()?;
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
     m.add_function(wrap_pyfunction!(_js_number, m)?)?;
     m.add_function(wrap_pyfunction!(bucket_books, m)?)?;

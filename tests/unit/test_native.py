@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import copy
 import gzip
+import json
 import zlib
 import pickle
 import shutil
@@ -19,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cobflow import native
+from cobflow.capture import CaptureError, read_capture, write_capture
 from cobflow.config import load_symbols, parse_bucket
 from cobflow.cryptofeed_import import import_cryptofeed
 from cobflow.metrics.cob import consolidate
@@ -289,3 +291,65 @@ def test_native_books_consolidate_to_the_same_bits_as_the_numpy_buckets(bucket):
         nat[raw.exchange].apply([raw])
         python_step(ref[raw.exchange], raw, market_key(raw.exchange, raw.symbol))
     assert compared >= 15
+
+
+def read_both(path, monkeypatch) -> tuple:
+    """read_capture's messages (or its error) with the native line reader, then without."""
+    out = []
+    for on in ("1", "0"):
+        monkeypatch.setenv("COBFLOW_NATIVE", on)
+        try:
+            out.append([m.to_dict() for m in read_capture(path)])
+        except CaptureError as exc:
+            out.append(f"error: {exc}")
+    return tuple(out)
+
+
+def test_the_native_line_reader_reads_a_capture_as_python_does(tmp_path, monkeypatch):
+    msgs = list(sim(20.0, seed=4))  # every venue; HTX's frames base64-gzip
+    for name in ("c.jsonl", "c.jsonl.gz"):
+        write_capture(tmp_path / name, msgs)
+        native_read, python_read = read_both(tmp_path / name, monkeypatch)
+        assert native_read == python_read == [m.to_dict() for m in msgs]
+
+
+_GOOD = {"ts_recv": 5, "exchange": "okx", "kind": "ws", "channel": "books", "symbol": "BTC-USDT", "payload": "{}"}
+_line_field = st.sampled_from(list(_GOOD) + ["encoding", "other"])
+_line_value = st.one_of(st.none(), st.booleans(), st.integers(-3, 2**64 + 3), st.floats(allow_nan=False),
+                        st.text(max_size=8), st.sampled_from(["binance", "htx", "rest", "ws", "base64", "base64-gzip"]))
+_ESCAPES = ['\\"', "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t", "\\u00e9", "\\ud83d\\ude00", "\\ud83d",
+            "\\ude00", "\\ud83dx", "\\u12", "\\x", "\x01", "é", "\\u0000"]
+
+
+def _line(d: dict, escapes: list[str], compact: bool) -> str:
+    """A capture line; `escapes` spliced into its payload string as raw JSON text."""
+    text = json.dumps({**_GOOD, **d}, separators=(",", ":") if compact else (", ", ": "), ensure_ascii=False)
+    return text.replace('"payload":"', '"payload":"' + "".join(escapes), 1) if compact else text
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(
+    st.builds(_line, st.dictionaries(_line_field, _line_value), st.lists(st.sampled_from(_ESCAPES), max_size=4),
+              st.booleans()),
+    st.sampled_from(["", "   ", "\t", "{", "[]", "null", '{"ts_recv": 1}', json.dumps(_GOOD) + "\r",
+                     json.dumps(_GOOD).replace('"ts_recv": 5', '"ts_recv": 5, "ts_recv": 6'),
+                     json.dumps(_GOOD).replace('"ts_recv": 5', '"ts_recv": 05')]),
+), max_size=8), st.booleans())
+def test_the_native_line_reader_takes_and_refuses_the_lines_python_does(tmp_path_factory, lines, final_newline):
+    """Any line, in the layout `cobflow capture` writes or not: the same message, or the
+    same error naming the same line and rule."""
+    path = tmp_path_factory.mktemp("lines") / "c.jsonl"
+    path.write_bytes(("\n".join(lines) + ("\n" if final_newline else "")).encode("utf-8", "surrogatepass"))
+    with pytest.MonkeyPatch.context() as mp:
+        native_read, python_read = read_both(path, mp)
+    assert native_read == python_read
+
+
+@pytest.mark.parametrize("escape", _ESCAPES)
+def test_the_native_line_reader_unescapes_each_payload_escape_as_python_does(tmp_path, monkeypatch, escape):
+    """Each escape (and a raw control character, and lone surrogates) alone in a payload, in
+    the layout the native reader scans itself: the same message, or the same error."""
+    path = tmp_path / "c.jsonl"
+    path.write_text(_line({}, [escape], True) + "\n" + _line({"encoding": None}, [escape, escape], True) + "\n")
+    native_read, python_read = read_both(path, monkeypatch)
+    assert native_read == python_read
