@@ -184,9 +184,7 @@ class CobState:
                 trades.extend((ts, _VENUE_ORDER.get(t.venue, len(_VENUE_ORDER)), n, t) for t in item_trades)
         rows: list[TableRow | TableRows] = []
         trades.sort(key=lambda t: (t[0], t[1], t[2]))
-        closed: list[Bar] = []
-        for ts, _, _, t in trades:
-            closed.extend(self.bars.add(ts, t.venue, t.price, t.size, t.side))
+        closed = self.bars.add_many([(ts, t.venue, t.price, t.size, t.side) for ts, _, _, t in trades])
         closed.extend(self.bars.close(s + 1))
         rows.extend(self._bars_rows(closed))
         rows.extend(self._flow_rows(s, [b for b in closed if b.timeframe == "1s" and b.start_s == s]))

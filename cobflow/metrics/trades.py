@@ -28,18 +28,6 @@ class Bar:
     def vwap(self) -> float:
         return self.notional / self.volume
 
-    def add(self, price: float, size: float, side: str) -> None:
-        self.high = max(self.high, price)
-        self.low = min(self.low, price)
-        self.close = price  # the last trade by ts_recv (arrival order on ties)
-        self.volume += size
-        if side == "buy":
-            self.buy_volume += size
-        else:
-            self.sell_volume += size
-        self.trades += 1
-        self.notional += price * size
-
 
 class BarBuilder:
     """Bars for every venue and ALL, per timeframe; a bar is final once its window is past.
@@ -53,21 +41,47 @@ class BarBuilder:
         self.open_bars: dict[tuple[str, str], Bar] = {}
 
     def add(self, ts_recv: int, venue: str, price: float, size: float, side: str) -> list[Bar]:
-        """Add a trade; return bars it closed (a trade in a later window closes the earlier one)."""
+        """Add a trade; return bars it closed (a trade in a later window closes the earlier one).
+        The trade is the bar's close (the last by ts_recv, arrival order on ties)."""
+        return self.add_many([(ts_recv, venue, price, size, side)])
+
+    def add_many(self, trades: list[tuple[int, str, float, float, str]]) -> list[Bar]:
+        """Add trades (ts_recv, venue, price, size, side) in order; return the bars they
+        closed, in the order one-by-one `add` calls close them. A run of trades in the same
+        second looks each of its bars up once and adds its trades to it in order: the same
+        arithmetic, trade by trade, as `add`."""
         closed: list[Bar] = []
-        second = ts_recv // NS
-        for tf in self.timeframes:
-            width = TIMEFRAMES[tf]
-            start = second - second % width
-            for v in (venue, ALL):
-                bar = self.open_bars.get((v, tf))
-                if bar is not None and bar.start_s != start:
-                    closed.append(bar)
-                    bar = None
-                if bar is None:
-                    bar = self.open_bars[(v, tf)] = Bar(start, v, tf, price, price, price, price)
-                bar.add(price, size, side)
+        i, n = 0, len(trades)
+        while i < n:
+            second = trades[i][0] // NS
+            j = i + 1
+            while j < n and trades[j][0] // NS == second:
+                j += 1
+            run = trades[i:j]
+            by_venue: dict[str, list] = {}  # in order of first appearance, as add() meets them
+            for t in run:
+                by_venue.setdefault(t[1], []).append(t)
+            venues = iter(by_venue.items())
+            first, first_run = next(venues)
+            for tf in self.timeframes:  # the first trade meets its venue's bar, then ALL's, per timeframe
+                _add_trades(self._bar(first, tf, second, first_run[0][2], closed), first_run)
+                _add_trades(self._bar(ALL, tf, second, run[0][2], closed), run)
+            for v, v_run in venues:
+                for tf in self.timeframes:
+                    _add_trades(self._bar(v, tf, second, v_run[0][2], closed), v_run)
+            i = j
         return closed
+
+    def _bar(self, venue: str, tf: str, second: int, price: float, closed: list[Bar]) -> Bar:
+        """The open bar of (venue, tf) for this second's window, closing an older one."""
+        start = second - second % TIMEFRAMES[tf]
+        bar = self.open_bars.get((venue, tf))
+        if bar is not None and bar.start_s != start:
+            closed.append(bar)
+            bar = None
+        if bar is None:
+            bar = self.open_bars[(venue, tf)] = Bar(start, venue, tf, price, price, price, price)
+        return bar
 
     def open_now(self) -> list[Bar]:
         """Copies of the bars still open (the end of a finite input shows them; they stay
@@ -79,6 +93,22 @@ class BarBuilder:
         for b in out:
             del self.open_bars[(b.venue, b.timeframe)]
         return sorted(out, key=lambda b: (b.start_s, b.timeframe, b.venue))
+
+
+def _add_trades(bar: Bar, run: list[tuple[int, str, float, float, str]]) -> None:
+    """`Bar.add` for each trade of the run, in order, without a call per trade."""
+    high, low, volume, buy, sell, notional = bar.high, bar.low, bar.volume, bar.buy_volume, bar.sell_volume, bar.notional
+    for _, _, price, size, side in run:
+        high = max(high, price)
+        low = min(low, price)
+        volume += size
+        if side == "buy":
+            buy += size
+        else:
+            sell += size
+        notional += price * size
+    bar.high, bar.low, bar.close, bar.volume = high, low, run[-1][2], volume
+    bar.buy_volume, bar.sell_volume, bar.notional, bar.trades = buy, sell, notional, bar.trades + len(run)
 
 
 @dataclass(slots=True)

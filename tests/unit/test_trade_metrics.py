@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cobflow.metrics.trades import ALL, BarBuilder, OrderFlow
+from cobflow.metrics.trades import ALL, TIMEFRAMES, Bar, BarBuilder, OrderFlow
 
 S = 1_700_000_000  # a second aligned to the minute? 1_700_000_000 % 60 == 20
 NS = 1_000_000_000
@@ -42,3 +44,45 @@ def test_cvd_runs_across_windows_and_ratio_is_null_without_volume():
     assert rows["a"].aggressive_buy_ratio == 0.75 and rows["a"].cvd == 2.0
     rows = {r.venue: r for r in flow.second(S + 1, bb.close(S + 2))}
     assert rows["a"].aggressive_buy_ratio == 0.0 and rows["a"].cvd == 0.0 and rows[ALL].cvd == 0.0
+
+
+_trade = st.tuples(st.integers(0, 200), st.sampled_from(["binance", "okx", "kraken"]),
+                   st.floats(1, 1e5, allow_nan=False), st.floats(1e-8, 50, allow_nan=False),
+                   st.sampled_from(["buy", "sell"]))
+
+
+def reference_add(bb: BarBuilder, ts: int, venue: str, price: float, size: float, side: str) -> list[Bar]:
+    """METRICS.md's bars, one trade at a time: the trade closes the bars of earlier windows
+    (its venue's, then ALL's, per timeframe) and is added to the bars of its own."""
+    closed = []
+    second = ts // NS
+    for tf in bb.timeframes:
+        start = second - second % TIMEFRAMES[tf]
+        for v in (venue, ALL):
+            bar = bb.open_bars.get((v, tf))
+            if bar is not None and bar.start_s != start:
+                closed.append(bar)
+                bar = None
+            if bar is None:
+                bar = bb.open_bars[(v, tf)] = Bar(start, v, tf, price, price, price, price)
+            bar.high, bar.low, bar.close = max(bar.high, price), min(bar.low, price), price
+            bar.volume += size
+            bar.buy_volume += size if side == "buy" else 0.0
+            bar.sell_volume += size if side == "sell" else 0.0
+            bar.trades += 1
+            bar.notional += price * size
+    return closed
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_trade, max_size=12), max_size=6))
+def test_trades_added_in_runs_make_the_bars_of_trades_added_one_by_one(batches):
+    """`add_many` (a run of a second's trades per bar) closes the same bars, in the same
+    order, with the same bits as the trades added one by one; seconds may repeat or go back."""
+    ref, many = BarBuilder(), BarBuilder()
+    t0 = S * NS
+    for batch in batches:
+        trades = [(t0 + ms * 10_000_000, v, p, q, side) for ms, v, p, q, side in batch]
+        closed_ref = [b for t in trades for b in reference_add(ref, *t)]
+        assert many.add_many(trades) == closed_ref
+    assert many.open_now() == ref.open_now()
