@@ -139,7 +139,10 @@ class BookHealth:
     malformed: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: getattr(self, name) for name in _HEALTH_FIELDS}
+
+
+_HEALTH_FIELDS = tuple(f.name for f in fields(BookHealth))
 
 
 class BookSyncBase(ABC):

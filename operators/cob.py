@@ -90,8 +90,7 @@ class CobState:
         native = self.native
         rest = [r for r in raws if (r.exchange, r.symbol) not in native]
         if not rest:
-            for raw in raws:
-                self.add(native[(raw.exchange, raw.symbol)], raw)
+            self._queue_raw(raws)
             return
         parsed = parse_batch(rest)
         if len(rest) < len(raws):
@@ -99,6 +98,23 @@ class CobState:
             return
         for key, item in parsed:
             self._route(key, item)
+
+    def _queue_raw(self, raws: list[RawMessage]) -> None:
+        """`add` for frames that all go to native books, a venue's frames at a time (their
+        arrival numbers keep each venue's order, all that breaks ties within a venue)."""
+        native, by_venue = self.native, {}
+        for raw in raws:
+            venue = native[(raw.exchange, raw.symbol)]
+            group = by_venue.get(venue)
+            if group is None:
+                group = by_venue[venue] = []
+            group.append(raw)
+        for venue, group in by_venue.items():
+            feed, n, ts = self.feeds[venue], self.n, [r.ts_recv for r in group]
+            feed.queue.extend(zip(ts, range(n, n + len(group)), group))
+            self.n = n + len(group)
+            newest = max(ts)
+            feed.last_ts = newest if feed.last_ts is None or newest > feed.last_ts else feed.last_ts
 
     def _merge(self, raws: list[RawMessage], parsed: list[tuple[str, Parsed | DeadLetter]]) -> None:
         """Raw frames for native books and parsed ones for the others, in arrival order."""
