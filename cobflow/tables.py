@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,26 +35,29 @@ class TableRow:
 
 @dataclass(slots=True)
 class TableRows:
-    """Rows of one table that share a timestamp and tags, held as columns (one array each):
-    a second's 41 buckets leave the consolidated book as one object, not 41 dicts, and the
-    Parquet sink takes the arrays as they are. A NaN in a DOUBLE column is a null, as
-    QuestDB stores it."""
+    """Rows of one table held as columns (an array or list each), not a dict per row: a
+    second's 41 buckets, or its health rows of every venue, leave the consolidated book as
+    one object, and the Parquet sink takes the arrays as they are. `ts` is one value for
+    every row or a sequence of one per row; so is each tag (a str, or a list). A NaN or None
+    in a DOUBLE column is a null, as QuestDB stores it."""
 
     table: str
-    ts: int
-    symbols: dict[str, str]
-    columns: dict[str, np.ndarray]
+    ts: int | Sequence[int]
+    symbols: dict[str, str | list[str]]
+    columns: dict[str, Sequence]
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values())))
 
     def rows(self) -> list[TableRow]:
         """The same rows one by one, with Python values (None for a null)."""
-        types = dict(TABLES[self.table].columns)
+        n, types = len(self), dict(TABLES[self.table].columns)
         cols = {c: _values(v, types[c]) for c, v in self.columns.items()}
-        names = list(cols)
-        return [TableRow(self.table, self.ts, dict(self.symbols), dict(zip(names, vals)))
-                for vals in zip(*cols.values())]
+        tags = {k: v if isinstance(v, list) else [v] * n for k, v in self.symbols.items()}
+        ts = [self.ts] * n if isinstance(self.ts, int) else [int(t) for t in self.ts]
+        names, tag_names = list(cols), list(tags)
+        return [TableRow(self.table, t, dict(zip(tag_names, tv)), dict(zip(names, vals)))
+                for t, tv, vals in zip(ts, zip(*tags.values()), zip(*cols.values()))]
 
 
 def _values(column: np.ndarray, qdb_type: str) -> list:

@@ -209,13 +209,14 @@ class CobState:
 
     def _book_rows(self, s: int) -> list[TableRow | TableRows]:
         ts = s * NS
-        rows = []
-        for feed in self.feeds.values():
-            if feed.last_ts is None:
-                continue
-            health = feed.sync.health.as_dict()
-            health["synced"] = feed.sync.synced
-            rows.append(TableRow(BOOK_HEALTH.name, ts, {"venue": feed.venue, "market": feed.market}, health))
+        rows: list[TableRow | TableRows] = []
+        heard = [f for f in self.feeds.values() if f.last_ts is not None]
+        if heard:  # one health row per venue heard from, as one block
+            counts = [f.sync.health.as_dict() for f in heard]
+            rows.append(TableRows(BOOK_HEALTH.name, ts, {"venue": [f.venue for f in heard],
+                                                         "market": [f.market for f in heard]},
+                                  {"synced": [f.sync.synced for f in heard],
+                                   **{k: [c[k] for c in counts] for k in counts[0]}}))
         synced = {f.venue: f.sync.book for f in self.feeds.values() if f.sync.synced}
         cob = consolidate(synced, self.bucket)
         if cob is None:
@@ -246,15 +247,24 @@ class CobState:
         return rows
 
     def _bars_rows(self, bars: list[Bar]) -> list[TableRow | TableRows]:
-        return [TableRow(OHLCV.name, b.start_s * NS, {"symbol": self.symbol, "venue": b.venue, "timeframe": b.timeframe},
-                         {"open": b.open, "high": b.high, "low": b.low, "close": b.close, "volume": b.volume,
-                          "buy_volume": b.buy_volume, "sell_volume": b.sell_volume, "trades": b.trades,
-                          "vwap": b.vwap}) for b in bars]
+        if not bars:
+            return []
+        return [TableRows(OHLCV.name, [b.start_s * NS for b in bars],
+                          {"symbol": self.symbol, "venue": [b.venue for b in bars],
+                           "timeframe": [b.timeframe for b in bars]},
+                          {"open": [b.open for b in bars], "high": [b.high for b in bars],
+                           "low": [b.low for b in bars], "close": [b.close for b in bars],
+                           "volume": [b.volume for b in bars], "buy_volume": [b.buy_volume for b in bars],
+                           "sell_volume": [b.sell_volume for b in bars], "trades": [b.trades for b in bars],
+                           "vwap": [b.vwap for b in bars]})]
 
     def _flow_rows(self, s: int, bars_1s: list[Bar]) -> list[TableRow | TableRows]:
-        return [TableRow(ORDER_FLOW.name, s * NS, {"symbol": self.symbol, "venue": f.venue},
-                         {"aggressive_buy_ratio": f.aggressive_buy_ratio, "cvd": f.cvd})
-                for f in self.flow.second(s, bars_1s)]
+        flows = self.flow.second(s, bars_1s)
+        if not flows:
+            return []
+        return [TableRows(ORDER_FLOW.name, s * NS, {"symbol": self.symbol, "venue": [f.venue for f in flows]},
+                          {"aggressive_buy_ratio": [f.aggressive_buy_ratio for f in flows],
+                           "cvd": [f.cvd for f in flows]})]
 
 
 def symbol_of_markets(symbols: SymbolsConfig) -> dict[tuple[str, str], str]:

@@ -70,12 +70,18 @@ class _ParquetPartition(StatelessSinkPartition[TableRow]):
         return pa.table(cols, schema=self.schemas[name])
 
     def _from_blocks(self, name: str, blocks: list[TableRows]) -> pa.Table:
-        """The blocks' arrays end to end: no Python value per row (NaN in a DOUBLE: null)."""
+        """The blocks' arrays end to end: no Python value per row (NaN, None in a DOUBLE: null)."""
         table = self.tables[name]
         counts = [len(b) for b in blocks]
-        cols: dict[str, object] = {"ts": np.repeat(np.array([b.ts for b in blocks], dtype=np.int64), counts)}
+        cols: dict[str, object] = {"ts": np.concatenate([
+            np.full(n, b.ts, dtype=np.int64) if isinstance(b.ts, int) else np.asarray(b.ts, dtype=np.int64)
+            for b, n in zip(blocks, counts)])}
         for s in table.symbols:
-            cols[s] = [v for b, n in zip(blocks, counts) for v in [b.symbols.get(s)] * n]
+            values: list = []
+            for b, n in zip(blocks, counts):
+                tag = b.symbols.get(s)
+                values.extend(tag if isinstance(tag, list) else [tag] * n)
+            cols[s] = values
         for c, t in table.columns:
             values = np.concatenate([np.asarray(b.columns[c], dtype=_DTYPES[t]) for b in blocks])
             cols[c] = pa.array(values, type=_TYPES[t], from_pandas=t == "DOUBLE")

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from cobflow.sinks.parquet import ParquetSink, read_table
-from cobflow.tables import COB_BUCKETS, COB_SUMMARY, TableRow, TableRows, as_rows
+from cobflow.tables import COB_BUCKETS, COB_SUMMARY, ORDER_FLOW, TableRow, TableRows, as_rows
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
@@ -77,3 +77,22 @@ def test_blocks_of_rows_are_written_as_the_same_rows_one_by_one(tmp_path):
         "offset": -19, "price": 162.0, "bid_qty": 1.5, "ask_qty": 0.0, "bid_notional": 4.5, "ask_notional": 0.0,
         "bid_vwap": 3.0, "ask_vwap": None, "imbalance": 0.0, "venues": 2}
     assert as_rows([blocks[0]])[0].columns["bid_vwap"] is None
+
+
+def test_blocks_with_a_timestamp_and_tags_per_row_are_written_as_their_rows(tmp_path):
+    """Bars closing in one second can start at different times and be of different venues:
+    a block may carry ts and tags per row; None in a DOUBLE column is a null."""
+    block = TableRows(ORDER_FLOW.name, [T0, T0 + S, T0 + S], {"symbol": "BTC-USD", "venue": ["okx", "ALL", "okx"]},
+                      {"aggressive_buy_ratio": [0.25, None, 1.0], "cvd": [1.5, -2.0, 3.0]})
+    part = ParquetSink(tmp_path, [ORDER_FLOW]).build("out", 0, 1)
+    part.write_batch([block, TableRow(ORDER_FLOW.name, T0 + 2 * S, {"symbol": "BTC-USD", "venue": "ALL"},
+                                      {"aggressive_buy_ratio": 0.5, "cvd": 0.0})])
+    part.close()
+    back = read_table(tmp_path, ORDER_FLOW.name)
+    back = back.set_column(0, "ts", back.column("ts").cast("int64"))
+    assert sorted(back.to_pylist(), key=lambda r: (r["ts"], r["venue"])) == sorted([
+        {"ts": t, "symbol": "BTC-USD", "venue": v, "aggressive_buy_ratio": r, "cvd": c}
+        for t, v, r, c in [(T0, "okx", 0.25, 1.5), (T0 + S, "ALL", None, -2.0), (T0 + S, "okx", 1.0, 3.0),
+                           (T0 + 2 * S, "ALL", 0.5, 0.0)]], key=lambda r: (r["ts"], r["venue"]))
+    assert [(r.ts, r.symbols, r.columns) for r in block.rows()][1] == (
+        T0 + S, {"symbol": "BTC-USD", "venue": "ALL"}, {"aggressive_buy_ratio": None, "cvd": -2.0})
