@@ -4,6 +4,7 @@ same column names and types as the QuestDB tables (`cobflow compute`). Blocks of
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,6 @@ from cobflow.tables import Table, TableRow, TableRows
 
 ROW_GROUP_ROWS = 16_384  # rows held per table before they are written as one row group
 ROW_GROUP_SPAN_NS = 600 * 1_000_000_000  # ... or rows spanning this much time (10 min of market)
-COMPACT_PIECES = 64  # converted batches held per table before they are merged into one
 _TYPES = {"DOUBLE": pa.float64(), "INT": pa.int32(), "LONG": pa.int64(), "BOOLEAN": pa.bool_()}
 _DTYPES = {"DOUBLE": np.float64, "INT": np.int32, "LONG": np.int64, "BOOLEAN": np.bool_}
 
@@ -28,11 +28,13 @@ def arrow_schema(table: Table) -> pa.Schema:
     return pa.schema(fields)
 
 
-class _ParquetPartition(StatelessSinkPartition[TableRow]):
+class _ParquetPartition(StatelessSinkPartition[TableRow | TableRows]):
     def __init__(self, out: Path, tables: dict[str, Table], worker: int) -> None:
         self.out, self.tables, self.worker = out, tables, worker
         self.writers: dict[str, pq.ParquetWriter] = {}
-        self.pending: dict[str, list[pa.Table]] = {}  # converted batches not yet written
+        # rows held per table until they make a row group, converted to Arrow only then:
+        # one conversion per row group, not one per batch of a few seconds
+        self.pending: dict[str, list[TableRow | TableRows]] = {}
         self.pending_rows: dict[str, int] = {}
         self.pending_since: dict[str, int] = {}  # ts of the first row held per table
         self.schemas = {name: arrow_schema(t) for name, t in tables.items()}
@@ -53,12 +55,14 @@ class _ParquetPartition(StatelessSinkPartition[TableRow]):
         for row in items:
             by_table.setdefault(row.table, []).append(row)
         for name, rows in by_table.items():
-            rows_one_by_one = [r for r in rows if type(r) is TableRow]
-            blocks = [r for r in rows if type(r) is TableRows]
-            if rows_one_by_one:
-                self._hold(name, self._from_rows(name, rows_one_by_one))
-            if blocks:
-                self._hold(name, self._from_blocks(name, blocks))
+            self.pending.setdefault(name, []).extend(rows)
+            self.pending_rows[name] = self.pending_rows.get(name, 0) + sum(
+                1 if type(r) is TableRow else len(r) for r in rows)
+            since = self.pending_since.setdefault(name, _first_ts(rows[0]))
+            # a table of a few rows per second would take hours to fill a row group: memory
+            # grows all that time, so a row group also closes after 10 minutes of market
+            if self.pending_rows[name] >= ROW_GROUP_ROWS or _last_ts(rows[-1]) - since >= ROW_GROUP_SPAN_NS:
+                self._flush(name)
 
     def _from_rows(self, name: str, rows: list[TableRow]) -> pa.Table:
         table = self.tables[name]
@@ -70,12 +74,11 @@ class _ParquetPartition(StatelessSinkPartition[TableRow]):
         return pa.table(cols, schema=self.schemas[name])
 
     def _from_blocks(self, name: str, blocks: list[TableRows]) -> pa.Table:
-        """The blocks' arrays end to end: no Python value per row (NaN, None in a DOUBLE: null)."""
+        """The blocks' columns end to end, one array per column (NaN, None in a DOUBLE: null)."""
         table = self.tables[name]
         counts = [len(b) for b in blocks]
-        cols: dict[str, object] = {"ts": np.concatenate([
-            np.full(n, b.ts, dtype=np.int64) if isinstance(b.ts, int) else np.asarray(b.ts, dtype=np.int64)
-            for b, n in zip(blocks, counts)])}
+        cols: dict[str, object] = {"ts": _joined([b.ts if not isinstance(b.ts, int) else [b.ts] * n
+                                                  for b, n in zip(blocks, counts)], np.int64)}
         for s in table.symbols:
             values: list = []
             for b, n in zip(blocks, counts):
@@ -83,37 +86,44 @@ class _ParquetPartition(StatelessSinkPartition[TableRow]):
                 values.extend(tag if isinstance(tag, list) else [tag] * n)
             cols[s] = values
         for c, t in table.columns:
-            values = np.concatenate([np.asarray(b.columns[c], dtype=_DTYPES[t]) for b in blocks])
-            cols[c] = pa.array(values, type=_TYPES[t], from_pandas=t == "DOUBLE")
+            cols[c] = pa.array(_joined([b.columns[c] for b in blocks], _DTYPES[t]), type=_TYPES[t],
+                               from_pandas=t == "DOUBLE")
         return pa.table(cols, schema=self.schemas[name])
 
-    def _hold(self, name: str, piece: pa.Table) -> None:
-        pending = self.pending.setdefault(name, [])
-        pending.append(piece)
-        self.pending_rows[name] = self.pending_rows.get(name, 0) + piece.num_rows
-        ts = piece.column("ts")
-        since = self.pending_since.setdefault(name, ts[0].value)
-        # a table of a few rows per second would take hours to fill a row group: memory
-        # grows all that time, so a row group also closes after 10 minutes of market
-        if self.pending_rows[name] >= ROW_GROUP_ROWS or ts[-1].value - since >= ROW_GROUP_SPAN_NS:
-            self._flush(name)
-        elif len(pending) >= COMPACT_PIECES:  # many small pieces cost more than their data
-            self.pending[name] = [pa.concat_tables(pending).combine_chunks()]
-
     def _flush(self, name: str) -> None:
-        """One row group from the batches held for this table: a file of many tiny row groups
+        """One row group from the rows held for this table: a file of many tiny row groups
         is slow to read, and the writer keeps every row group's metadata in memory."""
         pending = self.pending.pop(name, [])
         self.pending_rows.pop(name, None)
         self.pending_since.pop(name, None)
-        if pending:
-            self._writer(name).write_table(pa.concat_tables(pending), row_group_size=ROW_GROUP_ROWS * 2)
+        pieces = []
+        for is_block, run in itertools.groupby(pending, key=lambda r: type(r) is TableRows):
+            run = list(run)
+            pieces.append(self._from_blocks(name, run) if is_block else self._from_rows(name, run))
+        if pieces:
+            self._writer(name).write_table(pa.concat_tables(pieces), row_group_size=ROW_GROUP_ROWS * 2)
 
     def close(self) -> None:
         for name in list(self.pending):
             self._flush(name)
         for w in self.writers.values():
             w.close()
+
+
+def _first_ts(row: TableRow | TableRows) -> int:
+    return row.ts if isinstance(row.ts, int) else int(row.ts[0])
+
+
+def _last_ts(row: TableRow | TableRows) -> int:
+    return row.ts if isinstance(row.ts, int) else int(row.ts[-1])
+
+
+def _joined(parts: list, dtype: type) -> np.ndarray:
+    """Columns of several blocks as one array: lists joined first (one conversion), arrays
+    concatenated."""
+    if all(isinstance(p, list) for p in parts):
+        return np.asarray(list(itertools.chain.from_iterable(parts)), dtype=dtype)
+    return np.concatenate([np.asarray(p, dtype=dtype) for p in parts])
 
 
 class ParquetSink(DynamicSink[TableRow]):
