@@ -8,7 +8,6 @@ from pathlib import Path
 
 import orjson
 
-from cobflow.config import KNOWN_VENUES
 from cobflow.raw import RawMessage, RawMessageError
 
 PARQUET_ROW_GROUP = 100_000
@@ -77,12 +76,9 @@ def _line_message(path: Path, lineno: int, line: bytes) -> RawMessage:
 
 
 def _native_reader():  # type: ignore[no-untyped-def]
-    """The native core's line reader (cobflow.native), or None where Python reads."""
-    from cobflow import native
+    from cobflow import native  # here: the native module imports the connectors
 
-    if not native.enabled():
-        return None
-    return native._native.LineReader(object.__new__, RawMessage, sorted(KNOWN_VENUES))  # type: ignore[union-attr]
+    return native.line_reader()
 
 
 def _read_lines_native(path: Path, raw, f, reader, progress) -> Iterator[RawMessage]:  # type: ignore[no-untyped-def]

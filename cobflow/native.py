@@ -1,5 +1,6 @@
-"""Venue books in the native core (`cobflow._native`, Rust, native/): a second's frames of
-one market are parsed and applied in one call, with no Python object per level or frame.
+"""The native core (`cobflow._native`, Rust, native/). Venue books: a second's frames of one
+market are parsed and applied in one call, with no Python object per level or frame; the
+buckets of the consolidated book over native books; and the capture-line reader.
 
 The Python connectors stay the reference and the fallback. The native parsers read only the
 frames a feed sends all day (book diffs, snapshots on the socket, trades); any other frame
@@ -17,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from cobflow.config import KNOWN_VENUES
 from cobflow.deadletter import DeadLetter
 from cobflow.raw import RawMessage
 from connectors import get_venue
@@ -52,6 +54,14 @@ def available() -> bool:
 
 def enabled() -> bool:
     return _native is not None and os.environ.get("COBFLOW_NATIVE", "1") != "0"
+
+
+def line_reader():  # type: ignore[no-untyped-def]
+    """The capture-line reader of the native core (`read_capture` hands it chunks of JSON
+    Lines), or None where Python reads every line."""
+    if not enabled():
+        return None
+    return _native.LineReader(object.__new__, RawMessage, sorted(KNOWN_VENUES))  # type: ignore[union-attr]
 
 
 def native_book(venue: str, market: str) -> NativeVenueBook | None:

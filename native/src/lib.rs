@@ -1,6 +1,7 @@
 //! `cobflow._native`: venue books parsed and kept in sync in Rust, one market each, fed a
-//! second's frames at a time. `cobflow/native.py` is the Python face of it and decides
-//! when it is used; the Python connectors stay the reference (tests hold the two equal).
+//! second's frames at a time; the consolidated book's buckets over them; and capture lines
+//! read into raw messages. `cobflow/native.py` is the Python face of it and decides when it
+//! is used; the Python code stays the reference (tests hold the two equal).
 
 mod book;
 mod buckets;
