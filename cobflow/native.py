@@ -109,6 +109,10 @@ class NativeVenueBook:
     def health(self) -> BookHealth:
         return BookHealth(**self.core.health())
 
+    def health_counts(self) -> dict[str, int]:
+        """`health.as_dict()` straight from the core (once per second per book)."""
+        return self.core.health()
+
     @property
     def book(self) -> NativeVenueBook:
         return self

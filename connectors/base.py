@@ -173,6 +173,10 @@ class BookSyncBase(ABC):
         self._lost = False  # synced once, then lost: the next snapshot is a resync
         self._pending: deque[BookDelta] = deque(maxlen=self.MAX_PENDING)
 
+    def health_counts(self) -> dict[str, int]:
+        """The book-health counters (METRICS.md) as a dict."""
+        return self.health.as_dict()
+
     # -- the rules -----------------------------------------------------------------------
     def apply(self, event: BookSnapshot | BookDelta | Precision) -> str | None:
         """Apply one event; return the reason when it broke the sync, else None."""

@@ -212,7 +212,7 @@ class CobState:
         rows: list[TableRow | TableRows] = []
         heard = [f for f in self.feeds.values() if f.last_ts is not None]
         if heard:  # one health row per venue heard from, as one block
-            counts = [f.sync.health.as_dict() for f in heard]
+            counts = [f.sync.health_counts() for f in heard]
             rows.append(TableRows(BOOK_HEALTH.name, ts, {"venue": [f.venue for f in heard],
                                                          "market": [f.market for f in heard]},
                                   {"synced": [f.sync.synced for f in heard],

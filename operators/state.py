@@ -11,7 +11,8 @@ from typing import Any
 
 #: Bump when a class kept in operator state changes shape (CobState, VenueBookState, the
 #: venue books). 2: books keep checksum tokens; CobState parses its symbol's frames.
-STATE_LAYOUT = 2
+#: 3: the moving averages keep their values in one buffer.
+STATE_LAYOUT = 3
 
 
 class StaleRecoveryState(RuntimeError):

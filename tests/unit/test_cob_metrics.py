@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from cobflow.book import L2Book
 from cobflow.metrics.cob import BucketSize, consolidate
-from cobflow.metrics.moving import SecondsAverage
+from cobflow.metrics.moving import WINDOWS, SecondsAverage
 
 
 def book(bids: dict, asks: dict) -> L2Book:
@@ -116,3 +116,17 @@ def test_bucket_quantities_sum_to_the_book_inside_the_buckets_and_imbalance_is_b
     assert np.all(np.abs(s.imbalance()) <= 1.0) and -1.0 <= s.liquidity_imbalance <= 1.0
     assert np.all(s.bucket_venues <= len(books))
     assert lo <= s.mid < hi
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 40), st.lists(st.floats(-1, 1), min_size=3, max_size=3)), max_size=400))
+def test_moving_averages_are_the_means_of_the_windows_values_to_the_bit(steps):
+    """Against the definition: ma_N(S) is np.mean of the values of the seconds in [S-N+1, S]."""
+    ma, second, held = SecondsAverage(), 0, []
+    for gap, value in steps:
+        second += gap
+        held.append((second, np.array(value)))
+        got = ma.add(second, value)
+        for n in WINDOWS:
+            want = np.mean([v for s, v in held if s >= second - n + 1], axis=0)
+            assert got[n].tobytes() == want.tobytes()
