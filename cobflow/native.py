@@ -1,6 +1,6 @@
 """The native core (`cobflow._native`, Rust, native/). Venue books: a second's frames of one
 market are parsed and applied in one call, with no Python object per level or frame; the
-buckets of the consolidated book over native books; and the capture-line reader.
+buckets of the consolidated book over native books; OHLCV bars; and the capture-line reader.
 
 The Python connectors stay the reference and the fallback. The native parsers read only the
 frames a feed sends all day (book diffs, snapshots on the socket, trades); any other frame
@@ -20,6 +20,7 @@ import numpy as np
 
 from cobflow.config import KNOWN_VENUES
 from cobflow.deadletter import DeadLetter
+from cobflow.metrics.trades import TIMEFRAMES, Bar, BarBuilder
 from cobflow.raw import RawMessage
 from connectors import get_venue
 from connectors.base import BookDelta, BookHealth, BookSnapshot, Precision, Trade
@@ -62,6 +63,32 @@ def line_reader():  # type: ignore[no-untyped-def]
     if not enabled():
         return None
     return _native.LineReader(object.__new__, RawMessage, sorted(KNOWN_VENUES))  # type: ignore[union-attr]
+
+
+def bar_builder() -> BarBuilder | NativeBarBuilder:
+    """OHLCV bars kept by the native core, or by the Python reference where it is off."""
+    return NativeBarBuilder() if enabled() else BarBuilder()
+
+
+class NativeBarBuilder:
+    """`BarBuilder`'s face over the native bars: the bars stay in Rust while open, and only
+    closed ones (or copies of open ones) become `Bar` objects."""
+
+    def __init__(self, timeframes: tuple[str, ...] = tuple(TIMEFRAMES)) -> None:
+        self.timeframes = timeframes
+        self.core = _native.NativeBars([(tf, TIMEFRAMES[tf]) for tf in timeframes])  # type: ignore[union-attr]
+
+    def add(self, ts_recv: int, venue: str, price: float, size: float, side: str) -> list[Bar]:
+        return self.add_many([(ts_recv, venue, price, size, side)])
+
+    def add_many(self, trades: list[tuple[int, str, float, float, str]]) -> list[Bar]:
+        return [Bar(*b) for b in self.core.add_many(trades)]
+
+    def close(self, until_s: int) -> list[Bar]:
+        return [Bar(*b) for b in self.core.close(until_s)]
+
+    def open_now(self) -> list[Bar]:
+        return [Bar(*b) for b in self.core.open_now()]
 
 
 def native_book(venue: str, market: str) -> NativeVenueBook | None:

@@ -24,8 +24,8 @@ from cobflow.config import KNOWN_VENUES, SymbolsConfig
 from cobflow.deadletter import DeadLetter
 from cobflow.metrics.cob import OFFSETS, BucketSize, consolidate
 from cobflow.metrics.moving import WINDOWS, SecondsAverage
-from cobflow.metrics.trades import Bar, BarBuilder, OrderFlow
-from cobflow.native import NativeVenueBook, native_book
+from cobflow.metrics.trades import Bar, OrderFlow
+from cobflow.native import NativeVenueBook, bar_builder, native_book
 from cobflow.raw import RawMessage
 from cobflow.tables import BOOK_HEALTH, COB_BUCKETS, COB_SUMMARY, IMBALANCE_MA, OHLCV, ORDER_FLOW, TableRow, TableRows
 from connectors import get_venue
@@ -72,7 +72,7 @@ class CobState:
         self.control_keys = {f"{v}:*": v for v in control_venues}
         self.next_second: int | None = None
         self.ma = SecondsAverage()
-        self.bars = BarBuilder()
+        self.bars = bar_builder()
         self.flow = OrderFlow()
         self.n = 0  # arrival counter: ties on ts_recv keep arrival order within a venue
 

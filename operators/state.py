@@ -11,7 +11,7 @@ from typing import Any
 
 #: Bump when a class kept in operator state changes shape (CobState, VenueBookState, the
 #: venue books). 2: books keep checksum tokens; CobState parses its symbol's frames.
-#: 3: the moving averages keep their values in one buffer.
+#: 3: the moving averages keep their values in one buffer; bars may be native.
 STATE_LAYOUT = 3
 
 

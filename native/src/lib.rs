@@ -1,8 +1,9 @@
 //! `cobflow._native`: venue books parsed and kept in sync in Rust, one market each, fed a
-//! second's frames at a time; the consolidated book's buckets over them; and capture lines
-//! read into raw messages. `cobflow/native.py` is the Python face of it and decides when it
+//! second's frames at a time; the consolidated book's buckets over them; OHLCV bars; and
+//! capture lines read into raw messages. `cobflow/native.py` is the Python face of it and decides when it
 //! is used; the Python code stays the reference (tests hold the two equal).
 
+mod bars;
 mod book;
 mod buckets;
 mod capture;
@@ -181,6 +182,58 @@ fn bucket_books<'py>(py: Python<'py>, books: Vec<PyRef<'py, NativeBook>>, b: f64
     (f(&bid.qty), f(&bid.notional), f(&ask.qty), f(&ask.notional), i, bid.total, ask.total)
 }
 
+/// A closed or open bar as the fields of `cobflow.metrics.trades.Bar`, in its order.
+type BarTuple = (i64, String, String, f64, f64, f64, f64, f64, f64, f64, i64, f64);
+
+fn bar_tuple(b: bars::Bar) -> BarTuple {
+    (b.start_s, b.venue, b.timeframe, b.open, b.high, b.low, b.close, b.volume, b.buy_volume, b.sell_volume,
+     b.trades, b.notional)
+}
+
+/// OHLCV bars per venue and ALL (`cobflow.metrics.trades.BarBuilder`, the reference).
+#[pyclass(module = "cobflow._native")]
+struct NativeBars {
+    bars: bars::Bars,
+}
+
+#[pymethods]
+impl NativeBars {
+    /// `timeframes`: [(name, seconds)].
+    #[new]
+    fn new(timeframes: Vec<(String, i64)>) -> Self {
+        NativeBars { bars: bars::Bars::new(timeframes) }
+    }
+
+    /// Trades (ts_recv, venue, price, size, side) in order; the bars they closed, in order.
+    fn add_many(&mut self, trades: Vec<(i64, String, f64, f64, String)>) -> Vec<BarTuple> {
+        let mut closed = Vec::new();
+        for (ts, venue, price, size, side) in &trades {
+            self.bars.add(*ts, venue, *price, *size, side == "buy", &mut closed);
+        }
+        closed.into_iter().map(bar_tuple).collect()
+    }
+
+    fn close(&mut self, until_s: i64) -> Vec<BarTuple> {
+        self.bars.close(until_s).into_iter().map(bar_tuple).collect()
+    }
+
+    fn open_now(&self) -> Vec<BarTuple> {
+        self.bars.open_now().into_iter().map(bar_tuple).collect()
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+        let state = serde_json::to_string(&self.bars.state()).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok((py.import("cobflow._native")?.getattr("_restore_bars")?, (state,)))
+    }
+}
+
+#[pyfunction]
+fn _restore_bars(state: &str) -> PyResult<NativeBars> {
+    let state: bars::BarsState = serde_json::from_str(state).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    let bars = bars::Bars::from_state(state).ok_or_else(|| PyValueError::new_err("a bar of an unknown timeframe"))?;
+    Ok(NativeBars { bars })
+}
+
 /// JavaScript's printing of a number (Bitfinex checksums), for tests against Python's.
 #[pyfunction]
 fn _js_number(x: f64) -> String {
@@ -192,6 +245,8 @@ fn _js_number(x: f64) -> String {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeBook>()?;
+    m.add_class::<NativeBars>()?;
+    m.add_function(wrap_pyfunction!(_restore_bars, m)?)?;
     m.add_class::<capture::LineReader>()?;
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
     m.add_function(wrap_pyfunction!(_js_number, m)?)?;

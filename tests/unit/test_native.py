@@ -24,6 +24,7 @@ from cobflow.capture import CaptureError, read_capture, write_capture
 from cobflow.config import load_symbols, parse_bucket
 from cobflow.cryptofeed_import import import_cryptofeed
 from cobflow.metrics.cob import consolidate
+from cobflow.metrics.trades import BarBuilder
 from cobflow.raw import RawMessage
 from cobflow.tables import as_rows
 from cobflow.simulator.faults import truncate_frames
@@ -353,3 +354,26 @@ def test_the_native_line_reader_unescapes_each_payload_escape_as_python_does(tmp
     path.write_text(_line({}, [escape], True) + "\n" + _line({"encoding": None}, [escape, escape], True) + "\n")
     native_read, python_read = read_both(path, monkeypatch)
     assert native_read == python_read
+
+
+_bar_trade = st.tuples(st.integers(0, 400), st.sampled_from(["binance", "okx", "kraken"]),
+                       st.floats(1, 1e5, allow_nan=False), st.floats(1e-8, 50, allow_nan=False),
+                       st.sampled_from(["buy", "sell"]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.lists(_bar_trade, max_size=10), st.integers(0, 3)), max_size=8),
+       st.sampled_from([("1s", "1m", "1h", "1d"), ("1s",), ("1m", "1s")]))
+def test_native_bars_are_the_python_bars_to_the_bit(batches, timeframes):
+    """The same trades (seconds may repeat or go back) give the same closed bars, in the same
+    order, bit for bit, from `add_many`, `close` and `open_now`; a pickled copy goes on alike."""
+    ref, nat = BarBuilder(timeframes), native.NativeBarBuilder(timeframes)
+    t0, until = 1_767_225_600 * 1_000_000_000, 1_767_225_600
+    for k, (batch, step) in enumerate(batches):
+        trades = [(t0 + ms * 10_000_000, v, p, q, side) for ms, v, p, q, side in batch]
+        assert nat.add_many(trades) == ref.add_many(trades)
+        until += step
+        assert nat.close(until) == ref.close(until)
+        assert nat.open_now() == ref.open_now()
+        if k == 3:
+            nat = pickle.loads(pickle.dumps(copy.deepcopy(nat)))
