@@ -272,7 +272,7 @@ def main() -> None:
         print(f"Python connectors' parse + book sync alone (no Bytewax, no consolidation): "
               f"{results['parse_and_sync_msg_per_s']:,.0f} msg/s")
         results["native_core"] = native.enabled()
-        print(f"native venue books: {'on' if native.enabled() else 'off'} (cobflow.native)")
+        print(f"native core: {'on' if native.enabled() else 'off'} (cobflow.native; COBFLOW_NATIVE=0 turns it off)")
         if "file" in args.modes:
             results["file"] = file_mode(capture, n, args.seconds, args.layouts, tmp, args.repeat)
         if "kafka" in args.modes:
