@@ -60,6 +60,9 @@ class TableRows:
                 for t, tv, vals in zip(ts, zip(*tags.values()), zip(*cols.values()))]
 
 
+AnyRow = TableRow | TableRows  # what the flows hand their sinks: a row, or a block of rows
+
+
 def _values(column: np.ndarray, qdb_type: str) -> list:
     if qdb_type == "DOUBLE":
         return [None if x != x else x for x in np.asarray(column, dtype=np.float64).tolist()]
@@ -68,7 +71,7 @@ def _values(column: np.ndarray, qdb_type: str) -> list:
     return np.asarray(column, dtype=np.int64).tolist()
 
 
-def as_rows(items: Iterable[TableRow | TableRows]) -> list[TableRow]:
+def as_rows(items: Iterable[AnyRow]) -> list[TableRow]:
     """Table rows one by one, blocks of rows expanded (the QuestDB sink, tests)."""
     out: list[TableRow] = []
     for x in items:

@@ -27,7 +27,7 @@ from cobflow.metrics.moving import WINDOWS, SecondsAverage
 from cobflow.metrics.trades import Bar, OrderFlow
 from cobflow.native import NativeVenueBook, bar_builder, native_book
 from cobflow.raw import RawMessage
-from cobflow.tables import BOOK_HEALTH, COB_BUCKETS, COB_SUMMARY, IMBALANCE_MA, OHLCV, ORDER_FLOW, TableRow, TableRows
+from cobflow.tables import BOOK_HEALTH, COB_BUCKETS, COB_SUMMARY, IMBALANCE_MA, OHLCV, ORDER_FLOW, AnyRow, TableRow, TableRows
 from connectors import get_venue
 from connectors.base import BookSyncBase, Trade
 from operators.parse import Parsed, apply_to_book, parse_batch
@@ -152,9 +152,9 @@ class CobState:
         return min(t for t in seen if newest - t <= idle_ns)
 
     # -- output --------------------------------------------------------------------------
-    def close(self, watermark: int | None, final: bool = False) -> tuple[list[TableRow | TableRows], list[DeadLetter]]:
+    def close(self, watermark: int | None, final: bool = False) -> tuple[list[AnyRow], list[DeadLetter]]:
         """Emit every second S with S + 1s <= watermark; `final`: every second with data."""
-        rows: list[TableRow | TableRows] = []
+        rows: list[AnyRow] = []
         dead: list[DeadLetter] = []
         heads = [f.queue[0][0] for f in self.feeds.values() if f.queue]
         if self.next_second is None:
@@ -178,7 +178,7 @@ class CobState:
             rows.extend(self._bars_rows(self.bars.open_now()))
         return rows, dead
 
-    def _second(self, s: int, dead: list[DeadLetter]) -> list[TableRow | TableRows]:
+    def _second(self, s: int, dead: list[DeadLetter]) -> list[AnyRow]:
         end = (s + 1) * NS
         trades: list[tuple[int, int, int, Trade]] = []
         for feed in self.feeds.values():
@@ -198,7 +198,7 @@ class CobState:
                 item_trades, item_dead = apply_to_book(feed.sync, item)
                 dead.extend(item_dead)
                 trades.extend((ts, _VENUE_ORDER.get(t.venue, len(_VENUE_ORDER)), n, t) for t in item_trades)
-        rows: list[TableRow | TableRows] = []
+        rows: list[AnyRow] = []
         trades.sort(key=lambda t: (t[0], t[1], t[2]))
         closed = self.bars.add_many([(ts, t.venue, t.price, t.size, t.side) for ts, _, _, t in trades])
         closed.extend(self.bars.close(s + 1))
@@ -207,9 +207,9 @@ class CobState:
         rows.extend(self._book_rows(s))
         return rows
 
-    def _book_rows(self, s: int) -> list[TableRow | TableRows]:
+    def _book_rows(self, s: int) -> list[AnyRow]:
         ts = s * NS
-        rows: list[TableRow | TableRows] = []
+        rows: list[AnyRow] = []
         heard = [f for f in self.feeds.values() if f.last_ts is not None]
         if heard:  # one health row per venue heard from, as one block
             counts = [f.sync.health_counts() for f in heard]
@@ -246,7 +246,7 @@ class CobState:
             "offset": MA_OFFSETS, **{f"ma_{n}": mas[n][:len(MA_OFFSETS)] for n in WINDOWS}}))
         return rows
 
-    def _bars_rows(self, bars: list[Bar]) -> list[TableRow | TableRows]:
+    def _bars_rows(self, bars: list[Bar]) -> list[AnyRow]:
         if not bars:
             return []
         return [TableRows(OHLCV.name, [b.start_s * NS for b in bars],
@@ -258,7 +258,7 @@ class CobState:
                            "sell_volume": [b.sell_volume for b in bars], "trades": [b.trades for b in bars],
                            "vwap": [b.vwap for b in bars]})]
 
-    def _flow_rows(self, s: int, bars_1s: list[Bar]) -> list[TableRow | TableRows]:
+    def _flow_rows(self, s: int, bars_1s: list[Bar]) -> list[AnyRow]:
         flows = self.flow.second(s, bars_1s)
         if not flows:
             return []
@@ -271,7 +271,7 @@ def symbol_of_markets(symbols: SymbolsConfig) -> dict[tuple[str, str], str]:
     return {(v, m): sym for sym, spec in symbols.symbols.items() for v, m in spec.venues.items()}
 
 
-def _one_list(rows: list[TableRow | TableRows], dead: list[DeadLetter]) -> list[list]:
+def _one_list(rows: list[AnyRow], dead: list[DeadLetter]) -> list[list]:
     """A second's rows leave as one item (flattened by `unkey`): less work per row in Bytewax."""
     return [rows + dead] if rows or dead else []
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
-from cobflow.tables import TableRow, TableRows
+from cobflow.tables import AnyRow, TableRow, TableRows
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ RowsAndDeadLetters = RowsAndRest  # a flow's output: its rows, and its dead lett
 _ROWS = (TableRow, TableRows)
 
 
-def _rows(batch: list) -> list[TableRow | TableRows]:
+def _rows(batch: list) -> list[AnyRow]:
     return [x for x in batch if type(x) in _ROWS]
 
 

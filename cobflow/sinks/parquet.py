@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from cobflow.tables import Table, TableRow, TableRows
+from cobflow.tables import AnyRow, Table, TableRow, TableRows
 
 ROW_GROUP_ROWS = 16_384  # rows held per table before they are written as one row group
 ROW_GROUP_SPAN_NS = 600 * 1_000_000_000  # ... or rows spanning this much time (10 min of market)
@@ -28,13 +28,13 @@ def arrow_schema(table: Table) -> pa.Schema:
     return pa.schema(fields)
 
 
-class _ParquetPartition(StatelessSinkPartition[TableRow | TableRows]):
+class _ParquetPartition(StatelessSinkPartition[AnyRow]):
     def __init__(self, out: Path, tables: dict[str, Table], worker: int) -> None:
         self.out, self.tables, self.worker = out, tables, worker
         self.writers: dict[str, pq.ParquetWriter] = {}
         # rows held per table until they make a row group, converted to Arrow only then:
         # one conversion per row group, not one per batch of a few seconds
-        self.pending: dict[str, list[TableRow | TableRows]] = {}
+        self.pending: dict[str, list[AnyRow]] = {}
         self.pending_rows: dict[str, int] = {}
         self.pending_since: dict[str, int] = {}  # ts of the first row held per table
         self.schemas = {name: arrow_schema(t) for name, t in tables.items()}
@@ -50,7 +50,7 @@ class _ParquetPartition(StatelessSinkPartition[TableRow | TableRows]):
                                                       arrow_schema(self.tables[name]))
         return w
 
-    def write_batch(self, items: list[TableRow | TableRows]) -> None:
+    def write_batch(self, items: list[AnyRow]) -> None:
         by_table: dict[str, list] = {}
         for row in items:
             by_table.setdefault(row.table, []).append(row)
@@ -110,11 +110,11 @@ class _ParquetPartition(StatelessSinkPartition[TableRow | TableRows]):
             w.close()
 
 
-def _first_ts(row: TableRow | TableRows) -> int:
+def _first_ts(row: AnyRow) -> int:
     return row.ts if isinstance(row.ts, int) else int(row.ts[0])
 
 
-def _last_ts(row: TableRow | TableRows) -> int:
+def _last_ts(row: AnyRow) -> int:
     return row.ts if isinstance(row.ts, int) else int(row.ts[-1])
 
 
@@ -126,7 +126,7 @@ def _joined(parts: list, dtype: type) -> np.ndarray:
     return np.concatenate([np.asarray(p, dtype=dtype) for p in parts])
 
 
-class ParquetSink(DynamicSink[TableRow]):
+class ParquetSink(DynamicSink[AnyRow]):
     def __init__(self, out: Path | str, tables: list[Table]) -> None:
         self.out = Path(out)
         self.tables = {t.name: t for t in tables}

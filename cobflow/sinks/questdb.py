@@ -1,4 +1,5 @@
-"""A Bytewax sink writing TableRows to QuestDB with the official client, one flush per batch."""
+"""A Bytewax sink writing table rows (and blocks of them, row by row) to QuestDB with the
+official client, one flush per batch."""
 
 from __future__ import annotations
 
@@ -7,17 +8,17 @@ from questdb import Sender, TimestampNanos
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from cobflow.config import QuestDBSettings
 from cobflow.qdb import ensure_tables
-from cobflow.tables import Table, TableRow, TableRows, as_rows
+from cobflow.tables import AnyRow, Table, as_rows
 
 
-class _QuestDBPartition(StatelessSinkPartition[TableRow]):
+class _QuestDBPartition(StatelessSinkPartition[AnyRow]):
     def __init__(self, settings: QuestDBSettings) -> None:
         self._prefix = settings.table_prefix
         # auto-flush off: each Bytewax batch is one HTTP request, committed as a whole.
         self._sender = Sender.from_conf(settings.ilp_conf + "auto_flush=off;")
         self._sender.establish()
 
-    def write_batch(self, items: list[TableRow | TableRows]) -> None:
+    def write_batch(self, items: list[AnyRow]) -> None:
         sender = self._sender
         prefix = self._prefix
         for row in as_rows(items):  # a None column is left out of the row (QuestDB stores null)
@@ -28,7 +29,7 @@ class _QuestDBPartition(StatelessSinkPartition[TableRow]):
         self._sender.close()
 
 
-class QuestDBSink(DynamicSink[TableRow]):
+class QuestDBSink(DynamicSink[AnyRow]):
     """Creates its tables by explicit DDL (dedup keys, WAL) before the first row."""
 
     def __init__(self, settings: QuestDBSettings, tables: list[Table]) -> None:
