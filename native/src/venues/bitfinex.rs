@@ -10,7 +10,7 @@
 
 use serde_json::value::RawValue;
 
-use super::{integer, is_int_literal, number, Fallback, Out, Parsed};
+use super::{book_level, integer, is_int_literal, number, trade_of, Fallback, Out, Parsed};
 use crate::book::Level;
 use crate::sync::BookEvent;
 
@@ -105,9 +105,7 @@ fn book_levels(entries: &[&RawValue], snapshot: bool, seq: Option<i64>) -> Resul
         }
     }
     for &(p, q) in bids.iter().chain(asks.iter()) {
-        if !(p > 0.0 && p < f64::INFINITY && (0.0..f64::INFINITY).contains(&q)) {
-            return Err(Fallback);
-        }
+        book_level(p, q)?;
     }
     let bid_tokens = bids.iter().map(|&(p, q)| token(p, q, true)).collect();
     let ask_tokens = asks.iter().map(|&(p, q)| token(p, q, false)).collect();
@@ -147,11 +145,7 @@ pub fn parse(payload: &str) -> Parsed {
                 }
                 integer(t[1])?; // int(ms)
                 let (amount, price) = (number(t[2])?, number(t[3])?);
-                let size = amount.abs();
-                if !(price > 0.0 && size > 0.0) {
-                    return Err(Fallback);
-                }
-                Ok(vec![Out::Trade { price, size, buy: amount > 0.0 }])
+                Ok(vec![trade_of(price, amount.abs(), amount > 0.0)?])
             }
             "\"tu\"" => Ok(Vec::new()),
             _ => Err(Fallback),

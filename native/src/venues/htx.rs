@@ -12,10 +12,10 @@ use std::cell::RefCell;
 
 use base64::Engine as _;
 use flate2::{Decompress, FlushDecompress, Status};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{integer, number, Fallback, Out, Parsed};
+use super::{book_level, integer, number, present, trade_of, Fallback, Out, Parsed};
 use crate::book::Level;
 use crate::sync::BookEvent;
 
@@ -29,10 +29,6 @@ struct Frame<'a> {
     rep: Option<&'a RawValue>,
     #[serde(borrow)]
     tick: Tick<'a>,
-}
-
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -118,7 +114,7 @@ fn levels(raw: &[Vec<&RawValue>]) -> Result<Vec<Level>, Fallback> {
         .map(|lv| {
             let [p, q, ..] = lv[..] else { return Err(Fallback) };
             let (p, q) = (number(p)?, number(q)?);
-            if p > 0.0 && (0.0..f64::INFINITY).contains(&q) { Ok((p, q)) } else { Err(Fallback) }
+            book_level(p, q)
         })
         .collect()
 }
@@ -158,7 +154,7 @@ pub fn parse(payload: &str, wire: &str) -> Parsed {
                     "sell" => false,
                     _ => return Err(Fallback),
                 };
-                if price > 0.0 && size > 0.0 { Ok(Out::Trade { price, size, buy }) } else { Err(Fallback) }
+                trade_of(price, size, buy)
             })
             .collect();
     }

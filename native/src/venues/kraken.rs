@@ -10,10 +10,10 @@
 //! with them. Instrument and status frames, and the v1 arrays of old recordings, are read
 //! by Python.
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{integer, number, Fallback, Out, Parsed};
+use super::{book_level, integer, number, present, trade_of, Fallback, Out, Parsed};
 use crate::book::Level;
 use crate::sync::BookEvent;
 
@@ -29,11 +29,6 @@ struct Frame<'a> {
     kind: Option<&'a str>,
     #[serde(borrow)]
     data: Option<Vec<Item<'a>>>,
-}
-
-/// A field that, when present, must be read (null included): Option would take null as absent.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -66,7 +61,7 @@ fn levels(raw: &[V2Level]) -> Result<Vec<Level>, Fallback> {
     raw.iter()
         .map(|l| {
             let (p, q) = (number(l.price)?, number(l.qty)?);
-            if p > 0.0 && (0.0..f64::INFINITY).contains(&q) { Ok((p, q)) } else { Err(Fallback) }
+            book_level(p, q)
         })
         .collect()
 }
@@ -143,10 +138,10 @@ pub fn parse(payload: &str, wire: &str) -> Parsed {
                     "sell" => false,
                     _ => return Err(Fallback),
                 };
-                if t.symbol != wire || !(price > 0.0 && size > 0.0) {
+                if t.symbol != wire {
                     return Err(Fallback);
                 }
-                Ok(Out::Trade { price, size, buy })
+                trade_of(price, size, buy)
             })
             .collect(),
         _ => Err(Fallback),

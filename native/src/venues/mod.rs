@@ -107,7 +107,11 @@ pub fn integer(v: &RawValue) -> Result<i64, Fallback> {
 
 /// A level a book may hold (`check_levels`): 0 < price < inf, 0 <= size < inf.
 pub fn level(p: &str, q: &str) -> Result<Level, Fallback> {
-    let (p, q) = (num(p)?, num(q)?);
+    book_level(num(p)?, num(q)?)
+}
+
+/// `check_levels` on numbers already read: 0 < price < inf, 0 <= size < inf.
+pub fn book_level(p: f64, q: f64) -> Result<Level, Fallback> {
     if p > 0.0 && p < f64::INFINITY && (0.0..f64::INFINITY).contains(&q) {
         Ok((p, q))
     } else {
@@ -128,12 +132,22 @@ pub fn levels_with_tokens(raw: &[Lv]) -> Result<(Vec<Level>, Vec<String>), Fallb
 
 /// A trade `positive_trade` accepts: finite, positive price and size.
 pub fn trade(price: &str, size: &str, buy: bool) -> Result<Out, Fallback> {
-    let (price, size) = (num(price)?, num(size)?);
+    trade_of(num(price)?, num(size)?, buy)
+}
+
+/// `positive_trade` on numbers already read.
+pub fn trade_of(price: f64, size: f64, buy: bool) -> Result<Out, Fallback> {
     if price.is_finite() && size.is_finite() && price > 0.0 && size > 0.0 {
         Ok(Out::Trade { price, size, buy })
     } else {
         Err(Fallback)
     }
+}
+
+/// A field that, when present, must be read (null included): `Option` would take a null
+/// for an absent field, where Python would fail on it.
+pub fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
 }
 
 /// Parse one frame of `venue` for the market the venue prints as `wire` (the frame must be
