@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit services-up services-down services-status clean
+.PHONY: install demo test test-unit lint services-up services-down services-status clean
 
 $(STAMP): pyproject.toml native/Cargo.toml $(wildcard native/src/*.rs native/src/*/*.rs)
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,22 @@ install: $(STAMP)
 demo: install
 	$(BIN)/cobflow demo
 
-# The whole suite, integration tests on real Kafka and QuestDB included (started if needed,
-# stopped afterwards if the run started them). No tests collected is a failure (exit 5).
-test: install
+# The whole suite: lint and types (ruff, mypy; cargo clippy and the Rust unit tests where
+# cargo is), then pytest, integration tests on real Kafka and QuestDB included (started if
+# needed, stopped afterwards if the run started them). No tests collected is a failure (exit 5).
+test: lint
 	$(BIN)/pytest
+
+# `cargo test` links libpython instead of being loaded by it (no extension-module feature).
+PYLIB := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))")
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	@if command -v cargo >/dev/null 2>&1; then \
+	  cd native && export PYO3_PYTHON=$(abspath $(BIN))/python LD_LIBRARY_PATH=$(PYLIB) && \
+	  cargo clippy --quiet --release --all-targets --no-default-features -- -D warnings && \
+	  cargo test --quiet --release --no-default-features; \
+	else echo "no cargo: the native core is not built, so its clippy and unit tests do not run"; fi
 
 test-unit: install
 	$(BIN)/pytest -m "not integration"

@@ -37,8 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cobflow.config import load_settings
+from cobflow.runflow import file_flow, flow_commands, kafka_flow
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 CONFIG = ROOT / "tests" / "data" / "cob_e2e.yaml"
 POLL_S = 0.1
 LAYOUTS = {"w1": (1, 1), "w2": (2, 1), "p2": (1, 2)}  # name -> (worker threads, processes)
@@ -81,13 +83,10 @@ class RssSampler(threading.Thread):
                 "rss_growth_mb_second_half": at["rss_mb_at_100pct"] - at["rss_mb_at_50pct"]}
 
 
-def start_flow(env: dict, workers: int = 1, processes: int = 1) -> list[subprocess.Popen]:
+def start_flow(locator: str, env: dict, workers: int = 1, processes: int = 1) -> list[subprocess.Popen]:
     """The COB flow's processes, started as `cobflow run/compute` starts them."""
-    from cobflow.cli import flow_commands
-    from cobflow.config import load_settings
-
     return [subprocess.Popen(c, env=env, stdout=tempfile.TemporaryFile(), stderr=subprocess.STDOUT)
-            for c in flow_commands("cob", workers, processes=processes, epoch_s=load_settings().flow.epoch_s)]
+            for c in flow_commands(locator, workers, processes=processes, epoch_s=load_settings().flow.epoch_s)]
 
 
 def output_of(proc: subprocess.Popen) -> str:
@@ -95,8 +94,8 @@ def output_of(proc: subprocess.Popen) -> str:
     return proc.stdout.read().decode(errors="replace")  # type: ignore[union-attr]
 
 
-def run_flow_sampled(env: dict, workers: int = 1, processes: int = 1) -> dict:
-    procs = start_flow(env, workers, processes)
+def run_flow_sampled(locator: str, env: dict, workers: int = 1, processes: int = 1) -> dict:
+    procs = start_flow(locator, env, workers, processes)
     sampler = RssSampler(procs)
     sampler.start()
     for p in procs:
@@ -128,13 +127,13 @@ def file_mode(capture: Path, n: int, market_s: float, layouts: list[str], tmp: P
     out: dict = {}
     for name in layouts:
         workers, processes = LAYOUTS[name]
-        env = {**os.environ, "COBFLOW_SYMBOLS_FILE": str(CONFIG), "COBFLOW_COMPUTE_INPUT": str(capture),
-               "COBFLOW_COMPUTE_OUTPUT": str(tmp / f"parquet-{name}")}
+        env = {**os.environ, "COBFLOW_SYMBOLS_FILE": str(CONFIG)}
+        locator = file_flow(capture, tmp / f"parquet-{name}", CONFIG)
         label = f"workers={workers}" + (f",processes={processes}" if processes > 1 else "")
         title = f"file mode -w {workers}" + (f" --processes {processes}" if processes > 1 else "")
         runs = []
         for i in range(repeat):
-            runs.append(throughput(n, market_s, workers * processes, run_flow_sampled(env, workers, processes)))
+            runs.append(throughput(n, market_s, workers * processes, run_flow_sampled(locator, env, workers, processes)))
             show(f"{title} (run {i + 1}/{repeat})", runs[-1])
         median = sorted(runs, key=lambda r: r["wall_s"])[len(runs) // 2]
         out[label] = {**median, "runs_msg_per_s": [r["msg_per_s"] for r in runs]}
@@ -153,7 +152,7 @@ def kafka_throughput(settings, env: dict, capture: Path, n: int, market_s: float
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     replay_s = time.perf_counter() - start
     print(f"replayed {n:,} messages into Kafka in {replay_s:.1f} s ({n / replay_s:,.0f} msg/s)")
-    r = throughput(n, market_s, 1, run_flow_sampled(env))
+    r = throughput(n, market_s, 1, run_flow_sampled(kafka_flow("cob"), env))
     show("kafka -> questdb -w 1", r)
     table = settings.questdb.table("cob_summary")
     wait_for_wal(settings.questdb, [table])
@@ -174,8 +173,7 @@ def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[
     from cobflow.qdb import QuestDBError, query
     from operators.cob import symbol_of_markets
 
-    env = {**env, "COBFLOW_FLOW__TAIL": "true"}
-    (flow,) = start_flow(env)
+    (flow,) = start_flow(kafka_flow("cob", tail=True), env)
     sim = subprocess.Popen([sys.executable, "-m", "cobflow", "simulate", "--duration", str(seconds), "--start", "now",
                             "--speed", "1", "--seed", "5"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     table = settings.questdb.table("cob_summary")
@@ -215,7 +213,7 @@ def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[
         w = appeared.get((sym, sec))
         if w is not None:
             per_msg.append((w - m.ts_recv) / 1e6)
-    for (sym, sec), w in appeared.items():
+    for (_sym, sec), w in appeared.items():
         if sec >= first + 5:
             per_second.append((w - (sec + 1) * 1_000_000_000) / 1e6)
     if not per_msg:
@@ -246,12 +244,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="file-mode runs per layout; the median is reported")
     ap.add_argument("--latency-seconds", type=float, default=60.0, help="real-time run for the latency numbers")
     args = ap.parse_args()
+    from cobflow import native
     from cobflow.capture import read_capture
     from cobflow.config import load_settings, load_symbols
-    from cobflow.simulator import SimConfig
-    from cobflow.simulator.to_file import simulate_to_file
-    from cobflow import native
-    from cobflow.verify import BookChecker
+    from connectors.simulator import SimConfig
+    from connectors.simulator.to_file import simulate_to_file
+    from connectors.verify import BookChecker
 
     results: dict = {"config": str(CONFIG.relative_to(ROOT)), "seconds_of_market": args.seconds,
                      "cpus": os.cpu_count()}

@@ -10,21 +10,18 @@ import argparse
 import json
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from cobflow.config import load_settings, load_symbols
+from connectors.cryptofeed import import_cryptofeed
+from connectors.simulator import SimConfig, simulate
+from connectors.simulator.to_file import simulate_to_file
+from connectors.verify import BookChecker
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from cobflow.config import load_symbols  # noqa: E402
-from cobflow.cryptofeed_import import import_cryptofeed  # noqa: E402
-from cobflow.simulator import SimConfig, simulate  # noqa: E402
-from cobflow.simulator.to_file import simulate_to_file  # noqa: E402
-from cobflow.verify import BookChecker  # noqa: E402
-
-CAPTURES = Path(os.environ.get("COBFLOW_SHARED_DIR", ROOT.parent / "shared")) / "fixtures" / "captures"
+CAPTURES = load_settings().shared_dir / "fixtures" / "captures"
 FIXTURES = {
     "binance": ["BINANCE.ws.1.0", "BINANCE.http.0.0"], "coinbase": ["COINBASE.ws.28.0"],
     "kraken": ["KRAKEN.ws.50.0"], "bitfinex": ["BITFINEX.ws.11.0"], "htx": ["HUOBI.ws.44.0"],

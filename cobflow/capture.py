@@ -8,6 +8,7 @@ from pathlib import Path
 
 import orjson
 
+from cobflow import native
 from cobflow.raw import RawMessage, RawMessageError
 
 PARQUET_ROW_GROUP = 100_000
@@ -54,7 +55,7 @@ def read_capture(path: Path | str, progress: Callable[[float], None] | None = No
     # Bytes, not text: orjson reads (and checks) UTF-8 itself, so decoding first is waste.
     with open(path, "rb") as raw:
         f = gzip.GzipFile(fileobj=raw, mode="rb") if str(path).lower().endswith(".gz") else raw
-        reader = _native_reader()
+        reader = native.line_reader()
         if reader is not None:
             yield from _read_lines_native(path, raw, f, reader, progress)
             return
@@ -73,12 +74,6 @@ def _line_message(path: Path, lineno: int, line: bytes) -> RawMessage:
         return RawMessage.from_dict(orjson.loads(line))
     except (orjson.JSONDecodeError, RawMessageError) as exc:
         raise CaptureError(f"{path}:{lineno}: {exc}") from None
-
-
-def _native_reader():  # type: ignore[no-untyped-def]
-    from cobflow import native  # here: the native module imports the connectors
-
-    return native.line_reader()
 
 
 def _read_lines_native(path: Path, raw, f, reader, progress) -> Iterator[RawMessage]:  # type: ignore[no-untyped-def]

@@ -15,8 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Every venue id the raw-message contract knows (CAPTURE.md). Parsers live in `connectors/`.
-KNOWN_VENUES = ("binance", "coinbase", "kraken", "bitfinex", "htx", "okx", "bybit", "kucoin")
+from cobflow.venues import VENUES
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +33,7 @@ def _default_home() -> Path:
 
 
 class KafkaSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = "127.0.0.1"
     port: int = Field(9092, ge=1, le=65535)
@@ -70,7 +69,7 @@ class KafkaSettings(BaseModel):
 
 
 class QuestDBSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     host: str = "127.0.0.1"
     http_port: int = Field(9000, ge=1, le=65535, description="REST /exec and ILP over HTTP")
@@ -94,7 +93,7 @@ class QuestDBSettings(BaseModel):
 class ServicesSettings(BaseModel):
     """The local servers `cobflow services` fetches from Maven Central and runs."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     home: Path = Field(default_factory=_default_home, description="jars, data, PIDs, logs")
     kafka_version: str = "4.2.0"
@@ -105,7 +104,7 @@ class ServicesSettings(BaseModel):
 
 
 class FlowSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     tail: bool = Field(False, description="keep waiting for new messages (live) or stop at the end")
     batch_size: int = Field(1000, ge=1, description="Kafka messages per source batch")
@@ -124,11 +123,19 @@ class FlowSettings(BaseModel):
 
 
 class Settings(BaseSettings):
+    """Every `COBFLOW_*` variable is a field here; settings are frozen once loaded (a
+    flow started as a subprocess gets its own from the same environment)."""
+
     model_config = SettingsConfigDict(
-        env_prefix="COBFLOW_", env_nested_delimiter="__", extra="forbid"
+        env_prefix="COBFLOW_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
     symbols_file: Path = Field(PROJECT_ROOT / "symbols.yaml")
+    native: bool = Field(True, description="false: the Python code does all the native core's work")
+    debug: bool = Field(False, description="errors show their traceback, not one line")
+    shared_dir: Path = Field(PROJECT_ROOT.parent / "shared",
+                             description="tests and benchmarks: the folder with fixtures/captures/")
+    require_compose: bool = Field(False, description="tests: fail instead of skip without docker-compose")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     questdb: QuestDBSettings = Field(default_factory=QuestDBSettings)
     services: ServicesSettings = Field(default_factory=ServicesSettings)
@@ -187,7 +194,7 @@ def canonical_market(market: str) -> str:
 
 
 class SymbolSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     bucket: Bucket
     venues: dict[str, str]
@@ -206,8 +213,8 @@ class SymbolSpec(BaseModel):
             raise ValueError("list at least one venue: market (e.g. binance: BTC-USDT)")
         out = {}
         for venue, market in venues.items():
-            if venue not in KNOWN_VENUES:
-                raise ValueError(f"unknown venue {venue!r}; known venues: {', '.join(KNOWN_VENUES)}")
+            if venue not in VENUES:
+                raise ValueError(f"unknown venue {venue!r}; known venues: {', '.join(VENUES)}")
             if not isinstance(market, str) or not market.strip():
                 raise ValueError(f"venue {venue!r}: expected a market name like BTC-USDT")
             out[venue] = canonical_market(market)
@@ -215,12 +222,12 @@ class SymbolSpec(BaseModel):
 
 
 class SymbolsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     symbols: dict[str, SymbolSpec]
 
     @model_validator(mode="after")
-    def _no_duplicate_markets(self) -> "SymbolsConfig":
+    def _no_duplicate_markets(self) -> SymbolsConfig:
         if not self.symbols:
             raise ValueError("no symbols configured")
         seen: dict[tuple[str, str], str] = {}

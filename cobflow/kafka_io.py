@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterable, Sequence
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from cobflow.config import KNOWN_VENUES, KafkaSettings
+from cobflow.config import KafkaSettings
 from cobflow.raw import RawMessage
+from cobflow.venues import VENUES, venue_key
 
 
 class KafkaIOError(RuntimeError):
@@ -205,7 +206,7 @@ def record(
     """The raw messages in the `raw.<venue>` topics (all venues, or `venues`) with
     start_ns <= ts_recv < end_ns, in ts_recv order: what was there when recording began.
 
-    Ties on ts_recv keep venue order, then topic/partition/offset order.
+    Ties on ts_recv are ordered by venue id (`venue_key`), then topic/partition/offset order.
     """
     from confluent_kafka import Consumer, TopicPartition
 
@@ -222,7 +223,7 @@ def record(
             if not name.startswith(settings.raw_topic("")):
                 continue
             venue = settings.venue_of_topic(name)
-            if venue in KNOWN_VENUES and (venues is None or venue in venues):
+            if venue in VENUES and (venues is None or venue in venues):
                 topics.append((name, venue))
         if not topics:
             raise KafkaIOError(f"no raw.<venue> topics (prefix {settings.topic_prefix!r}) on {settings.servers}")
@@ -244,8 +245,7 @@ def record(
             starts = [s for s in starts if s.offset < todo[(s.topic, s.partition)]]
             todo = {(s.topic, s.partition): todo[(s.topic, s.partition)] for s in starts}
         venue_of = dict(topics)
-        order = {v: i for i, v in enumerate(KNOWN_VENUES)}
-        keyed: list[tuple[int, int, str, int, int, RawMessage]] = []
+        keyed: list[tuple[int, str, str, int, int, RawMessage]] = []
         if starts:
             c.assign(starts)
         n = 0
@@ -266,7 +266,7 @@ def record(
                     progress(n)
                 if (start_ns is not None and raw.ts_recv < start_ns) or (end_ns is not None and raw.ts_recv >= end_ns):
                     continue
-                keyed.append((raw.ts_recv, order.get(venue, len(order)), msg.topic(), msg.partition(), msg.offset(), raw))
+                keyed.append((raw.ts_recv, venue_key(venue), msg.topic(), msg.partition(), msg.offset(), raw))
         keyed.sort(key=lambda k: k[:5])
         if progress:
             progress(n)

@@ -13,39 +13,31 @@ Tests hold the two cores equal, frame by frame, on the recorded fixtures and the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from cobflow.config import KNOWN_VENUES
+from cobflow.config import load_settings
 from cobflow.deadletter import DeadLetter
+from cobflow.events import BookDelta, BookHealth, BookSnapshot, Precision, Trade
 from cobflow.metrics.trades import TIMEFRAMES, Bar, BarBuilder
 from cobflow.raw import RawMessage
-from connectors import get_venue
-from connectors.base import BookDelta, BookHealth, BookSnapshot, Precision, Trade
-from operators.parse import parse_batch
+from cobflow.venues import VENUES
 
 try:
     from cobflow import _native
 except ImportError:  # built without Rust: the Python connectors do all the work
     _native = None
 
-#: How each venue prints a market in its frames (the inverse of its `canonical_symbol`).
-_WIRE: dict[str, Callable[[str], str]] = {
-    "binance": lambda m: get_venue("binance").venue_symbol(m),
-    "bitfinex": lambda m: get_venue("bitfinex").venue_symbol(m),  # frames name a channel id, not this
-    "bybit": lambda m: get_venue("bybit").venue_symbol(m),
-    "coinbase": lambda m: m,
-    "htx": lambda m: get_venue("htx").venue_symbol(m),
-    "kraken": lambda m: get_venue("kraken").venue_symbol(m),
-    "okx": lambda m: m,
-}
-
 #: CAPTURE.md encodings of the frames a venue's native parser reads (others: plain text).
 _ENCODING = {"htx": "base64-gzip"}
 
-Item = RawMessage | object  # a raw frame, or what parse_batch made of one (Parsed | DeadLetter)
+Item = RawMessage | object  # a raw frame, or what the fallback parser made of one (Parsed | DeadLetter)
+
+#: The venue's Python parser over a batch of raw frames, as `operators.parse.parse_batch`:
+#: (market key, parsed frame or dead letter) pairs. The core's caller hands it in.
+Fallback = Callable[[list[RawMessage]], Sequence[tuple[str, Any]]]
 
 
 def available() -> bool:
@@ -54,7 +46,13 @@ def available() -> bool:
 
 
 def enabled() -> bool:
-    return _native is not None and os.environ.get("COBFLOW_NATIVE", "1") != "0"
+    """Built, and not turned off by `COBFLOW_NATIVE=0` (`Settings.native`)."""
+    return _native is not None and load_settings().native
+
+
+def venues() -> tuple[str, ...]:
+    """The venues whose books the native core keeps (its own list, `_native.VENUES`)."""
+    return tuple(_native.VENUES) if _native is not None else ()
 
 
 def line_reader():  # type: ignore[no-untyped-def]
@@ -62,7 +60,7 @@ def line_reader():  # type: ignore[no-untyped-def]
     Lines), or None where Python reads every line."""
     if not enabled():
         return None
-    return _native.LineReader(object.__new__, RawMessage, sorted(KNOWN_VENUES))  # type: ignore[union-attr]
+    return _native.LineReader(object.__new__, RawMessage, sorted(VENUES))  # type: ignore[union-attr]
 
 
 def bar_builder() -> BarBuilder | NativeBarBuilder:
@@ -91,16 +89,13 @@ class NativeBarBuilder:
         return [Bar(*b) for b in self.core.open_now()]
 
 
-def native_book(venue: str, market: str) -> NativeVenueBook | None:
-    """A native book for this market, or None where the Python one must serve (the core
-    is off or not built, the venue has no native parser, or the market's wire name does
-    not read back as the market)."""
-    if not enabled() or venue not in _WIRE:
+def native_book(venue: str, market: str, wire: str, fallback: Fallback) -> NativeVenueBook | None:
+    """A native book for this market, or None where the Python one must serve (the core is
+    off or not built, or the venue has no native parser). `wire` is the market as the
+    venue's frames print it; `fallback` parses the frames the core leaves alone."""
+    if not enabled() or venue not in venues():
         return None
-    wire = _WIRE[venue](market)
-    if get_venue(venue).canonical_symbol(wire) != market:
-        return None
-    return NativeVenueBook(venue, market, wire)
+    return NativeVenueBook(venue, market, wire, fallback)
 
 
 def _f64(buf: bytes) -> np.ndarray:
@@ -122,8 +117,9 @@ class NativeVenueBook:
     """One venue market's book in the native core, with the face CobState reads of a
     `BookSyncBase` (`synced`, `health`, `book`) and of an `L2Book` (for consolidation)."""
 
-    def __init__(self, venue: str, market: str, wire: str) -> None:
+    def __init__(self, venue: str, market: str, wire: str, fallback: Fallback) -> None:
         self.venue, self.market, self.wire = venue, market, wire
+        self.fallback = fallback
         self.core = _native.NativeBook(venue, wire)  # type: ignore[union-attr]
         self.encoding = _ENCODING.get(venue)  # the frames the core reads are sent as
 
@@ -158,7 +154,7 @@ class NativeVenueBook:
     # -- input ---------------------------------------------------------------------------
     def apply(self, items: Sequence[Item]) -> tuple[list[tuple[int, Trade]], list[DeadLetter]]:
         """Apply a second's items in order: raw frames (parsed natively where the core reads
-        them), and frames parse_batch already made into events or dead letters.
+        them), and frames the fallback parser already made into events or dead letters.
         Returns the trades, with the index of the item each came from, and the dead letters."""
         encoding = self.encoding
         payloads = [x.payload if type(x) is RawMessage and x.kind == "ws" and x.encoding == encoding else None
@@ -178,9 +174,9 @@ class NativeVenueBook:
 
     def _apply_python(self, index: int, item: Item, trades: list, dead: list) -> None:
         """One item the native parser left alone: a raw frame is read by the venue's Python
-        parser (`parse_batch`, as for every other book), then applied like the others."""
+        parser (the fallback, as for every other book), then applied like the others."""
         if isinstance(item, RawMessage):
-            for _, parsed in parse_batch([item]):
+            for _, parsed in self.fallback([item]):
                 self._apply_python(index, parsed, trades, dead)
             return
         if isinstance(item, DeadLetter):

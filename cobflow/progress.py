@@ -1,38 +1,49 @@
-"""A one-line progress bar on stderr for long jobs (replay, record, simulate, compute)."""
+"""Progress bars on stderr for long jobs (replay, record, simulate, compute), drawn by tqdm.
+
+The jobs report how far they are as a running total (`bar(done)`), the way their readers
+count (messages published, MB of a file read, seconds of market simulated); `Progress`
+turns that into tqdm's increments. Off a terminal (CI logs, pipes) tqdm still prints, at a
+slower pace, so a long job never looks stuck.
+"""
 
 from __future__ import annotations
 
 import sys
-import time
+from types import TracebackType
+
+from tqdm import tqdm
 
 
 class Progress:
-    def __init__(self, what: str, total: float | None = None, unit: str = "messages", every_s: float = 0.2,
-                 rate_unit: str = "/s") -> None:
-        self.what, self.total, self.unit, self.every, self.rate_unit = what, total, unit, every_s, rate_unit
-        self.start = time.monotonic()
-        self._last = 0.0
+    """A tqdm bar fed running totals: share done, rate, elapsed time and eta when the
+    total is known, the count and rate otherwise."""
+
+    def __init__(self, what: str, total: float | None = None, unit: str = "messages",
+                 every_s: float = 0.2) -> None:
         self.done = 0.0
+        if not total:
+            shape = "{desc}: {n:,.0f}{unit} ({rate_fmt}, {elapsed})"
+        else:  # small totals (MB of a file, seconds of market) with a decimal, counts scaled (12.3k)
+            done = "{n:,.1f}/{total:,.1f}" if total < 1000 else "{n_fmt}/{total_fmt}"
+            shape = "{desc} {percentage:3.0f}%|{bar:24}| " + done + "{unit} ({rate_fmt}, {elapsed}, eta {remaining})"
+        self._bar = tqdm(total=total, desc=what, unit=f" {unit}", unit_scale=bool(total and total >= 1000),
+                         mininterval=every_s if sys.stderr.isatty() else 10.0, file=sys.stderr,
+                         dynamic_ncols=True, leave=True, smoothing=0.1, bar_format=shape)
 
     def __call__(self, done: float, force: bool = False) -> None:
+        step = done - self.done
         self.done = done
-        now = time.monotonic()
-        if not force and now - self._last < self.every:
-            return
-        self._last = now
-        elapsed = now - self.start
-        rate = done / elapsed if elapsed > 0 else 0.0
-        if self.total:
-            frac = min(done / self.total, 1.0)
-            bar = "#" * int(frac * 24) + "." * (24 - int(frac * 24))
-            eta = (self.total - done) / rate if rate > 0 else 0.0
-            f = ",.1f" if self.total < 100 else ",.0f"  # a small file in MB
-            line = (f"{self.what} [{bar}] {frac * 100:3.0f}% {done:{f}}/{self.total:{f}} {self.unit} "
-                    f"({rate:,.0f}{self.rate_unit}, {elapsed:,.1f}s, eta {eta:,.0f}s)")
-        else:
-            line = f"{self.what}: {done:,.0f} {self.unit} ({rate:,.0f}{self.rate_unit}, {elapsed:,.1f}s)"
-        print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
+        if step:
+            self._bar.update(step)
+        if force:
+            self._bar.refresh()
 
     def finish(self) -> None:
-        self(self.done, force=True)
-        print(file=sys.stderr)
+        self._bar.close()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.finish()

@@ -69,3 +69,15 @@ def wait_for_wal(settings: QuestDBSettings, table_names: list[str], timeout: flo
         if time.monotonic() > deadline:
             raise QuestDBError(f"WAL not applied within {timeout} s for {pending}")
         time.sleep(0.1)
+
+
+def format_rows(rows: list[dict]) -> str:
+    """Query rows as a plain text table (`cobflow sql`, the demo)."""
+    if not rows:
+        return "(no rows)"
+    cols = list(rows[0])
+    cells = [[("" if r[c] is None else str(r[c])) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)

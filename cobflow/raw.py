@@ -7,10 +7,10 @@ import gzip
 from dataclasses import dataclass
 from typing import Any
 
-from cobflow.config import KNOWN_VENUES
+from cobflow.venues import VENUES
 
 KINDS = ("ws", "rest")
-_VENUES = frozenset(KNOWN_VENUES)
+_VENUES = frozenset(VENUES)
 ENCODINGS = (None, "base64", "base64-gzip")
 
 
@@ -60,7 +60,7 @@ class RawMessage:
         return d
 
     @classmethod
-    def from_dict(cls, d: Any) -> "RawMessage":
+    def from_dict(cls, d: Any) -> RawMessage:
         try:  # the common case, checked in one expression
             ts, exchange, kind, channel, payload = d["ts_recv"], d["exchange"], d["kind"], d["channel"], d["payload"]
             symbol, encoding = d.get("symbol"), d.get("encoding")
@@ -73,7 +73,7 @@ class RawMessage:
         return cls._checked(d)
 
     @classmethod
-    def _checked(cls, d: Any) -> "RawMessage":
+    def _checked(cls, d: Any) -> RawMessage:
         """Every rule, one by one, so that the error names the first one broken."""
         if not isinstance(d, dict):
             raise RawMessageError(f"expected an object, got {type(d).__name__}")
@@ -83,7 +83,7 @@ class RawMessage:
         ts = d["ts_recv"]
         if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
             raise RawMessageError(f"ts_recv must be a non-negative integer of ns, got {ts!r}")
-        if d["exchange"] not in KNOWN_VENUES:
+        if d["exchange"] not in VENUES:
             raise RawMessageError(f"unknown exchange {d['exchange']!r}")
         if d["kind"] not in KINDS:
             raise RawMessageError(f"kind must be 'ws' or 'rest', got {d['kind']!r}")

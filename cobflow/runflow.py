@@ -1,4 +1,6 @@
-"""`python -m cobflow.runflow ARGS`: `python -m bytewax.run ARGS`, stopped quietly.
+"""Starting dataflows: `python -m cobflow.runflow ARGS` is `python -m bytewax.run ARGS`,
+stopped quietly; `run_flow` starts a flow's processes (one, or a Bytewax cluster on this
+machine) the way `cobflow run`, `cobflow compute`, the demo, the tests and the benchmarks do.
 
 Ctrl-C or SIGTERM (`docker stop`) ends a Bytewax flow by raising KeyboardInterrupt inside
 whatever step is running, which Bytewax reports as a runtime error with two tracebacks.
@@ -13,9 +15,110 @@ collection, so young collections are made rarer (`tune_gc`).
 from __future__ import annotations
 
 import gc
+import os
 import runpy
 import signal
+import socket
+import subprocess
 import sys
+import time
+from pathlib import Path
+
+#: The dataflow modules `cobflow run` knows, by the name users type.
+FLOWS = {"cob": "dataflows.cob", "top-of-book": "dataflows.top_of_book"}
+
+
+def kafka_flow(name: str, tail: bool = False) -> str:
+    """The `bytewax.run` locator of a flow's Kafka -> QuestDB factory."""
+    return f"{FLOWS[name]}:kafka_flow(tail={tail!r})"
+
+
+def file_flow(input: Path | str, output: Path | str, symbols_file: Path | str | None = None,
+              progress: bool = False) -> str:
+    """The `bytewax.run` locator of the COB flow's capture -> Parquet factory."""
+    symbols = None if symbols_file is None else str(symbols_file)
+    return (f"{FLOWS['cob']}:file_flow({str(input)!r}, {str(output)!r}, symbols_file={symbols!r}, "
+            f"progress={progress!r})")
+
+
+def flow_commands(locator: str, workers: int, recovery: Path | None = None, processes: int = 1,
+                  epoch_s: float = 1.0) -> list[list[str]]:
+    """The command line of each process of a flow: `python -m bytewax.run LOCATOR` (through
+    this module, which stops quietly on Ctrl-C/SIGTERM); with `processes` > 1, a Bytewax
+    cluster of that many processes on this machine. With a recovery store, an epoch is a
+    snapshot every 5 s; without one, an epoch lasts `epoch_s`."""
+    cmd = [sys.executable, "-m", "cobflow.runflow", locator, "-w", str(workers)]
+    if recovery is not None:
+        if not any(recovery.glob("*.sqlite3")):  # first run: create the recovery partitions
+            recovery.mkdir(parents=True, exist_ok=True)
+            subprocess.run([sys.executable, "-m", "bytewax.recovery", str(recovery), str(workers * processes)],
+                           check=True)
+        cmd += ["-r", str(recovery), "-s", "5", "-b", "0"]
+    else:  # no recovery: the epoch only paces the inputs (see FlowSettings.epoch_s)
+        cmd += ["-s", f"{epoch_s:g}"]
+    if processes == 1:
+        return [cmd]
+    addresses = ";".join(f"127.0.0.1:{port}" for port in free_ports(processes))
+    return [[*cmd, "-i", str(i), "-a", addresses] for i in range(processes)]
+
+
+def run_flow(locator: str, workers: int = 1, env: dict[str, str] | None = None, recovery: Path | None = None,
+             processes: int = 1, epoch_s: float = 1.0) -> int:
+    """Run a flow to its end; returns its exit code (the first failing process's)."""
+    cmds = flow_commands(locator, workers, recovery, processes, epoch_s)
+    for c in cmds:
+        print(f"running: python -m bytewax.run {' '.join(repr(a) if ' ' in a or '(' in a else a for a in c[3:])}",
+              file=sys.stderr)
+    procs = [subprocess.Popen(c, env={**os.environ, **(env or {})}) for c in cmds]
+    try:
+        return _wait_all(procs)
+    except KeyboardInterrupt:  # Ctrl-C (the flow got it too) or SIGTERM (pass it on)
+        return _stop_all(procs)
+
+
+def free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _wait_all(procs: list[subprocess.Popen]) -> int:
+    """The first failure stops the rest of the cluster (it cannot finish without it)."""
+    rc = 0
+    pending = list(procs)
+    while pending:
+        for p in list(pending):
+            code = p.poll()
+            if code is None:
+                continue
+            pending.remove(p)
+            if code != 0 and rc == 0:
+                rc = code
+                for other in pending:
+                    other.terminate()
+        time.sleep(0.05)
+    return rc
+
+
+def _stop_all(procs: list[subprocess.Popen]) -> int:
+    deadline = time.monotonic() + 2
+    for p in procs:
+        try:
+            p.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGINT)
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    return max(p.returncode for p in procs)
 
 
 def _interrupted(exc: BaseException | None) -> bool:

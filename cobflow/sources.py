@@ -7,9 +7,9 @@ import itertools
 from collections import deque
 from pathlib import Path
 
+from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from cobflow.capture import capture_extent, read_capture
 from cobflow.consumer_lag import LagMeter
 from cobflow.kafka_io import from_record
@@ -24,7 +24,7 @@ class _CapturePartition(StatefulSourcePartition[RawMessage, int]):
         self.offset = resume or 0
         if progress:
             total, unit = capture_extent(path)
-            self.bar: Progress | None = Progress("compute", total, unit, rate_unit=f" {unit}/s")
+            self.bar: Progress | None = Progress("compute", total, unit)
         else:
             self.bar = None
         self.it = itertools.islice(read_capture(path, self.bar), self.offset, None)

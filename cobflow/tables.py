@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,9 +42,9 @@ class TableRows:
     in a DOUBLE column is a null, as QuestDB stores it."""
 
     table: str
-    ts: int | Sequence[int]
-    symbols: dict[str, str | list[str]]
-    columns: dict[str, Sequence]
+    ts: int | Sequence[int] | np.ndarray
+    symbols: Mapping[str, str | list[str]]
+    columns: Mapping[str, Sequence | np.ndarray]
 
     def __len__(self) -> int:
         return len(next(iter(self.columns.values())))

@@ -5,6 +5,8 @@ A venue module defines:
   parse(raw)            RawMessage -> list of normalized events (raises MalformedFrame)
   BookSync              the venue's book with its sequence/checksum rules
   describe_frame(...)   channel and canonical symbol of a recorded frame (capture import)
+  canonical_symbol(s)   the venue's spelling of a market -> BASE-QUOTE; venue_symbol the inverse
+  CRYPTOFEED            the venue's name in cryptofeed recordings' file names
 Adding a venue is adding one such module.
 """
 
@@ -14,9 +16,9 @@ import importlib
 import pkgutil
 from types import ModuleType
 
-from cobflow.config import KNOWN_VENUES
+from cobflow.venues import VENUES
 
-_REQUIRED = ("VENUE", "parse", "BookSync", "describe_frame")
+_REQUIRED = ("VENUE", "parse", "BookSync", "describe_frame", "canonical_symbol", "venue_symbol")
 
 
 class UnknownVenue(LookupError):
@@ -26,7 +28,7 @@ class UnknownVenue(LookupError):
 def available_venues() -> list[str]:
     """Venues that have a connector module here."""
     names = {m.name for m in pkgutil.iter_modules(__path__)}
-    return [v for v in KNOWN_VENUES if v in names]
+    return [v for v in VENUES if v in names]
 
 
 _LOADED: dict[str, ModuleType] = {}
@@ -41,8 +43,8 @@ def get_venue(venue: str) -> ModuleType:
 
 
 def _load(venue: str) -> ModuleType:
-    if venue not in KNOWN_VENUES:
-        raise UnknownVenue(f"unknown venue {venue!r}; known venues: {', '.join(KNOWN_VENUES)}")
+    if venue not in VENUES:
+        raise UnknownVenue(f"unknown venue {venue!r}; known venues: {', '.join(VENUES)}")
     if venue not in available_venues():
         raise UnknownVenue(
             f"venue {venue!r} has no connector yet (available: {', '.join(available_venues())})"

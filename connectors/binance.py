@@ -26,13 +26,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
+from cobflow.events import BookDelta, Event, MalformedFrame, Trade
 from cobflow.raw import RawMessage
 from connectors.base import (
-    BookDelta,
     RestSnapshotBook,
-    Event,
-    MalformedFrame,
-    Trade,
     decode_json,
     frame_parser,
     levels,
@@ -40,8 +37,11 @@ from connectors.base import (
     rest_snapshot,
     split_concatenated,
 )
+from connectors.live import LiveSpec
+from connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
 
 VENUE = "binance"
+CRYPTOFEED = ("BINANCE",)  # its name in cryptofeed recordings' file names
 WS_URL = "wss://stream.binance.com:9443/stream"
 REST_URL = "https://api.binance.com/api/v3/depth"
 
@@ -127,7 +127,6 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
 
 
 # -- simulated feed ----------------------------------------------------------------------
-from cobflow.simulator.wire import Frame, SimWireBase, WireProfile, dumps  # noqa: E402
 
 
 class SimWire(SimWireBase):
@@ -180,7 +179,6 @@ class SimWire(SimWireBase):
 
 
 # -- live --------------------------------------------------------------------------------
-from connectors.live import LiveSpec  # noqa: E402
 
 
 class Live(LiveSpec):

@@ -24,27 +24,24 @@ checked to increase (the live client checks the connection's count strictly).
 
 from __future__ import annotations
 
-
 import orjson
 
+from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, TextLevel, Trade
 from cobflow.raw import RawMessage
 from connectors.base import (
-    BookDelta,
-    BookSnapshot,
     BookSyncBase,
-    Event,
     Level,
-    MalformedFrame,
-    TextLevel,
-    Trade,
     check_levels,
     decode_json,
     frame_parser,
     interleaved_checksum,
     positive_trade,
 )
+from connectors.live import LiveSpec
+from connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
 
 VENUE = "bitfinex"
+CRYPTOFEED = ("BITFINEX",)  # its name in cryptofeed recordings' file names
 WS_URL = "wss://api-pub.bitfinex.com/ws/2"
 CHECKSUM_LEVELS = 25
 _INF = float("inf")
@@ -184,7 +181,6 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
 
 
 # -- simulated feed ----------------------------------------------------------------------
-from cobflow.simulator.wire import Frame, SimWireBase, WireProfile, dumps  # noqa: E402
 
 
 class SimWire(SimWireBase):
@@ -258,7 +254,6 @@ class SimWire(SimWireBase):
 
 
 # -- live --------------------------------------------------------------------------------
-from connectors.live import LiveSpec  # noqa: E402
 
 
 class Live(LiveSpec):

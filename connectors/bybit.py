@@ -24,14 +24,10 @@ not go backwards.
 
 from __future__ import annotations
 
+from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, Trade
 from cobflow.raw import RawMessage
 from connectors.base import (
-    BookDelta,
-    BookSnapshot,
     BookSyncBase,
-    Event,
-    MalformedFrame,
-    Trade,
     check_levels,
     decode_json,
     frame_parser,
@@ -39,8 +35,11 @@ from connectors.base import (
     positive_trade,
     split_concatenated,
 )
+from connectors.live import LiveSpec
+from connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
 
 VENUE = "bybit"
+CRYPTOFEED = ("BYBIT",)  # its name in cryptofeed recordings' file names
 WS_URL = "wss://stream.bybit.com/v5/public/spot"
 canonical_symbol = split_concatenated
 
@@ -151,7 +150,6 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
 
 
 # -- simulated feed ----------------------------------------------------------------------
-from cobflow.simulator.wire import Frame, SimWireBase, WireProfile, dumps  # noqa: E402
 
 
 class SimWire(SimWireBase):
@@ -196,7 +194,6 @@ class SimWire(SimWireBase):
 
 
 # -- live --------------------------------------------------------------------------------
-from connectors.live import LiveSpec  # noqa: E402
 
 
 class Live(LiveSpec):

@@ -32,27 +32,24 @@ from __future__ import annotations
 
 import orjson
 
+from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, Trade
 from cobflow.raw import RawMessage
-from connectors.base import (
-    BookDelta,
-    BookSnapshot,
-    BookSyncBase,
-    Event,
-    MalformedFrame,
-    Trade,
-    check_levels,
-    decode_json,
-    frame_parser,
-    levels,
-    positive_trade,
-)
+from connectors.base import BookSyncBase, check_levels, decode_json, frame_parser, levels, positive_trade
+from connectors.live import LiveSpec
+from connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps, iso
 
 VENUE = "coinbase"
+CRYPTOFEED = ("COINBASE",)  # its name in cryptofeed recordings' file names
 WS_URL = "wss://advanced-trade-ws.coinbase.com"
 
 
 def canonical_symbol(product_id: str) -> str:
     return product_id.upper()
+
+
+def venue_symbol(market: str) -> str:
+    """The market as the venue prints it: already BASE-QUOTE."""
+    return market
 
 
 def _updates(updates: list) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
@@ -169,7 +166,6 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
 
 
 # -- simulated feed ----------------------------------------------------------------------
-from cobflow.simulator.wire import Frame, SimWireBase, WireProfile, dumps, iso  # noqa: E402
 
 
 class SimWire(SimWireBase):
@@ -217,7 +213,6 @@ class SimWire(SimWireBase):
 
 
 # -- live --------------------------------------------------------------------------------
-from connectors.live import LiveSpec  # noqa: E402
 
 
 class Live(LiveSpec):

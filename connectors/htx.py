@@ -24,22 +24,16 @@ last seqNum. `direction` is the taker's side. A depth.step0 frame is a whole boo
 
 from __future__ import annotations
 
+import zlib
+
+from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, Trade
 from cobflow.raw import RawMessage
-from connectors.base import (
-    BookDelta,
-    BookSnapshot,
-    BookSyncBase,
-    Event,
-    MalformedFrame,
-    Trade,
-    decode_json,
-    frame_parser,
-    levels,
-    positive_trade,
-    split_concatenated,
-)
+from connectors.base import BookSyncBase, decode_json, frame_parser, levels, positive_trade, split_concatenated
+from connectors.live import LiveSpec
+from connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
 
 VENUE = "htx"
+CRYPTOFEED = ("HUOBI", "HTX")  # its names in cryptofeed recordings' file names
 WS_URL = "wss://api.huobi.pro/feed"  # mbp increments are served on /feed
 canonical_symbol = split_concatenated
 
@@ -122,9 +116,7 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
 
 
 # -- simulated feed ----------------------------------------------------------------------
-import zlib  # noqa: E402
 
-from cobflow.simulator.wire import Frame, SimWireBase, WireProfile, dumps  # noqa: E402
 
 
 def _gzip(text: str) -> bytes:
@@ -177,7 +169,6 @@ class SimWire(SimWireBase):
 
 
 # -- live --------------------------------------------------------------------------------
-from connectors.live import LiveSpec  # noqa: E402
 
 
 class Live(LiveSpec):

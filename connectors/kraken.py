@@ -33,26 +33,23 @@ from decimal import Decimal
 
 import orjson
 
+from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, Precision, TextLevel, Trade
 from cobflow.raw import RawMessage
 from connectors.base import (
-    BookDelta,
-    BookSnapshot,
     BookSyncBase,
-    Event,
     Level,
-    MalformedFrame,
-    Precision,
-    TextLevel,
-    Trade,
-    crc32,
     check_levels,
+    crc32,
     decode_json,
     frame_parser,
     positive_trade,
     text_levels,
 )
+from connectors.live import LiveSpec
+from connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps, iso
 
 VENUE = "kraken"
+CRYPTOFEED = ("KRAKEN",)  # its name in cryptofeed recordings' file names
 WS_URL = "wss://ws.kraken.com/v2"
 CHECKSUM_LEVELS = 10
 DEPTHS = (10, 25, 100, 500, 1000)
@@ -233,7 +230,6 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
 
 
 # -- simulated feed ----------------------------------------------------------------------
-from cobflow.simulator.wire import Frame, SimWireBase, WireProfile, dumps, iso  # noqa: E402
 
 
 class SimWire(SimWireBase):
@@ -285,7 +281,6 @@ class SimWire(SimWireBase):
 
 
 # -- live --------------------------------------------------------------------------------
-from connectors.live import LiveSpec  # noqa: E402
 
 
 class Live(LiveSpec):

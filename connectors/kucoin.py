@@ -26,25 +26,21 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from cobflow.events import BookDelta, Event, MalformedFrame, Trade
 from cobflow.raw import RawMessage
-from connectors.base import (
-    BookDelta,
-    RestSnapshotBook,
-    Event,
-    MalformedFrame,
-    Trade,
-    check_levels,
-    decode_json,
-    frame_parser,
-    positive_trade,
-    rest_snapshot,
-)
+from connectors.base import RestSnapshotBook, check_levels, decode_json, frame_parser, positive_trade, rest_snapshot
 
 VENUE = "kucoin"
+CRYPTOFEED = ("KUCOIN",)  # its name in cryptofeed recordings' file names
 
 
 def canonical_symbol(symbol: str) -> str:
     return symbol.upper()
+
+
+def venue_symbol(market: str) -> str:
+    """The market as the venue prints it: already BASE-QUOTE."""
+    return market
 
 
 def _changes(raw: object, what: str) -> list[tuple[float, float]]:

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cobflow.raw import RawMessage
+from connectors import get_venue
+from connectors.verify import BookChecker
 
 log = logging.getLogger("cobflow.live")
 
@@ -88,9 +90,6 @@ class LiveClient:
         guard: bool = True,
         rng: random.Random | None = None,
     ) -> None:
-        from connectors import get_venue
-        from cobflow.verify import BookChecker
-
         self.venue = venue
         self.module = get_venue(venue)
         self.spec: LiveSpec = self.module.Live(markets)
@@ -181,7 +180,7 @@ class LiveClient:
                     attempt = 0
                     log.info("%s: connected to %s", self.venue, self.spec.url)
                     await self._session(ws, stop)
-            except (OSError, WebSocketException, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, WebSocketException) as exc:
                 self.stats.disconnects.append(f"{type(exc).__name__}: {exc}")
                 log.warning("%s: connection lost (%s)", self.venue, exc)
             if stop.is_set():
@@ -191,7 +190,7 @@ class LiveClient:
             log.info("%s: reconnecting in %.2f s", self.venue, delay)
             try:
                 await asyncio.wait_for(stop.wait(), delay)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _session(self, ws, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
@@ -272,3 +271,17 @@ def _http_get(url: str) -> str:
     req = urllib.request.Request(url, headers={"User-Agent": "cobflow"})
     with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - the venue's https URL
         return resp.read().decode()
+
+
+async def run_clients(clients: list[LiveClient], duration: float | None) -> None:
+    """Run the clients together, for `duration` seconds or until cancelled (Ctrl-C)."""
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(c.run(stop)) for c in clients]
+    try:
+        if duration:
+            await asyncio.sleep(duration)
+        else:
+            await asyncio.Event().wait()
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -23,24 +23,22 @@ seqId (snapshots carry -1). Recordings from before OKX added seqId (2022) carry 
 
 from __future__ import annotations
 
+from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, TextLevel, Trade
 from cobflow.raw import RawMessage
 from connectors.base import (
-    BookDelta,
-    BookSnapshot,
-    Event,
     BookSyncBase,
     Level,
-    MalformedFrame,
-    TextLevel,
-    Trade,
     decode_json,
     frame_parser,
     interleaved_checksum,
     positive_trade,
     text_levels,
 )
+from connectors.live import LiveSpec
+from connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
 
 VENUE = "okx"
+CRYPTOFEED = ("OKX",)  # its name in cryptofeed recordings' file names
 WS_URL = "wss://ws.okx.com:8443/ws/v5/public"
 CHECKSUM_LEVELS = 25
 BOOK_CHANNELS = ("books", "books-l2-tbt", "books50-l2-tbt")
@@ -50,6 +48,11 @@ SNAPSHOT_CHANNELS = ("books5", "bbo-tbt")
 def canonical_symbol(inst_id: str) -> str:
     """OKX instrument ids are already BASE-QUOTE (derivatives keep their suffix)."""
     return inst_id.upper()
+
+
+def venue_symbol(market: str) -> str:
+    """The market as the venue prints it: already BASE-QUOTE."""
+    return market
 
 
 def _int(value: object) -> int | None:
@@ -125,7 +128,6 @@ def describe_frame(kind: str, url: str | None, text: str, state: dict) -> tuple[
 
 
 # -- simulated feed ----------------------------------------------------------------------
-from cobflow.simulator.wire import Frame, SimWireBase, WireProfile, dumps  # noqa: E402
 
 
 class SimWire(SimWireBase):
@@ -178,7 +180,6 @@ class SimWire(SimWireBase):
 
 
 # -- live --------------------------------------------------------------------------------
-from connectors.live import LiveSpec  # noqa: E402
 
 
 class Live(LiveSpec):

@@ -13,30 +13,40 @@ import copy
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-
-import numpy as np
+from datetime import UTC, datetime, timedelta
 
 import bytewax.operators as op
+import numpy as np
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
-from cobflow.config import KNOWN_VENUES, SymbolsConfig
+
+from cobflow.config import SymbolsConfig
 from cobflow.deadletter import DeadLetter
+from cobflow.events import Trade
 from cobflow.metrics.cob import OFFSETS, BucketSize, consolidate
 from cobflow.metrics.moving import WINDOWS, SecondsAverage
 from cobflow.metrics.trades import Bar, OrderFlow
-from cobflow.native import NativeVenueBook, bar_builder, native_book
+from cobflow.native import NativeVenueBook, bar_builder
 from cobflow.raw import RawMessage
-from cobflow.tables import BOOK_HEALTH, COB_BUCKETS, COB_SUMMARY, IMBALANCE_MA, OHLCV, ORDER_FLOW, AnyRow, TableRow, TableRows
-from connectors import get_venue
-from connectors.base import BookSyncBase, Trade
+from cobflow.tables import (
+    BOOK_HEALTH,
+    COB_BUCKETS,
+    COB_SUMMARY,
+    IMBALANCE_MA,
+    OHLCV,
+    ORDER_FLOW,
+    AnyRow,
+    TableRow,
+    TableRows,
+)
+from connectors.base import BookSyncBase
+from operators.books import venue_book
 from operators.parse import Parsed, apply_to_book, parse_batch
 from operators.state import stamp, unstamp
 from operators.venue_book import MAX_FILL_SECONDS
 
 NS = 1_000_000_000
 MA_OFFSETS = np.arange(-5, 6)
-_VENUE_ORDER = {v: i for i, v in enumerate(KNOWN_VENUES)}  # ties on ts_recv across venues
 
 
 @dataclass
@@ -53,10 +63,6 @@ class VenueFeed:
         return isinstance(self.sync, NativeVenueBook)
 
 
-def _venue_book(venue: str, market: str) -> BookSyncBase | NativeVenueBook:
-    return native_book(venue, market) or get_venue(venue).BookSync()
-
-
 class CobState:
     """One symbol: its venue feeds, the seconds emitted so far, the moving windows."""
 
@@ -64,7 +70,7 @@ class CobState:
                  control_venues: frozenset[str] = frozenset()) -> None:
         self.symbol = symbol
         self.bucket = bucket
-        self.feeds = {v: VenueFeed(v, m, _venue_book(v, m)) for v, m in sorted(venues.items())}
+        self.feeds = {v: VenueFeed(v, m, venue_book(v, m)) for v, m in sorted(venues.items())}
         self.keys = {f"{v}:{m}": v for v, m in venues.items()}  # parse_batch's keys -> venue
         # (venue, envelope symbol) of the frames queued raw for a native book
         self.native = {(f.venue, f.market): f.venue for f in self.feeds.values() if f.native}
@@ -180,7 +186,7 @@ class CobState:
 
     def _second(self, s: int, dead: list[DeadLetter]) -> list[AnyRow]:
         end = (s + 1) * NS
-        trades: list[tuple[int, int, int, Trade]] = []
+        trades: list[tuple[int, str, int, Trade]] = []
         for feed in self.feeds.values():
             q = feed.queue
             if feed.native:  # the second's frames in one call
@@ -190,14 +196,14 @@ class CobState:
                 if due:
                     item_trades, item_dead = feed.sync.apply([item for _, _, item in due])
                     dead.extend(item_dead)
-                    order = _VENUE_ORDER.get(feed.venue, len(_VENUE_ORDER))
-                    trades.extend((due[j][0], order, due[j][1], t) for j, t in item_trades)
+                    venue = feed.venue  # ties on ts_recv across venues: by venue id (cobflow.venues)
+                    trades.extend((due[j][0], venue, due[j][1], t) for j, t in item_trades)
                 continue
             while q and q[0][0] < end:
                 ts, n, item = q.popleft()
                 item_trades, item_dead = apply_to_book(feed.sync, item)
                 dead.extend(item_dead)
-                trades.extend((ts, _VENUE_ORDER.get(t.venue, len(_VENUE_ORDER)), n, t) for t in item_trades)
+                trades.extend((ts, feed.venue, n, t) for t in item_trades)
         rows: list[AnyRow] = []
         trades.sort(key=lambda t: (t[0], t[1], t[2]))
         closed = self.bars.add_many([(ts, t.venue, t.price, t.size, t.side) for ts, _, _, t in trades])
@@ -291,7 +297,7 @@ class CobLogic(StatefulBatchLogic):
                 st = self.state = new_cob_state(self.symbols, symbol)
             st.add_raw(raws)
         rows, dead = st.close(st.watermark(self.idle_ns))
-        self.last_arrival = datetime.now(timezone.utc)
+        self.last_arrival = datetime.now(UTC)
         return _one_list(rows, dead), StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[list, bool]:

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
+
 from cobflow.deadletter import DeadLetter
+from cobflow.events import Event, MalformedFrame, Trade
 from cobflow.raw import RawMessage
 from connectors import get_venue
-from connectors.base import BookSyncBase, Event, MalformedFrame, Trade
+from connectors.base import BookSyncBase
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
+
 from cobflow.tables import AnyRow, TableRow, TableRows
 
 

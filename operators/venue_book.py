@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
+
 from cobflow.deadletter import DeadLetter
 from cobflow.tables import BOOK_HEALTH, TOP_OF_BOOK, TableRow
 from connectors import get_venue
@@ -39,7 +40,7 @@ class VenueBookState:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class VenueBookLogic(StatefulBatchLogic[Parsed | DeadLetter, TableRow | DeadLetter, VenueBookState]):

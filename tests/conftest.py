@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from cobflow.config import PROJECT_ROOT, Settings, load_settings
 
-SHARED = Path(os.environ.get("COBFLOW_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
+SHARED = load_settings().shared_dir
 CAPTURES = SHARED / "fixtures" / "captures"
 SAMPLE = PROJECT_ROOT / "cobflow" / "samples" / "binance-2021-10-12.jsonl.gz"
 

@@ -7,10 +7,12 @@ from pathlib import Path
 
 from cobflow.config import load_symbols
 from cobflow.raw import RawMessage
-from cobflow.simulator import SimConfig, simulate
+from connectors import available_venues, get_venue
+from connectors.simulator import SimConfig, simulate
 
 ALL_VENUES = Path(__file__).parent / "data" / "all_venues.yaml"
-VENUES = ("binance", "coinbase", "kraken", "bitfinex", "htx", "okx", "bybit")
+#: The venues the simulator speaks (a connector with a `SimWire`), from the registry.
+VENUES = tuple(v for v in available_venues() if hasattr(get_venue(v), "SimWire"))
 
 
 @functools.lru_cache(maxsize=8)

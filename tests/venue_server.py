@@ -15,10 +15,10 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
 
+from cobflow.events import BookDelta, BookSnapshot, MalformedFrame
 from cobflow.raw import RawMessage
-from cobflow.verify import BookChecker
 from connectors import get_venue
-from connectors.base import BookDelta, BookSnapshot, MalformedFrame
+from connectors.verify import BookChecker
 
 
 class RecordedVenue:
@@ -103,7 +103,7 @@ class RecordedVenue:
                     self._advance()
             self.outage = 0
             if self.venue == "kraken":
-                for (venue, market), book in self.truth.books.items():
+                for (_venue, market), book in self.truth.books.items():
                     if book.synced:
                         await ws.send(self.kraken_v1_snapshot(market))
         while self.pos < len(self.ws_frames):
@@ -124,11 +124,11 @@ class RecordedVenue:
         try:
             await asyncio.wait_for(ws.wait_closed(), 1.0)
             return  # the client left after the last frames: it will be back for snapshots
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.finished.set()
         await ws.wait_closed()
 
-    async def __aenter__(self) -> "RecordedVenue":
+    async def __aenter__(self) -> RecordedVenue:
         self._server = await serve(self._handler, "127.0.0.1", 0, process_request=self._http)
         await self._server.__aenter__()
         self.port = self._server.sockets[0].getsockname()[1]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000,
@@ -34,7 +34,7 @@ class TimeRange:
 
     def rfc3339(self, ms: int) -> str:
         """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped, 'Z'."""
-        dt = datetime.fromtimestamp(ms // 1000, tz=timezone.utc)
+        dt = datetime.fromtimestamp(ms // 1000, tz=UTC)
         frac = f"{ms % 1000:03d}".rstrip("0")
         return dt.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
 
@@ -55,7 +55,7 @@ def parse_time(text: str, now_ms: int) -> int:
     except ValueError:
         raise GrafanaSQLError(f"time {text!r}: expected now, now-<n><unit>, epoch ms or ISO 8601") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp() * 1000)
 
 

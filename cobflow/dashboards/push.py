@@ -66,7 +66,7 @@ def push(url: str, credential: str | tuple[str, str], questdb_address: str, user
             raise
         api.folder.create_folder("cobflow", uid=FOLDER_UID)
         done.append("folder cobflow: created")
-    for name, dash in load_dashboards(folder).items():
+    for _name, dash in load_dashboards(folder).items():
         dash = prefixed({**dash, "id": None}, table_prefix)
         result = api.dashboard.update_dashboard({"dashboard": dash, "folderUid": FOLDER_UID, "overwrite": True,
                                                  "message": "cobflow dashboards push"})

@@ -13,7 +13,14 @@ from typing import Any
 
 from cobflow.dashboards import DATASOURCE_TYPE, DATASOURCE_UID
 from cobflow.dashboards.grafana_sql import (
-    VARIABLE, GrafanaSQLError, TimeRange, Variable, builtin_variables, expand_macros, interpolate, panel_interval,
+    VARIABLE,
+    GrafanaSQLError,
+    TimeRange,
+    Variable,
+    builtin_variables,
+    expand_macros,
+    interpolate,
+    panel_interval,
 )
 from cobflow.tables import TABLES
 

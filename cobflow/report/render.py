@@ -6,15 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import matplotlib.dates as mdates
+import numpy as np
+from matplotlib.colors import ListedColormap, TwoSlopeNorm
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: no display here or in containers
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import ListedColormap, TwoSlopeNorm  # noqa: E402
-
-from cobflow.report.data import ReportSource  # noqa: E402
+from cobflow.report.data import ReportSource
 
 WIDTH, HEIGHT, DPI = 1600, 900, 100
 NS = 1_000_000_000
@@ -35,8 +32,10 @@ def _times(ts: np.ndarray) -> np.ndarray:
 
 
 def _figure(rows: int = 1, ratios: list[int] | None = None, sharex: bool = True):
-    fig, axes = plt.subplots(rows, 1, figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI, sharex=sharex,
-                             gridspec_kw={"height_ratios": ratios} if ratios else None, squeeze=False)
+    # A Figure without pyplot draws into files through Agg: no display, no global figure list.
+    fig = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI)
+    axes = fig.subplots(rows, 1, sharex=sharex, gridspec_kw={"height_ratios": ratios} if ratios else None,
+                        squeeze=False)
     return fig, list(axes[:, 0])
 
 
@@ -46,7 +45,6 @@ def _finish(fig, axes, title: str, path: Path) -> Path:
         ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
     fig.suptitle(title)
     fig.savefig(path, dpi=DPI)  # no bbox="tight": keep the fixed size
-    plt.close(fig)
     return path
 
 

@@ -8,11 +8,10 @@ import itertools
 from pathlib import Path
 
 import numpy as np
-
 import pyarrow as pa
 import pyarrow.parquet as pq
-
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
+
 from cobflow.tables import AnyRow, Table, TableRow, TableRows
 
 ROW_GROUP_ROWS = 16_384  # rows held per table before they are written as one row group
@@ -38,7 +37,7 @@ class _ParquetPartition(StatelessSinkPartition[AnyRow]):
         self.pending_rows: dict[str, int] = {}
         self.pending_since: dict[str, int] = {}  # ts of the first row held per table
         self.schemas = {name: arrow_schema(t) for name, t in tables.items()}
-        for name, table in tables.items():  # every table gets a file, even an empty one
+        for name, _table in tables.items():  # every table gets a file, even an empty one
             self._writer(name)
 
     def _writer(self, name: str) -> pq.ParquetWriter:

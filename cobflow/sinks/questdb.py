@@ -3,9 +3,9 @@ official client, one flush per batch."""
 
 from __future__ import annotations
 
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from questdb import Sender, TimestampNanos
 
-from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from cobflow.config import QuestDBSettings
 from cobflow.qdb import ensure_tables
 from cobflow.tables import AnyRow, Table, as_rows

@@ -1,4 +1,4 @@
-"""Simulated traffic (2 symbols x 5 venues) through Kafka -> `bytewax.run dataflows.cob:flow`
+"""Simulated traffic (2 symbols x 5 venues) through Kafka -> `bytewax.run "dataflows.cob:kafka_flow()"`
 -> QuestDB, compared row for row with `cobflow compute` on the same capture."""
 
 from __future__ import annotations

@@ -12,9 +12,9 @@ import pytest
 from confluent_kafka.admin import NewTopic
 
 from cobflow.capture import write_capture
-from cobflow.cli import ReplayError, replay
 from cobflow.kafka_io import admin, ensure_topics, publish, topic_configs
 from cobflow.raw import RawMessage
+from cobflow.replay import ReplayError, replay
 from tests.integration.helpers import consume_all
 
 pytestmark = pytest.mark.integration

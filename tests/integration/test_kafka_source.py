@@ -3,11 +3,11 @@ no topic read further ahead (in ts_recv) than the skew allows plus one batch."""
 
 from __future__ import annotations
 
-import pytest
-
 import bytewax.operators as op
+import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
+
 from cobflow.kafka_io import ensure_topics, publish
 from cobflow.raw import RawMessage
 from cobflow.sources import RawTopicsSource

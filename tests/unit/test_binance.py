@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cobflow.book import L2Book
+from cobflow.events import BookDelta, BookSnapshot, MalformedFrame, Trade
 from cobflow.raw import RawMessage
 from connectors import available_venues, get_venue
-from connectors.base import BookDelta, BookSnapshot, MalformedFrame, Trade
 from connectors.binance import BinanceBook, canonical_symbol, parse
 
 

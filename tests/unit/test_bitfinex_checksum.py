@@ -9,7 +9,8 @@ import zlib
 
 import pytest
 
-from connectors.base import BookDelta, BookSnapshot, signed32
+from cobflow.events import BookDelta, BookSnapshot
+from connectors.base import signed32
 from connectors.bitfinex import BitfinexBook, js_number
 
 M = "BTC-USD"

@@ -231,3 +231,25 @@ def test_a_recovery_store_of_another_state_layout_is_refused_with_what_to_do():
     for stale in (old, (STATE_LAYOUT + 1, old)):
         with pytest.raises(StaleRecoveryState, match=r"new, empty --recovery directory"):
             unstamp(stale, "cob")
+
+
+def binance_trade(t, price, size, buyer_is_maker=False):
+    d = {"e": "aggTrade", "E": 1, "s": "AAAUSDT", "a": 7, "p": str(price), "q": str(size), "f": 1, "l": 1,
+         "T": 1, "m": buyer_is_maker, "M": True}
+    return RawMessage(at(t), "binance", "ws", "aggTrade", "AAA-USDT", orjson.dumps(d).decode())
+
+
+@pytest.mark.parametrize("bybit_first", [True, False])
+@pytest.mark.parametrize("native_core", ["1", "0"])
+def test_trades_of_two_venues_at_one_ts_recv_are_ordered_by_venue_id(bybit_first, native_core, monkeypatch):
+    """cobflow.venues: ties on ts_recv across venues go by venue id as text (binance before
+    bybit), whatever order they arrived in, with the native core on or off: the ALL bar opens
+    at binance's price and closes at bybit's. By hand: open 100, close 102, volume 3."""
+    monkeypatch.setenv("COBFLOW_NATIVE", native_core)
+    same = T0 + 0.5
+    trades = [binance_trade(same, 100, 1), bybit_trade(same, "Buy", 102, 2)]
+    messages = [*CRAFTED[:2], *(reversed(trades) if bybit_first else trades),
+                binance_diff(T0 + 1.2, 11, 11), bybit(T0 + 1.3, "delta", 6)]
+    rows, _ = run(messages)
+    bar = table(rows, "ohlcv")[((("symbol", "TEST-USD"), ("timeframe", "1s"), ("venue", "ALL")), T0, None)]
+    assert (bar["open"], bar["close"], bar["high"], bar["low"], bar["volume"]) == (100.0, 102.0, 102.0, 100.0, 3.0)

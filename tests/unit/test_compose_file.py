@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cobflow.config import PROJECT_ROOT
+from cobflow.config import PROJECT_ROOT, load_settings
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 APPS = ("simulator", "live", "cob")
@@ -26,7 +26,7 @@ def compose_binary() -> str:
     found = shutil.which("docker-compose")
     if found:
         return found
-    if os.environ.get("COBFLOW_REQUIRE_COMPOSE"):
+    if load_settings().require_compose:
         pytest.fail("docker-compose is not installed (Debian: apt-get install docker-compose)")
     pytest.skip("docker-compose is not installed (Debian: apt-get install docker-compose); CI installs it")
 

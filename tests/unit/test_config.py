@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from cobflow.config import ConfigError, PROJECT_ROOT, load_settings, load_symbols
+from cobflow.config import PROJECT_ROOT, ConfigError, load_settings, load_symbols
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -102,7 +102,7 @@ def test_flow_epoch_paces_inputs_without_recovery_and_snapshots_with_it(tmp_path
     """Without a recovery store Bytewax's default epoch is 10 s, and its inputs only wait at
     an epoch's end: the flows are started with the configured epoch (1 s) instead; with a
     store, the epoch is the 5 s snapshot interval."""
-    from cobflow.cli import flow_commands
+    from cobflow.runflow import flow_commands, kafka_flow
 
     def epoch_arg(cmd: list[str]) -> str:
         assert cmd.count("-s") == 1
@@ -111,8 +111,8 @@ def test_flow_epoch_paces_inputs_without_recovery_and_snapshots_with_it(tmp_path
     monkeypatch.setenv("COBFLOW_FLOW__EPOCH_S", "0.25")
     settings = load_settings()
     assert settings.flow.epoch_s == 0.25
-    cmds = flow_commands("cob", 1, processes=2, epoch_s=settings.flow.epoch_s)
+    cmds = flow_commands(kafka_flow("cob"), 1, processes=2, epoch_s=settings.flow.epoch_s)
     assert len(cmds) == 2 and all(epoch_arg(c) == "0.25" for c in cmds)
-    assert epoch_arg(flow_commands("cob", 1)[0]) == "1"
+    assert epoch_arg(flow_commands(kafka_flow("cob"), 1)[0]) == "1"
     (tmp_path / "part-0.sqlite3").touch()  # an existing store: no partitions are created
-    assert epoch_arg(flow_commands("cob", 1, recovery=tmp_path, epoch_s=0.25)[0]) == "5"
+    assert epoch_arg(flow_commands(kafka_flow("cob"), 1, recovery=tmp_path, epoch_s=0.25)[0]) == "5"

@@ -9,13 +9,14 @@ import re
 from dataclasses import replace
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cobflow.cryptofeed_import import import_cryptofeed
+from cobflow.events import BookDelta, BookSnapshot
 from cobflow.raw import RawMessage
-from cobflow.verify import BookChecker, verify
 from connectors import get_venue
-from connectors.base import BookDelta, BookSnapshot
+from connectors.cryptofeed import import_cryptofeed
+from connectors.verify import BookChecker, verify
 from tests.simdata import VENUES, sim
 
 

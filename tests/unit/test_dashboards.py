@@ -18,11 +18,23 @@ from cobflow.dashboards import DASHBOARD_DIR, DATASOURCE_UID
 from cobflow.dashboards.definitions import build_all
 from cobflow.dashboards.files import stale_dashboards
 from cobflow.dashboards.grafana_sql import (
-    GrafanaSQLError, TimeRange, Variable, builtin_variables, expand_macros, go_float, interpolate,
-    panel_interval, round_interval, seconds_to_hms,
+    GrafanaSQLError,
+    TimeRange,
+    Variable,
+    builtin_variables,
+    expand_macros,
+    go_float,
+    interpolate,
+    panel_interval,
+    round_interval,
+    seconds_to_hms,
 )
 from cobflow.dashboards.validate import (
-    check_model, check_provisioning, load_dashboards, validate, with_table_prefix,
+    check_model,
+    check_provisioning,
+    load_dashboards,
+    validate,
+    with_table_prefix,
 )
 
 # 2018-04-12T18:00:00Z .. 18:05:00Z, as in Grafana's macro tests

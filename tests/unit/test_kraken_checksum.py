@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import zlib
 
-from connectors.base import BookDelta, BookSnapshot, Precision
+from cobflow.events import BookDelta, BookSnapshot, Precision
 from connectors.kraken import KrakenBook
 
 M = "BTC-USD"

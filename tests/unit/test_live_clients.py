@@ -8,10 +8,10 @@ import random
 
 import pytest
 
-from cobflow.cryptofeed_import import import_cryptofeed
-from cobflow.verify import verify
 from connectors import get_venue
+from connectors.cryptofeed import import_cryptofeed
 from connectors.live import LiveClient
+from connectors.verify import verify
 from tests.venue_server import RecordedVenue
 
 
@@ -101,6 +101,7 @@ def test_cobflow_live_records_a_venue_to_a_capture_file(captures, tmp_path):
     """The command a user runs, against the local server instead of Kraken."""
     import subprocess
     import sys
+
     from cobflow.capture import read_capture
 
     msgs = import_cryptofeed([captures / "KRAKEN.ws.50.0"])

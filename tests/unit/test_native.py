@@ -10,9 +10,9 @@ import base64
 import copy
 import gzip
 import json
-import zlib
 import pickle
 import shutil
+import zlib
 from dataclasses import replace
 
 import pytest
@@ -22,19 +22,21 @@ from hypothesis import strategies as st
 from cobflow import native
 from cobflow.capture import CaptureError, read_capture, write_capture
 from cobflow.config import load_symbols, parse_bucket
-from cobflow.cryptofeed_import import import_cryptofeed
 from cobflow.metrics.cob import consolidate
 from cobflow.metrics.trades import BarBuilder
 from cobflow.raw import RawMessage
 from cobflow.tables import as_rows
-from cobflow.simulator.faults import truncate_frames
 from connectors import get_venue
 from connectors.bitfinex import js_number
+from connectors.cryptofeed import import_cryptofeed
+from connectors.simulator.faults import truncate_frames
+from operators.books import native_venue_book
 from operators.cob import CobState
 from operators.parse import apply_to_book, market_key, parse_batch
 from tests.simdata import ALL_VENUES, sim
 
-NATIVE_VENUES = ("binance", "bitfinex", "bybit", "coinbase", "htx", "kraken", "okx")
+#: The venues the native core keeps books of, by its own word; each must have a connector.
+NATIVE_VENUES = native.venues()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -68,7 +70,7 @@ def book_state(sync) -> tuple:
 def assert_same_frame_by_frame(msgs: list[RawMessage], venue: str, market: str) -> dict:
     key = market_key(venue, market)
     ref = get_venue(venue).BookSync()
-    nb = native.native_book(venue, market)
+    nb = native_venue_book(venue, market)
     assert nb is not None
     frames = [m for m in msgs if m.exchange == venue and m.symbol == market]
     assert frames, f"no frames of {venue} {market}"
@@ -150,10 +152,10 @@ def test_simulated_frames_with_faults_give_the_same_books_and_dead_letters(venue
 def test_one_call_per_second_equals_one_call_per_frame_and_survives_pickling():
     msgs = [m for m in faulty(list(sim(30.0, seed=3, resnapshot_s=6.0, venues=("okx",))), "okx")
             if m.symbol == "BTC-USDT"]
-    one = native.native_book("okx", "BTC-USDT")
+    one = native_venue_book("okx", "BTC-USDT")
     per_frame = [one.apply([m]) for m in msgs]
     half = len(msgs) // 2
-    batched = native.native_book("okx", "BTC-USDT")
+    batched = native_venue_book("okx", "BTC-USDT")
     t1, d1 = batched.apply(msgs[:half])
     restored = pickle.loads(pickle.dumps(copy.deepcopy(batched)))
     t2, d2 = restored.apply(msgs[half:])
@@ -197,7 +199,7 @@ def test_the_consolidated_rows_are_the_same_with_the_native_core_on_and_off(monk
 def test_a_frame_about_another_market_than_its_envelope_says_is_a_dead_letter():
     frames = [m for m in sim(5.0, seed=2, venues=("okx",)) if m.symbol == "BTC-USDT" and m.channel == "books"]
     wrong = replace(frames[1], symbol="ETH-USDT")
-    nb = native.native_book("okx", "ETH-USDT")
+    nb = native_venue_book("okx", "ETH-USDT")
     trades, dead = nb.apply([wrong])
     assert trades == [] and [(d.stage, d.reason, d.raw) for d in dead] == [
         ("parse", "the frame is about BTC-USDT, its envelope says ETH-USDT", wrong)]
@@ -213,7 +215,7 @@ def test_the_native_parsers_read_a_feeds_everyday_frames_themselves(venue):
     for market in sorted({m.symbol for m in msgs}):
         frames = [m for m in msgs if m.symbol == market]
         left = [m for m in frames if m.kind != "ws" or m.payload_text().startswith('{"id"')]
-        nb = native.native_book(venue, market)
+        nb = native_venue_book(venue, market)
         payloads = [m.payload if m.kind == "ws" else None for m in frames]
         i, stops = 0, []
         while i < len(payloads):
@@ -252,7 +254,7 @@ def test_a_kraken_precision_change_mid_stream_prints_the_native_books_levels_ane
     # asks 101.00 x 2.000 -> "10100" "2000"; bids 100.50 x 0.500 -> "10050" "500"
     update = kraken_frame(3, "book", '{"channel":"book","type":"update","data":[{"symbol":"BTC/USD",'
                           f'"bids":[{{"price":100.5,"qty":0.5}}],"asks":[],"checksum":{crc("101002000" + "10050500")}}}]}}')
-    nb = native.native_book("kraken", "BTC-USD")
+    nb = native_venue_book("kraken", "BTC-USD")
     _, dead = nb.apply([snap])
     assert dead == [] and nb.synced
     parsed = [item for _, item in parse_batch([instrument])]  # no envelope symbol: parsed upstream
@@ -270,7 +272,7 @@ def test_native_books_consolidate_to_the_same_bits_as_the_numpy_buckets(bucket):
     native books (one native call) and over the Python books (numpy) agree exactly."""
     msgs = [m for m in sim(20.0, seed=6) if m.symbol in (None, "BTC-USDT", "BTC-USD", "BTC/USD")]
     markets = {v: m for v, m in load_symbols(ALL_VENUES).symbols["BTC-USD"].venues.items()}
-    nat = {v: native.native_book(v, m) for v, m in markets.items()}
+    nat = {v: native_venue_book(v, m) for v, m in markets.items()}
     ref = {v: get_venue(v).BookSync() for v in markets}
     size = parse_bucket(bucket)
     compared, second = 0, None

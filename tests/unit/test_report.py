@@ -17,8 +17,8 @@ from cobflow.config import load_symbols
 from cobflow.report import choose_timeframe, make_report
 from cobflow.report.data import ParquetSource
 from cobflow.report.render import HEIGHT, WIDTH
-from cobflow.simulator import SimConfig, simulate
-from cobflow.simulator.faults import truncate_frames
+from connectors.simulator import SimConfig, simulate
+from connectors.simulator.faults import truncate_frames
 
 CONFIG = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"
 NS = 1_000_000_000

@@ -7,13 +7,14 @@ import hashlib
 import math
 import statistics
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cobflow.capture import read_capture
 from cobflow.config import load_symbols
-from cobflow.simulator import SimConfig, simulate
-from cobflow.simulator.to_file import simulate_to_file
-from cobflow.verify import BookChecker, verify
+from connectors.simulator import SimConfig, simulate
+from connectors.simulator.to_file import simulate_to_file
+from connectors.verify import BookChecker, verify
 from tests.simdata import ALL_VENUES, VENUES, sim
 
 
@@ -88,8 +89,9 @@ def test_venues_quote_one_market_with_their_own_spreads_and_ticks():
 
 def test_the_fair_price_moves_with_bursts_and_jumps():
     """Over a simulated hour, 1-second log returns are fat-tailed (kurtosis > 3)."""
-    from cobflow.simulator.engine import FairPrice
     import random
+
+    from connectors.simulator.engine import FairPrice
 
     fp = FairPrice(65_000.0, random.Random("t"), 0)
     prices = [fp.at(s * 1_000_000_000) for s in range(1, 3601)]

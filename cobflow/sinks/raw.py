@@ -1,4 +1,4 @@
-"""Where live clients put raw messages: Kafka (`raw.<venue>`, idempotent, acks=all) and/or a
+"""Where producers of raw messages (the live clients) put them: Kafka (`raw.<venue>`, idempotent, acks=all) and/or a
 capture file, in batches."""
 
 from __future__ import annotations
@@ -8,13 +8,12 @@ from pathlib import Path
 
 from cobflow.capture import encode_line
 from cobflow.config import KafkaSettings
+from cobflow.kafka_io import producer, to_record
 from cobflow.raw import RawMessage
 
 
 class KafkaRawSink:
     def __init__(self, settings: KafkaSettings) -> None:
-        from cobflow.kafka_io import producer
-
         self.settings = settings
         self.producer = producer(settings)
         self.failures: list[str] = []
@@ -25,8 +24,6 @@ class KafkaRawSink:
             self.failures.append(str(err))
 
     def __call__(self, raw: RawMessage) -> None:
-        from cobflow.kafka_io import to_record
-
         key, value, headers, ts_ms = to_record(raw)
         while True:
             try:

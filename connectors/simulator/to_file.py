@@ -10,26 +10,23 @@ import heapq
 import multiprocessing as mp
 import os
 import queue
-import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from cobflow.capture import capture_format, encode_line, read_capture, write_capture, write_lines
-from cobflow.config import KNOWN_VENUES, SymbolsConfig
-from cobflow.simulator.engine import NS, SimConfig, simulate
+from cobflow.config import SymbolsConfig
+from connectors.simulator.engine import NS, SimConfig, simulate
 
-_ORDER = {v.encode(): i for i, v in enumerate(KNOWN_VENUES)}
 _TS_START = len(b'{"ts_recv":')
 _EXCHANGE = len(b',"exchange":"')
 
 
-def _line_key(line: bytes) -> tuple[int, int]:
+def _line_key(line: bytes) -> tuple[int, bytes]:
     comma = line.index(b",", _TS_START)
     start = comma + _EXCHANGE
-    return int(line[_TS_START:comma]), _ORDER.get(line[start:line.index(b'"', start)], len(_ORDER))
+    return int(line[_TS_START:comma]), line[start:line.index(b'"', start)]  # ties: by venue id (cobflow.venues)
 
 
 #: CPU seconds one market of a venue costs per 1000 s of market time (measured here, to
@@ -71,7 +68,7 @@ _BATCH = 2048  # lines per pipe message
 
 def _worker(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str], conn, done) -> None:  # type: ignore[no-untyped-def]
     batch: list[bytes] = []
-    for i, m in enumerate(simulate(symbols, cfg, venues)):
+    for _i, m in enumerate(simulate(symbols, cfg, venues)):
         batch.append(encode_line(m))
         if len(batch) >= _BATCH:
             conn.send_bytes(b"".join(batch))
@@ -158,14 +155,3 @@ def simulate_to_file(
     if failed:
         raise RuntimeError(f"a simulator process failed (exit {failed[0]})")
     return n
-
-
-def stderr_progress(total_s: float) -> Callable[[float], None]:
-    start = time.monotonic()
-
-    def report(done_s: float) -> None:
-        pct = 100 * done_s / total_s if total_s else 100
-        print(f"\r  simulated {done_s:,.0f}/{total_s:,.0f} s of market time ({pct:3.0f}%) "
-              f"in {time.monotonic() - start:,.1f} s", end="", file=sys.stderr, flush=True)
-
-    return report

@@ -18,11 +18,12 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from cobflow.config import KNOWN_VENUES, SymbolsConfig
+from cobflow.config import SymbolsConfig
 from cobflow.raw import RawMessage
-from cobflow.simulator.book import Change, MarketSpec, SimBook
-from cobflow.simulator.wire import Frame, SimTrade, SimWireBase
+from cobflow.venues import venue_key
 from connectors import get_venue
+from connectors.simulator.book import Change, MarketSpec, SimBook
+from connectors.simulator.wire import Frame, SimTrade, SimWireBase
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -289,8 +290,8 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
                 heapq.heappush(events, (start + int(cfg.resnapshot_s * NS), order, "resnapshot", venue, market))
                 order += 1
 
-    out: list[tuple[int, int, int, RawMessage]] = []  # (ts_recv, venue order, n, message)
-    venue_order = {v: KNOWN_VENUES.index(v) if v in KNOWN_VENUES else len(KNOWN_VENUES) for v in wires}
+    out: list[tuple[int, int, int, RawMessage]] = []  # (ts_recv, venue id, n, message)
+    venue_order = {v: venue_key(v) for v in wires}  # ties on ts_recv: by venue id
     last_recv: dict[str, int] = {}
     min_latency = min(DYNAMICS.get(v, DYNAMICS["coinbase"]).latency_ms for v in wires) * MS
     n_out = 0

@@ -20,19 +20,15 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cobflow.raw import RawMessage
-from connectors import get_venue
+from connectors import available_venues, get_venue
 
-FILE_VENUES = {
-    "BINANCE": "binance",
-    "COINBASE": "coinbase",
-    "KRAKEN": "kraken",
-    "BITFINEX": "bitfinex",
-    "HUOBI": "htx",
-    "HTX": "htx",
-    "OKX": "okx",
-    "BYBIT": "bybit",
-    "KUCOIN": "kucoin",
-}
+
+def _file_venues() -> dict[str, str]:
+    """File-name prefix -> venue id, from each connector's `CRYPTOFEED` names."""
+    return {name: v for v in available_venues() for name in getattr(get_venue(v), "CRYPTOFEED", ())}
+
+
+FILE_VENUES = _file_venues()
 
 _TS = r"(\d+(?:\.\d+)?)"
 _INCOMING = re.compile(rf"^{_TS}: (.*)$", re.DOTALL)
@@ -63,7 +59,7 @@ def venue_of_file(path: Path) -> str:
 
 def _binary_frame(text: str) -> tuple[str, str, str] | None:
     """A bytes literal -> (base64 payload, encoding, decoded text); None for a text frame."""
-    if not (text.startswith("b'") or text.startswith('b"')):
+    if not (text.startswith(("b'", 'b"'))):
         return None
     data = ast.literal_eval(text)
     if data[:2] == b"\x1f\x8b":

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
-from cobflow.simulator.book import Change, MarketSpec, SimBook
+from connectors.simulator.book import Change, MarketSpec, SimBook
 
 
 @dataclass(slots=True)
@@ -54,7 +54,7 @@ def iso(t_ns: int) -> str:
     if head is None:
         if len(_ISO_SECOND) > 10_000:
             _ISO_SECOND.clear()
-        head = _ISO_SECOND[second] = datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+        head = _ISO_SECOND[second] = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{head}.{t_ns % 1_000_000_000:09d}Z"
 
 

@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cobflow.deadletter import DeadLetter
+from cobflow.events import BookDelta, BookSnapshot, MalformedFrame, Precision, Trade
 from cobflow.raw import RawMessage
 from connectors import get_venue
-from connectors.base import BookDelta, BookSnapshot, BookSyncBase, MalformedFrame, Precision, Trade
+from connectors.base import BookSyncBase
 
 CONTROL = "-"  # frames that belong to no market (subscription acks, heartbeats)
 

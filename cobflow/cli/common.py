@@ -1,0 +1,50 @@
+"""What every command module of the CLI shares: the global options (accepted before or
+after the subcommand), argument types, and the one-line error."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cobflow.config import Settings
+
+Command = Callable[[argparse.Namespace, Settings], int]
+Subparsers = Any  # argparse's private _SubParsersAction
+
+#: Global options, on the top parser and on every subcommand (`cobflow compute --config F`).
+GLOBAL = argparse.ArgumentParser(add_help=False)
+GLOBAL.add_argument(
+    "--config", type=Path, metavar="SYMBOLS_YAML", default=argparse.SUPPRESS,
+    help="symbols and venues file (default: symbols.yaml at the repo root; env COBFLOW_SYMBOLS_FILE)",
+)
+
+
+def command(sub: Subparsers, name: str, help: str, func: Command | None = None) -> argparse.ArgumentParser:
+    """A subcommand that takes the global options too."""
+    p = sub.add_parser(name, help=help, parents=[GLOBAL])
+    if func is not None:
+        p.set_defaults(func=func)
+    return p
+
+
+def err(msg: str) -> int:
+    print(f"cobflow: error: {msg}", file=sys.stderr)
+    return 2
+
+
+def positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def speed(text: str) -> float | None:
+    """'max' (or 0): as fast as possible; else a multiple of the recorded pace."""
+    return None if text in ("max", "0") else float(text)

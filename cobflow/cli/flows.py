@@ -1,0 +1,51 @@
+"""Dataflows: `cobflow run` (Kafka -> QuestDB) and `cobflow compute` (capture -> Parquet)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cobflow.cli.common import Subparsers, command, err, positive_int
+from cobflow.compute import ComputeError, compute
+from cobflow.config import Settings
+from cobflow.runflow import FLOWS, kafka_flow, run_flow
+from dataflows.top_of_book import venues_to_read
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    venues_to_read(settings)  # a configuration error is reported here, in one line
+    return run_flow(kafka_flow(args.flow, tail=args.follow), args.workers, recovery=args.recovery,
+                    processes=args.processes, epoch_s=settings.flow.epoch_s)
+
+
+def cmd_compute(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        result = compute(settings, args.input, args.output, args.workers, args.processes)
+    except ComputeError as exc:
+        return err(str(exc))
+    print(f"computed in {result.seconds:.1f} s; tables in {args.output}/:")
+    for name, n in result.rows.items():
+        print(f"  {name:14s} {n:>9,} rows")
+    print(f"  dead letters   {result.dead_letters:>9,} (dead_letters*.jsonl)")
+    return 0
+
+
+def _workers(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-w", "--workers", type=positive_int, default=1, help="Bytewax worker threads (per process)")
+    p.add_argument("--processes", type=positive_int, default=1, metavar="N",
+                   help="a Bytewax cluster of N processes on this machine (default 1)")
+
+
+def add_commands(sub: Subparsers) -> None:
+    s = command(sub, "run", "run a dataflow (python -m bytewax.run ...)", cmd_run)
+    s.add_argument("flow", choices=sorted(FLOWS), help="which dataflow")
+    _workers(s)
+    s.add_argument("--follow", action="store_true", help="keep reading new messages (live mode)")
+    s.add_argument("--recovery", type=Path, metavar="DIR",
+                   help="Bytewax recovery store: a restarted flow resumes where it stopped (created if empty)")
+
+    s = command(sub, "compute", "the COB dataflow on a capture file, into Parquet (no servers)", cmd_compute)
+    s.add_argument("--input", type=Path, required=True, help="capture file (.jsonl, .jsonl.gz, .parquet)")
+    s.add_argument("--output", type=Path, required=True, help="folder: one Parquet folder per table")
+    _workers(s)
+

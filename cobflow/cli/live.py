@@ -1,0 +1,67 @@
+"""`cobflow live`: the venues' websockets -> raw.<venue> topics and/or a capture file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from cobflow.cli.common import Subparsers, command, err
+from cobflow.config import Settings, load_symbols
+from cobflow.kafka_io import ensure_topics
+from cobflow.raw import RawMessage
+from cobflow.sinks.raw import FileRawSink, KafkaRawSink
+from connectors.live import LiveClient, run_clients
+
+
+def cmd_live(args: argparse.Namespace, settings: Settings) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    symbols = load_symbols(settings.symbols_file)
+    markets: dict[str, list[str]] = {}
+    for spec in symbols.symbols.values():
+        for venue, market in spec.venues.items():
+            if not args.venues or venue in args.venues:
+                markets.setdefault(venue, []).append(market)
+    if not markets:
+        return err(f"no configured markets for venues {args.venues}")
+    urls = dict(u.split("=", 1) for u in args.url or [])
+    rest_urls = dict(u.split("=", 1) for u in args.rest_url or [])
+    sinks: list[KafkaRawSink | FileRawSink] = []
+    if not args.no_kafka:
+        ensure_topics(settings.kafka, [settings.kafka.raw_topic(v) for v in markets])
+        sinks.append(KafkaRawSink(settings.kafka))
+    if args.out:
+        sinks.append(FileRawSink(args.out))
+    if not sinks:
+        return err("nowhere to write: drop --no-kafka or give --out FILE")
+
+    def sink(raw: RawMessage) -> None:
+        for s in sinks:
+            s(raw)
+
+    clients = [LiveClient(v, ms, sink, url=urls.get(v), rest_url=rest_urls.get(v)) for v, ms in markets.items()]
+    for c in clients:
+        print(f"{c.venue}: {', '.join(c.spec.markets)} from {c.spec.url}", file=sys.stderr)
+    try:
+        asyncio.run(run_clients(clients, args.duration))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for s in sinks:
+            s.close()
+    for c in clients:
+        print(f"{c.venue}: {c.stats.frames} frames, {c.stats.connections} connection(s), "
+              f"{c.stats.resyncs_requested} resync(s) requested")
+    return 0
+
+
+def add_commands(sub: Subparsers) -> None:
+    s = command(sub, "live", "connect to the venues' websockets; raw messages -> Kafka and/or a file", cmd_live)
+    s.add_argument("--venues", nargs="+", help="only these venues (default: every venue in the symbols file)")
+    s.add_argument("--out", type=Path, help="also write a capture file (.jsonl or .jsonl.gz)")
+    s.add_argument("--no-kafka", action="store_true", help="do not publish to Kafka (needs --out)")
+    s.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
+    s.add_argument("--url", action="append", metavar="VENUE=URL", help="another websocket URL for a venue")
+    s.add_argument("--rest-url", action="append", metavar="VENUE=URL", help="another REST snapshot URL")

@@ -1,0 +1,92 @@
+"""`make demo` / `cobflow demo`: the whole path on simulated data (or a capture): servers,
+Kafka, the COB dataflow, QuestDB, and the dashboards' views as PNG files."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cobflow.capture import write_capture
+from cobflow.config import Settings, load_symbols
+from cobflow.qdb import format_rows, query, wait_for_wal
+from cobflow.replay import replay
+from cobflow.report import make_report
+from cobflow.report.data import QuestDBSource
+from cobflow.runflow import kafka_flow, run_flow
+from cobflow.services import Services
+from cobflow.tables import COB_TABLES, PIPELINE_TABLES
+from cobflow.times import NS
+from connectors.simulator import SimConfig, simulate
+from connectors.simulator.faults import truncate_frames
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+@dataclass
+class DemoOptions:
+    input: Path | None = None  # replay this capture instead of simulating
+    duration: float = 120.0
+    seed: int = 1
+    save: Path | None = None  # where the simulated capture is kept
+    report: Path | None = None  # where the PNG files go
+    faults_every: float = 30.0  # cut one frame short this often (0: none)
+
+
+def run_demo(settings: Settings, opts: DemoOptions) -> None:
+    symbols = load_symbols(settings.symbols_file)
+    span: tuple[int | None, int | None] = (None, None)  # the report's range: this run's market
+    print("1/5 starting Kafka and QuestDB (first run fetches them from Maven Central)")
+    Services(settings).up()
+    if opts.input:
+        print(f"2/5 replaying {opts.input} into Kafka (topics are recreated so the demo is repeatable)")
+        replay(settings, opts.input, None, reset=True)
+    else:
+        capture = opts.save or settings.services.home / "demo" / "simulated.jsonl.gz"
+        pairs = ", ".join(f"{v} {m}" for spec in symbols.symbols.values() for v, m in spec.venues.items())
+        # The market ends now, so Grafana's and the report's default "last 15 minutes" show it.
+        start = (time.time_ns() // NS - int(opts.duration)) * NS
+        cfg = SimConfig(seed=opts.seed, duration_s=opts.duration, start_ns=start, resnapshot_s=30.0)
+        span = (start, start + int(opts.duration * NS))
+        messages = simulate(symbols, cfg)
+        note = ""
+        if opts.faults_every > 0:
+            victim = sorted(symbols.venues())[0]
+            messages = truncate_frames(messages, victim, opts.faults_every)
+            note = f"; one {victim} frame in {opts.faults_every:g} s is cut short (dead letters, resyncs)"
+        print(f"2/5 simulating the last {opts.duration:g} s of {pairs} into {capture}{note}, then into Kafka")
+        write_capture(capture, messages)
+        replay(settings, capture, None, reset=True)
+    locator = kafka_flow("cob")
+    print(f'3/5 running the dataflow: python -m bytewax.run "{locator}"')
+    rc = run_flow(locator, 1, epoch_s=settings.flow.epoch_s)
+    if rc != 0:
+        raise DemoError(f"the dataflow failed (exit {rc})")
+    names = [settings.questdb.table(t.name) for t in (*COB_TABLES, *PIPELINE_TABLES)]
+    wait_for_wal(settings.questdb, names)
+    print("4/5 what landed in QuestDB:")
+    for name in names:
+        n = query(settings.questdb, f"select count() n from {name}")[0]["n"]
+        print(f"  {name}: {n} rows")
+    summary = settings.questdb.table("cob_summary")
+    print(f"\nthe last second of each symbol ({summary}):")
+    print(format_rows(query(
+        settings.questdb,
+        f"select ts, symbol, venues, best_bid, best_ask, mid, microprice, spread_bps, "
+        f"liquidity_imbalance, li_ma_5, li_ma_60 from {summary} latest on ts partition by symbol order by symbol",
+    )))
+    report_dir = opts.report or settings.services.home / "demo" / "report"
+    print(f"\n5/5 the dashboards' views as PNG images ({report_dir}/):")
+    for symbol in symbols.symbols:
+        for path in make_report(QuestDBSource(settings.questdb), symbols, symbol, *span, report_dir):
+            print(f"  {path}")
+    q = settings.questdb
+    print(
+        f"\nLook at it:\n"
+        f"  QuestDB web console:  http://127.0.0.1:{q.http_port}\n"
+        f"  from the shell:       cobflow sql \"select * from {settings.questdb.table('cob_buckets')} limit 41\"\n"
+        f"  PostgreSQL wire:      psql -h 127.0.0.1 -p {q.pg_port} -U admin -d qdb   (password: quest)\n"
+        f"  stop the servers:     cobflow services down"
+    )

@@ -1,0 +1,65 @@
+"""The two ends every dataflow shares, in its two modes:
+
+- Kafka mode: the raw.<venue> topics in (read in step on ts_recv, with the flow's
+  consumer_lag rows); rows, dead_letters and consumer_lag into QuestDB, dead letters whole
+  into the dlq topic.
+- file mode: a capture file in; one Parquet folder per table and the dead letters as JSON
+  Lines out.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow, Stream
+
+from cobflow.config import Settings
+from cobflow.deadletter import DeadLetter
+from cobflow.kafka_io import ensure_topics
+from cobflow.raw import RawMessage
+from cobflow.sinks.deadletters import DeadLetterFile, dlq_message, dlq_sink
+from cobflow.sinks.parquet import ParquetSink
+from cobflow.sinks.questdb import QuestDBSink
+from cobflow.sources import CaptureSource, RawTopicsSource
+from cobflow.tables import PIPELINE_TABLES, AnyRow, Table, TableRow
+from operators.split import split_rows
+
+DEAD_LETTERS_FILE = "dead_letters.jsonl"
+
+
+def kafka_input(flow: Dataflow, settings: Settings, venues: list[str],
+                tail: bool) -> tuple[Stream[RawMessage], Stream[TableRow]]:
+    """Raw messages of these venues' topics (read in step on ts_recv), and the flow's
+    consumer_lag rows. `tail`: keep reading new messages (live) instead of stopping at the end."""
+    kafka = settings.kafka
+    topics = {kafka.raw_topic(v): v for v in venues}
+    # A venue with no data yet is not an error: its topic is created empty and read as it fills.
+    ensure_topics(kafka, [*topics, kafka.dlq()])
+    items = op.input("kafka", flow, RawTopicsSource(kafka.servers, topics, tail=tail,
+                                                    batch_size=settings.flow.batch_size,
+                                                    max_skew_s=settings.flow.max_skew_s))
+    lag, raw = split_rows("lag_or_raw", items)
+    return raw, lag
+
+
+def questdb_output(settings: Settings, tables: list[Table], rows: Stream[AnyRow],
+                   dead: Stream[DeadLetter], lag: Stream[TableRow]) -> None:
+    """Rows, dead-letter rows and lag rows into QuestDB; dead letters (whole) into dlq."""
+    dead_rows = op.map("dead_letter_row", dead, DeadLetter.row)
+    everything = op.merge("all_rows", rows, dead_rows, lag)
+    op.output("questdb", everything, QuestDBSink(settings.questdb, [*tables, *PIPELINE_TABLES]))
+    op.output("dlq", op.map("dlq_message", dead, dlq_message), dlq_sink(settings.kafka))
+
+
+def file_input(flow: Dataflow, path: str | Path, batch_size: int, progress: bool) -> Stream[RawMessage]:
+    """A capture file's raw messages (CAPTURE.md); `progress`: a progress bar on stderr."""
+    return op.input("capture", flow, CaptureSource(path, batch_size, progress))
+
+
+def parquet_output(output: str | Path, tables: list[Table], rows: Stream[AnyRow],
+                   dead: Stream[DeadLetter]) -> None:
+    """One Parquet folder per table under `output`, and the dead letters beside them."""
+    op.output("parquet", rows, ParquetSink(str(output), tables))
+    op.output("dead_letters", dead, DeadLetterFile(os.path.join(output, DEAD_LETTERS_FILE)))
