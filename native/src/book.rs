@@ -132,3 +132,31 @@ impl Book {
         self.asks.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_keeps_positive_levels_sorted_the_last_repeat_winning() {
+        let mut bids = Side::new(true);
+        bids.load(&[(100.0, 1.0), (99.0, 0.0), (101.0, 2.0), (100.0, 3.0)], None);
+        assert_eq!(bids.prices, vec![100.0, 101.0]);
+        assert_eq!(bids.sizes, vec![3.0, 2.0]);
+        assert_eq!(bids.best(), Some((101.0, 2.0)));
+        let mut asks = Side::new(false);
+        asks.load(&[(102.0, 1.0), (101.5, 4.0)], None);
+        assert_eq!(asks.best(), Some((101.5, 4.0)));
+    }
+
+    #[test]
+    fn a_delta_sets_absolute_sizes_and_zero_removes_with_its_token() {
+        let mut s = Side::new(false);
+        s.load(&[(10.0, 1.0), (11.0, 1.0)], Some(vec!["a".into(), "b".into()]));
+        s.apply(&[(10.0, 0.0), (12.0, 5.0), (11.0, 2.0)], Some(&["x".into(), "c".into(), "d".into()]));
+        assert_eq!(s.prices, vec![11.0, 12.0]);
+        assert_eq!(s.sizes, vec![2.0, 5.0]);
+        assert_eq!(s.tokens, Some(vec!["d".to_string(), "c".to_string()]));
+        assert_eq!(s.top_tokens(1), vec!["d"]);
+    }
+}

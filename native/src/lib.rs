@@ -251,6 +251,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
     m.add_function(wrap_pyfunction!(_js_number, m)?)?;
     m.add_function(wrap_pyfunction!(bucket_books, m)?)?;
-    m.add("VENUES", vec!["binance", "bitfinex", "bybit", "coinbase", "htx", "kraken", "okx"])?;
+    m.add("VENUES", sync::Venue::ALL.map(sync::Venue::id).to_vec())?;
     Ok(())
 }

@@ -22,17 +22,25 @@ pub enum Venue {
 }
 
 impl Venue {
+    /// Every venue the core keeps books of: the list Python reads as `_native.VENUES`.
+    pub const ALL: [Venue; 7] =
+        [Venue::Binance, Venue::Bitfinex, Venue::Bybit, Venue::Coinbase, Venue::Htx, Venue::Kraken, Venue::Okx];
+
+    /// The venue's id in the raw-message contract (CAPTURE.md, `cobflow.venues`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Venue::Binance => "binance",
+            Venue::Bitfinex => "bitfinex",
+            Venue::Bybit => "bybit",
+            Venue::Coinbase => "coinbase",
+            Venue::Htx => "htx",
+            Venue::Kraken => "kraken",
+            Venue::Okx => "okx",
+        }
+    }
+
     pub fn from_id(id: &str) -> Option<Venue> {
-        Some(match id {
-            "binance" => Venue::Binance,
-            "bitfinex" => Venue::Bitfinex,
-            "bybit" => Venue::Bybit,
-            "coinbase" => Venue::Coinbase,
-            "htx" => Venue::Htx,
-            "kraken" => Venue::Kraken,
-            "okx" => Venue::Okx,
-            _ => return None,
-        })
+        Venue::ALL.into_iter().find(|v| v.id() == id)
     }
 
     /// Deltas before the first snapshot are kept and replayed onto it (REST snapshots).
@@ -349,4 +357,57 @@ pub fn interleaved_checksum(bids: &[&str], asks: &[&str]) -> i64 {
     }
     let v = h.finalize() as i64;
     if v >= 1 << 31 { v - (1 << 32) } else { v }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delta(prev: i64, seq: i64, bids: Vec<Level>) -> BookEvent {
+        BookEvent { bids, seq: Some(seq), prev_seq: Some(prev), ..Default::default() }
+    }
+
+    #[test]
+    fn venue_ids_read_back() {
+        for v in Venue::ALL {
+            assert!(Venue::from_id(v.id()) == Some(v));
+        }
+        assert!(Venue::from_id("kucoin").is_none());
+    }
+
+    #[test]
+    fn a_binance_book_syncs_on_its_snapshot_and_is_lost_on_a_gap() {
+        let mut e = Engine::new(Venue::Binance);
+        // a diff before the REST snapshot is buffered, then applied onto it (U <= 11 <= u)
+        assert_eq!(e.apply(delta(9, 11, vec![(100.0, 5.0)])), None);
+        assert!(!e.synced);
+        let snap = BookEvent { snapshot: true, bids: vec![(100.0, 1.0), (99.0, 2.0)], asks: vec![(101.0, 3.0)],
+                               seq: Some(10), ..Default::default() };
+        assert_eq!(e.apply(snap), None);
+        assert!(e.synced);
+        assert_eq!(e.book.bids.best(), Some((100.0, 5.0)));
+        assert_eq!(e.apply(delta(11, 12, vec![(99.0, 0.0)])), None);
+        assert_eq!(e.book.bids.prices, vec![100.0]);
+        // U = 14 after u = 12: updates 13 are missing
+        let reason = e.apply(delta(13, 14, vec![(98.0, 1.0)]));
+        assert!(reason.is_some());
+        assert!(!e.synced);
+        assert_eq!(e.health.gaps, 1);
+    }
+
+    #[test]
+    fn the_interleaved_checksum_is_the_signed_crc32_of_the_tokens() {
+        // zlib.crc32(b"100:101:99.5:102") = 753166336, below 2^31 so positive
+        assert_eq!(interleaved_checksum(&["100", "99.5"], &["101", "102"]), 753166336);
+        // the longer side's rest follows: "1:2:3"
+        let crc = crc32fast::hash(b"1:2:3") as i64;
+        let signed = if crc >= 1 << 31 { crc - (1 << 32) } else { crc };
+        assert_eq!(interleaved_checksum(&["1", "3"], &["2"]), signed);
+    }
+
+    #[test]
+    fn kraken_tokens_drop_the_point_and_leading_zeros() {
+        assert_eq!(kraken_digits("0.00100"), "100");
+        assert_eq!(kraken_token(101.5, 0.25, (2, 8)), "1015025000000");
+    }
 }
