@@ -1,7 +1,7 @@
 """Parse + apply throughput per venue (recorded fixtures and simulated current formats), and
 the simulator's throughput to a file. Prints a table and writes bench/results/connectors.json.
 
-    python bench/connectors.py [--sim-seconds 600]
+    python bench/venues.py [--sim-seconds 600]
 """
 
 from __future__ import annotations
