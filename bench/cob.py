@@ -32,13 +32,13 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
 from cobflow.config import load_settings
 from cobflow.runflow import file_flow, flow_commands, kafka_flow
+from cobflow.times import parse_time
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "tests" / "data" / "cob_e2e.yaml"
@@ -161,11 +161,6 @@ def kafka_throughput(settings, env: dict, capture: Path, n: int, market_s: float
     return r
 
 
-def _ns(ts: str) -> int:
-    d = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-    return int(d.timestamp()) * 1_000_000_000 + d.microsecond * 1000
-
-
 def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[no-untyped-def]
     """Real-time simulator -> Kafka -> flow (following) -> QuestDB, polled for each second's arrival."""
     from cobflow.config import load_symbols
@@ -189,7 +184,7 @@ def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[
         except QuestDBError:  # the table does not exist before the first rows
             rows = []
         for row in rows:
-            s = _ns(row["m"]) // 1_000_000_000
+            s = parse_time(row["m"]) // 1_000_000_000
             prev = newest.get(row["symbol"])
             for sec in range(s if prev is None else prev + 1, s + 1):
                 appeared[(row["symbol"], sec)] = now_ns

@@ -11,7 +11,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from cobflow.config import KafkaSettings
 from cobflow.raw import RawMessage
-from cobflow.venues import VENUES, venue_key
+from cobflow.venues import VENUES
 
 
 class KafkaIOError(RuntimeError):
@@ -206,7 +206,7 @@ def record(
     """The raw messages in the `raw.<venue>` topics (all venues, or `venues`) with
     start_ns <= ts_recv < end_ns, in ts_recv order: what was there when recording began.
 
-    Ties on ts_recv are ordered by venue id (`venue_key`), then topic/partition/offset order.
+    Ties on ts_recv are ordered by venue id (cobflow.venues), then topic/partition/offset order.
     """
     from confluent_kafka import Consumer, TopicPartition
 
@@ -266,7 +266,7 @@ def record(
                     progress(n)
                 if (start_ns is not None and raw.ts_recv < start_ns) or (end_ns is not None and raw.ts_recv >= end_ns):
                     continue
-                keyed.append((raw.ts_recv, venue_key(venue), msg.topic(), msg.partition(), msg.offset(), raw))
+                keyed.append((raw.ts_recv, venue, msg.topic(), msg.partition(), msg.offset(), raw))
         keyed.sort(key=lambda k: k[:5])
         if progress:
             progress(n)

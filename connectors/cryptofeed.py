@@ -59,7 +59,7 @@ def venue_of_file(path: Path) -> str:
 
 def _binary_frame(text: str) -> tuple[str, str, str] | None:
     """A bytes literal -> (base64 payload, encoding, decoded text); None for a text frame."""
-    if not (text.startswith(("b'", 'b"'))):
+    if not text.startswith(("b'", 'b"')):
         return None
     data = ast.literal_eval(text)
     if data[:2] == b"\x1f\x8b":

@@ -1,8 +1,9 @@
-"""Where producers of raw messages (the live clients) put them: Kafka (`raw.<venue>`, idempotent, acks=all) and/or a
-capture file, in batches."""
+"""Where producers of raw messages (the live clients) put them: Kafka (`raw.<venue>`,
+idempotent, acks=all) and/or a capture file, in batches."""
 
 from __future__ import annotations
 
+import gzip
 import threading
 from pathlib import Path
 
@@ -47,8 +48,6 @@ class FileRawSink:
     """JSON Lines (.jsonl / .jsonl.gz), written in batches; a recording in ts_recv order per venue."""
 
     def __init__(self, path: Path | str, batch: int = 1000) -> None:
-        import gzip
-
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._raw = open(self.path, "wb")

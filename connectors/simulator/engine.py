@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 from cobflow.config import SymbolsConfig
 from cobflow.raw import RawMessage
-from cobflow.venues import venue_key
 from connectors import get_venue
 from connectors.simulator.book import Change, MarketSpec, SimBook
 from connectors.simulator.wire import Frame, SimTrade, SimWireBase
@@ -291,7 +290,6 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
                 order += 1
 
     out: list[tuple[int, int, int, RawMessage]] = []  # (ts_recv, venue id, n, message)
-    venue_order = {v: venue_key(v) for v in wires}  # ties on ts_recv: by venue id
     last_recv: dict[str, int] = {}
     min_latency = min(DYNAMICS.get(v, DYNAMICS["coinbase"]).latency_ms for v in wires) * MS
     n_out = 0
@@ -309,7 +307,7 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
                                  base64.b64encode(f.payload).decode(), "base64-gzip")
             else:
                 raw = RawMessage(recv, venue, f.kind, f.channel, f.market, f.payload)
-            heapq.heappush(out, (recv, venue_order[venue], n_out, raw))
+            heapq.heappush(out, (recv, venue, n_out, raw))  # ties: by venue id
             n_out += 1
 
     for venue, wire in wires.items():
