@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from cobflow.capture import CaptureError, capture_format
 from cobflow.config import Settings, load_symbols
 from cobflow.runflow import file_flow, run_flow
-from cobflow.tables import COB_TABLES
+from cobflow.tables import FLOW_TABLES
 
 
 class ComputeError(RuntimeError):
@@ -33,7 +33,7 @@ def compute(settings: Settings, input: Path, output: Path, workers: int = 1, pro
     if not input.exists():
         raise CaptureError(f"{input}: no such capture file")
     capture_format(input)
-    for t in COB_TABLES:
+    for t in FLOW_TABLES:
         shutil.rmtree(output / t.name, ignore_errors=True)
     for old in output.glob("dead_letters*.jsonl") if output.exists() else []:
         old.unlink()
@@ -44,6 +44,6 @@ def compute(settings: Settings, input: Path, output: Path, workers: int = 1, pro
     if rc != 0:
         raise ComputeError(f"the dataflow failed (exit {rc})")
     rows = {t.name: sum(pq.ParquetFile(f).metadata.num_rows for f in (output / t.name).glob("*.parquet"))
-            for t in COB_TABLES}
+            for t in FLOW_TABLES}
     dead = sum(1 for f in output.glob("dead_letters*.jsonl") for _ in open(f, "rb"))
     return ComputeResult(time.perf_counter() - start, rows, dead)

@@ -193,11 +193,35 @@ def canonical_market(market: str) -> str:
     return re.sub(r"[/_:]", "-", market.strip()).upper()
 
 
+TIMEFRAMES = ("1s", "1m", "1h", "1d")  # METRICS.md bar timeframes
+
+
+class FeatureSpec(BaseModel):
+    """FEATURES.md's settings of one symbol (`features:` under it in symbols.yaml)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    indicator_timeframes: tuple[str, ...] = TIMEFRAMES
+    pivot_timeframes: tuple[str, ...] = ("1s", "1m")
+    pivot_strength: int = Field(2, ge=1, le=50, description="level-1 pivots: bars on each side")
+    stale_after_s: float = Field(5.0, gt=0, description="freshness: a venue silent this long is stale")
+    min_quality: float = Field(0.5, ge=0, le=1, description="below it no model runs, no exposure is added")
+
+    @field_validator("indicator_timeframes", "pivot_timeframes")
+    @classmethod
+    def _timeframes(cls, tfs: tuple[str, ...]) -> tuple[str, ...]:
+        for tf in tfs:
+            if tf not in TIMEFRAMES:
+                raise ValueError(f"unknown timeframe {tf!r}; known: {', '.join(TIMEFRAMES)}")
+        return tuple(dict.fromkeys(tfs))
+
+
 class SymbolSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     bucket: Bucket
     venues: dict[str, str]
+    features: FeatureSpec = Field(default_factory=FeatureSpec)
 
     @field_validator("bucket", mode="before")
     @classmethod

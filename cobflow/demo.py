@@ -15,7 +15,7 @@ from cobflow.report import make_report
 from cobflow.report.data import QuestDBSource
 from cobflow.runflow import kafka_flow, run_flow
 from cobflow.services import Services
-from cobflow.tables import COB_TABLES, PIPELINE_TABLES
+from cobflow.tables import FLOW_TABLES, PIPELINE_TABLES
 from cobflow.times import NS
 from connectors.simulator import SimConfig, simulate
 from connectors.simulator.faults import truncate_frames
@@ -64,7 +64,7 @@ def run_demo(settings: Settings, opts: DemoOptions) -> None:
     rc = run_flow(locator, 1, epoch_s=settings.flow.epoch_s)
     if rc != 0:
         raise DemoError(f"the dataflow failed (exit {rc})")
-    names = [settings.questdb.table(t.name) for t in (*COB_TABLES, *PIPELINE_TABLES)]
+    names = [settings.questdb.table(t.name) for t in (*FLOW_TABLES, *PIPELINE_TABLES)]
     wait_for_wal(settings.questdb, names)
     print("4/5 what landed in QuestDB:")
     for name in names:

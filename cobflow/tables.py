@@ -30,7 +30,7 @@ class TableRow:
     table: str
     ts: int  # ns since the epoch: the designated timestamp
     symbols: dict[str, str]
-    columns: dict[str, float | int | bool | str | None]
+    columns: dict[str, float | int | bool | str | np.ndarray | None]
 
 
 @dataclass(slots=True)
@@ -64,6 +64,8 @@ AnyRow = TableRow | TableRows  # what the flows hand their sinks: a row, or a bl
 
 
 def _values(column: np.ndarray, qdb_type: str) -> list:
+    if qdb_type == "DOUBLE[]":  # one array per row
+        return [np.asarray(x, dtype=np.float64) for x in column]
     if qdb_type == "DOUBLE":
         return [None if x != x else x for x in np.asarray(column, dtype=np.float64).tolist()]
     if qdb_type == "BOOLEAN":
@@ -174,6 +176,44 @@ CONSUMER_LAG = Table(
 )
 """How far a dataflow is behind its Kafka partitions (ts = wall clock of the measurement)."""
 
-COB_TABLES = (COB_SUMMARY, COB_BUCKETS, IMBALANCE_MA, OHLCV, ORDER_FLOW, BOOK_HEALTH)
+DATA_QUALITY = Table(
+    "data_quality",
+    symbols=("symbol",),
+    columns=(("completeness", "DOUBLE"), ("freshness", "DOUBLE"), ("quality", "DOUBLE"),
+             ("synced", "INT"), ("fresh", "INT"), ("configured", "INT")),
+    dedup_keys=("ts", "symbol"),
+)
+"""FEATURES.md "Data quality": one row per symbol and second the COB flow closes."""
+
+INDICATORS = Table(
+    "indicators",
+    symbols=("symbol", "timeframe"),
+    columns=tuple((c, "DOUBLE") for c in (
+        "sma_20", "ema_12", "ema_26", "rsi_14", "macd", "macd_signal", "macd_hist",
+        "bb_upper", "bb_middle", "bb_lower", "atr_14", "obv")),
+    dedup_keys=("ts", "symbol", "timeframe"),
+)
+"""FEATURES.md "Indicators": one row per closed ALL bar (ts = the bar's start)."""
+
+PIVOTS = Table(
+    "pivots",
+    symbols=("symbol", "timeframe", "kind"),
+    columns=(("level", "INT"), ("price", "DOUBLE"), ("confirmed_ts", "TIMESTAMP")),
+    dedup_keys=("ts", "symbol", "timeframe", "level", "kind"),
+)
+"""FEATURES.md "Pivots": one row per pivot, written at its confirmation (ts = the pivot bar's start)."""
+
+FEATURES = Table(
+    "features",
+    symbols=("symbol", "layout"),
+    columns=(("quality", "DOUBLE"), ("completeness", "DOUBLE"), ("freshness", "DOUBLE"),
+             ("cnn", "DOUBLE[]"), ("rl", "DOUBLE[]")),
+    dedup_keys=("ts", "symbol"),
+)
+"""FEATURES.md "Feature vectors": per symbol and second with a cob_summary row."""
+
+COB_TABLES = (COB_SUMMARY, COB_BUCKETS, IMBALANCE_MA, OHLCV, ORDER_FLOW, BOOK_HEALTH, DATA_QUALITY)
+FEATURE_TABLES = (INDICATORS, PIVOTS, FEATURES)  # from the COB tables' rows (operators.features)
+FLOW_TABLES = (*COB_TABLES, *FEATURE_TABLES)  # what the COB flow writes
 PIPELINE_TABLES = (DEAD_LETTERS, CONSUMER_LAG)  # written by the flows reading Kafka
-TABLES = {t.name: t for t in (TOP_OF_BOOK, *COB_TABLES, *PIPELINE_TABLES)}
+TABLES = {t.name: t for t in (TOP_OF_BOOK, *COB_TABLES, *FEATURE_TABLES, *PIPELINE_TABLES)}

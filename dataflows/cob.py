@@ -1,5 +1,6 @@
 """The consolidated-order-book dataflow: raw messages -> venue books -> one consolidated book
-per symbol -> cob_summary, cob_buckets, imbalance_ma, ohlcv, order_flow, book_health.
+per symbol -> cob_summary, cob_buckets, imbalance_ma, ohlcv, order_flow, book_health,
+data_quality -> features of each second: indicators, pivots, features (FEATURES.md).
 
 One flow, two ends, built by factories with explicit arguments:
   python -m bytewax.run "dataflows.cob:kafka_flow()"                 raw.<venue> -> QuestDB (+ dlq)
@@ -15,7 +16,7 @@ from bytewax.dataflow import Dataflow, Stream, operator
 
 from cobflow.config import Settings, SymbolsConfig, load_settings, load_symbols
 from cobflow.raw import RawMessage
-from cobflow.tables import COB_TABLES
+from cobflow.tables import COB_TABLES, FLOW_TABLES, Table
 from dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
 from operators.cob import cob_books
 from operators.split import RowsAndDeadLetters, split_rows
@@ -23,33 +24,39 @@ from operators.split import RowsAndDeadLetters, split_rows
 
 @operator
 def cob(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConfig,
-        idle_timeout: float | None = None) -> RowsAndDeadLetters:
-    """Raw messages -> rows of the COB tables, and dead letters."""
-    return split_rows("split", cob_books("cob_books", raw, symbols, idle_timeout))
+        idle_timeout: float | None = None, features: bool = True) -> RowsAndDeadLetters:
+    """Raw messages -> rows of the COB tables (and, with `features`, of the feature tables),
+    and dead letters."""
+    return split_rows("split", cob_books("cob_books", raw, symbols, idle_timeout, features))
 
 
-def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Dataflow:
+def tables(features: bool = True) -> list[Table]:
+    return list(FLOW_TABLES) if features else list(COB_TABLES)
+
+
+def kafka_flow(settings: Settings | None = None, tail: bool | None = None, features: bool = True) -> Dataflow:
     """raw.<venue> topics of the symbols file's venues -> QuestDB and the dlq topic.
     `tail` (default: `COBFLOW_FLOW__TAIL`): keep reading, closing a silent market's second
-    after the idle timeout, instead of stopping at the end of the topics."""
+    after the idle timeout, instead of stopping at the end of the topics. `features`: the
+    feature tables too (FEATURES.md)."""
     settings = settings or load_settings()
     tail = settings.flow.tail if tail is None else tail
     symbols = load_symbols(settings.symbols_file)
     flow = Dataflow("cob")
     raw, lag = kafka_input(flow, settings, symbols.venues(), tail)
-    rows, dead = cob("cob", raw, symbols, settings.flow.idle_timeout_s if tail else None)
-    questdb_output(settings, list(COB_TABLES), rows, dead, lag)
+    rows, dead = cob("cob", raw, symbols, settings.flow.idle_timeout_s if tail else None, features)
+    questdb_output(settings, tables(features), rows, dead, lag)
     return flow
 
 
 def file_flow(input: str | Path, output: str | Path, symbols_file: str | Path | None = None,
-              progress: bool = False, settings: Settings | None = None) -> Dataflow:
-    """A capture file -> one Parquet folder per COB table under `output`, dead letters in
+              progress: bool = False, settings: Settings | None = None, features: bool = True) -> Dataflow:
+    """A capture file -> one Parquet folder per table under `output`, dead letters in
     `output/dead_letters.jsonl`. `symbols_file` defaults to the settings' one."""
     settings = settings or load_settings()
     symbols = load_symbols(symbols_file or settings.symbols_file)
     flow = Dataflow("cob")
     raw = file_input(flow, input, settings.flow.batch_size, progress)
-    rows, dead = cob("cob", raw, symbols)
-    parquet_output(output, list(COB_TABLES), rows, dead)
+    rows, dead = cob("cob", raw, symbols, features=features)
+    parquet_output(output, tables(features), rows, dead)
     return flow

@@ -25,6 +25,7 @@ from cobflow.deadletter import DeadLetter
 from cobflow.events import Trade
 from cobflow.metrics.cob import OFFSETS, BucketSize, consolidate
 from cobflow.metrics.moving import WINDOWS, SecondsAverage
+from cobflow.metrics.quality import STALE_AFTER_S, data_quality
 from cobflow.metrics.trades import Bar, OrderFlow
 from cobflow.native import NativeVenueBook, bar_builder
 from cobflow.raw import RawMessage
@@ -32,6 +33,7 @@ from cobflow.tables import (
     BOOK_HEALTH,
     COB_BUCKETS,
     COB_SUMMARY,
+    DATA_QUALITY,
     IMBALANCE_MA,
     OHLCV,
     ORDER_FLOW,
@@ -41,6 +43,7 @@ from cobflow.tables import (
 )
 from connectors.base import BookSyncBase
 from operators.books import venue_book
+from operators.features import features
 from operators.parse import Parsed, apply_to_book, parse_batch
 from operators.state import stamp, unstamp
 from operators.venue_book import MAX_FILL_SECONDS
@@ -56,6 +59,7 @@ class VenueFeed:
     sync: BookSyncBase | NativeVenueBook
     queue: deque = field(default_factory=deque)  # (ts_recv, n, item) waiting for their second
     last_ts: int | None = None
+    applied_ts: int | None = None  # ts_recv of the newest message applied (freshness)
 
     @property
     def native(self) -> bool:
@@ -67,9 +71,10 @@ class CobState:
     """One symbol: its venue feeds, the seconds emitted so far, the moving windows."""
 
     def __init__(self, symbol: str, venues: dict[str, str], bucket: BucketSize,
-                 control_venues: frozenset[str] = frozenset()) -> None:
+                 control_venues: frozenset[str] = frozenset(), stale_after_s: float = STALE_AFTER_S) -> None:
         self.symbol = symbol
         self.bucket = bucket
+        self.stale_after_ns = int(stale_after_s * NS)
         self.feeds = {v: VenueFeed(v, m, venue_book(v, m)) for v, m in sorted(venues.items())}
         self.keys = {f"{v}:{m}": v for v, m in venues.items()}  # parse_batch's keys -> venue
         # (venue, envelope symbol) of the frames queued raw for a native book
@@ -194,6 +199,7 @@ class CobState:
                 while q and q[0][0] < end:
                     due.append(q.popleft())
                 if due:
+                    feed.applied_ts = max(feed.applied_ts or 0, max(d[0] for d in due))
                     item_trades, item_dead = feed.sync.apply([item for _, _, item in due])
                     dead.extend(item_dead)
                     venue = feed.venue  # ties on ts_recv across venues: by venue id (cobflow.venues)
@@ -201,10 +207,11 @@ class CobState:
                 continue
             while q and q[0][0] < end:
                 ts, n, item = q.popleft()
+                feed.applied_ts = ts if feed.applied_ts is None or ts > feed.applied_ts else feed.applied_ts
                 item_trades, item_dead = apply_to_book(feed.sync, item)
                 dead.extend(item_dead)
                 trades.extend((ts, feed.venue, n, t) for t in item_trades)
-        rows: list[AnyRow] = []
+        rows: list[AnyRow] = [self._quality_row(s)]  # first: it opens the second (operators.features)
         trades.sort(key=lambda t: (t[0], t[1], t[2]))
         closed = self.bars.add_many([(ts, t.venue, t.price, t.size, t.side) for ts, _, _, t in trades])
         closed.extend(self.bars.close(s + 1))
@@ -212,6 +219,18 @@ class CobState:
         rows.extend(self._flow_rows(s, [b for b in closed if b.timeframe == "1s" and b.start_s == s]))
         rows.extend(self._book_rows(s))
         return rows
+
+    def _quality_row(self, s: int) -> TableRow:
+        """FEATURES.md "Data quality" for second s: synced venues (after its messages) and
+        venues heard from in [S + 1s - stale_after, S + 1s)."""
+        fresh_from = (s + 1) * NS - self.stale_after_ns
+        feeds = self.feeds.values()
+        synced = sum(1 for f in feeds if f.sync.synced)
+        fresh = sum(1 for f in feeds if f.applied_ts is not None and f.applied_ts >= fresh_from)
+        completeness, freshness, quality = data_quality(synced, fresh, len(self.feeds))
+        return TableRow(DATA_QUALITY.name, s * NS, {"symbol": self.symbol}, {
+            "completeness": completeness, "freshness": freshness, "quality": quality,
+            "synced": synced, "fresh": fresh, "configured": len(self.feeds)})
 
     def _book_rows(self, s: int) -> list[AnyRow]:
         ts = s * NS
@@ -337,7 +356,7 @@ def control_owners(symbols: SymbolsConfig) -> dict[str, str]:
 def new_cob_state(symbols: SymbolsConfig, symbol: str) -> CobState:
     spec = symbols.symbols[symbol]
     owned = frozenset(v for v, s in control_owners(symbols).items() if s == symbol)
-    return CobState(symbol, spec.venues, spec.bucket, owned)
+    return CobState(symbol, spec.venues, spec.bucket, owned, spec.features.stale_after_s)
 
 
 def route_by_symbol(symbols: SymbolsConfig) -> Callable[[list[RawMessage]], list[tuple[str, tuple[str, list]]]]:
@@ -379,9 +398,13 @@ def _values(batch: list[tuple[str, list]]) -> list:
 
 @operator
 def cob_books(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
-              idle_timeout: float | None = None) -> Stream:
+              idle_timeout: float | None = None, with_features: bool = True) -> Stream:
     """Raw messages -> rows of the COB tables and dead letters, keyed by symbol: parsing,
-    the venue books and the seconds of one symbol all run on the worker that owns it."""
+    the venue books and the seconds of one symbol all run on the worker that owns it.
+    `with_features`: each second's rows are followed by its features (operators.features),
+    on the same key."""
     keyed = op.flat_map_batch("by_symbol", up, route_by_symbol(symbols))
     out = op.stateful_batch("cob", keyed, lambda resume: CobLogic(unstamp(resume, step_id), symbols, idle_timeout))
+    if with_features:
+        out = features("features", out, symbols)
     return op.flat_map_batch("unkey", out, _values)

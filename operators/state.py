@@ -12,7 +12,8 @@ from typing import Any
 #: Bump when a class kept in operator state changes shape (CobState, VenueBookState, the
 #: venue books). 2: books keep checksum tokens; CobState parses its symbol's frames.
 #: 3: the moving averages keep their values in one buffer; bars may be native.
-STATE_LAYOUT = 3
+#: 4: venue feeds keep the newest applied ts_recv (freshness); the features step's state.
+STATE_LAYOUT = 4
 
 
 class StaleRecoveryState(RuntimeError):

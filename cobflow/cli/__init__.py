@@ -8,11 +8,11 @@ import os
 import signal
 import sys
 
-from cobflow.cli import capture, dashboards, demo, flows, live, query, services, simulate
+from cobflow.cli import capture, dashboards, demo, features, flows, live, query, services, simulate
 from cobflow.cli.common import GLOBAL, err
 from cobflow.config import ConfigError, load_settings
 
-GROUPS = (services, capture, simulate, live, flows, query, dashboards, demo)
+GROUPS = (services, capture, simulate, live, flows, features, query, dashboards, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

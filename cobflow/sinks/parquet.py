@@ -16,8 +16,9 @@ from cobflow.tables import AnyRow, Table, TableRow, TableRows
 
 ROW_GROUP_ROWS = 16_384  # rows held per table before they are written as one row group
 ROW_GROUP_SPAN_NS = 600 * 1_000_000_000  # ... or rows spanning this much time (10 min of market)
-_TYPES = {"DOUBLE": pa.float64(), "INT": pa.int32(), "LONG": pa.int64(), "BOOLEAN": pa.bool_()}
-_DTYPES = {"DOUBLE": np.float64, "INT": np.int32, "LONG": np.int64, "BOOLEAN": np.bool_}
+_TYPES = {"DOUBLE": pa.float64(), "INT": pa.int32(), "LONG": pa.int64(), "BOOLEAN": pa.bool_(),
+          "TIMESTAMP": pa.timestamp("ns", tz="UTC"), "DOUBLE[]": pa.list_(pa.float64())}
+_DTYPES = {"DOUBLE": np.float64, "INT": np.int32, "LONG": np.int64, "BOOLEAN": np.bool_, "TIMESTAMP": np.int64}
 
 
 def arrow_schema(table: Table) -> pa.Schema:
@@ -85,6 +86,9 @@ class _ParquetPartition(StatelessSinkPartition[AnyRow]):
                 values.extend(tag if isinstance(tag, list) else [tag] * n)
             cols[s] = values
         for c, t in table.columns:
+            if t == "DOUBLE[]":  # a list column: one array per row
+                cols[c] = pa.array([np.asarray(x, dtype=np.float64) for b in blocks for x in b.columns[c]], type=_TYPES[t])
+                continue
             cols[c] = pa.array(_joined([b.columns[c] for b in blocks], _DTYPES[t]), type=_TYPES[t],
                                from_pandas=t == "DOUBLE")
         return pa.table(cols, schema=self.schemas[name])
@@ -138,3 +142,15 @@ def read_table(out: Path | str, name: str) -> pa.Table:
     """All workers' files of one table."""
     folder = Path(out) / name
     return pa.concat_tables([pq.read_table(f) for f in sorted(folder.glob("*.parquet"))])
+
+
+def write_tables(out: Path | str, tables: list[Table], rows: list[AnyRow]) -> None:
+    """Rows into one Parquet folder per table under `out` (replacing what was there), the
+    way the flow's sink writes them (`cobflow features`)."""
+    out = Path(out)
+    for t in tables:
+        for old in (out / t.name).glob("*.parquet"):
+            old.unlink()
+    part = _ParquetPartition(out, {t.name: t for t in tables}, 0)
+    part.write_batch(rows)
+    part.close()

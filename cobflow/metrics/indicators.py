@@ -1,0 +1,129 @@
+"""Indicators of one symbol's closed ALL bars in one timeframe (FEATURES.md "Indicators"),
+computed by TA-Lib's stream handles: O(1) per bar and bit-identical to its batch functions.
+
+A handle cannot be pickled (it points into the C library), so the state kept in the recovery
+store is the series itself; a resumed flow opens the handles again on it and carries on with
+the values of one uninterrupted run. A bar TA-Lib would reject (not finite, high below low)
+is refused before any handle sees it: a rejected update could leave one handle a bar ahead
+of the others.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import talib
+from talib import stream
+
+from cobflow.metrics.trades import Bar
+
+
+@dataclass(frozen=True)
+class Indicator:
+    function: str  # TA-Lib's name
+    inputs: tuple[str, ...]  # series names, in TA-Lib's argument order
+    params: tuple[tuple[str, Any], ...]
+    columns: tuple[str, ...]  # the table's columns, in TA-Lib's output order
+
+
+#: The table `indicators`, column for column (FEATURES.md).
+INDICATORS = (
+    Indicator("SMA", ("close",), (("timeperiod", 20),), ("sma_20",)),
+    Indicator("EMA", ("close",), (("timeperiod", 12),), ("ema_12",)),
+    Indicator("EMA", ("close",), (("timeperiod", 26),), ("ema_26",)),
+    Indicator("RSI", ("close",), (("timeperiod", 14),), ("rsi_14",)),
+    Indicator("MACD", ("close",), (("fastperiod", 12), ("slowperiod", 26), ("signalperiod", 9)),
+              ("macd", "macd_signal", "macd_hist")),
+    Indicator("BBANDS", ("close",), (("timeperiod", 20), ("nbdevup", 2), ("nbdevdn", 2), ("matype", 0)),
+              ("bb_upper", "bb_middle", "bb_lower")),
+    Indicator("ATR", ("high", "low", "close"), (("timeperiod", 14),), ("atr_14",)),
+    Indicator("OBV", ("close", "volume"), (), ("obv",)),
+)
+COLUMNS = tuple(c for ind in INDICATORS for c in ind.columns)
+SERIES = ("high", "low", "close", "volume")
+
+
+class InvalidBar(ValueError):
+    """A bar no indicator may see; the message says which value is wrong."""
+
+
+def check_bar(bar: Bar) -> None:
+    values = {"open": bar.open, "high": bar.high, "low": bar.low, "close": bar.close, "volume": bar.volume}
+    for name, v in values.items():
+        if not math.isfinite(v):
+            raise InvalidBar(f"{bar.timeframe} bar at {bar.start_s}: {name} is {v}")
+    if bar.volume < 0:
+        raise InvalidBar(f"{bar.timeframe} bar at {bar.start_s}: negative volume {bar.volume}")
+    if not bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high:
+        raise InvalidBar(f"{bar.timeframe} bar at {bar.start_s}: open/close outside [low {bar.low}, high {bar.high}]")
+
+
+class IndicatorSeries:
+    """The closed bars of one (symbol, timeframe) since the input began, and a handle per
+    indicator once it has history enough to open (until then, TA-Lib's batch value on the
+    short history: NaN, exactly where the batch function returns NaN)."""
+
+    def __init__(self) -> None:
+        self.series = {name: array("d") for name in SERIES}
+        self.handles: list[Any] = [None] * len(INDICATORS)
+
+    def __len__(self) -> int:
+        return len(self.series["close"])
+
+    def add(self, bar: Bar) -> dict[str, float | None]:
+        """The bar's values (None where TA-Lib gives NaN); InvalidBar leaves everything as it was."""
+        check_bar(bar)
+        point = {"high": bar.high, "low": bar.low, "close": bar.close, "volume": bar.volume}
+        for name, v in point.items():
+            self.series[name].append(v)
+        out: dict[str, float | None] = {}
+        for i, ind in enumerate(INDICATORS):
+            handle = self.handles[i]
+            if handle is None:
+                values = self._open(i)
+            else:
+                values = handle.update(*(point[name] for name in ind.inputs))
+            if not isinstance(values, tuple):
+                values = (values,)
+            for col, v in zip(ind.columns, values):
+                out[col] = None if v != v else float(v)
+        return out
+
+    def _open(self, i: int) -> tuple:
+        """Open indicator i's handle on the whole series if it has history enough; its
+        value at the last bar either way."""
+        ind = INDICATORS[i]
+        history = [np.frombuffer(self.series[name], dtype=np.float64) for name in ind.inputs]
+        try:
+            self.handles[i] = handle = getattr(stream, ind.function)(*history, **dict(ind.params))
+        except talib.InsufficientHistory:
+            batch = getattr(talib, ind.function)(*history, **dict(ind.params))
+            return tuple(b[-1] for b in batch) if isinstance(batch, tuple) else (batch[-1],)
+        value = handle.value
+        return value if isinstance(value, tuple) else (value,)
+
+    # the recovery store keeps the series; handles are opened again from it
+    def __getstate__(self) -> dict:
+        return {"series": {name: bytes(a) for name, a in self.series.items()}}
+
+    def __setstate__(self, state: dict) -> None:
+        self.series = {}
+        for name, data in state["series"].items():
+            a = array("d")
+            a.frombytes(data)
+            self.series[name] = a
+        self.handles = [None] * len(INDICATORS)
+        if len(self):
+            for i in range(len(INDICATORS)):
+                self._open(i)
+
+    def __deepcopy__(self, memo: dict) -> IndicatorSeries:
+        """A copy with copied handles (the Bytewax snapshot pickles it: `__getstate__`)."""
+        other = IndicatorSeries.__new__(IndicatorSeries)
+        other.series = {name: array("d", a) for name, a in self.series.items()}
+        other.handles = [None if h is None else h.copy() for h in self.handles]
+        return other

@@ -1,0 +1,177 @@
+"""`cobflow features`: the feature tables again from stored rows (a `cobflow compute`
+output folder, or QuestDB), for training. The stored rows of each second are handed to the
+same `FeatureState` the flow runs, in the order the flow made them, so the values are the
+flow's, value for value.
+
+Indicators (EMA, OBV) and trailing windows depend on everything before, so the rows are
+always read from the start of what is stored; `since` only drops the output before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cobflow.config import QuestDBSettings, SymbolsConfig
+from cobflow.metrics.trades import ALL, TIMEFRAMES
+from cobflow.progress import Progress
+from cobflow.qdb import query
+from cobflow.sinks.parquet import arrow_schema, read_table, write_tables
+from cobflow.tables import (
+    COB_BUCKETS,
+    COB_SUMMARY,
+    DATA_QUALITY,
+    FEATURE_TABLES,
+    OHLCV,
+    ORDER_FLOW,
+    TABLES,
+    AnyRow,
+    TableRow,
+    TableRows,
+)
+from operators.features import new_feature_state
+
+NS = 1_000_000_000
+INPUT_TABLES = (DATA_QUALITY, COB_SUMMARY, COB_BUCKETS, OHLCV, ORDER_FLOW)
+
+
+class RecomputeError(RuntimeError):
+    pass
+
+
+@dataclass
+class RecomputeResult:
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: int = 0
+
+
+def read_parquet(folder: Path) -> dict[str, pa.Table]:
+    out = {}
+    for t in INPUT_TABLES:
+        if not any((folder / t.name).glob("*.parquet")):
+            raise RecomputeError(f"{folder}: no {t.name} table here (a `cobflow compute` output folder has one)")
+        out[t.name] = read_table(folder, t.name)
+    return out
+
+
+def read_questdb(settings: QuestDBSettings, until_ns: int | None) -> dict[str, pa.Table]:
+    """Every stored row up to `until_ns` (exclusive) of the input tables."""
+    out = {}
+    for t in INPUT_TABLES:
+        where = f" WHERE ts < {until_ns // 1000}" if until_ns is not None else ""  # micros: QuestDB's literal
+        rows = query(settings, f"SELECT * FROM {settings.table(t.name)}{where} ORDER BY ts")
+        out[t.name] = _arrow(t.name, rows)
+    return out
+
+
+def _arrow(name: str, rows: list[dict]) -> pa.Table:
+    schema = arrow_schema(TABLES[name])
+    cols: dict[str, list] = {f.name: [r.get(f.name) for r in rows] for f in schema}
+    cols["ts"] = [_ns(v) for v in cols["ts"]]
+    return pa.table(cols, schema=schema)
+
+
+def _ns(value: str) -> int:
+    """QuestDB's JSON timestamps ('2024-01-01T00:00:00.123456Z', or ...123456789Z) -> ns."""
+    date, _, frac = value.rstrip("Z").partition(".")
+    seconds = int(np.datetime64(date, "s").astype(np.int64))
+    return seconds * NS + int((frac + "000000000")[:9])
+
+
+def _sorted(t: pa.Table, symbol: str, keys: list[str]) -> pa.Table:
+    t = t.filter(pc.equal(t["symbol"], symbol))
+    return t.sort_by([(k, "ascending") for k in keys])
+
+
+def _ints(t: pa.Table, column: str) -> np.ndarray:
+    return t[column].cast(pa.int64()).to_numpy()
+
+
+def stored_seconds(tables: dict[str, pa.Table], symbol: str) -> Iterator[list[AnyRow]]:
+    """The rows of each stored second of `symbol`, as the flow handed them on: its
+    data_quality row, the ALL bars that closed in it, its order flow, summary and buckets."""
+    dq = _sorted(tables[DATA_QUALITY.name], symbol, ["ts"])
+    seconds = _ints(dq, "ts") // NS
+    if len(seconds) == 0:
+        return
+    summary = _sorted(tables[COB_SUMMARY.name], symbol, ["ts"])
+    buckets = _sorted(tables[COB_BUCKETS.name], symbol, ["ts", "offset"])
+    bars = _sorted(tables[OHLCV.name], symbol, ["ts"])
+    bars = bars.filter(pc.equal(bars["venue"], ALL))
+    flow = _sorted(tables[ORDER_FLOW.name], symbol, ["ts"])
+    flow = flow.filter(pc.equal(flow["venue"], ALL))
+
+    # a bar closes in the first second the flow closed at or after its window's last one
+    tf_s = np.array([TIMEFRAMES[t] for t in bars["timeframe"].to_pylist()], dtype=np.int64)
+    start_s = _ints(bars, "ts") // NS
+    closing = np.searchsorted(seconds, start_s + tf_s - 1)
+    order = np.lexsort((tf_s, start_s, closing))
+    bar_rows = bars.to_pylist()
+    bar_ns = _ints(bars, "ts")
+    bars_at: dict[int, list[TableRow]] = {}
+    for i in order:
+        if closing[i] < len(seconds):
+            bars_at.setdefault(int(seconds[closing[i]]), []).append(_row(OHLCV.name, bar_rows[i], int(bar_ns[i])))
+
+    by_second = {int(t) // NS: r for t, r in zip(_ints(summary, "ts"), summary.to_pylist())}
+    flow_at = {int(t) // NS: r for t, r in zip(_ints(flow, "ts"), flow.to_pylist())}
+    b_ts = _ints(buckets, "ts") // NS
+    b_cols = {c: buckets[c].to_numpy(zero_copy_only=False) for c, _ in COB_BUCKETS.columns}
+    starts = np.searchsorted(b_ts, seconds)
+    ends = np.searchsorted(b_ts, seconds, side="right")
+    dq_rows = dq.to_pylist()
+    for j, s in enumerate(seconds.tolist()):
+        out: list[AnyRow] = [_row(DATA_QUALITY.name, dq_rows[j], s * NS)]
+        out.extend(bars_at.get(s, ()))
+        if s in flow_at:
+            out.append(_row(ORDER_FLOW.name, flow_at[s], s * NS))
+        if s in by_second:
+            out.append(_row(COB_SUMMARY.name, by_second[s], s * NS))
+        if ends[j] > starts[j]:
+            sl = slice(int(starts[j]), int(ends[j]))
+            out.append(TableRows(COB_BUCKETS.name, s * NS, {"symbol": symbol},
+                                 {c: np.asarray(v[sl], dtype=np.float64) for c, v in b_cols.items()}))
+        yield out
+
+
+def _row(name: str, r: dict, ns: int) -> TableRow:
+    t = TABLES[name]
+    return TableRow(name, ns, {s: r[s] for s in t.symbols}, {c: r[c] for c, _ in t.columns})
+
+
+def recompute(tables: dict[str, pa.Table], symbols: SymbolsConfig, output: Path, since_ns: int | None = None,
+              progress: bool = True) -> RecomputeResult:
+    """The feature tables of every configured symbol found in `tables`, into Parquet under `output`."""
+    result = RecomputeResult({t.name: 0 for t in FEATURE_TABLES})
+    rows: list[AnyRow] = []
+    found = set(tables[DATA_QUALITY.name]["symbol"].to_pylist())
+    todo = [s for s in symbols.symbols if s in found]
+    if not todo:
+        raise RecomputeError(f"no stored rows of the configured symbols ({', '.join(symbols.symbols)})")
+    total = sum(len(_sorted(tables[DATA_QUALITY.name], s, ["ts"])) for s in todo)
+    bar = Progress("features", total=total, unit=" seconds") if progress else None
+    for symbol in todo:
+        state = new_feature_state(symbols, symbol)
+        for second_rows in stored_seconds(tables, symbol):
+            made = state.add(second_rows)
+            made.extend(state.finish())
+            result.seconds += 1
+            if bar is not None and result.seconds % 500 == 0:
+                bar(result.seconds)
+            rows.extend(r for r in made if since_ns is None or _first_ts(r) >= since_ns)
+    if bar is not None:
+        bar(result.seconds)
+        bar.finish()
+    for r in rows:
+        result.rows[r.table] += len(r) if isinstance(r, TableRows) else 1
+    write_tables(output, list(FEATURE_TABLES), rows)
+    return result
+
+
+def _first_ts(r: AnyRow) -> int:
+    return r.ts if isinstance(r.ts, int) else int(r.ts[0])
