@@ -12,3 +12,24 @@ def plain(row) -> tuple:
 
 def plain_sorted(rows) -> list[tuple]:
     return sorted((plain(r) for r in rows), key=repr)
+
+
+def run_cob(messages, symbols, workers: int = 1, features: bool = True):
+    """The COB flow (with its features) on messages, in this process: (rows one by one, dead letters)."""
+    import bytewax.operators as op
+    from bytewax.dataflow import Dataflow
+    from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
+
+    from cobflow.tables import as_rows
+    from dataflows.cob import cob
+
+    flow = Dataflow("test_cob")
+    rows, dead = cob("cob", op.input("in", flow, TestingSource(list(messages))), symbols, features=features)
+    out, dlq = [], []
+    op.output("rows", rows, TestingSink(out))
+    op.output("dlq", dead, TestingSink(dlq))
+    if workers == 1:
+        run_main(flow)
+    else:
+        cluster_main(flow, [], 0, worker_count_per_proc=workers)
+    return as_rows(out), dlq

@@ -1,5 +1,7 @@
 """Simulated traffic (2 symbols x 5 venues) through Kafka -> `bytewax.run "dataflows.cob:kafka_flow()"`
--> QuestDB, compared row for row with `cobflow compute` on the same capture."""
+-> QuestDB, compared row for row with `cobflow compute` on the same capture: the COB tables
+and the feature tables (indicators, pivots, features), also across a resume from the
+recovery store in the middle of the indicators' warm-up."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import pytest
 
 from cobflow.qdb import query, wait_for_wal
 from cobflow.sinks.parquet import read_table
-from cobflow.tables import COB_TABLES
+from cobflow.tables import FLOW_TABLES
 from tests.integration.helpers import cobflow
 
 pytestmark = pytest.mark.integration
@@ -28,6 +30,8 @@ def norm(v):
 
 
 def same(a, b) -> bool:
+    if isinstance(a, list) or isinstance(b, list):  # a feature vector (DOUBLE[] / Parquet list)
+        return a is not None and b is not None and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     if isinstance(a, float) or isinstance(b, float):
         if a is None or b is None:
             return a is b
@@ -90,10 +94,10 @@ def assert_questdb_equals_compute(settings, env, capture, tmp_path):
     out = tmp_path / "parquet"
     printed = cobflow(env, "--config", str(CONFIG), "compute", "--input", str(capture), "--output", str(out))
     assert "cob_buckets" in printed
-    names = [settings.questdb.table(t.name) for t in COB_TABLES]
+    names = [settings.questdb.table(t.name) for t in FLOW_TABLES]
     wait_for_wal(settings.questdb, names)
-    for t in COB_TABLES:
-        keys = ["ts", *t.symbols] + (["offset"] if any(c == "offset" for c, _ in t.columns) else [])
+    for t in FLOW_TABLES:  # the COB tables and the feature tables
+        keys = list(t.dedup_keys)
         cols = ["ts", *t.symbols, *(c for c, _ in t.columns)]
         order = ", ".join(f'"{k}"' if k == "offset" else k for k in keys)
         select = ", ".join(f'"{c}"' if c == "offset" else c for c in cols)
