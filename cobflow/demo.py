@@ -77,6 +77,14 @@ def run_demo(settings: Settings, opts: DemoOptions) -> None:
         f"select ts, symbol, venues, best_bid, best_ask, mid, microprice, spread_bps, "
         f"liquidity_imbalance, li_ma_5, li_ma_60 from {summary} latest on ts partition by symbol order by symbol",
     )))
+    indicators, quality = settings.questdb.table("indicators"), settings.questdb.table("data_quality")
+    print(f"\nthe last 1s indicators and data quality of each symbol ({indicators}, {quality}):")
+    print(format_rows(query(
+        settings.questdb,
+        f"select i.ts, i.symbol, i.sma_20, i.ema_12, i.rsi_14, i.macd, i.bb_upper, i.bb_lower, i.atr_14, q.quality "
+        f"from (select * from {indicators} where timeframe = '1s' latest on ts partition by symbol) i "
+        f"join (select * from {quality} latest on ts partition by symbol) q on symbol order by i.symbol",
+    )))
     report_dir = opts.report or settings.services.home / "demo" / "report"
     print(f"\n5/5 the dashboards' views as PNG images ({report_dir}/):")
     for symbol in symbols.symbols:

@@ -70,7 +70,47 @@ def consolidated_book() -> Dashboard:
             w=24, h=8, description="The last second in the range.",
             options={"xField": "offset", "orientation": "vertical", "stacking": "none",
                      "legend": {"showLegend": True, "displayMode": "list", "placement": "bottom"}})
+    _indicator_panels(d)
     return d
+
+
+def _indicator_panels(d: Dashboard) -> None:
+    """FEATURES.md's indicators and pivots of the ALL bars, in the timeframe picked above them."""
+    d.custom_variable("timeframe", "Indicators and pivots: timeframe", list(TIMEFRAMES), "1s")
+    tf = f"{SYMBOL} AND timeframe = '$timeframe'"
+    close = target(f"SELECT ts AS \"time\", close FROM ohlcv WHERE {tf} AND venue = 'ALL' ORDER BY ts", ref="A")
+    d.panel("timeseries", "Bollinger bands 20/2 over the close ($timeframe, all venues)",
+            [close, target(f"SELECT ts AS \"time\", bb_upper, bb_middle, bb_lower, sma_20, ema_12, ema_26 "
+                           f"FROM indicators WHERE {tf} ORDER BY ts", ref="B")],
+            w=16, h=9, custom=_timeseries(),
+            description="TA-Lib's BBANDS, SMA and EMA of the closed ALL bars (null during the warm-up).")
+    d.panel("timeseries", "RSI 14 ($timeframe)",
+            [target(f"SELECT ts AS \"time\", rsi_14 FROM indicators WHERE {tf} ORDER BY ts")],
+            w=8, h=9, custom=_timeseries(), min=0, max=100,
+            thresholds=[{"color": "green", "value": None}, {"color": "orange", "value": 30},
+                        {"color": "green", "value": 70}])
+    d.panel("timeseries", "MACD 12/26/9 ($timeframe)",
+            [target(f"SELECT ts AS \"time\", macd, macd_signal, macd_hist FROM indicators WHERE {tf} ORDER BY ts")],
+            w=12, custom=_timeseries(),
+            overrides=[{"matcher": {"id": "byName", "options": "macd_hist"},
+                        "properties": [{"id": "custom.drawStyle", "value": "bars"},
+                                       {"id": "custom.fillOpacity", "value": 60}]}])
+    d.panel("timeseries", "ATR 14 and OBV ($timeframe)",
+            [target(f"SELECT ts AS \"time\", atr_14, obv FROM indicators WHERE {tf} ORDER BY ts")],
+            w=12, custom=_timeseries(),
+            overrides=[{"matcher": {"id": "byName", "options": "obv"},
+                        "properties": [{"id": "custom.axisPlacement", "value": "right"}]}])
+    pivots = ("SELECT ts AS \"time\", 'level ' || level || ' ' || kind AS metric, price FROM pivots "
+              f"WHERE {tf} ORDER BY ts")
+    d.panel("timeseries", "Pivots on the price ($timeframe): one series per level and kind",
+            [close, target(pivots, ref="B")], w=24, h=10,
+            custom=_timeseries({"spanNulls": True}),
+            description="Williams pivots, levels 1-5, at the pivot bar (shown once confirmed: the row is "
+                        "written at its confirmation, never revised).",
+            overrides=[{"matcher": {"id": "byRegexp", "options": "^level .*"},
+                        "properties": [{"id": "custom.drawStyle", "value": "points"},
+                                       {"id": "custom.pointSize", "value": 7},
+                                       {"id": "custom.showPoints", "value": "always"}]}])
 
 
 def market() -> Dashboard:
@@ -110,11 +150,24 @@ def pipeline_health() -> Dashboard:
     per_table = [
         target(f"SELECT {GROUP}, count() * 1000.0 / $__interval_ms AS {t} FROM {t} "
                f"WHERE {IN_RANGE} GROUP BY 1 ORDER BY 1", ref=chr(ord("A") + i))
-        for i, t in enumerate(("cob_summary", "cob_buckets", "imbalance_ma", "ohlcv", "order_flow", "book_health"))
+        for i, t in enumerate(("cob_summary", "cob_buckets", "imbalance_ma", "ohlcv", "order_flow", "book_health",
+                               "data_quality", "indicators", "pivots", "features"))
     ]
     d.panel("timeseries", "Rows per second by table", per_table, w=12, unit="rowsps",
             description="By the rows' own timestamps: in a replay, rows per second of market time.",
             custom=_timeseries())
+    d.panel("timeseries", "Data quality per symbol (worst second of each interval)",
+            [target(f"SELECT {GROUP}, symbol AS metric, min(quality) AS quality FROM data_quality "
+                    f"WHERE {IN_RANGE} GROUP BY 1, 2 ORDER BY 1", ref="A"),
+             target(f"SELECT {GROUP}, symbol || ' completeness' AS metric, min(completeness) AS completeness "
+                    f"FROM data_quality WHERE {IN_RANGE} GROUP BY 1, 2 ORDER BY 1", ref="B"),
+             target(f"SELECT {GROUP}, symbol || ' freshness' AS metric, min(freshness) AS freshness "
+                    f"FROM data_quality WHERE {IN_RANGE} GROUP BY 1, 2 ORDER BY 1", ref="C")],
+            w=24, h=8, min=0, max=1, custom=_timeseries({"lineInterpolation": "stepAfter"}),
+            description="quality = completeness (synced venues / configured) x freshness (venues heard from "
+                        "in the last 5 s / configured). Below min_quality (0.5) no model runs and no "
+                        "exposure is added.",
+            thresholds=[{"color": "red", "value": None}, {"color": "green", "value": 0.5}])
     d.panel("timeseries", "Consumer lag (messages behind, worst partition per topic)",
             [target(f"SELECT {GROUP}, topic AS metric, max(lag) AS lag FROM consumer_lag "
                     f"WHERE {IN_RANGE} GROUP BY 1, 2 ORDER BY 1")],

@@ -53,6 +53,11 @@ class Dashboard:
         defaults: dict[str, Any] = {"custom": custom or {}}
         if unit:
             defaults["unit"] = unit
+        for key in ("min", "max"):  # field settings: Grafana reads them from fieldConfig.defaults
+            if key in extra:
+                defaults[key] = extra.pop(key)
+        if "thresholds" in extra:
+            defaults["thresholds"] = {"mode": "absolute", "steps": extra.pop("thresholds")}
         self.panels.append({
             "id": self.layout.next_id, "type": kind, "title": title, "description": description,
             "datasource": DATASOURCE, "gridPos": self.layout.place(w, h),

@@ -11,6 +11,8 @@ import numpy as np
 from matplotlib.colors import ListedColormap, TwoSlopeNorm
 from matplotlib.figure import Figure
 
+from cobflow.metrics.vectors import HEATMAP_SECONDS
+from cobflow.metrics.vectors import heatmap as heatmap_array
 from cobflow.report.data import ReportSource
 
 WIDTH, HEIGHT, DPI = 1600, 900, 100
@@ -134,11 +136,69 @@ def candles(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
     vol.axhline(0, color="grey", lw=0.8)
     vol.set_ylabel("volume")
     vol.legend(loc="upper left", ncol=2)
-    return _finish(fig, [ax, vol], f"{spec.symbol} {spec.timeframe} candles and volume, all venues", path)
+    _pivots(src, spec, ax)
+    return _finish(fig, [ax, vol], f"{spec.symbol} {spec.timeframe} candles, volume and pivots, all venues", path)
+
+
+PIVOT_COLORS = ("tab:gray", "tab:blue", "tab:purple", "tab:orange", "black")
+
+
+def _pivots(src: ReportSource, spec: ReportSpec, ax) -> None:
+    """Confirmed pivots at their bars: highs above (v), lows below (^), one colour per level."""
+    p = src.load("pivots", {"symbol": spec.symbol, "timeframe": spec.timeframe}, spec.start, spec.end)
+    if len(p["ts"]) == 0:
+        return
+    x = mdates.date2num(_times(p["ts"] + TIMEFRAME_S[spec.timeframe] * NS // 2))
+    level, price, kind = p["level"].astype(int), p["price"].astype(float), p["kind"].astype(str)
+    for lv in range(1, 6):
+        for k, marker in (("high", "v"), ("low", "^")):
+            m = (level == lv) & (kind == k)
+            if m.any():
+                ax.scatter(x[m], price[m], marker=marker, s=12 + 14 * lv, color=PIVOT_COLORS[lv - 1],
+                           zorder=3, label=f"pivot L{lv} {k}")
+    ax.legend(loc="upper left", ncol=5, fontsize=8)
+
+
+def book_input(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
+    """What the models read: the last 300 s x 41 buckets of bid and ask quantity, drawn from
+    the array `cobflow.metrics.vectors.heatmap` makes (the models' own function)."""
+    end_s = (spec.end - 1) // NS
+    first = max(spec.start, (end_s - HEATMAP_SECONDS + 1) * NS)
+    b = src.load("cob_buckets", {"symbol": spec.symbol}, first, spec.end)
+    fig, axes = _figure(2)
+    if len(b["ts"]) == 0:
+        for ax in axes:
+            _empty(ax, "consolidated book")
+        return _finish(fig, axes, f"{spec.symbol} model input", path)
+    order = np.lexsort((b["offset"], b["ts"]))
+    seconds = np.unique(b["ts"]) // NS
+    bid = b["bid_qty"][order].astype(float).reshape(len(seconds), -1)
+    ask = b["ask_qty"][order].astype(float).reshape(len(seconds), -1)
+    array = heatmap_array(seconds, bid, ask, end_s)
+    t = mdates.date2num(_times(np.array([(end_s - HEATMAP_SECONDS + 1) * NS, (end_s + 1) * NS])))
+    for ax, side, data, cmap in ((axes[0], "ask", array[1], "Reds"), (axes[1], "bid", array[0], "Blues")):
+        im = ax.imshow(data.T, aspect="auto", origin="lower", cmap=cmap, interpolation="nearest",
+                       extent=(t[0], t[1], -20.5, 20.5))
+        fig.colorbar(im, ax=ax, label=f"{side} qty")
+        ax.set_ylabel("bucket offset")
+        ax.set_title(f"{side} quantity per bucket offset (-20..20 around the mid's bucket)", fontsize=10)
+        ax.xaxis_date()
+    return _finish(fig, axes, f"{spec.symbol} model input: the last {HEATMAP_SECONDS} s x 41 buckets", path)
 
 
 def health(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
-    fig, (ax, tab) = _figure(2, [2, 1], sharex=False)
+    fig, (ax, qual, tab) = _figure(3, [2, 1, 1], sharex=False)
+    fig.subplots_adjust(hspace=0.45)
+    q = src.load("data_quality", {"symbol": spec.symbol}, spec.start, spec.end)
+    if len(q["ts"]):
+        for col, style in (("quality", "-"), ("completeness", "--"), ("freshness", ":")):
+            qual.plot(_times(q["ts"]), q[col].astype(float), style, lw=1.2, label=col)
+        qual.axhline(0.5, color="tab:red", lw=0.8, label="min_quality")
+        qual.set_ylim(-0.05, 1.05)
+        qual.legend(loc="lower left", ncol=4, fontsize=8)
+        qual.set_title("data quality: completeness x freshness", fontsize=10)
+    else:
+        _empty(qual, "data quality rows")
     tab.axis("off")
     rows, labels, counters = [], [], []
     grid_t = None
@@ -169,7 +229,7 @@ def health(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
                           colLabels=["venue market", "gaps", "resyncs", "checksum failures", "malformed", "updates"])
         table.scale(1, 1.4)
         tab.set_title(f"counters at the end of the range; dead letters in range: {dead}", fontsize=10)
-    return _finish(fig, [ax], f"{spec.symbol} pipeline health", path)
+    return _finish(fig, [ax, qual], f"{spec.symbol} pipeline health", path)
 
 
 def spec_start(ts: np.ndarray, spec: ReportSpec) -> int:
@@ -180,7 +240,8 @@ def spec_end(ts: np.ndarray, spec: ReportSpec) -> int:
     return int(min(spec.end - 1, ts.max()) // NS * NS)
 
 
-VIEWS = {"heatmap": heatmap, "imbalance": imbalance, "candles": candles, "health": health}
+VIEWS = {"heatmap": heatmap, "imbalance": imbalance, "candles": candles, "health": health,
+         "model-input": book_input}
 
 
 def render_all(src: ReportSource, spec: ReportSpec, out: Path) -> list[Path]:

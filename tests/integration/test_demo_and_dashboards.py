@@ -37,11 +37,14 @@ def test_demo_runs_the_whole_path_and_prints_what_landed(demo):
     settings, env, tmp, capture, out = demo
     assert capture.exists()
     computed = cobflow(env, "compute", "--input", str(capture), "--output", str(tmp / "pq"))
-    for t in ("cob_summary", "cob_buckets", "imbalance_ma", "ohlcv", "order_flow", "book_health"):
+    for t in ("cob_summary", "cob_buckets", "imbalance_ma", "ohlcv", "order_flow", "book_health", "data_quality",
+              "indicators", "pivots", "features"):
         n = int(next(line.split()[1].replace(",", "") for line in computed.splitlines() if line.split()[:1] == [t]))
         assert n > 0 and f"{settings.questdb.table(t)}: {n} rows" in out, (t, out)
     lines = [line for line in out.splitlines() if re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", line)]
-    assert [line.split()[1] for line in lines] == ["BTC-USD", "ETH-USD"], out
+    # the last second of each symbol, then its last 1s indicators (warm after 30 s: SMA 20, RSI 14) and quality
+    assert [line.split()[1] for line in lines] == ["BTC-USD", "ETH-USD"] * 2, out
+    assert all("null" not in line.split()[2:5] for line in lines[2:]), out
     # a frame cut short at 10 s (--faults-every 30): its dead letters are in QuestDB as in compute's file
     dead = [json.loads(line) for f in (tmp / "pq").glob("dead_letters*.jsonl") for line in f.open()]
     assert any(d["stage"] == "parse" for d in dead)
@@ -56,7 +59,8 @@ def test_demo_writes_the_png_report_and_prints_the_paths(demo):
     *_, tmp, _capture, out = demo
     printed = [Path(line.strip()) for line in out.splitlines() if line.strip().endswith(".png")]
     assert sorted(p.name for p in printed) == sorted(
-        f"{s}-{v}.png" for s in ("BTC-USD", "ETH-USD") for v in ("heatmap", "imbalance", "candles", "health"))
+        f"{s}-{v}.png" for s in ("BTC-USD", "ETH-USD")
+        for v in ("heatmap", "imbalance", "candles", "health", "model-input"))
     for p in printed:
         assert p.parent == tmp / "report" and png_size(p) == (1600, 900) and p.stat().st_size > 20_000
 

@@ -54,10 +54,10 @@ def test_report_from_parquet_has_the_four_views_with_their_content(computed, tmp
     symbols = load_symbols(CONFIG)
     paths = make_report(ParquetSource(computed), symbols, "BTC-USD", None, None, tmp_path)
     assert [p.name for p in paths] == ["BTC-USD-heatmap.png", "BTC-USD-imbalance.png", "BTC-USD-candles.png",
-                                       "BTC-USD-health.png"]
+                                       "BTC-USD-health.png", "BTC-USD-model-input.png"]
     for p in paths:
         assert png_size(p) == (WIDTH, HEIGHT), p
-    heat, imb, candles, health = (imread(p)[..., :3] for p in paths)
+    heat, imb, candles, health, model = (imread(p)[..., :3] for p in paths)
     strong_red = lambda r, g, b: (r > 0.7) & (b < 0.45) & (g < 0.5)  # noqa: E731
     strong_blue = lambda r, g, b: (b > 0.6) & (r < 0.45)  # noqa: E731
     # asks above the mid are red cells, bids below it blue cells: both cover a real area
@@ -68,6 +68,32 @@ def test_report_from_parquet_has_the_four_views_with_their_content(computed, tmp
     assert share(health, lambda r, g, b: (g > 0.5) & (r < 0.3) & (b < 0.3)) > 0.05  # synced seconds
     # line plots draw on a white page: something other than white and grid is there
     assert share(imb, lambda r, g, b: (r + g + b) < 2.0) > 0.01
+    # the models' heatmap: asks in reds, bids in blues, both over a real area
+    assert share(model, strong_red) > 0.002 and share(model, strong_blue) > 0.002
+
+
+def test_candles_show_the_confirmed_pivots_of_their_timeframe(computed, tmp_path):
+    """1s candles of 40 s carry level-1 and level-2 pivots: drawn, the picture changes
+    exactly by markers in the pivot colours (blue: level 2, gray: level 1)."""
+    from cobflow.report.render import ReportSpec, candles
+    from cobflow.sinks.parquet import read_table
+
+    src = ParquetSource(computed)
+    pivots = read_table(computed, "pivots").to_pylist()
+    assert {p["level"] for p in pivots if p["timeframe"] == "1s" and p["symbol"] == "BTC-USD"} >= {1, 2}
+    ts = src.load("cob_summary", {"symbol": "BTC-USD"}, None, None)["ts"]
+    spec = ReportSpec("BTC-USD", dict(load_symbols(CONFIG).symbols["BTC-USD"].venues), int(ts.min()),
+                      int(ts.max()) + NS, "1s")
+    with_pivots = imread(candles(src, spec, tmp_path / "a.png"))[..., :3]
+
+    class NoPivots:
+        def load(self, table, where, start, end):
+            data = src.load(table, where, start, end)
+            return {k: v[:0] for k, v in data.items()} if table == "pivots" else data
+
+    without = imread(candles(NoPivots(), spec, tmp_path / "b.png"))[..., :3]  # type: ignore[arg-type]
+    tab_blue = lambda r, g, b: (abs(r - 0.12) < 0.08) & (abs(g - 0.47) < 0.08) & (abs(b - 0.71) < 0.08)  # noqa: E731
+    assert share(without, tab_blue) == 0 and share(with_pivots, tab_blue) * WIDTH * HEIGHT > 30  # pixels
 
 
 def test_health_view_shows_red_exactly_where_a_book_lost_sync(computed, tmp_path):
