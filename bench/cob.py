@@ -4,10 +4,13 @@
     python bench/cob.py --modes file          # no servers needed
     python bench/cob.py --seconds 600 --latency-seconds 30
     python bench/cob.py --modes file --layouts w1 w2 p2
+    python bench/cob.py --modes features      # the features step off and on, side by side
 
 1. file mode (`cobflow compute`'s flow, capture -> Parquet): one worker, and a cluster of two
    processes (`--processes 2`; worker threads of one process share the GIL, see `--layouts`);
    each run `--repeat` times (default 3), all runs recorded, the median reported;
+   (features): the same flow on one worker with its features step off and on, runs
+   alternating, both medians and the features' cost printed side by side;
 2. Kafka -> QuestDB throughput: the capture replayed into Kafka, then the flow reads it all;
 3. Kafka -> QuestDB latency: the simulator publishes in real time (`--start now --speed 1`)
    while the flow follows; QuestDB is polled every 100 ms for the newest second of each
@@ -17,8 +20,9 @@
 The flow's RSS (summed over its processes) is sampled every 0.25 s while it runs: over a
 one-hour simulated market (the default), the RSS at 25/50/75/100% of the run shows whether
 memory stays flat.
-Prints the numbers and writes bench/results/cob.json. Kafka and QuestDB are started (and
-stopped afterwards) like the integration tests do, in a scratch namespace.
+Prints the numbers and writes bench/results/cob.json (cob-<modes>.json for a subset of
+modes). Kafka and QuestDB are started (and stopped afterwards) like the integration tests
+do, in a scratch namespace.
 """
 
 from __future__ import annotations
@@ -144,6 +148,31 @@ def file_mode(capture: Path, n: int, market_s: float, layouts: list[str], tmp: P
     return out
 
 
+def features_cost(capture: Path, n: int, market_s: float, tmp: Path, repeat: int) -> dict:
+    """The file flow on one worker with the features step off and on, side by side: runs
+    alternate (off, on, off, on, ...) so that this VM's drifting speed weighs on both alike.
+    The cost is 1 - (median rate on) / (median rate off)."""
+    env = {**os.environ, "COBFLOW_SYMBOLS_FILE": str(CONFIG)}
+    runs: dict[str, list[dict]] = {"off": [], "on": []}
+    for i in range(repeat):
+        for mode in ("off", "on"):
+            locator = file_flow(capture, tmp / f"parquet-features-{mode}", CONFIG, features=mode == "on")
+            runs[mode].append(throughput(n, market_s, 1, run_flow_sampled(locator, env)))
+            show(f"file mode -w 1, features {mode} (run {i + 1}/{repeat})", runs[mode][-1])
+    out: dict = {}
+    for mode, rs in runs.items():
+        median = sorted(rs, key=lambda r: r["wall_s"])[len(rs) // 2]
+        out[f"features_{mode}"] = {**median, "runs_msg_per_s": [r["msg_per_s"] for r in rs]}
+    off, on = out["features_off"]["msg_per_s"], out["features_on"]["msg_per_s"]
+    out["cost_share"] = 1 - on / off
+    out["target_cost_share"] = 0.25
+    print(f"features off {off:,.0f} msg/s, on {on:,.0f} msg/s (medians of {repeat}): the features cost "
+          f"{out['cost_share']:.1%} of the COB flow's throughput (target < 25%); RSS with features "
+          f"{out['features_on']['rss_mb_at_50pct']:.0f} MB at 50% and {out['features_on']['rss_mb_at_100pct']:.0f} MB "
+          f"at 100% of the run")
+    return out
+
+
 def kafka_throughput(settings, env: dict, capture: Path, n: int, market_s: float) -> dict:  # type: ignore[no-untyped-def]
     from cobflow.qdb import query, wait_for_wal
 
@@ -235,7 +264,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3600.0, help="seconds of simulated market (default: 1 h)")
     ap.add_argument("--layouts", nargs="+", choices=list(LAYOUTS), default=["w1", "p2"],
                     help="file mode: w1 one worker, w2 two worker threads, p2 two processes")
-    ap.add_argument("--modes", nargs="+", choices=["file", "kafka"], default=["file", "kafka"])
+    ap.add_argument("--modes", nargs="+", choices=["file", "features", "kafka"], default=["file", "features", "kafka"],
+                    help="features: the file flow with its features step off and on, side by side")
     ap.add_argument("--repeat", type=int, default=3, help="file-mode runs per layout; the median is reported")
     ap.add_argument("--latency-seconds", type=float, default=60.0, help="real-time run for the latency numbers")
     args = ap.parse_args()
@@ -268,6 +298,8 @@ def main() -> None:
         print(f"native core: {'on' if native.enabled() else 'off'} (cobflow.native; COBFLOW_NATIVE=0 turns it off)")
         if "file" in args.modes:
             results["file"] = file_mode(capture, n, args.seconds, args.layouts, tmp, args.repeat)
+        if "features" in args.modes:
+            results["features"] = features_cost(capture, n, args.seconds, tmp, args.repeat)
         if "kafka" in args.modes:
             from cobflow.services import Services
             from cobflow.services.namespace import scratch_namespace
@@ -284,7 +316,9 @@ def main() -> None:
                     results["latency"] = kafka_latency(scoped, env, args.latency_seconds)
             finally:
                 svc.stop(started)
-    out = ROOT / "bench" / "results" / "cob.json"
+    default = ap.get_default("modes")
+    name = "cob" if sorted(args.modes) == sorted(default) else "cob-" + "-".join(args.modes)
+    out = ROOT / "bench" / "results" / f"{name}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"results written to {out}")
 

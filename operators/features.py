@@ -13,7 +13,7 @@ writes that first); bars in them are used once closed, when `start + timeframe <
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import bytewax.operators as op
@@ -25,7 +25,7 @@ from cobflow.config import FeatureSpec, SymbolsConfig
 from cobflow.metrics.indicators import IndicatorSeries, InvalidBar
 from cobflow.metrics.pivots import Pivot, PivotTracker
 from cobflow.metrics.trades import ALL, TIMEFRAMES, Bar
-from cobflow.metrics.vectors import LAYOUT, FeatureVectors, SecondInput
+from cobflow.metrics.vectors import BUCKET_ROWS, LAYOUT, FeatureVectors, SecondInput
 from cobflow.tables import (
     COB_BUCKETS,
     COB_SUMMARY,
@@ -37,7 +37,6 @@ from cobflow.tables import (
     PIVOTS,
     AnyRow,
     TableRow,
-    as_rows,
 )
 from operators.state import stamp, unstamp
 
@@ -139,30 +138,45 @@ def _pivot_row(symbol: str, timeframe: str, p: Pivot) -> TableRow:
 
 
 def _all_bars(row: AnyRow) -> list[Bar]:
-    """The ALL bars of an ohlcv row or block."""
+    """The ALL bars of an ohlcv row or block (read from its columns: no row objects made)."""
+    if isinstance(row, TableRow):
+        return [_bar(row.ts, row.symbols, row.columns)] if row.symbols.get("venue") == ALL else []
+    venues = row.symbols["venue"]
+    picks = [i for i, v in enumerate(venues) if v == ALL] if isinstance(venues, list) else (
+        list(range(len(row))) if venues == ALL else [])
+    if not picks:
+        return []
+    ts, tfs, cols = row.ts, row.symbols["timeframe"], row.columns
     out = []
-    for r in as_rows([row]):
-        if r.symbols.get("venue") != ALL:
-            continue
-        c: dict[str, Any] = r.columns
-        out.append(Bar(r.ts // NS, ALL, r.symbols["timeframe"], c["open"], c["high"], c["low"], c["close"],
-                       c["volume"], c["buy_volume"], c["sell_volume"], c["trades"]))
+    for i in picks:
+        t = ts if isinstance(ts, int) else int(ts[i])
+        tf = tfs if isinstance(tfs, str) else tfs[i]
+        out.append(_bar(t, {"timeframe": tf}, {k: v[i] for k, v in cols.items()}))
     return out
 
 
+def _bar(ts: int, tags: Mapping[str, Any], c: Mapping[str, Any]) -> Bar:
+    return Bar(ts // NS, ALL, tags["timeframe"], float(c["open"]), float(c["high"]), float(c["low"]),
+               float(c["close"]), float(c["volume"]), float(c["buy_volume"]), float(c["sell_volume"]), int(c["trades"]))
+
+
 def _all_flow(row: AnyRow) -> float | None:
-    for r in as_rows([row]):
-        if r.symbols.get("venue") == ALL:
-            ratio: Any = r.columns.get("aggressive_buy_ratio")
-            return ratio
+    if isinstance(row, TableRow):
+        ratio: Any = row.columns.get("aggressive_buy_ratio") if row.symbols.get("venue") == ALL else None
+        return ratio
+    venues = row.symbols["venue"]
+    for i, v in enumerate(venues if isinstance(venues, list) else [venues] * len(row)):
+        if v == ALL:
+            r = row.columns["aggressive_buy_ratio"][i]
+            return None if r is None or r != r else float(r)
     return None
 
 
-def _bucket_arrays(columns: dict | None) -> dict[str, np.ndarray] | None:
+def _bucket_arrays(columns: Mapping[str, Any] | None) -> np.ndarray | None:
+    """cob_buckets columns -> (6, 41), rows as BUCKET_ROWS (a null is NaN)."""
     if columns is None:
         return None
-    return {k: np.array([np.nan if v is None else v for v in columns[k]], dtype=np.float64)
-            for k in ("bid_qty", "ask_qty", "bid_vwap", "ask_vwap", "imbalance", "venues")}
+    return np.array([np.asarray(columns[k], dtype=np.float64) for k in BUCKET_ROWS])
 
 
 def new_feature_state(symbols: SymbolsConfig, symbol: str) -> FeatureState:

@@ -45,6 +45,7 @@ INDICATORS = (
 )
 COLUMNS = tuple(c for ind in INDICATORS for c in ind.columns)
 SERIES = ("high", "low", "close", "volume")
+_ARGS = tuple(tuple(SERIES.index(name) for name in ind.inputs) for ind in INDICATORS)
 
 
 class InvalidBar(ValueError):
@@ -77,21 +78,20 @@ class IndicatorSeries:
     def add(self, bar: Bar) -> dict[str, float | None]:
         """The bar's values (None where TA-Lib gives NaN); InvalidBar leaves everything as it was."""
         check_bar(bar)
-        point = {"high": bar.high, "low": bar.low, "close": bar.close, "volume": bar.volume}
-        for name, v in point.items():
-            self.series[name].append(v)
-        out: dict[str, float | None] = {}
-        for i, ind in enumerate(INDICATORS):
-            handle = self.handles[i]
+        point = (bar.high, bar.low, bar.close, bar.volume)  # SERIES' order
+        for a, v in zip(self.series.values(), point):
+            a.append(v)
+        values: list = []
+        for i, handle in enumerate(self.handles):
             if handle is None:
-                values = self._open(i)
+                out = self._open(i)
             else:
-                values = handle.update(*(point[name] for name in ind.inputs))
-            if not isinstance(values, tuple):
-                values = (values,)
-            for col, v in zip(ind.columns, values):
-                out[col] = None if v != v else float(v)
-        return out
+                out = handle.update(*[point[j] for j in _ARGS[i]])
+            if type(out) is tuple:
+                values.extend(out)
+            else:
+                values.append(out)
+        return {c: None if v != v else float(v) for c, v in zip(COLUMNS, values)}
 
     def _open(self, i: int) -> tuple:
         """Open indicator i's handle on the whole series if it has history enough; its

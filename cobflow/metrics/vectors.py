@@ -10,6 +10,7 @@ report and the models both call.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,8 +26,8 @@ HEATMAP_SECONDS = 300
 
 LEVEL_FEATURES = (
     ("share", "qty / (bid_qty_total + ask_qty_total) of the second (0 when both are 0)"),
-    ("z", f"(qty - mean) / std of this side and offset over the trailing {Z_WINDOW_S} s (0 when std is 0), "
-          "clipped to [-10, 10]"),
+    ("z", f"(qty - mean) / std of this side and offset over the trailing {Z_WINDOW_S} s (0 while fewer than "
+          "2 rows or flat), clipped to [-10, 10]"),
     ("dist_bps", "(vwap - mid) / mid * 1e4 (0 when qty is 0)"),
     ("venues", "venues with size in the bucket / venues configured"),
     ("dshare", "share - share of the same side and offset in the previous row (0 in the first)"),
@@ -68,7 +69,6 @@ def _cnn_layout() -> tuple[tuple[str, str], ...]:
 
 
 CNN_LAYOUT = _cnn_layout()
-_MICRO_INDEX = {name: 2 * LEVELS * len(LEVEL_FEATURES) + i for i, (name, _) in enumerate(MICRO)}
 
 RL_LAYOUT = (
     *((f"bid_{j}_share", f"cnn bid_{j}_share") for j in range(5)),
@@ -123,29 +123,92 @@ def heatmap(seconds: np.ndarray, bid_qty: np.ndarray, ask_qty: np.ndarray, end_s
 
 
 class Trailing:
-    """Rows of the last `seconds` seconds (a ring, one slot per second): their mean and std."""
+    """Rows of the seconds `(S - n, S]`: their count, mean and std from running sums (a
+    deque of the rows in the window), summed again exactly from the rows whenever S is a
+    multiple of n so rounding cannot build up. Every reader that feeds the same rows gets
+    the same numbers, and the sums are part of the state a resume restores."""
 
     def __init__(self, seconds: int, width: int) -> None:
         self.n = seconds
-        self.values = np.zeros((seconds, width))
-        self.stamps = np.full(seconds, np.iinfo(np.int64).min, dtype=np.int64)
+        self.rows: deque[tuple[int, np.ndarray]] = deque()
+        self.sum = np.zeros(width)
+        self.sumsq = np.zeros(width)
 
     def add(self, s: int, x: np.ndarray) -> None:
-        i = s % self.n
-        self.values[i] = x
-        self.stamps[i] = s
+        rows, old = self.rows, s - self.n
+        while rows and rows[0][0] <= old:
+            _, gone = rows.popleft()
+            self.sum -= gone
+            self.sumsq -= gone * gone
+        rows.append((s, x))
+        if s % self.n == 0:
+            stacked = np.stack([r for _, r in rows])
+            self.sum, self.sumsq = stacked.sum(axis=0), (stacked * stacked).sum(axis=0)
+        else:
+            self.sum += x
+            self.sumsq += x * x
 
-    def rows(self, s: int) -> np.ndarray:
-        return self.values[self.stamps > s - self.n]
+    def mean_std(self) -> tuple[np.ndarray, np.ndarray]:
+        n = len(self.rows)
+        mean = self.sum / n
+        var = np.maximum(self.sumsq / n - mean * mean, 0.0)
+        std = np.sqrt(var)
+        std[std <= 1e-9 * (np.abs(mean) + 1.0)] = 0.0  # flat: what is left is rounding
+        return mean, std
 
-    def zscore(self, s: int, x: np.ndarray) -> np.ndarray:
-        rows = self.rows(s)
-        if len(rows) < 2:
+    def zscore(self, x: np.ndarray) -> np.ndarray:
+        """x against the window it was just added to (0 while fewer than 2 rows, or flat)."""
+        if len(self.rows) < 2:
             return np.zeros_like(x)
-        mean, std = rows.mean(axis=0), rows.std(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(std > 1e-12, (x - mean) / std, 0.0)
-        return np.clip(z, -10.0, 10.0)
+        mean, std = self.mean_std()
+        flat = std == 0
+        std[flat] = 1.0
+        z = (x - mean) / std
+        z[flat] = 0.0
+        return np.clip(z, -10.0, 10.0, out=z)
+
+
+class ScalarTrailing:
+    """`Trailing` for rows of a few numbers, in plain floats (numpy's per-call cost would
+    be most of the work)."""
+
+    def __init__(self, seconds: int, width: int) -> None:
+        self.n = seconds
+        self.width = width
+        self.rows: deque[tuple[int, tuple[float, ...]]] = deque()
+        self.sum = [0.0] * width
+        self.sumsq = [0.0] * width
+
+    def add(self, s: int, x: tuple[float, ...]) -> None:
+        rows, old = self.rows, s - self.n
+        total, squares = self.sum, self.sumsq
+        while rows and rows[0][0] <= old:
+            _, gone = rows.popleft()
+            for i, v in enumerate(gone):
+                total[i] -= v
+                squares[i] -= v * v
+        rows.append((s, x))
+        if s % self.n == 0:
+            self.sum = [math.fsum(r[i] for _, r in rows) for i in range(self.width)]
+            self.sumsq = [math.fsum(r[i] * r[i] for _, r in rows) for i in range(self.width)]
+        else:
+            for i, v in enumerate(x):
+                total[i] += v
+                squares[i] += v * v
+
+    def std(self, i: int = 0) -> float:
+        n = len(self.rows)
+        mean = self.sum[i] / n
+        std = math.sqrt(max(self.sumsq[i] / n - mean * mean, 0.0))
+        return 0.0 if std <= 1e-9 * (abs(mean) + 1.0) else std
+
+    def zscore(self, x: float, i: int = 0) -> float:
+        if len(self.rows) < 2:
+            return 0.0
+        std = self.std(i)
+        if std == 0.0:
+            return 0.0
+        return min(10.0, max(-10.0, (x - self.sum[i] / len(self.rows)) / std))
 
 
 @dataclass
@@ -154,7 +217,7 @@ class SecondInput:
 
     second: int
     summary: dict | None  # cob_summary columns
-    buckets: dict[str, np.ndarray] | None  # cob_buckets columns, offsets -20..+20 in order
+    buckets: np.ndarray | None  # (6, 41): BUCKET_ROWS of cob_buckets, offsets -20..+20
     flow_ratio: float | None  # order_flow ALL aggressive_buy_ratio of the second
     bar_1s: tuple[float, float, float] | None  # (volume, buy_volume, sell_volume) of the second's 1s ALL bar
     indicators_1s: dict[str, float | None]  # of the latest closed 1s bar
@@ -163,8 +226,34 @@ class SecondInput:
     pivot_low: float | None
 
 
+BUCKET_ROWS = ("bid_qty", "ask_qty", "bid_vwap", "ask_vwap", "imbalance", "venues")
+_BID = np.arange(CENTER, CENTER - LEVELS, -1)  # offsets 0, -1, ..., -19
+_ASK = np.arange(CENTER, CENTER + LEVELS)  # offsets 0, +1, ..., +19
+_QTY = np.concatenate([0 * BUCKETS + _BID, 1 * BUCKETS + _ASK])  # into the flattened (6, 41)
+_VWAP = np.concatenate([2 * BUCKETS + _BID, 3 * BUCKETS + _ASK])
+_VENUES = np.concatenate([5 * BUCKETS + _BID, 5 * BUCKETS + _ASK])
+_IMB3 = 4 * BUCKETS + np.array([CENTER - 1, CENTER, CENTER + 1])
+_N_LEVEL = 2 * LEVELS * len(LEVEL_FEATURES)
+_MICRO_INDEX = {name: _N_LEVEL + i for i, (name, _) in enumerate(MICRO)}
+_MICRO_NAMES = tuple(name for name, _ in MICRO)
+_SUMMARY_MICRO = ("liquidity_imbalance", "li_ma_1", "li_ma_5", "li_ma_15", "li_ma_60", "spread_bps")
+_RL_FROM_CNN = np.array(
+    [_N_LEVEL // 2 * 0 + j * len(LEVEL_FEATURES) for j in range(5)]
+    + [_N_LEVEL // 2 + j * len(LEVEL_FEATURES) for j in range(5)]
+    + [_MICRO_INDEX[n] for n in ("liquidity_imbalance", "li_ma_5", "li_ma_15", "li_ma_60", "spread_bps",
+                                 "micro_dev_bps")])
+_RL_FROM_CNN_TAIL = np.array([_MICRO_INDEX[n] for n in ("venues_frac", "ret_1_bps", "ret_5_bps", "ret_60_bps",
+                                                        "vol_60_bps", "aggressive_buy_ratio", "ofi_60", "volume_z",
+                                                        "rsi")])
+
+
 def _bps(x: float | None, mid: float) -> float:
     return 0.0 if x is None or x != x else (x - mid) / mid * 1e4
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    x[~np.isfinite(x)] = 0.0
+    return x
 
 
 class FeatureVectors:
@@ -173,99 +262,105 @@ class FeatureVectors:
     def __init__(self, configured: int) -> None:
         self.configured = configured
         self.qty = Trailing(Z_WINDOW_S, 2 * LEVELS)  # bid offsets 0..-19, ask 0..19
-        self.volume = Trailing(Z_WINDOW_S, 1)
-        self.flow = Trailing(RETURN_WINDOW_S, 3)  # volume, buy, sell of 1s bars
-        self.rets = Trailing(RETURN_WINDOW_S, 1)
-        self.mids = Trailing(HEATMAP_SECONDS + 1, 1)
+        self.volume = ScalarTrailing(Z_WINDOW_S, 1)
+        self.flow = ScalarTrailing(RETURN_WINDOW_S, 3)  # volume, buy, sell of 1s bars
+        self.rets = ScalarTrailing(RETURN_WINDOW_S, 1)
+        self.mids: dict[int, float] = {}  # second -> mid, the last HEATMAP_SECONDS + 1 seconds
         self.prev_share: np.ndarray | None = None
 
     def _mid_before(self, s: int, lag: int) -> float | None:
-        """Mid of the latest row at or before s - lag (within the ring)."""
-        ok = (self.mids.stamps <= s - lag) & (self.mids.stamps > s - self.mids.n)
-        if not ok.any():
-            return None
-        i = int(np.argmax(np.where(ok, self.mids.stamps, np.iinfo(np.int64).min)))
-        return float(self.mids.values[i, 0])
+        """Mid of the latest row at or before s - lag, within the last 300 s."""
+        mids = self.mids
+        for t in range(s - lag, s - HEATMAP_SECONDS, -1):
+            m = mids.get(t)
+            if m is not None:
+                return m
+        return None
 
     def second(self, x: SecondInput) -> tuple[np.ndarray, np.ndarray]:
         s = x.second
         cnn = np.zeros(CNN_SIZE)
+        micro = dict.fromkeys(_MICRO_NAMES, 0.0)
         volume, buy, sell = x.bar_1s or (0.0, 0.0, 0.0)
-        self.volume.add(s, np.array([volume]))
-        self.flow.add(s, np.array([volume, buy, sell]))
+        self.volume.add(s, (volume,))
+        self.flow.add(s, (volume, buy, sell))
+        flows = self.flow.sum
+        micro["ofi_60"] = (flows[1] - flows[2]) / flows[0] if flows[0] > 1e-12 else 0.0
+        micro["volume_z"] = self.volume.zscore(volume)
+        micro["aggressive_buy_ratio"] = 0.5 if x.flow_ratio is None else x.flow_ratio
         summ = x.summary or {}
         mid = summ.get("mid")
-        m = _MICRO_INDEX
-        flows = self.flow.rows(s).sum(axis=0)
-        cnn[m["ofi_60"]] = (flows[1] - flows[2]) / flows[0] if flows[0] > 0 else 0.0
-        cnn[m["volume_z"]] = self.volume.zscore(s, np.array([volume]))[0]
-        cnn[m["aggressive_buy_ratio"]] = 0.5 if x.flow_ratio is None else x.flow_ratio
-        venues = summ.get("venues")
-        cnn[m["venues_frac"]] = (venues or 0) / self.configured
-        cnn[m["crossed"]] = 1.0 if summ.get("crossed") else 0.0
-        rsi = x.indicators_1s.get("rsi_14")
-        cnn[m["rsi"]] = 0.5 if rsi is None else rsi / 100
-        up, lo = x.indicators_1s.get("bb_upper"), x.indicators_1s.get("bb_lower")
+        micro["venues_frac"] = (summ.get("venues") or 0) / self.configured
+        micro["crossed"] = 1.0 if summ.get("crossed") else 0.0
+        ind = x.indicators_1s
+        rsi = ind.get("rsi_14")
+        micro["rsi"] = 0.5 if rsi is None else rsi / 100
+        up, lo = ind.get("bb_upper"), ind.get("bb_lower")
         if up is not None and lo is not None and x.close_1s is not None and up - lo > 1e-12:
-            cnn[m["bb_pctb"]] = min(5.0, max(-5.0, (x.close_1s - lo) / (up - lo)))
+            micro["bb_pctb"] = min(5.0, max(-5.0, (x.close_1s - lo) / (up - lo)))
         else:
-            cnn[m["bb_pctb"]] = 0.5
+            micro["bb_pctb"] = 0.5
         macd_hist_bps = 0.0
-        imb3 = np.zeros(3)
+        imb3: np.ndarray | tuple = (0.0, 0.0, 0.0)
         if mid is not None and mid > 0:
-            for name in ("liquidity_imbalance", "li_ma_1", "li_ma_5", "li_ma_15", "li_ma_60", "spread_bps"):
+            for name in _SUMMARY_MICRO:
                 v = summ.get(name)
-                cnn[m[name]] = 0.0 if v is None else v
-            cnn[m["micro_dev_bps"]] = _bps(summ.get("microprice"), mid)
+                micro[name] = 0.0 if v is None else v
+            micro["micro_dev_bps"] = _bps(summ.get("microprice"), mid)
             for lag, name in ((1, "ret_1_bps"), (5, "ret_5_bps"), (60, "ret_60_bps")):
                 before = self._mid_before(s, lag)
-                cnn[m[name]] = math.log(mid / before) * 1e4 if before else 0.0
-            self.rets.add(s, np.array([cnn[m["ret_1_bps"]]]))
-            rets = self.rets.rows(s)
-            cnn[m["vol_60_bps"]] = float(rets.std()) if len(rets) >= 2 else 0.0
-            self.mids.add(s, np.array([mid]))
-            cnn[m["pivot_high_dist_bps"]] = _bps(x.pivot_high, mid)
-            cnn[m["pivot_low_dist_bps"]] = _bps(x.pivot_low, mid)
-            hist = x.indicators_1s.get("macd_hist")
+                micro[name] = math.log(mid / before) * 1e4 if before else 0.0
+            self.rets.add(s, (micro["ret_1_bps"],))
+            micro["vol_60_bps"] = self.rets.std() if len(self.rets.rows) >= 2 else 0.0
+            self.mids[s] = mid
+            self.mids.pop(s - HEATMAP_SECONDS - 1, None)
+            if len(self.mids) > HEATMAP_SECONDS + 1:  # after a jump in time
+                self.mids = {t: v for t, v in self.mids.items() if t > s - HEATMAP_SECONDS - 1}
+            micro["pivot_high_dist_bps"] = _bps(x.pivot_high, mid)
+            micro["pivot_low_dist_bps"] = _bps(x.pivot_low, mid)
+            hist = ind.get("macd_hist")
             macd_hist_bps = 0.0 if hist is None else hist / mid * 1e4
             if x.buckets is not None:
-                self._levels(s, x.buckets, summ, mid, cnn)
-                imb3 = np.asarray(x.buckets["imbalance"], dtype=np.float64)[CENTER - 1:CENTER + 2]
-        cnn = np.nan_to_num(cnn, nan=0.0, posinf=0.0, neginf=0.0)
-        rl = np.concatenate([
-            cnn[[_level_index("bid", j, 0) for j in range(5)]],
-            cnn[[_level_index("ask", j, 0) for j in range(5)]],
-            cnn[[m[n] for n in ("liquidity_imbalance", "li_ma_5", "li_ma_15", "li_ma_60", "spread_bps",
-                                "micro_dev_bps")]],
-            np.nan_to_num(imb3),
-            cnn[[m[n] for n in ("venues_frac", "ret_1_bps", "ret_5_bps", "ret_60_bps", "vol_60_bps",
-                                "aggressive_buy_ratio", "ofi_60", "volume_z", "rsi")]],
-            [macd_hist_bps],
-            cnn[[m["bb_pctb"]]],
-        ])
-        return cnn, np.nan_to_num(rl, nan=0.0, posinf=0.0, neginf=0.0)
+                flat = x.buckets.ravel()
+                self._levels(s, flat, x.buckets[0].sum() + x.buckets[1].sum(), mid, cnn)
+                imb3 = flat[_IMB3]
+        cnn[_N_LEVEL:] = list(micro.values())
+        _finite(cnn)
+        rl = np.empty(RL_SIZE)
+        rl[:16] = cnn[_RL_FROM_CNN]
+        rl[16:19] = imb3
+        rl[19:28] = cnn[_RL_FROM_CNN_TAIL]
+        rl[28] = macd_hist_bps
+        rl[29] = micro["bb_pctb"]
+        return cnn, _finite(rl)
 
-    def _levels(self, s: int, b: dict[str, np.ndarray], summ: dict, mid: float, cnn: np.ndarray) -> None:
+    def _levels(self, s: int, flat: np.ndarray, total: float, mid: float, cnn: np.ndarray) -> None:
         """The 2 x 20 x 5 bucket values into cnn[0:200]."""
-        bid = np.asarray(b["bid_qty"], dtype=np.float64)[CENTER - LEVELS + 1:CENTER + 1][::-1]  # offsets 0..-19
-        ask = np.asarray(b["ask_qty"], dtype=np.float64)[CENTER:CENTER + LEVELS]
-        qty = np.concatenate([bid, ask])
-        total = float(np.asarray(b["bid_qty"], dtype=np.float64).sum() + np.asarray(b["ask_qty"], dtype=np.float64).sum())
+        qty = flat[_QTY]
         share = qty / total if total > 0 else np.zeros_like(qty)
         self.qty.add(s, qty)
-        z = self.qty.zscore(s, qty)
-        bid_vwap = np.asarray(b["bid_vwap"], dtype=np.float64)[CENTER - LEVELS + 1:CENTER + 1][::-1]
-        ask_vwap = np.asarray(b["ask_vwap"], dtype=np.float64)[CENTER:CENTER + LEVELS]
-        vwap = np.concatenate([bid_vwap, ask_vwap])
-        with np.errstate(invalid="ignore"):
-            dist = np.where(qty > 0, (vwap - mid) / mid * 1e4, 0.0)
-        ven = np.asarray(b["venues"], dtype=np.float64)
-        venues = np.concatenate([ven[CENTER - LEVELS + 1:CENTER + 1][::-1], ven[CENTER:CENTER + LEVELS]]) / self.configured
-        dshare = share - self.prev_share if self.prev_share is not None else np.zeros_like(share)
+        block = np.empty((2 * LEVELS, len(LEVEL_FEATURES)))
+        block[:, 0] = share
+        block[:, 1] = self.qty.zscore(qty)
+        block[:, 2] = np.where(qty > 0, (flat[_VWAP] - mid) / mid * 1e4, 0.0)
+        block[:, 3] = flat[_VENUES] / self.configured
+        block[:, 4] = share - self.prev_share if self.prev_share is not None else 0.0
         self.prev_share = share
-        block = np.stack([share, z, dist, venues, dshare], axis=1)  # (40, 5): bid levels, then ask levels
-        cnn[:2 * LEVELS * len(LEVEL_FEATURES)] = block.reshape(-1)
+        cnn[:_N_LEVEL] = block.ravel()
 
 
-def _level_index(side: str, level: int, feature: int) -> int:
-    return (0 if side == "bid" else LEVELS * len(LEVEL_FEATURES)) + level * len(LEVEL_FEATURES) + feature
+def layout_markdown() -> str:
+    """The README's layout table (tests hold the two together)."""
+    lines = [f"Layout `{LAYOUT}`. `cnn` (220): indexes 0-199 are 2 sides x {LEVELS} levels x "
+             f"{len(LEVEL_FEATURES)} values, index = side * 100 + level * 5 + value (side 0 bid at offsets "
+             f"0, -1, ..., -19; side 1 ask at offsets 0, +1, ..., +19); 200-219 the microstructure values.",
+             "", "| cnn index | name | formula |", "|---|---|---|"]
+    for f, (name, formula) in enumerate(LEVEL_FEATURES):
+        lines.append(f"| side*100 + level*5 + {f} | `{{side}}_{{level}}_{name}` | {formula} |")
+    base = 2 * LEVELS * len(LEVEL_FEATURES)
+    for i, (name, formula) in enumerate(MICRO):
+        lines.append(f"| {base + i} | `{name}` | {formula} |")
+    lines += ["", "| rl index | name | formula |", "|---|---|---|"]
+    for i, (name, formula) in enumerate(RL_LAYOUT):
+        lines.append(f"| {i} | `{name}` | {formula} |")
+    return "\n".join(lines)

@@ -238,3 +238,11 @@ def test_features_recomputed_from_parquet_equal_the_flows_on_an_hour_with_gaps_a
         assert len(flow) == len(again) > 0, name
         key = lambda r: repr(sorted((k, str(v)) for k, v in r.items()))  # noqa: E731 - exact, floats by repr
         assert sorted(map(key, flow)) == sorted(map(key, again)), name
+
+
+def test_the_readme_documents_the_layout_the_code_computes():
+    from cobflow.config import PROJECT_ROOT
+    from cobflow.metrics.vectors import layout_markdown
+
+    assert layout_markdown() in (PROJECT_ROOT / "README.md").read_text(), \
+        "README.md's layout table is out of date: paste cobflow.metrics.vectors.layout_markdown()"
