@@ -246,3 +246,36 @@ def test_the_readme_documents_the_layout_the_code_computes():
 
     assert layout_markdown() in (PROJECT_ROOT / "README.md").read_text(), \
         "README.md's layout table is out of date: paste cobflow.metrics.vectors.layout_markdown()"
+
+
+def test_cobflow_features_from_t_keeps_the_later_rows_with_the_values_of_the_whole_run(tmp_path):
+    """--from drops the output before T; the rows before T still warm up the indicators and
+    windows, so what is kept equals the flow's rows from T on."""
+    import subprocess
+    import sys
+
+    from cobflow.capture import write_capture
+    from cobflow.sinks.parquet import read_table
+
+    capture = tmp_path / "sim.jsonl"
+    msgs = sim(90.0, seed=8, venues=("binance", "coinbase"))
+    write_capture(capture, msgs)
+    cfg = tmp_path / "symbols.yaml"
+    cfg.write_text("symbols:\n  BTC-USD:\n    bucket: 10\n    venues: {binance: BTC-USDT, coinbase: BTC-USD}\n")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "cobflow", "--config", str(cfg), *a],  # noqa: E731
+                                    capture_output=True, text=True)
+    assert run("compute", "--input", str(capture), "--output", str(tmp_path / "flow")).returncode == 0
+    t = (msgs[0].ts_recv // S + 60) * S
+    done = run("features", "--input", str(tmp_path / "flow"), "--output", str(tmp_path / "re"), "--from", str(t), "-q")
+    assert done.returncode == 0, done.stderr
+    for name in ("indicators", "features"):
+        want = [r for r in read_table(tmp_path / "flow", name).to_pylist() if round(r["ts"].timestamp()) * S >= t]
+        got = read_table(tmp_path / "re", name).to_pylist()
+        assert 0 < len(got) == len(want), name
+        key = lambda r: repr(sorted((k, str(v)) for k, v in r.items()))  # noqa: E731
+        assert sorted(map(key, got)) == sorted(map(key, want)), name
+    bad = run("features", "--input", str(tmp_path / "nowhere"), "--output", str(tmp_path / "x"))
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "no such folder" in bad.stderr
+    backwards = run("features", "--input", str(tmp_path / "flow"), "--output", str(tmp_path / "x"),
+                    "--from", str(t), "--to", str(t - S))
+    assert backwards.returncode == 2 and "is not before" in backwards.stderr

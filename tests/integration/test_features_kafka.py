@@ -1,0 +1,88 @@
+"""The features in Kafka mode: nothing known at a second S moves when every message after it
+is deleted or changed (the flow reading Kafka, writing QuestDB), and `cobflow features`
+recomputes them from the rows in QuestDB, value for value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cobflow.capture import read_capture, write_capture
+from cobflow.metrics.trades import TIMEFRAMES
+from cobflow.qdb import query, wait_for_wal
+from cobflow.sinks.parquet import read_table
+from cobflow.tables import FEATURE_TABLES, FLOW_TABLES, TABLES
+from tests.integration.helpers import cobflow
+from tests.integration.test_cob_e2e import norm, same
+
+pytestmark = pytest.mark.integration
+CONFIG = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"
+S = 1_000_000_000
+KNOWN = ("features", "data_quality", "indicators", "pivots")
+
+
+def known_at(rows: list[dict], table: str, s: int) -> list[dict]:
+    """The rows of a table a reader may use at second s (FEATURES.md's rule)."""
+    if table in ("features", "data_quality"):
+        keep = [r for r in rows if norm(r["ts"]) // S <= s]
+    elif table == "indicators":
+        keep = [r for r in rows if norm(r["ts"]) // S + TIMEFRAMES[r["timeframe"]] <= s + 1]
+    else:
+        keep = [r for r in rows if norm(r["confirmed_ts"]) <= (s + 1) * S]
+    keys = TABLES[table].dedup_keys
+    return sorted(keep, key=lambda r: tuple(norm(r[k]) for k in keys))
+
+
+def assert_same_rows(a: list[dict], b: list[dict], table: str, what: str = "") -> None:
+    assert len(a) == len(b) > 0, (what or table, len(a), len(b))
+    cols = ["ts", *TABLES[table].symbols, *(c for c, _ in TABLES[table].columns)]
+    for x, y in zip(a, b):
+        for c in cols:
+            assert same(norm(x[c]), norm(y[c])), (what or table, c, x, y)
+
+
+def questdb_rows(settings, table: str) -> list[dict]:
+    return query(settings.questdb, f"select * from {settings.questdb.table(table)}")
+
+
+def test_kafka_mode_changes_nothing_known_at_s_when_the_input_after_it_is_cut_or_changed(namespace, tmp_path):
+    settings, env = namespace
+    full, other = tmp_path / "full.jsonl", tmp_path / "other.jsonl"
+    cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "50", "--seed", "41", "--out", str(full))
+    cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "50", "--seed", "42", "--out", str(other))
+    msgs = list(read_capture(full))
+    s = msgs[0].ts_recv // S + 37
+    end = (s + 1) * S
+    reference = tmp_path / "reference"
+    cobflow(env, "--config", str(CONFIG), "compute", "--input", str(full), "--output", str(reference))
+    want = {t: known_at(read_table(reference, t).to_pylist(), t, s) for t in KNOWN}
+    variants = {"cut": [m for m in msgs if m.ts_recv < end],
+                "changed": [m for m in msgs if m.ts_recv < end] + [m for m in read_capture(other) if m.ts_recv >= end]}
+    for name, variant in variants.items():
+        capture = tmp_path / f"{name}.jsonl"
+        write_capture(capture, sorted(variant, key=lambda m: m.ts_recv))
+        cobflow(env, "--config", str(CONFIG), "replay", str(capture), "--reset")
+        for t in FLOW_TABLES:  # a clean slate: the previous variant's rows are not this one's
+            query(settings.questdb, f"drop table if exists {settings.questdb.table(t.name)}")
+        cobflow(env, "--config", str(CONFIG), "run", "cob")
+        wait_for_wal(settings.questdb, [settings.questdb.table(t) for t in KNOWN])
+        for t in KNOWN:
+            assert_same_rows(known_at(questdb_rows(settings, t), t, s), want[t], t, f"{name}: {t}")
+
+
+def test_cobflow_features_from_questdb_gives_the_flows_values(namespace, tmp_path):
+    settings, env = namespace
+    capture = tmp_path / "sim.jsonl"
+    cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "45", "--seed", "43", "--out", str(capture))
+    cobflow(env, "--config", str(CONFIG), "replay", str(capture))
+    cobflow(env, "--config", str(CONFIG), "run", "cob")
+    wait_for_wal(settings.questdb, [settings.questdb.table(t.name) for t in FLOW_TABLES])
+    out = tmp_path / "recomputed"
+    printed = cobflow(env, "--config", str(CONFIG), "features", "--output", str(out), "--quiet")
+    assert "seconds read" in printed
+    for t in FEATURE_TABLES:
+        keys = t.dedup_keys
+        flow = sorted(questdb_rows(settings, t.name), key=lambda r: tuple(norm(r[k]) for k in keys))
+        again = sorted(read_table(out, t.name).to_pylist(), key=lambda r: tuple(norm(r[k]) for k in keys))
+        assert_same_rows(flow, again, t.name)
