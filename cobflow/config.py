@@ -122,6 +122,18 @@ class FlowSettings(BaseModel):
     )
 
 
+class ModelSettings(BaseModel):
+    """Where checkpoints live and what the models read (FEATURES.md vectors, issue 17)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dir: Path = Field(default_factory=lambda: _default_home() / "models", description="checkpoints, per kind")
+    keep: int = Field(5, ge=1, le=50, description="checkpoints kept per kind (the best by validation metric)")
+    window_s: int = Field(60, ge=5, description="seconds of feature vectors the cnn reads")
+    horizon_s: int = Field(60, ge=1, description="the direction's horizon, and the embargo of the split")
+    dead_zone_bps: float = Field(2.0, ge=0, description="returns within +-this over the horizon are flat")
+
+
 class Settings(BaseSettings):
     """Every `COBFLOW_*` variable is a field here; settings are frozen once loaded (a
     flow started as a subprocess gets its own from the same environment)."""
@@ -140,6 +152,7 @@ class Settings(BaseSettings):
     questdb: QuestDBSettings = Field(default_factory=QuestDBSettings)
     services: ServicesSettings = Field(default_factory=ServicesSettings)
     flow: FlowSettings = Field(default_factory=FlowSettings)
+    models: ModelSettings = Field(default_factory=ModelSettings)
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -22,10 +22,10 @@ class Progress:
                  every_s: float = 0.2) -> None:
         self.done = 0.0
         if not total:
-            shape = "{desc}: {n:,.0f}{unit} ({rate_fmt}, {elapsed})"
+            shape = "{desc}: {n:,.0f}{unit} ({rate_fmt}, {elapsed}){postfix}"
         else:  # small totals (MB of a file, seconds of market) with a decimal, counts scaled (12.3k)
             done = "{n:,.1f}/{total:,.1f}" if total < 1000 else "{n_fmt}/{total_fmt}"
-            shape = "{desc} {percentage:3.0f}%|{bar:24}| " + done + "{unit} ({rate_fmt}, {elapsed}, eta {remaining})"
+            shape = "{desc} {percentage:3.0f}%|{bar:24}| " + done + "{unit} ({rate_fmt}, {elapsed}, eta {remaining}){postfix}"
         self._bar = tqdm(total=total, desc=what, unit=f" {unit}", unit_scale=bool(total and total >= 1000),
                          mininterval=every_s if sys.stderr.isatty() else 10.0, file=sys.stderr,
                          dynamic_ncols=True, leave=True, smoothing=0.1, bar_format=shape)
@@ -37,6 +37,10 @@ class Progress:
             self._bar.update(step)
         if force:
             self._bar.refresh()
+
+    def note(self, text: str) -> None:
+        """Text after the counts (a loss, a metric)."""
+        self._bar.set_postfix_str(text, refresh=False)
 
     def finish(self) -> None:
         self._bar.close()

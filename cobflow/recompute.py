@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from cobflow.config import QuestDBSettings, SymbolsConfig
 from cobflow.metrics.trades import ALL, TIMEFRAMES
@@ -69,10 +70,25 @@ def read_questdb(settings: QuestDBSettings, until_ns: int | None) -> dict[str, p
     return out
 
 
+def export_questdb(settings: QuestDBSettings, names: tuple[str, ...], since_ns: int | None, until_ns: int | None,
+                   folder: Path) -> None:
+    """Tables' rows in [since, until) from QuestDB into Parquet folders (training input)."""
+    for name in names:
+        cond = [f"ts >= {since_ns // 1000}"] if since_ns is not None else []
+        cond += [f"ts < {until_ns // 1000}"] if until_ns is not None else []
+        where = f" WHERE {' AND '.join(cond)}" if cond else ""
+        rows = query(settings, f"SELECT * FROM {settings.table(name)}{where} ORDER BY ts")
+        table = _arrow(name, rows)
+        out = folder / name
+        out.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, out / "part-0.parquet")
+
+
 def _arrow(name: str, rows: list[dict]) -> pa.Table:
     schema = arrow_schema(TABLES[name])
     cols: dict[str, list] = {f.name: [r.get(f.name) for r in rows] for f in schema}
-    cols["ts"] = [_ns(v) for v in cols["ts"]]
+    for c in ["ts", *(c for c, t in TABLES[name].columns if t == "TIMESTAMP")]:
+        cols[c] = [None if v is None else _ns(v) for v in cols[c]]
     return pa.table(cols, schema=schema)
 
 

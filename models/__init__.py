@@ -1,4 +1,2 @@
-"""PyTorch model operators (features -> BUY/SELL/HOLD) will live here.
-
-Nothing is implemented yet; torch is the optional `models` extra (pip install -e '.[models]').
-"""
+"""PyTorch models over the feature vectors (FEATURES.md): their outputs, their kinds, their
+checkpoints and their training. Model kinds are registered by name in `models.registry`."""

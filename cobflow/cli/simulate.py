@@ -22,7 +22,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     if args.duration < 0 or (args.duration == 0 and args.out):
         return err("--duration: a positive number of seconds (0 = forever is for Kafka output only)")
     duration = args.duration or math.inf
-    cfg = SimConfig(seed=args.seed, duration_s=duration, rate_scale=args.rate_scale)
+    cfg = SimConfig(seed=args.seed, duration_s=duration, rate_scale=args.rate_scale, alpha=args.alpha,
+                    trend_scale=args.trend_scale)
     if args.start is not None:
         cfg.start_ns = parse_time(args.start)
     pairs = ", ".join(f"{v} {m}" for spec in symbols.symbols.values() for v, m in spec.venues.items())
@@ -54,4 +55,10 @@ def add_commands(sub: Subparsers) -> None:
     s.add_argument("--speed", default="1", help="to Kafka: 1 = real time (default), 10 = 10x, 'max'")
     s.add_argument("--start", help="market time of the first message (ISO 8601, ns or 'now'; default 2026-01-01Z)")
     s.add_argument("--rate-scale", type=float, default=1.0, help="multiply update and trade rates (load tests)")
+    s.add_argument("--alpha", type=float, default=0.0,
+                   help="plant a learnable signal: the latent trend shows in the aggressor mix and the depth at "
+                        "the touch, this strongly (0: none, the default market; 1: the tests' learnable market)")
+    s.add_argument("--trend-scale", type=float, default=1.0,
+                   help="size of the fair price's latent trends (default 1; 0: a driftless random walk whose "
+                        "direction nothing can predict, the market the no-leak tests train on)")
     s.add_argument("--workers", type=positive_int, default=2, help="to a file: processes simulating venues in parallel")

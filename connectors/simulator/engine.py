@@ -62,6 +62,8 @@ class SimConfig:
     start_ns: int = DEFAULT_START_NS
     rate_scale: float = 1.0  # update and trade rates multiplied by this (load tests)
     resnapshot_s: float | None = None  # a fresh snapshot every so often, as a reconnecting client gets
+    alpha: float = 0.0  # the planted signal's strength (`FairPrice.signal`); 0: none, the same bytes as before
+    trend_scale: float = 1.0  # the latent trends' size; 0: a driftless random walk (nothing to predict)
 
 
 class FairPrice:
@@ -73,7 +75,8 @@ class FairPrice:
 
     STEP_NS = 10_000_000
 
-    def __init__(self, price: float, rng: random.Random, t_ns: int) -> None:
+    def __init__(self, price: float, rng: random.Random, t_ns: int, trend_scale: float = 1.0) -> None:
+        self.trend_scale = trend_scale
         self.x = math.log(price)
         self.rng = rng
         self.t = t_ns
@@ -81,6 +84,11 @@ class FairPrice:
         self.burst = False
         self.trend = 0.0  # log-return per second
         self.price = price
+
+    def signal(self) -> float:
+        """The latent trend scaled to [-1, 1] (tanh of the trend in units of its own spread):
+        what `--alpha` lets the book and the trades show of the coming drift."""
+        return math.tanh(self.trend / (self.sigma * 0.3))
 
     def at(self, t_ns: int) -> float:
         if t_ns < self.t + self.STEP_NS:
@@ -94,7 +102,7 @@ class FairPrice:
             if rand() < dt / (30 if burst else 300):  # enter / leave a burst
                 burst = not burst
             if rand() < dt / 120:  # a new trend every two minutes or so
-                trend = gauss(0.0, self.sigma * 0.3)
+                trend = gauss(0.0, self.sigma * 0.3) * self.trend_scale
             x += trend * dt + self.sigma * (5.0 if burst else 1.0) * sqrt_dt * gauss(0.0, 1.0)
             if rand() < dt / 600:  # a jump every ten minutes or so, ~30 bps
                 x += gauss(0.0, 0.003)
@@ -118,6 +126,10 @@ class VenueMarket:
 
     def _size(self) -> float:
         return self._sizes[self.rng.getrandbits(10)]
+
+    def _tilted(self, factor: float) -> float:
+        q = 10 ** -self.spec.size_decimals
+        return max(round(self._size() * min(1.9, max(0.1, factor)), self.spec.size_decimals), q)
 
     def _touch(self, fair: float) -> tuple[int, int]:
         ref = fair * (1 + self.basis)
@@ -149,15 +161,21 @@ class VenueMarket:
                 d = self._distance()
                 levels.setdefault(bid - d if side == "bid" else ask + d, self._size())
 
-    def step(self, fair: float, dt_s: float) -> tuple[list[Change], list[SimTrade]]:
-        """Move the book to the fair price; return the changed levels and the trades."""
+    def step(self, fair: float, dt_s: float, tilt: float = 0.0) -> tuple[list[Change], list[SimTrade]]:
+        """Move the book to the fair price; return the changed levels and the trades.
+
+        `tilt` (alpha x the fair price's signal, in [-alpha, alpha]) is the planted signal:
+        takers buy with probability 0.5 + 0.2 x tilt, and the sizes put at the touch are
+        scaled by 1 + 0.5 x tilt on the bid and 1 - 0.5 x tilt on the ask (clipped to
+        [0.1, 1.9]). With tilt 0 nothing changes, not even a random draw."""
         bids, asks, rng, spec = self.book.bids, self.book.asks, self.rng, self.spec
+        p_buy = 0.5 + 0.2 * tilt
         old_bids: dict[int, float] = {}  # tick -> size before this step, for each touched level
         old_asks: dict[int, float] = {}
 
         trades: list[SimTrade] = []
         for _ in range(_poisson(rng, self.dyn.trades_per_s * dt_s)):
-            buy = rng.random() < 0.5
+            buy = rng.random() < p_buy
             levels, old = (asks, old_asks) if buy else (bids, old_bids)
             if not levels:
                 continue
@@ -188,10 +206,10 @@ class VenueMarket:
         self.best_bid, self.best_ask = bid, ask
         if bid not in bids:
             old_bids.setdefault(bid, 0.0)
-            bids[bid] = self._size()
+            bids[bid] = self._size() if not tilt else self._tilted(1 + 0.5 * tilt)
         if ask not in asks:
             old_asks.setdefault(ask, 0.0)
-            asks[ask] = self._size()
+            asks[ask] = self._size() if not tilt else self._tilted(1 - 0.5 * tilt)
         for _ in range(1 + rng.getrandbits(2)):  # 1 to 4 random adds/cancels
             if rng.random() < 0.5:
                 levels, old, tick = bids, old_bids, bid - self._distance()
@@ -250,7 +268,7 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
     end = start + int(cfg.duration_s * NS) if math.isfinite(cfg.duration_s) else 2**63 - 1
     # Every random stream is seeded by name: a venue's frames do not depend on which other
     # venues are simulated with it (so venues can be simulated in parallel and merged).
-    fairs = {sym: FairPrice(base_price(sym), random.Random(f"{cfg.seed}:fair:{sym}"), start)
+    fairs = {sym: FairPrice(base_price(sym), random.Random(f"{cfg.seed}:fair:{sym}"), start, cfg.trend_scale)
              for sym in symbols.symbols}
 
     by_venue: dict[str, dict[str, str]] = {}  # venue -> market -> symbol
@@ -337,8 +355,10 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
         dyn = vm.dyn
         interval = dyn.interval_ms / cfg.rate_scale
         dt = interval if dyn.fixed_interval else vm.rng.expovariate(1.0 / interval)
-        fair = fairs[by_venue[venue][market]].at(t)
-        changes, trades = vm.step(fair, dt / 1000 * cfg.rate_scale)
+        price = fairs[by_venue[venue][market]]
+        fair = price.at(t)
+        tilt = cfg.alpha * price.signal() if cfg.alpha else 0.0
+        changes, trades = vm.step(fair, dt / 1000 * cfg.rate_scale, tilt)
         if trades:
             emit(venue, t, wire.trades(t, market, trades))
         if changes:

@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("operators", ("operators", "models", "cobflow.sources", "cobflow.sinks")),
     ("dataflows", ("dataflows",)),
     ("tools", ("cobflow.cli", "cobflow.services", "cobflow.dashboards", "cobflow.report", "cobflow.runflow",
-               "cobflow.compute", "cobflow.recompute", "cobflow.demo", "cobflow.__main__", "bench")),
+               "cobflow.compute", "cobflow.recompute", "cobflow.training", "cobflow.demo", "cobflow.__main__", "bench")),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 

@@ -1,0 +1,66 @@
+"""`cobflow train` and `cobflow models list`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cobflow.cli.common import Subparsers, command, err, positive_int
+from cobflow.config import Settings
+from cobflow.times import parse_time
+from cobflow.training import METRICS, train
+from models.checkpoints import CheckpointError, list_checkpoints
+from models.dataset import DatasetError
+from models.train import TrainConfig
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    if args.input is not None and not args.input.is_dir():
+        return err(f"{args.input}: no such folder (give a `cobflow compute --output` folder)")
+    since = parse_time(args.since) if args.since else None
+    until = parse_time(args.until) if args.until else None
+    config = TrainConfig(epochs=args.epochs, seed=args.seed)
+    try:
+        r = train(settings, args.kind, args.input, since, until, args.out, config, stride=args.stride,
+                  progress=not args.quiet)
+    except (DatasetError, CheckpointError, ValueError) as exc:
+        return err(str(exc))
+    metric = METRICS[args.kind]
+    print(f"trained {args.kind} in {r.seconds:.1f} s: {metric} {r.metrics[metric]:.4f} "
+          f"(train loss {r.metrics['train_loss']:.4f}; {r.metrics['samples_train']:,} training and "
+          f"{r.metrics['samples_valid']:,} validation samples)")
+    print(f"kept as {r.kept.name}" if r.kept else "not kept: the top checkpoints are all better")
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
+    root = args.dir or settings.models.dir
+    found = list_checkpoints(root)
+    if not found:
+        print(f"no checkpoints in {root} (cobflow train cnn --input DIR)")
+        return 0
+    print(f"{'kind':5s} {'rank':4s} {'checkpoint':36s} {'metric':28s} {'data':42s} layout")
+    rank: dict[str, int] = {}
+    for kind, e in found:
+        rank[kind] = rank.get(kind, 0) + 1
+        m = e.meta
+        print(f"{kind:5s} {rank[kind]:<4d} {e.name:36s} {m.get('metric_name', '?')[:18]:18s} {e.metric:9.4f} "
+              f"{m.get('data_from', '?')} - {m.get('data_to', '?')}  {m.get('layout')}")
+    return 0
+
+
+def add_commands(sub: Subparsers) -> None:
+    s = command(sub, "train", "train a model kind on stored features; keep the top checkpoints", cmd_train)
+    s.add_argument("kind", choices=sorted(METRICS), help="cnn first: the dqn reads the best cnn's outputs")
+    s.add_argument("--input", type=Path, metavar="DIR", help="a `cobflow compute` output folder (default: QuestDB)")
+    s.add_argument("--from", dest="since", metavar="T", help="QuestDB: rows from T (ISO 8601 or ns)")
+    s.add_argument("--to", dest="until", metavar="T", help="QuestDB: rows before T")
+    s.add_argument("--out", type=Path, metavar="DIR", help="checkpoint folder (default: COBFLOW_MODELS__DIR)")
+    s.add_argument("--epochs", type=positive_int, default=8)
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--stride", type=positive_int, default=2, help="one sample every N seconds")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    m = command(sub, "models", "model checkpoints")
+    msub = m.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ls = command(msub, "list", "the kept checkpoints of each kind, best first, with their metrics", cmd_models_list)
+    ls.add_argument("--dir", type=Path, help="checkpoint folder (default: COBFLOW_MODELS__DIR)")

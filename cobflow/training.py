@@ -1,0 +1,103 @@
+"""`cobflow train` and `cobflow models list`: stored rows -> samples -> a trained model ->
+the kind's top-k checkpoints, with a progress bar per epoch."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from cobflow import __version__
+from cobflow.config import PROJECT_ROOT, Settings
+from cobflow.metrics.vectors import LAYOUT
+from cobflow.progress import Progress
+from cobflow.recompute import export_questdb
+from models.checkpoints import CheckpointStore, Entry
+from models.cnn import CnnModel
+from models.dataset import LabelSpec, load_series, make_samples
+from models.train import Normalised, TrainConfig, train_cnn, train_dqn
+
+METRICS = {"cnn": "val_directional_accuracy", "dqn": "val_mean_reward_bps"}
+
+
+@dataclass
+class TrainResult:
+    kind: str
+    metrics: dict
+    kept: Entry | None
+    seconds: float
+
+
+def code_version() -> str:
+    try:
+        rev = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5).stdout.strip()
+    except OSError:
+        rev = ""
+    return f"cobflow {__version__}" + (f" ({rev})" if rev else "")
+
+
+def label_spec(settings: Settings) -> LabelSpec:
+    m = settings.models
+    return LabelSpec(window_s=m.window_s, horizon_s=m.horizon_s, dead_zone_bps=m.dead_zone_bps)
+
+
+def load_cnn(store: CheckpointStore) -> tuple[Normalised, Entry]:
+    state, meta = store.load()
+    spec = meta["label_spec"]
+    model = Normalised(CnnModel(spec["window_s"], 300 // spec["heatmap_pool_s"]))
+    model.load_state_dict(state)
+    model.eval()
+    entry = store.best()
+    assert entry is not None
+    return model, entry
+
+
+def train(settings: Settings, kind: str, input: Path | None, since: int | None, until: int | None,
+          out: Path | None, config: TrainConfig, stride: int = 2, progress: bool = True) -> TrainResult:
+    start = time.perf_counter()
+    root = out or settings.models.dir
+    spec = label_spec(settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = input
+        if folder is None:  # the rows in QuestDB, exported once
+            folder = Path(tmp)
+            export_questdb(settings.questdb, ("features", "cob_summary", "cob_buckets", "pivots"), since, until, folder)
+        samples = make_samples(load_series(folder), spec, stride=stride)
+    bar = Progress(f"train {kind}", total=config.epochs, unit=" epochs") if progress else None
+    metric_name = METRICS[kind]
+
+    def report(epoch: int, loss: float, metric: float) -> None:
+        if bar is not None:
+            bar.note(f"loss {loss:.4f}, {metric_name} {metric:.4f}")
+            bar(epoch)
+
+    extra: dict = {}
+    if kind == "cnn":
+        model: torch.nn.Module
+        model, metrics = train_cnn(samples, config, report)
+    else:
+        cnn, cnn_entry = load_cnn(CheckpointStore(root, "cnn", settings.models.keep))
+        model, metrics = train_dqn(samples, cnn, config, report)
+        extra = {"cnn_checkpoint": cnn_entry.name}
+    if bar is not None:
+        bar.finish()
+    meta = {"metric_name": metric_name, "layout": LAYOUT, "code_version": code_version(),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"), "label_spec": asdict(spec),
+            "train_config": asdict(config), "symbols": sorted(set(samples.symbols)),
+            "data_from": _iso(int(samples.seconds.min())), "data_to": _iso(int(samples.seconds.max())),
+            "metrics": metrics, **extra}
+    value = metrics[metric_name]
+    store = CheckpointStore(root, kind, settings.models.keep)
+    kept = store.save(model.state_dict(), meta, float(value) if value == value else float("-inf"))
+    return TrainResult(kind, metrics, kept, time.perf_counter() - start)
+
+
+def _iso(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).isoformat().replace("+00:00", "Z")
+

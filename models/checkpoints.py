@@ -1,0 +1,120 @@
+"""The top k checkpoints of each model kind, by its validation metric.
+
+A folder per kind: `<name>.pt` (the state dict and plain metadata, loaded with
+`weights_only=True`), `<name>.json` (the same metadata, for people and `cobflow models
+list`), and `index.json`, the top k, best first, replaced atomically. Opening the store
+repairs what a crash can leave: an entry whose file is gone is dropped, a file no entry
+names is deleted. The best checkpoint is what the flow loads at start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cobflow.metrics.vectors import check_layout
+
+INDEX = "index.json"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used; the message says which file and why."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    metric: float
+    meta: dict[str, Any]
+
+
+class CheckpointStore:
+    def __init__(self, root: Path, kind: str, keep: int = 5) -> None:
+        if keep < 1:
+            raise ValueError(f"keep at least 1 checkpoint, not {keep}")
+        self.folder = Path(root) / kind
+        self.kind = kind
+        self.keep = keep
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.entries = self._read_index()
+        self._repair()
+
+    # -- the index ------------------------------------------------------------------------
+    def _read_index(self) -> list[Entry]:
+        path = self.folder / INDEX
+        if not path.exists():
+            return []
+        try:
+            data = json.loads(path.read_text())
+            return [Entry(e["name"], float(e["metric"]), e["meta"]) for e in data["checkpoints"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CheckpointError(f"{path}: not a checkpoint index ({exc}); move the folder aside to start anew") \
+                from None
+
+    def _write_index(self) -> None:
+        tmp = self.folder / (INDEX + ".tmp")
+        tmp.write_text(json.dumps({"kind": self.kind, "keep": self.keep, "checkpoints": [
+            {"name": e.name, "metric": e.metric, "meta": e.meta} for e in self.entries]}, indent=2))
+        os.replace(tmp, self.folder / INDEX)
+
+    def _repair(self) -> None:
+        kept = [e for e in self.entries if (self.folder / f"{e.name}.pt").exists()]
+        names = {e.name for e in kept}
+        for f in self.folder.iterdir():
+            if f.suffix in (".pt", ".json") and f.name != INDEX and f.stem not in names:
+                f.unlink()  # a checkpoint pruned or half-written before a crash
+        if kept != self.entries:
+            self.entries = kept
+            self._write_index()
+
+    # -- saving and loading ---------------------------------------------------------------
+    def save(self, state_dict: dict[str, torch.Tensor], meta: dict[str, Any], metric: float) -> Entry | None:
+        """Keep this checkpoint if it is among the top k (higher metric is better); the
+        one it pushes out is deleted. None: not good enough to keep."""
+        if len(self.entries) >= self.keep and metric <= self.entries[-1].metric:
+            return None
+        name = f"{self.kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{time.time_ns() % 10**9:09d}"
+        meta = {**meta, "kind": self.kind, "metric": metric}
+        torch.save({"state_dict": state_dict, "meta": meta}, self.folder / f"{name}.pt")
+        (self.folder / f"{name}.json").write_text(json.dumps(meta, indent=2))
+        entry = Entry(name, metric, meta)
+        self.entries = sorted([*self.entries, entry], key=lambda e: -e.metric)
+        dropped, self.entries = self.entries[self.keep:], self.entries[:self.keep]
+        self._write_index()
+        for e in dropped:
+            for suffix in (".pt", ".json"):
+                (self.folder / f"{e.name}{suffix}").unlink(missing_ok=True)
+        return entry if entry in self.entries else None
+
+    def best(self) -> Entry | None:
+        return self.entries[0] if self.entries else None
+
+    def load(self, entry: Entry | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+        """(state dict, metadata) of `entry` (default: the best); another feature layout or
+        an unreadable file is refused with what to do."""
+        entry = entry or self.best()
+        if entry is None:
+            raise CheckpointError(f"{self.folder}: no {self.kind} checkpoint; train one: cobflow train {self.kind}")
+        path = self.folder / f"{entry.name}.pt"
+        try:
+            data = torch.load(path, weights_only=True, map_location="cpu")
+            state, meta = data["state_dict"], data["meta"]
+        except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged file
+            raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0][:200]}); delete it or train again") from None
+        check_layout(str(meta.get("layout")), f"checkpoint {path}")
+        return state, meta
+
+
+def list_checkpoints(root: Path) -> list[tuple[str, Entry]]:
+    out = []
+    for kind_dir in sorted(p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []:
+        if (kind_dir / INDEX).exists():
+            out += [(kind_dir.name, e) for e in CheckpointStore(root, kind_dir.name).entries]
+    return out
