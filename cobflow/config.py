@@ -229,12 +229,25 @@ class FeatureSpec(BaseModel):
         return tuple(dict.fromkeys(tfs))
 
 
+class StrategySpec(BaseModel):
+    """Rule signals and the decision maker of one symbol (`strategy:` under it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    imbalance_average: str = Field("li_ma_15", pattern=r"^li_ma_(1|5|15|60)$")
+    imbalance_threshold: float = Field(0.3, gt=0, lt=1)
+    arb_notional: float = Field(10_000.0, gt=0, description="size (quote) an arbitrage must be executable for")
+    anomaly_z: float = Field(4.0, gt=0)
+    decision_threshold: float = Field(0.2, gt=0, le=1, description="|combined score| needed to BUY or SELL")
+
+
 class SymbolSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     bucket: Bucket
     venues: dict[str, str]
     features: FeatureSpec = Field(default_factory=FeatureSpec)
+    strategy: StrategySpec = Field(default_factory=StrategySpec)
 
     @field_validator("bucket", mode="before")
     @classmethod
@@ -258,10 +271,17 @@ class SymbolSpec(BaseModel):
         return out
 
 
+DEFAULT_TAKER_FEE_BPS = 10.0
+
+
 class SymbolsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     symbols: dict[str, SymbolSpec]
+    taker_fee_bps: dict[str, float] = Field(default_factory=dict, description="per venue (default 10)")
+
+    def fee_bps(self, venue: str) -> float:
+        return self.taker_fee_bps.get(venue, DEFAULT_TAKER_FEE_BPS)
 
     @model_validator(mode="after")
     def _no_duplicate_markets(self) -> SymbolsConfig:

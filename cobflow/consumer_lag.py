@@ -47,7 +47,9 @@ class LagMeter:
             return None  # the broker is unreachable for now: measure again on the next batch
         return high
 
-    def __call__(self, last: dict[tuple[str, int], int]) -> list[TableRow]:
+    def __call__(self, last: dict[tuple[str, int], int], force: bool = False) -> list[TableRow]:
+        """`force`: measure every partition now (the reader's last batch: the table ends on
+        the true lag of each partition however recently it was measured)."""
         rows: list[TableRow] = []
         now = time.monotonic()
         with self._lock:
@@ -56,7 +58,7 @@ class LagMeter:
                 # Caught up with the last end seen? Measure again (at most every 0.1 s) so the
                 # table ends on the true lag, not on the last once-a-second sample.
                 recheck = st[1] is not None and offset + 1 >= st[1] and st[2] != 0 and now - st[0] >= 0.1
-                if now - st[0] < self._interval and not recheck:
+                if now - st[0] < self._interval and not recheck and not force:
                     continue
                 end = self._end_offset(topic, partition)
                 if end is None:

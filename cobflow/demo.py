@@ -3,11 +3,13 @@ Kafka, the COB dataflow, QuestDB, and the dashboards' views as PNG files."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from cobflow.capture import write_capture
+from cobflow.compute import compute
 from cobflow.config import Settings, load_symbols
 from cobflow.qdb import format_rows, query, wait_for_wal
 from cobflow.replay import replay
@@ -17,8 +19,12 @@ from cobflow.runflow import kafka_flow, run_flow
 from cobflow.services import Services
 from cobflow.tables import FLOW_TABLES, PIPELINE_TABLES
 from cobflow.times import NS
+from cobflow.training import METRICS, train
 from connectors.simulator import SimConfig, simulate
 from connectors.simulator.faults import truncate_frames
+from connectors.simulator.to_file import simulate_to_file
+from models.runtime import ModelRunner
+from models.train import TrainConfig
 
 
 class DemoError(RuntimeError):
@@ -28,11 +34,32 @@ class DemoError(RuntimeError):
 @dataclass
 class DemoOptions:
     input: Path | None = None  # replay this capture instead of simulating
-    duration: float = 120.0
+    duration: float = 180.0
     seed: int = 1
     save: Path | None = None  # where the simulated capture is kept
     report: Path | None = None  # where the PNG files go
     faults_every: float = 30.0  # cut one frame short this often (0: none)
+    alpha: float = 1.0  # the simulated market's planted signal (the models learn it)
+    train_s: float = 1200.0  # market simulated to train the models on when none are trained
+
+
+def ensure_models(settings: Settings, opts: DemoOptions) -> str:
+    """The checkpoints of COBFLOW_MODELS__DIR; when there are none, small models trained on a
+    simulated market with the same planted signal (another seed)."""
+    root = settings.models.dir
+    if ModelRunner.available(root):
+        return f"using the models in {root} (cobflow models list)"
+    symbols = load_symbols(settings.symbols_file)
+    with tempfile.TemporaryDirectory() as tmp:
+        capture = Path(tmp) / "train.jsonl"
+        simulate_to_file(symbols, SimConfig(seed=opts.seed + 1000, duration_s=opts.train_s, alpha=opts.alpha),
+                         capture)
+        compute(settings, capture, Path(tmp) / "rows", progress=False)
+        for kind, epochs in (("cnn", 4), ("dqn", 2)):
+            r = train(settings, kind, Path(tmp) / "rows", None, None, None, TrainConfig(epochs=epochs), progress=False)
+            metric = METRICS[kind]
+            print(f"     {kind}: {metric} {r.metrics[metric]:.3f} in {r.seconds:.0f} s")
+    return f"trained a cnn and a dqn into {root} on {opts.train_s:g} s of simulated market"
 
 
 def run_demo(settings: Settings, opts: DemoOptions) -> None:
@@ -40,6 +67,7 @@ def run_demo(settings: Settings, opts: DemoOptions) -> None:
     span: tuple[int | None, int | None] = (None, None)  # the report's range: this run's market
     print("1/5 starting Kafka and QuestDB (first run fetches them from Maven Central)")
     Services(settings).up()
+    print("    the models: " + ensure_models(settings, opts))
     if opts.input:
         print(f"2/5 replaying {opts.input} into Kafka (topics are recreated so the demo is repeatable)")
         replay(settings, opts.input, None, reset=True)
@@ -48,7 +76,7 @@ def run_demo(settings: Settings, opts: DemoOptions) -> None:
         pairs = ", ".join(f"{v} {m}" for spec in symbols.symbols.values() for v, m in spec.venues.items())
         # The market ends now, so Grafana's and the report's default "last 15 minutes" show it.
         start = (time.time_ns() // NS - int(opts.duration)) * NS
-        cfg = SimConfig(seed=opts.seed, duration_s=opts.duration, start_ns=start, resnapshot_s=30.0)
+        cfg = SimConfig(seed=opts.seed, duration_s=opts.duration, start_ns=start, resnapshot_s=30.0, alpha=opts.alpha)
         span = (start, start + int(opts.duration * NS))
         messages = simulate(symbols, cfg)
         note = ""
@@ -84,6 +112,13 @@ def run_demo(settings: Settings, opts: DemoOptions) -> None:
         f"select i.ts, i.symbol, i.sma_20, i.ema_12, i.rsi_14, i.macd, i.bb_upper, i.bb_lower, i.atr_14, q.quality "
         f"from (select * from {indicators} where timeframe = '1s' latest on ts partition by symbol) i "
         f"join (select * from {quality} latest on ts partition by symbol) q on symbol order by i.symbol",
+    )))
+    decisions = settings.questdb.table("decisions")
+    print(f"\nwhat the strategy decided ({decisions}; model_outputs, signals and prediction_outcomes beside it):")
+    print(format_rows(query(
+        settings.questdb,
+        f"select symbol, action, split_part(reason, ' ', 1) reason, count() n from {decisions} "
+        f"group by symbol, action, reason order by symbol, n desc",
     )))
     report_dir = opts.report or settings.services.home / "demo" / "report"
     print(f"\n5/5 the dashboards' views as PNG images ({report_dir}/):")

@@ -25,7 +25,8 @@ class Progress:
             shape = "{desc}: {n:,.0f}{unit} ({rate_fmt}, {elapsed}){postfix}"
         else:  # small totals (MB of a file, seconds of market) with a decimal, counts scaled (12.3k)
             done = "{n:,.1f}/{total:,.1f}" if total < 1000 else "{n_fmt}/{total_fmt}"
-            shape = "{desc} {percentage:3.0f}%|{bar:24}| " + done + "{unit} ({rate_fmt}, {elapsed}, eta {remaining}){postfix}"
+            shape = ("{desc} {percentage:3.0f}%|{bar:24}| " + done
+                     + "{unit} ({rate_fmt}, {elapsed}, eta {remaining}){postfix}")
         self._bar = tqdm(total=total, desc=what, unit=f" {unit}", unit_scale=bool(total and total >= 1000),
                          mininterval=every_s if sys.stderr.isatty() else 10.0, file=sys.stderr,
                          dynamic_ncols=True, leave=True, smoothing=0.1, bar_format=shape)

@@ -34,11 +34,11 @@ def kafka_flow(name: str, tail: bool = False) -> str:
 
 
 def file_flow(input: Path | str, output: Path | str, symbols_file: Path | str | None = None,
-              progress: bool = False, features: bool = True) -> str:
+              progress: bool = False, features: bool = True, strategy: bool = True) -> str:
     """The `bytewax.run` locator of the COB flow's capture -> Parquet factory."""
     symbols = None if symbols_file is None else str(symbols_file)
     return (f"{FLOWS['cob']}:file_flow({str(input)!r}, {str(output)!r}, symbols_file={symbols!r}, "
-            f"progress={progress!r}, features={features!r})")
+            f"progress={progress!r}, features={features!r}, strategy={strategy!r})")
 
 
 def flow_commands(locator: str, workers: int, recovery: Path | None = None, processes: int = 1,

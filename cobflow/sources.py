@@ -136,6 +136,9 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | TableRow, dict[st
             out.extend(self.lag(last_offset))
         if not self.tail and len(self.at_eof) == len(self.fetched) and not any(self.held.values()):
             self.done = True  # everything that was there has been read
+            final = {tp: n - 1 for tp, n in self.emitted.items() if n}
+            if final:
+                out.extend(self.lag(final, force=True))
         return out
 
     def _floor(self) -> int | None:

@@ -68,6 +68,8 @@ def _values(column: np.ndarray, qdb_type: str) -> list:
         return [np.asarray(x, dtype=np.float64) for x in column]
     if qdb_type == "DOUBLE":
         return [None if x != x else x for x in np.asarray(column, dtype=np.float64).tolist()]
+    if qdb_type == "VARCHAR":
+        return [None if x is None else str(x) for x in column]
     if qdb_type == "BOOLEAN":
         return np.asarray(column, dtype=bool).tolist()
     return np.asarray(column, dtype=np.int64).tolist()
@@ -212,8 +214,45 @@ FEATURES = Table(
 )
 """FEATURES.md "Feature vectors": per symbol and second with a cob_summary row."""
 
+SIGNALS = Table(
+    "signals",
+    symbols=("symbol", "kind"),
+    columns=(("direction", "INT"), ("strength", "DOUBLE"), ("value", "DOUBLE"), ("threshold", "DOUBLE"),
+             ("detail", "VARCHAR")),
+    dedup_keys=("ts", "symbol", "kind"),
+)
+"""Rule signals (cobflow.metrics.signals), at the second they fire."""
+
+MODEL_OUTPUTS = Table(
+    "model_outputs",
+    symbols=("symbol", "model_type", "model_name"),
+    columns=(("confidence", "DOUBLE"), ("action", "VARCHAR"), ("action_confidence", "DOUBLE"),
+             ("direction", "VARCHAR"), ("direction_confidence", "DOUBLE"), ("probabilities", "DOUBLE[]"),
+             ("pivots", "DOUBLE[]")),
+    dedup_keys=("ts", "symbol", "model_type"),
+)
+"""One row per model and symbol and second it ran on (models.output.ModelOutput)."""
+
+DECISIONS = Table(
+    "decisions",
+    symbols=("symbol", "source"),
+    columns=(("action", "VARCHAR"), ("confidence", "DOUBLE"), ("score", "DOUBLE"), ("reason", "VARCHAR")),
+    dedup_keys=("ts", "symbol"),
+)
+"""EXECUTION.md "Decisions": one per symbol and second with a features row."""
+
+PREDICTION_OUTCOMES = Table(
+    "prediction_outcomes",
+    symbols=("symbol", "source"),
+    columns=(("direction", "INT"), ("confidence", "DOUBLE"), ("horizon_s", "INT"), ("realized_return_bps", "DOUBLE"),
+             ("hit", "BOOLEAN"), ("rolling_accuracy", "DOUBLE")),
+    dedup_keys=("ts", "symbol", "source"),
+)
+"""A prediction (ts = the second it was made) scored once its horizon has passed."""
+
 COB_TABLES = (COB_SUMMARY, COB_BUCKETS, IMBALANCE_MA, OHLCV, ORDER_FLOW, BOOK_HEALTH, DATA_QUALITY)
 FEATURE_TABLES = (INDICATORS, PIVOTS, FEATURES)  # from the COB tables' rows (operators.features)
-FLOW_TABLES = (*COB_TABLES, *FEATURE_TABLES)  # what the COB flow writes
+STRATEGY_TABLES = (SIGNALS, MODEL_OUTPUTS, DECISIONS, PREDICTION_OUTCOMES)  # operators.strategy (arbitrage: cob)
+FLOW_TABLES = (*COB_TABLES, *FEATURE_TABLES, *STRATEGY_TABLES)  # what the COB flow writes
 PIPELINE_TABLES = (DEAD_LETTERS, CONSUMER_LAG)  # written by the flows reading Kafka
-TABLES = {t.name: t for t in (TOP_OF_BOOK, *COB_TABLES, *FEATURE_TABLES, *PIPELINE_TABLES)}
+TABLES = {t.name: t for t in (TOP_OF_BOOK, *FLOW_TABLES, *PIPELINE_TABLES)}

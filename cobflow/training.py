@@ -18,9 +18,9 @@ from cobflow.metrics.vectors import LAYOUT
 from cobflow.progress import Progress
 from cobflow.recompute import export_questdb
 from models.checkpoints import CheckpointStore, Entry
-from models.cnn import CnnModel
 from models.dataset import LabelSpec, load_series, make_samples
-from models.train import Normalised, TrainConfig, train_cnn, train_dqn
+from models.runtime import load_cnn
+from models.train import TrainConfig, train_cnn, train_dqn
 
 METRICS = {"cnn": "val_directional_accuracy", "dqn": "val_mean_reward_bps"}
 
@@ -47,17 +47,6 @@ def label_spec(settings: Settings) -> LabelSpec:
     return LabelSpec(window_s=m.window_s, horizon_s=m.horizon_s, dead_zone_bps=m.dead_zone_bps)
 
 
-def load_cnn(store: CheckpointStore) -> tuple[Normalised, Entry]:
-    state, meta = store.load()
-    spec = meta["label_spec"]
-    model = Normalised(CnnModel(spec["window_s"], 300 // spec["heatmap_pool_s"]))
-    model.load_state_dict(state)
-    model.eval()
-    entry = store.best()
-    assert entry is not None
-    return model, entry
-
-
 def train(settings: Settings, kind: str, input: Path | None, since: int | None, until: int | None,
           out: Path | None, config: TrainConfig, stride: int = 2, progress: bool = True) -> TrainResult:
     start = time.perf_counter()
@@ -82,7 +71,7 @@ def train(settings: Settings, kind: str, input: Path | None, since: int | None, 
         model: torch.nn.Module
         model, metrics = train_cnn(samples, config, report)
     else:
-        cnn, cnn_entry = load_cnn(CheckpointStore(root, "cnn", settings.models.keep))
+        cnn, cnn_entry, _ = load_cnn(CheckpointStore(root, "cnn", settings.models.keep))
         model, metrics = train_dqn(samples, cnn, config, report)
         extra = {"cnn_checkpoint": cnn_entry.name}
     if bar is not None:

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import bytewax.operators as op
 import numpy as np
@@ -26,6 +27,7 @@ from cobflow.events import Trade
 from cobflow.metrics.cob import OFFSETS, BucketSize, consolidate
 from cobflow.metrics.moving import WINDOWS, SecondsAverage
 from cobflow.metrics.quality import STALE_AFTER_S, data_quality
+from cobflow.metrics.signals import arbitrage
 from cobflow.metrics.trades import Bar, OrderFlow
 from cobflow.native import NativeVenueBook, bar_builder
 from cobflow.raw import RawMessage
@@ -42,10 +44,13 @@ from cobflow.tables import (
     TableRows,
 )
 from connectors.base import BookSyncBase
+from models.dataset import LabelSpec
 from operators.books import venue_book
 from operators.features import features
 from operators.parse import Parsed, apply_to_book, parse_batch
+from operators.signals import signal_row
 from operators.state import stamp, unstamp
+from operators.strategy import strategy
 from operators.venue_book import MAX_FILL_SECONDS
 
 NS = 1_000_000_000
@@ -71,8 +76,11 @@ class CobState:
     """One symbol: its venue feeds, the seconds emitted so far, the moving windows."""
 
     def __init__(self, symbol: str, venues: dict[str, str], bucket: BucketSize,
-                 control_venues: frozenset[str] = frozenset(), stale_after_s: float = STALE_AFTER_S) -> None:
+                 control_venues: frozenset[str] = frozenset(), stale_after_s: float = STALE_AFTER_S,
+                 arb_notional: float | None = None, fee_bps: dict[str, float] | None = None) -> None:
         self.symbol = symbol
+        self.arb_notional = arb_notional  # None: no arbitrage signal
+        self.fee_bps = fee_bps or {}
         self.bucket = bucket
         self.stale_after_ns = int(stale_after_s * NS)
         self.feeds = {v: VenueFeed(v, m, venue_book(v, m)) for v, m in sorted(venues.items())}
@@ -262,6 +270,10 @@ class CobState:
         mas = self.ma.add(s, vec)
         summary.update({f"li_ma_{n}": float(mas[n][-1]) for n in WINDOWS})
         rows.append(TableRow(COB_SUMMARY.name, ts, tags, summary))
+        if self.arb_notional is not None and len(synced) > 1 and cob.mid > 0:
+            arb = arbitrage(synced, self.arb_notional / cob.mid, self.fee_bps, cob.mid)
+            if arb is not None:
+                rows.append(signal_row(self.symbol, ts, arb))
         # the buckets and the imbalance MAs as blocks of columns (NaN vwap: null)
         rows.append(TableRows(COB_BUCKETS.name, ts, tags, {
             "offset": OFFSETS, "price": cob.price, "bid_qty": cob.bid_qty, "ask_qty": cob.ask_qty,
@@ -356,7 +368,8 @@ def control_owners(symbols: SymbolsConfig) -> dict[str, str]:
 def new_cob_state(symbols: SymbolsConfig, symbol: str) -> CobState:
     spec = symbols.symbols[symbol]
     owned = frozenset(v for v, s in control_owners(symbols).items() if s == symbol)
-    return CobState(symbol, spec.venues, spec.bucket, owned, spec.features.stale_after_s)
+    return CobState(symbol, spec.venues, spec.bucket, owned, spec.features.stale_after_s,
+                    spec.strategy.arb_notional, {v: symbols.fee_bps(v) for v in spec.venues})
 
 
 def route_by_symbol(symbols: SymbolsConfig) -> Callable[[list[RawMessage]], list[tuple[str, tuple[str, list]]]]:
@@ -396,9 +409,18 @@ def _values(batch: list[tuple[str, list]]) -> list:
     return [x for _, xs in batch for x in xs]
 
 
+@dataclass(frozen=True)
+class StrategyOptions:
+    """The strategy step's settings (operators.strategy)."""
+
+    spec: LabelSpec
+    models_dir: Path | None  # None: no models, signals and decisions only
+
+
 @operator
 def cob_books(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
-              idle_timeout: float | None = None, with_features: bool = True) -> Stream:
+              idle_timeout: float | None = None, with_features: bool = True,
+              with_strategy: StrategyOptions | None = None) -> Stream:
     """Raw messages -> rows of the COB tables and dead letters, keyed by symbol: parsing,
     the venue books and the seconds of one symbol all run on the worker that owns it.
     `with_features`: each second's rows are followed by its features (operators.features),
@@ -407,4 +429,8 @@ def cob_books(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
     out = op.stateful_batch("cob", keyed, lambda resume: CobLogic(unstamp(resume, step_id), symbols, idle_timeout))
     if with_features:
         out = features("features", out, symbols)
-    return op.flat_map_batch("unkey", out, _values)
+    rows = op.flat_map_batch("unkey", out, _values)
+    if with_features and with_strategy is not None:
+        made = strategy("strategy", out, symbols, with_strategy.spec, with_strategy.models_dir)
+        rows = op.merge("with_strategy", rows, made)
+    return rows

@@ -14,7 +14,7 @@ def plain_sorted(rows) -> list[tuple]:
     return sorted((plain(r) for r in rows), key=repr)
 
 
-def run_cob(messages, symbols, workers: int = 1, features: bool = True):
+def run_cob(messages, symbols, workers: int = 1, features: bool = True, strategy=None):
     """The COB flow (with its features) on messages, in this process: (rows one by one, dead letters)."""
     import bytewax.operators as op
     from bytewax.dataflow import Dataflow
@@ -24,7 +24,8 @@ def run_cob(messages, symbols, workers: int = 1, features: bool = True):
     from dataflows.cob import cob
 
     flow = Dataflow("test_cob")
-    rows, dead = cob("cob", op.input("in", flow, TestingSource(list(messages))), symbols, features=features)
+    rows, dead = cob("cob", op.input("in", flow, TestingSource(list(messages))), symbols, features=features,
+                     strategy=strategy)
     out, dlq = [], []
     op.output("rows", rows, TestingSink(out))
     op.output("dlq", dead, TestingSink(dlq))

@@ -208,7 +208,42 @@ def pipeline_health() -> Dashboard:
     return d
 
 
-DASHBOARDS = {"cob": consolidated_book, "market": market, "health": pipeline_health}
+def models() -> Dashboard:
+    d = Dashboard("cobflow-models", "cobflow / Models: predictions, outcomes, decisions",
+                  "What the models and rule signals said, how it turned out, and what the decision maker did.")
+    d.query_variable("symbol", "Symbol", "SELECT DISTINCT symbol FROM decisions ORDER BY symbol")
+    d.panel("timeseries", "Rolling accuracy per source (last 100 scored predictions)",
+            [target(f"SELECT {GROUP}, source AS metric, last(rolling_accuracy) AS accuracy FROM prediction_outcomes "
+                    f"WHERE {SYMBOL} GROUP BY 1, 2 ORDER BY 1")],
+            w=12, min=0, max=1, custom=_timeseries({"lineInterpolation": "stepAfter"}),
+            description="Each prediction is scored once its horizon has passed: a hit when the mid moved its "
+                        "way (flat: within the dead zone). The decision maker weighs each source by this.")
+    d.panel("timeseries", "Confidence vs realized return (bps)",
+            [target(f"SELECT ts AS \"time\", confidence * direction AS signed_confidence, realized_return_bps "
+                    f"FROM prediction_outcomes WHERE {SYMBOL} AND source = 'cnn' ORDER BY ts")],
+            w=12, custom=_timeseries({"drawStyle": "points", "pointSize": 3}),
+            overrides=[{"matcher": {"id": "byName", "options": "realized_return_bps"},
+                        "properties": [{"id": "custom.axisPlacement", "value": "right"}]}])
+    d.panel("timeseries", "CNN direction probabilities",
+            [target(f"SELECT ts AS \"time\", probabilities[1] AS p_down, probabilities[2] AS p_flat, "
+                    f"probabilities[3] AS p_up FROM model_outputs WHERE {SYMBOL} AND model_type = 'cnn' ORDER BY ts")],
+            w=12, min=0, max=1, custom=_timeseries())
+    d.panel("timeseries", "Decisions: combined score (BUY above the threshold, SELL below minus it)",
+            [target(_series("score", table="decisions", agg="avg"))], w=12, min=-1, max=1, custom=_timeseries())
+    d.panel("barchart", "Decisions by action and reason in range",
+            [target(f"SELECT action || ' ' || coalesce(split_part(reason, ' ', 1), '') AS what, count() AS n FROM decisions "
+                    f"WHERE {SYMBOL} GROUP BY 1 ORDER BY 2 DESC LIMIT 20", fmt="table")],
+            w=12, options={"xField": "what", "orientation": "horizontal"})
+    d.panel("table", "Latest decisions",
+            [target(f"SELECT ts, symbol, action, confidence, score, source, reason FROM decisions "
+                    f"WHERE {SYMBOL} ORDER BY ts DESC LIMIT 50", fmt="table")], w=12, h=9)
+    d.panel("table", "Latest rule signals",
+            [target(f"SELECT ts, symbol, kind, direction, strength, value, threshold, detail FROM signals "
+                    f"WHERE {IN_RANGE} ORDER BY ts DESC LIMIT 50", fmt="table")], w=24, h=8)
+    return d
+
+
+DASHBOARDS = {"cob": consolidated_book, "market": market, "health": pipeline_health, "models": models}
 
 
 def build_all() -> dict[str, dict[str, Any]]:

@@ -17,7 +17,7 @@ from cobflow.tables import AnyRow, Table, TableRow, TableRows
 ROW_GROUP_ROWS = 16_384  # rows held per table before they are written as one row group
 ROW_GROUP_SPAN_NS = 600 * 1_000_000_000  # ... or rows spanning this much time (10 min of market)
 _TYPES = {"DOUBLE": pa.float64(), "INT": pa.int32(), "LONG": pa.int64(), "BOOLEAN": pa.bool_(),
-          "TIMESTAMP": pa.timestamp("ns", tz="UTC"), "DOUBLE[]": pa.list_(pa.float64())}
+          "TIMESTAMP": pa.timestamp("ns", tz="UTC"), "DOUBLE[]": pa.list_(pa.float64()), "VARCHAR": pa.string()}
 _DTYPES = {"DOUBLE": np.float64, "INT": np.int32, "LONG": np.int64, "BOOLEAN": np.bool_, "TIMESTAMP": np.int64}
 
 

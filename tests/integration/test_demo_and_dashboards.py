@@ -27,7 +27,9 @@ def demo(services, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo")
     capture = tmp / "simulated.jsonl.gz"
     with scratch_namespace(services) as (settings, env):
-        out = cobflow(env, "demo", "--duration", "30", "--save", str(capture), "--report", str(tmp / "report"))
+        env["COBFLOW_MODELS__DIR"] = str(tmp / "models")  # none yet: the demo trains them
+        # 150 s: the models' 60 s window fills, and their first predictions reach their 60 s horizon
+        out = cobflow(env, "demo", "--duration", "150", "--save", str(capture), "--report", str(tmp / "report"))
         yield settings, env, tmp, capture, out
 
 
@@ -36,9 +38,10 @@ def test_demo_runs_the_whole_path_and_prints_what_landed(demo):
     the same capture through `cobflow compute` gives the same counts."""
     settings, env, tmp, capture, out = demo
     assert capture.exists()
+    assert "trained a cnn and a dqn into" in out and (tmp / "models" / "cnn" / "index.json").exists(), out
     computed = cobflow(env, "compute", "--input", str(capture), "--output", str(tmp / "pq"))
     for t in ("cob_summary", "cob_buckets", "imbalance_ma", "ohlcv", "order_flow", "book_health", "data_quality",
-              "indicators", "pivots", "features"):
+              "indicators", "pivots", "features", "model_outputs", "decisions", "prediction_outcomes"):
         n = int(next(line.split()[1].replace(",", "") for line in computed.splitlines() if line.split()[:1] == [t]))
         assert n > 0 and f"{settings.questdb.table(t)}: {n} rows" in out, (t, out)
     lines = [line for line in out.splitlines() if re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", line)]

@@ -86,3 +86,22 @@ def test_cobflow_features_from_questdb_gives_the_flows_values(namespace, tmp_pat
         flow = sorted(questdb_rows(settings, t.name), key=lambda r: tuple(norm(r[k]) for k in keys))
         again = sorted(read_table(out, t.name).to_pylist(), key=lambda r: tuple(norm(r[k]) for k in keys))
         assert_same_rows(flow, again, t.name)
+
+
+def test_cobflow_train_reads_its_samples_from_questdb(namespace, tmp_path):
+    """`cobflow train cnn|dqn --from --to`: the rows in QuestDB, exported once, trained on."""
+    settings, env = namespace
+    env.update({"COBFLOW_MODELS__WINDOW_S": "10", "COBFLOW_MODELS__HORIZON_S": "5"})  # 60 s of market is enough
+    capture = tmp_path / "sim.jsonl"
+    cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "60", "--seed", "45", "--out", str(capture))
+    cobflow(env, "--config", str(CONFIG), "replay", str(capture))
+    cobflow(env, "--config", str(CONFIG), "run", "cob")
+    wait_for_wal(settings.questdb, [settings.questdb.table(t.name) for t in FLOW_TABLES])
+    models = tmp_path / "models"
+    span = ("--from", "2026-01-01T00:00:00Z", "--to", "2026-01-01T00:01:00Z")
+    for kind in ("cnn", "dqn"):
+        printed = cobflow(env, "--config", str(CONFIG), "train", kind, *span, "--out", str(models), "--epochs", "1",
+                          "--stride", "1", "-q")
+        assert f"trained {kind}" in printed and "kept as" in printed, printed
+    listed = cobflow(env, "models", "list", "--dir", str(models))
+    assert listed.count("2026-01-01T00:00") == 2 and "v1" in listed, listed

@@ -1,0 +1,331 @@
+"""Models, rule signals, decisions and their outcomes, once a second per symbol.
+
+`StrategyState` reads the rows of whole seconds (the COB and feature rows, as the features
+step passes them on) and writes:
+- `signals`: the imbalance cross and the liquidity anomaly (the arbitrage signal is made
+  where the venue books are, in `CobState`, and read here);
+- `model_outputs`: the best cnn (and dqn) of the checkpoint folder, on seconds whose quality
+  passes `min_quality`, in one batched forward pass per round (`models.runtime`);
+- `decisions` (EXECUTION.md): one per symbol and second with a features row, combining the
+  sources of the second weighted by their recent hit rate; every HOLD says why;
+- `prediction_outcomes`: each prediction scored once its horizon has passed.
+
+It runs under one key for all symbols (`strategy` below), so the models see every symbol in
+one batch; everything it keeps is per symbol, so the rows do not depend on how seconds of
+different symbols interleave (the Kafka mode, the file mode, any number of workers).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bytewax.operators as op
+import numpy as np
+from bytewax.dataflow import Stream, operator
+from bytewax.operators import StatefulBatchLogic
+
+from cobflow.config import SymbolsConfig
+from cobflow.metrics.signals import ImbalanceCross, LiquidityAnomaly, Signal
+from cobflow.metrics.vectors import CNN_SIZE
+from cobflow.tables import (
+    COB_BUCKETS,
+    COB_SUMMARY,
+    DATA_QUALITY,
+    DECISIONS,
+    FEATURES,
+    MODEL_OUTPUTS,
+    PREDICTION_OUTCOMES,
+    SIGNALS,
+    AnyRow,
+    TableRow,
+)
+from models.dataset import LabelSpec, heatmap_rows
+from models.output import ACTIONS, DIRECTIONS
+from models.runtime import ModelRunner, SlotOutput
+from operators.signals import signal_row
+from operators.state import stamp, unstamp
+
+NS = 1_000_000_000
+KEY = "strategy"
+ROLLING = 100  # outcomes in a source's hit rate
+PRIOR_OUTCOMES = 20  # below this many, a source weighs 0.5
+WANTED = {DATA_QUALITY.name, COB_SUMMARY.name, COB_BUCKETS.name, FEATURES.name, SIGNALS.name}
+
+
+@dataclass
+class Pending:
+    second: int
+    source: str
+    direction: int
+    confidence: float
+    mid: float
+
+
+@dataclass
+class SymbolStrategy:
+    symbol: str
+    spec: LabelSpec
+    min_quality: float
+    threshold: float
+    imbalance_average: str
+    imbalance: ImbalanceCross
+    anomaly: LiquidityAnomaly
+    first: int | None = None
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)  # second -> cnn vector
+    books: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # second -> bid, ask qty
+    pending: deque = field(default_factory=deque)
+    hits: dict[str, deque] = field(default_factory=dict)
+    position: float = 0.0  # the dqn's own position, from its actions
+
+    def remember(self, s: int, cnn: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> None:
+        self.first = s if self.first is None else self.first
+        self.vectors[s] = cnn
+        self.books[s] = (bid, ask)
+        for store, keep in ((self.vectors, self.spec.window_s), (self.books, 300)):
+            for old in [t for t in store if t <= s - keep]:
+                del store[old]
+
+    def model_inputs(self, s: int, rl: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
+        """As `models.dataset` builds a sample at s: T seconds of vectors, the pooled heatmap."""
+        t = self.spec.window_s
+        if self.first is None or s - self.first < t - 1:
+            return None
+        win = np.zeros((t, CNN_SIZE), np.float32)
+        for k in range(t):
+            v = self.vectors.get(s - t + 1 + k)
+            if v is not None:
+                win[k] = v
+        bid = np.zeros((300, 41))
+        ask = np.zeros((300, 41))
+        for k in range(300):
+            b = self.books.get(s - 299 + k)
+            if b is not None:
+                bid[k], ask[k] = b
+        heat = heatmap_rows(bid, ask, 299, self.spec.heatmap_pool_s).astype(np.float32)
+        return win, heat, rl.astype(np.float32), self.position
+
+    def hit_rate(self, source: str) -> float:
+        h = self.hits.get(source)
+        return 0.5 if h is None or len(h) < PRIOR_OUTCOMES else float(np.mean(h))
+
+    def outcomes(self, s: int, mid: float) -> list[AnyRow]:
+        out: list[AnyRow] = []
+        h = self.spec.horizon_s
+        while self.pending and self.pending[0].second + h <= s:
+            p = self.pending.popleft()
+            ret = math.log(mid / p.mid) * 1e4
+            hit = abs(ret) <= self.spec.dead_zone_bps if p.direction == 0 else p.direction * ret > 0
+            hits = self.hits.setdefault(p.source, deque(maxlen=ROLLING))
+            hits.append(1.0 if hit else 0.0)
+            out.append(TableRow(PREDICTION_OUTCOMES.name, p.second * NS, {"symbol": self.symbol, "source": p.source}, {
+                "direction": p.direction, "confidence": p.confidence, "horizon_s": h, "realized_return_bps": ret,
+                "hit": hit, "rolling_accuracy": float(np.mean(hits))}))
+        return out
+
+
+@dataclass
+class Second:
+    """What the strategy reads of one symbol's second."""
+
+    symbol: str
+    s: int
+    quality: float = 0.0
+    summary: dict | None = None
+    buckets: dict | None = None
+    features: dict | None = None
+    signals: list[Signal] = field(default_factory=list)
+
+
+def seconds_of(rows: list) -> list[Second]:
+    """The seconds of these rows, each symbol's in time order. Rows are matched to their
+    second by symbol and ts: the features step puts its rows after a batch's COB rows."""
+    out: list[Second] = []
+    by_key: dict[tuple[str, int], Second] = {}
+    for r in rows:
+        if getattr(r, "table", None) == DATA_QUALITY.name:
+            sec = Second(r.symbols["symbol"], r.ts // NS, r.columns["quality"])
+            out.append(sec)
+            by_key[(sec.symbol, sec.s)] = sec
+    for r in rows:
+        name = getattr(r, "table", None)
+        if name not in WANTED or name == DATA_QUALITY.name:
+            continue
+        found = by_key.get((r.symbols["symbol"], int(r.ts) // NS))
+        if found is None:
+            continue
+        sec = found
+        if name == COB_SUMMARY.name:
+            sec.summary = r.columns
+        elif name == COB_BUCKETS.name:
+            sec.buckets = r.columns
+        elif name == FEATURES.name:
+            sec.features = r.columns
+        else:
+            c = r.columns
+            sec.signals.append(Signal(r.symbols["kind"], c["direction"], c["strength"], c["value"],
+                                      c["threshold"], c["detail"]))
+    return out
+
+
+class StrategyState:
+    def __init__(self, symbols: SymbolsConfig, spec: LabelSpec, models: ModelRunner | None) -> None:
+        self.spec = spec
+        self.models = models
+        self.symbols = {
+            name: SymbolStrategy(name, spec, s.features.min_quality, s.strategy.decision_threshold,
+                                 s.strategy.imbalance_average, ImbalanceCross(s.strategy.imbalance_threshold),
+                                 LiquidityAnomaly(z=s.strategy.anomaly_z))
+            for name, s in symbols.symbols.items()}
+
+    def add(self, rows: list) -> list[AnyRow]:
+        """Rows of whole seconds (any symbols, each symbol's in time order) -> the strategy's rows."""
+        seconds = seconds_of(rows)
+        out: list[AnyRow] = []
+        # rounds: the k-th second of each symbol in this batch go through the models together
+        queues: dict[str, list[Second]] = {}
+        for sec in seconds:
+            queues.setdefault(sec.symbol, []).append(sec)
+        while queues:
+            round_ = {sym: q.pop(0) for sym, q in queues.items()}
+            queues = {sym: q for sym, q in queues.items() if q}
+            inputs = {}
+            for sym, sec in round_.items():
+                out.extend(self._before(self.symbols[sym], sec))
+                x = self._model_input(self.symbols[sym], sec)
+                if x is not None:
+                    inputs[sym] = x
+            results = self.models.run(inputs) if self.models is not None and inputs else {}
+            for sym in sorted(round_):
+                out.extend(self._after(self.symbols[sym], round_[sym], results.get(sym)))
+        return out
+
+    def _before(self, st: SymbolStrategy, sec: Second) -> list[AnyRow]:
+        out: list[AnyRow] = []
+        summ = sec.summary
+        if summ is None:
+            return out
+        ts = sec.s * NS
+        for sig in (st.imbalance.second(summ.get(st.imbalance_average)),
+                    st.anomaly.second(sec.s, (summ.get("bid_qty_total") or 0.0) + (summ.get("ask_qty_total") or 0.0))):
+            if sig is not None:
+                sec.signals.append(sig)
+                out.append(signal_row(st.symbol, ts, sig))
+        mid = summ.get("mid")
+        if mid is not None and mid > 0:
+            out.extend(st.outcomes(sec.s, mid))
+        if sec.features is not None and sec.buckets is not None:
+            st.remember(sec.s, np.asarray(sec.features["cnn"], np.float32),
+                        np.asarray(sec.buckets["bid_qty"], np.float64), np.asarray(sec.buckets["ask_qty"], np.float64))
+        return out
+
+    def _model_input(self, st: SymbolStrategy, sec: Second) -> tuple | None:
+        if self.models is None or sec.features is None or sec.buckets is None or sec.quality < st.min_quality:
+            return None
+        return st.model_inputs(sec.s, np.asarray(sec.features["rl"], np.float64))
+
+    def _after(self, st: SymbolStrategy, sec: Second, result: SlotOutput | None) -> list[AnyRow]:
+        if sec.features is None:
+            return []
+        ts = sec.s * NS
+        out: list[AnyRow] = []
+        mid = (sec.summary or {}).get("mid")
+        votes: list[tuple[str, float]] = []  # (source, signed score in [-1, 1])
+        predictions: list[tuple[str, int, float]] = []
+        if result is not None and self.models is not None:
+            p = result.direction_probs
+            k = int(np.argmax(p))
+            out.append(TableRow(MODEL_OUTPUTS.name, ts, {"symbol": st.symbol, "model_type": "cnn",
+                                                         "model_name": self.models.cnn_name}, {
+                "confidence": float(p[k]), "action": None, "action_confidence": None, "direction": DIRECTIONS[k],
+                "direction_confidence": float(p[k]), "probabilities": p.astype(np.float64),
+                "pivots": result.pivots.reshape(-1).astype(np.float64)}))
+            votes.append(("cnn", float(p[2] - p[0])))
+            predictions.append(("cnn", k - 1, float(p[k])))
+            if result.q is not None:
+                q = result.q.astype(np.float64)
+                soft = np.exp(q - q.max())
+                soft /= soft.sum()
+                a = int(np.argmax(q))
+                out.append(TableRow(MODEL_OUTPUTS.name, ts, {"symbol": st.symbol, "model_type": "dqn",
+                                                             "model_name": self.models.dqn_name}, {
+                    "confidence": float(soft[a]), "action": ACTIONS[a], "action_confidence": float(soft[a]),
+                    "direction": None, "direction_confidence": None, "probabilities": soft, "pivots": np.zeros(0)}))
+                sign = {0: 1, 1: -1, 2: 0}[a]
+                votes.append(("dqn", sign * float(soft[a])))
+                if sign:
+                    predictions.append(("dqn", sign, float(soft[a])))
+                st.position = {0: 1.0, 1: -1.0}.get(a, st.position)
+        for sig in sec.signals:
+            if sig.direction:
+                votes.append((sig.kind, sig.direction * sig.strength))
+                predictions.append((sig.kind, sig.direction, sig.strength))
+        if mid is not None and mid > 0:
+            st.pending.extend(Pending(sec.s, src, d, c, mid) for src, d, c in predictions)
+        out.append(self._decision(st, sec, ts, votes))
+        return out
+
+    def _decision(self, st: SymbolStrategy, sec: Second, ts: int, votes: list[tuple[str, float]]) -> TableRow:
+        tags = {"symbol": st.symbol, "source": "combiner"}
+        if sec.quality < st.min_quality:
+            return TableRow(DECISIONS.name, ts, tags, {"action": "HOLD", "confidence": 0.0, "score": 0.0,
+                                                       "reason": f"data_quality {sec.quality:.2f} < {st.min_quality:g}"})
+        if not votes:
+            return TableRow(DECISIONS.name, ts, tags, {"action": "HOLD", "confidence": 0.0, "score": 0.0,
+                                                       "reason": "no_signal"})
+        weights = [st.hit_rate(src) for src, _ in votes]
+        total = sum(weights)
+        score = sum(w * v for w, (_, v) in zip(weights, votes)) / total if total > 0 else 0.0
+        if len(votes) == 1:
+            tags["source"] = votes[0][0]
+        if abs(score) < st.threshold:
+            return TableRow(DECISIONS.name, ts, tags, {"action": "HOLD", "confidence": abs(score), "score": score,
+                                                       "reason": f"below_threshold {abs(score):.3f} < {st.threshold:g}"})
+        return TableRow(DECISIONS.name, ts, tags, {"action": "BUY" if score > 0 else "SELL",
+                                                   "confidence": min(1.0, abs(score)), "score": score, "reason": None})
+
+
+class StrategyLogic(StatefulBatchLogic):
+    def __init__(self, state: StrategyState | None, symbols: SymbolsConfig, spec: LabelSpec,
+                 models_dir: Path | None) -> None:
+        if state is None:
+            runner = ModelRunner(models_dir, list(symbols.symbols)) \
+                if models_dir is not None and ModelRunner.available(models_dir) else None
+            state = StrategyState(symbols, runner.spec if runner else spec, runner)
+        elif models_dir is not None and ModelRunner.available(models_dir):
+            state.models = ModelRunner(models_dir, list(symbols.symbols))  # modules are not kept in the store
+        self.state = state
+
+    def on_batch(self, values: list[list]) -> tuple[list, bool]:
+        rows = [r for batch in values for r in batch]
+        made = self.state.add(rows)
+        return ([made] if made else []), StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> tuple[int, Any]:
+        models, self.state.models = self.state.models, None
+        try:
+            return stamp(copy.deepcopy(self.state))  # type: ignore[return-value]
+        finally:
+            self.state.models = models
+
+
+def _to_strategy(batch: list[tuple[str, list]]) -> list[tuple[str, list]]:
+    picked = [[r for r in rows if getattr(r, "table", None) in WANTED] for _, rows in batch]
+    return [(KEY, rows) for rows in picked if rows]
+
+
+def _unkey(batch: list[tuple[str, list]]) -> list:
+    return [x for _, xs in batch for x in xs]
+
+
+@operator
+def strategy(step_id: str, up: Stream, symbols: SymbolsConfig, spec: LabelSpec, models_dir: Path | None) -> Stream:
+    """Keyed lists of the rows of whole seconds -> the strategy's rows (one key: see above)."""
+    keyed = op.flat_map_batch("to_strategy", up, _to_strategy)
+    out = op.stateful_batch("strategy", keyed,
+                            lambda resume: StrategyLogic(unstamp(resume, step_id), symbols, spec, models_dir))
+    return op.flat_map_batch("unkey", out, _unkey)

@@ -1,0 +1,25 @@
+"""Checkpoints for tests: untrained (seeded) cnn and dqn, saved as `cobflow train` saves them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from cobflow.metrics.vectors import LAYOUT
+from models.checkpoints import CheckpointStore
+from models.cnn import CnnModel
+from models.dataset import LabelSpec
+from models.dqn import DqnModel
+from models.train import Normalised
+
+
+def seeded_checkpoints(root: Path, spec: LabelSpec | None = None, seed: int = 3) -> Path:
+    spec = spec or LabelSpec()
+    torch.manual_seed(seed)
+    cnn = Normalised(CnnModel(spec.window_s, 300 // spec.heatmap_pool_s))
+    meta = {"layout": LAYOUT, "label_spec": asdict(spec), "metric_name": "val_directional_accuracy"}
+    CheckpointStore(root, "cnn").save(cnn.state_dict(), meta, 0.5)
+    CheckpointStore(root, "dqn").save(DqnModel().state_dict(), {**meta, "metric_name": "val_mean_reward_bps"}, 0.0)
+    return root

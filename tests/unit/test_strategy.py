@@ -1,0 +1,139 @@
+"""Rule signals on crafted inputs worked out by hand; batched inference equal to one symbol
+at a time; the flow with models giving the same rows on one worker and two; decisions and
+outcomes that say what they are."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from cobflow.config import SymbolsConfig
+from cobflow.metrics.signals import ImbalanceCross, LiquidityAnomaly, arbitrage, executable
+from models.dataset import LabelSpec
+from models.runtime import ModelRunner
+from operators.cob import StrategyOptions
+from tests.modeltools import seeded_checkpoints
+from tests.rowtools import plain_sorted, run_cob
+from tests.simdata import sim
+
+
+def test_the_imbalance_signal_fires_where_the_average_crosses_a_threshold():
+    cross = ImbalanceCross(0.3)
+    got = [cross.second(v) for v in (0.1, 0.25, 0.35, 0.4, 0.2, -0.29, -0.31, -0.5, None, 0.31)]
+    fired = [(i, s.direction, s.value) for i, s in enumerate(got) if s is not None]
+    # the crossings only; None is no value: -0.5 then 0.31 crosses +0.3
+    assert fired == [(2, 1, 0.35), (6, -1, -0.31), (9, 1, 0.31)]
+
+
+def test_a_liquidity_anomaly_is_a_robust_z_score_against_the_last_ten_minutes():
+    a = LiquidityAnomaly(window_s=600, z=4.0)
+    for s in range(60):
+        assert a.second(s, 100.0 if s % 2 else 102.0) is None  # median 101, MAD 1
+    sig = a.second(60, 110.0)
+    assert sig is not None and sig.value == pytest.approx(9 / 1.4826) and sig.direction == 0
+    assert a.second(61, 104.0) is None  # z = 3 / 1.4826 = 2.0
+    # ten minutes later the old seconds are gone from the window: 60 values of 110-ish now
+    b = LiquidityAnomaly(window_s=600, z=4.0)
+    for s in range(40):
+        b.second(s, 100.0)
+    assert b.second(700, 500.0) is None  # everything before 100 s has left the window: too few seconds
+
+
+class Book:
+    def __init__(self, bids, asks):
+        self.bids, self.asks = sorted(bids), sorted(asks)
+
+    def arrays(self):
+        bp, bq = (np.array([p for p, _ in self.bids]), np.array([q for _, q in self.bids]))
+        ap, aq = (np.array([p for p, _ in self.asks]), np.array([q for _, q in self.asks]))
+        return bp, bq, ap, aq
+
+
+def test_arbitrage_walks_the_books_for_the_size_net_of_both_taker_fees():
+    a = Book(bids=[(100.5, 1.0), (100.4, 1.0)], asks=[(100.9, 1.0)])
+    b = Book(bids=[(99.0, 1.0)], asks=[(100.0, 0.5), (100.1, 1.0)])
+    mid = 100.25
+    sig = arbitrage({"a": a, "b": b}, 1.0, {"a": 10.0, "b": 10.0}, mid)
+    # sell 1 into a's bid at 100.5; buy 1 from b: 0.5 at 100.0 and 0.5 at 100.1 = 100.05
+    want = (100.5 * (1 - 0.001) - 100.05 * (1 + 0.001)) / mid * 1e4
+    assert sig is not None and sig.value == pytest.approx(want) and sig.detail == "sell a, buy b"
+    # 30 bps of fees on each side eat the 45 bps edge
+    assert arbitrage({"a": a, "b": b}, 1.0, {"a": 30.0, "b": 30.0}, mid) is None
+    # 2.5 units: a's bids hold only 2
+    assert executable(*a.arrays()[:2], 2.5, sell=True) is None
+    assert executable(*b.arrays()[2:], 1.5, sell=False) == pytest.approx((0.5 * 100.0 + 1.0 * 100.1) / 1.5)
+
+
+SYMBOLS = SymbolsConfig.model_validate({"symbols": {
+    "BTC-USD": {"bucket": 10, "venues": {"binance": "BTC-USDT", "kraken": "BTC-USD", "okx": "BTC-USDT"}},
+    "ETH-USD": {"bucket": "2bps", "venues": {"coinbase": "ETH-USD", "bybit": "ETH-USDT"}}}})
+SPEC = LabelSpec(window_s=20, horizon_s=10)
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory):
+    return seeded_checkpoints(tmp_path_factory.mktemp("models"), SPEC)
+
+
+def test_batched_inference_gives_each_symbol_what_it_gets_alone(models_dir):
+    runner = ModelRunner(models_dir, ["BTC-USD", "ETH-USD"])
+    rng = np.random.default_rng(4)
+
+    def inputs():
+        return (rng.normal(size=(20, 220)).astype(np.float32), rng.random((2, 60, 41)).astype(np.float32),
+                rng.normal(size=30).astype(np.float32), 1.0)
+
+    a, b = inputs(), inputs()
+    both = runner.run({"BTC-USD": a, "ETH-USD": b})
+    alone = {**runner.run({"BTC-USD": a}), **runner.run({"ETH-USD": b})}
+    for sym in both:
+        assert np.array_equal(both[sym].direction_probs, alone[sym].direction_probs)
+        assert np.array_equal(both[sym].q, alone[sym].q) and np.array_equal(both[sym].pivots, alone[sym].pivots)
+    assert not np.array_equal(both["BTC-USD"].direction_probs, both["ETH-USD"].direction_probs)
+
+
+@pytest.fixture(scope="module")
+def flow_rows(models_dir):
+    msgs = sim(90.0, seed=44, venues=("binance", "kraken", "okx", "coinbase", "bybit"))
+    opts = StrategyOptions(SPEC, models_dir)
+    one, _ = run_cob(msgs, SYMBOLS, strategy=opts)
+    two, _ = run_cob(msgs, SYMBOLS, workers=2, strategy=opts)
+    return one, two
+
+
+def test_the_flow_with_models_gives_the_same_rows_on_one_and_two_workers(flow_rows):
+    one, two = flow_rows
+    tables = {r.table for r in one}
+    assert {"model_outputs", "decisions", "prediction_outcomes"} <= tables
+    assert plain_sorted(one) == plain_sorted(two)
+
+
+def test_one_decision_per_features_row_and_every_hold_says_why(flow_rows):
+    one, _ = flow_rows
+    feats = {(r.symbols["symbol"], r.ts) for r in one if r.table == "features"}
+    decisions = [r for r in one if r.table == "decisions"]
+    assert {(r.symbols["symbol"], r.ts) for r in decisions} == feats and len(decisions) == len(feats)
+    assert {r.columns["action"] for r in decisions} <= {"BUY", "SELL", "HOLD"}
+    for r in decisions:
+        assert (r.columns["action"] == "HOLD") == bool(r.columns["reason"])
+    outputs = [r for r in one if r.table == "model_outputs"]
+    first = min(r.ts for r in one if r.table == "features") // 1_000_000_000
+    # the cnn runs once it has its 20 s window, on every second after that
+    assert min(r.ts for r in outputs) // 1_000_000_000 - first == SPEC.window_s - 1
+    assert {r.symbols["model_type"] for r in outputs} == {"cnn", "dqn"}
+
+
+def test_outcomes_score_each_prediction_after_its_horizon_by_hand(flow_rows):
+    one, _ = flow_rows
+    mids = {(r.symbols["symbol"], r.ts // 1_000_000_000): r.columns["mid"] for r in one if r.table == "cob_summary"}
+    outcomes = [r for r in one if r.table == "prediction_outcomes" and r.symbols["source"] == "cnn"]
+    assert outcomes
+    for r in outcomes[:50]:
+        sym, s = r.symbols["symbol"], r.ts // 1_000_000_000
+        later = min(t for (x, t) in mids if x == sym and t >= s + SPEC.horizon_s and mids[(x, t)] is not None)
+        ret = math.log(mids[(sym, later)] / mids[(sym, s)]) * 1e4
+        assert r.columns["realized_return_bps"] == pytest.approx(ret)
+        d = r.columns["direction"]
+        assert r.columns["hit"] == (abs(ret) <= SPEC.dead_zone_bps if d == 0 else d * ret > 0)
