@@ -1,4 +1,5 @@
-"""`cobflow compute`: the COB dataflow on a capture file, into Parquet, with no servers."""
+"""`cobflow compute`: the COB dataflow (with `strategy`, the strategy flow) on a capture
+file, into Parquet, with no servers."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 from cobflow.capture import CaptureError, capture_format
 from cobflow.config import Settings, load_symbols
 from cobflow.runflow import file_flow, run_flow
-from cobflow.tables import FLOW_TABLES
+from cobflow.tables import COB_TABLES, FEATURE_TABLES, FLOW_TABLES
 
 
 class ComputeError(RuntimeError):
@@ -27,7 +28,7 @@ class ComputeResult:
 
 
 def compute(settings: Settings, input: Path, output: Path, workers: int = 1, processes: int = 1,
-            progress: bool = True) -> ComputeResult:
+            progress: bool = True, strategy: bool = False) -> ComputeResult:
     """Run the file flow over `input` into `output` (its tables replaced, never appended to)."""
     load_symbols(settings.symbols_file)  # a configuration error is reported here, in one line
     if not input.exists():
@@ -39,11 +40,12 @@ def compute(settings: Settings, input: Path, output: Path, workers: int = 1, pro
         old.unlink()
     output.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    locator = file_flow(input.resolve(), output.resolve(), settings.symbols_file, progress)
+    locator = file_flow(input.resolve(), output.resolve(), settings.symbols_file, progress, strategy=strategy)
     rc = run_flow(locator, workers, processes=processes, epoch_s=settings.flow.epoch_s)
     if rc != 0:
         raise ComputeError(f"the dataflow failed (exit {rc})")
+    tables = FLOW_TABLES if strategy else (*COB_TABLES, *FEATURE_TABLES)
     rows = {t.name: sum(pq.ParquetFile(f).metadata.num_rows for f in (output / t.name).glob("*.parquet"))
-            for t in FLOW_TABLES}
+            for t in tables}
     dead = sum(1 for f in output.glob("dead_letters*.jsonl") for _ in open(f, "rb"))
     return ComputeResult(time.perf_counter() - start, rows, dead)

@@ -87,7 +87,7 @@ def run_demo(settings: Settings, opts: DemoOptions) -> None:
         print(f"2/5 simulating the last {opts.duration:g} s of {pairs} into {capture}{note}, then into Kafka")
         write_capture(capture, messages)
         replay(settings, capture, None, reset=True)
-    locator = kafka_flow("cob")
+    locator = kafka_flow("strategy")
     print(f'3/5 running the dataflow: python -m bytewax.run "{locator}"')
     rc = run_flow(locator, 1, epoch_s=settings.flow.epoch_s)
     if rc != 0:

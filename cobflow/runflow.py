@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 #: The dataflow modules `cobflow run` knows, by the name users type.
-FLOWS = {"cob": "dataflows.cob", "top-of-book": "dataflows.top_of_book"}
+FLOWS = {"cob": "dataflows.cob", "strategy": "dataflows.strategy", "top-of-book": "dataflows.top_of_book"}
 
 
 def kafka_flow(name: str, tail: bool = False) -> str:
@@ -34,11 +34,14 @@ def kafka_flow(name: str, tail: bool = False) -> str:
 
 
 def file_flow(input: Path | str, output: Path | str, symbols_file: Path | str | None = None,
-              progress: bool = False, features: bool = True, strategy: bool = True) -> str:
-    """The `bytewax.run` locator of the COB flow's capture -> Parquet factory."""
+              progress: bool = False, features: bool = True, strategy: bool = False) -> str:
+    """The `bytewax.run` locator of the COB flow's capture -> Parquet factory (`strategy`:
+    the flow with the strategy step, dataflows.strategy)."""
     symbols = None if symbols_file is None else str(symbols_file)
-    return (f"{FLOWS['cob']}:file_flow({str(input)!r}, {str(output)!r}, symbols_file={symbols!r}, "
-            f"progress={progress!r}, features={features!r}, strategy={strategy!r})")
+    head = f"{str(input)!r}, {str(output)!r}, symbols_file={symbols!r}, progress={progress!r}"
+    if strategy:
+        return f"{FLOWS['strategy']}:file_flow({head})"
+    return f"{FLOWS['cob']}:file_flow({head}, features={features!r})"
 
 
 def flow_commands(locator: str, workers: int, recovery: Path | None = None, processes: int = 1,

@@ -16,37 +16,25 @@ from bytewax.dataflow import Dataflow, Stream, operator
 
 from cobflow.config import Settings, SymbolsConfig, load_settings, load_symbols
 from cobflow.raw import RawMessage
-from cobflow.tables import COB_TABLES, FEATURE_TABLES, FLOW_TABLES, Table
+from cobflow.tables import COB_TABLES, FEATURE_TABLES, Table
 from dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
-from models.dataset import LabelSpec
-from operators.cob import StrategyOptions, cob_books
+from operators.cob import cob_books
 from operators.split import RowsAndDeadLetters, split_rows
 
 
 @operator
 def cob(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConfig,
-        idle_timeout: float | None = None, features: bool = True,
-        strategy: StrategyOptions | None = None) -> RowsAndDeadLetters:
-    """Raw messages -> rows of the COB tables (with `features`, of the feature tables; with
-    `strategy`, signals, model outputs, decisions and outcomes too), and dead letters."""
-    return split_rows("split", cob_books("cob_books", raw, symbols, idle_timeout, features, strategy))
+        idle_timeout: float | None = None, features: bool = True) -> RowsAndDeadLetters:
+    """Raw messages -> rows of the COB tables (with `features`, of the feature tables), and
+    dead letters."""
+    return split_rows("split", cob_books("cob_books", raw, symbols, idle_timeout, features))
 
 
-def tables(features: bool = True, strategy: bool = True) -> list[Table]:
-    if not features:
-        return list(COB_TABLES)
-    return list(FLOW_TABLES) if strategy else [*COB_TABLES, *FEATURE_TABLES]
+def tables(features: bool = True) -> list[Table]:
+    return [*COB_TABLES, *FEATURE_TABLES] if features else list(COB_TABLES)
 
 
-def strategy_options(settings: Settings) -> StrategyOptions:
-    """The strategy step of the settings: the models of COBFLOW_MODELS__DIR if any are trained."""
-    m = settings.models
-    return StrategyOptions(LabelSpec(window_s=m.window_s, horizon_s=m.horizon_s, dead_zone_bps=m.dead_zone_bps),
-                           m.dir)
-
-
-def kafka_flow(settings: Settings | None = None, tail: bool | None = None, features: bool = True,
-               strategy: bool = True) -> Dataflow:
+def kafka_flow(settings: Settings | None = None, tail: bool | None = None, features: bool = True) -> Dataflow:
     """raw.<venue> topics of the symbols file's venues -> QuestDB and the dlq topic.
     `tail` (default: `COBFLOW_FLOW__TAIL`): keep reading, closing a silent market's second
     after the idle timeout, instead of stopping at the end of the topics. `features`: the
@@ -56,21 +44,19 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None, featu
     symbols = load_symbols(settings.symbols_file)
     flow = Dataflow("cob")
     raw, lag = kafka_input(flow, settings, symbols.venues(), tail)
-    rows, dead = cob("cob", raw, symbols, settings.flow.idle_timeout_s if tail else None, features,
-                     strategy_options(settings) if strategy else None)
-    questdb_output(settings, tables(features, strategy), rows, dead, lag)
+    rows, dead = cob("cob", raw, symbols, settings.flow.idle_timeout_s if tail else None, features)
+    questdb_output(settings, tables(features), rows, dead, lag)
     return flow
 
 
 def file_flow(input: str | Path, output: str | Path, symbols_file: str | Path | None = None,
-              progress: bool = False, settings: Settings | None = None, features: bool = True,
-              strategy: bool = True) -> Dataflow:
+              progress: bool = False, settings: Settings | None = None, features: bool = True) -> Dataflow:
     """A capture file -> one Parquet folder per table under `output`, dead letters in
     `output/dead_letters.jsonl`. `symbols_file` defaults to the settings' one."""
     settings = settings or load_settings()
     symbols = load_symbols(symbols_file or settings.symbols_file)
     flow = Dataflow("cob")
     raw = file_input(flow, input, settings.flow.batch_size, progress)
-    rows, dead = cob("cob", raw, symbols, features=features, strategy=strategy_options(settings) if strategy else None)
-    parquet_output(output, tables(features, strategy), rows, dead)
+    rows, dead = cob("cob", raw, symbols, features=features)
+    parquet_output(output, tables(features), rows, dead)
     return flow

@@ -14,7 +14,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import bytewax.operators as op
 import numpy as np
@@ -44,13 +43,11 @@ from cobflow.tables import (
     TableRows,
 )
 from connectors.base import BookSyncBase
-from models.dataset import LabelSpec
 from operators.books import venue_book
 from operators.features import features
 from operators.parse import Parsed, apply_to_book, parse_batch
 from operators.signals import signal_row
 from operators.state import stamp, unstamp
-from operators.strategy import strategy
 from operators.venue_book import MAX_FILL_SECONDS
 
 NS = 1_000_000_000
@@ -409,28 +406,23 @@ def _values(batch: list[tuple[str, list]]) -> list:
     return [x for _, xs in batch for x in xs]
 
 
-@dataclass(frozen=True)
-class StrategyOptions:
-    """The strategy step's settings (operators.strategy)."""
+@operator
+def cob_keyed(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
+              idle_timeout: float | None = None, with_features: bool = True) -> Stream:
+    """Raw messages -> (symbol, [rows and dead letters of whole seconds]): parsing, the venue
+    books and the seconds of one symbol all run on the worker that owns it. `with_features`:
+    each second's rows are followed by its features (operators.features), on the same key."""
+    keyed = op.flat_map_batch("by_symbol", up, route_by_symbol(symbols))
+    out = op.stateful_batch("cob", keyed, lambda resume: CobLogic(unstamp(resume, step_id), symbols, idle_timeout))
+    return features("features", out, symbols) if with_features else out
 
-    spec: LabelSpec
-    models_dir: Path | None  # None: no models, signals and decisions only
+
+def unkey(step_id: str, keyed: Stream) -> Stream:
+    return op.flat_map_batch(step_id, keyed, _values)
 
 
 @operator
 def cob_books(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
-              idle_timeout: float | None = None, with_features: bool = True,
-              with_strategy: StrategyOptions | None = None) -> Stream:
-    """Raw messages -> rows of the COB tables and dead letters, keyed by symbol: parsing,
-    the venue books and the seconds of one symbol all run on the worker that owns it.
-    `with_features`: each second's rows are followed by its features (operators.features),
-    on the same key."""
-    keyed = op.flat_map_batch("by_symbol", up, route_by_symbol(symbols))
-    out = op.stateful_batch("cob", keyed, lambda resume: CobLogic(unstamp(resume, step_id), symbols, idle_timeout))
-    if with_features:
-        out = features("features", out, symbols)
-    rows = op.flat_map_batch("unkey", out, _values)
-    if with_features and with_strategy is not None:
-        made = strategy("strategy", out, symbols, with_strategy.spec, with_strategy.models_dir)
-        rows = op.merge("with_strategy", rows, made)
-    return rows
+              idle_timeout: float | None = None, with_features: bool = True) -> Stream:
+    """Raw messages -> rows of the COB tables (and features) and dead letters."""
+    return unkey("unkey", cob_keyed("keyed", up, symbols, idle_timeout, with_features))

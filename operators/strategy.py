@@ -54,7 +54,16 @@ NS = 1_000_000_000
 KEY = "strategy"
 ROLLING = 100  # outcomes in a source's hit rate
 PRIOR_OUTCOMES = 20  # below this many, a source weighs 0.5
+HEAT_S = 300  # the heatmap's seconds (FEATURES.md)
 WANTED = {DATA_QUALITY.name, COB_SUMMARY.name, COB_BUCKETS.name, FEATURES.name, SIGNALS.name}
+
+
+@dataclass(frozen=True)
+class StrategyOptions:
+    """The strategy step's settings."""
+
+    spec: LabelSpec
+    models_dir: Path | None  # None: no models, signals and decisions only
 
 
 @dataclass
@@ -76,37 +85,42 @@ class SymbolStrategy:
     imbalance: ImbalanceCross
     anomaly: LiquidityAnomaly
     first: int | None = None
-    vectors: dict[int, np.ndarray] = field(default_factory=dict)  # second -> cnn vector
-    books: dict[int, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # second -> bid, ask qty
+    # rings, one slot per second: the last T cnn vectors, the last 300 s of bucket quantities
+    vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, CNN_SIZE), np.float32))
+    vector_at: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    books: np.ndarray = field(default_factory=lambda: np.zeros((HEAT_S, 2, 41)))
+    book_at: np.ndarray = field(default_factory=lambda: np.full(HEAT_S, -1, np.int64))
     pending: deque = field(default_factory=deque)
     hits: dict[str, deque] = field(default_factory=dict)
     position: float = 0.0  # the dqn's own position, from its actions
 
+    def __post_init__(self) -> None:
+        t = self.spec.window_s
+        self.vectors = np.zeros((t, CNN_SIZE), np.float32)
+        self.vector_at = np.full(t, -1, np.int64)
+
     def remember(self, s: int, cnn: np.ndarray, bid: np.ndarray, ask: np.ndarray) -> None:
         self.first = s if self.first is None else self.first
-        self.vectors[s] = cnn
-        self.books[s] = (bid, ask)
-        for store, keep in ((self.vectors, self.spec.window_s), (self.books, 300)):
-            for old in [t for t in store if t <= s - keep]:
-                del store[old]
+        i = s % len(self.vector_at)
+        self.vectors[i], self.vector_at[i] = cnn, s
+        j = s % HEAT_S
+        self.books[j, 0], self.books[j, 1], self.book_at[j] = bid, ask, s
 
     def model_inputs(self, s: int, rl: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
-        """As `models.dataset` builds a sample at s: T seconds of vectors, the pooled heatmap."""
+        """As `models.dataset` builds a sample at s: T seconds of vectors, the pooled heatmap
+        (a second without a row is zeros, as on the training grid)."""
         t = self.spec.window_s
         if self.first is None or s - self.first < t - 1:
             return None
-        win = np.zeros((t, CNN_SIZE), np.float32)
-        for k in range(t):
-            v = self.vectors.get(s - t + 1 + k)
-            if v is not None:
-                win[k] = v
-        bid = np.zeros((300, 41))
-        ask = np.zeros((300, 41))
-        for k in range(300):
-            b = self.books.get(s - 299 + k)
-            if b is not None:
-                bid[k], ask[k] = b
-        heat = heatmap_rows(bid, ask, 299, self.spec.heatmap_pool_s).astype(np.float32)
+        seconds = np.arange(s - t + 1, s + 1)
+        slots = seconds % t
+        win = np.where((self.vector_at[slots] == seconds)[:, None], self.vectors[slots], 0).astype(np.float32)
+        seconds = np.arange(s - HEAT_S + 1, s + 1)
+        slots = seconds % HEAT_S
+        held = (self.book_at[slots] == seconds)[:, None]
+        bid = np.where(held, self.books[slots, 0], 0.0)
+        ask = np.where(held, self.books[slots, 1], 0.0)
+        heat = heatmap_rows(bid, ask, HEAT_S - 1, self.spec.heatmap_pool_s).astype(np.float32)
         return win, heat, rl.astype(np.float32), self.position
 
     def hit_rate(self, source: str) -> float:

@@ -22,10 +22,14 @@ def run_cob(messages, symbols, workers: int = 1, features: bool = True, strategy
 
     from cobflow.tables import as_rows
     from dataflows.cob import cob
+    from dataflows.strategy import cob_and_strategy
 
     flow = Dataflow("test_cob")
-    rows, dead = cob("cob", op.input("in", flow, TestingSource(list(messages))), symbols, features=features,
-                     strategy=strategy)
+    raw = op.input("in", flow, TestingSource(list(messages)))
+    if strategy is None:
+        rows, dead = cob("cob", raw, symbols, features=features)
+    else:
+        rows, dead = cob_and_strategy("cob", raw, symbols, strategy)
     out, dlq = [], []
     op.output("rows", rows, TestingSink(out))
     op.output("dlq", dead, TestingSink(dlq))

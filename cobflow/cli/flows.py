@@ -20,12 +20,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_compute(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        result = compute(settings, args.input, args.output, args.workers, args.processes)
+        result = compute(settings, args.input, args.output, args.workers, args.processes, strategy=args.strategy)
     except ComputeError as exc:
         return err(str(exc))
     print(f"computed in {result.seconds:.1f} s; tables in {args.output}/:")
     for name, n in result.rows.items():
-        print(f"  {name:14s} {n:>9,} rows")
+        print(f"  {name:19s} {n:>9,} rows")
     print(f"  dead letters   {result.dead_letters:>9,} (dead_letters*.jsonl)")
     return 0
 
@@ -47,5 +47,7 @@ def add_commands(sub: Subparsers) -> None:
     s = command(sub, "compute", "the COB dataflow on a capture file, into Parquet (no servers)", cmd_compute)
     s.add_argument("--input", type=Path, required=True, help="capture file (.jsonl, .jsonl.gz, .parquet)")
     s.add_argument("--output", type=Path, required=True, help="folder: one Parquet folder per table")
+    s.add_argument("--strategy", action="store_true",
+                   help="the strategy flow: signals, models (COBFLOW_MODELS__DIR), decisions, outcomes too")
     _workers(s)
 

@@ -51,7 +51,7 @@ def test_kafka_questdb_and_compute_agree_row_for_row(namespace, tmp_path, scale)
     capture = tmp_path / "sim.jsonl.gz"
     cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "40", "--seed", "17", "--out", str(capture))
     cobflow(env, "--config", str(CONFIG), "replay", str(capture))
-    printed = cobflow(env, "--config", str(CONFIG), "run", "cob", *scale)
+    printed = cobflow(env, "--config", str(CONFIG), "run", "strategy", *scale)
     if scale:
         assert printed.count("-i 0 -a") == 1 and printed.count("-i 1 -a") == 1, printed
     assert_questdb_equals_compute(settings, env, capture, tmp_path)
@@ -73,12 +73,12 @@ def test_two_workers_stopped_and_resumed_from_recovery_give_the_same_rows(namesp
     write_capture(second, [m for m in msgs if m.ts_recv >= split])
     recovery = tmp_path / "recovery"
     cobflow(env, "--config", str(CONFIG), "replay", str(first))
-    cobflow(env, "--config", str(CONFIG), "run", "cob", "-w", "2", "--recovery", str(recovery))
+    cobflow(env, "--config", str(CONFIG), "run", "strategy", "-w", "2", "--recovery", str(recovery))
     # The first half is deleted from Kafka: only a flow that resumes its state (books, moving
     # windows, open bars, CVD) can still produce the rows of one pass over everything.
     delete_all_records(settings)
     cobflow(env, "--config", str(CONFIG), "replay", str(second))
-    cobflow(env, "--config", str(CONFIG), "run", "cob", "-w", "2", "--recovery", str(recovery))
+    cobflow(env, "--config", str(CONFIG), "run", "strategy", "-w", "2", "--recovery", str(recovery))
     assert_questdb_equals_compute(settings, env, capture, tmp_path)
 
 
@@ -97,7 +97,8 @@ def delete_all_records(settings) -> None:
 
 def assert_questdb_equals_compute(settings, env, capture, tmp_path):
     out = tmp_path / "parquet"
-    printed = cobflow(env, "--config", str(CONFIG), "compute", "--input", str(capture), "--output", str(out))
+    printed = cobflow(env, "--config", str(CONFIG), "compute", "--strategy", "--input", str(capture),
+                      "--output", str(out))
     assert "cob_buckets" in printed
     names = [settings.questdb.table(t.name) for t in FLOW_TABLES]
     wait_for_wal(settings.questdb, names)

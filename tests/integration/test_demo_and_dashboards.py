@@ -39,7 +39,7 @@ def test_demo_runs_the_whole_path_and_prints_what_landed(demo):
     settings, env, tmp, capture, out = demo
     assert capture.exists()
     assert "trained a cnn and a dqn into" in out and (tmp / "models" / "cnn" / "index.json").exists(), out
-    computed = cobflow(env, "compute", "--input", str(capture), "--output", str(tmp / "pq"))
+    computed = cobflow(env, "compute", "--strategy", "--input", str(capture), "--output", str(tmp / "pq"))
     for t in ("cob_summary", "cob_buckets", "imbalance_ma", "ohlcv", "order_flow", "book_health", "data_quality",
               "indicators", "pivots", "features", "model_outputs", "decisions", "prediction_outcomes"):
         n = int(next(line.split()[1].replace(",", "") for line in computed.splitlines() if line.split()[:1] == [t]))

@@ -13,7 +13,7 @@ from cobflow.config import SymbolsConfig
 from cobflow.metrics.signals import ImbalanceCross, LiquidityAnomaly, arbitrage, executable
 from models.dataset import LabelSpec
 from models.runtime import ModelRunner
-from operators.cob import StrategyOptions
+from operators.strategy import StrategyOptions
 from tests.modeltools import seeded_checkpoints
 from tests.rowtools import plain_sorted, run_cob
 from tests.simdata import sim
@@ -137,3 +137,13 @@ def test_outcomes_score_each_prediction_after_its_horizon_by_hand(flow_rows):
         assert r.columns["realized_return_bps"] == pytest.approx(ret)
         d = r.columns["direction"]
         assert r.columns["hit"] == (abs(ret) <= SPEC.dead_zone_bps if d == 0 else d * ret > 0)
+
+
+def test_the_cob_flow_never_loads_torch_the_strategy_flow_does():
+    import subprocess
+    import sys
+
+    probe = "import sys, {m}; print('torch' in sys.modules)"
+    for module, loads in (("dataflows.cob", False), ("dataflows.strategy", True)):
+        out = subprocess.run([sys.executable, "-c", probe.format(m=module)], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == str(loads), module

@@ -1,11 +1,12 @@
 """The models: inference per second per symbol, training on one hour of 2 symbols, and the
 COB flow's throughput with the strategy step (models, signals, decisions) on and off.
 
-    python bench/models.py                 # the benchmark hour (2 symbols x 5 venues, --alpha 1)
-    python bench/models.py --repeat 5
+    python bench/strategy.py               # the benchmark hour (2 symbols x 5 venues, --alpha 1)
+    python bench/strategy.py --repeat 5
 
 Targets (issue 17): both models together under 2 ms per symbol-second on one core; training
-an hour of 2 symbols under 2 minutes. Prints the numbers and writes bench/results/models.json.
+an hour of 2 symbols under 2 minutes. Prints the numbers and writes bench/results/strategy.json.
+(Not named models.py: a script of that name would shadow the models package.)
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def main() -> None:
         runs: dict[str, list[dict]] = {"off": [], "on": []}
         for i in range(args.repeat):
             for mode in ("off", "on"):
-                locator = file_flow(capture, tmp / f"out-{mode}", CONFIG, strategy=mode == "on")
+                locator = file_flow(capture, tmp / f"out-{mode}", CONFIG, strategy=mode == "on")  # off: no torch
                 runs[mode].append(throughput(n, args.seconds, 1, run_flow_sampled(locator, env)))
                 show(f"file mode -w 1, strategy step {mode} (run {i + 1}/{args.repeat})", runs[mode][-1])
         med = {m: sorted(rs, key=lambda r: r["wall_s"])[len(rs) // 2] for m, rs in runs.items()}
@@ -85,7 +86,7 @@ def main() -> None:
         results["flow"]["cost_share"] = cost
         print(f"strategy step off {med['off']['msg_per_s']:,.0f} msg/s, on {med['on']['msg_per_s']:,.0f} msg/s "
               f"(medians of {args.repeat}): models, signals and decisions cost {cost:.1%}")
-    out = ROOT / "bench" / "results" / "models.json"
+    out = ROOT / "bench" / "results" / "strategy.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"results written to {out}")
 

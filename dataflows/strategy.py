@@ -1,0 +1,63 @@
+"""The COB flow with its features and the strategy step after them: signals, model outputs
+(PyTorch), decisions and prediction outcomes (operators.strategy). A flow of its own so that
+the COB flow never loads torch:
+  python -m bytewax.run "dataflows.strategy:kafka_flow()"                 raw.<venue> -> QuestDB
+  python -m bytewax.run "dataflows.strategy:file_flow('in.jsonl', 'out/')"  capture -> Parquet
+`cobflow run strategy` and `cobflow compute --strategy` start exactly these.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bytewax.operators as op
+from bytewax.dataflow import Dataflow, Stream, operator
+
+from cobflow.config import Settings, SymbolsConfig, load_settings, load_symbols
+from cobflow.raw import RawMessage
+from cobflow.tables import FLOW_TABLES
+from dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
+from models.dataset import LabelSpec
+from operators.cob import cob_keyed, unkey
+from operators.split import RowsAndDeadLetters, split_rows
+from operators.strategy import StrategyOptions, strategy
+
+
+@operator
+def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConfig, options: StrategyOptions,
+                     idle_timeout: float | None = None) -> RowsAndDeadLetters:
+    """Raw messages -> rows of every table of the flow (FLOW_TABLES), and dead letters."""
+    keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True)
+    rows = op.merge("with_strategy", unkey("unkey", keyed), strategy("strategy", keyed, symbols, options.spec,
+                                                                     options.models_dir))
+    return split_rows("split", rows)
+
+
+def strategy_options(settings: Settings) -> StrategyOptions:
+    """The models of COBFLOW_MODELS__DIR if any are trained (their own label spec then)."""
+    m = settings.models
+    return StrategyOptions(LabelSpec(window_s=m.window_s, horizon_s=m.horizon_s, dead_zone_bps=m.dead_zone_bps),
+                           m.dir)
+
+
+def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Dataflow:
+    settings = settings or load_settings()
+    tail = settings.flow.tail if tail is None else tail
+    symbols = load_symbols(settings.symbols_file)
+    flow = Dataflow("strategy")
+    raw, lag = kafka_input(flow, settings, symbols.venues(), tail)
+    rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings),
+                                  settings.flow.idle_timeout_s if tail else None)
+    questdb_output(settings, list(FLOW_TABLES), rows, dead, lag)
+    return flow
+
+
+def file_flow(input: str | Path, output: str | Path, symbols_file: str | Path | None = None,
+              progress: bool = False, settings: Settings | None = None) -> Dataflow:
+    settings = settings or load_settings()
+    symbols = load_symbols(symbols_file or settings.symbols_file)
+    flow = Dataflow("strategy")
+    raw = file_input(flow, input, settings.flow.batch_size, progress)
+    rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings))
+    parquet_output(output, list(FLOW_TABLES), rows, dead)
+    return flow
