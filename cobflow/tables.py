@@ -221,7 +221,8 @@ SIGNALS = Table(
              ("detail", "VARCHAR")),
     dedup_keys=("ts", "symbol", "kind"),
 )
-"""Rule signals (cobflow.metrics.signals), at the second they fire."""
+"""Rule signals (cobflow.metrics.signals), at the second they fire: arbitrage from the COB
+flow's venue books, the imbalance cross and the liquidity anomaly from the strategy step."""
 
 MODEL_OUTPUTS = Table(
     "model_outputs",
@@ -250,9 +251,9 @@ PREDICTION_OUTCOMES = Table(
 )
 """A prediction (ts = the second it was made) scored once its horizon has passed."""
 
-COB_TABLES = (COB_SUMMARY, COB_BUCKETS, IMBALANCE_MA, OHLCV, ORDER_FLOW, BOOK_HEALTH, DATA_QUALITY)
+COB_TABLES = (COB_SUMMARY, COB_BUCKETS, IMBALANCE_MA, OHLCV, ORDER_FLOW, BOOK_HEALTH, DATA_QUALITY, SIGNALS)
 FEATURE_TABLES = (INDICATORS, PIVOTS, FEATURES)  # from the COB tables' rows (operators.features)
-STRATEGY_TABLES = (SIGNALS, MODEL_OUTPUTS, DECISIONS, PREDICTION_OUTCOMES)  # operators.strategy (arbitrage: cob)
+STRATEGY_TABLES = (MODEL_OUTPUTS, DECISIONS, PREDICTION_OUTCOMES)  # operators.strategy (it adds signals too)
 FLOW_TABLES = (*COB_TABLES, *FEATURE_TABLES, *STRATEGY_TABLES)  # what the COB flow writes
 PIPELINE_TABLES = (DEAD_LETTERS, CONSUMER_LAG)  # written by the flows reading Kafka
 TABLES = {t.name: t for t in (TOP_OF_BOOK, *FLOW_TABLES, *PIPELINE_TABLES)}
