@@ -13,20 +13,23 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
 from cobflow.metrics.pivots import LEVELS
+from cobflow.metrics.vectors import RL_SIZE
 from models.checkpoints import CheckpointStore, Entry
 from models.cnn import CnnModel
 from models.dataset import LabelSpec
-from models.dqn import DqnModel
-from models.output import ACTIONS, DIRECTIONS
+from models.registry import build
 from models.train import PIVOT_SCALE, Normalised
 
 
 def load_cnn(store: CheckpointStore) -> tuple[Normalised, Entry, LabelSpec]:
     state, meta = store.load()
     spec = LabelSpec(**meta["label_spec"])
-    model = Normalised(CnnModel(spec.window_s, 300 // spec.heatmap_pool_s))
+    cnn = build("cnn", window_s=spec.window_s, heat_rows=300 // spec.heatmap_pool_s)
+    assert isinstance(cnn, CnnModel)
+    model = Normalised(cnn)
     model.load_state_dict(state)
     model.eval()
     entry = store.best()
@@ -34,9 +37,9 @@ def load_cnn(store: CheckpointStore) -> tuple[Normalised, Entry, LabelSpec]:
     return model, entry, spec
 
 
-def load_dqn(store: CheckpointStore) -> tuple[DqnModel, Entry]:
+def load_dqn(store: CheckpointStore) -> tuple[nn.Module, Entry]:
     state, _ = store.load()
-    model = DqnModel()
+    model = build("dqn")
     model.load_state_dict(state)
     model.eval()
     entry = store.best()
@@ -60,7 +63,7 @@ class ModelRunner:
         self.slot = {s: i for i, s in enumerate(self.symbols)}
         self.cnn, cnn_entry, self.spec = load_cnn(CheckpointStore(root, "cnn"))
         self.cnn_name = cnn_entry.name
-        self.dqn: DqnModel | None = None
+        self.dqn: nn.Module | None = None
         self.dqn_name = ""
         if (Path(root) / "dqn" / "index.json").exists() and CheckpointStore(root, "dqn").best() is not None:
             self.dqn, dqn_entry = load_dqn(CheckpointStore(root, "dqn"))
@@ -76,7 +79,7 @@ class ModelRunner:
         n, spec = len(self.symbols), self.spec
         win = np.zeros((n, spec.window_s, self.cnn.mean.shape[0]), np.float32)
         heat = np.zeros((n, 2, 300 // spec.heatmap_pool_s, 41), np.float32)
-        rl = np.zeros((n, inputs_width(inputs)), np.float32)
+        rl = np.zeros((n, RL_SIZE), np.float32)
         pos = np.zeros((n, 1), np.float32)
         for sym, (w, h, r, p) in inputs.items():
             i = self.slot[sym]
@@ -92,9 +95,3 @@ class ModelRunner:
         return {sym: SlotOutput(probs_np[self.slot[sym]], pivots[self.slot[sym]],
                                 None if q is None else q[self.slot[sym]]) for sym in inputs}
 
-
-def inputs_width(inputs: dict) -> int:
-    return next(iter(inputs.values()))[2].shape[0] if inputs else 30
-
-
-__all__ = ["ACTIONS", "DIRECTIONS", "ModelRunner", "SlotOutput", "load_cnn", "load_dqn"]

@@ -42,6 +42,16 @@ def assert_same_rows(a: list[dict], b: list[dict], table: str, what: str = "") -
             assert same(norm(x[c]), norm(y[c])), (what or table, c, x, y)
 
 
+def simulated_into_questdb(settings, env, tmp_path, seconds: int, seed: int) -> None:
+    """A simulated market replayed into Kafka and through `cobflow run cob` into QuestDB."""
+    capture = tmp_path / "sim.jsonl"
+    cobflow(env, "--config", str(CONFIG), "simulate", "--duration", str(seconds), "--seed", str(seed),
+            "--out", str(capture))
+    cobflow(env, "--config", str(CONFIG), "replay", str(capture))
+    cobflow(env, "--config", str(CONFIG), "run", "cob")
+    wait_for_wal(settings.questdb, [settings.questdb.table(t.name) for t in FLOW_TABLES])
+
+
 def questdb_rows(settings, table: str) -> list[dict]:
     return query(settings.questdb, f"select * from {settings.questdb.table(table)}")
 
@@ -73,11 +83,7 @@ def test_kafka_mode_changes_nothing_known_at_s_when_the_input_after_it_is_cut_or
 
 def test_cobflow_features_from_questdb_gives_the_flows_values(namespace, tmp_path):
     settings, env = namespace
-    capture = tmp_path / "sim.jsonl"
-    cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "45", "--seed", "43", "--out", str(capture))
-    cobflow(env, "--config", str(CONFIG), "replay", str(capture))
-    cobflow(env, "--config", str(CONFIG), "run", "cob")
-    wait_for_wal(settings.questdb, [settings.questdb.table(t.name) for t in FLOW_TABLES])
+    simulated_into_questdb(settings, env, tmp_path, 45, 43)
     out = tmp_path / "recomputed"
     printed = cobflow(env, "--config", str(CONFIG), "features", "--output", str(out), "--quiet")
     assert "seconds read" in printed
@@ -92,11 +98,7 @@ def test_cobflow_train_reads_its_samples_from_questdb(namespace, tmp_path):
     """`cobflow train cnn|dqn --from --to`: the rows in QuestDB, exported once, trained on."""
     settings, env = namespace
     env.update({"COBFLOW_MODELS__WINDOW_S": "10", "COBFLOW_MODELS__HORIZON_S": "5"})  # 60 s of market is enough
-    capture = tmp_path / "sim.jsonl"
-    cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "60", "--seed", "45", "--out", str(capture))
-    cobflow(env, "--config", str(CONFIG), "replay", str(capture))
-    cobflow(env, "--config", str(CONFIG), "run", "cob")
-    wait_for_wal(settings.questdb, [settings.questdb.table(t.name) for t in FLOW_TABLES])
+    simulated_into_questdb(settings, env, tmp_path, 60, 45)
     models = tmp_path / "models"
     span = ("--from", "2026-01-01T00:00:00Z", "--to", "2026-01-01T00:01:00Z")
     for kind in ("cnn", "dqn"):

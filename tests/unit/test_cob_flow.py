@@ -4,17 +4,12 @@ a second's row uses nothing received at or after its end, and any worker count a
 
 from __future__ import annotations
 
-import bytewax.operators as op
 import orjson
 import pytest
-from bytewax.dataflow import Dataflow
-from bytewax.testing import TestingSink, TestingSource, run_main
 
 from cobflow.config import SymbolsConfig
 from cobflow.raw import RawMessage
-from cobflow.tables import as_rows
-from dataflows.cob import cob
-from tests.rowtools import plain_sorted
+from tests.rowtools import plain_sorted, run_cob
 
 S = 1_000_000_000
 T0 = 1_000
@@ -60,18 +55,8 @@ CRAFTED = [
 
 
 def run(messages, workers: int = 1, symbols: SymbolsConfig = SYMBOLS):
-    flow = Dataflow("test_cob")
-    rows, dead = cob("cob", op.input("in", flow, TestingSource(messages)), symbols)
-    out, dlq = [], []
-    op.output("rows", rows, TestingSink(out))
-    op.output("dlq", dead, TestingSink(dlq))
-    if workers == 1:
-        run_main(flow)
-    else:
-        from bytewax.testing import cluster_main
-
-        cluster_main(flow, [], 0, worker_count_per_proc=workers)
-    return as_rows(out), dlq  # the buckets and MAs leave as blocks of rows: compared row by row
+    """The flow as built, via Bytewax's test runner; the blocks of rows compared row by row."""
+    return run_cob(messages, symbols, workers)
 
 
 def table(rows, name):
