@@ -114,6 +114,9 @@ class FlowSettings(BaseModel):
     max_skew_s: float = Field(
         5.0, gt=0, description="Kafka input: read no topic more than this far (ts_recv) ahead of the slowest"
     )
+    cob_tables: bool = Field(
+        True, description="the strategy flow writes the COB and feature tables too (false: only its own, "
+        "beside a COB flow that writes them, as docker compose runs them)")
     epoch_s: float = Field(
         1.0, gt=0, description="Bytewax epoch (wall seconds) of a flow without a recovery store: at each "
         "epoch's end the inputs wait until the flow has drained it, which bounds the messages in flight "
@@ -132,6 +135,43 @@ class ModelSettings(BaseModel):
     window_s: int = Field(60, ge=5, description="seconds of feature vectors the cnn reads")
     horizon_s: int = Field(60, ge=1, description="the direction's horizon, and the embargo of the split")
     dead_zone_bps: float = Field(2.0, ge=0, description="returns within +-this over the horizon are flat")
+
+
+class TradingSettings(BaseModel):
+    """Paper execution and its risk manager (EXECUTION.md); per-symbol shorting and route
+    are under `trading:` in symbols.yaml, taker fees per venue at its top."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mode: str = Field("paper", description="paper (simulated fills) or off (decisions only)")
+    initial_cash: float = Field(100_000.0, gt=0, description="quote currency")
+    risk_per_trade: float = Field(0.01, gt=0, le=1, description="equity fraction lost if a stop is hit")
+    stop_loss_pct: float = Field(0.005, gt=0, lt=1, description="stop distance from the average entry")
+    max_order_notional: float = Field(25_000.0, gt=0)
+    max_position_notional: float = Field(50_000.0, gt=0)
+    max_orders_per_minute: int = Field(6, ge=1, description="per symbol, over the last 60 s of decisions")
+    max_drawdown_pct: float = Field(0.05, gt=0, le=1, description="from peak equity: close all and halt")
+    daily_loss_pct: float = Field(0.03, gt=0, le=1, description="from the UTC day's start: close all until next day")
+    min_quality: float = Field(0.5, ge=0, le=1, description="below it no new exposure")
+    min_order_notional: float = Field(
+        250.0, ge=0, description="an order smaller than this is not sent, so a held target is not rebalanced "
+        "on every move of the mid (0: every difference from the target is traded, EXECUTION.md to the letter)")
+    control_dir: Path = Field(default_factory=lambda: _default_home() / "trading",
+                              description="`cobflow trading` commands in, the live flow's status out")
+
+    @field_validator("mode")
+    @classmethod
+    def _mode(cls, mode: str) -> str:
+        if mode == "live":
+            raise ValueError("live trading is not available in this version; use paper or off")
+        if mode not in ("paper", "off"):
+            raise ValueError(f"expected paper or off, got {mode!r} (live trading is not available in this version)")
+        return mode
+
+    def book_notional(self) -> float:
+        """Notional of levels each venue side hands execution: the largest order that passes
+        the risk rules is a flip of a full position, twice the limits (and a margin)."""
+        return 4.0 * max(self.max_order_notional, self.max_position_notional)
 
 
 class Settings(BaseSettings):
@@ -153,6 +193,7 @@ class Settings(BaseSettings):
     services: ServicesSettings = Field(default_factory=ServicesSettings)
     flow: FlowSettings = Field(default_factory=FlowSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
+    trading: TradingSettings = Field(default_factory=TradingSettings)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -241,6 +282,15 @@ class StrategySpec(BaseModel):
     decision_threshold: float = Field(0.2, gt=0, le=1, description="|combined score| needed to BUY or SELL")
 
 
+class TradingSpec(BaseModel):
+    """Paper execution of one symbol (`trading:` under it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    shorting: bool = Field(True, description="false: SELL means flat")
+    route: str = Field("all", description="all (the merged books of every synced venue) or one venue")
+
+
 class SymbolSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -248,6 +298,15 @@ class SymbolSpec(BaseModel):
     venues: dict[str, str]
     features: FeatureSpec = Field(default_factory=FeatureSpec)
     strategy: StrategySpec = Field(default_factory=StrategySpec)
+    trading: TradingSpec = Field(default_factory=TradingSpec)
+
+    @model_validator(mode="after")
+    def _route(self) -> SymbolSpec:
+        route = self.trading.route
+        if route != "all" and route not in self.venues:
+            raise ValueError(f"trading.route {route!r} is not one of this symbol's venues "
+                             f"({', '.join(sorted(self.venues))}) or 'all'")
+        return self
 
     @field_validator("bucket", mode="before")
     @classmethod
@@ -282,6 +341,16 @@ class SymbolsConfig(BaseModel):
 
     def fee_bps(self, venue: str) -> float:
         return self.taker_fee_bps.get(venue, DEFAULT_TAKER_FEE_BPS)
+
+    @field_validator("taker_fee_bps")
+    @classmethod
+    def _fees(cls, fees: dict[str, float]) -> dict[str, float]:
+        for venue, bps in fees.items():
+            if venue not in VENUES:
+                raise ValueError(f"unknown venue {venue!r}; known venues: {', '.join(VENUES)}")
+            if not math.isfinite(bps) or bps < 0 or bps >= 1e4:
+                raise ValueError(f"{venue}: expected a fee in bps between 0 and 10000, got {bps!r}")
+        return fees
 
     @model_validator(mode="after")
     def _no_duplicate_markets(self) -> SymbolsConfig:

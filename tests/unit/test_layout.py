@@ -18,7 +18,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("cobflow", "cobflow._native", "cobflow.raw", "cobflow.events", "cobflow.venues", "cobflow.config",
               "cobflow.tables", "cobflow.book", "cobflow.deadletter", "cobflow.capture", "cobflow.kafka_io",
               "cobflow.qdb", "cobflow.consumer_lag", "cobflow.metrics", "cobflow.native", "cobflow.replay",
-              "cobflow.times", "cobflow.progress")),
+              "cobflow.times", "cobflow.progress", "cobflow.execution")),
     ("connectors", ("connectors",)),
     ("operators", ("operators", "models", "cobflow.sources", "cobflow.sinks")),
     ("dataflows", ("dataflows",)),

@@ -1,0 +1,92 @@
+"""The next-second fill model (EXECUTION.md "Orders and fills").
+
+A market order decided at second S walks the venue books as they stand at the end of S+1:
+the merged levels of every synced venue (`route: all`), best price first and, at equal
+prices, venues in alphabetical order; or one venue's levels (`route: <venue>`). Each level
+gives min(remaining, its size); what the books cannot fill is left unfilled (`partial`).
+Fees are a separate model: each slice pays its notional x the venue's taker fee.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+ALL_VENUES = "all"
+
+
+@dataclass(frozen=True, slots=True)
+class VenueLevels:
+    """The best levels of one synced venue book, best first on each side."""
+
+    bid_prices: np.ndarray  # descending
+    bid_sizes: np.ndarray
+    ask_prices: np.ndarray  # ascending
+    ask_sizes: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class BookTops:
+    """What execution needs of one symbol's second: the top levels of each venue book that is
+    synced at the end of second `s` (every event with ts_recv < s + 1s applied). Handed from
+    the book step to the execution step and never stored in a table."""
+
+    symbol: str
+    s: int
+    venues: dict[str, VenueLevels]
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    venue: str
+    price: float
+    qty: float  # > 0: the side is the order's
+
+
+def _cover(prices: np.ndarray, sizes: np.ndarray, notional: float) -> int:
+    """How many of these best-first levels an order of `notional` can reach."""
+    if len(prices) == 0:
+        return 0
+    reach = np.cumsum(prices * sizes)
+    return min(len(prices), int(np.searchsorted(reach, notional, side="left")) + 1)
+
+
+def venue_levels(bp_asc: np.ndarray, bq: np.ndarray, ap_asc: np.ndarray, aq: np.ndarray,
+                 notional: float) -> VenueLevels:
+    """A book's arrays (prices ascending, as `arrays()` gives them) cut to the levels worth
+    `notional` on each side, best first."""
+    bp, bq = bp_asc[::-1], bq[::-1]
+    nb, na = _cover(bp, bq, notional), _cover(ap_asc, aq, notional)
+    return VenueLevels(bp[:nb].copy(), bq[:nb].copy(), ap_asc[:na].copy(), aq[:na].copy())
+
+
+def walk(books: dict[str, VenueLevels], qty: float, route: str = ALL_VENUES) -> list[Slice]:
+    """Fill a market order of signed `qty` (> 0 buys from the asks, < 0 sells into the bids)
+    against these books; the slices in the order the walk takes them."""
+    if qty == 0:
+        return []
+    buy = qty > 0
+    levels: list[tuple[float, str, float]] = []  # (sort price, venue, size)
+    for venue in sorted(books):
+        if route != ALL_VENUES and venue != route:
+            continue
+        lv = books[venue]
+        prices, sizes = (lv.ask_prices, lv.ask_sizes) if buy else (lv.bid_prices, lv.bid_sizes)
+        levels.extend((float(p), venue, float(q)) for p, q in zip(prices, sizes) if q > 0)
+    # best first: lowest ask / highest bid; at equal prices the venue's name decides
+    levels.sort(key=(lambda x: (x[0], x[1])) if buy else (lambda x: (-x[0], x[1])))
+    remaining = abs(qty)
+    out: list[Slice] = []
+    for price, venue, size in levels:
+        if remaining <= 0:
+            break
+        take = remaining if size >= remaining else size
+        out.append(Slice(venue, price, take))
+        remaining -= take
+    return out
+
+
+def slice_fee(s: Slice, fee_bps: float) -> float:
+    """EXECUTION.md: notional x the venue's taker fee / 1e4."""
+    return s.price * s.qty * fee_bps / 1e4
