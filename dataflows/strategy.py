@@ -1,6 +1,8 @@
-"""The COB flow with its features and the strategy step after them: signals, model outputs
-(PyTorch), decisions and prediction outcomes (operators.strategy). A flow of its own so that
-the COB flow never loads torch:
+"""The COB flow with its features, the strategy step after them (signals, model outputs
+(PyTorch), decisions, prediction outcomes: operators.strategy) and paper execution (orders,
+fills, positions, equity, risk events: operators.execution). The book step hands execution
+the top levels of each synced venue book every second (never stored). A flow of its own so
+that the COB flow never loads torch; a backtest is this flow on a capture:
   python -m bytewax.run "dataflows.strategy:kafka_flow()"                 raw.<venue> -> QuestDB
   python -m bytewax.run "dataflows.strategy:file_flow('in.jsonl', 'out/')"  capture -> Parquet
 `cobflow run strategy` and `cobflow compute --strategy` start exactly these.
@@ -8,29 +10,37 @@ the COB flow never loads torch:
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream, operator
 
-from cobflow.config import Settings, SymbolsConfig, load_settings, load_symbols
+from cobflow.config import Settings, SymbolsConfig, TradingSettings, load_settings, load_symbols
 from cobflow.raw import RawMessage
 from cobflow.tables import FLOW_TABLES
 from dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
 from models.dataset import LabelSpec
 from operators.cob import cob_keyed, unkey
+from operators.execution import ExecutionOptions, execution
 from operators.split import RowsAndDeadLetters, split_rows
 from operators.strategy import StrategyOptions, strategy
 
 
 @operator
 def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConfig, options: StrategyOptions,
-                     idle_timeout: float | None = None) -> RowsAndDeadLetters:
-    """Raw messages -> rows of every table of the flow (FLOW_TABLES), and dead letters."""
-    keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True)
-    rows = op.merge("with_strategy", unkey("unkey", keyed), strategy("strategy", keyed, symbols, options.spec,
-                                                                     options.models_dir))
-    return split_rows("split", rows)
+                     trading: TradingSettings, idle_timeout: float | None = None,
+                     control_dir: Path | None = None, cob_rows: bool = True) -> RowsAndDeadLetters:
+    """Raw messages -> rows of every table of the flow (FLOW_TABLES), and dead letters.
+    `cob_rows=False`: the strategy's and execution's rows only (beside a COB flow that writes
+    the COB and feature tables and the dead letters from the same input)."""
+    keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True, trading.book_notional())
+    decided = strategy("strategy", keyed, symbols, options.spec, options.models_dir, execution=True)
+    wait_s = max(2, math.ceil(3 * idle_timeout)) if idle_timeout else None
+    executed = execution("execution", decided, symbols, ExecutionOptions.of(trading, symbols, wait_s), control_dir)
+    if not cob_rows:
+        return split_rows("split", executed)
+    return split_rows("split", op.merge("with_strategy", unkey("unkey", keyed), executed))
 
 
 def strategy_options(settings: Settings) -> StrategyOptions:
@@ -46,8 +56,9 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Da
     symbols = load_symbols(settings.symbols_file)
     flow = Dataflow("strategy")
     raw, lag = kafka_input(flow, settings, symbols.venues(), tail)
-    rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings),
-                                  settings.flow.idle_timeout_s if tail else None)
+    rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings), settings.trading,
+                                  settings.flow.idle_timeout_s if tail else None,
+                                  settings.trading.control_dir if tail else None, settings.flow.cob_tables)
     questdb_output(settings, list(FLOW_TABLES), rows, dead, lag)
     return flow
 
@@ -58,6 +69,6 @@ def file_flow(input: str | Path, output: str | Path, symbols_file: str | Path | 
     symbols = load_symbols(symbols_file or settings.symbols_file)
     flow = Dataflow("strategy")
     raw = file_input(flow, input, settings.flow.batch_size, progress)
-    rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings))
+    rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings), settings.trading)
     parquet_output(output, list(FLOW_TABLES), rows, dead)
     return flow

@@ -23,6 +23,7 @@ from bytewax.operators import StatefulBatchLogic
 from cobflow.config import SymbolsConfig
 from cobflow.deadletter import DeadLetter
 from cobflow.events import Trade
+from cobflow.execution.fills import BookTops, venue_levels
 from cobflow.metrics.cob import OFFSETS, BucketSize, consolidate
 from cobflow.metrics.moving import WINDOWS, SecondsAverage
 from cobflow.metrics.quality import STALE_AFTER_S, data_quality
@@ -74,8 +75,10 @@ class CobState:
 
     def __init__(self, symbol: str, venues: dict[str, str], bucket: BucketSize,
                  control_venues: frozenset[str] = frozenset(), stale_after_s: float = STALE_AFTER_S,
-                 arb_notional: float | None = None, fee_bps: dict[str, float] | None = None) -> None:
+                 arb_notional: float | None = None, fee_bps: dict[str, float] | None = None,
+                 book_notional: float | None = None) -> None:
         self.symbol = symbol
+        self.book_notional = book_notional  # None: no BookTops for execution
         self.arb_notional = arb_notional  # None: no arbitrage signal
         self.fee_bps = fee_bps or {}
         self.bucket = bucket
@@ -223,7 +226,16 @@ class CobState:
         rows.extend(self._bars_rows(closed))
         rows.extend(self._flow_rows(s, [b for b in closed if b.timeframe == "1s" and b.start_s == s]))
         rows.extend(self._book_rows(s))
+        if self.book_notional is not None:
+            rows.append(self._tops(s))
         return rows
+
+    def _tops(self, s: int) -> BookTops:
+        """The levels of each synced book an order may walk at the end of second s, for the
+        execution step (EXECUTION.md: orders of S-1 fill against these)."""
+        notional = self.book_notional or 0.0
+        return BookTops(self.symbol, s, {f.venue: venue_levels(*f.sync.book.arrays(), notional)
+                                         for f in self.feeds.values() if f.sync.synced})
 
     def _quality_row(self, s: int) -> TableRow:
         """FEATURES.md "Data quality" for second s: synced venues (after its messages) and
@@ -311,9 +323,11 @@ def _one_list(rows: list[AnyRow], dead: list[DeadLetter]) -> list[list]:
 
 
 class CobLogic(StatefulBatchLogic):
-    def __init__(self, state: CobState | None, symbols: SymbolsConfig, idle_timeout: float | None) -> None:
+    def __init__(self, state: CobState | None, symbols: SymbolsConfig, idle_timeout: float | None,
+                 book_notional: float | None = None) -> None:
         self.state = state
         self.symbols = symbols
+        self.book_notional = book_notional
         self.idle_ns = int(idle_timeout * NS) if idle_timeout else None
         self.idle = timedelta(seconds=idle_timeout) if idle_timeout else None
         self.last_arrival: datetime | None = None
@@ -322,7 +336,7 @@ class CobLogic(StatefulBatchLogic):
         st = self.state
         for symbol, raws in values:
             if st is None:
-                st = self.state = new_cob_state(self.symbols, symbol)
+                st = self.state = new_cob_state(self.symbols, symbol, self.book_notional)
             st.add_raw(raws)
         rows, dead = st.close(st.watermark(self.idle_ns))
         self.last_arrival = datetime.now(UTC)
@@ -362,11 +376,11 @@ def control_owners(symbols: SymbolsConfig) -> dict[str, str]:
     return owners
 
 
-def new_cob_state(symbols: SymbolsConfig, symbol: str) -> CobState:
+def new_cob_state(symbols: SymbolsConfig, symbol: str, book_notional: float | None = None) -> CobState:
     spec = symbols.symbols[symbol]
     owned = frozenset(v for v, s in control_owners(symbols).items() if s == symbol)
     return CobState(symbol, spec.venues, spec.bucket, owned, spec.features.stale_after_s,
-                    spec.strategy.arb_notional, {v: symbols.fee_bps(v) for v in spec.venues})
+                    spec.strategy.arb_notional, {v: symbols.fee_bps(v) for v in spec.venues}, book_notional)
 
 
 def route_by_symbol(symbols: SymbolsConfig) -> Callable[[list[RawMessage]], list[tuple[str, tuple[str, list]]]]:
@@ -403,17 +417,20 @@ def route_by_symbol(symbols: SymbolsConfig) -> Callable[[list[RawMessage]], list
 
 
 def _values(batch: list[tuple[str, list]]) -> list:
-    return [x for _, xs in batch for x in xs]
+    return [x for _, xs in batch for x in xs if type(x) is not BookTops]  # books go to execution only
 
 
 @operator
 def cob_keyed(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
-              idle_timeout: float | None = None, with_features: bool = True) -> Stream:
+              idle_timeout: float | None = None, with_features: bool = True,
+              book_notional: float | None = None) -> Stream:
     """Raw messages -> (symbol, [rows and dead letters of whole seconds]): parsing, the venue
     books and the seconds of one symbol all run on the worker that owns it. `with_features`:
-    each second's rows are followed by its features (operators.features), on the same key."""
+    each second's rows are followed by its features (operators.features), on the same key.
+    `book_notional`: each second also carries its BookTops for execution (`unkey` drops them)."""
     keyed = op.flat_map_batch("by_symbol", up, route_by_symbol(symbols))
-    out = op.stateful_batch("cob", keyed, lambda resume: CobLogic(unstamp(resume, step_id), symbols, idle_timeout))
+    out = op.stateful_batch("cob", keyed, lambda resume: CobLogic(unstamp(resume, step_id), symbols, idle_timeout,
+                                                                  book_notional))
     return features("features", out, symbols) if with_features else out
 
 

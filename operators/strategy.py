@@ -30,6 +30,7 @@ from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
 from cobflow.config import SymbolsConfig
+from cobflow.execution.fills import BookTops
 from cobflow.metrics.signals import ImbalanceCross, LiquidityAnomaly, Signal
 from cobflow.metrics.vectors import CNN_SIZE
 from cobflow.tables import (
@@ -47,6 +48,7 @@ from cobflow.tables import (
 from models.dataset import LabelSpec, heatmap_rows
 from models.output import ACTIONS, DIRECTIONS
 from models.runtime import ModelRunner, SlotOutput
+from operators.execution import SecondClose
 from operators.signals import signal_row
 from operators.state import stamp, unstamp
 
@@ -153,6 +155,7 @@ class Second:
     buckets: dict | None = None
     features: dict | None = None
     signals: list[Signal] = field(default_factory=list)
+    tops: BookTops | None = None
 
 
 def seconds_of(rows: list) -> list[Second]:
@@ -166,6 +169,11 @@ def seconds_of(rows: list) -> list[Second]:
             out.append(sec)
             by_key[(sec.symbol, sec.s)] = sec
     for r in rows:
+        if type(r) is BookTops:
+            found = by_key.get((r.symbol, r.s))
+            if found is not None:
+                found.tops = r
+            continue
         name = getattr(r, "table", None)
         if name not in WANTED or name == DATA_QUALITY.name:
             continue
@@ -198,6 +206,10 @@ class StrategyState:
 
     def add(self, rows: list) -> list[AnyRow]:
         """Rows of whole seconds (any symbols, each symbol's in time order) -> the strategy's rows."""
+        return self.add_seconds(rows)[0]
+
+    def add_seconds(self, rows: list) -> tuple[list[AnyRow], list[Second]]:
+        """`add`, and the seconds it read (execution reads them too)."""
         seconds = seconds_of(rows)
         out: list[AnyRow] = []
         # rounds: the k-th second of each symbol in this batch go through the models together
@@ -216,7 +228,7 @@ class StrategyState:
             results = self.models.run(inputs) if self.models is not None and inputs else {}
             for sym in sorted(round_):
                 out.extend(self._after(self.symbols[sym], round_[sym], results.get(sym)))
-        return out
+        return out, seconds
 
     def _before(self, st: SymbolStrategy, sec: Second) -> list[AnyRow]:
         out: list[AnyRow] = []
@@ -303,9 +315,22 @@ class StrategyState:
                                                    "confidence": min(1.0, abs(score)), "score": score, "reason": None})
 
 
+def for_execution(made: list[AnyRow], seconds: list[Second]) -> list:
+    """The strategy's rows with each second's decision moved into a SecondClose for the
+    execution step (which writes the decisions row, with a risk rule's refusal in it)."""
+    decisions = {(r.symbols["symbol"], r.ts // NS): r for r in made
+                 if type(r) is TableRow and r.table == DECISIONS.name}
+    out: list = [r for r in made if getattr(r, "table", None) != DECISIONS.name]
+    for sec in seconds:
+        mid = (sec.summary or {}).get("mid")
+        out.append(SecondClose(sec.symbol, sec.s, sec.quality, mid, sec.tops, decisions.get((sec.symbol, sec.s))))
+    return out
+
+
 class StrategyLogic(StatefulBatchLogic):
     def __init__(self, state: StrategyState | None, symbols: SymbolsConfig, spec: LabelSpec,
-                 models_dir: Path | None) -> None:
+                 models_dir: Path | None, execution: bool = False) -> None:
+        self.execution = execution
         if state is None:
             runner = ModelRunner(models_dir, list(symbols.symbols)) \
                 if models_dir is not None and ModelRunner.available(models_dir) else None
@@ -316,7 +341,9 @@ class StrategyLogic(StatefulBatchLogic):
 
     def on_batch(self, values: list[list]) -> tuple[list, bool]:
         rows = [r for batch in values for r in batch]
-        made = self.state.add(rows)
+        made, seconds = self.state.add_seconds(rows)
+        if self.execution:
+            made = for_execution(made, seconds)
         return ([made] if made else []), StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> tuple[int, Any]:
@@ -328,7 +355,7 @@ class StrategyLogic(StatefulBatchLogic):
 
 
 def _to_strategy(batch: list[tuple[str, list]]) -> list[tuple[str, list]]:
-    picked = [[r for r in rows if getattr(r, "table", None) in WANTED] for _, rows in batch]
+    picked = [[r for r in rows if getattr(r, "table", None) in WANTED or type(r) is BookTops] for _, rows in batch]
     return [(KEY, rows) for rows in picked if rows]
 
 
@@ -336,10 +363,17 @@ def _unkey(batch: list[tuple[str, list]]) -> list:
     return [x for _, xs in batch for x in xs]
 
 
+def _values_lists(batch: list[tuple[str, list]]) -> list[list]:
+    return [xs for _, xs in batch]
+
+
 @operator
-def strategy(step_id: str, up: Stream, symbols: SymbolsConfig, spec: LabelSpec, models_dir: Path | None) -> Stream:
-    """Keyed lists of the rows of whole seconds -> the strategy's rows (one key: see above)."""
+def strategy(step_id: str, up: Stream, symbols: SymbolsConfig, spec: LabelSpec, models_dir: Path | None,
+             execution: bool = False) -> Stream:
+    """Keyed lists of the rows of whole seconds -> the strategy's rows (one key: see above).
+    `execution`: lists of them, each second's decision in a SecondClose (operators.execution)."""
     keyed = op.flat_map_batch("to_strategy", up, _to_strategy)
     out = op.stateful_batch("strategy", keyed,
-                            lambda resume: StrategyLogic(unstamp(resume, step_id), symbols, spec, models_dir))
-    return op.flat_map_batch("unkey", out, _unkey)
+                            lambda resume: StrategyLogic(unstamp(resume, step_id), symbols, spec, models_dir,
+                                                         execution))
+    return op.flat_map_batch("unkey", out, _unkey if not execution else _values_lists)

@@ -14,7 +14,7 @@ def plain_sorted(rows) -> list[tuple]:
     return sorted((plain(r) for r in rows), key=repr)
 
 
-def run_cob(messages, symbols, workers: int = 1, features: bool = True, strategy=None):
+def run_cob(messages, symbols, workers: int = 1, features: bool = True, strategy=None, trading=None):
     """The COB flow (with its features) on messages, in this process: (rows one by one, dead letters)."""
     import bytewax.operators as op
     from bytewax.dataflow import Dataflow
@@ -29,7 +29,9 @@ def run_cob(messages, symbols, workers: int = 1, features: bool = True, strategy
     if strategy is None:
         rows, dead = cob("cob", raw, symbols, features=features)
     else:
-        rows, dead = cob_and_strategy("cob", raw, symbols, strategy)
+        from cobflow.config import TradingSettings
+
+        rows, dead = cob_and_strategy("cob", raw, symbols, strategy, trading or TradingSettings())
     out, dlq = [], []
     op.output("rows", rows, TestingSink(out))
     op.output("dlq", dead, TestingSink(dlq))

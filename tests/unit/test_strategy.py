@@ -116,8 +116,14 @@ def test_one_decision_per_features_row_and_every_hold_says_why(flow_rows):
     decisions = [r for r in one if r.table == "decisions"]
     assert {(r.symbols["symbol"], r.ts) for r in decisions} == feats and len(decisions) == len(feats)
     assert {r.columns["action"] for r in decisions} <= {"BUY", "SELL", "HOLD"}
-    for r in decisions:
-        assert (r.columns["action"] == "HOLD") == bool(r.columns["reason"])
+    refusals = {"halted", "data_quality", "max_order_notional", "max_position_notional", "max_orders_per_minute",
+                "stop_loss", "max_drawdown_pct", "daily_loss_pct", "at_target", "min_order_notional", "no_mid"}
+    for r in decisions:  # a BUY or SELL has a reason when execution refused or clipped it
+        reason = r.columns["reason"]
+        if r.columns["action"] == "HOLD":
+            assert reason
+        else:
+            assert reason is None or set(reason.split(",")) <= refusals, reason
     outputs = [r for r in one if r.table == "model_outputs"]
     first = min(r.ts for r in one if r.table == "features") // 1_000_000_000
     # the cnn runs once it has its 20 s window, on every second after that

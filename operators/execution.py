@@ -1,0 +1,449 @@
+"""Paper execution: decisions become orders, orders fill against the venue books of the
+next second, one account marks its positions and the risk manager watches it (EXECUTION.md).
+
+`ExecutionState` is plain Python. It reads one `SecondClose` per symbol and second (what
+the strategy step saw of it, its decision, and the top levels of its synced venue books)
+and works through the seconds of every symbol in time order, because the account is one:
+equity, drawdown and sizing read every symbol's position. A second is worked once every
+symbol has delivered it (file mode: exactly; live mode: a symbol silent for `wait_s` of
+data time is not waited for). Each second T, in this order:
+
+1. orders created at T (decided at T-1) walk the books of T (`cobflow.execution.fills`);
+2. every position is marked at its mid (the last known one), one `equity` row, a
+   `positions` row per symbol with a position or a fill;
+3. rules 7 and 8 on the account (close everything, halt), rule 6 per symbol (a stop exit);
+4. the decisions of T are sized and pass rules 1-5 (`cobflow.execution.risk`); what passes
+   is created at T+1. The `decisions` row is written here, with the risk rule that refused
+   it as its reason.
+
+The operator runs under one key (`account`) on one worker; its rows do not depend on how
+the symbols' seconds interleave, so both modes and any number of workers give the same.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream, operator
+from bytewax.operators import StatefulBatchLogic
+
+from cobflow.config import SymbolsConfig, TradingSettings
+from cobflow.execution.account import Account
+from cobflow.execution.control import COMMANDS_FILE, read_commands, write_status
+from cobflow.execution.fills import BookTops, slice_fee, walk
+from cobflow.execution.risk import (
+    RiskEvent,
+    RiskLimits,
+    check_order,
+    daily_loss,
+    drawdown,
+    stop_crossed,
+    stop_price,
+    target_qty,
+)
+from cobflow.tables import EQUITY, FILLS, ORDERS, POSITIONS, RISK_EVENTS, AnyRow, TableRow
+from operators.state import stamp, unstamp
+
+NS = 1_000_000_000
+DAY_S = 86_400
+KEY = "account"
+ACCOUNT = "account"  # the symbol tag of the account's own risk events
+
+
+@dataclass(slots=True)
+class SecondClose:
+    """What execution reads of one symbol's second S."""
+
+    symbol: str
+    s: int
+    quality: float
+    mid: float | None
+    tops: BookTops | None
+    decision: TableRow | None  # the strategy's decisions row (None: the second had no features)
+
+
+@dataclass(frozen=True)
+class ExecutionOptions:
+    mode: str
+    initial_cash: float
+    limits: RiskLimits
+    min_order_notional: float
+    shorting: dict[str, bool]
+    route: dict[str, str]
+    fee_bps: dict[str, float]  # venue -> taker fee
+    wait_s: int | None = None  # live: seconds of data time a silent symbol is waited for
+
+    @staticmethod
+    def of(trading: TradingSettings, symbols: SymbolsConfig, wait_s: int | None = None) -> ExecutionOptions:
+        t = trading
+        limits = RiskLimits(t.risk_per_trade, t.stop_loss_pct, t.max_order_notional, t.max_position_notional,
+                            t.max_orders_per_minute, t.max_drawdown_pct, t.daily_loss_pct, t.min_quality)
+        return ExecutionOptions(
+            t.mode, t.initial_cash, limits, t.min_order_notional,
+            {s: spec.trading.shorting for s, spec in symbols.symbols.items()},
+            {s: spec.trading.route for s, spec in symbols.symbols.items()},
+            {v: symbols.fee_bps(v) for v in symbols.venues()}, wait_s)
+
+
+@dataclass
+class Order:
+    order_id: str
+    symbol: str
+    decision_s: int  # created and filled at decision_s + 1
+    qty: float  # signed
+    reason: str  # decision, stop_loss, max_drawdown_pct, daily_loss_pct
+    route: str
+
+
+@dataclass
+class ExecutionState:
+    symbols: list[str]
+    options: ExecutionOptions
+    account: Account = field(init=False)
+    queues: dict[str, deque] = field(init=False)
+    seen: dict[str, int] = field(default_factory=dict)  # the newest second of each symbol
+    done: int | None = None  # the last second worked
+    pending: dict[str, Order] = field(default_factory=dict)
+    recent: dict[str, deque] = field(default_factory=dict)  # decision seconds of the orders sent
+    peak: float = 0.0
+    day: int | None = None
+    day_start: float = 0.0
+    last_equity: float = 0.0
+    halted: str | None = None  # the rule (or "operator") that halted trading
+    halted_until: int | None = None  # daily_loss_pct: the next UTC day's first second
+    commands: deque = field(default_factory=deque)  # operator commands waiting for a second
+    commands_applied: int = 0
+
+    def __post_init__(self) -> None:
+        self.account = Account(self.options.initial_cash)
+        self.queues = {s: deque() for s in self.symbols}
+        self.peak = self.day_start = self.last_equity = self.options.initial_cash
+
+    # -- input -----------------------------------------------------------------------
+    def add(self, items: list[SecondClose]) -> list[AnyRow]:
+        """Seconds of any symbols (each symbol's in time order) -> the rows of every second
+        they make workable."""
+        if self.options.mode == "off":
+            return [it.decision for it in items if it.decision is not None]
+        out: list[AnyRow] = []
+        for it in items:
+            if self.done is not None and it.s <= self.done:  # live mode: after it was not waited for
+                out.append(self._event(it.s, it.symbol, RiskEvent("late_second", float(self.done - it.s), 0.0,
+                                                                  "skipped", detail="second arrived after the "
+                                                                  "account had moved on")))
+                if it.decision is not None:
+                    out.append(self._with_reason(it.decision, "late_second"))
+                continue
+            self.queues.setdefault(it.symbol, deque()).append(it)
+            self.seen[it.symbol] = it.s
+        limit = self._limit()
+        if limit is not None:
+            out.extend(self._work(limit))
+        return out
+
+    def flush(self) -> list[AnyRow]:
+        """The end of the input: every second still queued."""
+        if self.options.mode == "off":
+            return []
+        return self._work(None)  # no limit
+
+    def _limit(self) -> int | None:
+        """The newest second every symbol waited for has delivered (None: nothing workable)."""
+        if not self.seen:
+            return None
+        if self.options.wait_s is None:
+            if len(self.seen) < len(self.queues):
+                return None
+            return min(self.seen.values())
+        newest = max(self.seen.values())
+        return min(s for s in self.seen.values() if newest - s <= self.options.wait_s)
+
+    def _work(self, limit: int | None) -> list[AnyRow]:
+        """Work every queued second <= limit (None: all), oldest first."""
+        out: list[AnyRow] = []
+        while True:
+            heads = [q[0].s for q in self.queues.values() if q]
+            if not heads:
+                break
+            t = min(heads)
+            if limit is not None and t > limit:
+                break
+            items = {sym: q.popleft() for sym, q in sorted(self.queues.items()) if q and q[0].s == t}
+            out.extend(self._second(t, items))
+            self.done = t
+        return out
+
+    # -- one second --------------------------------------------------------------------
+    def _second(self, t: int, items: dict[str, SecondClose]) -> list[AnyRow]:
+        out: list[AnyRow] = []
+        out.extend(self._new_day(t))
+        out.extend(self._apply_commands(t))
+        filled: set[str] = set()
+        for sym in sorted(self.pending):  # 1. the orders of t-1 (or older ones a gap left behind)
+            order = self.pending[sym]
+            if order.decision_s + 1 > t:
+                continue
+            del self.pending[sym]
+            item = items.get(sym) if order.decision_s + 1 == t else None
+            out.extend(self._fill(order, item.tops if item is not None else None))
+            filled.add(sym)
+        acct = self.account
+        for sym, it in items.items():  # 2. marks
+            if it.mid is not None and it.mid > 0:
+                acct.mids[sym] = it.mid
+        equity = acct.equity()
+        self.peak = max(self.peak, equity)
+        ts = t * NS
+        for sym in sorted(acct.holdings):
+            h = acct.holdings[sym]
+            if h.position != 0 or sym in filled:
+                mid = acct.mids.get(sym)
+                out.append(TableRow(POSITIONS.name, ts, {"symbol": sym}, {
+                    "position": h.position, "avg_price": h.avg_price if h.position != 0 else None, "mid": mid,
+                    "unrealized": h.unrealized(mid), "realized": h.realized, "fees": h.fees}))
+        out.extend(self._account_rules(t, equity))  # 3.
+        for sym in sorted(items):
+            out.extend(self._stop_loss(t, items[sym]))
+        for sym in sorted(items):  # 4.
+            it = items[sym]
+            if it.decision is not None:
+                out.extend(self._decide(t, it, equity))
+        dd = drawdown(self.peak, equity)
+        out.append(TableRow(EQUITY.name, ts, {}, {"equity": equity, "cash": acct.cash,
+                                                  "exposure": acct.gross_exposure(), "peak": self.peak,
+                                                  "drawdown": dd, "halted": self.halted is not None}))
+        self.last_equity = equity
+        return out
+
+    def _new_day(self, t: int) -> list[AnyRow]:
+        day = t // DAY_S
+        if self.day is None:
+            self.day = day
+            return []
+        if day == self.day:
+            return []
+        self.day, self.day_start = day, self.last_equity
+        if self.halted == "daily_loss_pct" and self.halted_until is not None and t >= self.halted_until:
+            self.halted, self.halted_until = None, None
+            return [self._event(t, ACCOUNT, RiskEvent("daily_loss_pct", 0.0, 0.0, "resumed",
+                                                      detail="a new UTC day"))]
+        return []
+
+    def _apply_commands(self, t: int) -> list[AnyRow]:
+        out: list[AnyRow] = []
+        while self.commands:
+            cmd = self.commands.popleft()
+            if cmd == "halt":
+                self.halted, self.halted_until = "operator", None
+                out.append(self._event(t, ACCOUNT, RiskEvent("halted", 1.0, 0.0, "halted", detail="operator halt")))
+            elif cmd == "resume":
+                was = self.halted
+                self.halted, self.halted_until = None, None
+                self.peak = self.last_equity  # a resumed drawdown is measured from here
+                out.append(self._event(t, ACCOUNT, RiskEvent("halted", 0.0, 0.0, "resumed",
+                                                             detail=f"operator resume (was {was or 'running'})")))
+        return out
+
+    def _fill(self, order: Order, tops: BookTops | None) -> list[AnyRow]:
+        t = order.decision_s + 1
+        ts, out = t * NS, list[AnyRow]()
+        books = tops.venues if tops is not None else {}
+        slices = walk(books, order.qty, order.route)
+        side, s = ("buy", 1) if order.qty > 0 else ("sell", -1)
+        filled = notional = fees = 0.0
+        for i, sl in enumerate(slices):
+            fee = slice_fee(sl, self.options.fee_bps.get(sl.venue, 10.0))
+            self.account.fill(order.symbol, s * sl.qty, sl.price, fee)
+            filled += sl.qty
+            notional += sl.qty * sl.price
+            fees += fee
+            out.append(TableRow(FILLS.name, ts, {"symbol": order.symbol, "venue": sl.venue}, {
+                "side": side, "qty": sl.qty, "price": sl.price, "fee": fee, "order_id": order.order_id,
+                "decision_ts": order.decision_s * NS, "slice": i}))
+        want = abs(order.qty)
+        status = "filled" if filled >= want * (1 - 1e-9) else "partial" if filled > 0 else "unfilled"
+        out.append(TableRow(ORDERS.name, ts, {"symbol": order.symbol}, {
+            "order_id": order.order_id, "decision_ts": order.decision_s * NS, "reason": order.reason,
+            "route": order.route, "side": side, "qty": want, "filled": filled,
+            "avg_price": notional / filled if filled > 0 else None, "fee": fees, "status": status}))
+        return out
+
+    def _close_all(self, t: int, rule: str) -> None:
+        for sym in sorted(self.account.holdings):
+            pos = self.account.holdings[sym].position
+            if pos != 0:
+                self.pending[sym] = Order(f"{sym}:{t}:{rule}", sym, t, -pos, rule, self.options.route.get(sym, "all"))
+
+    def _account_rules(self, t: int, equity: float) -> list[AnyRow]:
+        """Rules 7 and 8 on equity(t)."""
+        out: list[AnyRow] = []
+        lim = self.options.limits
+        dd = drawdown(self.peak, equity)
+        if dd >= lim.max_drawdown_pct and self.halted != "max_drawdown_pct" and self.halted != "operator":
+            self._close_all(t, "max_drawdown_pct")
+            self.halted, self.halted_until = "max_drawdown_pct", None
+            out.append(self._event(t, ACCOUNT, RiskEvent("max_drawdown_pct", dd, lim.max_drawdown_pct, "close_all",
+                                                         detail=f"peak {self.peak:.2f}, equity {equity:.2f}: "
+                                                                "halted until an operator resumes")))
+        loss = daily_loss(self.day_start, equity)
+        if loss >= lim.daily_loss_pct and self.halted is None:
+            self._close_all(t, "daily_loss_pct")
+            self.halted, self.halted_until = "daily_loss_pct", ((t // DAY_S) + 1) * DAY_S
+            out.append(self._event(t, ACCOUNT, RiskEvent("daily_loss_pct", loss, lim.daily_loss_pct, "close_all",
+                                                         detail=f"day start {self.day_start:.2f}, equity "
+                                                                f"{equity:.2f}: halted until the next UTC day")))
+        return out
+
+    def _stop_loss(self, t: int, it: SecondClose) -> list[AnyRow]:
+        """Rule 6: a stop exit for an open position whose mid crossed its stop price."""
+        sym = it.symbol
+        h = self.account.holdings.get(sym)
+        if h is None or h.position == 0 or sym in self.pending or it.mid is None:
+            return []
+        pct = self.options.limits.stop_loss_pct
+        if not stop_crossed(h.position, h.avg_price, it.mid, pct):
+            return []
+        self.pending[sym] = Order(f"{sym}:{t}:stop_loss", sym, t, -h.position, "stop_loss",
+                                  self.options.route.get(sym, "all"))
+        return [self._event(t, sym, RiskEvent("stop_loss", it.mid, stop_price(h.position, h.avg_price, pct), "exit",
+                                              h.position, 0.0, f"avg entry {h.avg_price:.6g}, mid {it.mid:.6g}"))]
+
+    def _decide(self, t: int, it: SecondClose, equity: float) -> list[AnyRow]:
+        sym, row = it.symbol, it.decision
+        assert row is not None
+        action = row.columns["action"]
+        pending = self.pending.get(sym)
+        if pending is not None and pending.decision_s == t:  # a rule's exit or close this second
+            return [self._with_reason(row, pending.reason)] if action != "HOLD" else [row]
+        if action == "HOLD":
+            return [row]
+        mid = it.mid
+        if mid is None or mid <= 0:
+            return [self._with_reason(row, "no_mid")]
+        target = target_qty(equity, mid, self.options.limits)
+        if action == "SELL":
+            target = -target if self.options.shorting.get(sym, True) else 0.0
+        pos = self.account.position(sym)
+        qty = target - pos
+        if abs(qty) * mid <= max(self.options.min_order_notional, 1e-9 * max(equity, 1.0)):
+            return [self._with_reason(row, "at_target")]
+        recent = self.recent.setdefault(sym, deque())
+        while recent and recent[0] <= t - 60:
+            recent.popleft()
+        sent, events = check_order(qty, pos, mid, it.quality, self.halted is not None, len(recent),
+                                   self.options.limits)
+        out: list[AnyRow] = [self._event(t, sym, e) for e in events]
+        if sent == 0:
+            out.append(self._with_reason(row, events[-1].rule))
+            return out
+        if abs(sent) * mid < self.options.min_order_notional:
+            out.append(self._with_reason(row, "min_order_notional"))
+            return out
+        self.pending[sym] = Order(f"{sym}:{t}:decision", sym, t, sent, "decision", self.options.route.get(sym, "all"))
+        recent.append(t)
+        out.append(self._with_reason(row, ",".join(e.rule for e in events)) if events else row)
+        return out
+
+    @staticmethod
+    def _with_reason(row: TableRow, reason: str) -> TableRow:
+        return replace(row, columns={**row.columns, "reason": reason})
+
+    @staticmethod
+    def _event(t: int, symbol: str, e: RiskEvent) -> TableRow:
+        return TableRow(RISK_EVENTS.name, t * NS, {"symbol": symbol, "rule": e.rule}, {
+            "action": e.action, "value": e.value, "threshold": e.threshold, "qty_before": e.qty_before,
+            "qty_after": e.qty_after, "detail": e.detail})
+
+    # -- the operator's view -------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        acct = self.account
+        return {
+            "mode": self.options.mode, "second": self.done, "halted": self.halted is not None,
+            "halted_by": self.halted, "halted_until": self.halted_until, "equity": self.last_equity,
+            "cash": acct.cash, "peak": self.peak, "commands_applied": self.commands_applied,
+            "positions": {s: {"position": h.position, "avg_price": h.avg_price, "mid": acct.mids.get(s),
+                              "realized": h.realized, "fees": h.fees}
+                          for s, h in sorted(acct.holdings.items()) if h.position != 0 or h.fees},
+        }
+
+
+class ExecutionLogic(StatefulBatchLogic):
+    """The thin Bytewax face of `ExecutionState`; with a control folder (the live flow) it
+    takes `cobflow trading halt|resume` commands and writes the status that
+    `cobflow trading status` prints."""
+
+    def __init__(self, state: ExecutionState | None, symbols: list[str], options: ExecutionOptions,
+                 control_dir: Path | None) -> None:
+        self.state = state or ExecutionState(symbols, options)
+        self.state.options = options  # a restart reads the limits configured now; the state is kept
+        self.control_dir = control_dir
+        self.commands_mtime: float | None = None
+        self.status_at = 0.0
+
+    def _poll(self) -> None:
+        if self.control_dir is None:
+            return
+        try:
+            mtime = (self.control_dir / COMMANDS_FILE).stat().st_mtime
+        except FileNotFoundError:
+            return
+        if mtime == self.commands_mtime:
+            return
+        self.commands_mtime = mtime
+        st = self.state
+        for cmd in read_commands(self.control_dir):
+            if cmd["seq"] > st.commands_applied:
+                st.commands.append(cmd["command"])
+                st.commands_applied = cmd["seq"]
+
+    def _report(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.control_dir is not None and (force or now - self.status_at >= 1.0):
+            self.status_at = now
+            write_status(self.control_dir, self.state.status())
+
+    def on_batch(self, values: list[list]) -> tuple[list, bool]:
+        self._poll()
+        items: list[SecondClose] = []
+        rest: list = []
+        for batch in values:
+            for x in batch:
+                (items if type(x) is SecondClose else rest).append(x)
+        rest.extend(self.state.add(items))
+        self._report()
+        return ([rest] if rest else []), StatefulBatchLogic.RETAIN
+
+    def on_eof(self) -> tuple[list, bool]:
+        out = self.state.flush()
+        self._report(force=True)
+        return ([out] if out else []), StatefulBatchLogic.RETAIN
+
+    def snapshot(self) -> tuple[int, ExecutionState] | None:
+        return stamp(copy.deepcopy(self.state))
+
+
+def _to_account(batch: list[list]) -> list[tuple[str, list]]:
+    return [(KEY, items) for items in batch if items]
+
+
+def _unkey(batch: list[tuple[str, list]]) -> list:
+    return [x for _, xs in batch for x in xs]
+
+
+@operator
+def execution(step_id: str, up: Stream, symbols: SymbolsConfig, options: ExecutionOptions,
+              control_dir: Path | None = None) -> Stream:
+    """Lists of the strategy's rows and SecondClose items -> the strategy's rows with the
+    decisions, orders, fills, positions, equity and risk events (one key: see above)."""
+    keyed = op.flat_map_batch("to_account", up, _to_account)
+    names = list(symbols.symbols)
+    out = op.stateful_batch("execution", keyed, lambda resume: ExecutionLogic(unstamp(resume, step_id), names,
+                                                                              options, control_dir))
+    return op.flat_map_batch("unkey", out, _unkey)
+
