@@ -1,0 +1,68 @@
+"""`cobflow trading status|halt|resume`: the kill switch of the paper account (EXECUTION.md
+rule 1) and a look at it, through the control folder the live strategy flow polls."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cobflow.cli.common import Subparsers, command, err
+from cobflow.config import Settings
+from cobflow.execution.control import append_command, read_commands, read_status
+
+
+def _when(s: int | None) -> str:
+    return "-" if s is None else datetime.fromtimestamp(s, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    folder = args.control_dir or settings.trading.control_dir
+    st = read_status(folder)
+    waiting = [c for c in read_commands(folder) if st is None or c["seq"] > st.get("commands_applied", 0)]
+    if st is None:
+        msg = f"no strategy flow has written a status in {folder} (start one: cobflow run strategy --follow)"
+        if waiting:
+            msg += f"; {len(waiting)} command(s) wait for it: " + ", ".join(c["command"] for c in waiting)
+        return err(msg)
+    age = time.time() - st.get("written_at", 0)
+    state = f"HALTED by {st['halted_by']}" if st["halted"] else "trading"
+    if st.get("halted_until"):
+        state += f" until {_when(st['halted_until'])}"
+    print(f"mode {st['mode']}: {state}; at market second {_when(st['second'])} (status {age:.0f} s old)")
+    print(f"equity {st['equity']:,.2f}  cash {st['cash']:,.2f}  peak {st['peak']:,.2f}")
+    positions = st.get("positions") or {}
+    if positions:
+        print(f"{'symbol':12s} {'position':>14s} {'avg price':>14s} {'mid':>14s} {'realized':>12s} {'fees':>10s}")
+        for sym, p in positions.items():
+            mid = "-" if p["mid"] is None else f"{p['mid']:,.4f}"
+            print(f"{sym:12s} {p['position']:14.6f} {p['avg_price']:14.4f} {mid:>14s} {p['realized']:12.2f} "
+                  f"{p['fees']:10.2f}")
+    else:
+        print("no positions")
+    for c in waiting:
+        print(f"waiting: {c['command']} (command {c['seq']})")
+    return 0
+
+
+def _queue(what: str) -> object:
+    def run(args: argparse.Namespace, settings: Settings) -> int:
+        folder = args.control_dir or settings.trading.control_dir
+        seq = append_command(folder, what)
+        effect = "only orders that reduce a position pass" if what == "halt" else "new exposure is allowed again"
+        print(f"{what} queued (command {seq} in {folder}); the running strategy flow applies it at its next "
+              f"second: {effect}. Check with: cobflow trading status")
+        return 0
+    return run
+
+
+def add_commands(sub: Subparsers) -> None:
+    p = command(sub, "trading", "paper account: status, halt (kill switch), resume")
+    tsub = p.add_subparsers(dest="trading_command", required=True, metavar="ACTION")
+    for name, func, text in (("status", cmd_status, "halted or not, equity, positions, waiting commands"),
+                             ("halt", _queue("halt"), "kill switch: only reducing orders pass until resumed"),
+                             ("resume", _queue("resume"), "lift a halt (drawdown or operator); peak equity resets")):
+        c = command(tsub, name, text, func)  # type: ignore[arg-type]
+        c.add_argument("--control-dir", type=Path, default=None, metavar="DIR",
+                       help="the flow's control folder (default: COBFLOW_TRADING__CONTROL_DIR, .cobflow/trading)")
