@@ -243,7 +243,70 @@ def models() -> Dashboard:
     return d
 
 
-DASHBOARDS = {"cob": consolidated_book, "market": market, "health": pipeline_health, "models": models}
+def trading() -> Dashboard:
+    d = Dashboard("cobflow-trading", "cobflow / Trading: paper account, fills, risk",
+                  "The paper account of the strategy flow (EXECUTION.md): equity, positions, fills on the "
+                  "price, fees and the risk manager's events.")
+    d.query_variable("symbol", "Symbol", "SELECT DISTINCT symbol FROM decisions ORDER BY symbol")
+    d.panel("timeseries", "Equity and drawdown",
+            [target(_series("equity", "drawdown", table="equity", where=IN_RANGE))],
+            w=16, custom=_timeseries(),
+            description="equity = cash + every position at its symbol's mid (the last known one); drawdown = "
+                        "(peak - equity) / peak, on the right axis.",
+            overrides=[{"matcher": {"id": "byName", "options": "drawdown"},
+                        "properties": [{"id": "custom.axisPlacement", "value": "right"},
+                                       {"id": "unit", "value": "percentunit"},
+                                       {"id": "custom.fillOpacity", "value": 30},
+                                       {"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}}]}])
+    d.panel("stat", "Account now",
+            [target(f"SELECT equity, cash, exposure, drawdown, halted FROM equity WHERE {IN_RANGE} "
+                    f"ORDER BY ts DESC LIMIT 1", fmt="table")],
+            w=8, options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False, "fields": ""},
+                          "colorMode": "value", "graphMode": "none"},
+            description="halted: the kill switch (cobflow trading status | halt | resume).")
+    d.panel("timeseries", "Position per symbol",
+            [target(f"SELECT {GROUP}, symbol AS metric, last(position) AS position FROM positions "
+                    f"WHERE {IN_RANGE} GROUP BY 1, 2 ORDER BY 1")],
+            w=12, custom=_timeseries({"lineInterpolation": "stepAfter"}))
+    d.panel("timeseries", "PnL of $symbol: realized, unrealized, fees (cumulative)",
+            [target(_series("realized", "unrealized", "fees", table="positions"))],
+            w=12, custom=_timeseries({"lineInterpolation": "stepAfter"}))
+    mid = target(f"SELECT ts AS \"time\", mid FROM cob_summary WHERE {SYMBOL} ORDER BY ts", ref="A")
+    fills = target(f"SELECT ts AS \"time\", side || ' ' || venue AS metric, price FROM fills WHERE {SYMBOL} "
+                   f"ORDER BY ts", ref="B")
+    d.panel("timeseries", "Fills of $symbol on the mid (one series per side and venue)", [mid, fills],
+            w=24, h=10, custom=_timeseries({"spanNulls": True}),
+            description="Each fill is one venue slice of an order, at S+1 for a decision at S.",
+            overrides=[{"matcher": {"id": "byRegexp", "options": "^(buy|sell) .*"},
+                        "properties": [{"id": "custom.drawStyle", "value": "points"},
+                                       {"id": "custom.pointSize", "value": 8},
+                                       {"id": "custom.showPoints", "value": "always"}]},
+                       {"matcher": {"id": "byRegexp", "options": "^buy .*"},
+                        "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "green"}}]},
+                       {"matcher": {"id": "byRegexp", "options": "^sell .*"},
+                        "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}}]}])
+    d.panel("barchart", "Fees by venue in range",
+            [target(f"SELECT venue, sum(fee) AS fees, sum(qty * price) AS notional FROM fills "
+                    f"WHERE {IN_RANGE} GROUP BY venue ORDER BY venue", fmt="table")],
+            w=8, options={"xField": "venue", "orientation": "vertical"})
+    d.panel("barchart", "Risk events by rule and action in range",
+            [target(f"SELECT rule || ' ' || action AS what, count() AS n FROM risk_events WHERE {IN_RANGE} "
+                    f"GROUP BY 1 ORDER BY 2 DESC LIMIT 20", fmt="table")],
+            w=8, options={"xField": "what", "orientation": "horizontal"})
+    d.panel("table", "Orders of $symbol",
+            [target(f"SELECT ts, order_id, reason, side, qty, filled, avg_price, fee, status FROM orders "
+                    f"WHERE {SYMBOL} ORDER BY ts DESC LIMIT 50", fmt="table")], w=8, h=8)
+    d.panel("table", "Latest risk events",
+            [target(f"SELECT ts, symbol, rule, action, value, threshold, qty_before, qty_after, detail "
+                    f"FROM risk_events WHERE {IN_RANGE} ORDER BY ts DESC LIMIT 50", fmt="table")], w=12, h=9)
+    d.panel("table", "Latest decisions of $symbol",
+            [target(f"SELECT ts, action, confidence, score, source, reason FROM decisions "
+                    f"WHERE {SYMBOL} ORDER BY ts DESC LIMIT 50", fmt="table")], w=12, h=9)
+    return d
+
+
+DASHBOARDS = {"cob": consolidated_book, "market": market, "health": pipeline_health, "models": models,
+              "trading": trading}
 
 
 def build_all() -> dict[str, dict[str, Any]]:

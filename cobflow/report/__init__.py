@@ -22,7 +22,7 @@ def choose_timeframe(span_ns: int) -> str:
 
 def make_report(src: ReportSource, symbols: SymbolsConfig, symbol: str, start: int | None, end: int | None,
                 out: Path, timeframe: str | None = None) -> list[Path]:
-    """Render the four views of one symbol; without a range, the symbol's whole data."""
+    """Render the views of one symbol (render.VIEWS); without a range, the symbol's whole data."""
     if symbol not in symbols.symbols:
         raise ValueError(f"symbol {symbol!r} is not configured (configured: {', '.join(symbols.symbols)})")
     ts = src.load("cob_summary", {"symbol": symbol}, start, end)["ts"]

@@ -34,6 +34,12 @@ def _columns(table: str) -> list[str]:
     return ["ts", *t.symbols, *(c for c, _ in t.columns)]
 
 
+def _empty(table: str) -> Columns:
+    out: Columns = {c: np.array([]) for c in _columns(table)}
+    out["ts"] = np.array([], dtype=np.int64)
+    return out
+
+
 class QuestDBSource:
     def __init__(self, settings: QuestDBSettings) -> None:
         self.settings = settings
@@ -46,6 +52,8 @@ class QuestDBSource:
 
     def load(self, table: str, where: dict[str, str], start: int | None, end: int | None) -> Columns:
         cols = _columns(table)
+        if not self._exists(table):
+            return _empty(table)
         cond = [f"{k} = '{v}'" for k, v in where.items()]
         if start is not None:
             cond.append(f"ts >= {start // 1000}")  # timestamps compare in microseconds
@@ -60,6 +68,10 @@ class QuestDBSource:
             values = [r[i] for r in rows]
             out[name] = np.array([_ns(v) for v in values], dtype=np.int64) if name == "ts" else np.array(values)
         return out
+
+    def _exists(self, table: str) -> bool:
+        _, rows = self._query(f"SELECT count() FROM tables() WHERE table_name = '{self.settings.table(table)}'")
+        return bool(rows and rows[0][0])
 
     def dead_letters(self, venues: set[str], start: int, end: int) -> int:
         names = ", ".join(f"'{v}'" for v in sorted(venues))
@@ -79,6 +91,8 @@ class ParquetSource:
     def load(self, table: str, where: dict[str, str], start: int | None, end: int | None) -> Columns:
         from cobflow.sinks.parquet import read_table
 
+        if not any((self.folder / table).glob("*.parquet")):
+            return _empty(table)  # a table this run did not write (the COB flow has no trading)
         t = read_table(self.folder, table)
         ts = pc.cast(t["ts"], pa.int64())
         mask = pc.and_(pc.greater_equal(ts, start if start is not None else -(2**62)),

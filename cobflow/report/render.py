@@ -232,6 +232,70 @@ def health(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
     return _finish(fig, [ax, qual], f"{spec.symbol} pipeline health", path)
 
 
+VENUE_MARKERS = ("o", "s", "D", "P", "X", "*", "h")
+
+
+def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
+    """The Trading dashboard's views: equity and drawdown (the account), the symbol's fills on
+    its mid (side by colour, venue by marker), its position, fees and the risk events."""
+    fig, (eq, price, pos) = _figure(3, [2, 3, 2])
+    e = src.load("equity", {}, spec.start, spec.end)
+    title = f"{spec.symbol} paper trading"
+    if len(e["ts"]) == 0:
+        for ax in (eq, price, pos):
+            _empty(ax, "trading rows (run the strategy flow: cobflow run strategy, compute --strategy)")
+        return _finish(fig, [eq, price, pos], title, path)
+    t = _times(e["ts"])
+    eq.plot(t, e["equity"].astype(float), color="tab:blue", lw=1.2, label="equity")
+    eq.set_ylabel("equity")
+    dd = eq.twinx()
+    dd.fill_between(t, -100 * e["drawdown"].astype(float), 0, color="tab:red", alpha=0.25, label="drawdown %")
+    dd.set_ylabel("drawdown %")
+    halted = e["halted"].astype(bool)
+    if halted.any():
+        eq.fill_between(t, 0, 1, where=halted, transform=eq.get_xaxis_transform(), color="grey", alpha=0.2,
+                        label="halted")
+    eq.legend(loc="upper left", fontsize=8)
+    eq.set_title(f"account: equity {float(e['equity'][-1]):,.2f} at the end, max drawdown "
+                 f"{100 * float(e['drawdown'].astype(float).max()):.2f}%", fontsize=10)
+    s = src.load("cob_summary", {"symbol": spec.symbol}, spec.start, spec.end)
+    price.plot(_times(s["ts"]), s["mid"].astype(float), color="grey", lw=0.8, label="mid")
+    f = src.load("fills", {"symbol": spec.symbol}, spec.start, spec.end)
+    venues = sorted(set(f["venue"].astype(str))) if len(f["ts"]) else []
+    for i, venue in enumerate(venues):
+        for side, color in (("buy", "tab:green"), ("sell", "tab:red")):
+            m = (f["venue"].astype(str) == venue) & (f["side"].astype(str) == side)
+            if m.any():
+                price.scatter(_times(f["ts"][m]), f["price"][m].astype(float), color=color, s=22,
+                              marker=VENUE_MARKERS[i % len(VENUE_MARKERS)], zorder=3, label=f"{side} {venue}")
+    r = src.load("risk_events", {}, spec.start, spec.end)
+    n_events = 0
+    if len(r["ts"]):
+        syms = r["symbol"].astype(str)
+        mine = (syms == spec.symbol) | (syms == "account")
+        n_events = int(mine.sum())
+        for x in _times(r["ts"][mine]):
+            price.axvline(x, color="tab:orange", lw=0.6, alpha=0.6)
+    price.set_ylabel("price")
+    price.legend(loc="upper left", ncol=4, fontsize=8)
+    fees = float(f["fee"].astype(float).sum()) if len(f["ts"]) else 0.0
+    price.set_title(f"fills on the mid: {len(f['ts'])} fills, fees {fees:,.2f}; risk events (orange lines): "
+                    f"{n_events}", fontsize=10)
+    p = src.load("positions", {"symbol": spec.symbol}, spec.start, spec.end)
+    if len(p["ts"]):
+        pos.step(_times(p["ts"]), p["position"].astype(float), where="post", color="tab:purple", label="position")
+        pnl = pos.twinx()
+        pnl.plot(_times(p["ts"]), (p["realized"].astype(float) + np.nan_to_num(p["unrealized"].astype(float))
+                                   - p["fees"].astype(float)), color="tab:olive", lw=1, label="PnL net of fees")
+        pnl.set_ylabel("PnL")
+        pnl.legend(loc="upper right", fontsize=8)
+        pos.legend(loc="upper left", fontsize=8)
+    else:
+        _empty(pos, "positions")
+    pos.set_ylabel("position")
+    return _finish(fig, [eq, price, pos], title, path)
+
+
 def spec_start(ts: np.ndarray, spec: ReportSpec) -> int:
     return int(max(spec.start, ts.min()) // NS * NS)
 
@@ -241,7 +305,7 @@ def spec_end(ts: np.ndarray, spec: ReportSpec) -> int:
 
 
 VIEWS = {"heatmap": heatmap, "imbalance": imbalance, "candles": candles, "health": health,
-         "model-input": book_input}
+         "model-input": book_input, "trading": trading}
 
 
 def render_all(src: ReportSource, spec: ReportSpec, out: Path) -> list[Path]:

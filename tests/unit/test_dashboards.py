@@ -239,8 +239,8 @@ def test_push_creates_the_datasource_folder_and_dashboards():
     assert ("POST", "/api/folders") in [(m, p) for m, p, *_ in calls]
     posted = [body for m, path, body, _ in calls if path == "/api/dashboards/db"]
     assert sorted(b["dashboard"]["uid"] for b in posted) == ["cobflow-cob", "cobflow-health", "cobflow-market",
-                                                             "cobflow-models"]
+                                                             "cobflow-models", "cobflow-trading"]
     assert all(b["folderUid"] == "cobflow" and b["overwrite"] for b in posted)
     sql = " ".join(t["rawSql"] for b in posted for p in b["dashboard"]["panels"] for t in p["targets"])
     assert "FROM t9_cob_buckets" in sql and "FROM cob_buckets" not in sql
-    assert len(done) == 6
+    assert len(done) == 7  # the datasource, the folder, five dashboards

@@ -3,6 +3,7 @@ stated size whose content shows what the data holds (bids and asks, a book that 
 
 from __future__ import annotations
 
+import os
 import struct
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from cobflow.report.data import ParquetSource
 from cobflow.report.render import HEIGHT, WIDTH
 from connectors.simulator import SimConfig, simulate
 from connectors.simulator.faults import truncate_frames
+from tests.modeltools import seeded_checkpoints
+from tests.unit.test_strategy import SPEC
 
 CONFIG = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"
 NS = 1_000_000_000
@@ -26,15 +29,19 @@ NS = 1_000_000_000
 
 @pytest.fixture(scope="module")
 def computed(tmp_path_factory) -> Path:
-    """40 s of 2 symbols x 5 venues, one Binance frame cut short every 12 s, computed to Parquet."""
+    """40 s of 2 symbols x 5 venues, one Binance frame cut short every 12 s, computed to Parquet
+    by the strategy flow (seeded models with a 20 s window; every difference from the target
+    traded, so the paper account fills from second 20 on)."""
     tmp = tmp_path_factory.mktemp("report")
+    env = {**os.environ, "COBFLOW_MODELS__DIR": str(seeded_checkpoints(tmp / "models", SPEC)),
+           "COBFLOW_TRADING__MIN_ORDER_NOTIONAL": "0"}
     capture = tmp / "sim.jsonl"
     symbols = load_symbols(CONFIG)
     write_capture(capture, truncate_frames(simulate(symbols, SimConfig(seed=5, duration_s=40, resnapshot_s=15)),
                                            "binance", 12.0))
     out = tmp / "pq"
-    proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), "compute",
-                           "--input", str(capture), "--output", str(out)], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), "compute", "--strategy",
+                           "--input", str(capture), "--output", str(out)], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -50,14 +57,14 @@ def share(img: np.ndarray, cond) -> float:
     return float(np.mean(cond(r, g, b)))
 
 
-def test_report_from_parquet_has_the_four_views_with_their_content(computed, tmp_path):
+def test_report_from_parquet_has_the_six_views_with_their_content(computed, tmp_path):
     symbols = load_symbols(CONFIG)
     paths = make_report(ParquetSource(computed), symbols, "BTC-USD", None, None, tmp_path)
     assert [p.name for p in paths] == ["BTC-USD-heatmap.png", "BTC-USD-imbalance.png", "BTC-USD-candles.png",
-                                       "BTC-USD-health.png", "BTC-USD-model-input.png"]
+                                       "BTC-USD-health.png", "BTC-USD-model-input.png", "BTC-USD-trading.png"]
     for p in paths:
         assert png_size(p) == (WIDTH, HEIGHT), p
-    heat, imb, candles, health, model = (imread(p)[..., :3] for p in paths)
+    heat, imb, candles, health, model, _trading = (imread(p)[..., :3] for p in paths)
     strong_red = lambda r, g, b: (r > 0.7) & (b < 0.45) & (g < 0.5)  # noqa: E731
     strong_blue = lambda r, g, b: (b > 0.6) & (r < 0.45)  # noqa: E731
     # asks above the mid are red cells, bids below it blue cells: both cover a real area
@@ -143,3 +150,34 @@ def test_timeframe_gives_at_least_twenty_bars():
     assert choose_timeframe(19 * 60 * NS) == "1s"
     assert choose_timeframe(2 * 86400 * NS) == "1h"
     assert choose_timeframe(30 * 86400 * NS) == "1d"
+
+
+def test_trading_view_draws_each_fill_by_side_on_the_mid(computed, tmp_path):
+    """Drawn without its fills, the picture loses exactly the green (buy) and red (sell)
+    markers; without any trading rows it says how to get them."""
+    from cobflow.report.render import ReportSpec, trading
+    from cobflow.sinks.parquet import read_table
+
+    src = ParquetSource(computed)
+    fills = [f for f in read_table(computed, "fills").to_pylist() if f["symbol"] == "BTC-USD"]
+    assert {f["side"] for f in fills} == {"buy", "sell"}
+    ts = src.load("cob_summary", {"symbol": "BTC-USD"}, None, None)["ts"]
+    spec = ReportSpec("BTC-USD", dict(load_symbols(CONFIG).symbols["BTC-USD"].venues), int(ts.min()),
+                      int(ts.max()) + NS, "1s")
+
+    class Without:
+        def __init__(self, *tables):
+            self.tables = tables
+
+        def load(self, table, where, start, end):
+            data = src.load(table, where, start, end)
+            return {k: v[:0] for k, v in data.items()} if table in self.tables else data
+
+    drawn = imread(trading(src, spec, tmp_path / "a.png"))[..., :3]
+    bare = imread(trading(Without("fills"), spec, tmp_path / "b.png"))[..., :3]  # type: ignore[arg-type]
+    green = lambda r, g, b: (abs(r - 0.17) < 0.08) & (abs(g - 0.63) < 0.08) & (abs(b - 0.17) < 0.08)  # noqa: E731
+    red = lambda r, g, b: (abs(r - 0.84) < 0.08) & (abs(g - 0.15) < 0.08) & (abs(b - 0.16) < 0.08)  # noqa: E731
+    for colour in (green, red):
+        assert share(bare, colour) == 0 and share(drawn, colour) * WIDTH * HEIGHT > 20  # pixels
+    empty = Without("equity", "fills", "positions", "risk_events")
+    assert png_size(trading(empty, spec, tmp_path / "c.png")) == (WIDTH, HEIGHT)  # type: ignore[arg-type]
