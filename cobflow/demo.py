@@ -62,6 +62,25 @@ def ensure_models(settings: Settings, opts: DemoOptions) -> str:
     return f"trained a cnn and a dqn into {root} on {opts.train_s:g} s of simulated market"
 
 
+def print_account(settings: Settings) -> None:
+    """The paper account the strategy flow kept (EXECUTION.md): equity, fills, positions."""
+    t = settings.questdb.table
+    print(f"\nthe paper account ({t('equity')}, {t('fills')}, {t('positions')}; orders and risk_events beside "
+          f"them):")
+    print(format_rows(query(
+        settings.questdb,
+        f"select first(equity) equity_start, last(equity) equity_end, min(equity) equity_low, "
+        f"max(drawdown) max_drawdown, sum(case when halted then 1 else 0 end) halted_seconds from {t('equity')}")))
+    print(format_rows(query(
+        settings.questdb,
+        f"select symbol, venue, side, count() fills, sum(qty) qty, sum(qty * price) notional, sum(fee) fees "
+        f"from {t('fills')} group by symbol, venue, side order by symbol, venue, side")))
+    print(format_rows(query(
+        settings.questdb,
+        f"select ts, symbol, position, avg_price, mid, unrealized, realized, fees from {t('positions')} "
+        f"latest on ts partition by symbol order by symbol")))
+
+
 def run_demo(settings: Settings, opts: DemoOptions) -> None:
     symbols = load_symbols(settings.symbols_file)
     span: tuple[int | None, int | None] = (None, None)  # the report's range: this run's market
@@ -120,6 +139,7 @@ def run_demo(settings: Settings, opts: DemoOptions) -> None:
         f"select symbol, action, split_part(reason, ' ', 1) reason, count() n from {decisions} "
         f"group by symbol, action, reason order by symbol, n desc",
     )))
+    print_account(settings)
     report_dir = opts.report or settings.services.home / "demo" / "report"
     print(f"\n5/5 the dashboards' views as PNG images ({report_dir}/):")
     for symbol in symbols.symbols:

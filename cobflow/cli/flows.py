@@ -14,6 +14,12 @@ from dataflows.top_of_book import venues_to_read
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     venues_to_read(settings)  # a configuration error is reported here, in one line
+    if args.train_if_none:
+        if args.flow != "strategy":
+            return err("--train-if-none is for the strategy flow")
+        from cobflow.demo import DemoOptions, ensure_models
+
+        print(f"cobflow: models: {ensure_models(settings, DemoOptions())}", flush=True)
     return run_flow(kafka_flow(args.flow, tail=args.follow), args.workers, recovery=args.recovery,
                     processes=args.processes, epoch_s=settings.flow.epoch_s)
 
@@ -43,6 +49,9 @@ def add_commands(sub: Subparsers) -> None:
     s.add_argument("--follow", action="store_true", help="keep reading new messages (live mode)")
     s.add_argument("--recovery", type=Path, metavar="DIR",
                    help="Bytewax recovery store: a restarted flow resumes where it stopped (created if empty)")
+    s.add_argument("--train-if-none", action="store_true",
+                   help="strategy: when COBFLOW_MODELS__DIR has no checkpoints, first train small ones on 20 "
+                        "simulated minutes (as make demo does)")
 
     s = command(sub, "compute", "the COB dataflow on a capture file, into Parquet (no servers)", cmd_compute)
     s.add_argument("--input", type=Path, required=True, help="capture file (.jsonl, .jsonl.gz, .parquet)")

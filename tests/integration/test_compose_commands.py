@@ -19,9 +19,11 @@ from tests.integration.helpers import consume_all
 pytestmark = pytest.mark.integration
 
 TESTED_COMMANDS = {
-    "simulator": ["cobflow", "simulate", "--duration", "0", "--start", "now", "--speed", "1", "--seed", "1"],
+    "simulator": ["cobflow", "simulate", "--duration", "0", "--start", "now", "--speed", "1", "--seed", "1",
+                  "--alpha", "1"],
     "live": ["cobflow", "live"],
     "cob": ["cobflow", "run", "cob", "--follow", "--recovery", "/var/lib/cobflow/recovery"],
+    "strategy": ["cobflow", "run", "strategy", "--follow", "--recovery", "/var/lib/cobflow/recovery", "--train-if-none"],
 }
 CONTAINER_RECOVERY = "/var/lib/cobflow/recovery"
 
@@ -127,3 +129,60 @@ def test_questdb_healthcheck_command_answers_healthy_on_a_real_questdb(services)
     assert subprocess.run(check["test"][1:], timeout=10).returncode == 0
     broken = [a.replace("9003", "9") for a in check["test"][1:]]  # nothing listens there: unhealthy
     assert subprocess.run(broken, timeout=10, capture_output=True).returncode != 0
+
+
+def test_compose_strategy_flow_trades_on_paper_beside_the_cob_flow_and_keeps_its_halt(namespace, tmp_path):
+    """The strategy container's command next to the simulator and the COB flow: paper fills
+    and equity in QuestDB from a live market; `cobflow trading halt` reaches the running flow,
+    and the halt holds after a restart from the recovery store until `resume`."""
+    from cobflow.execution.control import read_status
+    from tests.modeltools import seeded_checkpoints
+    from tests.unit.test_strategy import SPEC
+
+    settings, env = namespace
+    control = tmp_path / "trading"
+    env = {**env, "COBFLOW_FLOW__COB_TABLES": "false", "COBFLOW_TRADING__CONTROL_DIR": str(control),
+           "COBFLOW_MODELS__DIR": str(seeded_checkpoints(tmp_path / "models", SPEC)),  # --train-if-none: trained
+           "COBFLOW_TRADING__MIN_ORDER_NOTIONAL": "0"}
+    log = tmp_path / "log.txt"
+    q = settings.questdb
+
+    def count(table: str, where: str = "") -> int:
+        try:
+            return query(q, f"SELECT count() n FROM {q.table(table)} {where}")[0]["n"]
+        except RuntimeError:
+            return 0
+
+    def trading(*args: str) -> str:
+        proc = subprocess.run(local(["cobflow", "trading", *args]), env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    with open(log, "ab") as out:
+        procs = [start(local(TESTED_COMMANDS["simulator"]), env, out),
+                 start(local(TESTED_COMMANDS["cob"], tmp_path / "cob-recovery"), env, out)]
+        flow = start(local(TESTED_COMMANDS["strategy"], tmp_path / "strategy-recovery"), env, out)
+        try:
+            wait_for(lambda: count("equity") >= 10 and count("fills") >= 1, 180, "paper fills and equity", log)
+            assert "using the models in" in log.read_text()
+            trading("halt")
+            wait_for(lambda: (read_status(control) or {}).get("halted") is True, 60, "the halt applied", log)
+            wait_for(lambda: count("risk_events", "WHERE rule = 'halted' AND action = 'halted'") == 1, 60,
+                     "the halt's risk event", log)
+            time.sleep(6)  # a snapshot of the recovery store after it (every 5 s)
+            assert stop(flow) in (0, 130, -signal.SIGINT)
+            (control / "status.json").unlink()
+            flow = start(local(TESTED_COMMANDS["strategy"], tmp_path / "strategy-recovery"), env, out)
+            wait_for(lambda: read_status(control) is not None, 120, "the restarted flow's status", log)
+            assert read_status(control)["halted"] is True and read_status(control)["halted_by"] == "operator"
+            assert "HALTED by operator" in trading("status")
+            trading("resume")
+            wait_for(lambda: (read_status(control) or {}).get("halted") is False, 60, "the resume applied", log)
+        finally:
+            stop(flow)
+            for p in procs:
+                stop(p)
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    assert count("risk_events", "WHERE rule = 'halted' AND action = 'halted'") == 1  # applied once, not again

@@ -41,7 +41,8 @@ def test_demo_runs_the_whole_path_and_prints_what_landed(demo):
     assert "trained a cnn and a dqn into" in out and (tmp / "models" / "cnn" / "index.json").exists(), out
     computed = cobflow(env, "compute", "--strategy", "--input", str(capture), "--output", str(tmp / "pq"))
     for t in ("cob_summary", "cob_buckets", "imbalance_ma", "ohlcv", "order_flow", "book_health", "data_quality",
-              "indicators", "pivots", "features", "model_outputs", "decisions", "prediction_outcomes"):
+              "indicators", "pivots", "features", "model_outputs", "decisions", "prediction_outcomes",
+              "orders", "fills", "positions", "equity", "risk_events"):
         n = int(next(line.split()[1].replace(",", "") for line in computed.splitlines() if line.split()[:1] == [t]))
         assert n > 0 and f"{settings.questdb.table(t)}: {n} rows" in out, (t, out)
     lines = [line for line in out.splitlines() if re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", line)]
@@ -52,6 +53,8 @@ def test_demo_runs_the_whole_path_and_prints_what_landed(demo):
     dead = [json.loads(line) for f in (tmp / "pq").glob("dead_letters*.jsonl") for line in f.open()]
     assert any(d["stage"] == "parse" for d in dead)
     assert f"{settings.questdb.table('dead_letters')}: {len(dead)} rows" in out
+    # the paper account: fills on both symbols, and the equity of the run's last second
+    assert "the paper account" in out and "equity_start" in out and "buy" in out, out
     # the flow measured its own lag, and ended caught up on every partition it read
     lag = query(settings.questdb, f"SELECT topic, kafka_partition, lag FROM {settings.questdb.table('consumer_lag')} "
                                   f"LATEST ON ts PARTITION BY topic, kafka_partition")
@@ -63,7 +66,7 @@ def test_demo_writes_the_png_report_and_prints_the_paths(demo):
     printed = [Path(line.strip()) for line in out.splitlines() if line.strip().endswith(".png")]
     assert sorted(p.name for p in printed) == sorted(
         f"{s}-{v}.png" for s in ("BTC-USD", "ETH-USD")
-        for v in ("heatmap", "imbalance", "candles", "health", "model-input"))
+        for v in ("heatmap", "imbalance", "candles", "health", "model-input", "trading"))
     for p in printed:
         assert p.parent == tmp / "report" and png_size(p) == (1600, 900) and p.stat().st_size > 20_000
 

@@ -18,7 +18,7 @@ import yaml
 from cobflow.config import PROJECT_ROOT, load_settings
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
-APPS = ("simulator", "live", "cob")
+APPS = ("simulator", "live", "cob", "strategy")
 SERVERS = ("kafka", "questdb", "grafana")
 
 
@@ -118,7 +118,8 @@ def test_only_user_facing_ports_are_published_and_only_on_loopback():
 
 def test_data_lives_in_named_volumes_and_grafana_mounts_its_provisioning():
     cfg = compose_config()
-    assert {"kafka-data", "questdb-data", "grafana-data", "cob-recovery"} <= set(cfg["volumes"])
+    assert {"kafka-data", "questdb-data", "grafana-data", "cob-recovery", "strategy-recovery", "strategy-models",
+            "strategy-trading"} <= set(cfg["volumes"])
     grafana = mounts(cfg["services"]["grafana"])
     assert Path(grafana["/etc/grafana/provisioning"]) == PROJECT_ROOT / "grafana" / "provisioning"
     dashboards = Path(grafana["/var/lib/grafana/dashboards"])
