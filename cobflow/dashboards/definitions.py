@@ -247,7 +247,8 @@ def trading() -> Dashboard:
     d = Dashboard("cobflow-trading", "cobflow / Trading: paper account, fills, risk",
                   "The paper account of the strategy flow (EXECUTION.md): equity, positions, fills on the "
                   "price, fees and the risk manager's events.")
-    d.query_variable("symbol", "Symbol", "SELECT DISTINCT symbol FROM decisions ORDER BY symbol")
+    # the symbols the account has traded (a position or a fill)
+    d.query_variable("symbol", "Symbol", "SELECT DISTINCT symbol FROM positions ORDER BY symbol")
     d.panel("timeseries", "Equity and drawdown",
             [target(_series("equity", "drawdown", table="equity", where=IN_RANGE))],
             w=16, custom=_timeseries(),

@@ -29,7 +29,8 @@ def demo(services, tmp_path_factory):
     with scratch_namespace(services) as (settings, env):
         env["COBFLOW_MODELS__DIR"] = str(tmp / "models")  # none yet: the demo trains them
         # 150 s: the models' 60 s window fills, and their first predictions reach their 60 s horizon
-        out = cobflow(env, "demo", "--duration", "150", "--save", str(capture), "--report", str(tmp / "report"))
+        out = cobflow(env, "demo", "--duration", "150", "--save", str(capture), "--report", str(tmp / "report"),
+                      "--backtest", str(tmp / "backtest"))
         yield settings, env, tmp, capture, out
 
 
@@ -45,7 +46,8 @@ def test_demo_runs_the_whole_path_and_prints_what_landed(demo):
               "orders", "fills", "positions", "equity", "risk_events"):
         n = int(next(line.split()[1].replace(",", "") for line in computed.splitlines() if line.split()[:1] == [t]))
         assert n > 0 and f"{settings.questdb.table(t)}: {n} rows" in out, (t, out)
-    lines = [line for line in out.splitlines() if re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", line)]
+    before_account = out.split("the paper account")[0]
+    lines = [line for line in before_account.splitlines() if re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", line)]
     # the last second of each symbol, then its last 1s indicators (warm after 30 s: SMA 20, RSI 14) and quality
     assert [line.split()[1] for line in lines] == ["BTC-USD", "ETH-USD"] * 2, out
     assert all("null" not in line.split()[2:5] for line in lines[2:]), out
@@ -63,7 +65,8 @@ def test_demo_runs_the_whole_path_and_prints_what_landed(demo):
 
 def test_demo_writes_the_png_report_and_prints_the_paths(demo):
     *_, tmp, _capture, out = demo
-    printed = [Path(line.strip()) for line in out.splitlines() if line.strip().endswith(".png")]
+    printed = [Path(line.strip()) for line in out.splitlines()
+               if line.strip().endswith(".png") and "backtest" not in line]
     assert sorted(p.name for p in printed) == sorted(
         f"{s}-{v}.png" for s in ("BTC-USD", "ETH-USD")
         for v in ("heatmap", "imbalance", "candles", "health", "model-input", "trading"))
@@ -90,3 +93,16 @@ def test_validate_fails_on_a_broken_panel_with_questdbs_reason(demo, tmp_path):
     assert proc.returncode == 1
     assert "Aggressive-buy ratio" in proc.stdout and "FAILED: Invalid column: aggresive_buy_ratio" in proc.stdout, \
         proc.stdout
+
+
+def test_demo_ends_with_a_backtest_of_its_capture_that_matches_the_kafka_run(demo):
+    """The closing backtest is the same flow on the same capture: its account is the one the
+    Kafka run left in QuestDB."""
+    settings, _env, tmp, _capture, out = demo
+    report = json.loads((tmp / "backtest" / "report.json").read_text())
+    assert "and a backtest" in out and str(tmp / "backtest" / "report.json") in out
+    assert (tmp / "backtest" / "pictures" / "equity.png").exists()
+    [row] = query(settings.questdb, f"SELECT count() n, last(equity) e FROM {settings.questdb.table('equity')}")
+    assert report["period"]["seconds"] == row["n"] and report["equity"]["last"] == row["e"]
+    fills = query(settings.questdb, f"SELECT count() n FROM {settings.questdb.table('fills')}")[0]["n"]
+    assert report["metrics"]["fills"] == fills
