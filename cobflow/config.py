@@ -156,6 +156,9 @@ class TradingSettings(BaseModel):
     min_order_notional: float = Field(
         250.0, ge=0, description="an order smaller than this is not sent, so a held target is not rebalanced "
         "on every move of the mid (0: every difference from the target is traded, EXECUTION.md to the letter)")
+    trade_from_s: int | None = Field(
+        None, ge=0, description="epoch second before which nothing is traded (a warm-up: walk-forward tests)")
+    trade_until_s: int | None = Field(None, ge=0, description="epoch second from which nothing is traded")
     control_dir: Path = Field(default_factory=lambda: _default_home() / "trading",
                               description="`cobflow trading` commands in, the live flow's status out")
 

@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from cobflow.backtest import pictures, run_backtest, summary_table
 from cobflow.capture import write_capture
 from cobflow.compute import compute
 from cobflow.config import Settings, load_symbols
@@ -41,6 +42,7 @@ class DemoOptions:
     faults_every: float = 30.0  # cut one frame short this often (0: none)
     alpha: float = 1.0  # the simulated market's planted signal (the models learn it)
     train_s: float = 1200.0  # market simulated to train the models on when none are trained
+    backtest: Path | None = None  # where the closing backtest goes
 
 
 def ensure_models(settings: Settings, opts: DemoOptions) -> str:
@@ -90,6 +92,7 @@ def run_demo(settings: Settings, opts: DemoOptions) -> None:
     if opts.input:
         print(f"2/5 replaying {opts.input} into Kafka (topics are recreated so the demo is repeatable)")
         replay(settings, opts.input, None, reset=True)
+        capture = opts.input
     else:
         capture = opts.save or settings.services.home / "demo" / "simulated.jsonl.gz"
         pairs = ", ".join(f"{v} {m}" for spec in symbols.symbols.values() for v, m in spec.venues.items())
@@ -145,6 +148,13 @@ def run_demo(settings: Settings, opts: DemoOptions) -> None:
     for symbol in symbols.symbols:
         for path in make_report(QuestDBSource(settings.questdb), symbols, symbol, *span, report_dir):
             print(f"  {path}")
+    backtest_dir = opts.backtest or settings.services.home / "demo" / "backtest"
+    print(f"\nand a backtest: the same capture through the same strategy flow in file mode ({backtest_dir}/):")
+    bt = run_backtest(settings, Path(capture), backtest_dir, progress=False)
+    print(summary_table(bt.report))
+    print(f"  report: {backtest_dir / 'report.json'}")
+    for path in pictures(settings, bt):
+        print(f"  {path}")
     q = settings.questdb
     print(
         f"\nLook at it:\n"

@@ -4,6 +4,7 @@ resumable at a message index) and the raw.<venue> Kafka topics read in step."""
 from __future__ import annotations
 
 import itertools
+import time
 from collections import deque
 from pathlib import Path
 
@@ -28,9 +29,16 @@ class _CapturePartition(StatefulSourcePartition[RawMessage, int]):
         else:
             self.bar = None
         self.it = itertools.islice(read_capture(path, self.bar), self.offset, None)
+        self.first_ts: int | None = None
+        self.started = time.monotonic()
 
     def next_batch(self) -> list[RawMessage]:
         batch = list(itertools.islice(self.it, self.batch_size))
+        if batch and self.bar is not None:  # the market's pace: seconds of it per wall second
+            self.first_ts = batch[0].ts_recv if self.first_ts is None else self.first_ts
+            wall = time.monotonic() - self.started
+            if wall > 0:
+                self.bar.note(f"{(batch[-1].ts_recv - self.first_ts) / 1e9 / wall:,.0f} market s/s")
         if not batch:
             if self.bar is not None:
                 self.bar.finish()

@@ -3,7 +3,6 @@ the kind's top-k checkpoints, with a progress bar per epoch."""
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -12,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-from cobflow import __version__
-from cobflow.config import PROJECT_ROOT, Settings
+from cobflow.config import Settings
 from cobflow.metrics.vectors import LAYOUT
 from cobflow.progress import Progress
+from cobflow.provenance import code_version
 from cobflow.recompute import export_questdb
 from models.checkpoints import CheckpointStore, Entry
 from models.dataset import LabelSpec, load_series, make_samples
@@ -31,15 +30,6 @@ class TrainResult:
     metrics: dict
     kept: Entry | None
     seconds: float
-
-
-def code_version() -> str:
-    try:
-        rev = subprocess.run(["git", "-C", str(PROJECT_ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5).stdout.strip()
-    except OSError:
-        rev = ""
-    return f"cobflow {__version__}" + (f" ({rev})" if rev else "")
 
 
 def label_spec(settings: Settings) -> LabelSpec:

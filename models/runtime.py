@@ -8,6 +8,7 @@ other symbols are in the batch, in any mode and with any number of workers.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +53,8 @@ class SlotOutput:
     direction_probs: np.ndarray  # (3,) down, flat, up
     pivots: np.ndarray  # (LEVELS, 2): price offset bps, time offset s
     q: np.ndarray | None  # (3,) BUY, SELL, HOLD
+    cnn_name: str = ""  # the checkpoints that made it
+    dqn_name: str = ""
 
 
 class ModelRunner:
@@ -74,8 +77,10 @@ class ModelRunner:
         return (Path(root) / "cnn" / "index.json").exists() and CheckpointStore(root, "cnn").best() is not None
 
     @torch.inference_mode()
-    def run(self, inputs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, float]]) -> dict[str, SlotOutput]:
-        """symbol -> (window (T, 220), heatmap (2, rows, 41), rl (30,), position) for one round."""
+    def run(self, inputs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, float]],
+            seconds: dict[str, int] | None = None) -> dict[str, SlotOutput]:
+        """symbol -> (window (T, 220), heatmap (2, rows, 41), rl (30,), position) for one round
+        (`seconds`, each symbol's second, is for the scheduled runner)."""
         n, spec = len(self.symbols), self.spec
         win = np.zeros((n, spec.window_s, self.cnn.mean.shape[0]), np.float32)
         heat = np.zeros((n, 2, 300 // spec.heatmap_pool_s, 41), np.float32)
@@ -93,5 +98,41 @@ class ModelRunner:
         pivots = (piv.view(n, LEVELS, 2) * PIVOT_SCALE).numpy()
         probs_np = probs.numpy()
         return {sym: SlotOutput(probs_np[self.slot[sym]], pivots[self.slot[sym]],
-                                None if q is None else q[self.slot[sym]]) for sym in inputs}
+                                None if q is None else q[self.slot[sym]], self.cnn_name, self.dqn_name)
+                for sym in inputs}
+
+
+SCHEDULE = "schedule.json"
+
+
+class ScheduledRunner:
+    """Walk-forward: each window of seconds [from_s, to_s) served by the checkpoints trained
+    for it (`schedule.json` in the models folder: [{"from_s", "to_s", "dir"}]); seconds in no
+    window get no model outputs."""
+
+    def __init__(self, root: Path, symbols: list[str]) -> None:
+        windows = json.loads((Path(root) / SCHEDULE).read_text())
+        self.windows = [(int(w["from_s"]), int(w["to_s"]), ModelRunner(Path(root) / w["dir"], symbols))
+                        for w in windows]
+        if not self.windows:
+            raise ValueError(f"{root}/{SCHEDULE}: no windows")
+        self.spec = self.windows[0][2].spec
+
+    def run(self, inputs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, float]],
+            seconds: dict[str, int] | None = None) -> dict[str, SlotOutput]:
+        out: dict[str, SlotOutput] = {}
+        for a, b, runner in self.windows:
+            part = {sym: x for sym, x in inputs.items() if seconds is not None and a <= seconds[sym] < b}
+            if part:
+                out.update(runner.run(part))
+        return out
+
+
+def load_runner(root: Path | None, symbols: list[str]) -> ModelRunner | ScheduledRunner | None:
+    """The models of a checkpoints folder (a walk-forward schedule if it has one), or None."""
+    if root is None:
+        return None
+    if (Path(root) / SCHEDULE).is_file():
+        return ScheduledRunner(root, symbols)
+    return ModelRunner(root, symbols) if ModelRunner.available(root) else None
 

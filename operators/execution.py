@@ -78,6 +78,8 @@ class ExecutionOptions:
     route: dict[str, str]
     fee_bps: dict[str, float]  # venue -> taker fee
     wait_s: int | None = None  # live: seconds of data time a silent symbol is waited for
+    trade_from: int | None = None  # epoch second: before it the account does not exist yet
+    trade_until: int | None = None  # epoch second: from it on, decisions only
 
     @staticmethod
     def of(trading: TradingSettings, symbols: SymbolsConfig, wait_s: int | None = None) -> ExecutionOptions:
@@ -88,7 +90,8 @@ class ExecutionOptions:
             t.mode, t.initial_cash, limits, t.min_order_notional,
             {s: spec.trading.shorting for s, spec in symbols.symbols.items()},
             {s: spec.trading.route for s, spec in symbols.symbols.items()},
-            {v: symbols.fee_bps(v) for v in symbols.venues()}, wait_s)
+            {v: symbols.fee_bps(v) for v in symbols.venues()}, wait_s, t.trade_from_s,
+            t.trade_until_s)
 
 
 @dataclass
@@ -181,6 +184,9 @@ class ExecutionState:
 
     # -- one second --------------------------------------------------------------------
     def _second(self, t: int, items: dict[str, SecondClose]) -> list[AnyRow]:
+        o = self.options
+        if (o.trade_from is not None and t < o.trade_from) or (o.trade_until is not None and t >= o.trade_until):
+            return [it.decision for it in items.values() if it.decision is not None]
         out: list[AnyRow] = []
         out.extend(self._new_day(t))
         out.extend(self._apply_commands(t))

@@ -47,7 +47,7 @@ from cobflow.tables import (
 )
 from models.dataset import LabelSpec, heatmap_rows
 from models.output import ACTIONS, DIRECTIONS
-from models.runtime import ModelRunner, SlotOutput
+from models.runtime import ModelRunner, ScheduledRunner, SlotOutput, load_runner
 from operators.execution import SecondClose
 from operators.signals import signal_row
 from operators.state import stamp, unstamp
@@ -195,7 +195,7 @@ def seconds_of(rows: list) -> list[Second]:
 
 
 class StrategyState:
-    def __init__(self, symbols: SymbolsConfig, spec: LabelSpec, models: ModelRunner | None) -> None:
+    def __init__(self, symbols: SymbolsConfig, spec: LabelSpec, models: ModelRunner | ScheduledRunner | None) -> None:
         self.spec = spec
         self.models = models
         self.symbols = {
@@ -225,7 +225,8 @@ class StrategyState:
                 x = self._model_input(self.symbols[sym], sec)
                 if x is not None:
                     inputs[sym] = x
-            results = self.models.run(inputs) if self.models is not None and inputs else {}
+            results = self.models.run(inputs, {sym: round_[sym].s for sym in inputs}) \
+                if self.models is not None and inputs else {}
             for sym in sorted(round_):
                 out.extend(self._after(self.symbols[sym], round_[sym], results.get(sym)))
         return out, seconds
@@ -266,7 +267,7 @@ class StrategyState:
             p = result.direction_probs
             k = int(np.argmax(p))
             out.append(TableRow(MODEL_OUTPUTS.name, ts, {"symbol": st.symbol, "model_type": "cnn",
-                                                         "model_name": self.models.cnn_name}, {
+                                                         "model_name": result.cnn_name}, {
                 "confidence": float(p[k]), "action": None, "action_confidence": None, "direction": DIRECTIONS[k],
                 "direction_confidence": float(p[k]), "probabilities": p.astype(np.float64),
                 "pivots": result.pivots.reshape(-1).astype(np.float64)}))
@@ -278,7 +279,7 @@ class StrategyState:
                 soft /= soft.sum()
                 a = int(np.argmax(q))
                 out.append(TableRow(MODEL_OUTPUTS.name, ts, {"symbol": st.symbol, "model_type": "dqn",
-                                                             "model_name": self.models.dqn_name}, {
+                                                             "model_name": result.dqn_name}, {
                     "confidence": float(soft[a]), "action": ACTIONS[a], "action_confidence": float(soft[a]),
                     "direction": None, "direction_confidence": None, "probabilities": soft, "pivots": np.zeros(0)}))
                 sign = {0: 1, 1: -1, 2: 0}[a]
@@ -332,11 +333,10 @@ class StrategyLogic(StatefulBatchLogic):
                  models_dir: Path | None, execution: bool = False) -> None:
         self.execution = execution
         if state is None:
-            runner = ModelRunner(models_dir, list(symbols.symbols)) \
-                if models_dir is not None and ModelRunner.available(models_dir) else None
+            runner = load_runner(models_dir, list(symbols.symbols))
             state = StrategyState(symbols, runner.spec if runner else spec, runner)
-        elif models_dir is not None and ModelRunner.available(models_dir):
-            state.models = ModelRunner(models_dir, list(symbols.symbols))  # modules are not kept in the store
+        else:
+            state.models = load_runner(models_dir, list(symbols.symbols))  # modules are not kept in the store
         self.state = state
 
     def on_batch(self, values: list[list]) -> tuple[list, bool]:

@@ -8,11 +8,24 @@ import os
 import signal
 import sys
 
-from cobflow.cli import capture, dashboards, demo, features, flows, live, models, query, services, simulate, trading
+from cobflow.cli import (
+    backtest,
+    capture,
+    dashboards,
+    demo,
+    features,
+    flows,
+    live,
+    models,
+    query,
+    services,
+    simulate,
+    trading,
+)
 from cobflow.cli.common import GLOBAL, err
 from cobflow.config import ConfigError, load_settings
 
-GROUPS = (services, capture, simulate, live, flows, features, models, query, dashboards, demo, trading)
+GROUPS = (services, capture, simulate, live, flows, features, models, backtest, query, dashboards, demo, trading)
 
 
 def build_parser() -> argparse.ArgumentParser:

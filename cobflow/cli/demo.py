@@ -12,7 +12,8 @@ from cobflow.demo import DemoError, DemoOptions, run_demo
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     opts = DemoOptions(input=Path(args.input) if args.input else None, duration=args.duration, seed=args.seed,
-                       save=args.save, report=args.report, faults_every=args.faults_every, alpha=args.alpha)
+                       save=args.save, report=args.report, backtest=args.backtest, faults_every=args.faults_every,
+                       alpha=args.alpha)
     try:
         run_demo(settings, opts)
     except DemoError as exc:
@@ -28,6 +29,8 @@ def add_commands(sub: Subparsers) -> None:
     s.add_argument("--save", type=Path, help="where to keep the simulated capture (default: under the services home)")
     s.add_argument("--report", type=Path, metavar="DIR", help="where to write the PNG report "
                    "(default: demo/report under the services home)")
+    s.add_argument("--backtest", type=Path, metavar="DIR", help="where the closing backtest goes "
+                   "(default: demo/backtest under the services home)")
     s.add_argument("--alpha", type=float, default=1.0,
                    help="the simulated market's planted signal (default 1: the models have something to learn)")
     s.add_argument("--faults-every", type=float, default=30.0, metavar="SECONDS",

@@ -278,6 +278,7 @@ def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
             price.axvline(x, color="tab:orange", lw=0.6, alpha=0.6)
     price.set_ylabel("price")
     price.legend(loc="upper left", ncol=4, fontsize=8)
+    _pivots(src, spec, price)
     fees = float(f["fee"].astype(float).sum()) if len(f["ts"]) else 0.0
     price.set_title(f"fills on the mid: {len(f['ts'])} fills, fees {fees:,.2f}; risk events (orange lines): "
                     f"{n_events}", fontsize=10)
@@ -294,6 +295,58 @@ def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
         _empty(pos, "positions")
     pos.set_ylabel("position")
     return _finish(fig, [eq, price, pos], title, path)
+
+
+def equity_view(src: ReportSource, start: int, end: int, path: Path, title: str = "paper account") -> Path:
+    """The account's equity with its drawdown underneath (a backtest's first picture)."""
+    fig, (eq, dd) = _figure(2, [3, 1])
+    e = src.load("equity", {}, start, end)
+    if len(e["ts"]) == 0:
+        _empty(eq, "equity rows")
+        return _finish(fig, [eq, dd], title, path)
+    t = _times(e["ts"])
+    equity = e["equity"].astype(float)
+    eq.plot(t, equity, color="tab:blue", lw=1.2, label="equity")
+    eq.plot(t, e["peak"].astype(float), color="tab:blue", lw=0.6, ls=":", label="peak")
+    halted = e["halted"].astype(bool)
+    if halted.any():
+        eq.fill_between(t, 0, 1, where=halted, transform=eq.get_xaxis_transform(), color="grey", alpha=0.2,
+                        label="halted")
+    eq.set_ylabel("equity")
+    eq.legend(loc="upper left", fontsize=8)
+    dd.fill_between(t, -100 * e["drawdown"].astype(float), 0, color="tab:red", alpha=0.5, step="post")
+    dd.set_ylabel("drawdown %")
+    ret = equity[-1] / equity[0] - 1
+    eq.set_title(f"equity {equity[0]:,.2f} -> {equity[-1]:,.2f} ({100 * ret:+.3f}%), max drawdown "
+                 f"{100 * float(e['drawdown'].astype(float).max()):.3f}%", fontsize=10)
+    return _finish(fig, [eq, dd], title, path)
+
+
+def round_trips_view(trips: list, path: Path, limit: int = 30) -> Path:
+    """A table of the round trips (the last `limit`), net PnL coloured by its sign."""
+    fig = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI)
+    ax = fig.subplots()
+    ax.axis("off")
+    if not trips:
+        ax.text(0.5, 0.5, "no round trips (no position went from flat back to flat)", ha="center", va="center")
+    else:
+        shown = trips[-limit:]
+        fmt = "%Y-%m-%d %H:%M:%S"
+        cells = [[t.symbol, t.side, _times(np.array([t.opened])).astype(object)[0].strftime(fmt),
+                  f"{(t.closed - t.opened) / NS:,.0f} s", str(t.fills), f"{t.max_qty:.6g}", f"{t.pnl:,.2f}",
+                  f"{t.fees:,.2f}", f"{t.net:,.2f}"] for t in shown]
+        table = ax.table(cellText=cells, loc="upper center", colLabels=[
+            "symbol", "side", "opened (UTC)", "held", "fills", "max qty", "PnL", "fees", "net"])
+        table.auto_set_font_size(False)
+        table.set_fontsize(9)
+        table.scale(1, 1.25)
+        for i, t in enumerate(shown, start=1):
+            table[i, 8].set_facecolor("#c8f0c8" if t.net > 0 else "#f5c6c6")
+        wins = sum(1 for t in trips if t.net > 0)
+        ax.set_title(f"round trips: {len(trips)} ({wins} won net of fees); the last {len(shown)} shown",
+                     fontsize=11)
+    fig.savefig(path, dpi=DPI)
+    return path
 
 
 def spec_start(ts: np.ndarray, spec: ReportSpec) -> int:

@@ -18,12 +18,15 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("core", ("cobflow", "cobflow._native", "cobflow.raw", "cobflow.events", "cobflow.venues", "cobflow.config",
               "cobflow.tables", "cobflow.book", "cobflow.deadletter", "cobflow.capture", "cobflow.kafka_io",
               "cobflow.qdb", "cobflow.consumer_lag", "cobflow.metrics", "cobflow.native", "cobflow.replay",
-              "cobflow.times", "cobflow.progress", "cobflow.execution")),
+              "cobflow.times", "cobflow.progress", "cobflow.execution",
+              "cobflow.provenance")),
     ("connectors", ("connectors",)),
     ("operators", ("operators", "models", "cobflow.sources", "cobflow.sinks")),
     ("dataflows", ("dataflows",)),
     ("tools", ("cobflow.cli", "cobflow.services", "cobflow.dashboards", "cobflow.report", "cobflow.runflow",
-               "cobflow.compute", "cobflow.recompute", "cobflow.training", "cobflow.demo", "cobflow.__main__", "bench")),
+               "cobflow.compute", "cobflow.recompute", "cobflow.training", "cobflow.demo", "cobflow.backtest",
+               "cobflow.walkforward",
+               "cobflow.__main__", "bench")),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 

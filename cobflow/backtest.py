@@ -1,0 +1,183 @@
+"""`cobflow backtest`: the strategy dataflow on a capture (file mode, no servers), then
+EXECUTION.md's metrics of its paper account beside two baselines, a report.json that pins
+what went in (the input's hash, the configuration, the checkpoints, the code version), and
+pictures. A backtest is not a second implementation: the fills are the flow's."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cobflow.compute import compute
+from cobflow.config import Settings, load_symbols
+from cobflow.execution.metrics import FORMULAS, Fill, RoundTrip, backtest_metrics, buy_and_hold, no_trades, round_trips
+from cobflow.execution.risk import RiskLimits, target_qty
+from cobflow.provenance import code_version, sha256
+from cobflow.report.data import ParquetSource
+
+REPORT = "report.json"
+NS = 1_000_000_000
+
+
+class BacktestError(RuntimeError):
+    pass
+
+
+@dataclass
+class Backtest:
+    out: Path
+    report: dict[str, Any]
+    trips: list[RoundTrip]
+    seconds: float  # wall time of the flow
+
+
+def checkpoints(root: Path) -> list[dict[str, Any]]:
+    """The checkpoint of each kind the flow loads (the best), with its metric and data range."""
+    from models.checkpoints import list_checkpoints
+
+    seen, out = set(), []
+    for kind, e in list_checkpoints(root):
+        if kind in seen:
+            continue
+        seen.add(kind)
+        out.append({"kind": kind, "name": e.name, "metric": e.metric, "metric_name": e.meta.get("metric_name"),
+                    "data_from": e.meta.get("data_from"), "data_to": e.meta.get("data_to"),
+                    "layout": e.meta.get("layout")})
+    return out
+
+
+def fills_of(src: ParquetSource) -> list[Fill]:
+    f = src.load("fills", {}, None, None)
+    order = np.lexsort((f["slice"].astype(np.int64), f["order_id"].astype(str), f["ts"]))  # walk order
+    sign = np.where(f["side"].astype(str) == "buy", 1.0, -1.0)
+    return [Fill(int(f["ts"][i]), str(f["symbol"][i]), float(sign[i] * f["qty"][i]), float(f["price"][i]),
+                 float(f["fee"][i])) for i in order]
+
+
+def _mids(src: ParquetSource, symbol: str) -> tuple[np.ndarray, np.ndarray]:
+    s = src.load("cob_summary", {"symbol": symbol}, None, None)
+    mid = np.array([np.nan if m is None else m for m in s["mid"]], dtype=np.float64)
+    keep = np.isfinite(mid)
+    return s["ts"][keep], mid[keep]
+
+
+def metrics_of(out: Path, settings: Settings) -> tuple[dict[str, Any], list[RoundTrip]]:
+    """The run's metrics and the baselines', from the tables the flow wrote into `out`."""
+    symbols = load_symbols(settings.symbols_file)
+    t = settings.trading
+    src = ParquetSource(out)
+    e = src.load("equity", {}, None, None)
+    if len(e["ts"]) == 0:
+        raise BacktestError(f"{out}: the run wrote no equity rows (is COBFLOW_TRADING__MODE off, or the input empty?)")
+    ts, equity = e["ts"], e["equity"].astype(np.float64)
+    fills = fills_of(src)
+    p = src.load("positions", {}, None, None)
+    exposed = len(np.unique(p["ts"][p["position"].astype(np.float64) != 0])) if len(p["ts"]) else 0
+    run = backtest_metrics(ts, equity, fills, t.initial_cash, exposed)
+    limits = RiskLimits(t.risk_per_trade, t.stop_loss_pct, t.max_order_notional, t.max_position_notional,
+                        t.max_orders_per_minute, t.max_drawdown_pct, t.daily_loss_pct, t.min_quality)
+    start = fills[0].ts if fills else int(ts[0])
+    mids = {sym: _mids(src, sym) for sym in symbols.symbols}
+    targets = {}
+    for sym, (mts, mid) in mids.items():
+        i = int(np.searchsorted(mts, start, side="right")) - 1
+        if i >= 0:
+            targets[sym] = target_qty(t.initial_cash, float(mid[i]), limits)
+    fees = [symbols.fee_bps(v) for spec in symbols.symbols.values() for v in spec.venues]
+    hold = buy_and_hold(ts, mids, targets, start, float(np.mean(fees)), t.initial_cash)
+    report = {"metrics": run, "baselines": {"no_trades": no_trades(ts, t.initial_cash), "buy_and_hold": hold},
+              "formulas": FORMULAS,
+              "period": {"from_ns": int(ts[0]), "to_ns": int(ts[-1]) + NS, "seconds": len(ts)},
+              "equity": {"first": float(equity[0]), "last": float(equity[-1])}}
+    return report, round_trips(fills)
+
+
+def run_backtest(settings: Settings, input: Path, out: Path, workers: int = 1, progress: bool = True,
+                 models_dir: Path | None = None) -> Backtest:
+    """The strategy flow over `input` into `out`, then its report (report.json, PNGs)."""
+    if not input.is_file():
+        raise BacktestError(f"{input}: no such capture file")
+    if models_dir is not None:
+        if not models_dir.is_dir():
+            raise BacktestError(f"{models_dir}: no such models folder")
+        os.environ["COBFLOW_MODELS__DIR"] = str(models_dir.resolve())  # the flow runs as a subprocess
+        settings = settings.model_copy(update={"models": settings.models.model_copy(update={"dir": models_dir})})
+    if settings.trading.mode != "paper":
+        raise BacktestError("COBFLOW_TRADING__MODE is off: a backtest needs paper execution")
+    result = compute(settings, input, out, workers, progress=progress, strategy=True)
+    report, trips = metrics_of(out, settings)
+    symbols = load_symbols(settings.symbols_file)
+    report = {
+        **report,
+        "input": {"path": str(input), "sha256": sha256(input), "bytes": input.stat().st_size},
+        "config": {"symbols": symbols.model_dump(mode="json"),
+                   "trading": settings.trading.model_dump(mode="json", exclude={"control_dir"}),
+                   "models": settings.models.model_dump(mode="json", exclude={"dir"})},
+        "checkpoints": checkpoints(settings.models.dir),
+        "code_version": code_version(),
+        "round_trips": [{"symbol": t.symbol, "opened_ns": t.opened, "closed_ns": t.closed, "side": t.side,
+                         "fills": t.fills, "max_qty": t.max_qty, "pnl": t.pnl, "fees": t.fees, "net": t.net}
+                        for t in trips],
+    }
+    (out / REPORT).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
+    return Backtest(out, report, trips, result.seconds)
+
+
+def pictures(settings: Settings, bt: Backtest) -> list[Path]:
+    """equity.png (with drawdown), <symbol>-trading.png (price with fills and pivots,
+    position and PnL), round-trips.png."""
+    from cobflow.report import choose_timeframe
+    from cobflow.report.render import ReportSpec, equity_view, round_trips_view, trading
+
+    symbols = load_symbols(settings.symbols_file)
+    src = ParquetSource(bt.out)
+    period = bt.report["period"]
+    start, end = period["from_ns"], period["to_ns"]
+    folder = bt.out / "pictures"
+    folder.mkdir(exist_ok=True)
+    paths = [equity_view(src, start, end, folder / "equity.png", "backtest: the paper account")]
+    for sym, spec in symbols.symbols.items():
+        rs = ReportSpec(sym, dict(spec.venues), start, end, choose_timeframe(end - start))
+        paths.append(trading(src, rs, folder / f"{sym.replace('/', '-')}-trading.png"))
+    paths.append(round_trips_view(bt.trips, folder / "round-trips.png"))
+    return paths
+
+
+def fmt(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return f"{v:,.4f}" if abs(v) < 1e4 else f"{v:,.0f}"
+
+
+def summary_table(report: dict[str, Any]) -> str:
+    """The metrics beside the baselines, each with its formula."""
+    run, base = report["metrics"], report["baselines"]
+    lines = [f"{'metric':13s} {'this run':>12s} {'no trades':>12s} {'buy & hold':>12s}  formula"]
+    for name, formula in FORMULAS.items():
+        lines.append(f"{name:13s} {fmt(run[name]):>12s} {fmt(base['no_trades'][name]):>12s} "
+                     f"{fmt(base['buy_and_hold'][name]):>12s}  {formula}")
+    return "\n".join(lines)
+
+
+def compare_table(folders: list[Path]) -> str:
+    """The metrics of several backtests side by side."""
+    reports = []
+    for f in folders:
+        path = f / REPORT
+        if not path.is_file():
+            raise BacktestError(f"{f}: no {REPORT} (is it a `cobflow backtest --out` folder?)")
+        reports.append(json.loads(path.read_text()))
+    width = max(12, *(len(f.name) for f in folders))
+    lines = [f"{'metric':13s} " + " ".join(f"{f.name:>{width}s}" for f in folders)]
+    for name in FORMULAS:
+        lines.append(f"{name:13s} " + " ".join(f"{fmt(r['metrics'][name]):>{width}s}" for r in reports))
+    lines.append(f"{'input':13s} " + " ".join(f"{r['input']['sha256'][:12]:>{width}s}" for r in reports))
+    lines.append(f"{'code':13s} " + " ".join(f"{r['code_version'][:width]:>{width}s}" for r in reports))
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""`cobflow backtest --input CAPTURE --out DIR` and `cobflow backtest compare DIR...`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from cobflow.backtest import BacktestError, compare_table, pictures, run_backtest, summary_table
+from cobflow.cli.common import Subparsers, command, err, positive_int
+from cobflow.compute import ComputeError
+from cobflow.config import Settings
+
+
+def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        if args.action == "compare":
+            if len(args.dirs) < 1:
+                return err("compare: give one or more backtest folders (cobflow backtest compare DIR1 DIR2)")
+            print(compare_table(args.dirs))
+            return 0
+        if args.dirs:
+            return err(f"unexpected {' '.join(map(str, args.dirs))!r} (did you mean: cobflow backtest compare ...?)")
+        if args.input is None or args.out is None:
+            return err("a backtest needs --input CAPTURE and --out DIR")
+        if args.walk_forward:
+            return _walk_forward(args, settings)
+        bt = run_backtest(settings, args.input, args.out, args.workers, progress=not args.quiet,
+                          models_dir=args.models)
+        paths = pictures(settings, bt)
+    except (BacktestError, ComputeError) as exc:
+        return err(str(exc))
+    r = bt.report
+    models = ", ".join(f"{c['kind']} {c['name']}" for c in r["checkpoints"]) or "none (rule signals only)"
+    print(f"backtest of {args.input} ({r['period']['seconds']:,} s of market, sha256 {r['input']['sha256'][:12]}) "
+          f"in {bt.seconds:.1f} s; models: {models}; code {r['code_version']}")
+    print(summary_table(r))
+    print(f"report: {args.out / 'report.json'}; tables: {args.out}/<table>/; pictures:")
+    for p in paths:
+        print(f"  {p}")
+    return 0
+
+
+def _walk_forward(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.backtest import FORMULAS, fmt
+    from cobflow.times import parse_duration
+    from cobflow.walkforward import walk_forward
+    from models.train import TrainConfig
+
+    try:
+        train_s, test_s = parse_duration(args.train), parse_duration(args.test)
+    except ValueError as exc:
+        return err(str(exc))
+    r = walk_forward(settings, args.input, args.out, train_s, test_s, TrainConfig(epochs=args.epochs),
+                     args.workers, progress=not args.quiet)
+    folds = r["walk_forward"]["folds"]
+    print(f"walk-forward of {args.input}: {len(folds)} folds of {train_s:g} s training, {r['walk_forward']['embargo_s']:g}"
+          f" s embargo, {test_s:g} s test")
+    print(f"{'metric':13s} " + " ".join(f"{'fold ' + str(f['index']):>11s}" for f in folds) + f" {'all tests':>11s}"
+          f" {'no trades':>11s}")
+    for name in FORMULAS:
+        print(f"{name:13s} " + " ".join(f"{fmt(f['metrics'][name]):>11s}" for f in folds)
+              + f" {fmt(r['metrics'][name]):>11s} {fmt(r['baselines']['no_trades'][name]):>11s}")
+    print(f"report: {args.out / 'report.json'}; the run (tables, pictures): {args.out / 'backtest'}/")
+    return 0
+
+
+def add_commands(sub: Subparsers) -> None:
+    p = command(sub, "backtest", "the strategy flow on a capture: paper fills, EXECUTION.md metrics, baselines, "
+                                 "pictures; or compare backtests", cmd_backtest)
+    p.add_argument("action", nargs="?", choices=["compare"], help="compare: the metrics of backtest folders")
+    p.add_argument("dirs", nargs="*", type=Path, help="compare: backtest folders")
+    p.add_argument("--input", type=Path, help="capture file (.jsonl, .jsonl.gz, .parquet)")
+    p.add_argument("--out", type=Path, help="folder: the tables as Parquet, report.json, pictures/")
+    p.add_argument("--models", type=Path, metavar="DIR",
+                   help="checkpoints folder to run (default COBFLOW_MODELS__DIR; the best of each kind is used)")
+    p.add_argument("--walk-forward", action="store_true",
+                   help="train on each --train window, test on the next --test window, roll forward")
+    p.add_argument("--train", default="2h", help="walk-forward: training window (90s, 30m, 2h; default 2h)")
+    p.add_argument("--test", default="30m", help="walk-forward: test window (default 30m)")
+    p.add_argument("--epochs", type=positive_int, default=8, help="walk-forward: training epochs per model")
+    p.add_argument("-w", "--workers", type=positive_int, default=1)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

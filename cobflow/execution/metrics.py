@@ -1,0 +1,173 @@
+"""Backtest metrics (EXECUTION.md "Backtest metrics"), from a run's per-second equity series
+and its fills, and the two baselines every report prints beside them.
+
+Pure functions of arrays: the backtest command reads the run's Parquet (or QuestDB) into
+them, the tests feed them crafted series.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+MINUTES_PER_YEAR = 525_600
+NS = 1_000_000_000
+
+#: name -> formula, in the order reports print them
+FORMULAS = {
+    "total_return": "E_last / E_first - 1",
+    "sharpe": "mean(r) / std(r, ddof=1) x sqrt(525600), r = one-minute returns of E (null when std is 0)",
+    "sortino": "mean(r) / sqrt(mean(min(r, 0)^2)) x sqrt(525600) (null when no r < 0)",
+    "max_drawdown": "max over seconds of (running peak of E - E) / running peak of E",
+    "fees": "sum of fill fees",
+    "turnover": "sum of |fill notional| / initial_cash",
+    "fills": "fill rows",
+    "round_trips": "trips from flat back to flat (a fill through 0 ends one and opens the next, pro rata)",
+    "hit_rate": "round trips with realized PnL net of their fees > 0 / round trips",
+    "exposure": "seconds with a non-zero position / seconds in the run",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    ts: int  # ns
+    symbol: str
+    qty: float  # signed: > 0 buys
+    price: float
+    fee: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoundTrip:
+    symbol: str
+    opened: int  # ns of its first fill
+    closed: int  # ns of the fill that took it back to flat
+    side: str  # long or short: the sign of its first fill
+    fills: int  # fills it has a part of
+    max_qty: float  # the largest absolute position on the way
+    pnl: float  # realized, before fees
+    fees: float
+
+    @property
+    def net(self) -> float:
+        return self.pnl - self.fees
+
+
+def minute_returns(ts: np.ndarray, equity: np.ndarray) -> np.ndarray:
+    """r = E_m / E_(m-1) - 1 over E at each UTC minute's last second in the series."""
+    if len(ts) == 0:
+        return np.zeros(0)
+    minute = ts // (60 * NS)
+    last = np.flatnonzero(np.append(minute[1:] != minute[:-1], True))  # the last row of each minute
+    e = equity[last]
+    return e[1:] / e[:-1] - 1
+
+
+def sharpe(r: np.ndarray) -> float | None:
+    if len(r) < 2:
+        return None
+    sd = float(np.std(r, ddof=1))
+    return None if sd == 0 else float(np.mean(r)) / sd * math.sqrt(MINUTES_PER_YEAR)
+
+
+def sortino(r: np.ndarray) -> float | None:
+    if not np.any(r < 0):
+        return None
+    return float(np.mean(r)) / math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2))) * math.sqrt(MINUTES_PER_YEAR)
+
+
+def max_drawdown(equity: np.ndarray) -> float:
+    if len(equity) == 0:
+        return 0.0
+    peak = np.maximum.accumulate(equity)
+    return float(np.max((peak - equity) / peak))
+
+
+def round_trips(fills: Iterable[Fill]) -> list[RoundTrip]:
+    """Trips from flat back to flat, per symbol, fills in time order (as given within a
+    second). A fill that goes through zero ends one trip and opens the next, its quantity
+    and fee split pro rata; a trip still open at the end is not one."""
+    out: list[RoundTrip] = []
+    state: dict[str, dict] = {}
+    for f in fills:
+        st = state.get(f.symbol)
+        parts: list[tuple[float, float]] = []  # (qty, fee) of this fill per trip it touches
+        pos = 0.0 if st is None else st["pos"]
+        if pos != 0 and np.sign(f.qty) != np.sign(pos) and abs(f.qty) > abs(pos):
+            close = -pos
+            parts = [(close, f.fee * abs(close) / abs(f.qty)), (f.qty - close, f.fee * abs(f.qty - close) / abs(f.qty))]
+        else:
+            parts = [(f.qty, f.fee)]
+        for q, fee in parts:
+            st = state.get(f.symbol)
+            if st is None or st["pos"] == 0:
+                st = state[f.symbol] = {"pos": 0.0, "opened": f.ts, "cash": 0.0, "fees": 0.0, "fills": 0,
+                                        "max": 0.0, "side": "long" if q > 0 else "short"}
+            st["pos"] += q
+            st["cash"] -= q * f.price
+            st["fees"] += fee
+            st["fills"] += 1
+            st["max"] = max(st["max"], abs(st["pos"]))
+            if abs(st["pos"]) <= 1e-12 * max(abs(q), 1.0):
+                out.append(RoundTrip(f.symbol, st["opened"], f.ts, st["side"], st["fills"], st["max"], st["cash"],
+                                     st["fees"]))
+                st["pos"] = 0.0
+    return out
+
+
+def backtest_metrics(ts: np.ndarray, equity: np.ndarray, fills: Sequence[Fill], initial_cash: float,
+                     seconds_exposed: int) -> dict[str, float | int | None]:
+    """Every metric of EXECUTION.md's table, by its name. `ts`/`equity`: the `equity` rows in
+    time order; `seconds_exposed`: seconds with a non-zero position (the `positions` rows)."""
+    equity = np.asarray(equity, dtype=np.float64)
+    r = minute_returns(np.asarray(ts, dtype=np.int64), equity)
+    trips = round_trips(fills)
+    return {
+        "total_return": float(equity[-1] / equity[0] - 1) if len(equity) else 0.0,
+        "sharpe": sharpe(r),
+        "sortino": sortino(r),
+        "max_drawdown": max_drawdown(equity),
+        "fees": float(sum(f.fee for f in fills)),
+        "turnover": float(sum(abs(f.qty * f.price) for f in fills) / initial_cash),
+        "fills": len(fills),
+        "round_trips": len(trips),
+        "hit_rate": (sum(1 for t in trips if t.net > 0) / len(trips)) if trips else None,
+        "exposure": seconds_exposed / len(equity) if len(equity) else 0.0,
+    }
+
+
+def no_trades(ts: np.ndarray, initial_cash: float) -> dict[str, float | int | None]:
+    """The first baseline: cash kept, flat equity."""
+    return backtest_metrics(ts, np.full(len(ts), initial_cash), [], initial_cash, 0)
+
+
+def buy_and_hold(ts: np.ndarray, mids: dict[str, tuple[np.ndarray, np.ndarray]], targets: dict[str, float],
+                 start: int, fee_bps: float, initial_cash: float) -> dict[str, float | int | None]:
+    """The second baseline: at `start` (the run's first fill) buy each symbol's target
+    quantity at its mid, paying `fee_bps`, and hold it to the end, marked at the last known
+    mid each second. `mids`: symbol -> (ts, mid) in time order."""
+    cash = initial_cash
+    held: dict[str, float] = {}
+    fills: list[Fill] = []
+    for sym, qty in sorted(targets.items()):
+        mts, mid = mids[sym]
+        i = int(np.searchsorted(mts, start, side="right")) - 1
+        if i < 0 or qty <= 0:
+            continue
+        price = float(mid[i])
+        fee = qty * price * fee_bps / 1e4
+        cash -= qty * price + fee
+        held[sym] = qty
+        fills.append(Fill(start, sym, qty, price, fee))
+    equity = np.full(len(ts), initial_cash, dtype=np.float64)
+    after = ts >= start
+    value = np.full(int(after.sum()), cash)
+    for sym, qty in held.items():
+        mts, mid = mids[sym]
+        j = np.searchsorted(mts, ts[after], side="right") - 1
+        value += qty * np.asarray(mid, dtype=np.float64)[np.maximum(j, 0)]
+    equity[after] = value
+    return backtest_metrics(ts, equity, fills, initial_cash, int(after.sum()) if held else 0)

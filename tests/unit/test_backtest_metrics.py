@@ -1,0 +1,129 @@
+"""EXECUTION.md's backtest metrics on crafted equity series and fills, every number worked
+out by hand from the table's formulas; then `cobflow backtest` end to end on a capture."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cobflow.execution.metrics import Fill, backtest_metrics, buy_and_hold, no_trades, round_trips
+
+NS = 1_000_000_000
+T0 = 28_333_334 * 60  # a UTC minute's first second
+CONFIG = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"
+
+
+def three_minutes():
+    """180 seconds; E at the minutes' last seconds: 100, 102, 100.98; a dip to 95 at second 30
+    after a peak of 101 at second 20."""
+    ts = (T0 + np.arange(180)) * NS
+    e = np.full(180, 100.0)
+    e[20] = 101.0
+    e[30] = 95.0
+    e[60:120] = 102.0
+    e[120:] = 100.98
+    e[0] = 99.0
+    return ts, e
+
+
+def test_every_metric_of_the_table_by_hand():
+    ts, e = three_minutes()
+    fills = [Fill(ts[10], "X", 2.0, 100.0, 0.2), Fill(ts[70], "X", -1.0, 101.0, 0.1),
+             Fill(ts[80], "X", -3.0, 99.0, 0.3), Fill(ts[150], "X", 2.0, 98.0, 0.2)]
+    m = backtest_metrics(ts, e, fills, 1_000.0, 140)
+    assert m["total_return"] == pytest.approx(100.98 / 99.0 - 1)
+    r = [102 / 100 - 1, 100.98 / 102 - 1]  # E at 59, 119, 179
+    mean, sd = (r[0] + r[1]) / 2, math.sqrt(((r[0] - (r[0] + r[1]) / 2) ** 2 + (r[1] - (r[0] + r[1]) / 2) ** 2) / 1)
+    assert m["sharpe"] == pytest.approx(mean / sd * math.sqrt(525_600))
+    assert m["sortino"] == pytest.approx(mean / math.sqrt((0 + r[1] ** 2) / 2) * math.sqrt(525_600))
+    # the first row (99) is a peak too: 101 at 20 is the running peak when 95 comes at 30
+    assert m["max_drawdown"] == pytest.approx((101 - 95) / 101)
+    assert m["fees"] == pytest.approx(0.8)
+    assert m["turnover"] == pytest.approx((200 + 101 + 297 + 196) / 1_000.0)
+    assert (m["fills"], m["round_trips"]) == (4, 2)
+    # trip 1 (long): -200 + 101 + 99 (1 of the 3 sold at 99) = 0, fees 0.2 + 0.1 + 0.1: net -0.4
+    # trip 2 (short 2 at 99, bought back at 98): +2, fees 0.2 + 0.2: net +1.6
+    assert m["hit_rate"] == 0.5
+    assert m["exposure"] == pytest.approx(140 / 180)
+
+
+def test_a_flip_through_zero_splits_its_quantity_and_fee_pro_rata():
+    fills = [Fill(1, "X", 2.0, 100.0, 0.2), Fill(2, "X", -3.0, 99.0, 0.3), Fill(3, "X", 1.0, 98.0, 0.1),
+             Fill(4, "Y", -1.0, 10.0, 0.01)]  # Y never closes: not a trip
+    trips = round_trips(fills)
+    assert [(t.symbol, t.side, t.opened, t.closed, t.fills) for t in trips] == [("X", "long", 1, 2, 2),
+                                                                             ("X", "short", 2, 3, 2)]
+    assert trips[0].pnl == pytest.approx(-200 + 2 * 99) and trips[0].fees == pytest.approx(0.2 + 0.2)
+    assert trips[1].pnl == pytest.approx(99 - 98) and trips[1].fees == pytest.approx(0.1 + 0.1)
+    assert trips[0].max_qty == 2.0 and trips[1].max_qty == 1.0
+
+
+def test_a_flat_series_has_null_sharpe_and_sortino():
+    ts = (T0 + np.arange(300)) * NS
+    m = no_trades(ts, 5_000.0)
+    assert m == {"total_return": 0.0, "sharpe": None, "sortino": None, "max_drawdown": 0.0, "fees": 0.0,
+                 "turnover": 0.0, "fills": 0, "round_trips": 0, "hit_rate": None, "exposure": 0.0}
+    rising = backtest_metrics(ts, 100.0 + np.arange(300) * 0.01, [], 100.0, 0)
+    assert rising["sortino"] is None and rising["sharpe"] is not None  # no r < 0; r not constant
+    # fewer than two minute returns: no std
+    assert backtest_metrics(ts[:90], np.linspace(1, 2, 90), [], 1.0, 0)["sharpe"] is None
+
+
+def test_buy_and_hold_buys_the_target_at_the_first_fill_and_marks_at_the_last_mid():
+    ts = (T0 + np.arange(120)) * NS
+    mts = ts[::2]  # a mid every other second
+    mid = 100.0 + np.arange(60, dtype=float)
+    start = ts[10]
+    m = buy_and_hold(ts, {"X": (mts, mid)}, {"X": 3.0}, start, 10.0, 1_000.0)
+    price = 105.0  # the mid at ts[10]
+    fee = 3 * price * 1e-3
+    last = 3 * mid[-1]  # ts[119] is marked at ts[118]'s mid
+    assert m["total_return"] == pytest.approx((1_000 - 3 * price - fee + last) / 1_000 - 1)
+    assert (m["fills"], m["fees"], m["turnover"]) == (1, pytest.approx(fee), pytest.approx(3 * price / 1_000))
+    assert m["exposure"] == pytest.approx(110 / 120)
+
+
+def test_cobflow_backtest_writes_the_report_its_pictures_and_compares(tmp_path):
+    """Twice on the same capture: byte-identical report.json; `compare` prints both."""
+    from cobflow.capture import write_capture
+    from cobflow.config import load_symbols
+    from connectors.simulator import SimConfig, simulate
+    from tests.modeltools import seeded_checkpoints
+    from tests.unit.test_strategy import SPEC
+
+    capture = tmp_path / "sim.jsonl"
+    write_capture(capture, simulate(load_symbols(CONFIG), SimConfig(seed=8, duration_s=75, alpha=1.0)))
+    models = seeded_checkpoints(tmp_path / "models", SPEC)
+    env = {**os.environ, "COBFLOW_TRADING__MIN_ORDER_NOTIONAL": "0"}
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), "backtest", "--input",
+                               str(capture), "--out", str(out), "--models", str(models), "-q"],
+                              capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        outs.append((out, proc.stdout))
+    (a, printed), (b, _) = outs
+    assert (a / "report.json").read_bytes() == (b / "report.json").read_bytes()
+    report = json.loads((a / "report.json").read_text())
+    assert set(report["metrics"]) == set(report["baselines"]["no_trades"]) == set(report["formulas"])
+    assert report["metrics"]["fills"] > 0 and report["baselines"]["buy_and_hold"]["fills"] == 2
+    assert [c["kind"] for c in report["checkpoints"]] == ["cnn", "dqn"]
+    assert report["config"]["trading"]["min_order_notional"] == 0.0 and len(report["input"]["sha256"]) == 64
+    for name in ("total_return", "sharpe", "hit_rate", "exposure"):
+        assert name in printed
+    assert "E_last / E_first - 1" in printed
+    pictures = sorted(p.name for p in (a / "pictures").glob("*.png"))
+    assert pictures == ["BTC-USD-trading.png", "ETH-USD-trading.png", "equity.png", "round-trips.png"]
+    compared = subprocess.run([sys.executable, "-m", "cobflow", "backtest", "compare", str(a), str(b)],
+                              capture_output=True, text=True)
+    assert compared.returncode == 0, compared.stderr
+    row = next(line.split() for line in compared.stdout.splitlines() if line.startswith("fills"))
+    assert row[1] == row[2] == f"{report['metrics']['fills']:,}"
