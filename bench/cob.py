@@ -173,7 +173,8 @@ def features_cost(capture: Path, n: int, market_s: float, tmp: Path, repeat: int
     return out
 
 
-def kafka_throughput(settings, env: dict, capture: Path, n: int, market_s: float) -> dict:  # type: ignore[no-untyped-def]
+def kafka_throughput(settings, env: dict, capture: Path, n: int, market_s: float,  # type: ignore[no-untyped-def]
+                     flow: str = "cob") -> dict:
     from cobflow.qdb import query, wait_for_wal
 
     start = time.perf_counter()
@@ -181,8 +182,8 @@ def kafka_throughput(settings, env: dict, capture: Path, n: int, market_s: float
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     replay_s = time.perf_counter() - start
     print(f"replayed {n:,} messages into Kafka in {replay_s:.1f} s ({n / replay_s:,.0f} msg/s)")
-    r = throughput(n, market_s, 1, run_flow_sampled(kafka_flow("cob"), env))
-    show("kafka -> questdb -w 1", r)
+    r = throughput(n, market_s, 1, run_flow_sampled(kafka_flow(flow), env))
+    show(f"kafka -> questdb -w 1 ({flow} flow)", r)
     table = settings.questdb.table("cob_summary")
     wait_for_wal(settings.questdb, [table])
     r["cob_summary_rows"] = query(settings.questdb, f"select count() n from {table}")[0]["n"]

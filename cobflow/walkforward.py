@@ -104,7 +104,7 @@ def walk_forward(settings: Settings, input: Path, out: Path, train_s: float, tes
         raise BacktestError(f"{input}: no such capture file")
     embargo = float(settings.models.horizon_s)
     first, end = _extent(input)
-    folds = make_folds(first, end, train_s, test_s, embargo)
+    folds = make_folds(first // NS * NS, end, int(train_s), int(test_s), embargo)  # whole seconds, as the flow's
     if not folds:
         raise BacktestError(f"{input} holds {(end - first) / NS:,.0f} s of market: too short for one fold of "
                             f"{train_s:g} s of training, a {embargo:g} s embargo and {test_s:g} s of test")

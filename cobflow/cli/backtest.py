@@ -20,8 +20,16 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         if args.dirs:
             return err(f"unexpected {' '.join(map(str, args.dirs))!r} (did you mean: cobflow backtest compare ...?)")
-        if args.input is None or args.out is None:
-            return err("a backtest needs --input CAPTURE and --out DIR")
+        if args.out is None:
+            return err("a backtest needs --out DIR")
+        if (args.since is None) != (args.until is None):
+            return err("give both --from and --to (the period of the raw.* topics to replay)")
+        if args.since is not None:
+            if args.input is not None:
+                return err("--input or --from/--to, not both")
+            args.input = record_period(settings, args.since, args.until, args.out)
+        if args.input is None:
+            return err("a backtest needs --input CAPTURE (or --from T --to T: the raw.* topics of that period)")
         if args.walk_forward:
             return _walk_forward(args, settings)
         bt = run_backtest(settings, args.input, args.out, args.workers, progress=not args.quiet,
@@ -38,6 +46,28 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     for p in paths:
         print(f"  {p}")
     return 0
+
+
+def record_period(settings: Settings, since: str, until: str, out: Path) -> Path:
+    """The raw.* topics' messages of [since, until) into out/input.jsonl.gz, the backtest's input."""
+    from cobflow.capture import write_capture
+    from cobflow.config import load_symbols
+    from cobflow.kafka_io import record
+    from cobflow.progress import Progress
+    from cobflow.times import parse_time
+
+    start, end = parse_time(since), parse_time(until)
+    if end <= start:
+        raise BacktestError(f"--to {until} is not after --from {since}")
+    with Progress("record") as bar:
+        messages = record(settings.kafka, load_symbols(settings.symbols_file).venues(), start, end, bar)
+    if not messages:
+        raise BacktestError(f"no raw messages in the raw.* topics between {since} and {until}")
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "input.jsonl.gz"
+    write_capture(path, messages)
+    print(f"recorded {len(messages):,} raw messages of {since} .. {until} from Kafka into {path}")
+    return path
 
 
 def _walk_forward(args: argparse.Namespace, settings: Settings) -> int:
@@ -70,6 +100,8 @@ def add_commands(sub: Subparsers) -> None:
     p.add_argument("action", nargs="?", choices=["compare"], help="compare: the metrics of backtest folders")
     p.add_argument("dirs", nargs="*", type=Path, help="compare: backtest folders")
     p.add_argument("--input", type=Path, help="capture file (.jsonl, .jsonl.gz, .parquet)")
+    p.add_argument("--from", dest="since", metavar="T", help="instead of --input: the raw.* topics from T (ISO 8601)")
+    p.add_argument("--to", dest="until", metavar="T", help="... to T (exclusive)")
     p.add_argument("--out", type=Path, help="folder: the tables as Parquet, report.json, pictures/")
     p.add_argument("--models", type=Path, metavar="DIR",
                    help="checkpoints folder to run (default COBFLOW_MODELS__DIR; the best of each kind is used)")

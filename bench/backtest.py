@@ -1,0 +1,86 @@
+"""A backtest of one simulated day of 2 symbols x 5 venues in file mode, beside the COB flow
+alone on the same day in the same run: market seconds per wall second, raw messages per
+second, RSS over the run (flat: no growth with the day). `--kafka` adds the strategy flow
+reading the same day from Kafka into QuestDB (the servers of `cobflow services`).
+
+    python bench/backtest.py                  # one day (86,400 s of market)
+    python bench/backtest.py --seconds 3600   # an hour, for a quick look
+    python bench/backtest.py --kafka
+
+Target (issue 19): the day's backtest in under 10 minutes on the 2-core machine. Prints the
+numbers and writes bench/results/backtest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "tests" / "data" / "cob_e2e.yaml"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=86_400.0)
+    ap.add_argument("--kafka", action="store_true", help="also the strategy flow Kafka -> QuestDB")
+    args = ap.parse_args()
+    from cob import run_flow_sampled, show, throughput  # bench/cob.py (this script's folder is on sys.path)
+
+    from cobflow.backtest import metrics_of
+    from cobflow.config import load_settings, load_symbols
+    from cobflow.runflow import file_flow
+    from connectors.simulator import SimConfig
+    from connectors.simulator.to_file import simulate_to_file
+    from tests.modeltools import seeded_checkpoints
+
+    results: dict = {"seconds_of_market": args.seconds, "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp_:
+        tmp = Path(tmp_)
+        capture = tmp / "day.jsonl"
+        start = time.perf_counter()
+        n = simulate_to_file(load_symbols(CONFIG), SimConfig(seed=3, duration_s=args.seconds, alpha=1.0), capture)
+        print(f"simulated {args.seconds:,.0f} s of 2 symbols x 5 venues: {n:,} messages in "
+              f"{time.perf_counter() - start:.0f} s")
+        models = seeded_checkpoints(tmp / "models")  # the 60 s window the flow runs with by default
+        env = {**os.environ, "COBFLOW_SYMBOLS_FILE": str(CONFIG), "COBFLOW_MODELS__DIR": str(models)}
+        cob = throughput(n, args.seconds, 1, run_flow_sampled(file_flow(capture, tmp / "cob", CONFIG), env))
+        show("COB flow alone, file mode -w 1", cob)
+        bt = throughput(n, args.seconds, 1, run_flow_sampled(file_flow(capture, tmp / "bt", CONFIG, strategy=True),
+                                                           env))
+        show("backtest (strategy flow: features, models, decisions, paper execution), file mode -w 1", bt)
+        settings = load_settings(symbols_file=CONFIG, models={"dir": models})
+        report, trips = metrics_of(tmp / "bt", settings)
+        m = report["metrics"]
+        print(f"the day's account: {m['fills']:,} fills, {len(trips):,} round trips, total return "
+              f"{m['total_return']:+.4%}, fees {m['fees']:,.2f}")
+        results["file_mode"] = {"cob_flow": cob, "backtest": bt, "backtest_share_of_cob": bt["msg_per_s"] /
+                                cob["msg_per_s"], "metrics": m, "target_wall_s": 600}
+        print(f"backtest at {bt['msg_per_s'] / cob['msg_per_s']:.0%} of the COB flow's rate; the day in "
+              f"{bt['wall_s'] / 60:.1f} min (target under 10)")
+        if args.kafka:
+            from cob import kafka_throughput
+
+            from cobflow.services import Services
+            from cobflow.services.namespace import scratch_namespace
+
+            base = load_settings()
+            svc = Services(base)
+            started = svc.up()
+            try:
+                with scratch_namespace(base) as (scoped, kenv):
+                    kenv.update({"COBFLOW_SYMBOLS_FILE": str(CONFIG), "COBFLOW_MODELS__DIR": str(models)})
+                    results["kafka_mode"] = kafka_throughput(scoped, kenv, capture, n, args.seconds, flow="strategy")
+            finally:
+                svc.stop(started)
+    out = ROOT / "bench" / "results" / "backtest.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"results written to {out}")
+
+
+if __name__ == "__main__":
+    main()

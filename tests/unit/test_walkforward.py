@@ -1,0 +1,84 @@
+"""Walk-forward: fold boundaries by hand, the training rows cut at their window (no pivot
+confirmed later), and a small run whose checkpoints never saw their test window."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cobflow.sinks.parquet import read_table
+from cobflow.walkforward import make_folds, training_rows
+
+NS = 1_000_000_000
+CONFIG = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"
+
+
+def test_folds_roll_by_the_test_window_with_the_horizon_as_embargo():
+    folds = make_folds(0, 10_000 * NS, 3_600, 1_200, 60)
+    assert [(f.train_from // NS, f.train_to // NS, f.test_from // NS, f.test_to // NS) for f in folds] == [
+        (0, 3_600, 3_660, 4_860), (1_200, 4_800, 4_860, 6_060), (2_400, 6_000, 6_060, 7_260),
+        (3_600, 7_200, 7_260, 8_460), (4_800, 8_400, 8_460, 9_660)]  # the next test would end at 10,860
+    for f in folds:
+        assert f.test_from - f.train_to == 60 * NS  # the labels' horizon between them
+    for a, b in zip(folds, folds[1:]):
+        assert a.test_to == b.test_from  # the test windows follow one another, never overlapping
+    assert make_folds(0, 4_000 * NS, 3_600, 1_200, 60) == []
+
+
+def test_training_rows_keep_their_window_and_only_pivots_confirmed_inside_it(tmp_path):
+    rows = tmp_path / "rows"
+    ts = pa.array([5 * NS, 10 * NS, 15 * NS, 20 * NS], pa.timestamp("ns", tz="UTC"))
+    for table in ("features", "cob_summary", "cob_buckets"):
+        (rows / table).mkdir(parents=True)
+        pq.write_table(pa.table({"ts": ts, "x": [1, 2, 3, 4]}), rows / table / "p.parquet")
+    (rows / "pivots").mkdir()
+    confirmed = pa.array([7 * NS, 12 * NS, 19 * NS, 22 * NS], pa.timestamp("ns", tz="UTC"))
+    pq.write_table(pa.table({"ts": ts, "confirmed_ts": confirmed}), rows / "pivots" / "p.parquet")
+    out = tmp_path / "fold"
+    training_rows(rows, out, 10 * NS, 19 * NS)
+    assert read_table(out, "features")["x"].to_pylist() == [2, 3]
+    # the pivot at 15 is confirmed at 19: after the window, so the fold never learns of it
+    assert [t.timestamp() for t in read_table(out, "pivots")["ts"].to_pylist()] == [10.0]
+
+
+def test_a_walk_forward_run_tests_each_window_with_checkpoints_trained_before_it(tmp_path):
+    from cobflow.capture import write_capture
+    from cobflow.config import load_symbols
+    from connectors.simulator import SimConfig, simulate
+
+    capture = tmp_path / "sim.jsonl"
+    write_capture(capture, simulate(load_symbols(CONFIG), SimConfig(seed=12, duration_s=360, alpha=1.0)))
+    env = {**os.environ, "COBFLOW_MODELS__WINDOW_S": "10", "COBFLOW_MODELS__HORIZON_S": "5",
+           "COBFLOW_TRADING__MIN_ORDER_NOTIONAL": "0"}
+    out = tmp_path / "wf"
+    proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), "backtest", "--walk-forward",
+                           "--train", "2m", "--test", "1m", "--epochs", "1", "--input", str(capture), "--out", str(out),
+                           "-q"], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "all tests" in proc.stdout
+    report = json.loads((out / "report.json").read_text())
+    folds = report["walk_forward"]["folds"]
+    assert len(folds) == 3 and report["walk_forward"]["embargo_s"] == 5
+    for f in folds:
+        assert f["test_from"] - f["train_to"] == 5 * NS  # the embargo: the labels' horizon
+        for cp in f["checkpoints"]:  # trained on samples inside its window (labels cut at its end too)
+            first, last = (datetime.fromisoformat(cp[k].replace("Z", "+00:00")).timestamp()
+                           for k in ("data_from", "data_to"))
+            assert f["train_from"] / NS - 1 < first and last < f["train_to"] / NS
+    # each window's model outputs come from its own fold's checkpoints; nothing is traded before
+    outputs = read_table(out / "backtest", "model_outputs").to_pylist()
+    for f in folds:
+        names = {cp["name"] for cp in f["checkpoints"]}
+        inside = [o for o in outputs if f["test_from"] <= o["ts"].timestamp() * NS < f["test_to"]]
+        assert inside and {o["model_name"] for o in inside} == names
+    equity = read_table(out / "backtest", "equity")["ts"].to_pylist()
+    assert min(t.timestamp() for t in equity) * NS == folds[0]["test_from"]
+    assert max(t.timestamp() for t in equity) * NS == folds[-1]["test_to"] - NS
+    assert (out / "backtest" / "pictures" / "equity.png").exists()
