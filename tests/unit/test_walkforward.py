@@ -82,3 +82,37 @@ def test_a_walk_forward_run_tests_each_window_with_checkpoints_trained_before_it
     assert min(t.timestamp() for t in equity) * NS == folds[0]["test_from"]
     assert max(t.timestamp() for t in equity) * NS == folds[-1]["test_to"] - NS
     assert (out / "backtest" / "pictures" / "equity.png").exists()
+
+
+def test_on_a_driftless_market_the_walk_forward_models_earn_nothing_before_fees(tmp_path):
+    """Nothing predicts a driftless walk (`--trend-scale 0`, no planted signal): a model that
+    beat it out of sample would have seen its future. Over the test windows, the minute
+    returns of equity with the fees added back have a t-statistic below 2. (A single held
+    position may still end up or down by chance: the total return is not the test.)"""
+    import numpy as np
+
+    from cobflow.capture import write_capture
+    from cobflow.config import load_symbols
+    from cobflow.execution.metrics import minute_returns
+    from connectors.simulator import SimConfig, simulate
+
+    capture = tmp_path / "flat.jsonl"
+    cfg = SimConfig(seed=21, duration_s=2400, alpha=0.0, trend_scale=0.0)
+    write_capture(capture, simulate(load_symbols(CONFIG), cfg))
+    out = tmp_path / "wf"
+    proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), "backtest", "--walk-forward",
+                           "--train", "15m", "--test", "10m", "--epochs", "4", "--input", str(capture), "--out",
+                           str(out), "-q"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert len(report["walk_forward"]["folds"]) == 2
+    eq = read_table(out / "backtest", "equity").to_pydict()
+    ts = np.array([int(t.timestamp()) * NS for t in eq["ts"]])
+    fills = read_table(out / "backtest", "fills").to_pydict()
+    fill_ts = np.array([int(t.timestamp()) * NS for t in fills["ts"]])
+    fees = np.array([float(np.sum(np.array(fills["fee"])[fill_ts <= t])) for t in ts])
+    gross = np.array(eq["equity"]) + fees
+    r = minute_returns(ts, gross)
+    t_stat = float(np.mean(r) / np.std(r, ddof=1) * np.sqrt(len(r))) if np.std(r) > 0 else 0.0
+    assert t_stat < 2.0, (t_stat, report["metrics"])
+    print(f"driftless walk-forward: gross minute-return t = {t_stat:.2f} over {len(r)} minutes; {report['metrics']}")
