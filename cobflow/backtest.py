@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from cobflow.config import Settings, load_symbols
 from cobflow.execution.metrics import FORMULAS, Fill, RoundTrip, backtest_metrics, buy_and_hold, no_trades, round_trips
 from cobflow.execution.risk import RiskLimits, target_qty
 from cobflow.provenance import code_version, sha256
-from cobflow.report.data import ParquetSource
+from cobflow.report.data import ParquetSource, ReportSource
 
 REPORT = "report.json"
 NS = 1_000_000_000
@@ -34,6 +35,7 @@ class Backtest:
     report: dict[str, Any]
     trips: list[RoundTrip]
     seconds: float  # wall time of the flow
+    source: ReportSource  # where its tables are (Parquet, or QuestDB for a Kafka run)
 
 
 def checkpoints(root: Path) -> list[dict[str, Any]]:
@@ -51,46 +53,45 @@ def checkpoints(root: Path) -> list[dict[str, Any]]:
     return out
 
 
-def fills_of(src: ParquetSource) -> list[Fill]:
-    f = src.load("fills", {}, None, None)
+def fills_of(src: ReportSource, run: str = "paper") -> list[Fill]:
+    f = src.load("fills", {"run": run}, None, None)
     order = np.lexsort((f["slice"].astype(np.int64), f["order_id"].astype(str), f["ts"]))  # walk order
     sign = np.where(f["side"].astype(str) == "buy", 1.0, -1.0)
     return [Fill(int(f["ts"][i]), str(f["symbol"][i]), float(sign[i] * f["qty"][i]), float(f["price"][i]),
                  float(f["fee"][i])) for i in order]
 
 
-def _mids(src: ParquetSource, symbol: str) -> tuple[np.ndarray, np.ndarray]:
-    s = src.load("cob_summary", {"symbol": symbol}, None, None)
+def _mids(src: ReportSource, symbol: str, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    s = src.load("cob_summary", {"symbol": symbol}, start, end)
     mid = np.array([np.nan if m is None else m for m in s["mid"]], dtype=np.float64)
     keep = np.isfinite(mid)
     return s["ts"][keep], mid[keep]
 
 
-def metrics_of(out: Path, settings: Settings) -> tuple[dict[str, Any], list[RoundTrip]]:
-    """The run's metrics and the baselines', from the tables the flow wrote into `out`."""
+def metrics_of(src: ReportSource, settings: Settings, run: str = "paper") -> tuple[dict[str, Any], list[RoundTrip]]:
+    """The run's metrics and the baselines', from the tables the flow wrote (Parquet or QuestDB)."""
     symbols = load_symbols(settings.symbols_file)
     t = settings.trading
-    src = ParquetSource(out)
-    e = src.load("equity", {}, None, None)
+    e = src.load("equity", {"run": run}, None, None)
     if len(e["ts"]) == 0:
-        raise BacktestError(f"{out}: the run wrote no equity rows (is COBFLOW_TRADING__MODE off, or the input empty?)")
+        raise BacktestError(f"run {run!r} wrote no equity rows (is COBFLOW_TRADING__MODE off, or the input empty?)")
     ts, equity = e["ts"], e["equity"].astype(np.float64)
-    fills = fills_of(src)
-    p = src.load("positions", {}, None, None)
+    fills = fills_of(src, run)
+    p = src.load("positions", {"run": run}, None, None)
     exposed = len(np.unique(p["ts"][p["position"].astype(np.float64) != 0])) if len(p["ts"]) else 0
-    run = backtest_metrics(ts, equity, fills, t.initial_cash, exposed)
+    mine = backtest_metrics(ts, equity, fills, t.initial_cash, exposed)
     limits = RiskLimits(t.risk_per_trade, t.stop_loss_pct, t.max_order_notional, t.max_position_notional,
                         t.max_orders_per_minute, t.max_drawdown_pct, t.daily_loss_pct, t.min_quality)
     start = fills[0].ts if fills else int(ts[0])
-    mids = {sym: _mids(src, sym) for sym in symbols.symbols}
+    mids = {sym: _mids(src, sym, int(ts[0]) - 60 * NS, int(ts[-1]) + NS) for sym in symbols.symbols}
     targets = {}
-    for sym, (mts, mid) in mids.items():
+    for sym, (mts, mid) in mids.items():  # a symbol without mids (no cob_summary rows) is not held
         i = int(np.searchsorted(mts, start, side="right")) - 1
         if i >= 0:
             targets[sym] = target_qty(t.initial_cash, float(mid[i]), limits)
     fees = [symbols.fee_bps(v) for spec in symbols.symbols.values() for v in spec.venues]
     hold = buy_and_hold(ts, mids, targets, start, float(np.mean(fees)), t.initial_cash)
-    report = {"metrics": run, "baselines": {"no_trades": no_trades(ts, t.initial_cash), "buy_and_hold": hold},
+    report = {"metrics": mine, "baselines": {"no_trades": no_trades(ts, t.initial_cash), "buy_and_hold": hold},
               "formulas": FORMULAS,
               "period": {"from_ns": int(ts[0]), "to_ns": int(ts[-1]) + NS, "seconds": len(ts)},
               "equity": {"first": float(equity[0]), "last": float(equity[-1])}}
@@ -110,10 +111,17 @@ def run_backtest(settings: Settings, input: Path, out: Path, workers: int = 1, p
     if settings.trading.mode != "paper":
         raise BacktestError("COBFLOW_TRADING__MODE is off: a backtest needs paper execution")
     result = compute(settings, input, out, workers, progress=progress, strategy=True)
-    report, trips = metrics_of(out, settings)
+    return finish(settings, ParquetSource(out), out, input, result.seconds)
+
+
+def finish(settings: Settings, src: ReportSource, out: Path, input: Path, seconds: float,
+           extra: dict[str, Any] | None = None) -> Backtest:
+    """The report of a run that has written its tables: metrics, provenance, report.json."""
+    run = settings.trading.run_id
+    report, trips = metrics_of(src, settings, run)
     symbols = load_symbols(settings.symbols_file)
     report = {
-        **report,
+        **report, **(extra or {}), "run": run,
         "input": {"path": str(input), "sha256": sha256(input), "bytes": input.stat().st_size},
         "config": {"symbols": symbols.model_dump(mode="json"),
                    "trading": settings.trading.model_dump(mode="json", exclude={"control_dir"}),
@@ -125,7 +133,57 @@ def run_backtest(settings: Settings, input: Path, out: Path, workers: int = 1, p
                         for t in trips],
     }
     (out / REPORT).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")
-    return Backtest(out, report, trips, result.seconds)
+    return Backtest(out, report, trips, seconds, src)
+
+
+def kafka_backtest(settings: Settings, since: int, until: int, out: Path, workers: int = 1,
+                   progress: bool = True, models_dir: Path | None = None, run_id: str | None = None) -> Backtest:
+    """The raw.* topics of [since, until) through the strategy flow in Kafka mode into QuestDB
+    under their own run id, beside the live account: recorded (into out/input.jsonl.gz, the
+    same run in file mode), replayed into topics of the run's own prefix (deleted after),
+    read by `kafka_flow` writing only the decisions and the account's tables."""
+    from datetime import UTC, datetime
+
+    from cobflow.capture import write_capture
+    from cobflow.kafka_io import delete_topics, record
+    from cobflow.progress import Progress
+    from cobflow.qdb import wait_for_wal
+    from cobflow.replay import replay
+    from cobflow.report.data import QuestDBSource
+    from cobflow.runflow import kafka_flow, run_flow
+    from cobflow.tables import RUN_TABLES
+
+    if until <= since:
+        raise BacktestError("--to is not after --from")
+    symbols = load_symbols(settings.symbols_file)
+    run = run_id or f"backtest-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    with Progress("record") as bar:
+        messages = record(settings.kafka, symbols.venues(), since, until, bar)
+    if not messages:
+        raise BacktestError("no raw messages in the raw.* topics in that period")
+    out.mkdir(parents=True, exist_ok=True)
+    capture = out / "input.jsonl.gz"
+    write_capture(capture, messages)
+    prefix = f"{settings.kafka.topic_prefix}{run}."
+    scoped = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"topic_prefix": prefix}),
+                                         "trading": settings.trading.model_copy(update={"run_id": run})})
+    env = {"COBFLOW_KAFKA__TOPIC_PREFIX": prefix, "COBFLOW_TRADING__RUN_ID": run, "COBFLOW_FLOW__COB_TABLES": "false",
+           "COBFLOW_FLOW__STRATEGY_TABLES": "false", "COBFLOW_FLOW__TAIL": "false"}
+    if models_dir is not None:
+        env["COBFLOW_MODELS__DIR"] = str(models_dir.resolve())
+    start = time.perf_counter()
+    try:
+        replay(scoped, capture, None, reset=True)
+        rc = run_flow(kafka_flow("strategy"), workers, env=env, epoch_s=settings.flow.epoch_s)
+        if rc != 0:
+            raise BacktestError(f"the strategy flow failed (exit {rc})")
+        wait_for_wal(settings.questdb, [settings.questdb.table(t.name) for t in RUN_TABLES])
+    finally:
+        delete_topics(scoped.kafka, [scoped.kafka.raw_topic(v) for v in symbols.venues()] + [scoped.kafka.dlq()])
+    print(f"recorded {len(messages):,} raw messages into {capture}; run {run!r} is in QuestDB "
+          f"(Trading dashboard: run {run})")
+    return finish(scoped, QuestDBSource(settings.questdb), out, capture, time.perf_counter() - start,
+                  {"source": {"kafka_from_ns": since, "kafka_to_ns": until}})
 
 
 def pictures(settings: Settings, bt: Backtest) -> list[Path]:
@@ -135,14 +193,14 @@ def pictures(settings: Settings, bt: Backtest) -> list[Path]:
     from cobflow.report.render import ReportSpec, equity_view, round_trips_view, trading
 
     symbols = load_symbols(settings.symbols_file)
-    src = ParquetSource(bt.out)
+    src, run = bt.source, bt.report["run"]
     period = bt.report["period"]
     start, end = period["from_ns"], period["to_ns"]
     folder = bt.out / "pictures"
     folder.mkdir(exist_ok=True)
-    paths = [equity_view(src, start, end, folder / "equity.png", "backtest: the paper account")]
+    paths = [equity_view(src, start, end, folder / "equity.png", f"backtest {run}: the paper account", run)]
     for sym, spec in symbols.symbols.items():
-        rs = ReportSpec(sym, dict(spec.venues), start, end, choose_timeframe(end - start))
+        rs = ReportSpec(sym, dict(spec.venues), start, end, choose_timeframe(end - start), run)
         paths.append(trading(src, rs, folder / f"{sym.replace('/', '-')}-trading.png"))
     paths.append(round_trips_view(bt.trips, folder / "round-trips.png"))
     return paths

@@ -117,6 +117,9 @@ class FlowSettings(BaseModel):
     cob_tables: bool = Field(
         True, description="the strategy flow writes the COB and feature tables too (false: only its own, "
         "beside a COB flow that writes them, as docker compose runs them)")
+    strategy_tables: bool = Field(
+        True, description="the strategy flow writes signals, model outputs and outcomes (false: only the "
+        "decisions and the account's tables, tagged with the run: a backtest beside the live flow)")
     epoch_s: float = Field(
         1.0, gt=0, description="Bytewax epoch (wall seconds) of a flow without a recovery store: at each "
         "epoch's end the inputs wait until the flow has drained it, which bounds the messages in flight "
@@ -144,6 +147,8 @@ class TradingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     mode: str = Field("paper", description="paper (simulated fills) or off (decisions only)")
+    run_id: str = Field("paper", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+                        description="the `run` tag of the account's rows: `paper` live, a backtest's own id")
     initial_cash: float = Field(100_000.0, gt=0, description="quote currency")
     risk_per_trade: float = Field(0.01, gt=0, le=1, description="equity fraction lost if a stop is hit")
     stop_loss_pct: float = Field(0.005, gt=0, lt=1, description="stop distance from the average entry")

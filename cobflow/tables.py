@@ -236,9 +236,9 @@ MODEL_OUTPUTS = Table(
 
 DECISIONS = Table(
     "decisions",
-    symbols=("symbol", "source"),
+    symbols=("symbol", "source", "run"),
     columns=(("action", "VARCHAR"), ("confidence", "DOUBLE"), ("score", "DOUBLE"), ("reason", "VARCHAR")),
-    dedup_keys=("ts", "symbol"),
+    dedup_keys=("ts", "symbol", "run"),
 )
 """EXECUTION.md "Decisions": one per symbol and second with a features row."""
 
@@ -255,53 +255,55 @@ COB_TABLES = (COB_SUMMARY, COB_BUCKETS, IMBALANCE_MA, OHLCV, ORDER_FLOW, BOOK_HE
 FEATURE_TABLES = (INDICATORS, PIVOTS, FEATURES)  # from the COB tables' rows (operators.features)
 ORDERS = Table(
     "orders",
-    symbols=("symbol",),
+    symbols=("symbol", "run"),
     columns=(("order_id", "VARCHAR"), ("decision_ts", "TIMESTAMP"), ("reason", "VARCHAR"), ("route", "VARCHAR"),
              ("side", "VARCHAR"), ("qty", "DOUBLE"), ("filled", "DOUBLE"), ("avg_price", "DOUBLE"),
              ("fee", "DOUBLE"), ("status", "VARCHAR")),
-    dedup_keys=("ts", "symbol", "order_id"),
+    dedup_keys=("ts", "symbol", "order_id", "run"),
 )
 """EXECUTION.md next-second model: one row per order sent, ts = S+1 (created and filled);
 status filled, partial (the books could not fill it all) or unfilled."""
 
 FILLS = Table(
     "fills",
-    symbols=("symbol", "venue"),
+    symbols=("symbol", "venue", "run"),
     columns=(("side", "VARCHAR"), ("qty", "DOUBLE"), ("price", "DOUBLE"), ("fee", "DOUBLE"),
              ("order_id", "VARCHAR"), ("decision_ts", "TIMESTAMP"), ("slice", "INT")),
-    dedup_keys=("ts", "symbol", "order_id", "slice"),
+    dedup_keys=("ts", "symbol", "order_id", "slice", "run"),
 )
 """One row per venue slice of an order's walk (a level of one venue), in walk order."""
 
 POSITIONS = Table(
     "positions",
-    symbols=("symbol",),
+    symbols=("symbol", "run"),
     columns=(("position", "DOUBLE"), ("avg_price", "DOUBLE"), ("mid", "DOUBLE"), ("unrealized", "DOUBLE"),
              ("realized", "DOUBLE"), ("fees", "DOUBLE")),
-    dedup_keys=("ts", "symbol"),
+    dedup_keys=("ts", "symbol", "run"),
 )
 """Per symbol and second with a position or a fill (realized and fees cumulative)."""
 
 EQUITY = Table(
     "equity",
-    symbols=(),
+    symbols=("run",),
     columns=(("equity", "DOUBLE"), ("cash", "DOUBLE"), ("exposure", "DOUBLE"), ("peak", "DOUBLE"),
              ("drawdown", "DOUBLE"), ("halted", "BOOLEAN")),
-    dedup_keys=("ts",),
+    dedup_keys=("ts", "run"),
 )
 """One row per second: cash + positions at their mids (EXECUTION.md "Accounting")."""
 
 RISK_EVENTS = Table(
     "risk_events",
-    symbols=("symbol", "rule"),
+    symbols=("symbol", "rule", "run"),
     columns=(("action", "VARCHAR"), ("value", "DOUBLE"), ("threshold", "DOUBLE"), ("qty_before", "DOUBLE"),
              ("qty_after", "DOUBLE"), ("detail", "VARCHAR")),
-    dedup_keys=("ts", "symbol", "rule"),
+    dedup_keys=("ts", "symbol", "rule", "run"),
 )
 """Every refusal, clip, stop, close-all, halt and resume; symbol `account` for the account's."""
 
 STRATEGY_TABLES = (MODEL_OUTPUTS, DECISIONS, PREDICTION_OUTCOMES)  # operators.strategy (it adds signals too)
 EXECUTION_TABLES = (ORDERS, FILLS, POSITIONS, EQUITY, RISK_EVENTS)  # operators.execution
+#: the tables an account's run (`run` tag: `paper` live, a backtest's id) writes apart from others
+RUN_TABLES = (DECISIONS, *EXECUTION_TABLES)
 FLOW_TABLES = (*COB_TABLES, *FEATURE_TABLES, *STRATEGY_TABLES, *EXECUTION_TABLES)  # the strategy flow's
 PIPELINE_TABLES = (DEAD_LETTERS, CONSUMER_LAG)  # written by the flows reading Kafka
 TABLES = {t.name: t for t in (TOP_OF_BOOK, *FLOW_TABLES, *PIPELINE_TABLES)}

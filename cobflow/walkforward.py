@@ -84,12 +84,12 @@ def training_rows(rows: Path, out: Path, start: int, end: int) -> None:
         pq.write_table(t.filter(keep), out / table / "part-0.parquet")
 
 
-def _slice(report_dir: Path, fold: Fold, initial_cash: float) -> dict[str, Any]:
+def _slice(report_dir: Path, fold: Fold, initial_cash: float, run: str) -> dict[str, Any]:
     """The metrics of one fold's test window, from the one continuous account."""
     src = ParquetSource(report_dir)
-    e = src.load("equity", {}, fold.test_from, fold.test_to)
-    p = src.load("positions", {}, fold.test_from, fold.test_to)
-    fills = [f for f in fills_of(src) if fold.test_from <= f.ts < fold.test_to]
+    e = src.load("equity", {"run": run}, fold.test_from, fold.test_to)
+    p = src.load("positions", {"run": run}, fold.test_from, fold.test_to)
+    fills = [f for f in fills_of(src, run) if fold.test_from <= f.ts < fold.test_to]
     exposed = len(np.unique(p["ts"][p["position"].astype(np.float64) != 0])) if len(p["ts"]) else 0
     return backtest_metrics(e["ts"], e["equity"].astype(np.float64), fills, initial_cash, exposed)
 
@@ -140,7 +140,7 @@ def walk_forward(settings: Settings, input: Path, out: Path, train_s: float, tes
     done = []
     for f, w in zip(folds, schedule):
         cps = checkpoints(models / w["dir"])
-        done.append({**asdict(f), "metrics": _slice(out / "backtest", f, cash), "checkpoints": cps})
+        done.append({**asdict(f), "metrics": _slice(out / "backtest", f, cash, settings.trading.run_id), "checkpoints": cps})
     report = {**bt.report, "walk_forward": {"train_s": train_s, "test_s": test_s, "embargo_s": embargo,
                                             "train_config": asdict(config), "folds": done}}
     (out / REPORT).write_text(json.dumps(report, indent=1, sort_keys=True) + "\n")

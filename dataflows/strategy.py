@@ -18,7 +18,7 @@ from bytewax.dataflow import Dataflow, Stream, operator
 
 from cobflow.config import Settings, SymbolsConfig, TradingSettings, load_settings, load_symbols
 from cobflow.raw import RawMessage
-from cobflow.tables import FLOW_TABLES
+from cobflow.tables import FLOW_TABLES, RUN_TABLES
 from dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
 from models.dataset import LabelSpec
 from operators.cob import cob_keyed, unkey
@@ -30,17 +30,28 @@ from operators.strategy import StrategyOptions, strategy
 @operator
 def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConfig, options: StrategyOptions,
                      trading: TradingSettings, idle_timeout: float | None = None,
-                     control_dir: Path | None = None, cob_rows: bool = True) -> RowsAndDeadLetters:
+                     control_dir: Path | None = None, cob_rows: bool = True,
+                     strategy_rows: bool = True) -> RowsAndDeadLetters:
     """Raw messages -> rows of every table of the flow (FLOW_TABLES), and dead letters.
     `cob_rows=False`: the strategy's and execution's rows only (beside a COB flow that writes
-    the COB and feature tables and the dead letters from the same input)."""
+    the COB and feature tables and the dead letters from the same input). `strategy_rows=False`
+    too: the decisions and the account's rows only (RUN_TABLES: a backtest's run)."""
     keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True, trading.book_notional())
     decided = strategy("strategy", keyed, symbols, options.spec, options.models_dir, execution=True)
     wait_s = max(2, math.ceil(3 * idle_timeout)) if idle_timeout else None
     executed = execution("execution", decided, symbols, ExecutionOptions.of(trading, symbols, wait_s), control_dir)
+    if not strategy_rows:
+        executed = op.flat_map_batch("run_rows", executed, _run_rows)
     if not cob_rows:
         return split_rows("split", executed)
     return split_rows("split", op.merge("with_strategy", unkey("unkey", keyed), executed))
+
+
+_RUN_TABLES = frozenset(t.name for t in RUN_TABLES)
+
+
+def _run_rows(batch: list) -> list:
+    return [r for r in batch if getattr(r, "table", None) in _RUN_TABLES]
 
 
 def strategy_options(settings: Settings) -> StrategyOptions:
@@ -58,7 +69,8 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Da
     raw, lag = kafka_input(flow, settings, symbols.venues(), tail)
     rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings), settings.trading,
                                   settings.flow.idle_timeout_s if tail else None,
-                                  settings.trading.control_dir if tail else None, settings.flow.cob_tables)
+                                  settings.trading.control_dir if tail else None, settings.flow.cob_tables,
+                                  settings.flow.strategy_tables)
     questdb_output(settings, list(FLOW_TABLES), rows, dead, lag)
     return flow
 

@@ -80,6 +80,7 @@ class ExecutionOptions:
     wait_s: int | None = None  # live: seconds of data time a silent symbol is waited for
     trade_from: int | None = None  # epoch second: before it the account does not exist yet
     trade_until: int | None = None  # epoch second: from it on, decisions only
+    run: str = "paper"  # the `run` tag of every row (RUN_TABLES)
 
     @staticmethod
     def of(trading: TradingSettings, symbols: SymbolsConfig, wait_s: int | None = None) -> ExecutionOptions:
@@ -91,7 +92,7 @@ class ExecutionOptions:
             {s: spec.trading.shorting for s, spec in symbols.symbols.items()},
             {s: spec.trading.route for s, spec in symbols.symbols.items()},
             {v: symbols.fee_bps(v) for v in symbols.venues()}, wait_s, t.trade_from_s,
-            t.trade_until_s)
+            t.trade_until_s, t.run_id)
 
 
 @dataclass
@@ -131,7 +132,22 @@ class ExecutionState:
     # -- input -----------------------------------------------------------------------
     def add(self, items: list[SecondClose]) -> list[AnyRow]:
         """Seconds of any symbols (each symbol's in time order) -> the rows of every second
-        they make workable."""
+        they make workable, each tagged with the run."""
+        return self._tagged(self._add(items))
+
+    def flush(self) -> list[AnyRow]:
+        """The end of the input: every second still queued."""
+        if self.options.mode == "off":
+            return []
+        return self._tagged(self._work(None))  # no limit
+
+    def _tagged(self, rows: list[AnyRow]) -> list[AnyRow]:
+        run = self.options.run
+        for r in rows:
+            r.symbols = {**r.symbols, "run": run}  # type: ignore[dict-item]
+        return rows
+
+    def _add(self, items: list[SecondClose]) -> list[AnyRow]:
         if self.options.mode == "off":
             return [it.decision for it in items if it.decision is not None]
         out: list[AnyRow] = []
@@ -149,12 +165,6 @@ class ExecutionState:
         if limit is not None:
             out.extend(self._work(limit))
         return out
-
-    def flush(self) -> list[AnyRow]:
-        """The end of the input: every second still queued."""
-        if self.options.mode == "off":
-            return []
-        return self._work(None)  # no limit
 
     def _limit(self) -> int | None:
         """The newest second every symbol waited for has delivered (None: nothing workable)."""
@@ -370,7 +380,7 @@ class ExecutionState:
     def status(self) -> dict[str, Any]:
         acct = self.account
         return {
-            "mode": self.options.mode, "second": self.done, "halted": self.halted is not None,
+            "mode": self.options.mode, "run": self.options.run, "second": self.done, "halted": self.halted is not None,
             "halted_by": self.halted, "halted_until": self.halted_until, "equity": self.last_equity,
             "cash": acct.cash, "peak": self.peak, "commands_applied": self.commands_applied,
             "positions": {s: {"position": h.position, "avg_price": h.avg_price, "mid": acct.mids.get(s),

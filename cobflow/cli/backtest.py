@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cobflow.backtest import BacktestError, compare_table, pictures, run_backtest, summary_table
+from cobflow.backtest import BacktestError, compare_table, kafka_backtest, pictures, run_backtest, summary_table
 from cobflow.cli.common import Subparsers, command, err, positive_int
 from cobflow.compute import ComputeError
 from cobflow.config import Settings
@@ -25,49 +25,32 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         if (args.since is None) != (args.until is None):
             return err("give both --from and --to (the period of the raw.* topics to replay)")
         if args.since is not None:
-            if args.input is not None:
-                return err("--input or --from/--to, not both")
-            args.input = record_period(settings, args.since, args.until, args.out)
-        if args.input is None:
+            if args.input is not None or args.walk_forward:
+                return err("--from/--to backtests the raw.* topics of a period: no --input, no --walk-forward")
+            from cobflow.times import parse_time
+
+            bt = kafka_backtest(settings, parse_time(args.since), parse_time(args.until), args.out, args.workers,
+                                progress=not args.quiet, models_dir=args.models, run_id=args.run_id)
+            args.input = bt.report["input"]["path"]
+        elif args.input is None:
             return err("a backtest needs --input CAPTURE (or --from T --to T: the raw.* topics of that period)")
-        if args.walk_forward:
+        elif args.walk_forward:
             return _walk_forward(args, settings)
-        bt = run_backtest(settings, args.input, args.out, args.workers, progress=not args.quiet,
-                          models_dir=args.models)
+        else:
+            bt = run_backtest(settings, args.input, args.out, args.workers, progress=not args.quiet,
+                              models_dir=args.models)
         paths = pictures(settings, bt)
     except (BacktestError, ComputeError) as exc:
         return err(str(exc))
     r = bt.report
     models = ", ".join(f"{c['kind']} {c['name']}" for c in r["checkpoints"]) or "none (rule signals only)"
-    print(f"backtest of {args.input} ({r['period']['seconds']:,} s of market, sha256 {r['input']['sha256'][:12]}) "
-          f"in {bt.seconds:.1f} s; models: {models}; code {r['code_version']}")
+    print(f"backtest {r['run']} of {args.input} ({r['period']['seconds']:,} s of market, sha256 "
+          f"{r['input']['sha256'][:12]}) in {bt.seconds:.1f} s; models: {models}; code {r['code_version']}")
     print(summary_table(r))
     print(f"report: {args.out / 'report.json'}; tables: {args.out}/<table>/; pictures:")
     for p in paths:
         print(f"  {p}")
     return 0
-
-
-def record_period(settings: Settings, since: str, until: str, out: Path) -> Path:
-    """The raw.* topics' messages of [since, until) into out/input.jsonl.gz, the backtest's input."""
-    from cobflow.capture import write_capture
-    from cobflow.config import load_symbols
-    from cobflow.kafka_io import record
-    from cobflow.progress import Progress
-    from cobflow.times import parse_time
-
-    start, end = parse_time(since), parse_time(until)
-    if end <= start:
-        raise BacktestError(f"--to {until} is not after --from {since}")
-    with Progress("record") as bar:
-        messages = record(settings.kafka, load_symbols(settings.symbols_file).venues(), start, end, bar)
-    if not messages:
-        raise BacktestError(f"no raw messages in the raw.* topics between {since} and {until}")
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "input.jsonl.gz"
-    write_capture(path, messages)
-    print(f"recorded {len(messages):,} raw messages of {since} .. {until} from Kafka into {path}")
-    return path
 
 
 def _walk_forward(args: argparse.Namespace, settings: Settings) -> int:
@@ -101,7 +84,8 @@ def add_commands(sub: Subparsers) -> None:
     p.add_argument("dirs", nargs="*", type=Path, help="compare: backtest folders")
     p.add_argument("--input", type=Path, help="capture file (.jsonl, .jsonl.gz, .parquet)")
     p.add_argument("--from", dest="since", metavar="T", help="instead of --input: the raw.* topics from T (ISO 8601)")
-    p.add_argument("--to", dest="until", metavar="T", help="... to T (exclusive)")
+    p.add_argument("--to", dest="until", metavar="T", help="... to T (exclusive), through Kafka into QuestDB")
+    p.add_argument("--run-id", help="--from/--to: the run's tag in QuestDB (default backtest-<UTC time>)")
     p.add_argument("--out", type=Path, help="folder: the tables as Parquet, report.json, pictures/")
     p.add_argument("--models", type=Path, metavar="DIR",
                    help="checkpoints folder to run (default COBFLOW_MODELS__DIR; the best of each kind is used)")

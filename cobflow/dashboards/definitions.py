@@ -17,6 +17,8 @@ from operators.cob import MA_OFFSETS
 GROUP = "$__timeGroupAlias(ts, $__interval)"
 IN_RANGE = "$__timeFilter(ts)"
 SYMBOL = f"symbol = '$symbol' AND {IN_RANGE}"
+RUN_TAG = "run = '$run'"  # the Trading dashboard's account run
+RUN = f"{RUN_TAG} AND {IN_RANGE}"
 
 
 def _series(*columns: str, table: str, where: str = SYMBOL, agg: str = "last") -> str:
@@ -247,10 +249,12 @@ def trading() -> Dashboard:
     d = Dashboard("cobflow-trading", "cobflow / Trading: paper account, fills, risk",
                   "The paper account of the strategy flow (EXECUTION.md): equity, positions, fills on the "
                   "price, fees and the risk manager's events.")
-    # the symbols the account has traded (a position or a fill)
+    # the account's runs (`paper` live, each backtest of the raw topics under its id), and the
+    # symbols traded (a position or a fill)
+    d.query_variable("run", "Run", "SELECT DISTINCT run FROM equity ORDER BY run")
     d.query_variable("symbol", "Symbol", "SELECT DISTINCT symbol FROM positions ORDER BY symbol")
     d.panel("timeseries", "Equity and drawdown",
-            [target(_series("equity", "drawdown", table="equity", where=IN_RANGE))],
+            [target(_series("equity", "drawdown", table="equity", where=RUN))],
             w=16, custom=_timeseries(),
             description="equity = cash + every position at its symbol's mid (the last known one); drawdown = "
                         "(peak - equity) / peak, on the right axis.",
@@ -260,20 +264,20 @@ def trading() -> Dashboard:
                                        {"id": "custom.fillOpacity", "value": 30},
                                        {"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}}]}])
     d.panel("stat", "Account now",
-            [target(f"SELECT equity, cash, exposure, drawdown, halted FROM equity WHERE {IN_RANGE} "
+            [target(f"SELECT equity, cash, exposure, drawdown, halted FROM equity WHERE {RUN} "
                     f"ORDER BY ts DESC LIMIT 1", fmt="table")],
             w=8, options={"reduceOptions": {"calcs": ["lastNotNull"], "values": False, "fields": ""},
                           "colorMode": "value", "graphMode": "none"},
             description="halted: the kill switch (cobflow trading status | halt | resume).")
     d.panel("timeseries", "Position per symbol",
             [target(f"SELECT {GROUP}, symbol AS metric, last(position) AS position FROM positions "
-                    f"WHERE {IN_RANGE} GROUP BY 1, 2 ORDER BY 1")],
+                    f"WHERE {RUN} GROUP BY 1, 2 ORDER BY 1")],
             w=12, custom=_timeseries({"lineInterpolation": "stepAfter"}))
     d.panel("timeseries", "PnL of $symbol: realized, unrealized, fees (cumulative)",
-            [target(_series("realized", "unrealized", "fees", table="positions"))],
+            [target(_series("realized", "unrealized", "fees", table="positions", where=f"{SYMBOL} AND {RUN_TAG}"))],
             w=12, custom=_timeseries({"lineInterpolation": "stepAfter"}))
     mid = target(f"SELECT ts AS \"time\", mid FROM cob_summary WHERE {SYMBOL} ORDER BY ts", ref="A")
-    fills = target(f"SELECT ts AS \"time\", side || ' ' || venue AS metric, price FROM fills WHERE {SYMBOL} "
+    fills = target(f"SELECT ts AS \"time\", side || ' ' || venue AS metric, price FROM fills WHERE {SYMBOL} AND {RUN_TAG} "
                    f"ORDER BY ts", ref="B")
     d.panel("timeseries", "Fills of $symbol on the mid (one series per side and venue)", [mid, fills],
             w=24, h=10, custom=_timeseries({"spanNulls": True}),
@@ -288,21 +292,21 @@ def trading() -> Dashboard:
                         "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}}]}])
     d.panel("barchart", "Fees by venue in range",
             [target(f"SELECT venue, sum(fee) AS fees, sum(qty * price) AS notional FROM fills "
-                    f"WHERE {IN_RANGE} GROUP BY venue ORDER BY venue", fmt="table")],
+                    f"WHERE {RUN} GROUP BY venue ORDER BY venue", fmt="table")],
             w=8, options={"xField": "venue", "orientation": "vertical"})
     d.panel("barchart", "Risk events by rule and action in range",
-            [target(f"SELECT rule || ' ' || action AS what, count() AS n FROM risk_events WHERE {IN_RANGE} "
+            [target(f"SELECT rule || ' ' || action AS what, count() AS n FROM risk_events WHERE {RUN} "
                     f"GROUP BY 1 ORDER BY 2 DESC LIMIT 20", fmt="table")],
             w=8, options={"xField": "what", "orientation": "horizontal"})
     d.panel("table", "Orders of $symbol",
             [target(f"SELECT ts, order_id, reason, side, qty, filled, avg_price, fee, status FROM orders "
-                    f"WHERE {SYMBOL} ORDER BY ts DESC LIMIT 50", fmt="table")], w=8, h=8)
+                    f"WHERE {SYMBOL} AND {RUN_TAG} ORDER BY ts DESC LIMIT 50", fmt="table")], w=8, h=8)
     d.panel("table", "Latest risk events",
             [target(f"SELECT ts, symbol, rule, action, value, threshold, qty_before, qty_after, detail "
-                    f"FROM risk_events WHERE {IN_RANGE} ORDER BY ts DESC LIMIT 50", fmt="table")], w=12, h=9)
+                    f"FROM risk_events WHERE {RUN} ORDER BY ts DESC LIMIT 50", fmt="table")], w=12, h=9)
     d.panel("table", "Latest decisions of $symbol",
             [target(f"SELECT ts, action, confidence, score, source, reason FROM decisions "
-                    f"WHERE {SYMBOL} ORDER BY ts DESC LIMIT 50", fmt="table")], w=12, h=9)
+                    f"WHERE {SYMBOL} AND {RUN_TAG} ORDER BY ts DESC LIMIT 50", fmt="table")], w=12, h=9)
     return d
 
 

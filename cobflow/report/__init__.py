@@ -21,7 +21,7 @@ def choose_timeframe(span_ns: int) -> str:
 
 
 def make_report(src: ReportSource, symbols: SymbolsConfig, symbol: str, start: int | None, end: int | None,
-                out: Path, timeframe: str | None = None) -> list[Path]:
+                out: Path, timeframe: str | None = None, run: str = "paper") -> list[Path]:
     """Render the views of one symbol (render.VIEWS); without a range, the symbol's whole data."""
     if symbol not in symbols.symbols:
         raise ValueError(f"symbol {symbol!r} is not configured (configured: {', '.join(symbols.symbols)})")
@@ -31,5 +31,5 @@ def make_report(src: ReportSource, symbols: SymbolsConfig, symbol: str, start: i
     start = int(ts.min()) if start is None else start
     end = int(ts.max()) + NS if end is None else end
     spec = ReportSpec(symbol, dict(symbols.symbols[symbol].venues), start, end,
-                      timeframe or choose_timeframe(end - start))
+                      timeframe or choose_timeframe(end - start), run)
     return render_all(src, spec, out)

@@ -27,6 +27,7 @@ class ReportSpec:
     start: int  # ns, inclusive
     end: int  # ns, exclusive
     timeframe: str
+    run: str = "paper"  # the account's run (the `run` tag of RUN_TABLES)
 
 
 def _times(ts: np.ndarray) -> np.ndarray:
@@ -239,7 +240,7 @@ def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
     """The Trading dashboard's views: equity and drawdown (the account), the symbol's fills on
     its mid (side by colour, venue by marker), its position, fees and the risk events."""
     fig, (eq, price, pos) = _figure(3, [2, 3, 2])
-    e = src.load("equity", {}, spec.start, spec.end)
+    e = src.load("equity", {"run": spec.run}, spec.start, spec.end)
     title = f"{spec.symbol} paper trading"
     if len(e["ts"]) == 0:
         for ax in (eq, price, pos):
@@ -260,7 +261,7 @@ def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
                  f"{100 * float(e['drawdown'].astype(float).max()):.2f}%", fontsize=10)
     s = src.load("cob_summary", {"symbol": spec.symbol}, spec.start, spec.end)
     price.plot(_times(s["ts"]), s["mid"].astype(float), color="grey", lw=0.8, label="mid")
-    f = src.load("fills", {"symbol": spec.symbol}, spec.start, spec.end)
+    f = src.load("fills", {"symbol": spec.symbol, "run": spec.run}, spec.start, spec.end)
     venues = sorted(set(f["venue"].astype(str))) if len(f["ts"]) else []
     for i, venue in enumerate(venues):
         for side, color in (("buy", "tab:green"), ("sell", "tab:red")):
@@ -268,7 +269,7 @@ def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
             if m.any():
                 price.scatter(_times(f["ts"][m]), f["price"][m].astype(float), color=color, s=22,
                               marker=VENUE_MARKERS[i % len(VENUE_MARKERS)], zorder=3, label=f"{side} {venue}")
-    r = src.load("risk_events", {}, spec.start, spec.end)
+    r = src.load("risk_events", {"run": spec.run}, spec.start, spec.end)
     n_events = 0
     if len(r["ts"]):
         syms = r["symbol"].astype(str)
@@ -282,7 +283,7 @@ def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
     fees = float(f["fee"].astype(float).sum()) if len(f["ts"]) else 0.0
     price.set_title(f"fills on the mid: {len(f['ts'])} fills, fees {fees:,.2f}; risk events (orange lines): "
                     f"{n_events}", fontsize=10)
-    p = src.load("positions", {"symbol": spec.symbol}, spec.start, spec.end)
+    p = src.load("positions", {"symbol": spec.symbol, "run": spec.run}, spec.start, spec.end)
     if len(p["ts"]):
         pos.step(_times(p["ts"]), p["position"].astype(float), where="post", color="tab:purple", label="position")
         pnl = pos.twinx()
@@ -297,10 +298,11 @@ def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
     return _finish(fig, [eq, price, pos], title, path)
 
 
-def equity_view(src: ReportSource, start: int, end: int, path: Path, title: str = "paper account") -> Path:
+def equity_view(src: ReportSource, start: int, end: int, path: Path, title: str = "paper account",
+                run: str = "paper") -> Path:
     """The account's equity with its drawdown underneath (a backtest's first picture)."""
     fig, (eq, dd) = _figure(2, [3, 1])
-    e = src.load("equity", {}, start, end)
+    e = src.load("equity", {"run": run}, start, end)
     if len(e["ts"]) == 0:
         _empty(eq, "equity rows")
         return _finish(fig, [eq, dd], title, path)

@@ -57,9 +57,11 @@ def test_kafka_and_file_modes_and_two_workers_give_the_same_account(namespace, t
         assert n == len(in_questdb[t]), t
 
 
-def test_a_backtest_of_the_raw_topics_equals_the_backtest_of_the_capture(namespace, tmp_path):
-    """`cobflow backtest --from --to` (the raw.* topics of a period) and `--input` (the capture
-    that was replayed into them) give the same fills and metrics."""
+def test_a_backtest_of_the_raw_topics_lands_in_questdb_under_its_run_and_equals_the_capture_run(namespace,
+                                                                                                 tmp_path):
+    """`cobflow backtest --from --to`: the raw.* topics of the period through the strategy flow
+    in Kafka mode into QuestDB under its run id, beside other runs; the same fills and metrics
+    as `--input` on the capture that was replayed into those topics."""
     import json
 
     settings, env = namespace
@@ -69,13 +71,23 @@ def test_a_backtest_of_the_raw_topics_equals_the_backtest_of_the_capture(namespa
     cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "60", "--seed", "62", "--alpha", "1",
             "--out", str(capture))
     cobflow(env, "--config", str(CONFIG), "replay", str(capture))
-    a, b = tmp_path / "a", tmp_path / "b"
+    a = tmp_path / "a"
     cobflow(env, "--config", str(CONFIG), "backtest", "--input", str(capture), "--out", str(a), "--models", models,
             "-q")
-    printed = cobflow(env, "--config", str(CONFIG), "backtest", "--from", "2026-01-01T00:00:00Z", "--to",
-                      "2026-01-01T01:00:00Z", "--out", str(b), "--models", models, "-q")
-    assert "from Kafka into" in printed
-    ra, rb = (json.loads((d / "report.json").read_text()) for d in (a, b))
-    assert ra["metrics"] == rb["metrics"] and ra["metrics"]["fills"] > 0
-    assert_same_rows(keyed(read_table(a, "fills").to_pylist(), "fills"),
-                     keyed(read_table(b, "fills").to_pylist(), "fills"), "fills")
+    ra = json.loads((a / "report.json").read_text())
+    span = ("--from", "2026-01-01T00:00:00Z", "--to", "2026-01-01T01:00:00Z")
+    for run in ("bt-one", "bt-two"):
+        printed = cobflow(env, "--config", str(CONFIG), "backtest", *span, "--run-id", run, "--out",
+                          str(tmp_path / run), "--models", models, "-q")
+        assert f"run '{run}' is in QuestDB" in printed
+        rb = json.loads((tmp_path / run / "report.json").read_text())
+        assert rb["run"] == run and ra["metrics"] == rb["metrics"] and ra["metrics"]["fills"] > 0
+    q = settings.questdb
+    runs = query(q, f"select run, count() n from {q.table('equity')} order by run")
+    assert [(r["run"], r["n"]) for r in runs] == [("bt-one", ra["period"]["seconds"]), ("bt-two", ra["period"]["seconds"])]
+    in_questdb = query(q, f"select * from {q.table('fills')} where run = 'bt-one'")
+    in_file = [{**r, "run": "bt-one"} for r in read_table(a, "fills").to_pylist()]  # file mode: run `paper`
+    assert_same_rows(keyed(in_questdb, "fills"), keyed(in_file, "fills"), "fills")
+    # only the run's own rows: nothing in the COB flow's tables, nor the strategy's outputs
+    for table in ("cob_summary", "features", "model_outputs", "signals"):
+        assert query(q, f"select count() n from {q.table(table)}")[0]["n"] == 0, table
