@@ -1,5 +1,6 @@
 """The models: inference per second per symbol, training on one hour of 2 symbols, and the
-COB flow's throughput with the strategy step (models, signals, decisions) on and off.
+COB flow's throughput beside the strategy flow's (the same COB flow with models, signals,
+decisions and paper execution after it), alternating in one run.
 
     python bench/strategy.py               # the benchmark hour (2 symbols x 5 venues, --alpha 1)
     python bench/strategy.py --repeat 5
@@ -84,8 +85,8 @@ def main() -> None:
                            for m, r in med.items()}
         cost = 1 - med["on"]["msg_per_s"] / med["off"]["msg_per_s"]
         results["flow"]["cost_share"] = cost
-        print(f"strategy step off {med['off']['msg_per_s']:,.0f} msg/s, on {med['on']['msg_per_s']:,.0f} msg/s "
-              f"(medians of {args.repeat}): models, signals and decisions cost {cost:.1%}")
+        print(f"COB flow {med['off']['msg_per_s']:,.0f} msg/s, strategy flow {med['on']['msg_per_s']:,.0f} msg/s "
+              f"(medians of {args.repeat}): models, signals, decisions and execution cost {cost:.1%}")
     out = ROOT / "bench" / "results" / "strategy.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"results written to {out}")
