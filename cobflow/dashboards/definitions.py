@@ -31,6 +31,20 @@ def _timeseries(custom: dict[str, Any] | None = None) -> dict[str, Any]:
             "spanNulls": False, **(custom or {})}
 
 
+def _latest(d: Dashboard, title: str, columns: str, table: str, where: str, limit: int = 50, w: int = 12,
+            h: int = 9) -> None:
+    """A table panel of the newest rows."""
+    d.panel("table", title, [target(f"SELECT {columns} FROM {table} WHERE {where} ORDER BY ts DESC LIMIT {limit}",
+                                    fmt="table")], w=w, h=h)
+
+
+def _counts(d: Dashboard, title: str, what: str, table: str, where: str, w: int) -> None:
+    """A horizontal bar per value of `what` (an SQL expression), the 20 most frequent."""
+    d.panel("barchart", title, [target(f"SELECT {what} AS what, count() AS n FROM {table} WHERE {where} "
+                                       f"GROUP BY 1 ORDER BY 2 DESC LIMIT 20", fmt="table")],
+            w=w, options={"xField": "what", "orientation": "horizontal"})
+
+
 def consolidated_book() -> Dashboard:
     d = Dashboard("cobflow-cob", "cobflow / Consolidated order book",
                   "The consolidated book of every configured venue, bucketed once a second around the mid.")
@@ -232,16 +246,11 @@ def models() -> Dashboard:
             w=12, min=0, max=1, custom=_timeseries())
     d.panel("timeseries", "Decisions: combined score (BUY above the threshold, SELL below minus it)",
             [target(_series("score", table="decisions", agg="avg"))], w=12, min=-1, max=1, custom=_timeseries())
-    d.panel("barchart", "Decisions by action and reason in range",
-            [target(f"SELECT action || ' ' || coalesce(split_part(reason, ' ', 1), '') AS what, count() AS n FROM decisions "
-                    f"WHERE {SYMBOL} GROUP BY 1 ORDER BY 2 DESC LIMIT 20", fmt="table")],
-            w=12, options={"xField": "what", "orientation": "horizontal"})
-    d.panel("table", "Latest decisions",
-            [target(f"SELECT ts, symbol, action, confidence, score, source, reason FROM decisions "
-                    f"WHERE {SYMBOL} ORDER BY ts DESC LIMIT 50", fmt="table")], w=12, h=9)
-    d.panel("table", "Latest rule signals",
-            [target(f"SELECT ts, symbol, kind, direction, strength, value, threshold, detail FROM signals "
-                    f"WHERE {IN_RANGE} ORDER BY ts DESC LIMIT 50", fmt="table")], w=24, h=8)
+    _counts(d, "Decisions by action and reason in range",
+            "action || ' ' || coalesce(split_part(reason, ' ', 1), '')", "decisions", SYMBOL, w=12)
+    _latest(d, "Latest decisions", "ts, symbol, action, confidence, score, source, reason", "decisions", SYMBOL)
+    _latest(d, "Latest rule signals", "ts, symbol, kind, direction, strength, value, threshold, detail", "signals",
+            IN_RANGE, w=24, h=8)
     return d
 
 
@@ -294,19 +303,13 @@ def trading() -> Dashboard:
             [target(f"SELECT venue, sum(fee) AS fees, sum(qty * price) AS notional FROM fills "
                     f"WHERE {RUN} GROUP BY venue ORDER BY venue", fmt="table")],
             w=8, options={"xField": "venue", "orientation": "vertical"})
-    d.panel("barchart", "Risk events by rule and action in range",
-            [target(f"SELECT rule || ' ' || action AS what, count() AS n FROM risk_events WHERE {RUN} "
-                    f"GROUP BY 1 ORDER BY 2 DESC LIMIT 20", fmt="table")],
-            w=8, options={"xField": "what", "orientation": "horizontal"})
-    d.panel("table", "Orders of $symbol",
-            [target(f"SELECT ts, order_id, reason, side, qty, filled, avg_price, fee, status FROM orders "
-                    f"WHERE {SYMBOL} AND {RUN_TAG} ORDER BY ts DESC LIMIT 50", fmt="table")], w=8, h=8)
-    d.panel("table", "Latest risk events",
-            [target(f"SELECT ts, symbol, rule, action, value, threshold, qty_before, qty_after, detail "
-                    f"FROM risk_events WHERE {RUN} ORDER BY ts DESC LIMIT 50", fmt="table")], w=12, h=9)
-    d.panel("table", "Latest decisions of $symbol",
-            [target(f"SELECT ts, action, confidence, score, source, reason FROM decisions "
-                    f"WHERE {SYMBOL} AND {RUN_TAG} ORDER BY ts DESC LIMIT 50", fmt="table")], w=12, h=9)
+    _counts(d, "Risk events by rule and action in range", "rule || ' ' || action", "risk_events", RUN, w=8)
+    _latest(d, "Orders of $symbol", "ts, order_id, reason, side, qty, filled, avg_price, fee, status", "orders",
+            f"{SYMBOL} AND {RUN_TAG}", w=8, h=8)
+    _latest(d, "Latest risk events", "ts, symbol, rule, action, value, threshold, qty_before, qty_after, detail",
+            "risk_events", RUN)
+    _latest(d, "Latest decisions of $symbol", "ts, action, confidence, score, source, reason", "decisions",
+            f"{SYMBOL} AND {RUN_TAG}")
     return d
 
 
