@@ -68,20 +68,25 @@ def _mids(src: ReportSource, symbol: str, start: int, end: int) -> tuple[np.ndar
     return s["ts"][keep], mid[keep]
 
 
+def run_metrics(src: ReportSource, run: str, initial_cash: float, start: int | None = None, end: int | None = None
+                ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, list[Fill]]:
+    """EXECUTION.md's metrics of a run's rows in [start, end): (metrics, equity ts, equity, fills)."""
+    e = src.load("equity", {"run": run}, start, end)
+    p = src.load("positions", {"run": run}, start, end)
+    fills = [f for f in fills_of(src, run) if (start is None or f.ts >= start) and (end is None or f.ts < end)]
+    ts, equity = e["ts"], e["equity"].astype(np.float64)
+    exposed = len(np.unique(p["ts"][p["position"].astype(np.float64) != 0])) if len(p["ts"]) else 0
+    return backtest_metrics(ts, equity, fills, initial_cash, exposed), ts, equity, fills
+
+
 def metrics_of(src: ReportSource, settings: Settings, run: str = "paper") -> tuple[dict[str, Any], list[RoundTrip]]:
     """The run's metrics and the baselines', from the tables the flow wrote (Parquet or QuestDB)."""
     symbols = load_symbols(settings.symbols_file)
     t = settings.trading
-    e = src.load("equity", {"run": run}, None, None)
-    if len(e["ts"]) == 0:
+    mine, ts, equity, fills = run_metrics(src, run, t.initial_cash)
+    if len(ts) == 0:
         raise BacktestError(f"run {run!r} wrote no equity rows (is COBFLOW_TRADING__MODE off, or the input empty?)")
-    ts, equity = e["ts"], e["equity"].astype(np.float64)
-    fills = fills_of(src, run)
-    p = src.load("positions", {"run": run}, None, None)
-    exposed = len(np.unique(p["ts"][p["position"].astype(np.float64) != 0])) if len(p["ts"]) else 0
-    mine = backtest_metrics(ts, equity, fills, t.initial_cash, exposed)
-    limits = RiskLimits(t.risk_per_trade, t.stop_loss_pct, t.max_order_notional, t.max_position_notional,
-                        t.max_orders_per_minute, t.max_drawdown_pct, t.daily_loss_pct, t.min_quality)
+    limits = RiskLimits.of(t)
     start = fills[0].ts if fills else int(ts[0])
     mids = {sym: _mids(src, sym, int(ts[0]) - 60 * NS, int(ts[-1]) + NS) for sym in symbols.symbols}
     targets = {}

@@ -15,16 +15,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cobflow.backtest import REPORT, BacktestError, checkpoints, fills_of, pictures, run_backtest
+from cobflow.backtest import REPORT, BacktestError, checkpoints, pictures, run_backtest, run_metrics
 from cobflow.capture import read_capture
 from cobflow.compute import compute
 from cobflow.config import Settings
-from cobflow.execution.metrics import backtest_metrics
 from cobflow.progress import Progress
 from cobflow.report.data import ParquetSource
 from cobflow.sinks.parquet import read_table
@@ -86,12 +84,7 @@ def training_rows(rows: Path, out: Path, start: int, end: int) -> None:
 
 def _slice(report_dir: Path, fold: Fold, initial_cash: float, run: str) -> dict[str, Any]:
     """The metrics of one fold's test window, from the one continuous account."""
-    src = ParquetSource(report_dir)
-    e = src.load("equity", {"run": run}, fold.test_from, fold.test_to)
-    p = src.load("positions", {"run": run}, fold.test_from, fold.test_to)
-    fills = [f for f in fills_of(src, run) if fold.test_from <= f.ts < fold.test_to]
-    exposed = len(np.unique(p["ts"][p["position"].astype(np.float64) != 0])) if len(p["ts"]) else 0
-    return backtest_metrics(e["ts"], e["equity"].astype(np.float64), fills, initial_cash, exposed)
+    return run_metrics(ParquetSource(report_dir), run, initial_cash, fold.test_from, fold.test_to)[0]
 
 
 def walk_forward(settings: Settings, input: Path, out: Path, train_s: float, test_s: float,

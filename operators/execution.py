@@ -85,10 +85,8 @@ class ExecutionOptions:
     @staticmethod
     def of(trading: TradingSettings, symbols: SymbolsConfig, wait_s: int | None = None) -> ExecutionOptions:
         t = trading
-        limits = RiskLimits(t.risk_per_trade, t.stop_loss_pct, t.max_order_notional, t.max_position_notional,
-                            t.max_orders_per_minute, t.max_drawdown_pct, t.daily_loss_pct, t.min_quality)
         return ExecutionOptions(
-            t.mode, t.initial_cash, limits, t.min_order_notional,
+            t.mode, t.initial_cash, RiskLimits.of(t), t.min_order_notional,
             {s: spec.trading.shorting for s, spec in symbols.symbols.items()},
             {s: spec.trading.route for s, spec in symbols.symbols.items()},
             {v: symbols.fee_bps(v) for v in symbols.venues()}, wait_s, t.trade_from_s,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cobflow.config import TradingSettings
 from cobflow.execution.account import sign
 
 
@@ -23,6 +24,11 @@ class RiskLimits:
     max_drawdown_pct: float
     daily_loss_pct: float
     min_quality: float
+
+    @staticmethod
+    def of(t: TradingSettings) -> RiskLimits:
+        return RiskLimits(t.risk_per_trade, t.stop_loss_pct, t.max_order_notional, t.max_position_notional,
+                          t.max_orders_per_minute, t.max_drawdown_pct, t.daily_loss_pct, t.min_quality)
 
 
 @dataclass(frozen=True, slots=True)
