@@ -182,6 +182,38 @@ class TradingSettings(BaseModel):
         return 4.0 * max(self.max_order_notional, self.max_position_notional)
 
 
+STRATEGIES = {
+    "combined": "every source: the models and the rule signals, weighted by their recent hit rate",
+    "models": "the cnn and the dqn only",
+    "cnn": "the cnn only",
+    "rules": "the rule signals only (imbalance crosses, arbitrage)",
+}
+MODEL_SOURCES = ("cnn", "dqn")
+
+
+class StrategySettings(BaseModel):
+    """Which sources the decision maker listens to (`cobflow backtest --strategy NAME`);
+    each symbol's threshold and smoothing are under `strategy:` in symbols.yaml."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(default="combined", description=", ".join(STRATEGIES))
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str) -> str:
+        if name not in STRATEGIES:
+            raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
+        return name
+
+    def listens_to(self, source: str) -> bool:
+        if self.name == "combined":
+            return True
+        if self.name == "rules":
+            return source not in MODEL_SOURCES
+        return source in (MODEL_SOURCES if self.name == "models" else (self.name,))
+
+
 class Settings(BaseSettings):
     """Every `COBFLOW_*` variable is a field here; settings are frozen once loaded (a
     flow started as a subprocess gets its own from the same environment)."""
@@ -202,6 +234,7 @@ class Settings(BaseSettings):
     flow: FlowSettings = Field(default_factory=FlowSettings)
     models: ModelSettings = Field(default_factory=ModelSettings)
     trading: TradingSettings = Field(default_factory=TradingSettings)
+    strategy: StrategySettings = Field(default_factory=StrategySettings)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -288,6 +321,9 @@ class StrategySpec(BaseModel):
     arb_notional: float = Field(10_000.0, gt=0, description="size (quote) an arbitrage must be executable for")
     anomaly_z: float = Field(4.0, gt=0)
     decision_threshold: float = Field(0.2, gt=0, le=1, description="|combined score| needed to BUY or SELL")
+    smoothing_s: int = Field(
+        30, ge=1, le=3600, description="a model's vote is the exponential average of its last this many seconds' "
+        "score (1: that second's alone): a decision follows a call that lasts, not one second's noise")
 
 
 class TradingSpec(BaseModel):

@@ -37,7 +37,7 @@ def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConf
     the COB and feature tables and the dead letters from the same input). `strategy_rows=False`
     too: the decisions and the account's rows only (RUN_TABLES: a backtest's run)."""
     keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True, trading.book_notional())
-    decided = strategy("strategy", keyed, symbols, options.spec, options.models_dir, execution=True)
+    decided = strategy("strategy", keyed, symbols, options, execution=True)
     wait_s = max(2, math.ceil(3 * idle_timeout)) if idle_timeout else None
     executed = execution("execution", decided, symbols, ExecutionOptions.of(trading, symbols, wait_s), control_dir)
     if not strategy_rows:
@@ -58,7 +58,7 @@ def strategy_options(settings: Settings) -> StrategyOptions:
     """The models of COBFLOW_MODELS__DIR if any are trained (their own label spec then)."""
     m = settings.models
     return StrategyOptions(LabelSpec(window_s=m.window_s, horizon_s=m.horizon_s, dead_zone_bps=m.dead_zone_bps),
-                           m.dir)
+                           m.dir, settings.strategy)
 
 
 def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Dataflow:

@@ -7,7 +7,10 @@ step passes them on) and writes:
 - `model_outputs`: the best cnn (and dqn) of the checkpoint folder, on seconds whose quality
   passes `min_quality`, in one batched forward pass per round (`models.runtime`);
 - `decisions` (EXECUTION.md): one per symbol and second with a features row, combining the
-  sources of the second weighted by their recent hit rate; every HOLD says why;
+  sources of the second weighted by their recent hit rate; every HOLD says why. A model's
+  vote is its score averaged over the symbol's `smoothing_s` (a call that lasts, not one
+  second's noise, moves the account: each flip costs two taker fees); a dqn HOLD abstains;
+  the strategy's name (`COBFLOW_STRATEGY__NAME`) says which sources are heard;
 - `prediction_outcomes`: each prediction scored once its horizon has passed.
 
 It runs under one key for all symbols (`strategy` below), so the models see every symbol in
@@ -29,7 +32,7 @@ import numpy as np
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
-from cobflow.config import SymbolsConfig
+from cobflow.config import StrategySettings, SymbolsConfig
 from cobflow.execution.fills import BookTops
 from cobflow.metrics.signals import ImbalanceCross, LiquidityAnomaly, Signal
 from cobflow.metrics.vectors import CNN_SIZE
@@ -66,6 +69,7 @@ class StrategyOptions:
 
     spec: LabelSpec
     models_dir: Path | None  # None: no models, signals and decisions only
+    heard: StrategySettings = StrategySettings()  # the sources the decisions listen to
 
 
 @dataclass
@@ -95,6 +99,8 @@ class SymbolStrategy:
     pending: deque = field(default_factory=deque)
     hits: dict[str, deque] = field(default_factory=dict)
     position: float = 0.0  # the dqn's own position, from its actions
+    smoothing_s: int = 1
+    averages: dict[str, float] = field(default_factory=dict)  # source -> its vote's exponential average
 
     def __post_init__(self) -> None:
         t = self.spec.window_s
@@ -124,6 +130,14 @@ class SymbolStrategy:
         ask = np.where(held, self.books[slots, 1], 0.0)
         heat = heatmap_rows(bid, ask, HEAT_S - 1, self.spec.heatmap_pool_s).astype(np.float32)
         return win, heat, rl.astype(np.float32), self.position
+
+    def smoothed(self, source: str, score: float) -> float:
+        """The exponential average over `smoothing_s` seconds (alpha 2 / (n + 1)) of a
+        model's per-second score; the first second's score starts it."""
+        before = self.averages.get(source)
+        now = score if before is None else before + 2.0 / (self.smoothing_s + 1) * (score - before)
+        self.averages[source] = now
+        return now
 
     def hit_rate(self, source: str) -> float:
         h = self.hits.get(source)
@@ -195,13 +209,15 @@ def seconds_of(rows: list) -> list[Second]:
 
 
 class StrategyState:
-    def __init__(self, symbols: SymbolsConfig, spec: LabelSpec, models: ModelRunner | ScheduledRunner | None) -> None:
+    def __init__(self, symbols: SymbolsConfig, spec: LabelSpec, models: ModelRunner | ScheduledRunner | None,
+                 heard: StrategySettings | None = None) -> None:
         self.spec = spec
         self.models = models
+        self.heard = heard or StrategySettings()
         self.symbols = {
             name: SymbolStrategy(name, spec, s.features.min_quality, s.strategy.decision_threshold,
                                  s.strategy.imbalance_average, ImbalanceCross(s.strategy.imbalance_threshold),
-                                 LiquidityAnomaly(z=s.strategy.anomaly_z))
+                                 LiquidityAnomaly(z=s.strategy.anomaly_z), smoothing_s=s.strategy.smoothing_s)
             for name, s in symbols.symbols.items()}
 
     def add(self, rows: list) -> list[AnyRow]:
@@ -271,7 +287,7 @@ class StrategyState:
                 "confidence": float(p[k]), "action": None, "action_confidence": None, "direction": DIRECTIONS[k],
                 "direction_confidence": float(p[k]), "probabilities": p.astype(np.float64),
                 "pivots": result.pivots.reshape(-1).astype(np.float64)}))
-            votes.append(("cnn", float(p[2] - p[0])))
+            votes.append(("cnn", st.smoothed("cnn", float(p[2] - p[0]))))
             predictions.append(("cnn", k - 1, float(p[k])))
             if result.q is not None:
                 q = result.q.astype(np.float64)
@@ -283,8 +299,9 @@ class StrategyState:
                     "confidence": float(soft[a]), "action": ACTIONS[a], "action_confidence": float(soft[a]),
                     "direction": None, "direction_confidence": None, "probabilities": soft, "pivots": np.zeros(0)}))
                 sign = {0: 1, 1: -1, 2: 0}[a]
-                votes.append(("dqn", sign * float(soft[a])))
-                if sign:
+                dqn = st.smoothed("dqn", sign * float(soft[a]))
+                if sign:  # HOLD keeps the position: no call on the direction (its average still decays)
+                    votes.append(("dqn", dqn))
                     predictions.append(("dqn", sign, float(soft[a])))
                 st.position = {0: 1.0, 1: -1.0}.get(a, st.position)
         for sig in sec.signals:
@@ -293,7 +310,7 @@ class StrategyState:
                 predictions.append((sig.kind, sig.direction, sig.strength))
         if mid is not None and mid > 0:
             st.pending.extend(Pending(sec.s, src, d, c, mid) for src, d, c in predictions)
-        out.append(self._decision(st, sec, ts, votes))
+        out.append(self._decision(st, sec, ts, [v for v in votes if self.heard.listens_to(v[0])]))
         return out
 
     def _decision(self, st: SymbolStrategy, sec: Second, ts: int, votes: list[tuple[str, float]]) -> TableRow:
@@ -329,14 +346,14 @@ def for_execution(made: list[AnyRow], seconds: list[Second]) -> list:
 
 
 class StrategyLogic(StatefulBatchLogic):
-    def __init__(self, state: StrategyState | None, symbols: SymbolsConfig, spec: LabelSpec,
-                 models_dir: Path | None, execution: bool = False) -> None:
+    def __init__(self, state: StrategyState | None, symbols: SymbolsConfig, options: StrategyOptions,
+                 execution: bool = False) -> None:
         self.execution = execution
         if state is None:
-            runner = load_runner(models_dir, list(symbols.symbols))
-            state = StrategyState(symbols, runner.spec if runner else spec, runner)
+            runner = load_runner(options.models_dir, list(symbols.symbols))
+            state = StrategyState(symbols, runner.spec if runner else options.spec, runner, options.heard)
         else:
-            state.models = load_runner(models_dir, list(symbols.symbols))  # modules are not kept in the store
+            state.models = load_runner(options.models_dir, list(symbols.symbols))  # modules are not kept in the store
         self.state = state
 
     def on_batch(self, values: list[list]) -> tuple[list, bool]:
@@ -368,12 +385,11 @@ def _values_lists(batch: list[tuple[str, list]]) -> list[list]:
 
 
 @operator
-def strategy(step_id: str, up: Stream, symbols: SymbolsConfig, spec: LabelSpec, models_dir: Path | None,
+def strategy(step_id: str, up: Stream, symbols: SymbolsConfig, options: StrategyOptions,
              execution: bool = False) -> Stream:
     """Keyed lists of the rows of whole seconds -> the strategy's rows (one key: see above).
     `execution`: lists of them, each second's decision in a SecondClose (operators.execution)."""
     keyed = op.flat_map_batch("to_strategy", up, _to_strategy)
     out = op.stateful_batch("strategy", keyed,
-                            lambda resume: StrategyLogic(unstamp(resume, step_id), symbols, spec, models_dir,
-                                                         execution))
+                            lambda resume: StrategyLogic(unstamp(resume, step_id), symbols, options, execution))
     return op.flat_map_batch("unkey", out, _unkey if not execution else _values_lists)

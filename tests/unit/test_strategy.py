@@ -153,3 +153,67 @@ def test_the_cob_flow_never_loads_torch_the_strategy_flow_does():
     for module, loads in (("dataflows.cob", False), ("dataflows.strategy", True)):
         out = subprocess.run([sys.executable, "-c", probe.format(m=module)], capture_output=True, text=True, check=True)
         assert out.stdout.strip() == str(loads), module
+
+
+def _decide(state, sym: str, s: int, probs, q=None, quality: float = 1.0):
+    """One second through the decision step with these model outputs (no flow, no torch)."""
+    from models.runtime import SlotOutput
+    from operators.strategy import Second
+
+    sec = Second(sym, s, quality, {"mid": 100.0}, None, {"cnn": [], "rl": []})
+    out = state._after(state.symbols[sym], sec, SlotOutput(np.array(probs), np.zeros((5, 2)),
+                                                           None if q is None else np.array(q)))
+    return next({**r.columns, **r.symbols} for r in out if r.table == "decisions")
+
+
+def _state(smoothing_s: int, threshold: float = 0.2, name: str = "combined"):
+    from cobflow.config import StrategySettings
+    from operators.strategy import StrategyState
+
+    cfg = SymbolsConfig.model_validate({"symbols": {"BTC-USD": {
+        "bucket": 10, "venues": {"binance": "BTC-USDT"},
+        "strategy": {"smoothing_s": smoothing_s, "decision_threshold": threshold}}}})
+    return StrategyState(cfg, SPEC, models=object(), heard=StrategySettings(name=name))  # type: ignore[arg-type]
+
+
+def test_a_models_vote_is_the_exponential_average_of_its_scores():
+    # smoothing 3: alpha = 2 / (3 + 1) = 0.5. cnn scores p_up - p_down: 0.8, 0.0, 0.0, -0.8
+    st = _state(3)
+    scores = [_decide(st, "BTC-USD", s, p)["score"] for s, p in
+              enumerate([(0.1, 0.0, 0.9), (0.5, 0.0, 0.5), (0.5, 0.0, 0.5), (0.9, 0.0, 0.1)])]
+    assert scores == pytest.approx([0.8, 0.4, 0.2, -0.3])  # 0.8; 0.8/2; 0.4/2; 0.2 + (-0.8 - 0.2)/2
+    # one cnn vote (weight 0.5 until 20 outcomes), so the combined score is its average
+    acts = [_decide(_state(1), "BTC-USD", 0, p)["action"] for p in [(0.1, 0.0, 0.9)]]
+    assert acts == ["BUY"]
+    # unsmoothed, one second's -0.8 flips to SELL; with 3 s it stays short of the threshold
+    st1, st3 = _state(1, 0.25), _state(3, 0.25)
+    for s, p in enumerate([(0.1, 0.0, 0.9), (0.9, 0.0, 0.1)]):
+        a1, a3 = _decide(st1, "BTC-USD", s, p), _decide(st3, "BTC-USD", s, p)
+    assert a1["action"] == "SELL" and a3["action"] == "HOLD" and a3["score"] == pytest.approx(0.0)
+
+
+def test_a_dqn_hold_abstains_and_the_strategy_name_picks_the_sources():
+    # dqn HOLD (q argmax 2): only the cnn votes, so the score is the cnn's, not its half
+    st = _state(1)
+    d = _decide(st, "BTC-USD", 0, (0.2, 0.0, 0.8), q=(0.0, 0.0, 5.0))
+    assert d["score"] == pytest.approx(0.6) and d["action"] == "BUY"
+    # dqn SELL with softmax(q)[1] = e^2 / (2 + e^2): both vote at weight 0.5
+    sell = math.exp(2) / (2 + math.exp(2))
+    d = _decide(_state(1), "BTC-USD", 0, (0.2, 0.0, 0.8), q=(0.0, 2.0, 0.0))
+    assert d["score"] == pytest.approx((0.6 - sell) / 2)
+    # `cnn` hears the cnn alone, `rules` no model at all
+    d = _decide(_state(1, name="cnn"), "BTC-USD", 0, (0.2, 0.0, 0.8), q=(0.0, 2.0, 0.0))
+    assert d["score"] == pytest.approx(0.6) and d["source"] == "cnn"
+    d = _decide(_state(1, name="rules"), "BTC-USD", 0, (0.2, 0.0, 0.8), q=(0.0, 2.0, 0.0))
+    assert d["action"] == "HOLD" and d["reason"] == "no_signal"
+
+
+def test_strategy_names_are_checked():
+    from cobflow.config import StrategySettings
+
+    with pytest.raises(ValueError, match="unknown strategy 'momentum'; known: combined, models, cnn, rules"):
+        StrategySettings(name="momentum")
+    heard = {n: [s for s in ("cnn", "dqn", "imbalance", "arbitrage") if StrategySettings(name=n).listens_to(s)]
+             for n in ("combined", "models", "cnn", "rules")}
+    assert heard == {"combined": ["cnn", "dqn", "imbalance", "arbitrage"], "models": ["cnn", "dqn"],
+                     "cnn": ["cnn"], "rules": ["imbalance", "arbitrage"]}
