@@ -118,3 +118,29 @@ def list_checkpoints(root: Path) -> list[tuple[str, Entry]]:
         if (kind_dir / INDEX).exists():
             out += [(kind_dir.name, e) for e in CheckpointStore(root, kind_dir.name).entries]
     return out
+
+
+def pin(paths: list[Path], root: Path) -> Path:
+    """A checkpoint folder at `root` holding exactly these checkpoint files (`<name>.pt`, at
+    most one per kind), so a run loads them and not the best of a store."""
+    by_kind: dict[str, Path] = {}
+    for path in map(Path, paths):
+        if path.suffix != ".pt" or not path.is_file():
+            raise CheckpointError(f"{path}: no such checkpoint file (give a <name>.pt of a models folder)")
+        try:
+            meta = torch.load(path, weights_only=True, map_location="cpu")["meta"]
+            kind = str(meta["kind"])
+        except Exception as exc:  # noqa: BLE001 - as in load
+            raise CheckpointError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+        if kind in by_kind:
+            raise CheckpointError(f"two {kind} checkpoints given ({by_kind[kind].name}, {path.name}): one per kind")
+        by_kind[kind] = path
+        check_layout(str(meta.get("layout")), f"checkpoint {path}")
+        folder = Path(root) / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.iterdir():
+            old.unlink()
+        (folder / path.name).write_bytes(path.read_bytes())
+        (folder / INDEX).write_text(json.dumps({"kind": kind, "keep": 1, "checkpoints": [
+            {"name": path.stem, "metric": float(meta.get("metric", 0.0)), "meta": meta}]}, indent=2))
+    return Path(root)

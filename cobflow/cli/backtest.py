@@ -3,12 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from cobflow.backtest import BacktestError, compare_table, kafka_backtest, pictures, run_backtest, summary_table
 from cobflow.cli.common import Subparsers, command, err, positive_int
 from cobflow.compute import ComputeError
-from cobflow.config import Settings
+from cobflow.config import STRATEGIES, Settings
+
+
+def _choices(args: argparse.Namespace, settings: Settings) -> Settings:
+    """--strategy into the settings and the flow's environment (it runs as a subprocess)."""
+    if args.strategy is None:
+        return settings
+    os.environ["COBFLOW_STRATEGY__NAME"] = args.strategy
+    return settings.model_copy(update={"strategy": settings.strategy.model_copy(update={"name": args.strategy})})
+
+
+def _models(args: argparse.Namespace) -> Path | None:
+    """--models DIR, or the --model checkpoint files pinned into OUT/models."""
+    if not args.model:
+        return args.models
+    if args.models is not None:
+        raise BacktestError("give --models DIR (the best of each kind) or --model FILE.pt ..., not both")
+    if args.walk_forward:
+        raise BacktestError("--walk-forward trains its own checkpoints per fold: no --model")
+    from models.checkpoints import CheckpointError, pin  # torch: only when asked
+
+    try:
+        return pin(args.model, args.out / "models")
+    except CheckpointError as exc:
+        raise BacktestError(str(exc)) from None
 
 
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
@@ -22,6 +47,8 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
             return err(f"unexpected {' '.join(map(str, args.dirs))!r} (did you mean: cobflow backtest compare ...?)")
         if args.out is None:
             return err("a backtest needs --out DIR")
+        settings = _choices(args, settings)
+        models = _models(args)
         if (args.since is None) != (args.until is None):
             return err("give both --from and --to (the period of the raw.* topics to replay)")
         if args.since is not None:
@@ -30,7 +57,7 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
             from cobflow.times import parse_time
 
             bt = kafka_backtest(settings, parse_time(args.since), parse_time(args.until), args.out, args.workers,
-                                progress=not args.quiet, models_dir=args.models, run_id=args.run_id)
+                                progress=not args.quiet, models_dir=models, run_id=args.run_id)
             args.input = bt.report["input"]["path"]
         elif args.input is None:
             return err("a backtest needs --input CAPTURE (or --from T --to T: the raw.* topics of that period)")
@@ -38,14 +65,14 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
             return _walk_forward(args, settings)
         else:
             bt = run_backtest(settings, args.input, args.out, args.workers, progress=not args.quiet,
-                              models_dir=args.models)
+                              models_dir=models)
         paths = pictures(settings, bt)
     except (BacktestError, ComputeError) as exc:
         return err(str(exc))
     r = bt.report
-    models = ", ".join(f"{c['kind']} {c['name']}" for c in r["checkpoints"]) or "none (rule signals only)"
-    print(f"backtest {r['run']} of {args.input} ({r['period']['seconds']:,} s of market, sha256 "
-          f"{r['input']['sha256'][:12]}) in {bt.seconds:.1f} s; models: {models}; code {r['code_version']}")
+    ran = ", ".join(f"{c['kind']} {c['name']}" for c in r["checkpoints"]) or "none (rule signals only)"
+    print(f"backtest {r['run']} ({settings.strategy.name}) of {args.input} ({r['period']['seconds']:,} s of market, "
+          f"sha256 {r['input']['sha256'][:12]}) in {bt.seconds:.1f} s; models: {ran}; code {r['code_version']}")
     print(summary_table(r))
     print(f"report: {args.out / 'report.json'}; tables: {args.out}/<table>/; pictures:")
     for p in paths:
@@ -66,13 +93,15 @@ def _walk_forward(args: argparse.Namespace, settings: Settings) -> int:
     r = walk_forward(settings, args.input, args.out, train_s, test_s, TrainConfig(epochs=args.epochs),
                      args.workers, progress=not args.quiet)
     folds = r["walk_forward"]["folds"]
-    print(f"walk-forward of {args.input}: {len(folds)} folds of {train_s:g} s training, {r['walk_forward']['embargo_s']:g}"
-          f" s embargo, {test_s:g} s test")
+    print(f"walk-forward ({settings.strategy.name}) of {args.input}: {len(folds)} folds of {train_s:g} s training, "
+          f"{r['walk_forward']['embargo_s']:g} s embargo, {test_s:g} s test")
     print(f"{'metric':13s} " + " ".join(f"{'fold ' + str(f['index']):>11s}" for f in folds) + f" {'all tests':>11s}"
-          f" {'no trades':>11s}")
+          f" {'no trades':>11s} {'buy & hold':>11s}")
+    base = r["baselines"]
     for name in FORMULAS:
         print(f"{name:13s} " + " ".join(f"{fmt(f['metrics'][name]):>11s}" for f in folds)
-              + f" {fmt(r['metrics'][name]):>11s} {fmt(r['baselines']['no_trades'][name]):>11s}")
+              + f" {fmt(r['metrics'][name]):>11s} {fmt(base['no_trades'][name]):>11s}"
+              f" {fmt(base['buy_and_hold'][name]):>11s}")
     print(f"report: {args.out / 'report.json'}; the run (tables, pictures): {args.out / 'backtest'}/")
     return 0
 
@@ -89,6 +118,11 @@ def add_commands(sub: Subparsers) -> None:
     p.add_argument("--out", type=Path, help="folder: the tables as Parquet, report.json, pictures/")
     p.add_argument("--models", type=Path, metavar="DIR",
                    help="checkpoints folder to run (default COBFLOW_MODELS__DIR; the best of each kind is used)")
+    p.add_argument("--model", nargs="+", type=Path, metavar="CHECKPOINT",
+                   help="checkpoint files (<name>.pt, one per kind) to run instead of the best of --models")
+    p.add_argument("--strategy", choices=list(STRATEGIES),
+                   help="the sources decisions listen to: " + "; ".join(f"{k}: {v}" for k, v in STRATEGIES.items())
+                   + " (default combined, or COBFLOW_STRATEGY__NAME)")
     p.add_argument("--walk-forward", action="store_true",
                    help="train on each --train window, test on the next --test window, roll forward")
     p.add_argument("--train", default="2h", help="walk-forward: training window (90s, 30m, 2h; default 2h)")

@@ -127,3 +127,36 @@ def test_cobflow_backtest_writes_the_report_its_pictures_and_compares(tmp_path):
     assert compared.returncode == 0, compared.stderr
     row = next(line.split() for line in compared.stdout.splitlines() if line.startswith("fills"))
     assert row[1] == row[2] == f"{report['metrics']['fills']:,}"
+
+
+def test_backtest_runs_the_checkpoint_files_it_is_given_and_the_named_strategy(tmp_path):
+    """`--model FILE.pt` pins that checkpoint (a cnn alone here: no dqn runs); `--strategy cnn`
+    makes every decision the cnn's; both are in report.json. Two of a kind: a one-line error."""
+    from cobflow.capture import write_capture
+    from cobflow.config import load_symbols
+    from cobflow.sinks.parquet import read_table
+    from connectors.simulator import SimConfig, simulate
+    from tests.modeltools import seeded_checkpoints
+    from tests.unit.test_strategy import SPEC
+
+    capture = tmp_path / "sim.jsonl"
+    write_capture(capture, simulate(load_symbols(CONFIG), SimConfig(seed=9, duration_s=60, alpha=1.0)))
+    cnn = next((seeded_checkpoints(tmp_path / "models", SPEC, seed=4) / "cnn").glob("*.pt"))
+    other = next((seeded_checkpoints(tmp_path / "models2", SPEC, seed=5) / "cnn").glob("*.pt"))
+    out = tmp_path / "bt"
+    base = [sys.executable, "-m", "cobflow", "--config", str(CONFIG), "backtest", "--input", str(capture), "-q"]
+    proc = subprocess.run([*base, "--out", str(out), "--model", str(cnn), "--strategy", "cnn"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((out / "report.json").read_text())
+    assert [(c["kind"], c["name"]) for c in report["checkpoints"]] == [("cnn", cnn.stem)]
+    assert report["config"]["strategy"] == {"name": "cnn"}
+    outputs = read_table(out, "model_outputs").to_pylist()
+    assert outputs and {(o["model_type"], o["model_name"]) for o in outputs} == {("cnn", cnn.stem)}
+    decided = [d for d in read_table(out, "decisions").to_pylist() if d["reason"] not in ("no_signal",)
+               and not str(d["reason"]).startswith("data_quality")]
+    assert decided and {d["source"] for d in decided} == {"cnn"}
+    two = subprocess.run([*base, "--out", str(tmp_path / "bt2"), "--model", str(cnn), str(other)],
+                         capture_output=True, text=True)
+    assert two.returncode != 0 and len(two.stderr.strip().splitlines()) == 1
+    assert "two cnn checkpoints given" in two.stderr
