@@ -33,7 +33,7 @@ def _default_home() -> Path:
 
 
 class KafkaSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     host: str = "127.0.0.1"
     port: int = Field(9092, ge=1, le=65535)
@@ -69,7 +69,7 @@ class KafkaSettings(BaseModel):
 
 
 class QuestDBSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     host: str = "127.0.0.1"
     http_port: int = Field(9000, ge=1, le=65535, description="REST /exec and ILP over HTTP")
@@ -93,7 +93,7 @@ class QuestDBSettings(BaseModel):
 class ServicesSettings(BaseModel):
     """The local servers `cobflow services` fetches from Maven Central and runs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     home: Path = Field(default_factory=_default_home, description="jars, data, PIDs, logs")
     kafka_version: str = "4.2.0"
@@ -104,7 +104,7 @@ class ServicesSettings(BaseModel):
 
 
 class FlowSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     tail: bool = Field(False, description="keep waiting for new messages (live) or stop at the end")
     batch_size: int = Field(1000, ge=1, description="Kafka messages per source batch")
@@ -131,7 +131,7 @@ class FlowSettings(BaseModel):
 class ModelSettings(BaseModel):
     """Where checkpoints live and what the models read (FEATURES.md vectors, issue 17)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     dir: Path = Field(default_factory=lambda: _default_home() / "models", description="checkpoints, per kind")
     keep: int = Field(5, ge=1, le=50, description="checkpoints kept per kind (the best by validation metric)")
@@ -144,7 +144,7 @@ class TradingSettings(BaseModel):
     """Paper execution and its risk manager (EXECUTION.md); per-symbol shorting and route
     are under `trading:` in symbols.yaml, taker fees per venue at its top."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     mode: str = Field("paper", description="paper (simulated fills) or off (decisions only)")
     run_id: str = Field("paper", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
@@ -195,7 +195,7 @@ class StrategySettings(BaseModel):
     """Which sources the decision maker listens to (`cobflow backtest --strategy NAME`);
     each symbol's threshold and smoothing are under `strategy:` in symbols.yaml."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(default="combined", description=", ".join(STRATEGIES))
 
@@ -219,7 +219,7 @@ class Settings(BaseSettings):
     flow started as a subprocess gets its own from the same environment)."""
 
     model_config = SettingsConfigDict(
-        env_prefix="COBFLOW_", env_nested_delimiter="__", extra="forbid", frozen=True
+        env_prefix="COBFLOW_", env_nested_delimiter="__", extra="forbid", frozen=True, allow_inf_nan=False
     )
 
     symbols_file: Path = Field(PROJECT_ROOT / "symbols.yaml")
@@ -253,7 +253,7 @@ _BPS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*bps\s*$", re.IGNORECASE)
 class Bucket(BaseModel):
     """A price-bucket size: an absolute step, or basis points of each second's mid."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     step: float | None = None
     bps: float | None = None
@@ -294,7 +294,7 @@ TIMEFRAMES = ("1s", "1m", "1h", "1d")  # METRICS.md bar timeframes
 class FeatureSpec(BaseModel):
     """FEATURES.md's settings of one symbol (`features:` under it in symbols.yaml)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     indicator_timeframes: tuple[str, ...] = TIMEFRAMES
     pivot_timeframes: tuple[str, ...] = ("1s", "1m")
@@ -314,7 +314,7 @@ class FeatureSpec(BaseModel):
 class StrategySpec(BaseModel):
     """Rule signals and the decision maker of one symbol (`strategy:` under it)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     imbalance_average: str = Field("li_ma_15", pattern=r"^li_ma_(1|5|15|60)$")
     imbalance_threshold: float = Field(0.3, gt=0, lt=1)
@@ -329,14 +329,14 @@ class StrategySpec(BaseModel):
 class TradingSpec(BaseModel):
     """Paper execution of one symbol (`trading:` under it)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     shorting: bool = Field(True, description="false: SELL means flat")
     route: str = Field("all", description="all (the merged books of every synced venue) or one venue")
 
 
 class SymbolSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     bucket: Bucket
     venues: dict[str, str]
@@ -378,7 +378,7 @@ DEFAULT_TAKER_FEE_BPS = 10.0
 
 
 class SymbolsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     symbols: dict[str, SymbolSpec]
     taker_fee_bps: dict[str, float] = Field(default_factory=dict, description="per venue (default 10)")
@@ -416,14 +416,34 @@ class SymbolsConfig(BaseModel):
         return sorted({v for spec in self.symbols.values() for v in spec.venues})
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML where a key given twice in one mapping is an error: plain YAML keeps the last,
+    so `binance:` listed twice under a symbol would silently trade the second market."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:  # type: ignore[override]
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice in one mapping (lines {seen[key]} and {line}); keep one",
+                    key_node.start_mark)
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
 def load_symbols(path: Path | str) -> SymbolsConfig:
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found (set COBFLOW_SYMBOLS_FILE or --config)") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML: {problem}{where}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping with a 'symbols:' key at the top")
     try:
@@ -433,7 +453,8 @@ def load_symbols(path: Path | str) -> SymbolsConfig:
 
 
 def _describe(source: str, exc: ValidationError, env: bool = False) -> str:
-    lines = [f"{source}: invalid configuration"]
+    """One line: the source, then each bad key and what is wrong with it."""
+    problems = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         if env:
@@ -445,5 +466,5 @@ def _describe(source: str, exc: ValidationError, env: bool = False) -> str:
             msg = "missing (required)"
         elif err["type"] == "extra_forbidden":
             msg = "unknown key"
-        lines.append(f"  {key}: {msg}")
-    return "\n".join(lines)
+        problems.append(f"{key}: {msg}")
+    return f"{source}: invalid configuration: " + "; ".join(problems)

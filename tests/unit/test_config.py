@@ -116,3 +116,29 @@ def test_flow_epoch_paces_inputs_without_recovery_and_snapshots_with_it(tmp_path
     assert epoch_arg(flow_commands(kafka_flow("cob"), 1)[0]) == "1"
     (tmp_path / "part-0.sqlite3").touch()  # an existing store: no partitions are created
     assert epoch_arg(flow_commands(kafka_flow("cob"), 1, recovery=tmp_path, epoch_s=0.25)[0]) == "5"
+
+
+@pytest.mark.parametrize("text, expected", [
+    # a venue listed twice under one symbol: plain YAML would keep the second (ETH's market)
+    ("symbols:\n  BTC-USD:\n    bucket: 10\n    venues:\n      binance: BTC-USDT\n      binance: ETH-USDT\n",
+     "'binance' is given twice in one mapping (lines 5 and 6); keep one"),
+    ("symbols:\n  BTC-USD:\n    bucket: 10\n    venues: {binance: BTC-USDT}\n"
+     "  BTC-USD:\n    bucket: 5\n    venues: {okx: BTC-USDT}\n",
+     "'BTC-USD' is given twice in one mapping (lines 2 and 5); keep one"),
+])
+def test_a_key_given_twice_in_symbols_yaml_is_refused_in_one_line(tmp_path, text, expected):
+    with pytest.raises(ConfigError) as exc:
+        load_symbols(write(tmp_path, text))
+    assert expected in str(exc.value) and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("var, value, expected", [
+    ("COBFLOW_FLOW__EPOCH_S", "inf", "COBFLOW_FLOW__EPOCH_S: Input should be a finite number"),
+    ("COBFLOW_FLOW__IDLE_TIMEOUT_S", "nan", "COBFLOW_FLOW__IDLE_TIMEOUT_S: Input should be a finite number"),
+    ("COBFLOW_NATIVE", "abc", "COBFLOW_NATIVE: Input should be a valid boolean"),
+])
+def test_non_finite_and_non_boolean_settings_are_refused_in_one_line(monkeypatch, var, value, expected):
+    monkeypatch.setenv(var, value)
+    with pytest.raises(ConfigError) as exc:
+        load_settings()
+    assert expected in str(exc.value) and "\n" not in str(exc.value)
