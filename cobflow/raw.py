@@ -12,6 +12,7 @@ from cobflow.venues import VENUES
 KINDS = ("ws", "rest")
 _VENUES = frozenset(VENUES)
 ENCODINGS = (None, "base64", "base64-gzip")
+TS_MAX = 2**63 - 1  # ns: the largest ts_recv an i64 (Kafka, QuestDB, Arrow) holds
 
 
 class RawMessageError(ValueError):
@@ -64,7 +65,7 @@ class RawMessage:
         try:  # the common case, checked in one expression
             ts, exchange, kind, channel, payload = d["ts_recv"], d["exchange"], d["kind"], d["channel"], d["payload"]
             symbol, encoding = d.get("symbol"), d.get("encoding")
-            if (type(ts) is int and ts >= 0 and exchange in _VENUES and kind in KINDS and type(channel) is str
+            if (type(ts) is int and 0 <= ts <= TS_MAX and exchange in _VENUES and kind in KINDS and type(channel) is str
                     and type(payload) is str and (symbol is None or type(symbol) is str)
                     and (encoding is None or encoding in ENCODINGS)):
                 return cls(ts, exchange, kind, channel, symbol, payload, encoding)
@@ -83,6 +84,9 @@ class RawMessage:
         ts = d["ts_recv"]
         if isinstance(ts, bool) or not isinstance(ts, int) or ts < 0:
             raise RawMessageError(f"ts_recv must be a non-negative integer of ns, got {ts!r}")
+        if ts > TS_MAX:
+            raise RawMessageError(f"ts_recv {ts} is beyond 2^63 - 1 ns (the year 2262): a 64-bit timestamp cannot "
+                                  "hold it")
         if d["exchange"] not in VENUES:
             raise RawMessageError(f"unknown exchange {d['exchange']!r}")
         if d["kind"] not in KINDS:

@@ -77,7 +77,9 @@ impl LineReader {
             Some(e) => e,
             None => serde_json::from_str(text).ok()?,
         };
-        let known = self.venues.contains(e.exchange.as_ref())
+        // ts_recv is an i64 of ns everywhere after this (Kafka, QuestDB, the windows)
+        let known = e.ts_recv <= i64::MAX as u64
+            && self.venues.contains(e.exchange.as_ref())
             && matches!(e.kind.as_ref(), "ws" | "rest")
             && matches!(e.encoding.as_deref(), None | Some("base64") | Some("base64-gzip"));
         known.then_some(e)

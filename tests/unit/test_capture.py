@@ -72,6 +72,25 @@ def test_bad_capture_line_names_file_and_line(tmp_path):
         list(read_capture(p))
 
 
+@pytest.mark.parametrize("native_reader", [True, False])
+def test_a_ts_recv_beyond_64_bits_is_refused_by_both_readers(tmp_path, monkeypatch, native_reader):
+    """2^63 ns and more fit no i64 (Kafka's timestamps, QuestDB's, Arrow's): the line is
+    refused with its place, as any bad line, and 2^63 - 1 is still read."""
+    from cobflow import native
+
+    if not native_reader:
+        monkeypatch.setattr(native, "line_reader", lambda: None)
+    elif native.line_reader() is None:
+        pytest.skip("the native core is not built")
+    p = tmp_path / "big.jsonl"
+    line = '{"ts_recv":%d,"exchange":"binance","kind":"ws","channel":"x","symbol":null,"payload":"{}"}'
+    p.write_text(line % 5 + "\n" + line % (2**63 - 1) + "\n" + line % 2**63 + "\n")
+    with pytest.raises(CaptureError, match=r"big.jsonl:3: ts_recv 9223372036854775808 is beyond 2\^63 - 1 ns"):
+        list(read_capture(p))
+    p.write_text(line % 5 + "\n" + line % (2**63 - 1) + "\n")
+    assert [m.ts_recv for m in read_capture(p)] == [5, 2**63 - 1]
+
+
 def test_kafka_record_round_trip_keeps_every_field():
     text = RawMessage(1633998512063356900, "binance", "ws", "depth@100ms", "NKN-USDT", '{"a":1}')
     binary = RawMessage(5, "htx", "ws", "mbp", None, "H4sIAAAAAAACA6tWKsjMS1eyMqwFAC3smCEKAAAA", "base64-gzip")
@@ -91,7 +110,8 @@ def _outcome(fn, d):
         return f"error: {exc}"
 
 
-_field_values = st.one_of(st.none(), st.booleans(), st.integers(-2, 2 * 10**18), st.text(max_size=6),
+_field_values = st.one_of(st.none(), st.booleans(), st.integers(-2, 2 * 10**18), st.integers(2**63 - 2, 2**64 + 1),
+                          st.text(max_size=6),
                           st.sampled_from(["binance", "okx", "ws", "rest", "base64", "base64-gzip", "{}"]),
                           st.lists(st.integers(), max_size=1))
 
