@@ -394,8 +394,13 @@ class QuestDB(_Server):
 class Services:
     """Kafka and QuestDB together, in start order."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.servers: list[_Server] = [Kafka(settings), QuestDB(settings)]
+    NAMES = ("kafka", "questdb")
+
+    def __init__(self, settings: Settings, only: str | None = None) -> None:
+        """`only`: one of NAMES, to start, stop or restart that server alone."""
+        if only is not None and only not in self.NAMES:
+            raise ServiceError(f"unknown server {only!r}; known: {', '.join(self.NAMES)}")
+        self.servers: list[_Server] = [s for s in (Kafka(settings), QuestDB(settings)) if only in (None, s.name)]
 
     def up(self) -> list[str]:
         """Start what is not running; returns the names this call started."""
@@ -407,6 +412,11 @@ class Services:
             for s in self.servers:
                 s.wipe()
         return stopped
+
+    def restart(self) -> list[str]:
+        """Stop, then start again (its data kept); returns the names started."""
+        self.down()
+        return self.up()
 
     def stop(self, names: list[str]) -> None:
         for s in reversed(self.servers):

@@ -1,5 +1,6 @@
 """`cobflow services` on a second pair of servers (other ports, own data): idempotent up,
-status with versions, cleanup after a crash, nothing left behind by down."""
+status with versions, cleanup after a crash, one server started, restarted, stopped alone,
+nothing left behind by down."""
 
 from __future__ import annotations
 
@@ -49,6 +50,20 @@ def test_up_twice_status_crash_and_down(services, tmp_path):
             time.sleep(0.1)
         out = run(env, *cli, "status")
         assert "kafka" in out and "stopped" in out
+
+        # one server at a time: the other keeps its process
+        out = run(env, *cli, "up", "kafka")
+        assert out.startswith("kafka") and "questdb" not in out
+        kafka = int(pid_files[0].read_text())
+        assert _pid_alive(kafka) and kafka != pids[0] and int(pid_files[1].read_text()) == pids[1]
+        run(env, *cli, "restart", "questdb")
+        questdb = int(pid_files[1].read_text())
+        assert questdb != pids[1] and not _pid_alive(pids[1]) and _pid_alive(questdb)
+        assert int(pid_files[0].read_text()) == kafka
+        run(env, *cli, "down", "kafka")
+        assert not _pid_alive(kafka) and _pid_alive(questdb)
+        assert "healthy" in run(env, *cli, "status", "questdb")
+        pids = [kafka, questdb]
 
         run(env, *cli, "down")
         assert not any(_pid_alive(p) for p in pids)
