@@ -70,8 +70,8 @@ class FeatureState:
                 out.extend(self.finish())
                 self.current = row.ts // NS
                 self.pending = {"quality": row.columns, "bars": [], "summary": None, "buckets": None, "flow": None}
-            elif self.current is None:
-                continue
+            elif self.current is None or not self.pending:
+                continue  # not inside a second: the bars a finite input's end shows still open
             elif name == OHLCV.name:
                 self.pending["bars"].extend(_all_bars(row))
             elif name == COB_SUMMARY.name:

@@ -279,3 +279,23 @@ def test_cobflow_features_from_t_keeps_the_later_rows_with_the_values_of_the_who
     backwards = run("features", "--input", str(tmp_path / "flow"), "--output", str(tmp_path / "x"),
                     "--from", str(t), "--to", str(t - S))
     assert backwards.returncode == 2 and "is not before" in backwards.stderr
+
+
+def test_rows_after_the_last_whole_second_are_left_alone():
+    """At a finite input's end (and again when a flow resumes there from its recovery store)
+    the consolidated book shows its still-open bars after the last second's rows, outside any
+    second: the features step skips them (it raised KeyError on them)."""
+    from cobflow.tables import DATA_QUALITY, OHLCV, TableRow
+    from operators.features import new_feature_state
+
+    cfg = SymbolsConfig.model_validate({"symbols": {"BTC-USD": {"bucket": 10, "venues": {"binance": "BTC-USDT"}}}})
+    st = new_feature_state(cfg, "BTC-USD")
+    s = 1_700_000_000 * 1_000_000_000
+    quality = TableRow(DATA_QUALITY.name, s, {"symbol": "BTC-USD"},
+                       {"quality": 1.0, "completeness": 1.0, "freshness": 1.0})
+    bar = TableRow(OHLCV.name, s, {"symbol": "BTC-USD", "venue": "ALL", "timeframe": "1m"},
+                   {"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0, "buy_volume": 1.0,
+                    "sell_volume": 0.0, "trades": 1, "vwap": 1.0})
+    st.add([quality])
+    st.finish()
+    assert st.add([bar]) == [] and st.finish() == []
