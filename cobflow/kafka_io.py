@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
 from cobflow.config import KafkaSettings
-from cobflow.raw import RawMessage
+from cobflow.deadletter import DeadLetter
+from cobflow.raw import TS_MAX, RawMessage
 from cobflow.venues import VENUES
 
 
@@ -120,6 +123,17 @@ def from_record(
         payload,
         encoding,
     )
+
+
+def unreadable_record(venue: str, msg: Any, reason: str) -> DeadLetter:
+    """A raw.<venue> record that is no raw message, as a dead letter (stage `read`) that
+    says where it is: its time is the record's Kafka timestamp, its payload what it holds."""
+    _kind, ms = msg.timestamp()
+    ts = min(max(int(ms), 0) * 1_000_000, TS_MAX)
+    key, value = msg.key(), msg.value() or b""
+    raw = RawMessage(ts, venue, "ws", "", key.decode("utf-8", "replace") if key is not None else None,
+                     value.decode("utf-8", "replace"), None)
+    return DeadLetter("read", f"{msg.topic()}[{msg.partition()}]@{msg.offset()}: {reason}", raw)
 
 
 def producer(settings: KafkaSettings) -> Producer:
@@ -246,6 +260,7 @@ def record(
             todo = {(s.topic, s.partition): todo[(s.topic, s.partition)] for s in starts}
         venue_of = dict(topics)
         keyed: list[tuple[int, str, str, int, int, RawMessage]] = []
+        unreadable: list[str] = []
         if starts:
             c.assign(starts)
         n = 0
@@ -260,7 +275,11 @@ def record(
                 if msg.offset() + 1 >= end:
                     del todo[tp]
                 venue = venue_of[msg.topic()]
-                raw = from_record(venue, msg.key(), msg.value(), msg.headers())
+                try:
+                    raw = from_record(venue, msg.key(), msg.value(), msg.headers())
+                except ValueError as exc:  # what the flow dead-letters (stage read), a recording leaves out
+                    unreadable.append(unreadable_record(venue, msg, str(exc)).reason)
+                    continue
                 n += 1
                 if progress and n % 1000 == 0:
                     progress(n)
@@ -270,6 +289,9 @@ def record(
         keyed.sort(key=lambda k: k[:5])
         if progress:
             progress(n)
+        if unreadable:
+            print(f"left out {len(unreadable):,} records that are no raw messages (first: {unreadable[0]})",
+                  file=sys.stderr)
         return [k[5] for k in keyed]
     finally:
         c.close()

@@ -13,7 +13,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 
 from cobflow.capture import capture_extent, read_capture
 from cobflow.consumer_lag import LagMeter
-from cobflow.kafka_io import from_record
+from cobflow.deadletter import DeadLetter
+from cobflow.kafka_io import from_record, unreadable_record
 from cobflow.progress import Progress
 from cobflow.raw import RawMessage
 from cobflow.tables import TableRow
@@ -71,7 +72,10 @@ TopicPartitionKey = tuple[str, int]
 HOLD_HIGH, HOLD_LOW = 4000, 1000  # records held back per partition: pause at, resume at
 
 
-class _RawTopicsPartition(StatefulSourcePartition[RawMessage | TableRow, dict[str, int]]):
+Item = RawMessage | DeadLetter  # a record read, or one that cannot be (stage `read`)
+
+
+class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | TableRow, dict[str, int]]):
     def __init__(self, servers: str, topics: dict[str, str], tail: bool, batch_size: int, skew_ns: int,
                  resume: dict[str, int] | None) -> None:
         self.venue_of = topics  # topic -> venue
@@ -85,7 +89,7 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | TableRow, dict[st
         md = self.consumer.list_topics(timeout=15)
         resume = resume or {}
         self.fetched: dict[TopicPartitionKey, int | None] = {}  # next offset expected from Kafka
-        self.held: dict[TopicPartitionKey, deque[tuple[int, RawMessage]]] = {}  # read, not yet emitted
+        self.held: dict[TopicPartitionKey, deque[tuple[int, int, Item]]] = {}  # (offset, ts_recv, item) not yet out
         assign = []
         for topic in topics:
             for part in sorted(md.topics[topic].partitions):
@@ -101,22 +105,22 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | TableRow, dict[st
         self.lag = LagMeter(servers, known_end=self._fetched_end)
         self.done = False
 
-    def next_batch(self) -> list[RawMessage | TableRow]:
+    def next_batch(self) -> list[RawMessage | DeadLetter | TableRow]:
         if self.done:
             raise StopIteration
-        out: list[RawMessage | TableRow] = []
+        out: list[RawMessage | DeadLetter | TableRow] = []
         last_offset: dict[TopicPartitionKey, int] = {}
         floor = self._floor()
 
-        def emit(tp: TopicPartitionKey, offset: int, raw: RawMessage) -> None:
-            out.append(raw)
+        def emit(tp: TopicPartitionKey, offset: int, ts: int, item: Item) -> None:
+            out.append(item)
             self.emitted[tp] = offset + 1
             last_offset[tp] = offset
-            if raw.ts_recv > self.last_ts.get(tp, -1):
-                self.last_ts[tp] = raw.ts_recv
+            if ts > self.last_ts.get(tp, -1):
+                self.last_ts[tp] = ts
 
         for tp, q in self.held.items():  # what waited for the others first, in order
-            while q and self._may_emit(tp, q[0][1].ts_recv, floor):
+            while q and self._may_emit(tp, q[0][1], floor):
                 emit(tp, *q.popleft())
         for msg in self.consumer.consume(self.batch_size, 0.001):
             tp = (msg.topic(), msg.partition())
@@ -133,12 +137,19 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | TableRow, dict[st
                 continue  # (offset < expected: a record already read)
             self.fetched[tp] = offset + 1
             self.at_eof.discard(tp)
-            raw = from_record(self.venue_of[tp[0]], msg.key(), msg.value(), msg.headers())
+            item: Item
+            try:
+                item = from_record(self.venue_of[tp[0]], msg.key(), msg.value(), msg.headers())
+                ts = item.ts_recv
+            except ValueError as exc:  # a poison pill: dead-lettered, never read again
+                item = unreadable_record(self.venue_of[tp[0]], msg, str(exc))
+                q = self.held[tp]
+                ts = q[-1][1] if q else self.last_ts.get(tp, -1)  # in its place, moving no clock
             q = self.held[tp]
-            if q or not self._may_emit(tp, raw.ts_recv, floor):
-                q.append((offset, raw))
+            if q or not self._may_emit(tp, ts, floor):
+                q.append((offset, ts, item))
             else:
-                emit(tp, offset, raw)
+                emit(tp, offset, ts, item)
         self._align()
         if last_offset:
             out.extend(self.lag(last_offset))
@@ -196,8 +207,9 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | TableRow, dict[st
         self.consumer.close()
 
 
-class RawTopicsSource(FixedPartitionedSource[RawMessage | TableRow, dict[str, int]]):
-    """The raw.<venue> topics as RawMessages, kept in step on ts_recv, and consumer_lag rows.
+class RawTopicsSource(FixedPartitionedSource[RawMessage | DeadLetter | TableRow, dict[str, int]]):
+    """The raw.<venue> topics as RawMessages, kept in step on ts_recv, and consumer_lag rows;
+    a record that is no raw message (no valid ts_recv header) as a dead letter of stage `read`.
 
     One source partition reads every topic partition, so that it can hold the topics within
     `max_skew_s` of each other (the per-symbol work is spread over workers by the keyed steps

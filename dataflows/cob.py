@@ -43,9 +43,9 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None, featu
     tail = settings.flow.tail if tail is None else tail
     symbols = load_symbols(settings.symbols_file)
     flow = Dataflow("cob")
-    raw, lag = kafka_input(flow, settings, symbols.venues(), tail)
+    raw, lag, unread = kafka_input(flow, settings, symbols.venues(), tail)
     rows, dead = cob("cob", raw, symbols, settings.flow.idle_timeout_s if tail else None, features)
-    questdb_output(settings, tables(features), rows, dead, lag)
+    questdb_output(settings, tables(features), rows, dead, lag, unread)
     return flow
 
 

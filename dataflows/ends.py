@@ -24,15 +24,16 @@ from cobflow.sinks.parquet import ParquetSink
 from cobflow.sinks.questdb import QuestDBSink
 from cobflow.sources import CaptureSource, RawTopicsSource
 from cobflow.tables import PIPELINE_TABLES, AnyRow, Table, TableRow
-from operators.split import split_rows
+from operators.split import split_dead_letters, split_rows
 
 DEAD_LETTERS_FILE = "dead_letters.jsonl"
 
 
 def kafka_input(flow: Dataflow, settings: Settings, venues: list[str],
-                tail: bool) -> tuple[Stream[RawMessage], Stream[TableRow]]:
-    """Raw messages of these venues' topics (read in step on ts_recv), and the flow's
-    consumer_lag rows. `tail`: keep reading new messages (live) instead of stopping at the end."""
+                tail: bool) -> tuple[Stream[RawMessage], Stream[TableRow], Stream[DeadLetter]]:
+    """Raw messages of these venues' topics (read in step on ts_recv), the flow's
+    consumer_lag rows, and the records that are no raw messages as dead letters (stage
+    `read`). `tail`: keep reading new messages (live) instead of stopping at the end."""
     kafka = settings.kafka
     topics = {kafka.raw_topic(v): v for v in venues}
     # A venue with no data yet is not an error: its topic is created empty and read as it fills.
@@ -40,13 +41,16 @@ def kafka_input(flow: Dataflow, settings: Settings, venues: list[str],
     items = op.input("kafka", flow, RawTopicsSource(kafka.servers, topics, tail=tail,
                                                     batch_size=settings.flow.batch_size,
                                                     max_skew_s=settings.flow.max_skew_s))
-    lag, raw = split_rows("lag_or_raw", items)
-    return raw, lag
+    lag, read = split_rows("lag_or_raw", items)
+    unread, raw = split_dead_letters("unread_or_raw", read)
+    return raw, lag, unread
 
 
 def questdb_output(settings: Settings, tables: list[Table], rows: Stream[AnyRow],
-                   dead: Stream[DeadLetter], lag: Stream[TableRow]) -> None:
-    """Rows, dead-letter rows and lag rows into QuestDB; dead letters (whole) into dlq."""
+                   dead: Stream[DeadLetter], lag: Stream[TableRow], unread: Stream[DeadLetter]) -> None:
+    """Rows, dead-letter rows and lag rows into QuestDB; dead letters (whole) into dlq.
+    `unread`: the input's own dead letters (kafka_input's third stream)."""
+    dead = op.merge("all_dead_letters", dead, unread)
     dead_rows = op.map("dead_letter_row", dead, DeadLetter.row)
     everything = op.merge("all_rows", rows, dead_rows, lag)
     op.output("questdb", everything, QuestDBSink(settings.questdb, [*tables, *PIPELINE_TABLES]))

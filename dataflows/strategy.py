@@ -66,12 +66,12 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Da
     tail = settings.flow.tail if tail is None else tail
     symbols = load_symbols(settings.symbols_file)
     flow = Dataflow("strategy")
-    raw, lag = kafka_input(flow, settings, symbols.venues(), tail)
+    raw, lag, unread = kafka_input(flow, settings, symbols.venues(), tail)
     rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings), settings.trading,
                                   settings.flow.idle_timeout_s if tail else None,
                                   settings.trading.control_dir if tail else None, settings.flow.cob_tables,
                                   settings.flow.strategy_tables)
-    questdb_output(settings, list(FLOW_TABLES), rows, dead, lag)
+    questdb_output(settings, list(FLOW_TABLES), rows, dead, lag, unread)
     return flow
 
 

@@ -48,7 +48,7 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Da
     settings = settings or load_settings()
     tail = settings.flow.tail if tail is None else tail
     flow = Dataflow("top_of_book")
-    raw, lag = kafka_input(flow, settings, venues_to_read(settings), tail)
+    raw, lag, unread = kafka_input(flow, settings, venues_to_read(settings), tail)
     rows, dead = top_of_book("top_of_book", raw, settings.flow.idle_timeout_s if tail else None)
-    questdb_output(settings, TABLES, rows, dead, lag)
+    questdb_output(settings, TABLES, rows, dead, lag, unread)
     return flow

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 
+from cobflow.deadletter import DeadLetter
 from cobflow.tables import AnyRow, TableRow, TableRows
 
 
@@ -41,3 +42,17 @@ def split_rows(step_id: str, up: Stream) -> RowsAndRest:
     """Table rows, and everything else: two passes over each batch, cheaper than `branch`'s
     Python call per item."""
     return RowsAndRest(op.flat_map_batch("rows", up, _rows), op.flat_map_batch("rest", up, _not_rows))
+
+
+def _dead(batch: list) -> list[DeadLetter]:
+    return [x for x in batch if type(x) is DeadLetter]
+
+
+def _not_dead(batch: list) -> list:
+    return [x for x in batch if type(x) is not DeadLetter]
+
+
+@operator
+def split_dead_letters(step_id: str, up: Stream) -> RowsAndRest:
+    """Dead letters (in `rows`), and everything else."""
+    return RowsAndRest(op.flat_map_batch("dead", up, _dead), op.flat_map_batch("rest", up, _not_dead))
