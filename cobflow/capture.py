@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
@@ -43,9 +44,18 @@ def capture_extent(path: Path | str) -> tuple[float, str]:
     return path.stat().st_size / 1e6, "MB"
 
 
-def read_capture(path: Path | str, progress: Callable[[float], None] | None = None) -> Iterator[RawMessage]:
+#: Told of each line that is no raw message, instead of an error: (error, the line's bytes).
+OnBad = Callable[[CaptureError, bytes], None]
+
+
+def read_capture(path: Path | str, progress: Callable[[float], None] | None = None,
+                 on_bad: OnBad | None = None) -> Iterator[RawMessage]:
     """The messages of a capture, in order. `progress`, if given, is told how much has been
-    read (in `capture_extent`'s unit) every PROGRESS_EVERY messages and at the end."""
+    read (in `capture_extent`'s unit) every PROGRESS_EVERY messages and at the end.
+
+    A line that is no raw message raises CaptureError naming the file and line; with
+    `on_bad`, it is handed there and reading goes on. A compressed file cut short is read up
+    to the cut, which is then the error (or the last thing handed to `on_bad`)."""
     path = Path(path)
     if not path.exists():
         raise CaptureError(f"{path}: no such capture file")
@@ -56,27 +66,43 @@ def read_capture(path: Path | str, progress: Callable[[float], None] | None = No
     with open(path, "rb") as raw:
         f = gzip.GzipFile(fileobj=raw, mode="rb") if str(path).lower().endswith(".gz") else raw
         reader = native.line_reader()
-        if reader is not None:
-            yield from _read_lines_native(path, raw, f, reader, progress)
-            return
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            yield _line_message(path, lineno, line)
-            if progress is not None and lineno % PROGRESS_EVERY == 0:
+        counted = [0]  # lines read so far, for the error at a cut
+        try:
+            if reader is not None:
+                yield from _read_lines_native(path, raw, f, reader, progress, on_bad, counted)
+                return
+            for lineno, line in enumerate(f, 1):
+                counted[0] = lineno
+                if not line.strip():
+                    continue
+                msg = _line_message(path, lineno, line, on_bad)
+                if msg is not None:
+                    yield msg
+                if progress is not None and lineno % PROGRESS_EVERY == 0:
+                    progress(raw.tell() / 1e6)
+            if progress is not None:
                 progress(raw.tell() / 1e6)
-        if progress is not None:
-            progress(raw.tell() / 1e6)
+        except (EOFError, OSError, zlib.error) as exc:  # gzip: a cut or damaged stream
+            err = CaptureError(f"{path}: the compressed file ends or breaks after line {counted[0]:,} "
+                               f"({type(exc).__name__}: {exc}); what follows is lost")
+            if on_bad is None:
+                raise err from None
+            on_bad(err, b"")
 
 
-def _line_message(path: Path, lineno: int, line: bytes) -> RawMessage:
+def _line_message(path: Path, lineno: int, line: bytes, on_bad: OnBad | None = None) -> RawMessage | None:
     try:
         return RawMessage.from_dict(orjson.loads(line))
     except (orjson.JSONDecodeError, RawMessageError) as exc:
-        raise CaptureError(f"{path}:{lineno}: {exc}") from None
+        err = CaptureError(f"{path}:{lineno}: {exc}")
+        if on_bad is None:
+            raise err from None
+        on_bad(err, line)
+        return None
 
 
-def _read_lines_native(path: Path, raw, f, reader, progress) -> Iterator[RawMessage]:  # type: ignore[no-untyped-def]
+def _read_lines_native(path: Path, raw, f, reader, progress, on_bad,  # type: ignore[no-untyped-def]
+                       counted: list[int]) -> Iterator[RawMessage]:
     """Chunks of the file through the native reader; a line it does not take goes through
     `_line_message`, the reference, which reads it or names the rule it breaks."""
     rest, lineno, count, next_report = b"", 0, 0, PROGRESS_EVERY
@@ -87,13 +113,17 @@ def _read_lines_native(path: Path, raw, f, reader, progress) -> Iterator[RawMess
         while True:
             msgs, pos, lines, stopped = reader.read(buf, pos, last)
             lineno += lines
+            counted[0] = lineno
             count += len(msgs)
             yield from msgs
             if stopped:
                 end = buf.find(b"\n", pos)
                 end = len(buf) if end < 0 else end + 1
                 lineno += 1
-                yield _line_message(path, lineno, buf[pos:end])
+                counted[0] = lineno
+                msg = _line_message(path, lineno, buf[pos:end], on_bad)
+                if msg is not None:
+                    yield msg
                 count, pos = count + 1, end
             if progress is not None:
                 while count >= next_report:

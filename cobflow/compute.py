@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 import pyarrow.parquet as pq
 
 from cobflow.capture import CaptureError, capture_format
@@ -25,27 +26,51 @@ class ComputeResult:
     seconds: float
     rows: dict[str, int]  # per table
     dead_letters: int
+    unreadable: list[str] = field(default_factory=list)  # the reasons of the lines that are no raw messages
 
 
 def compute(settings: Settings, input: Path, output: Path, workers: int = 1, processes: int = 1,
             progress: bool = True, strategy: bool = False) -> ComputeResult:
-    """Run the file flow over `input` into `output` (its tables replaced, never appended to)."""
+    """Run the file flow over `input` into `output` (its tables replaced, never appended to).
+
+    The flow writes into a hidden folder beside `output`, whose tables replace `output`'s
+    only once it has succeeded: a failed run leaves nothing that looks like a result (and a
+    previous result as it was)."""
     load_symbols(settings.symbols_file)  # a configuration error is reported here, in one line
     if not input.exists():
         raise CaptureError(f"{input}: no such capture file")
     capture_format(input)
-    for t in FLOW_TABLES:
-        shutil.rmtree(output / t.name, ignore_errors=True)
-    for old in output.glob("dead_letters*.jsonl") if output.exists() else []:
-        old.unlink()
     output.mkdir(parents=True, exist_ok=True)
+    staging = output.resolve().parent / f".{output.resolve().name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
     start = time.perf_counter()
-    locator = file_flow(input.resolve(), output.resolve(), settings.symbols_file, progress, strategy=strategy)
-    rc = run_flow(locator, workers, processes=processes, epoch_s=settings.flow.epoch_s)
-    if rc != 0:
-        raise ComputeError(f"the dataflow failed (exit {rc})")
+    try:
+        locator = file_flow(input.resolve(), staging, settings.symbols_file, progress, strategy=strategy)
+        rc = run_flow(locator, workers, processes=processes, epoch_s=settings.flow.epoch_s)
+        if rc != 0:
+            raise ComputeError(f"the dataflow failed (exit {rc}); {output} is left as it was")
+        _move_into(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     tables = FLOW_TABLES if strategy else (*COB_TABLES, *FEATURE_TABLES)
     rows = {t.name: sum(pq.ParquetFile(f).metadata.num_rows for f in (output / t.name).glob("*.parquet"))
             for t in tables}
-    dead = sum(1 for f in output.glob("dead_letters*.jsonl") for _ in open(f, "rb"))
-    return ComputeResult(time.perf_counter() - start, rows, dead)
+    dead, unreadable = 0, []
+    for f in output.glob("dead_letters*.jsonl"):
+        for line in open(f, "rb"):
+            dead += 1
+            if b'"stage":"read"' in line[:40]:
+                unreadable.append(orjson.loads(line)["reason"])
+    return ComputeResult(time.perf_counter() - start, rows, dead, sorted(unreadable))
+
+
+def _move_into(staging: Path, output: Path) -> None:
+    """The finished run's tables and dead letters replace those of `output` (its other files,
+    a backtest's report or pictures, stay)."""
+    for t in FLOW_TABLES:
+        shutil.rmtree(output / t.name, ignore_errors=True)
+    for old in output.glob("dead_letters*.jsonl"):
+        old.unlink()
+    for item in staging.iterdir():
+        item.rename(output / item.name)

@@ -107,6 +107,8 @@ class FlowSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     tail: bool = Field(False, description="keep waiting for new messages (live) or stop at the end")
+    strict: bool = Field(False, description="file mode: stop at the first capture line that is no raw message "
+                         "(default: dead-letter it, stage read, and go on)")
     batch_size: int = Field(1000, ge=1, description="Kafka messages per source batch")
     idle_timeout_s: float = Field(
         2.0, gt=0, description="live mode: close a market's open second after this much silence"

@@ -6,12 +6,13 @@ from __future__ import annotations
 import itertools
 import time
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
-from cobflow.capture import capture_extent, read_capture
+from cobflow.capture import CaptureError, capture_extent, read_capture
 from cobflow.consumer_lag import LagMeter
 from cobflow.deadletter import DeadLetter
 from cobflow.kafka_io import from_record, unreadable_record
@@ -20,8 +21,8 @@ from cobflow.raw import RawMessage
 from cobflow.tables import TableRow
 
 
-class _CapturePartition(StatefulSourcePartition[RawMessage, int]):
-    def __init__(self, path: Path, batch_size: int, resume: int | None, progress: bool) -> None:
+class _CapturePartition(StatefulSourcePartition[RawMessage | DeadLetter, int]):
+    def __init__(self, path: Path, batch_size: int, resume: int | None, progress: bool, strict: bool) -> None:
         self.batch_size = batch_size
         self.offset = resume or 0
         if progress:
@@ -29,17 +30,35 @@ class _CapturePartition(StatefulSourcePartition[RawMessage, int]):
             self.bar: Progress | None = Progress("compute", total, unit)
         else:
             self.bar = None
-        self.it = itertools.islice(read_capture(path, self.bar), self.offset, None)
         self.first_ts: int | None = None
+        self.last_ts = 0
         self.started = time.monotonic()
+        self.unread: deque[DeadLetter] = deque()
+        lines = read_capture(path, self.bar, None if strict else self._unreadable)
+        self.it = itertools.islice(self._with_unread(lines), self.offset, None)
 
-    def next_batch(self) -> list[RawMessage]:
+    def _unreadable(self, err: CaptureError, line: bytes) -> None:
+        """A line that is no raw message: a dead letter (stage `read`) at the time of the
+        line before it, which names the file and line and keeps the text."""
+        text = line.decode("utf-8", "replace").rstrip("\r\n")
+        self.unread.append(DeadLetter("read", str(err), RawMessage(self.last_ts, "unknown", "ws", "", None, text)))
+
+    def _with_unread(self, lines: Iterator[RawMessage]) -> Iterator[RawMessage | DeadLetter]:
+        for msg in lines:
+            while self.unread:
+                yield self.unread.popleft()
+            self.last_ts = msg.ts_recv
+            if self.first_ts is None:
+                self.first_ts = msg.ts_recv
+            yield msg
+        yield from self.unread
+
+    def next_batch(self) -> list[RawMessage | DeadLetter]:
         batch = list(itertools.islice(self.it, self.batch_size))
-        if batch and self.bar is not None:  # the market's pace: seconds of it per wall second
-            self.first_ts = batch[0].ts_recv if self.first_ts is None else self.first_ts
+        if batch and self.bar is not None and self.first_ts is not None:  # the market's pace: s of it per wall s
             wall = time.monotonic() - self.started
             if wall > 0:
-                self.bar.note(f"{(batch[-1].ts_recv - self.first_ts) / 1e9 / wall:,.0f} market s/s")
+                self.bar.note(f"{(self.last_ts - self.first_ts) / 1e9 / wall:,.0f} market s/s")
         if not batch:
             if self.bar is not None:
                 self.bar.finish()
@@ -52,19 +71,22 @@ class _CapturePartition(StatefulSourcePartition[RawMessage, int]):
         return self.offset
 
 
-class CaptureSource(FixedPartitionedSource[RawMessage, int]):
-    """`progress`: a progress line on stderr (how much of the file is read, rate, eta)."""
+class CaptureSource(FixedPartitionedSource[RawMessage | DeadLetter, int]):
+    """`progress`: a progress line on stderr (how much of the file is read, rate, eta).
+    A line that is no raw message is a dead letter (stage `read`), or with `strict` the
+    end of the run (CaptureError, naming the file and line)."""
 
-    def __init__(self, path: Path | str, batch_size: int = 1000, progress: bool = False) -> None:
+    def __init__(self, path: Path | str, batch_size: int = 1000, progress: bool = False, strict: bool = False) -> None:
         self.path = Path(path)
         self.batch_size = batch_size
         self.progress = progress
+        self.strict = strict
 
     def list_parts(self) -> list[str]:
         return [self.path.name]
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _CapturePartition:
-        return _CapturePartition(self.path, self.batch_size, resume_state, self.progress)
+        return _CapturePartition(self.path, self.batch_size, resume_state, self.progress, self.strict)
 
 
 # -- Kafka --------------------------------------------------------------------------------

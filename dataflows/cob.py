@@ -56,7 +56,7 @@ def file_flow(input: str | Path, output: str | Path, symbols_file: str | Path | 
     settings = settings or load_settings()
     symbols = load_symbols(symbols_file or settings.symbols_file)
     flow = Dataflow("cob")
-    raw = file_input(flow, input, settings.flow.batch_size, progress)
+    raw, unread = file_input(flow, input, settings.flow.batch_size, progress, settings.flow.strict)
     rows, dead = cob("cob", raw, symbols, features=features)
-    parquet_output(output, tables(features), rows, dead)
+    parquet_output(output, tables(features), rows, dead, unread)
     return flow

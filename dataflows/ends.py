@@ -57,13 +57,20 @@ def questdb_output(settings: Settings, tables: list[Table], rows: Stream[AnyRow]
     op.output("dlq", op.map("dlq_message", dead, dlq_message), dlq_sink(settings.kafka))
 
 
-def file_input(flow: Dataflow, path: str | Path, batch_size: int, progress: bool) -> Stream[RawMessage]:
-    """A capture file's raw messages (CAPTURE.md); `progress`: a progress bar on stderr."""
-    return op.input("capture", flow, CaptureSource(path, batch_size, progress))
+def file_input(flow: Dataflow, path: str | Path, batch_size: int, progress: bool,
+               strict: bool = False) -> tuple[Stream[RawMessage], Stream[DeadLetter]]:
+    """A capture file's raw messages (CAPTURE.md), and its lines that are none as dead
+    letters (stage `read`; `strict`: the first one ends the run). `progress`: a progress bar
+    on stderr."""
+    items = op.input("capture", flow, CaptureSource(path, batch_size, progress, strict))
+    unread, raw = split_dead_letters("unread_or_raw", items)
+    return raw, unread
 
 
 def parquet_output(output: str | Path, tables: list[Table], rows: Stream[AnyRow],
-                   dead: Stream[DeadLetter]) -> None:
-    """One Parquet folder per table under `output`, and the dead letters beside them."""
+                   dead: Stream[DeadLetter], unread: Stream[DeadLetter]) -> None:
+    """One Parquet folder per table under `output`, and the dead letters beside them (the
+    flow's and the input's own, `unread`)."""
+    dead = op.merge("all_dead_letters", dead, unread)
     op.output("parquet", rows, ParquetSink(str(output), tables))
     op.output("dead_letters", dead, DeadLetterFile(os.path.join(output, DEAD_LETTERS_FILE)))

@@ -80,7 +80,7 @@ def file_flow(input: str | Path, output: str | Path, symbols_file: str | Path | 
     settings = settings or load_settings()
     symbols = load_symbols(symbols_file or settings.symbols_file)
     flow = Dataflow("strategy")
-    raw = file_input(flow, input, settings.flow.batch_size, progress)
+    raw, unread = file_input(flow, input, settings.flow.batch_size, progress, settings.flow.strict)
     rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings), settings.trading)
-    parquet_output(output, list(FLOW_TABLES), rows, dead)
+    parquet_output(output, list(FLOW_TABLES), rows, dead, unread)
     return flow

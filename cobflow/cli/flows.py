@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from cobflow.cli.common import Subparsers, command, err, positive_int
@@ -25,6 +26,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_compute(args: argparse.Namespace, settings: Settings) -> int:
+    if args.strict:  # the flow runs as a subprocess with this environment
+        os.environ["COBFLOW_FLOW__STRICT"] = "1"
     try:
         result = compute(settings, args.input, args.output, args.workers, args.processes, strategy=args.strategy)
     except ComputeError as exc:
@@ -33,6 +36,9 @@ def cmd_compute(args: argparse.Namespace, settings: Settings) -> int:
     for name, n in result.rows.items():
         print(f"  {name:19s} {n:>9,} rows")
     print(f"  dead letters   {result.dead_letters:>9,} (dead_letters*.jsonl)")
+    if result.unreadable:
+        print(f"  of which {len(result.unreadable):,} capture lines are no raw messages (stage read), first: "
+              f"{result.unreadable[0]}")
     return 0
 
 
@@ -58,5 +64,7 @@ def add_commands(sub: Subparsers) -> None:
     s.add_argument("--output", type=Path, required=True, help="folder: one Parquet folder per table")
     s.add_argument("--strategy", action="store_true",
                    help="the strategy flow: signals, models (COBFLOW_MODELS__DIR), decisions, outcomes too")
+    s.add_argument("--strict", action="store_true",
+                   help="stop at the first capture line that is no raw message (default: a dead letter, and go on)")
     _workers(s)
 

@@ -1,0 +1,103 @@
+"""Bad capture lines and cut files through `cobflow compute` as a user runs it: each line
+that is no raw message a dead letter naming the file and line, the rest processed as if it
+were not there; `--strict` stops at the first in one line; a cut .gz read up to the cut; a
+failed run leaves no output that looks like a result."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cobflow.sinks.parquet import read_table
+
+CONFIG = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"
+
+
+def rows(out: Path, table: str):
+    """A table's rows in a fixed order (Parquet parts follow the flow's batches)."""
+    t = read_table(out, table)
+    return t.sort_by([(c, "ascending") for c in ("ts", "symbol", "venue", "timeframe", "side", "price")
+                      if c in t.column_names])
+
+
+def compute(capture: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), "compute", "--input",
+                           str(capture), "--output", str(out), *extra], capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory) -> tuple[Path, Path]:
+    from cobflow.capture import write_capture
+    from cobflow.config import load_symbols
+    from connectors.simulator import SimConfig, simulate
+
+    tmp = tmp_path_factory.mktemp("clean")
+    capture = tmp / "sim.jsonl"
+    write_capture(capture, simulate(load_symbols(CONFIG), SimConfig(seed=31, duration_s=20)))
+    proc = compute(capture, tmp / "out")
+    assert proc.returncode == 0, proc.stderr
+    return capture, tmp / "out"
+
+
+def with_bad_lines(clean: Path, path: Path) -> list[int]:
+    lines = clean.read_bytes().splitlines(keepends=True)
+    bad = {len(lines) // 3: b'{"ts_recv": "soon", "exchange": "binance"}\n', 2 * len(lines) // 3: b"\xff garbage\n"}
+    out, numbers = [], []
+    for i, line in enumerate(lines):
+        if i in bad:
+            out.append(bad[i])
+            numbers.append(len(out))
+        out.append(line)
+    path.write_bytes(b"".join(out))
+    return numbers
+
+
+def test_unreadable_lines_are_dead_letters_and_the_rest_gives_the_clean_rows(clean, tmp_path):
+    capture, reference = clean
+    bad = tmp_path / "bad.jsonl"
+    numbers = with_bad_lines(capture, bad)
+    proc = compute(bad, tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    dead = [json.loads(line) for line in (tmp_path / "out" / "dead_letters.jsonl").open()]
+    assert [(d["stage"], d["reason"].split(": ")[0]) for d in dead] == [("read", f"{bad}:{n}") for n in numbers]
+    assert "missing field(s)" in dead[0]["reason"] and dead[1]["message"]["payload"].endswith("garbage")
+    assert f"2 capture lines are no raw messages (stage read), first: {bad}:{numbers[0]}" in proc.stdout
+    for table in ("cob_summary", "cob_buckets", "ohlcv", "features"):
+        assert rows(tmp_path / "out", table).equals(rows(reference, table)), table
+
+
+def test_strict_stops_at_the_first_in_one_line_and_leaves_the_old_output(clean, tmp_path):
+    capture, _ = clean
+    bad = tmp_path / "bad.jsonl"
+    first = with_bad_lines(capture, bad)[0]
+    out = tmp_path / "out"
+    assert compute(capture, out).returncode == 0
+    before = read_table(out, "cob_summary")
+    proc = compute(bad, out, "--strict")
+    assert proc.returncode != 0
+    errors = [line for line in proc.stderr.replace("\r", "\n").splitlines() if "error" in line.lower()]
+    assert len(errors) == 2, proc.stderr  # the cause (from the flow), then what it means for the output
+    assert errors[0].startswith(f"cobflow: error: CaptureError: {bad}:{first}: missing field(s)")
+    assert errors[1] == f"cobflow: error: the dataflow failed (exit 1); {out} is left as it was"
+    assert "Traceback" not in proc.stderr and "panicked" not in proc.stderr
+    assert read_table(out, "cob_summary").equals(before)  # the previous complete result, untouched
+    assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())
+
+
+def test_a_cut_gz_is_read_up_to_the_cut_and_says_so(clean, tmp_path):
+    capture, reference = clean
+    whole = gzip.compress(capture.read_bytes())
+    cut = tmp_path / "cut.jsonl.gz"
+    cut.write_bytes(whole[: len(whole) * 2 // 3])
+    proc = compute(cut, tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    dead = [json.loads(line) for line in (tmp_path / "out" / "dead_letters.jsonl").open()]
+    assert len(dead) == 1 and dead[0]["stage"] == "read"
+    assert dead[0]["reason"].startswith(f"{cut}: the compressed file ends or breaks after line ")
+    got, full = len(read_table(tmp_path / "out", "cob_summary")), len(read_table(reference, "cob_summary"))
+    assert full // 3 < got < full  # the seconds before the cut
