@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -139,17 +140,59 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def _cause(exc: BaseException) -> BaseException:
+    """The exception a step raised, under Bytewax's wrapping of it."""
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
+def _hint(kind: str, text: str) -> str:
+    """What to do about the failures users meet most (servers not running)."""
+    if kind == "KafkaException" and ("_TRANSPORT" in text or "transport failure" in text):
+        return "; Kafka is unreachable at COBFLOW_KAFKA__* (is it running? cobflow services up kafka)"
+    if kind == "IngressError" or ("questdb" in text.lower() and "connect" in text.lower()):
+        return "; QuestDB is unreachable or refused the rows (is it running? cobflow services up questdb)"
+    return ""
+
+
+def _native_stderr_to_log() -> Path:
+    """Native code's stderr (a Rust panic's message and backtrace, librdkafka's lines) into
+    a log file; Python's (progress bars, the one-line error) stays on the terminal."""
+    fd, name = tempfile.mkstemp(prefix="cobflow-flow-", suffix=".log")
+    sys.stderr.flush()
+    sys.stderr = os.fdopen(os.dup(2), "w", buffering=1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    return Path(name)
+
+
 def main() -> int:
     tune_gc()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.argv = ["bytewax.run", *sys.argv[1:]]
+    debug = os.environ.get("COBFLOW_DEBUG", "").lower() in ("1", "true", "yes", "on")
+    log = None if debug else _native_stderr_to_log()
     try:
         runpy.run_module("bytewax.run", run_name="__main__", alter_sys=True)
-    except BaseException as exc:  # noqa: BLE001 - only an interruption is swallowed
-        if not _interrupted(exc):
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - an interruption is quiet, anything else one line
+        if _interrupted(exc):
+            print("cobflow: dataflow stopped (interrupted); a --recovery store resumes it", file=sys.stderr)
+            return 130
+        if log is None:
             raise
-        print("cobflow: dataflow stopped (interrupted); a --recovery store resumes it", file=sys.stderr)
-        return 130
+        cause = _cause(exc)
+        text = " ".join(str(cause).split())[:600] or "(no message)"
+        text += _hint(type(cause).__name__, text)
+        from tqdm import tqdm  # clears an open progress bar's line first
+
+        tqdm.write(f"cobflow: error: {type(cause).__name__}: {text} (the flow's native log: {log}; COBFLOW_DEBUG=1 "
+                   "shows the traceback)", file=sys.stderr)
+        return 1
+    if log is not None and log.stat().st_size == 0:
+        log.unlink()
     return 0
 
 
