@@ -14,6 +14,8 @@ collection, so young collections are made rarer (`tune_gc`).
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
 import gc
 import os
 import runpy
@@ -66,18 +68,58 @@ def flow_commands(locator: str, workers: int, recovery: Path | None = None, proc
     return [[*cmd, "-i", str(i), "-a", addresses] for i in range(processes)]
 
 
+class RecoveryInUse(RuntimeError):
+    """Another flow runs on this recovery store."""
+
+
+LOCK = ".cobflow.lock"
+
+
+def lock_recovery(recovery: Path) -> int:
+    """An exclusive lock on a recovery store, held by the open file this returns (the flow's
+    processes inherit it, so it is free only once they are all gone, killed or not)."""
+    recovery.mkdir(parents=True, exist_ok=True)
+    fd = os.open(recovery / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise RecoveryInUse(f"recovery store {recovery} is in use by another flow (pid {holder}); stop that flow "
+                            "first, or give this one another --recovery folder") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies (even by kill -9), so no flow
+    process is left running on its own (Linux prctl PR_SET_PDEATHSIG)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent's own stop handling remains
+        pass
+
+
 def run_flow(locator: str, workers: int = 1, env: dict[str, str] | None = None, recovery: Path | None = None,
              processes: int = 1, epoch_s: float = 1.0) -> int:
-    """Run a flow to its end; returns its exit code (the first failing process's)."""
-    cmds = flow_commands(locator, workers, recovery, processes, epoch_s)
-    for c in cmds:
-        print(f"running: python -m bytewax.run {' '.join(repr(a) if ' ' in a or '(' in a else a for a in c[3:])}",
-              file=sys.stderr)
-    procs = [subprocess.Popen(c, env={**os.environ, **(env or {})}) for c in cmds]
+    """Run a flow to its end; returns its exit code (the first failing process's). Its
+    processes end with this one; a recovery store is locked for the run (RecoveryInUse)."""
+    lock = lock_recovery(recovery) if recovery is not None else None
     try:
-        return _wait_all(procs)
-    except KeyboardInterrupt:  # Ctrl-C (the flow got it too) or SIGTERM (pass it on)
-        return _stop_all(procs)
+        cmds = flow_commands(locator, workers, recovery, processes, epoch_s)
+        for c in cmds:
+            print(f"running: python -m bytewax.run {' '.join(repr(a) if ' ' in a or '(' in a else a for a in c[3:])}",
+                  file=sys.stderr)
+        procs = [subprocess.Popen(c, env={**os.environ, **(env or {})}, preexec_fn=_die_with_parent,
+                                  pass_fds=() if lock is None else (lock,)) for c in cmds]
+        try:
+            return _wait_all(procs)
+        except KeyboardInterrupt:  # Ctrl-C (the flow got it too) or SIGTERM (pass it on)
+            return _stop_all(procs)
+    finally:
+        if lock is not None:
+            os.close(lock)
 
 
 def free_ports(n: int) -> list[int]:

@@ -1,0 +1,74 @@
+"""How flows are started: a recovery store used by one flow at a time, and no flow process
+left running when the command that started it is killed (kill -9 included)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from cobflow.runflow import LOCK, RecoveryInUse, lock_recovery
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_a_recovery_store_is_locked_by_one_flow_at_a_time(tmp_path):
+    fd = lock_recovery(tmp_path / "rec")
+    with pytest.raises(RecoveryInUse, match=rf"rec is in use by another flow \(pid {os.getpid()}\); stop that flow"):
+        lock_recovery(tmp_path / "rec")
+    os.close(fd)
+    os.close(lock_recovery(tmp_path / "rec"))  # free again
+
+
+def _children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(x) for x in out.split()]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline").read()
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    state = open(f"/proc/{pid}/stat").read().split()[2] if os.path.exists(f"/proc/{pid}/stat") else "X"
+    return state != "Z"
+
+
+def test_kill_9_of_the_starter_ends_the_flow_and_frees_its_recovery_store(tmp_path):
+    rec = tmp_path / "rec"
+    starter = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from pathlib import Path; from cobflow.runflow import run_flow; "
+        f"sys.exit(run_flow('tests.idleflow:flow()', recovery=Path({str(rec)!r})))")],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        kids: list[int] = []
+        while not kids and time.monotonic() < deadline:  # (the recovery store's set-up runs first)
+            time.sleep(0.2)
+            kids = [k for k in _children(starter.pid) if "runflow" in _cmdline(k)]
+        assert kids, "the flow did not start"
+        time.sleep(2)  # the flow is up and holds the store
+        with pytest.raises(RecoveryInUse):
+            lock_recovery(rec)
+        os.kill(starter.pid, signal.SIGKILL)
+        starter.wait()
+        deadline = time.monotonic() + 30
+        while any(_alive(k) for k in kids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(k) for k in kids), "the flow outlived the command that started it"
+        os.close(lock_recovery(rec))  # and its store is free
+        assert (rec / LOCK).exists()
+    finally:
+        if starter.poll() is None:
+            starter.kill()
