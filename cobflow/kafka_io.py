@@ -210,6 +210,36 @@ def _produce_all(p, settings: KafkaSettings, messages: Iterable[RawMessage], spe
     return n
 
 
+def time_ranges(settings: KafkaSettings, topics: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(earliest, latest) record timestamp in ms (ts_recv // 1e6) of each topic that holds
+    records, from the first and last record of each partition."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": settings.servers, "group.id": f"cobflow-ranges-{time.time_ns()}",
+                  "enable.auto.commit": False, "enable.partition.eof": False})
+    out: dict[str, tuple[int, int]] = {}
+    try:
+        md = c.list_topics(timeout=15)
+        wanted: list[TopicPartition] = []
+        for t in topics:
+            for p in md.topics[t].partitions if t in md.topics else ():
+                low, high = c.get_watermark_offsets(TopicPartition(t, p), timeout=15)
+                if high > low:
+                    wanted += [TopicPartition(t, p, low), TopicPartition(t, p, high - 1)]
+        for tp in wanted:  # one record at a time: a seek, a poll
+            c.assign([tp])
+            msg = c.poll(15)
+            if msg is None or msg.error():
+                raise KafkaIOError(f"reading {tp.topic}[{tp.partition}]@{tp.offset}: "
+                                   f"{msg.error() if msg is not None else 'no record in 15 s'}")
+            ms = msg.timestamp()[1]
+            lo, hi = out.get(tp.topic, (ms, ms))
+            out[tp.topic] = (min(lo, ms), max(hi, ms))
+    finally:
+        c.close()
+    return out
+
+
 def record(
     settings: KafkaSettings,
     venues: Sequence[str] | None = None,

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from cobflow.capture import read_capture, write_capture
-from cobflow.cli.common import Subparsers, command, speed
+from cobflow.cli.common import Subparsers, command, err, speed
 from cobflow.config import Settings
 from cobflow.kafka_io import record
 from cobflow.progress import Progress
@@ -68,7 +68,9 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
-    n = replay(settings, Path(args.file), speed(args.speed), args.reset)
+    if args.reset and args.append:
+        return err("--reset or --append, not both")
+    n = replay(settings, Path(args.file), speed(args.speed), args.reset, args.append)
     print(f"published {n} messages")
     return 0
 
@@ -98,3 +100,5 @@ def add_commands(sub: Subparsers) -> None:
     s.add_argument("file", help="capture file (.jsonl, .jsonl.gz, .parquet)")
     s.add_argument("--speed", default="max", help="'max' (default), 1 = as recorded, 10 = 10x faster")
     s.add_argument("--reset", action="store_true", help="delete and recreate the topics first")
+    s.add_argument("--append", action="store_true",
+                   help="publish even where the topics already hold records of the capture's time range")
