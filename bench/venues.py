@@ -14,14 +14,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from cobflow.config import load_settings, load_symbols
+from cobflow.config import PROJECT_ROOT, load_symbols
 from connectors.cryptofeed import import_cryptofeed
 from connectors.simulator import SimConfig, simulate
 from connectors.simulator.to_file import simulate_to_file
 from connectors.verify import BookChecker
 
 ROOT = Path(__file__).resolve().parent.parent
-CAPTURES = load_settings().shared_dir / "fixtures" / "captures"
+CAPTURES = PROJECT_ROOT / "tests" / "fixtures" / "captures"
 FIXTURES = {
     "binance": ["BINANCE.ws.1.0", "BINANCE.http.0.0"], "coinbase": ["COINBASE.ws.28.0"],
     "kraken": ["KRAKEN.ws.50.0"], "bitfinex": ["BITFINEX.ws.11.0"], "htx": ["HUOBI.ws.44.0"],

@@ -227,8 +227,6 @@ class Settings(BaseSettings):
     symbols_file: Path = Field(PROJECT_ROOT / "symbols.yaml")
     native: bool = Field(True, description="false: the Python code does all the native core's work")
     debug: bool = Field(False, description="errors show their traceback, not one line")
-    shared_dir: Path = Field(PROJECT_ROOT.parent / "shared",
-                             description="tests and benchmarks: the folder with fixtures/captures/")
     require_compose: bool = Field(False, description="tests: fail instead of skip without docker-compose")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     questdb: QuestDBSettings = Field(default_factory=QuestDBSettings)

@@ -8,8 +8,7 @@ import pytest
 
 from cobflow.config import PROJECT_ROOT, Settings, load_settings
 
-SHARED = load_settings().shared_dir
-CAPTURES = SHARED / "fixtures" / "captures"
+CAPTURES = PROJECT_ROOT / "tests" / "fixtures" / "captures"  # in the repo: every clone runs every test
 SAMPLE = PROJECT_ROOT / "cobflow" / "samples" / "binance-2021-10-12.jsonl.gz"
 
 
@@ -24,8 +23,7 @@ def pytest_report_header(config):
 
 @pytest.fixture(scope="session")
 def captures() -> Path:
-    if not CAPTURES.is_dir():
-        pytest.skip(f"recorded captures not found at {CAPTURES} (set COBFLOW_SHARED_DIR)")
+    assert CAPTURES.is_dir(), f"the recorded captures are missing from {CAPTURES}"
     return CAPTURES
 
 
