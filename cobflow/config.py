@@ -425,6 +425,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
             line = key_node.start_mark.line + 1
+            try:
+                hash(key)
+            except TypeError:  # a list or a mapping as a key: the base loader says so
+                continue
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"{key!r} is given twice in one mapping (lines {seen[key]} and {line}); keep one",

@@ -40,6 +40,9 @@ Item = RawMessage | object  # a raw frame, or what the fallback parser made of o
 Fallback = Callable[[list[RawMessage]], Sequence[tuple[str, Any]]]
 
 
+I64 = 2**63  # the core's sequence numbers and checksums are i64
+
+
 def available() -> bool:
     """The extension is built (a Rust toolchain was there at install time)."""
     return _native is not None
@@ -190,6 +193,14 @@ class NativeVenueBook:
             elif isinstance(e, Trade):
                 trades.append((index, e))
             elif isinstance(e, (BookSnapshot, BookDelta)):
+                numbers = {"sequence number": e.seq, "previous sequence number": getattr(e, "prev_seq", None),
+                           "checksum": e.checksum}
+                wide = next((f"{name} {v} does not fit 64 bits" for name, v in numbers.items()
+                             if v is not None and not -I64 <= v < I64), None)
+                if wide is not None:  # the core keeps them as i64: a number that wide is no venue's
+                    self.core.count_malformed()
+                    dead.append(DeadLetter("parse", wide, raw))
+                    continue
                 reason = self.core.apply_event(
                     isinstance(e, BookSnapshot), e.bids, e.asks, e.seq, getattr(e, "prev_seq", None),
                     e.checksum, e.text, getattr(e, "depth", None))

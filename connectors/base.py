@@ -29,10 +29,11 @@ def levels(raw: object, what: str) -> list[Level]:
 def text_levels(raw: object, what: str) -> tuple[list[Level], list[TextLevel]]:
     """Like `levels`, also keeping the strings as printed (for checksums)."""
     out = levels(raw, what)
-    try:
-        return out, [(lv[0], lv[1]) for lv in raw]  # type: ignore[union-attr]
-    except (TypeError, ValueError) as exc:  # pragma: no cover - levels() already checked
-        raise MalformedFrame(f"{what}: bad price level ({exc})") from None
+    text = [(lv[0], lv[1]) for lv in raw]  # type: ignore[union-attr]
+    for p, q in text:
+        if type(p) is not str or type(q) is not str:  # a checksum is over the strings as sent
+            raise MalformedFrame(f"{what}: price and size must be strings, got {p!r}, {q!r}")
+    return out, text
 
 
 _INF = math.inf
