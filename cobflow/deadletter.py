@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import orjson
@@ -18,6 +19,11 @@ class DeadLetter:
     stage: str  # "parse" (malformed frame) or "sync" (sequence gap, checksum failure)
     reason: str
     raw: RawMessage
+
+    def id(self) -> str:
+        """A stable id: the same dead letter (stage, reason, message) made twice, by a flow
+        resumed from its recovery store, has the same one."""
+        return hashlib.blake2b(self.to_json(), digest_size=16).hexdigest()
 
     def to_json(self) -> bytes:
         return orjson.dumps({"stage": self.stage, "reason": self.reason, "message": self.raw.to_dict()})

@@ -45,7 +45,7 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None, featu
     flow = Dataflow("cob")
     raw, lag, unread = kafka_input(flow, settings, symbols.venues(), tail)
     rows, dead = cob("cob", raw, symbols, settings.flow.idle_timeout_s if tail else None, features)
-    questdb_output(settings, tables(features), rows, dead, lag, unread)
+    questdb_output(settings, tables(features), rows, dead, lag, unread, "cob")
     return flow
 
 

@@ -19,7 +19,7 @@ from cobflow.config import Settings
 from cobflow.deadletter import DeadLetter
 from cobflow.kafka_io import ensure_topics
 from cobflow.raw import RawMessage
-from cobflow.sinks.deadletters import DeadLetterFile, dlq_message, dlq_sink
+from cobflow.sinks.deadletters import DeadLetterFile, DlqSink, for_dlq
 from cobflow.sinks.parquet import ParquetSink
 from cobflow.sinks.questdb import QuestDBSink
 from cobflow.sources import CaptureSource, RawTopicsSource
@@ -47,14 +47,23 @@ def kafka_input(flow: Dataflow, settings: Settings, venues: list[str],
 
 
 def questdb_output(settings: Settings, tables: list[Table], rows: Stream[AnyRow],
-                   dead: Stream[DeadLetter], lag: Stream[TableRow], unread: Stream[DeadLetter]) -> None:
+                   dead: Stream[DeadLetter], lag: Stream[TableRow], unread: Stream[DeadLetter],
+                   flow: str, dead_letters: bool = True) -> None:
     """Rows, dead-letter rows and lag rows into QuestDB; dead letters (whole) into dlq.
-    `unread`: the input's own dead letters (kafka_input's third stream)."""
+    `unread`: the input's own dead letters (kafka_input's third stream). `flow`: the flow's
+    name (its dlq producer's transactional id). `dead_letters=False`: neither table rows
+    nor dlq records of them (a flow beside the COB flow, which reports the same ones)."""
     dead = op.merge("all_dead_letters", dead, unread)
+    if not dead_letters:
+        dead = op.filter("no_dead_letters", dead, _never)
     dead_rows = op.map("dead_letter_row", dead, DeadLetter.row)
     everything = op.merge("all_rows", rows, dead_rows, lag)
     op.output("questdb", everything, QuestDBSink(settings.questdb, [*tables, *PIPELINE_TABLES]))
-    op.output("dlq", op.map("dlq_message", dead, dlq_message), dlq_sink(settings.kafka))
+    op.output("dlq", op.map("for_dlq", dead, for_dlq), DlqSink(settings.kafka, flow))
+
+
+def _never(_: object) -> bool:
+    return False
 
 
 def file_input(flow: Dataflow, path: str | Path, batch_size: int, progress: bool,

@@ -71,7 +71,8 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Da
                                   settings.flow.idle_timeout_s if tail else None,
                                   settings.trading.control_dir if tail else None, settings.flow.cob_tables,
                                   settings.flow.strategy_tables)
-    questdb_output(settings, list(FLOW_TABLES), rows, dead, lag, unread)
+    questdb_output(settings, list(FLOW_TABLES), rows, dead, lag, unread, "strategy",
+                   dead_letters=settings.flow.cob_tables)  # beside the COB flow, it reports them
     return flow
 
 

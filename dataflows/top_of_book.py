@@ -50,5 +50,5 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Da
     flow = Dataflow("top_of_book")
     raw, lag, unread = kafka_input(flow, settings, venues_to_read(settings), tail)
     rows, dead = top_of_book("top_of_book", raw, settings.flow.idle_timeout_s if tail else None)
-    questdb_output(settings, TABLES, rows, dead, lag, unread)
+    questdb_output(settings, TABLES, rows, dead, lag, unread, "top_of_book")
     return flow
