@@ -122,11 +122,10 @@ def test_questdb_healthcheck_command_answers_healthy_on_a_real_questdb(services)
 
     from cobflow.config import PROJECT_ROOT
 
-    if services.questdb.min_http_port != 9003:
-        pytest.skip("the local QuestDB's health port is not 9003")
     check = yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())["services"]["questdb"]["healthcheck"]
-    assert check["test"][0] == "CMD"
-    assert subprocess.run(check["test"][1:], timeout=10).returncode == 0
+    assert check["test"][0] == "CMD" and any("9003" in a for a in check["test"])
+    here = [a.replace("9003", str(services.questdb.min_http_port)) for a in check["test"][1:]]  # this QuestDB's
+    assert subprocess.run(here, timeout=10).returncode == 0
     broken = [a.replace("9003", "9") for a in check["test"][1:]]  # nothing listens there: unhealthy
     assert subprocess.run(broken, timeout=10, capture_output=True).returncode != 0
 

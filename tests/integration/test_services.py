@@ -22,16 +22,11 @@ def test_up_twice_status_crash_and_down(services, tmp_path):
     (home / "cache").mkdir(parents=True)
     for d in (services.services.home / "cache").iterdir():  # reuse the fetched jars
         (home / "cache" / d.name).symlink_to(d)
-    env = {
-        **os.environ,
-        "COBFLOW_SERVICES__HOME": str(home),
-        "COBFLOW_KAFKA__PORT": "19092",
-        "COBFLOW_KAFKA__CONTROLLER_PORT": "19093",
-        "COBFLOW_QUESTDB__HTTP_PORT": "19000",
-        "COBFLOW_QUESTDB__PG_PORT": "18812",
-        "COBFLOW_QUESTDB__ILP_TCP_PORT": "19009",
-        "COBFLOW_QUESTDB__MIN_HTTP_PORT": "19003",
-    }
+    from cobflow.runflow import free_ports
+    from tests.conftest import PORTS
+
+    env = {**os.environ, "COBFLOW_SERVICES__HOME": str(home),
+           **{f"COBFLOW_{name}": str(port) for name, port in zip(PORTS, free_ports(len(PORTS)))}}
     cli = [sys.executable, "-m", "cobflow", "services"]
     pid_files = [home / "run" / "kafka" / "pid", home / "run" / "questdb" / "pid"]
     try:

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,9 @@ def write(tmp_path: Path, text: str) -> Path:
     return p
 
 
-def test_defaults_bind_to_loopback_standard_ports():
+def test_defaults_bind_to_loopback_standard_ports(monkeypatch):
+    for name in [k for k in os.environ if k.startswith(("COBFLOW_KAFKA__", "COBFLOW_QUESTDB__"))]:
+        monkeypatch.delenv(name)  # the test session's own servers' ports
     s = load_settings()
     assert s.kafka.servers == "127.0.0.1:9092"
     assert s.kafka.raw_topic("binance") == "raw.binance"
