@@ -210,6 +210,18 @@ def _produce_all(p, settings: KafkaSettings, messages: Iterable[RawMessage], spe
     return n
 
 
+def _watermarks(c: Any, tp: Any, wait_s: float = 30.0) -> tuple[int, int]:
+    """A partition's (low, high) offsets, waiting out a topic just made (no leader yet)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return c.get_watermark_offsets(tp, timeout=15)
+        except KafkaException as exc:
+            if not exc.args[0].retriable() and "leader" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def time_ranges(settings: KafkaSettings, topics: Sequence[str]) -> dict[str, tuple[int, int]]:
     """(earliest, latest) record timestamp in ms (ts_recv // 1e6) of each topic that holds
     records, from the first and last record of each partition."""
@@ -223,7 +235,7 @@ def time_ranges(settings: KafkaSettings, topics: Sequence[str]) -> dict[str, tup
         wanted: list[TopicPartition] = []
         for t in topics:
             for p in md.topics[t].partitions if t in md.topics else ():
-                low, high = c.get_watermark_offsets(TopicPartition(t, p), timeout=15)
+                low, high = _watermarks(c, TopicPartition(t, p))
                 if high > low:
                     wanted += [TopicPartition(t, p, low), TopicPartition(t, p, high - 1)]
         for tp in wanted:  # one record at a time: a seek, a poll

@@ -77,8 +77,8 @@ def test_replaying_the_same_capture_twice_is_refused_without_reset_or_append(nam
     again = subprocess.run([sys.executable, "-m", "cobflow", "replay", str(first)], env=env, capture_output=True,
                            text=True)
     assert again.returncode != 0 and len(again.stderr.strip().splitlines()) == 1, again.stderr
-    assert (f"{first} overlaps what the topics already hold ({topic} holds 2023-11-14T22:13:20.00Z .. "
-            "2023-11-14T22:15:09.00Z): replay with --reset") in again.stderr
+    assert (f"{first} overlaps what the topics already hold ({topic} holds 2023-11-14T22:13:20.000Z .. "
+            "2023-11-14T22:15:09.000Z): replay with --reset") in again.stderr
     assert len(consume_all(settings.kafka, topic)) == 20  # nothing published by the refused replay
     cobflow(env, "replay", str(first), "--append")
     assert len(consume_all(settings.kafka, topic)) == 30
