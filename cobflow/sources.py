@@ -4,6 +4,7 @@ resumable at a message index) and the raw.<venue> Kafka topics read in step."""
 from __future__ import annotations
 
 import itertools
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -95,6 +96,8 @@ HOLD_HIGH, HOLD_LOW = 4000, 1000  # records held back per partition: pause at, r
 
 
 Item = RawMessage | DeadLetter  # a record read, or one that cannot be (stage `read`)
+_TRANSIENT = (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
+              KafkaError._MSG_TIMED_OUT)
 
 
 class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | TableRow, dict[str, int]]):
@@ -126,6 +129,7 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
         self.paused: set[TopicPartitionKey] = set()
         self.lag = LagMeter(servers, known_end=self._fetched_end)
         self.done = False
+        self.kafka_away: float | None = None  # since when the broker has been unreachable
 
     def next_batch(self) -> list[RawMessage | DeadLetter | TableRow]:
         if self.done:
@@ -151,7 +155,17 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
                 if err.code() == KafkaError._PARTITION_EOF:
                     self.at_eof.add(tp)
                     continue
+                if err.retriable() or err.code() in _TRANSIENT:  # the broker away: librdkafka reconnects
+                    if self.kafka_away is None:
+                        self.kafka_away = time.monotonic()
+                        print(f"cobflow: Kafka is away ({err.str()}); the flow waits for it", file=sys.stderr,
+                              flush=True)
+                    continue
                 raise RuntimeError(f"reading Kafka topic {tp[0]!r} partition {tp[1]}: {err}")
+            if self.kafka_away is not None:
+                print(f"cobflow: Kafka is back after {time.monotonic() - self.kafka_away:.1f} s", file=sys.stderr,
+                      flush=True)
+                self.kafka_away = None
             offset, expected = msg.offset(), self.fetched[tp]
             if expected is not None and offset != expected:
                 if offset > expected:  # never skip a record: read again from the expected one

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import time
 
 from bytewax.outputs import DynamicSink, FixedPartitionedSink, StatefulSinkPartition, StatelessSinkPartition
 
@@ -41,12 +43,31 @@ class _DlqPartition(StatefulSinkPartition[DeadLetter, None]):
             self.producer.poll(0)
 
     def snapshot(self) -> None:
-        self.producer.commit_transaction(60)  # with the flow's snapshot of this epoch
+        self._commit()  # with the flow's snapshot of this epoch
         self.producer.begin_transaction()
         return None
 
+    def _commit(self) -> None:
+        """Commit, waiting out a broker that is away (a retriable error may be retried)."""
+        from confluent_kafka import KafkaException
+
+        away = None
+        while True:
+            try:
+                self.producer.commit_transaction(60)
+            except KafkaException as exc:
+                if not exc.args[0].retriable():
+                    raise
+                if away is None:
+                    away = time.monotonic()
+                    print(f"cobflow: the dlq commit waits for Kafka ({exc.args[0].str()})", file=sys.stderr,
+                          flush=True)
+                time.sleep(1.0)
+                continue
+            return
+
     def close(self) -> None:
-        self.producer.commit_transaction(60)
+        self._commit()
 
 
 class DlqSink(FixedPartitionedSink[DeadLetter, None]):
