@@ -6,9 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from cobflow.backtest import BacktestError, compare_table, kafka_backtest, pictures, run_backtest, summary_table
 from cobflow.cli.common import Subparsers, command, err, positive_int
-from cobflow.compute import ComputeError
 from cobflow.config import STRATEGIES, Settings
 
 
@@ -22,6 +20,8 @@ def _choices(args: argparse.Namespace, settings: Settings) -> Settings:
 
 def _models(args: argparse.Namespace) -> Path | None:
     """--models DIR, or the --model checkpoint files pinned into OUT/models."""
+    from cobflow.backtest import BacktestError
+
     if not args.model:
         return args.models
     if args.models is not None:
@@ -37,6 +37,10 @@ def _models(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
+    # the backtest's libraries (pyarrow, matplotlib, torch) only when one runs
+    from cobflow.backtest import BacktestError, compare_table, kafka_backtest, pictures, run_backtest, summary_table
+    from cobflow.compute import ComputeError
+
     try:
         if args.action == "compare":
             if len(args.dirs) < 1:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from cobflow.cli.common import Subparsers, command, err
 from cobflow.config import Settings
-from cobflow.demo import DemoError, DemoOptions, run_demo
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.demo import DemoError, DemoOptions, run_demo  # torch: only when run
+
     opts = DemoOptions(input=Path(args.input) if args.input else None, duration=args.duration, seed=args.seed,
                        save=args.save, report=args.report, backtest=args.backtest, faults_every=args.faults_every,
                        alpha=args.alpha)

@@ -8,13 +8,16 @@ from pathlib import Path
 from cobflow.cli.common import Subparsers, command, err, positive_int
 from cobflow.config import Settings
 from cobflow.times import parse_time
-from cobflow.training import METRICS, train
-from models.checkpoints import CheckpointError, list_checkpoints
-from models.dataset import DatasetError
-from models.train import TrainConfig
+
+KINDS = ("cnn", "dqn")  # cobflow.training.METRICS's keys (torch is imported only when a command runs)
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.training import METRICS, train
+    from models.checkpoints import CheckpointError
+    from models.dataset import DatasetError
+    from models.train import TrainConfig
+
     if args.input is not None and not args.input.is_dir():
         return err(f"{args.input}: no such folder (give a `cobflow compute --output` folder)")
     since = parse_time(args.since) if args.since else None
@@ -34,6 +37,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
+    from models.checkpoints import list_checkpoints
+
     root = args.dir or settings.models.dir
     found = list_checkpoints(root)
     if not found:
@@ -51,7 +56,7 @@ def cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_commands(sub: Subparsers) -> None:
     s = command(sub, "train", "train a model kind on stored features; keep the top checkpoints", cmd_train)
-    s.add_argument("kind", choices=sorted(METRICS), help="cnn first: the dqn reads the best cnn's outputs")
+    s.add_argument("kind", choices=KINDS, help="cnn first: the dqn reads the best cnn's outputs")
     s.add_argument("--input", type=Path, metavar="DIR", help="a `cobflow compute` output folder (default: QuestDB)")
     s.add_argument("--from", dest="since", metavar="T", help="QuestDB: rows from T (ISO 8601 or ns)")
     s.add_argument("--to", dest="until", metavar="T", help="QuestDB: rows before T")
