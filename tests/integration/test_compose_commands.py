@@ -154,7 +154,7 @@ def test_compose_strategy_flow_trades_on_paper_beside_the_cob_flow_and_keeps_its
 
     def trading(*args: str) -> str:
         proc = subprocess.run(local(["cobflow", "trading", *args]), env=env, capture_output=True, text=True,
-                              timeout=60)
+                              timeout=240)  # a loaded machine starts Python slowly
         assert proc.returncode == 0, proc.stderr
         return proc.stdout
 
