@@ -166,8 +166,8 @@ def test_compose_strategy_flow_trades_on_paper_beside_the_cob_flow_and_keeps_its
             wait_for(lambda: count("equity") >= 10 and count("fills") >= 1, 180, "paper fills and equity", log)
             assert "using the models in" in log.read_text()
             trading("halt")
-            wait_for(lambda: (read_status(control) or {}).get("halted") is True, 60, "the halt applied", log)
-            wait_for(lambda: count("risk_events", "WHERE rule = 'halted' AND action = 'halted'") == 1, 60,
+            wait_for(lambda: (read_status(control) or {}).get("halted") is True, 180, "the halt applied", log)
+            wait_for(lambda: count("risk_events", "WHERE rule = 'halted' AND action = 'halted'") == 1, 180,
                      "the halt's risk event", log)
             time.sleep(6)  # a snapshot of the recovery store after it (every 5 s)
             assert stop(flow) in (0, 130, -signal.SIGINT)
@@ -177,7 +177,7 @@ def test_compose_strategy_flow_trades_on_paper_beside_the_cob_flow_and_keeps_its
             assert read_status(control)["halted"] is True and read_status(control)["halted_by"] == "operator"
             assert "HALTED by operator" in trading("status")
             trading("resume")
-            wait_for(lambda: (read_status(control) or {}).get("halted") is False, 60, "the resume applied", log)
+            wait_for(lambda: (read_status(control) or {}).get("halted") is False, 180, "the resume applied", log)
         finally:
             stop(flow)
             for p in procs:
