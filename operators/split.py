@@ -9,7 +9,7 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 
 from cobflow.deadletter import DeadLetter
-from cobflow.tables import AnyRow, TableRow, TableRows
+from cobflow.tables import TableRow, TableRows
 
 
 @dataclass(frozen=True)
@@ -29,30 +29,25 @@ RowsAndDeadLetters = RowsAndRest  # a flow's output: its rows, and its dead lett
 _ROWS = (TableRow, TableRows)
 
 
-def _rows(batch: list) -> list[AnyRow]:
-    return [x for x in batch if type(x) in _ROWS]
+def _split(up: Stream, kinds: tuple[type, ...], name: str) -> RowsAndRest:
+    """Items of these types, and everything else: two passes over each batch, cheaper than
+    `branch`'s Python call per item."""
+    def of(batch: list) -> list:
+        return [x for x in batch if type(x) in kinds]
 
+    def not_of(batch: list) -> list:
+        return [x for x in batch if type(x) not in kinds]
 
-def _not_rows(batch: list) -> list:
-    return [x for x in batch if type(x) not in _ROWS]
+    return RowsAndRest(op.flat_map_batch(name, up, of), op.flat_map_batch("rest", up, not_of))
 
 
 @operator
 def split_rows(step_id: str, up: Stream) -> RowsAndRest:
-    """Table rows, and everything else: two passes over each batch, cheaper than `branch`'s
-    Python call per item."""
-    return RowsAndRest(op.flat_map_batch("rows", up, _rows), op.flat_map_batch("rest", up, _not_rows))
-
-
-def _dead(batch: list) -> list[DeadLetter]:
-    return [x for x in batch if type(x) is DeadLetter]
-
-
-def _not_dead(batch: list) -> list:
-    return [x for x in batch if type(x) is not DeadLetter]
+    """Table rows, and everything else."""
+    return _split(up, _ROWS, "rows")
 
 
 @operator
 def split_dead_letters(step_id: str, up: Stream) -> RowsAndRest:
     """Dead letters (in `rows`), and everything else."""
-    return RowsAndRest(op.flat_map_batch("dead", up, _dead), op.flat_map_batch("rest", up, _not_dead))
+    return _split(up, (DeadLetter,), "dead")
