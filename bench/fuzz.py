@@ -23,16 +23,13 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from cobflow.capture import CaptureError, read_capture
+from cobflow.config import PROJECT_ROOT, ConfigError, load_symbols
+from cobflow.events import MalformedFrame
+from cobflow.raw import RawMessage, RawMessageError
+from connectors import get_venue
 
-from cobflow.capture import CaptureError, read_capture  # noqa: E402
-from cobflow.config import ConfigError, load_symbols  # noqa: E402
-from cobflow.events import MalformedFrame  # noqa: E402
-from cobflow.raw import RawMessage, RawMessageError  # noqa: E402
-from connectors import get_venue  # noqa: E402
-from tests.fuzzing import damaged, mutate  # noqa: E402
-
+ROOT = PROJECT_ROOT
 HANG_S = 1.0
 class Target:
     def __init__(self, name: str, run: Callable[[object], object], expected: tuple[type[BaseException], ...]) -> None:
@@ -77,6 +74,9 @@ def seeds() -> list[RawMessage]:
 
 
 def main() -> None:
+    sys.path.insert(0, str(ROOT))  # the test helpers (tests/): the damage and the simulated frames
+    from tests.fuzzing import damaged, mutate
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--inputs", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)
@@ -117,7 +117,7 @@ def main() -> None:
     def lines(chunk: list[str]) -> object:
         p = tmp / "c.jsonl"
         p.write_bytes("\n".join(chunk).encode("utf-8", "surrogatepass"))
-        return list(read_capture(p, on_bad=lambda err, line: None))
+        return list(read_capture(p, on_bad=lambda err, line, ts: None))
 
     base_yaml = (ROOT / "tests" / "data" / "cob_e2e.yaml").read_text()
 

@@ -6,6 +6,7 @@ import gzip
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -44,12 +45,14 @@ def capture_extent(path: Path | str) -> tuple[float, str]:
     return path.stat().st_size / 1e6, "MB"
 
 
-#: Told of each line that is no raw message, instead of an error: (error, the line's bytes).
-OnBad = Callable[[CaptureError, bytes], None]
+#: Told of each line that is no raw message, instead of an error: (error, the line's bytes,
+#: the ts_recv of the message before it, 0 at the start); what it returns, unless None, is
+#: yielded in the line's place.
+OnBad = Callable[[CaptureError, bytes, int], Any]
 
 
 def read_capture(path: Path | str, progress: Callable[[float], None] | None = None,
-                 on_bad: OnBad | None = None) -> Iterator[RawMessage]:
+                 on_bad: OnBad | None = None) -> Iterator[Any]:
     """The messages of a capture, in order. `progress`, if given, is told how much has been
     read (in `capture_extent`'s unit) every PROGRESS_EVERY messages and at the end.
 
@@ -66,7 +69,7 @@ def read_capture(path: Path | str, progress: Callable[[float], None] | None = No
     with open(path, "rb") as raw:
         f = gzip.GzipFile(fileobj=raw, mode="rb") if str(path).lower().endswith(".gz") else raw
         reader = native.line_reader()
-        counted = [0]  # lines read so far, for the error at a cut
+        counted = [0, 0]  # lines read so far (for the error at a cut), the last ts_recv read
         try:
             if reader is not None:
                 yield from _read_lines_native(path, raw, f, reader, progress, on_bad, counted)
@@ -75,8 +78,10 @@ def read_capture(path: Path | str, progress: Callable[[float], None] | None = No
                 counted[0] = lineno
                 if not line.strip():
                     continue
-                msg = _line_message(path, lineno, line, on_bad)
+                msg = _line_message(path, lineno, line, on_bad, counted[1])
                 if msg is not None:
+                    if type(msg) is RawMessage:
+                        counted[1] = msg.ts_recv
                     yield msg
                 if progress is not None and lineno % PROGRESS_EVERY == 0:
                     progress(raw.tell() / 1e6)
@@ -87,18 +92,19 @@ def read_capture(path: Path | str, progress: Callable[[float], None] | None = No
                                f"({type(exc).__name__}: {exc}); what follows is lost")
             if on_bad is None:
                 raise err from None
-            on_bad(err, b"")
+            item = on_bad(err, b"", counted[1])
+            if item is not None:
+                yield item
 
 
-def _line_message(path: Path, lineno: int, line: bytes, on_bad: OnBad | None = None) -> RawMessage | None:
+def _line_message(path: Path, lineno: int, line: bytes, on_bad: OnBad | None = None, last_ts: int = 0) -> Any:
     try:
         return RawMessage.from_dict(orjson.loads(line))
     except (orjson.JSONDecodeError, RawMessageError) as exc:
         err = CaptureError(f"{path}:{lineno}: {exc}")
         if on_bad is None:
             raise err from None
-        on_bad(err, line)
-        return None
+        return on_bad(err, line, last_ts)
 
 
 def _read_lines_native(path: Path, raw, f, reader, progress, on_bad,  # type: ignore[no-untyped-def]
@@ -115,14 +121,18 @@ def _read_lines_native(path: Path, raw, f, reader, progress, on_bad,  # type: ig
             lineno += lines
             counted[0] = lineno
             count += len(msgs)
+            if msgs:
+                counted[1] = msgs[-1].ts_recv  # once a chunk, not once a message
             yield from msgs
             if stopped:
                 end = buf.find(b"\n", pos)
                 end = len(buf) if end < 0 else end + 1
                 lineno += 1
                 counted[0] = lineno
-                msg = _line_message(path, lineno, buf[pos:end], on_bad)
+                msg = _line_message(path, lineno, buf[pos:end], on_bad, counted[1])
                 if msg is not None:
+                    if type(msg) is RawMessage:
+                        counted[1] = msg.ts_recv
                     yield msg
                 count, pos = count + 1, end
             if progress is not None:

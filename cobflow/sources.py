@@ -7,7 +7,6 @@ import itertools
 import sys
 import time
 from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -32,34 +31,25 @@ class _CapturePartition(StatefulSourcePartition[RawMessage | DeadLetter, int]):
         else:
             self.bar = None
         self.first_ts: int | None = None
-        self.last_ts = 0
         self.started = time.monotonic()
-        self.unread: deque[DeadLetter] = deque()
-        lines = read_capture(path, self.bar, None if strict else self._unreadable)
-        self.it = itertools.islice(self._with_unread(lines), self.offset, None)
+        self.it = itertools.islice(read_capture(path, self.bar, None if strict else self._unreadable), self.offset,
+                                   None)
 
-    def _unreadable(self, err: CaptureError, line: bytes) -> None:
-        """A line that is no raw message: a dead letter (stage `read`) at the time of the
-        line before it, which names the file and line and keeps the text."""
+    @staticmethod
+    def _unreadable(err: CaptureError, line: bytes, last_ts: int) -> DeadLetter:
+        """A line that is no raw message: a dead letter (stage `read`) in its place, at the
+        time of the message before it, naming the file and line and keeping the text."""
         text = line.decode("utf-8", "replace").rstrip("\r\n")
-        self.unread.append(DeadLetter("read", str(err), RawMessage(self.last_ts, "unknown", "ws", "", None, text)))
-
-    def _with_unread(self, lines: Iterator[RawMessage]) -> Iterator[RawMessage | DeadLetter]:
-        for msg in lines:
-            while self.unread:
-                yield self.unread.popleft()
-            self.last_ts = msg.ts_recv
-            if self.first_ts is None:
-                self.first_ts = msg.ts_recv
-            yield msg
-        yield from self.unread
+        return DeadLetter("read", str(err), RawMessage(last_ts, "unknown", "ws", "", None, text))
 
     def next_batch(self) -> list[RawMessage | DeadLetter]:
         batch = list(itertools.islice(self.it, self.batch_size))
-        if batch and self.bar is not None and self.first_ts is not None:  # the market's pace: s of it per wall s
+        if batch and self.bar is not None:  # the market's pace: seconds of it per wall second
+            first, last = (x.raw.ts_recv if type(x) is DeadLetter else x.ts_recv for x in (batch[0], batch[-1]))
+            self.first_ts = first if self.first_ts is None else self.first_ts
             wall = time.monotonic() - self.started
             if wall > 0:
-                self.bar.note(f"{(self.last_ts - self.first_ts) / 1e9 / wall:,.0f} market s/s")
+                self.bar.note(f"{(last - self.first_ts) / 1e9 / wall:,.0f} market s/s")
         if not batch:
             if self.bar is not None:
                 self.bar.finish()
