@@ -174,7 +174,7 @@ def features_cost(capture: Path, n: int, market_s: float, tmp: Path, repeat: int
 
 
 def kafka_throughput(settings, env: dict, capture: Path, n: int, market_s: float,  # type: ignore[no-untyped-def]
-                     flow: str = "cob") -> dict:
+                     flow: str = "cob", profile: Path | None = None) -> dict:
     from cobflow.qdb import query, wait_for_wal
 
     start = time.perf_counter()
@@ -188,7 +188,22 @@ def kafka_throughput(settings, env: dict, capture: Path, n: int, market_s: float
     wait_for_wal(settings.questdb, [table])
     r["cob_summary_rows"] = query(settings.questdb, f"select count() n from {table}")[0]["n"]
     r["replay_msg_per_s"] = n / replay_s
+    if profile is not None:
+        r["profile"] = profiled_run(kafka_flow(flow), env, profile)
     return r
+
+
+def profiled_run(locator: str, env: dict, out: Path) -> dict:
+    """The same run again under py-spy (bench/flow_profile.py): where its wall time goes."""
+    from flow_profile import profiled, shares  # bench/flow_profile.py
+    from flow_profile import show as show_shares
+
+    (cmd,) = flow_commands(locator, 1, epoch_s=load_settings().flow.epoch_s)
+    start = time.perf_counter()
+    subprocess.run(profiled(cmd, out), env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    s = {"wall_s": time.perf_counter() - start, **shares(out)}
+    print(show_shares(f"profile of a second run ({s['wall_s']:.1f} s wall under py-spy, stacks in {out})", s))
+    return s
 
 
 def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[no-untyped-def]
@@ -269,6 +284,8 @@ def main() -> None:
                     help="features: the file flow with its features step off and on, side by side")
     ap.add_argument("--repeat", type=int, default=3, help="file-mode runs per layout; the median is reported")
     ap.add_argument("--latency-seconds", type=float, default=60.0, help="real-time run for the latency numbers")
+    ap.add_argument("--profile", action="store_true",
+                    help="kafka mode: run the flow a second time under py-spy and print where its time goes")
     args = ap.parse_args()
     from cobflow import native
     from cobflow.capture import read_capture
@@ -311,7 +328,8 @@ def main() -> None:
             try:
                 with scratch_namespace(settings) as (scoped, env):
                     env["COBFLOW_SYMBOLS_FILE"] = str(CONFIG)
-                    results["kafka"] = kafka_throughput(scoped, env, capture, n, args.seconds)
+                    results["kafka"] = kafka_throughput(scoped, env, capture, n, args.seconds, profile=(
+                        ROOT / "bench" / "results" / "cob-kafka-stacks.txt") if args.profile else None)
                 with scratch_namespace(settings) as (scoped, env):
                     env["COBFLOW_SYMBOLS_FILE"] = str(CONFIG)
                     results["latency"] = kafka_latency(scoped, env, args.latency_seconds)

@@ -103,25 +103,50 @@ def to_record(msg: RawMessage) -> tuple[bytes | None, bytes, list[tuple[str, byt
     return key, msg.payload_bytes(), headers, msg.ts_recv // 1_000_000
 
 
+_TEXTS: dict[bytes, str] = {}  # header values and keys seen (kinds, channels, markets): decoded once
+
+
+def _text(b: bytes) -> str:
+    t = _TEXTS.get(b)
+    if t is None:
+        t = b.decode()  # not UTF-8: UnicodeDecodeError, a ValueError (the record is unreadable)
+        if len(_TEXTS) < 4096:
+            _TEXTS[b] = t
+    return t
+
+
 def from_record(
     venue: str, key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]] | None
 ) -> RawMessage:
-    h = {k: v.decode() for k, v in (headers or [])}
+    """The raw message of one raw.<venue> record (ValueError: it holds none). Run once per
+    record read, so written for speed: header values and keys come from a few distinct
+    values and are decoded once each."""
+    ts = kind = channel = encoding = None
+    for k, v in headers or ():
+        if v is None:  # a header without a value: as if it were not there
+            continue
+        if k == "ts_recv":
+            ts = v
+        elif k == "kind":
+            kind = v
+        elif k == "channel":
+            channel = v
+        elif k == "encoding":
+            encoding = v
     try:
-        ts_recv = int(h["ts_recv"])
-    except (KeyError, ValueError):
+        ts_recv = int(_text(ts))  # type: ignore[arg-type]
+    except (AttributeError, ValueError):  # no ts_recv header (None), or not an integer
         raise ValueError("record has no valid ts_recv header") from None
-    encoding = h.get("encoding")
     raw = value or b""
-    payload = base64.b64encode(raw).decode() if encoding else raw.decode("utf-8", "replace")
+    enc = _text(encoding) if encoding is not None else None
     return RawMessage(
         ts_recv,
         venue,
-        h.get("kind", "ws"),
-        h.get("channel", ""),
-        key.decode() if key is not None else None,
-        payload,
-        encoding,
+        _text(kind) if kind is not None else "ws",
+        _text(channel) if channel is not None else "",
+        _text(key) if key is not None else None,
+        base64.b64encode(raw).decode() if enc else raw.decode("utf-8", "replace"),
+        enc,
     )
 
 
