@@ -293,9 +293,10 @@ class Kafka(_Server):
             )
         )
         if not (data / "meta.properties").exists():
+            # one in 32 such ids starts with "-": given as "-t ID", the tool took it for an option
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             proc = subprocess.run(
-                [*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props)],
+                [*self._java(), "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(self.props)],
                 capture_output=True,
                 text=True,
             )
