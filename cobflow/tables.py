@@ -52,7 +52,7 @@ class TableRows:
     def rows(self) -> list[TableRow]:
         """The same rows one by one, with Python values (None for a null)."""
         n, types = len(self), dict(TABLES[self.table].columns)
-        cols = {c: _values(v, types[c]) for c, v in self.columns.items()}
+        cols = {c: python_values(v, types[c]) for c, v in self.columns.items()}
         tags = {k: v if isinstance(v, list) else [v] * n for k, v in self.symbols.items()}
         ts = [self.ts] * n if isinstance(self.ts, int) else [int(t) for t in self.ts]
         names, tag_names = list(cols), list(tags)
@@ -63,7 +63,7 @@ class TableRows:
 AnyRow = TableRow | TableRows  # what the flows hand their sinks: a row, or a block of rows
 
 
-def _values(column: np.ndarray, qdb_type: str) -> list:
+def python_values(column: np.ndarray, qdb_type: str) -> list:
     if qdb_type == "DOUBLE[]":  # one array per row
         return [np.asarray(x, dtype=np.float64) for x in column]
     if qdb_type == "DOUBLE":

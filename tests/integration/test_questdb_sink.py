@@ -1,5 +1,5 @@
-"""The QuestDB sink's two paths on the real server: blocks of rows through the client's
-dataframe path and the same rows one by one land as the same rows, nulls as nulls."""
+"""The QuestDB sink's two paths on the real server: blocks of rows written straight from
+their columns and the same rows as single rows land as the same rows, nulls as nulls."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from cobflow.qdb import query, wait_for_wal
 from cobflow.sinks import questdb as sink
-from cobflow.tables import IMBALANCE_MA, OHLCV, ORDER_FLOW, TableRows
+from cobflow.tables import IMBALANCE_MA, OHLCV, ORDER_FLOW, TableRows, as_rows
 
 pytestmark = pytest.mark.integration
 S = 1_700_000_000 * 1_000_000_000
@@ -18,7 +18,7 @@ S = 1_700_000_000 * 1_000_000_000
 
 def blocks() -> list[TableRows]:
     out = []
-    for i in range(5):  # 5 seconds: 55 imbalance rows, 15 order-flow rows, 10 bars
+    for i in range(30):  # 30 seconds: 330 imbalance rows, 90 order-flow rows, 60 bars
         ts = S + i * 1_000_000_000
         ma = np.linspace(-1, 1, 11) * (i + 1)
         out.append(TableRows(IMBALANCE_MA.name, ts, {"symbol": "BTC-USD"}, {
@@ -41,31 +41,20 @@ def written(settings, tables) -> dict[str, list[dict]]:  # type: ignore[no-untyp
             for t, n in zip(tables, names)}
 
 
-def test_the_dataframe_path_writes_what_the_row_path_writes_nulls_as_nulls(namespace, monkeypatch):
+def test_blocks_land_as_the_same_rows_as_single_rows_nulls_as_nulls(namespace):
     settings, _ = namespace
     tables = [IMBALANCE_MA, ORDER_FLOW, OHLCV]
-    by_rows = settings.questdb.model_copy(update={"table_prefix": settings.questdb.table_prefix + "rows_"})
-    part = sink.QuestDBSink(settings.questdb, tables).build("q", 0, 1)
-    frames = []
-    real_frame = part._frame
-    monkeypatch.setattr(part, "_frame", lambda t, g: frames.append(t.name) or real_frame(t, g))
-    part.write_batch(blocks())  # type: ignore[arg-type]
-    part.close()
-    assert sorted(frames) == ["imbalance_ma"], "55 imbalance rows go in bulk; 15 and 10 rows go row by row"
-    monkeypatch.setattr(sink, "DATAFRAME_MIN_ROWS", 1)  # now every table in bulk ...
-    bulk = settings.questdb.model_copy(update={"table_prefix": settings.questdb.table_prefix + "bulk_"})
-    part = sink.QuestDBSink(bulk, tables).build("q", 0, 1)
-    part.write_batch(blocks())  # type: ignore[arg-type]
-    part.close()
-    monkeypatch.setattr(sink, "DATAFRAME_MIN_ROWS", 10**9)  # ... and every table row by row
-    part = sink.QuestDBSink(by_rows, tables).build("q", 0, 1)
-    part.write_batch(blocks())  # type: ignore[arg-type]
-    part.close()
-    mixed, in_bulk, one_by_one = written(settings.questdb, tables), written(bulk, tables), written(by_rows, tables)
-    assert in_bulk == one_by_one == mixed
-    ima, flow, bars = one_by_one["imbalance_ma"], one_by_one["order_flow"], one_by_one["ohlcv"]
-    assert len(ima) == 55 and len(flow) == 15 and len(bars) == 10
+    singles = settings.questdb.model_copy(update={"table_prefix": settings.questdb.table_prefix + "rows_"})
+    for target, items in ((settings.questdb, blocks()), (singles, as_rows(blocks()))):
+        part = sink.QuestDBSink(target, tables).build("q", 0, 1)
+        part.write_batch(items)  # type: ignore[arg-type]
+        part.close()
+    from_blocks, from_rows = written(settings.questdb, tables), written(singles, tables)
+    assert from_blocks == from_rows
+    ima, flow, bars = from_blocks["imbalance_ma"], from_blocks["order_flow"], from_blocks["ohlcv"]
+    assert len(ima) == 330 and len(flow) == 90 and len(bars) == 60
     assert sum(r["ma_60"] is None for r in ima) == 33  # NaN went in, null came out
     assert [r["aggressive_buy_ratio"] for r in flow[:3]] == [0.5, None, 1.0]
     assert [r["vwap"] for r in bars[:2]] == [100.5, None] and [r["trades"] for r in bars[:2]] == [3, 0]
-    assert math.isclose(ima[54]["ma_60"], 5 / 4) and ima[54]["offset"] == 5
+    assert [r["venue"] for r in bars[:2]] == ["binance", "okx"] and bars[1]["timeframe"] == "1s"
+    assert math.isclose(ima[329]["ma_60"], 30 / 4) and ima[329]["offset"] == 5
