@@ -28,6 +28,7 @@ do, in a scratch namespace.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import signal
@@ -62,6 +63,16 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_s(pid: int) -> float | None:
+    """CPU seconds (user + system) the process has used so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler(threading.Thread):
     """(seconds since start, RSS MB summed over the processes) every 0.25 s until all exit."""
 
@@ -71,8 +82,13 @@ class RssSampler(threading.Thread):
         self.t0 = time.perf_counter()
 
     def run(self) -> None:
+        self.cpu: dict[int, float] = {}  # pid -> CPU seconds at its last look (0.25 s before its end at most)
         while any(p.poll() is None for p in self.procs):
             mbs = [mb for mb in (rss_mb(p.pid) for p in self.procs if p.poll() is None) if mb is not None]
+            for p in self.procs:
+                c = cpu_s(p.pid)
+                if c is not None:
+                    self.cpu[p.pid] = c
             if mbs:  # none: the processes exited between the two looks
                 self.samples.append((time.perf_counter() - self.t0, sum(mbs)))
             time.sleep(0.25)
@@ -84,7 +100,8 @@ class RssSampler(threading.Thread):
         mb = np.array([s[1] for s in self.samples])
         at = {f"rss_mb_at_{q}pct": float(np.interp(t[-1] * q / 100, t, mb)) for q in (25, 50, 75, 100)}
         return {"peak_rss_mb": float(mb.max()), **at,
-                "rss_growth_mb_second_half": at["rss_mb_at_100pct"] - at["rss_mb_at_50pct"]}
+                "rss_growth_mb_second_half": at["rss_mb_at_100pct"] - at["rss_mb_at_50pct"],
+                "flow_cpu_s": sum(getattr(self, "cpu", {}).values())}
 
 
 def start_flow(locator: str, env: dict, workers: int = 1, processes: int = 1) -> list[subprocess.Popen]:
@@ -182,8 +199,16 @@ def kafka_throughput(settings, env: dict, capture: Path, n: int, market_s: float
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     replay_s = time.perf_counter() - start
     print(f"replayed {n:,} messages into Kafka in {replay_s:.1f} s ({n / replay_s:,.0f} msg/s)")
+    from cobflow.services import Services
+
+    servers = {st.name: st.pid for st in Services(settings).status() if st.pid}
+    before = {name: cpu_s(pid) or 0.0 for name, pid in servers.items()}
     r = throughput(n, market_s, 1, run_flow_sampled(kafka_flow(flow), env))
     show(f"kafka -> questdb -w 1 ({flow} flow)", r)
+    r["servers_cpu_s"] = {name: (cpu_s(pid) or 0.0) - before[name] for name, pid in servers.items()}
+    print(f"CPU used during the run ({os.cpu_count()} cores, {r['wall_s']:.1f} s wall): flow {r['flow_cpu_s']:.1f} s, "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in r["servers_cpu_s"].items())
+          + " (the servers share the cores with the flow; file mode has them to itself)")
     table = settings.questdb.table("cob_summary")
     wait_for_wal(settings.questdb, [table])
     r["cob_summary_rows"] = query(settings.questdb, f"select count() n from {table}")[0]["n"]
@@ -213,6 +238,8 @@ def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[
     from cobflow.qdb import QuestDBError, query
     from operators.cob import symbol_of_markets
 
+    cob_log = Path(tempfile.mkstemp(prefix="cobflow-latency-", suffix=".log")[1])
+    env = {**env, "COBFLOW_FLOW__LATENCY_LOG": str(cob_log)}  # each second's rows leaving the COB, wall ns
     (flow,) = start_flow(kafka_flow("cob", tail=True), env)
     sim = subprocess.Popen([sys.executable, "-m", "cobflow", "simulate", "--duration", str(seconds), "--start", "now",
                             "--speed", "1", "--seed", "5"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -245,10 +272,14 @@ def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[
     markets = symbol_of_markets(load_symbols(CONFIG))
     first = min(sec for _, sec in appeared) if appeared else 0
     per_msg, per_second = [], []
+    arrivals: dict[tuple[str, str], list[int]] = {}  # (symbol, venue) -> ts_recv of its messages
     for m in record(settings.kafka):
         sym = markets.get((m.exchange, m.symbol or ""))
+        if sym is None:
+            continue
+        arrivals.setdefault((sym, m.exchange), []).append(m.ts_recv)
         sec = m.ts_recv // 1_000_000_000
-        if sym is None or sec < first + 5:  # the first 5 s: the flow was still starting
+        if sec < first + 5:  # the first 5 s: the flow was still starting
             continue
         w = appeared.get((sym, sec))
         if w is not None:
@@ -258,6 +289,23 @@ def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[
             per_second.append((w - (sec + 1) * 1_000_000_000) / 1e6)
     if not per_msg:
         raise SystemExit("no second reached QuestDB during the latency run")
+    left = {}  # (symbol, second) -> wall ns its rows left the consolidated book (first time)
+    for line in cob_log.read_text().splitlines():
+        sym, ts, wall = line.split()
+        left.setdefault((sym, int(ts) // 1_000_000_000), int(wall))
+    cob_log.unlink()
+    for ts in arrivals.values():
+        ts.sort()
+    to_cob, bound = [], []  # second end -> rows out of the COB; second end -> its slowest venue's next message
+    for (sym, sec), wall in left.items():
+        if sec < first + 5:
+            continue
+        end = (sec + 1) * 1_000_000_000
+        to_cob.append((wall - end) / 1e6)
+        nexts = [ts[i] if (i := bisect.bisect_left(ts, end)) < len(ts) else None
+                 for (s, _), ts in arrivals.items() if s == sym]
+        if all(t is not None for t in nexts):
+            bound.append((max(nexts) - end) / 1e6)  # type: ignore[type-var]
     r = {
         "seconds": seconds, "poll_ms": POLL_S * 1000, "messages_measured": len(per_msg),
         "seconds_measured": len(per_second),
@@ -266,12 +314,27 @@ def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[
         "window_end_to_queryable_ms_p50": float(np.percentile(per_second, 50)),
         "window_end_to_queryable_ms_p99": float(np.percentile(per_second, 99)),
         "flow_peak_rss_mb": sampler.summary().get("peak_rss_mb"),
+        "second_end_to_cob_rows_ms_p50": float(np.percentile(to_cob, 50)),
+        "second_end_to_cob_rows_ms_p99": float(np.percentile(to_cob, 99)),
+        "second_end_to_cob_rows_ms_max": float(np.max(to_cob)),
+        "seconds_measured_in_flow": len(to_cob),
+        "second_end_to_slowest_venue_next_message_ms_p50": float(np.percentile(bound, 50)),
+        "second_end_to_slowest_venue_next_message_ms_p99": float(np.percentile(bound, 99)),
+        "idle_timeout_s": load_settings().flow.idle_timeout_s,
+        "target_second_end_to_cob_rows_ms_p99": 300.0,
     }
     print(f"latency over {seconds:g} s real time ({len(per_msg):,} messages, {len(per_second)} symbol-seconds, "
           f"QuestDB polled every {POLL_S * 1000:.0f} ms): ts_recv -> queryable p50 "
           f"{r['ts_recv_to_queryable_ms_p50']:.0f} ms, p99 {r['ts_recv_to_queryable_ms_p99']:.0f} ms; "
           f"window end -> queryable p50 {r['window_end_to_queryable_ms_p50']:.0f} ms, "
           f"p99 {r['window_end_to_queryable_ms_p99']:.0f} ms")
+    print(f"in the flow ({len(to_cob)} symbol-seconds): second end -> its rows leave the consolidated book p50 "
+          f"{r['second_end_to_cob_rows_ms_p50']:.0f} ms, p99 {r['second_end_to_cob_rows_ms_p99']:.0f} ms "
+          f"(target p99 <= 300 ms); what bounds it: the second closes once every venue of the symbol has sent a "
+          f"message after it (slowest venue's next message p50 "
+          f"{r['second_end_to_slowest_venue_next_message_ms_p50']:.0f} ms, p99 "
+          f"{r['second_end_to_slowest_venue_next_message_ms_p99']:.0f} ms), or after the idle timeout "
+          f"({r['idle_timeout_s']:g} s) for a silent venue")
     return r
 
 

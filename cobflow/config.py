@@ -122,6 +122,9 @@ class FlowSettings(BaseModel):
     strategy_tables: bool = Field(
         True, description="the strategy flow writes signals, model outputs and outcomes (false: only the "
         "decisions and the account's tables, tagged with the run: a backtest beside the live flow)")
+    latency_log: Path | None = Field(
+        None, description="a file the COB flow appends one line to per second of each symbol: symbol, the "
+        "second (ns) and the wall clock (ns) when its rows left the consolidated book (bench/cob.py's latency)")
     epoch_s: float = Field(
         1.0, gt=0, description="Bytewax epoch (wall seconds) of a flow without a recovery store: at each "
         "epoch's end the inputs wait until the flow has drained it, which bounds the messages in flight "

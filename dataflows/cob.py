@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream, operator
 
 from cobflow.config import Settings, SymbolsConfig, load_settings, load_symbols
@@ -19,6 +20,7 @@ from cobflow.raw import RawMessage
 from cobflow.tables import COB_TABLES, FEATURE_TABLES, Table
 from dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
 from operators.cob import cob_books
+from operators.latency import LatencyLog
 from operators.split import RowsAndDeadLetters, split_rows
 
 
@@ -45,6 +47,8 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None, featu
     flow = Dataflow("cob")
     raw, lag, unread = kafka_input(flow, settings, symbols.venues(), tail)
     rows, dead = cob("cob", raw, symbols, settings.flow.idle_timeout_s if tail else None, features)
+    if settings.flow.latency_log is not None:
+        op.inspect("latency_log", rows, LatencyLog(settings.flow.latency_log))
     questdb_output(settings, tables(features), rows, dead, lag, unread, "cob")
     return flow
 
