@@ -21,7 +21,7 @@ from cobflow.kafka_io import ensure_topics
 from cobflow.raw import RawMessage
 from cobflow.sinks.deadletters import DeadLetterFile, DlqSink, for_dlq
 from cobflow.sinks.parquet import ParquetSink
-from cobflow.sinks.questdb import QuestDBSink
+from cobflow.sinks.questdb import QuestDBSink, by_table
 from cobflow.sources import CaptureSource, RawTopicsSource
 from cobflow.tables import PIPELINE_TABLES, AnyRow, Table, TableRow
 from operators.split import split_dead_letters, split_rows
@@ -58,7 +58,8 @@ def questdb_output(settings: Settings, tables: list[Table], rows: Stream[AnyRow]
         dead = op.filter("no_dead_letters", dead, _never)
     dead_rows = op.map("dead_letter_row", dead, DeadLetter.row)
     everything = op.merge("all_rows", rows, dead_rows, lag)
-    op.output("questdb", everything, QuestDBSink(settings.questdb, [*tables, *PIPELINE_TABLES]))
+    op.output("questdb", op.map("by_table", everything, by_table), QuestDBSink(settings.questdb,
+                                                                             [*tables, *PIPELINE_TABLES]))
     op.output("dlq", op.map("for_dlq", dead, for_dlq), DlqSink(settings.kafka, flow))
 
 

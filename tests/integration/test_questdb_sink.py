@@ -4,6 +4,7 @@ their columns and the same rows as single rows land as the same rows, nulls as n
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -34,6 +35,15 @@ def blocks() -> list[TableRows]:
     return out
 
 
+def write(settings, tables, items) -> None:  # type: ignore[no-untyped-def]
+    """As the flow does: each row to its table's partition of the sink, one batch each."""
+    qdb = sink.QuestDBSink(settings, tables)
+    for t in tables:
+        part = qdb.build_part("questdb", t.name, None)
+        part.write_batch([x for x in items if x.table == t.name])
+        part.close()
+
+
 def written(settings, tables) -> dict[str, list[dict]]:  # type: ignore[no-untyped-def]
     names = [settings.table(t.name) for t in tables]
     wait_for_wal(settings, names)
@@ -46,9 +56,7 @@ def test_blocks_land_as_the_same_rows_as_single_rows_nulls_as_nulls(namespace):
     tables = [IMBALANCE_MA, ORDER_FLOW, OHLCV]
     singles = settings.questdb.model_copy(update={"table_prefix": settings.questdb.table_prefix + "rows_"})
     for target, items in ((settings.questdb, blocks()), (singles, as_rows(blocks()))):
-        part = sink.QuestDBSink(target, tables).build("q", 0, 1)
-        part.write_batch(items)  # type: ignore[arg-type]
-        part.close()
+        write(target, tables, items)
     from_blocks, from_rows = written(settings.questdb, tables), written(singles, tables)
     assert from_blocks == from_rows
     ima, flow, bars = from_blocks["imbalance_ma"], from_blocks["order_flow"], from_blocks["ohlcv"]
@@ -58,3 +66,50 @@ def test_blocks_land_as_the_same_rows_as_single_rows_nulls_as_nulls(namespace):
     assert [r["vwap"] for r in bars[:2]] == [100.5, None] and [r["trades"] for r in bars[:2]] == [3, 0]
     assert [r["venue"] for r in bars[:2]] == ["binance", "okx"] and bars[1]["timeframe"] == "1s"
     assert math.isclose(ima[329]["ma_60"], 30 / 4) and ima[329]["offset"] == 5
+
+
+def test_rows_go_out_once_the_flow_pauses_and_always_at_an_epochs_end(namespace, monkeypatch):
+    """A backlog's batches collect into few transactions (QuestDB spent more CPU applying one
+    per batch than the flow spent computing); a live flow's rows go once it pauses; what the
+    flow handed over is in QuestDB before the epoch's snapshot is kept."""
+    settings, _ = namespace
+    flows = [b for b in blocks() if b.table == ORDER_FLOW.name]
+    name = settings.questdb.table(ORDER_FLOW.name)
+
+    def count() -> int:
+        wait_for_wal(settings.questdb, [name])
+        return query(settings.questdb, f"select count() n from {name}")[0]["n"]
+
+    monkeypatch.setattr(sink, "QUIET_S", 3600.0)  # no pause and no age long enough: only epochs send
+    monkeypatch.setattr(sink, "FLUSH_EVERY_S", 3600.0)
+    part = sink.QuestDBSink(settings.questdb, [ORDER_FLOW]).build_part("questdb", ORDER_FLOW.name, None)
+    part.write_batch(flows[:10])
+    part.write_batch(flows[10:20])
+    time.sleep(1.0)
+    assert count() == 0  # held
+    part.snapshot()
+    assert count() == 60  # the epoch's end: all of it is in QuestDB when snapshot returns
+    part.write_batch(flows[20:25])
+    part.close()
+    assert count() == 75  # and at the end of the flow
+    monkeypatch.setattr(sink, "QUIET_S", 0.2)  # the default: a pause of 0.2 s sends what is there
+    part = sink.QuestDBSink(settings.questdb, [ORDER_FLOW]).build_part("questdb", ORDER_FLOW.name, None)
+    part.write_batch(flows[25:])
+    deadline = time.monotonic() + 30
+    while count() < 90 and time.monotonic() < deadline:  # no snapshot: the pause alone sends them
+        time.sleep(0.1)
+    assert count() == 90
+    part.close()
+
+
+def test_rows_questdb_refuses_fail_the_flow_at_the_epochs_end_not_in_silence(namespace):
+    from questdb import QuestDBError
+
+    from cobflow.tables import TableRow
+
+    settings, _ = namespace
+    part = sink.QuestDBSink(settings.questdb, [ORDER_FLOW]).build_part("questdb", ORDER_FLOW.name, None)
+    bad = TableRow(ORDER_FLOW.name, S, {"symbol": "BTC-USD", "venue": "okx"}, {"cvd": "not a number"})
+    part.write_batch([bad])  # sent in the background ...
+    with pytest.raises(QuestDBError, match="cvd"):
+        part.snapshot()  # ... and its refusal raised in the flow's thread, before the epoch is kept
