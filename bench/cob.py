@@ -231,8 +231,9 @@ def profiled_run(locator: str, env: dict, out: Path) -> dict:
     return s
 
 
-def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[no-untyped-def]
-    """Real-time simulator -> Kafka -> flow (following) -> QuestDB, polled for each second's arrival."""
+def kafka_latency(settings, env: dict, seconds: float, lateness: float | None = None) -> dict:  # type: ignore[no-untyped-def]
+    """Real-time simulator -> Kafka -> flow (following) -> QuestDB, polled for each second's
+    arrival. `lateness`: the flow runs with FlowSettings.lateness_s."""
     from cobflow.config import load_symbols
     from cobflow.kafka_io import record
     from cobflow.qdb import QuestDBError, query
@@ -240,6 +241,8 @@ def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[
 
     cob_log = Path(tempfile.mkstemp(prefix="cobflow-latency-", suffix=".log")[1])
     env = {**env, "COBFLOW_FLOW__LATENCY_LOG": str(cob_log)}  # each second's rows leaving the COB, wall ns
+    if lateness is not None:
+        env["COBFLOW_FLOW__LATENESS_S"] = str(lateness)
     (flow,) = start_flow(kafka_flow("cob", tail=True), env)
     sim = subprocess.Popen([sys.executable, "-m", "cobflow", "simulate", "--duration", str(seconds), "--start", "now",
                             "--speed", "1", "--seed", "5"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -321,6 +324,7 @@ def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[
         "second_end_to_slowest_venue_next_message_ms_p50": float(np.percentile(bound, 50)),
         "second_end_to_slowest_venue_next_message_ms_p99": float(np.percentile(bound, 99)),
         "idle_timeout_s": load_settings().flow.idle_timeout_s,
+        "lateness_s": lateness,
         "target_second_end_to_cob_rows_ms_p99": 300.0,
     }
     print(f"latency over {seconds:g} s real time ({len(per_msg):,} messages, {len(per_second)} symbol-seconds, "
@@ -328,7 +332,8 @@ def kafka_latency(settings, env: dict, seconds: float) -> dict:  # type: ignore[
           f"{r['ts_recv_to_queryable_ms_p50']:.0f} ms, p99 {r['ts_recv_to_queryable_ms_p99']:.0f} ms; "
           f"window end -> queryable p50 {r['window_end_to_queryable_ms_p50']:.0f} ms, "
           f"p99 {r['window_end_to_queryable_ms_p99']:.0f} ms")
-    print(f"in the flow ({len(to_cob)} symbol-seconds): second end -> its rows leave the consolidated book p50 "
+    late = "off" if lateness is None else f"{lateness:g} s"
+    print(f"in the flow ({len(to_cob)} symbol-seconds, lateness {late}): second end -> its rows leave the COB p50 "
           f"{r['second_end_to_cob_rows_ms_p50']:.0f} ms, p99 {r['second_end_to_cob_rows_ms_p99']:.0f} ms "
           f"(target p99 <= 300 ms); what bounds it: the second closes once every venue of the symbol has sent a "
           f"message after it (slowest venue's next message p50 "
@@ -347,6 +352,8 @@ def main() -> None:
                     help="features: the file flow with its features step off and on, side by side")
     ap.add_argument("--repeat", type=int, default=3, help="file-mode runs per layout; the median is reported")
     ap.add_argument("--latency-seconds", type=float, default=60.0, help="real-time run for the latency numbers")
+    ap.add_argument("--lateness", type=float, default=0.1,
+                    help="a second real-time run with FlowSettings.lateness_s (seconds; default 0.1)")
     ap.add_argument("--profile", action="store_true",
                     help="kafka mode: run the flow a second time under py-spy and print where its time goes")
     args = ap.parse_args()
@@ -396,6 +403,11 @@ def main() -> None:
                 with scratch_namespace(settings) as (scoped, env):
                     env["COBFLOW_SYMBOLS_FILE"] = str(CONFIG)
                     results["latency"] = kafka_latency(scoped, env, args.latency_seconds)
+                if args.lateness is not None:
+                    with scratch_namespace(settings) as (scoped, env):
+                        env["COBFLOW_SYMBOLS_FILE"] = str(CONFIG)
+                        results["latency_with_lateness"] = kafka_latency(scoped, env, args.latency_seconds,
+                                                                         args.lateness)
             finally:
                 svc.stop(started)
     default = ap.get_default("modes")

@@ -26,10 +26,10 @@ from operators.split import RowsAndDeadLetters, split_rows
 
 @operator
 def cob(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConfig,
-        idle_timeout: float | None = None, features: bool = True) -> RowsAndDeadLetters:
+        idle_timeout: float | None = None, features: bool = True, lateness: float | None = None) -> RowsAndDeadLetters:
     """Raw messages -> rows of the COB tables (with `features`, of the feature tables), and
     dead letters."""
-    return split_rows("split", cob_books("cob_books", raw, symbols, idle_timeout, features))
+    return split_rows("split", cob_books("cob_books", raw, symbols, idle_timeout, features, lateness))
 
 
 def tables(features: bool = True) -> list[Table]:
@@ -46,7 +46,8 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None, featu
     symbols = load_symbols(settings.symbols_file)
     flow = Dataflow("cob")
     raw, lag, unread = kafka_input(flow, settings, symbols.venues(), tail)
-    rows, dead = cob("cob", raw, symbols, settings.flow.idle_timeout_s if tail else None, features)
+    rows, dead = cob("cob", raw, symbols, settings.flow.idle_timeout_s if tail else None, features,
+                     settings.flow.lateness_s if tail else None)
     if settings.flow.latency_log is not None:
         op.inspect("latency_log", rows, LatencyLog(settings.flow.latency_log))
     questdb_output(settings, tables(features), rows, dead, lag, unread, "cob")

@@ -31,12 +31,12 @@ from operators.strategy import StrategyOptions, strategy
 def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConfig, options: StrategyOptions,
                      trading: TradingSettings, idle_timeout: float | None = None,
                      control_dir: Path | None = None, cob_rows: bool = True,
-                     strategy_rows: bool = True) -> RowsAndDeadLetters:
+                     strategy_rows: bool = True, lateness: float | None = None) -> RowsAndDeadLetters:
     """Raw messages -> rows of every table of the flow (FLOW_TABLES), and dead letters.
     `cob_rows=False`: the strategy's and execution's rows only (beside a COB flow that writes
     the COB and feature tables and the dead letters from the same input). `strategy_rows=False`
     too: the decisions and the account's rows only (RUN_TABLES: a backtest's run)."""
-    keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True, trading.book_notional())
+    keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True, trading.book_notional(), lateness)
     decided = strategy("strategy", keyed, symbols, options, execution=True)
     wait_s = max(2, math.ceil(3 * idle_timeout)) if idle_timeout else None
     executed = execution("execution", decided, symbols, ExecutionOptions.of(trading, symbols, wait_s), control_dir)
@@ -70,7 +70,7 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Da
     rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings), settings.trading,
                                   settings.flow.idle_timeout_s if tail else None,
                                   settings.trading.control_dir if tail else None, settings.flow.cob_tables,
-                                  settings.flow.strategy_tables)
+                                  settings.flow.strategy_tables, settings.flow.lateness_s if tail else None)
     questdb_output(settings, list(FLOW_TABLES), rows, dead, lag, unread, "strategy",
                    dead_letters=settings.flow.cob_tables)  # beside the COB flow, it reports them
     return flow

@@ -160,7 +160,8 @@ class CobState:
 
         The slowest venue holds it back, and so does a configured venue not heard from yet.
         With `idle_ns` (live mode) a venue that far behind the newest message, or never
-        heard from, no longer does.
+        heard from, no longer does: the idle timeout, or the lateness where one is set
+        (FlowSettings.lateness_s).
         """
         seen = [f.last_ts for f in self.feeds.values() if f.last_ts is not None]
         if not seen:
@@ -324,11 +325,13 @@ def _one_list(rows: list[AnyRow], dead: list[DeadLetter]) -> list[list]:
 
 class CobLogic(StatefulBatchLogic):
     def __init__(self, state: CobState | None, symbols: SymbolsConfig, idle_timeout: float | None,
-                 book_notional: float | None = None) -> None:
+                 book_notional: float | None = None, lateness: float | None = None) -> None:
         self.state = state
         self.symbols = symbols
         self.book_notional = book_notional
         self.idle_ns = int(idle_timeout * NS) if idle_timeout else None
+        # live: how far behind the newest message a venue may be and still hold a second open
+        self.hold_ns = int(lateness * NS) if lateness and idle_timeout else self.idle_ns
         self.idle = timedelta(seconds=idle_timeout) if idle_timeout else None
         self.last_arrival: datetime | None = None
 
@@ -338,7 +341,7 @@ class CobLogic(StatefulBatchLogic):
             if st is None:
                 st = self.state = new_cob_state(self.symbols, symbol, self.book_notional)
             st.add_raw(raws)
-        rows, dead = st.close(st.watermark(self.idle_ns))
+        rows, dead = st.close(st.watermark(self.hold_ns))
         self.last_arrival = datetime.now(UTC)
         return _one_list(rows, dead), StatefulBatchLogic.RETAIN
 
@@ -423,14 +426,16 @@ def _values(batch: list[tuple[str, list]]) -> list:
 @operator
 def cob_keyed(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
               idle_timeout: float | None = None, with_features: bool = True,
-              book_notional: float | None = None) -> Stream:
+              book_notional: float | None = None, lateness: float | None = None) -> Stream:
     """Raw messages -> (symbol, [rows and dead letters of whole seconds]): parsing, the venue
     books and the seconds of one symbol all run on the worker that owns it. `with_features`:
     each second's rows are followed by its features (operators.features), on the same key.
-    `book_notional`: each second also carries its BookTops for execution (`unkey` drops them)."""
+    `book_notional`: each second also carries its BookTops for execution (`unkey` drops them).
+    `lateness` (live, with `idle_timeout`): a venue this far behind the symbol's newest message
+    no longer holds a second open (FlowSettings.lateness_s)."""
     keyed = op.flat_map_batch("by_symbol", up, route_by_symbol(symbols))
     out = op.stateful_batch("cob", keyed, lambda resume: CobLogic(unstamp(resume, step_id), symbols, idle_timeout,
-                                                                  book_notional))
+                                                                  book_notional, lateness))
     return features("features", out, symbols) if with_features else out
 
 
@@ -440,6 +445,7 @@ def unkey(step_id: str, keyed: Stream) -> Stream:
 
 @operator
 def cob_books(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
-              idle_timeout: float | None = None, with_features: bool = True) -> Stream:
+              idle_timeout: float | None = None, with_features: bool = True,
+              lateness: float | None = None) -> Stream:
     """Raw messages -> rows of the COB tables (and features) and dead letters."""
-    return unkey("unkey", cob_keyed("keyed", up, symbols, idle_timeout, with_features))
+    return unkey("unkey", cob_keyed("keyed", up, symbols, idle_timeout, with_features, lateness=lateness))

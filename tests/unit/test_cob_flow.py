@@ -240,3 +240,21 @@ def test_trades_of_two_venues_at_one_ts_recv_are_ordered_by_venue_id(bybit_first
     rows, _ = run(messages)
     bar = table(rows, "ohlcv")[((("symbol", "TEST-USD"), ("timeframe", "1s"), ("venue", "ALL")), T0, None)]
     assert (bar["open"], bar["close"], bar["high"], bar["low"], bar["volume"]) == (100.0, 102.0, 102.0, 100.0, 3.0)
+
+
+def test_live_lateness_lets_a_quiet_venue_stop_holding_its_symbols_second():
+    """FlowSettings.lateness_s, live: a venue more than the lateness behind the symbol's
+    newest message no longer holds its second open; within it, it does; without a lateness
+    the idle timeout (2 s) decides; outside live mode neither applies."""
+    from operators.cob import CobLogic, new_cob_state
+
+    def watermark(binance: float, bybit: float, **kw) -> int | None:
+        logic = CobLogic(new_cob_state(SYMBOLS, "TEST-USD"), SYMBOLS, **kw)
+        logic.state.feeds["binance"].last_ts, logic.state.feeds["bybit"].last_ts = at(binance), at(bybit)
+        return logic.state.watermark(logic.hold_ns)
+
+    # binance last spoke at .5, bybit at 1.4: second T0 closes once the watermark passes T0 + 1
+    assert watermark(T0 + 0.5, T0 + 1.4, idle_timeout=2.0) == at(T0 + 0.5)  # binance holds it (0.9 s < 2 s)
+    assert watermark(T0 + 0.5, T0 + 1.4, idle_timeout=2.0, lateness=0.25) == at(T0 + 1.4)  # 0.9 s > 0.25 s
+    assert watermark(T0 + 1.2, T0 + 1.4, idle_timeout=2.0, lateness=0.25) == at(T0 + 1.2)  # within: it holds
+    assert watermark(T0 + 0.5, T0 + 1.4, idle_timeout=None, lateness=0.25) == at(T0 + 0.5)  # file mode: exact
