@@ -79,10 +79,10 @@ class RssSampler(threading.Thread):
     def __init__(self, procs: list[subprocess.Popen]) -> None:
         super().__init__(daemon=True)
         self.procs, self.samples = procs, []
+        self.cpu: dict[int, float] = {}  # pid -> CPU seconds at its last look (0.25 s before its end at most)
         self.t0 = time.perf_counter()
 
     def run(self) -> None:
-        self.cpu: dict[int, float] = {}  # pid -> CPU seconds at its last look (0.25 s before its end at most)
         while any(p.poll() is None for p in self.procs):
             mbs = [mb for mb in (rss_mb(p.pid) for p in self.procs if p.poll() is None) if mb is not None]
             for p in self.procs:
@@ -101,7 +101,7 @@ class RssSampler(threading.Thread):
         at = {f"rss_mb_at_{q}pct": float(np.interp(t[-1] * q / 100, t, mb)) for q in (25, 50, 75, 100)}
         return {"peak_rss_mb": float(mb.max()), **at,
                 "rss_growth_mb_second_half": at["rss_mb_at_100pct"] - at["rss_mb_at_50pct"],
-                "flow_cpu_s": sum(getattr(self, "cpu", {}).values())}
+                "flow_cpu_s": sum(self.cpu.values())}
 
 
 def start_flow(locator: str, env: dict, workers: int = 1, processes: int = 1) -> list[subprocess.Popen]:

@@ -49,15 +49,25 @@ class TableRows:
     def __len__(self) -> int:
         return len(next(iter(self.columns.values())))
 
+    def expanded(self, shared_tags: bool = False) -> tuple[list[int], list[dict[str, str]], list[str], list[list]]:
+        """(ts per row, tags per row, column names, each column's Python values, None for a
+        null): what `rows` and the QuestDB sink build rows from. `shared_tags`: where every
+        tag is one value, the rows share one tags dict (for readers that do not keep it)."""
+        n, types = len(self), dict(TABLES[self.table].columns)
+        names = list(self.columns)
+        cols = [python_values(v, types[c]) for c, v in self.columns.items()]
+        ts = [self.ts] * n if isinstance(self.ts, int) else [int(t) for t in self.ts]
+        if shared_tags and all(isinstance(v, str) for v in self.symbols.values()):
+            tags = [dict(self.symbols)] * n  # type: ignore[arg-type]
+        else:
+            per = {k: v if isinstance(v, list) else [v] * n for k, v in self.symbols.items()}
+            tags = [dict(zip(per, tv)) for tv in zip(*per.values())] if per else [{} for _ in range(n)]
+        return ts, tags, names, cols
+
     def rows(self) -> list[TableRow]:
         """The same rows one by one, with Python values (None for a null)."""
-        n, types = len(self), dict(TABLES[self.table].columns)
-        cols = {c: python_values(v, types[c]) for c, v in self.columns.items()}
-        tags = {k: v if isinstance(v, list) else [v] * n for k, v in self.symbols.items()}
-        ts = [self.ts] * n if isinstance(self.ts, int) else [int(t) for t in self.ts]
-        names, tag_names = list(cols), list(tags)
-        return [TableRow(self.table, t, dict(zip(tag_names, tv)), dict(zip(names, vals)))
-                for t, tv, vals in zip(ts, zip(*tags.values()), zip(*cols.values()))]
+        ts, tags, names, cols = self.expanded()
+        return [TableRow(self.table, t, tv, dict(zip(names, vals))) for t, tv, vals in zip(ts, tags, zip(*cols))]
 
 
 AnyRow = TableRow | TableRows  # what the flows hand their sinks: a row, or a block of rows

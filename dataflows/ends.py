@@ -58,8 +58,8 @@ def questdb_output(settings: Settings, tables: list[Table], rows: Stream[AnyRow]
         dead = op.filter("no_dead_letters", dead, _never)
     dead_rows = op.map("dead_letter_row", dead, DeadLetter.row)
     everything = op.merge("all_rows", rows, dead_rows, lag)
-    op.output("questdb", op.map("by_table", everything, by_table), QuestDBSink(settings.questdb,
-                                                                             [*tables, *PIPELINE_TABLES]))
+    op.output("questdb", op.flat_map_batch("by_table", everything, by_table),
+              QuestDBSink(settings.questdb, [*tables, *PIPELINE_TABLES]))
     op.output("dlq", op.map("for_dlq", dead, for_dlq), DlqSink(settings.kafka, flow))
 
 
