@@ -137,6 +137,8 @@ def from_record(
         ts_recv = int(_text(ts))  # type: ignore[arg-type]
     except (AttributeError, ValueError):  # no ts_recv header (None), or not an integer
         raise ValueError("record has no valid ts_recv header") from None
+    if not 0 <= ts_recv <= TS_MAX:  # CAPTURE.md: ns since the epoch, an i64
+        raise ValueError(f"record's ts_recv header {ts_recv} is outside 0..2^63-1 ns")
     raw = value or b""
     enc = _text(encoding) if encoding is not None else None
     return RawMessage(

@@ -103,6 +103,14 @@ def test_kafka_record_round_trip_keeps_every_field():
     assert binary.payload_text().startswith("{")
 
 
+def test_a_kafka_record_whose_ts_recv_is_no_i64_of_ns_is_unreadable():
+    """CAPTURE.md: ts_recv is ns since the epoch, kept everywhere as an i64."""
+    for ts in (b"-1", b"9223372036854775808"):
+        with pytest.raises(ValueError, match="outside 0..2\\^63-1"):
+            from_record("okx", None, b"{}", [("ts_recv", ts)])
+    assert from_record("okx", None, b"{}", [("ts_recv", b"9223372036854775807")]).ts_recv == 2**63 - 1
+
+
 def _outcome(fn, d):
     try:
         return fn(d)
