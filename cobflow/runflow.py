@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
 
 #: The dataflow modules `cobflow run` knows, by the name users type.
@@ -209,10 +210,18 @@ def _native_stderr_to_log() -> Path:
     return Path(name)
 
 
+def mark_recovery(argv: list[str], environ: MutableMapping[str, str]) -> None:
+    """A flow run without a recovery store keeps no snapshot: its sinks need not wait at an
+    epoch's end, nor its steps copy their state (FlowSettings.recovery; an explicit setting wins)."""
+    if not {"-r", "--recovery-directory"} & set(argv):
+        environ.setdefault("COBFLOW_FLOW__RECOVERY", "false")
+
+
 def main() -> int:
     tune_gc()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.argv = ["bytewax.run", *sys.argv[1:]]
+    mark_recovery(sys.argv, os.environ)
     debug = os.environ.get("COBFLOW_DEBUG", "").lower() in ("1", "true", "yes", "on")
     log = None if debug else _native_stderr_to_log()
     try:

@@ -59,7 +59,7 @@ def questdb_output(settings: Settings, tables: list[Table], rows: Stream[AnyRow]
     dead_rows = op.map("dead_letter_row", dead, DeadLetter.row)
     everything = op.merge("all_rows", rows, dead_rows, lag)
     op.output("questdb", op.flat_map_batch("by_table", everything, by_table),
-              QuestDBSink(settings.questdb, [*tables, *PIPELINE_TABLES]))
+              QuestDBSink(settings.questdb, [*tables, *PIPELINE_TABLES], settings.flow.recovery))
     op.output("dlq", op.map("for_dlq", dead, for_dlq), DlqSink(settings.kafka, flow))
 
 

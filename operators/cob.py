@@ -9,7 +9,6 @@ venue of a symbol is on one worker and any number of workers gives the same rows
 
 from __future__ import annotations
 
-import copy
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ from operators.books import venue_book
 from operators.features import features
 from operators.parse import Parsed, apply_to_book, parse_batch
 from operators.signals import signal_row
-from operators.state import stamp, unstamp
+from operators.state import snapshot, unstamp
 from operators.venue_book import MAX_FILL_SECONDS
 
 NS = 1_000_000_000
@@ -366,7 +365,7 @@ class CobLogic(StatefulBatchLogic):
         return self.last_arrival + self.idle
 
     def snapshot(self) -> tuple[int, CobState] | None:
-        return stamp(copy.deepcopy(self.state))
+        return snapshot(self.state)
 
 
 def control_owners(symbols: SymbolsConfig) -> dict[str, str]:

@@ -22,7 +22,6 @@ the symbols' seconds interleave, so both modes and any number of workers give th
 
 from __future__ import annotations
 
-import copy
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -48,7 +47,7 @@ from cobflow.execution.risk import (
     target_qty,
 )
 from cobflow.tables import EQUITY, FILLS, ORDERS, POSITIONS, RISK_EVENTS, AnyRow, TableRow
-from operators.state import stamp, unstamp
+from operators.state import snapshot, unstamp
 
 NS = 1_000_000_000
 DAY_S = 86_400
@@ -439,7 +438,7 @@ class ExecutionLogic(StatefulBatchLogic):
         return ([out] if out else []), StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> tuple[int, ExecutionState] | None:
-        return stamp(copy.deepcopy(self.state))
+        return snapshot(self.state)
 
 
 def _to_account(batch: list[list]) -> list[tuple[str, list]]:

@@ -12,7 +12,6 @@ writes that first); bars in them are used once closed, when `start + timeframe <
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -38,7 +37,7 @@ from cobflow.tables import (
     AnyRow,
     TableRow,
 )
-from operators.state import stamp, unstamp
+from operators.state import snapshot, unstamp
 
 NS = 1_000_000_000
 PIVOT_LEVEL_IN_VECTORS = 2
@@ -210,7 +209,7 @@ class FeatureLogic(StatefulBatchLogic):
         return out, StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> tuple[int, FeatureState] | None:
-        return stamp(copy.deepcopy(self.state))
+        return snapshot(self.state)
 
 
 @operator

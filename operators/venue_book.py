@@ -8,7 +8,6 @@ already closed is applied to the next one.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -21,7 +20,7 @@ from cobflow.tables import BOOK_HEALTH, TOP_OF_BOOK, TableRow
 from connectors import get_venue
 from connectors.base import BookSyncBase
 from operators.parse import Parsed, apply_to_book
-from operators.state import stamp, unstamp
+from operators.state import snapshot, unstamp
 
 NS = 1_000_000_000
 #: A silence longer than this (an outage, a replay spanning days) is not filled with
@@ -131,7 +130,7 @@ class VenueBookLogic(StatefulBatchLogic[Parsed | DeadLetter, TableRow | DeadLett
         return st.last_arrival + self.idle_timeout
 
     def snapshot(self) -> tuple[int, VenueBookState] | None:
-        return stamp(copy.deepcopy(self.state))
+        return snapshot(self.state)
 
 
 @operator

@@ -51,7 +51,8 @@ class _QuestDBPartition(StatefulSinkPartition[AnyRow, None]):
     written before it is in QuestDB. QuestDB spent more CPU on one small WAL transaction per
     batch (31 CPU s for the benchmark hour) than the flow spent computing; now 9.4."""
 
-    def __init__(self, settings: QuestDBSettings, table: Table) -> None:
+    def __init__(self, settings: QuestDBSettings, table: Table, barrier: bool = True) -> None:
+        self._barrier = barrier
         self._prefix = settings.table_prefix
         self._url = settings.http_url
         # TIMESTAMP columns (other than ts) travel as ns integers in the rows
@@ -102,7 +103,13 @@ class _QuestDBPartition(StatefulSinkPartition[AnyRow, None]):
 
     def snapshot(self) -> None:
         """The epoch ends: every row written so far is in QuestDB before its snapshot is kept
-        (a restart from that snapshot must not miss rows the flow had handed over)."""
+        (a restart from that snapshot must not miss rows the flow had handed over). Without
+        the barrier (no recovery store, so no snapshot is kept) the rows go by the timing rules
+        alone and the flow does not wait."""
+        if not self._barrier:
+            with self._cv:
+                self._raise_failure()
+            return
         with self._cv:
             self._send_now = True
             self._cv.notify_all()
@@ -228,10 +235,13 @@ _outages: dict[str, _Outage] = {}  # QuestDB URL -> its outage (the partitions o
 
 class QuestDBSink(FixedPartitionedSink[AnyRow, None]):
     """One partition per table (items keyed by table name, `by_table`). The first partition
-    built creates every table by explicit DDL (dedup keys, WAL) before its first row."""
+    built creates every table by explicit DDL (dedup keys, WAL) before its first row.
+    `barrier`: each epoch's snapshot waits until the epoch's rows are in QuestDB (needed with
+    a recovery store, `FlowSettings.recovery`)."""
 
-    def __init__(self, settings: QuestDBSettings, tables: list[Table]) -> None:
+    def __init__(self, settings: QuestDBSettings, tables: list[Table], barrier: bool = True) -> None:
         self._settings = settings
+        self._barrier = barrier
         self._tables = {t.name: t for t in tables}
         self._parts = sorted(self._tables)
         self._index = {name: i for i, name in enumerate(self._parts)}
@@ -247,7 +257,7 @@ class QuestDBSink(FixedPartitionedSink[AnyRow, None]):
         if not self._ensured:  # every table of the flow, rows or not (readers query them all)
             ensure_tables(self._settings, list(self._tables.values()))
             self._ensured = True
-        return _QuestDBPartition(self._settings, self._tables[for_part])
+        return _QuestDBPartition(self._settings, self._tables[for_part], self._barrier)
 
 
 def by_table(batch: list[AnyRow]) -> list[tuple[str, AnyRow]]:

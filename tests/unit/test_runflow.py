@@ -72,3 +72,35 @@ def test_kill_9_of_the_starter_ends_the_flow_and_frees_its_recovery_store(tmp_pa
     finally:
         if starter.poll() is None:
             starter.kill()
+
+
+def test_a_flow_without_a_recovery_store_keeps_no_snapshots_one_with_a_store_does():
+    from cobflow.runflow import mark_recovery
+
+    env: dict[str, str] = {}
+    mark_recovery(["bytewax.run", "dataflows.cob:kafka_flow()", "-w", "1", "-s", "1"], env)
+    assert env == {"COBFLOW_FLOW__RECOVERY": "false"}
+    for store in (["-r", "/tmp/store"], ["--recovery-directory", "/tmp/store"]):
+        env = {}
+        mark_recovery(["bytewax.run", "dataflows.cob:kafka_flow()", *store, "-s", "5"], env)
+        assert env == {}  # the default, true: the sinks wait and the steps copy
+    env = {"COBFLOW_FLOW__RECOVERY": "true"}
+    mark_recovery(["bytewax.run", "x:y()"], env)
+    assert env == {"COBFLOW_FLOW__RECOVERY": "true"}  # set by the user: kept
+
+
+def test_a_steps_snapshot_is_a_copy_with_a_store_and_nothing_without(monkeypatch):
+    from cobflow.config import load_settings
+    from operators import state
+
+    for kept, expected in (("true", True), ("false", False)):
+        monkeypatch.setenv("COBFLOW_FLOW__RECOVERY", kept)
+        state._kept.cache_clear()
+        live = {"book": [1, 2]}
+        snap = state.snapshot(live)
+        if expected:
+            live["book"].append(3)  # the flow goes on changing its state ...
+            assert snap == (state.STATE_LAYOUT, {"book": [1, 2]})  # ... the snapshot does not change
+        else:
+            assert snap is None
+    state._kept.cache_clear()
