@@ -66,6 +66,14 @@ def line_reader():  # type: ignore[no-untyped-def]
     return _native.LineReader(object.__new__, RawMessage, sorted(VENUES))  # type: ignore[union-attr]
 
 
+def record_reader(venue_of: dict[str, str]):  # type: ignore[no-untyped-def]
+    """The Kafka source's record reader of the native core (raw.<venue> records -> raw
+    messages, `venue_of`: topic -> venue), or None where Python reads every record."""
+    if not enabled():
+        return None
+    return _native.RecordReader(object.__new__, RawMessage, venue_of)  # type: ignore[union-attr]
+
+
 def bar_builder() -> BarBuilder | NativeBarBuilder:
     """OHLCV bars kept by the native core, or by the Python reference where it is off."""
     return NativeBarBuilder() if enabled() else BarBuilder()

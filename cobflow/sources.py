@@ -12,6 +12,7 @@ from pathlib import Path
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from cobflow import native
 from cobflow.capture import CaptureError, capture_extent, read_capture
 from cobflow.consumer_lag import LagMeter
 from cobflow.deadletter import DeadLetter
@@ -124,6 +125,7 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
         self.lag = LagMeter(servers, known_end=self._fetched_end)
         self.done = False
         self.kafka_away: float | None = None  # since when the broker has been unreachable
+        self.native = native.record_reader(topics)  # the records' fast path, or None: Python reads all
 
     def next_batch(self) -> list[RawMessage | DeadLetter | TableRow]:
         """Up to `batch_size` records (and the lag rows): librdkafka is asked again while it
@@ -144,7 +146,10 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
             msgs = self.consumer.consume(self.batch_size, 0.001)
             if not msgs:
                 break
-            self._read(msgs, out, last_offset, floor)
+            if self.native is None:
+                self._read(msgs, out, last_offset, floor)
+            else:
+                self._read_native(msgs, out, last_offset, floor)
         self._align()
         if last_offset:
             out.extend(self.lag(last_offset))
@@ -202,6 +207,21 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
                 last_offset[tp] = offset
                 if ts > last_ts.get(tp, -1):
                     last_ts[tp] = ts
+
+    def _read_native(self, msgs: list, out: list, last_offset: dict[TopicPartitionKey, int],
+                     floor: int | None) -> None:
+        """`_read` by the native core, which stops at any record that is not an ordinary
+        one (an error, an unexpected offset, an unreadable record): `_read` reads that one."""
+        limit = None if floor is None else floor + self.skew_ns
+        i, n = 0, len(msgs)
+        while i < n:
+            if self.kafka_away is None:
+                i = self.native.read(msgs, i, self.fetched, self.held, self.last_ts, self.emitted,  # type: ignore[union-attr]
+                                     last_offset, self.at_eof, out, limit, floor)
+                if i == n:
+                    return
+            self._read(msgs[i:i + 1], out, last_offset, floor)
+            i += 1
 
     def _error(self, msg, err) -> None:  # type: ignore[no-untyped-def]
         tp = (msg.topic(), msg.partition())

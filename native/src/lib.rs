@@ -7,6 +7,7 @@ mod bars;
 mod book;
 mod buckets;
 mod capture;
+mod records;
 mod sync;
 mod venues;
 
@@ -248,6 +249,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeBars>()?;
     m.add_function(wrap_pyfunction!(_restore_bars, m)?)?;
     m.add_class::<capture::LineReader>()?;
+    m.add_class::<records::RecordReader>()?;
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
     m.add_function(wrap_pyfunction!(_js_number, m)?)?;
     m.add_function(wrap_pyfunction!(bucket_books, m)?)?;
