@@ -352,8 +352,8 @@ def main() -> None:
                     help="features: the file flow with its features step off and on, side by side")
     ap.add_argument("--repeat", type=int, default=3, help="file-mode runs per layout; the median is reported")
     ap.add_argument("--latency-seconds", type=float, default=60.0, help="real-time run for the latency numbers")
-    ap.add_argument("--lateness", type=float, default=0.1,
-                    help="a second real-time run with FlowSettings.lateness_s (seconds; default 0.1)")
+    ap.add_argument("--lateness", type=float, default=0.05,
+                    help="a second real-time run with FlowSettings.lateness_s (seconds; default 0.05)")
     ap.add_argument("--profile", action="store_true",
                     help="kafka mode: run the flow a second time under py-spy and print where its time goes")
     args = ap.parse_args()
