@@ -90,7 +90,6 @@ def test_a_flow_without_a_recovery_store_keeps_no_snapshots_one_with_a_store_doe
 
 
 def test_a_steps_snapshot_is_a_copy_with_a_store_and_nothing_without(monkeypatch):
-    from cobflow.config import load_settings
     from operators import state
 
     for kept, expected in (("true", True), ("false", False)):
