@@ -23,6 +23,7 @@ from cobflow.deadletter import DeadLetter
 from cobflow.events import BookDelta, BookHealth, BookSnapshot, Precision, Trade
 from cobflow.metrics.trades import TIMEFRAMES, Bar, BarBuilder
 from cobflow.raw import RawMessage
+from cobflow.tables import Table, TableRows
 from cobflow.venues import VENUES
 
 try:
@@ -72,6 +73,19 @@ def record_reader(venue_of: dict[str, str]):  # type: ignore[no-untyped-def]
     if not enabled():
         return None
     return _native.RecordReader(object.__new__, RawMessage, venue_of)  # type: ignore[union-attr]
+
+
+#: QuestDB types the native line-protocol writer takes (not arrays: the client writes those).
+LINE_TYPES = frozenset({"DOUBLE", "FLOAT", "LONG", "INT", "SHORT", "BYTE", "BOOLEAN", "VARCHAR", "STRING", "TIMESTAMP"})
+
+
+def line_writer(full_name: str, table: Table):  # type: ignore[no-untyped-def]
+    """The native core's line-protocol writer of a table (`_native.IlpTable`: rows and
+    blocks of rows -> ILP bytes, as the QuestDB client's `Buffer.row` writes them), or None
+    where the client must write it: the core is off or not built, or a column is an array."""
+    if not enabled() or any(kind not in LINE_TYPES for _, kind in table.columns):
+        return None
+    return _native.IlpTable(full_name, list(table.columns), TableRows)  # type: ignore[union-attr]
 
 
 def bar_builder() -> BarBuilder | NativeBarBuilder:

@@ -7,6 +7,7 @@ mod bars;
 mod book;
 mod buckets;
 mod capture;
+mod ilp;
 mod records;
 mod sync;
 mod venues;
@@ -250,6 +251,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_restore_bars, m)?)?;
     m.add_class::<capture::LineReader>()?;
     m.add_class::<records::RecordReader>()?;
+    m.add_class::<ilp::IlpTable>()?;
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
     m.add_function(wrap_pyfunction!(_js_number, m)?)?;
     m.add_function(wrap_pyfunction!(bucket_books, m)?)?;
