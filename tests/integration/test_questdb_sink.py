@@ -1,5 +1,6 @@
-"""The QuestDB sink's two paths on the real server: blocks of rows written straight from
-their columns and the same rows as single rows land as the same rows, nulls as nulls."""
+"""The QuestDB sink on the real server: blocks of rows and the same rows one by one land as
+the same rows, nulls as nulls, through the native line-protocol writer and through the
+official client alike; refused rows fail the flow, a dropped connection does not."""
 
 from __future__ import annotations
 
@@ -51,14 +52,19 @@ def written(settings, tables) -> dict[str, list[dict]]:  # type: ignore[no-untyp
             for t, n in zip(tables, names)}
 
 
-def test_blocks_land_as_the_same_rows_as_single_rows_nulls_as_nulls(namespace):
+def test_blocks_land_as_the_same_rows_as_single_rows_nulls_as_nulls(namespace, monkeypatch):
     settings, _ = namespace
     tables = [IMBALANCE_MA, ORDER_FLOW, OHLCV]
+    assert sink.native.line_writer("x", IMBALANCE_MA) is not None  # the native writer is what runs here
     singles = settings.questdb.model_copy(update={"table_prefix": settings.questdb.table_prefix + "rows_"})
+    by_client = settings.questdb.model_copy(update={"table_prefix": settings.questdb.table_prefix + "client_"})
     for target, items in ((settings.questdb, blocks()), (singles, as_rows(blocks()))):
         write(target, tables, items)
+    with monkeypatch.context() as m:  # the reference: the official client, row by row
+        m.setattr(sink.native, "line_writer", lambda name, table: None)
+        write(by_client, tables, as_rows(blocks()))
     from_blocks, from_rows = written(settings.questdb, tables), written(singles, tables)
-    assert from_blocks == from_rows
+    assert from_blocks == from_rows == written(by_client, tables)
     ima, flow, bars = from_blocks["imbalance_ma"], from_blocks["order_flow"], from_blocks["ohlcv"]
     assert len(ima) == 330 and len(flow) == 90 and len(bars) == 60
     assert sum(r["ma_60"] is None for r in ima) == 33  # NaN went in, null came out
@@ -110,14 +116,34 @@ def test_rows_go_out_once_the_flow_pauses_and_always_at_an_epochs_end(namespace,
     part.close()
 
 
-def test_rows_questdb_refuses_fail_the_flow_at_the_epochs_end_not_in_silence(namespace):
+@pytest.mark.parametrize("writer", ["native", "client"])
+def test_rows_questdb_refuses_fail_the_flow_at_the_epochs_end_not_in_silence(namespace, monkeypatch, writer):
     from questdb import QuestDBError
 
     from cobflow.tables import TableRow
 
     settings, _ = namespace
+    if writer == "client":
+        monkeypatch.setattr(sink.native, "line_writer", lambda name, table: None)
     part = sink.QuestDBSink(settings.questdb, [ORDER_FLOW]).build_part("questdb", ORDER_FLOW.name, None)
+    assert type(part._lines).__name__ == {"native": "_NativeLines", "client": "_ClientLines"}[writer]
     bad = TableRow(ORDER_FLOW.name, S, {"symbol": "BTC-USD", "venue": "okx"}, {"cvd": "not a number"})
     part.write_batch([bad])  # sent in the background ...
-    with pytest.raises(QuestDBError, match="cvd"):
+    with pytest.raises(sink.RowsRefused if writer == "native" else QuestDBError, match="cvd"):
         part.snapshot()  # ... and its refusal raised in the flow's thread, before the epoch is kept
+
+
+def test_a_connection_the_server_dropped_is_made_again_without_calling_questdb_away(namespace, capsys):
+    settings, _ = namespace
+    flows = [b for b in blocks() if b.table == ORDER_FLOW.name]
+    part = sink.QuestDBSink(settings.questdb, [ORDER_FLOW]).build_part("questdb", ORDER_FLOW.name, None)
+    part.write_batch(flows[:5])
+    part.snapshot()
+    part._lines._conn.sock.close()  # as a server closing an idle kept-alive connection leaves it
+    part.write_batch(flows[5:10])
+    part.snapshot()
+    part.close()
+    name = settings.questdb.table(ORDER_FLOW.name)
+    wait_for_wal(settings.questdb, [name])
+    assert query(settings.questdb, f"select count() n from {name}")[0]["n"] == 30
+    assert "away" not in capsys.readouterr().err
