@@ -75,6 +75,49 @@ impl RecordReader {
         RecordReader { new, cls, venue_of, shared: HashMap::new() }
     }
 
+    /// `_drain` of the Kafka source: each partition's held records (in `held`'s order), from
+    /// the oldest, out while `_may_emit` lets them (`floor`: the slowest partition's ts_recv,
+    /// `skew`: ns), updating `emitted`, `last_offset` and `last_ts` as `_emit` does.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (held, last_ts, emitted, last_offset, out, floor, skew))]
+    fn drain<'py>(&self, py: Python<'py>, held: &Bound<'py, PyDict>, last_ts: &Bound<'py, PyDict>,
+                  emitted: &Bound<'py, PyDict>, last_offset: &Bound<'py, PyDict>, out: &Bound<'py, PyList>,
+                  floor: Option<i64>, skew: i64) -> PyResult<()> {
+        for (key, q) in held.iter() {
+            let mut left = q.len()?;
+            if left == 0 {
+                continue;
+            }
+            let mut lt: i64 = match last_ts.get_item(&key)? {
+                Some(v) => v.extract()?,
+                None => -1,
+            };
+            let (lt_before, mut last) = (lt, None);
+            while left > 0 {
+                let head = q.get_item(0)?;
+                let (offset, ts, item): (i64, i64, Bound<'py, PyAny>) = head.extract()?;
+                if let Some(fl) = floor {
+                    if !(ts <= fl.saturating_add(skew) || lt <= fl) {
+                        break;
+                    }
+                }
+                q.call_method0(intern!(py, "popleft"))?;
+                left -= 1;
+                out.append(item)?;
+                last = Some(offset);
+                lt = lt.max(ts);
+            }
+            if let Some(o) = last {
+                emitted.set_item(&key, o + 1)?;
+                last_offset.set_item(&key, o)?;
+            }
+            if lt != lt_before {
+                last_ts.set_item(&key, lt)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Reads `msgs[start:]` as `_read` does, appending emitted messages to `out` and held
     /// ones to their partition's deque, and updating `fetched`, `at_eof`, `emitted`,
     /// `last_offset` and `last_ts`. Returns the index of the first record left to the

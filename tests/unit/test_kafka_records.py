@@ -131,3 +131,34 @@ def test_an_encoded_payload_is_kept_as_base64_of_its_bytes():
     assert out == [RawMessage(1700000000000000001, "okx", "ws", "books", "BTC-USDT",
                               base64.b64encode(frame).decode(), "base64-gzip")]
     assert p.fetched[("raw.okx", 0)] == 8 and p.emitted[("raw.okx", 0)] == 8
+
+
+@st.composite
+def held_states(draw) -> dict:  # type: ignore[no-untyped-def]
+    """Records held back in every partition, their ts_recv in any order (a venue's clock is
+    not monotonic), with any floor, skew and last ts_recv emitted."""
+    held = {}
+    for tp in PARTS:
+        start = draw(st.integers(0, 50))
+        tss = draw(st.lists(st.integers(0, 30), max_size=12))
+        held[tp] = deque((start + i, ts, RawMessage(ts, TOPICS[tp[0]], "ws", "", None, f"{tp}{i}"))
+                         for i, ts in enumerate(tss))
+    return {
+        "skew": draw(st.integers(0, 8)), "fetched": {tp: None for tp in PARTS}, "held": held, "emitted": {},
+        "last_ts": {tp: draw(st.integers(-1, 30)) for tp in PARTS if draw(st.integers(0, 3))}, "at_eof": set(),
+        "floor": None if draw(st.integers(0, 5)) == 0 else draw(st.integers(-1, 30)),
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(held_states())
+def test_the_native_drain_lets_out_the_held_records_python_lets_out(state):
+    results = []
+    for with_native in (False, True):
+        p = partition(copy.deepcopy(state), with_native)
+        out: list = []
+        last_offset: dict = {}
+        p._drain(out, last_offset, state["floor"])
+        results.append(outcome(p, out, last_offset))
+    assert results[1] == results[0]
+    assert results[0][0] or not any(state["held"].values()) or state["floor"] is not None  # no floor: all go
