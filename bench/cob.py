@@ -11,7 +11,8 @@
    each run `--repeat` times (default 3), all runs recorded, the median reported;
    (features): the same flow on one worker with its features step off and on, runs
    alternating, both medians and the features' cost printed side by side;
-2. Kafka -> QuestDB throughput: the capture replayed into Kafka, then the flow reads it all;
+2. Kafka -> QuestDB throughput: the capture replayed into Kafka, then `--repeat` pairs of runs,
+   the file flow and right after it the Kafka flow reading it all, the ratio taken per pair;
 3. Kafka -> QuestDB latency: the simulator publishes in real time (`--start now --speed 1`)
    while the flow follows; QuestDB is polled every 100 ms for the newest second of each
    symbol, and every raw message's ts_recv is set against the wall-clock time its second
@@ -191,30 +192,60 @@ def features_cost(capture: Path, n: int, market_s: float, tmp: Path, repeat: int
 
 
 def kafka_throughput(settings, env: dict, capture: Path, n: int, market_s: float,  # type: ignore[no-untyped-def]
-                     flow: str = "cob", profile: Path | None = None) -> dict:
+                     tmp: Path | None = None, repeat: int = 1, flow: str = "cob", profile: Path | None = None) -> dict:
+    """The capture replayed into Kafka once, then `repeat` runs of the Kafka -> QuestDB flow
+    (-w 1, fresh tables each run). With `tmp` (the COB flow), each run is paired with a run
+    of the file flow (-w 1) right before it: this VM's speed drifts more between minutes than
+    between two runs in a row, so the ratio is taken per pair and its median reported (with
+    the median Kafka run)."""
     from cobflow.qdb import query, wait_for_wal
+    from cobflow.services import Services
 
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "cobflow", "replay", str(capture)], env=env, check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     replay_s = time.perf_counter() - start
     print(f"replayed {n:,} messages into Kafka in {replay_s:.1f} s ({n / replay_s:,.0f} msg/s)")
-    from cobflow.services import Services
-
     servers = {st.name: st.pid for st in Services(settings).status() if st.pid}
-    before = {name: cpu_s(pid) or 0.0 for name, pid in servers.items()}
-    r = throughput(n, market_s, 1, run_flow_sampled(kafka_flow(flow), env))
-    show(f"kafka -> questdb -w 1 ({flow} flow)", r)
-    r["servers_cpu_s"] = {name: (cpu_s(pid) or 0.0) - before[name] for name, pid in servers.items()}
-    print(f"CPU used during the run ({os.cpu_count()} cores, {r['wall_s']:.1f} s wall): flow {r['flow_cpu_s']:.1f} s, "
+    file_env = {**os.environ, "COBFLOW_SYMBOLS_FILE": str(CONFIG)}
+    pairs, runs = [], []
+    for i in range(repeat):
+        f = None if tmp is None else throughput(
+            n, market_s, 1, run_flow_sampled(file_flow(capture, tmp / "parquet-pair", CONFIG), file_env))
+        prefix = f"{settings.questdb.table_prefix}p{i}_"  # under the namespace's: removed with it
+        before = {name: cpu_s(pid) or 0.0 for name, pid in servers.items()}
+        r = throughput(n, market_s, 1, run_flow_sampled(kafka_flow(flow),
+                                                        {**env, "COBFLOW_QUESTDB__TABLE_PREFIX": prefix}))
+        r["servers_cpu_s"] = {name: (cpu_s(pid) or 0.0) - before[name] for name, pid in servers.items()}
+        table = prefix + "cob_summary"
+        wait_for_wal(settings.questdb, [table])
+        r["cob_summary_rows"] = query(settings.questdb, f"select count() n from {table}")[0]["n"]
+        runs.append(r)
+        if f is None:
+            show(f"kafka -> questdb -w 1 ({flow} flow, run {i + 1}/{repeat})", r)
+            continue
+        pairs.append({"file_msg_per_s": f["msg_per_s"], "kafka_msg_per_s": r["msg_per_s"],
+                      "ratio": r["msg_per_s"] / f["msg_per_s"]})
+        print(f"pair {i + 1}/{repeat}: file mode -w 1 {f['wall_s']:.1f} s = {f['msg_per_s']:,.0f} msg/s, "
+              f"kafka -> questdb -w 1 ({flow} flow) {r['wall_s']:.1f} s = {r['msg_per_s']:,.0f} msg/s: "
+              f"{pairs[-1]['ratio']:.0%} of file mode")
+    r = sorted(runs, key=lambda x: x["wall_s"])[len(runs) // 2]
+    show(f"kafka -> questdb -w 1 ({flow} flow), median of {repeat}", r)
+    print(f"CPU used during that run ({os.cpu_count()} cores, {r['wall_s']:.1f} s wall): flow {r['flow_cpu_s']:.1f} s, "
           + ", ".join(f"{k} {v:.1f} s" for k, v in r["servers_cpu_s"].items())
           + " (the servers share the cores with the flow; file mode has them to itself)")
-    table = settings.questdb.table("cob_summary")
-    wait_for_wal(settings.questdb, [table])
-    r["cob_summary_rows"] = query(settings.questdb, f"select count() n from {table}")[0]["n"]
+    r["runs_msg_per_s"] = [x["msg_per_s"] for x in runs]
     r["replay_msg_per_s"] = n / replay_s
+    if pairs:
+        r["pairs"] = pairs
+        r["ratio_to_file_median"] = float(np.median([p["ratio"] for p in pairs]))
+        r["target_ratio_to_file"] = 0.75
+        print("Kafka -> QuestDB as a share of file mode, pair by pair: "
+              + ", ".join(f"{p['ratio']:.0%}" for p in pairs)
+              + f"; median {r['ratio_to_file_median']:.0%} (target at least 75%)")
     if profile is not None:
-        r["profile"] = profiled_run(kafka_flow(flow), env, profile)
+        r["profile"] = profiled_run(kafka_flow(flow), {**env, "COBFLOW_QUESTDB__TABLE_PREFIX":
+                                                       f"{settings.questdb.table_prefix}prof_"}, profile)
     return r
 
 
@@ -350,7 +381,7 @@ def main() -> None:
                     help="file mode: w1 one worker, w2 two worker threads, p2 two processes")
     ap.add_argument("--modes", nargs="+", choices=["file", "features", "kafka"], default=["file", "features", "kafka"],
                     help="features: the file flow with its features step off and on, side by side")
-    ap.add_argument("--repeat", type=int, default=3, help="file-mode runs per layout; the median is reported")
+    ap.add_argument("--repeat", type=int, default=3, help="file runs per layout, and file/Kafka pairs; medians reported")
     ap.add_argument("--latency-seconds", type=float, default=60.0, help="real-time run for the latency numbers")
     ap.add_argument("--lateness", type=float, default=0.05,
                     help="a second real-time run with FlowSettings.lateness_s (seconds; default 0.05)")
@@ -398,8 +429,9 @@ def main() -> None:
             try:
                 with scratch_namespace(settings) as (scoped, env):
                     env["COBFLOW_SYMBOLS_FILE"] = str(CONFIG)
-                    results["kafka"] = kafka_throughput(scoped, env, capture, n, args.seconds, profile=(
-                        ROOT / "bench" / "results" / "cob-kafka-stacks.txt") if args.profile else None)
+                    results["kafka"] = kafka_throughput(scoped, env, capture, n, args.seconds, tmp, args.repeat,
+                                                        profile=(ROOT / "bench" / "results" / "cob-kafka-stacks.txt")
+                                                        if args.profile else None)
                 with scratch_namespace(settings) as (scoped, env):
                     env["COBFLOW_SYMBOLS_FILE"] = str(CONFIG)
                     results["latency"] = kafka_latency(scoped, env, args.latency_seconds)
