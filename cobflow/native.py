@@ -75,17 +75,17 @@ def record_reader(venue_of: dict[str, str]):  # type: ignore[no-untyped-def]
     return _native.RecordReader(object.__new__, RawMessage, venue_of)  # type: ignore[union-attr]
 
 
-#: QuestDB types the native line-protocol writer takes (not arrays: the client writes those).
-LINE_TYPES = frozenset({"DOUBLE", "FLOAT", "LONG", "INT", "SHORT", "BYTE", "BOOLEAN", "VARCHAR", "STRING", "TIMESTAMP"})
-
-
 def line_writer(full_name: str, table: Table):  # type: ignore[no-untyped-def]
     """The native core's line-protocol writer of a table (`_native.IlpTable`: rows and
     blocks of rows -> ILP bytes, as the QuestDB client's `Buffer.row` writes them), or None
-    where the client must write it: the core is off or not built, or a column is an array."""
-    if not enabled() or any(kind not in LINE_TYPES for _, kind in table.columns):
+    where the client must write it: the core is off or not built, or a column has a type the
+    writer does not take (arrays: it refuses them when made)."""
+    if not enabled():
         return None
-    return _native.IlpTable(full_name, list(table.columns), TableRows)  # type: ignore[union-attr]
+    try:
+        return _native.IlpTable(full_name, list(table.columns), TableRows)  # type: ignore[union-attr]
+    except ValueError:
+        return None
 
 
 def bar_builder() -> BarBuilder | NativeBarBuilder:

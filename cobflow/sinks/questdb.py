@@ -7,8 +7,8 @@ A table's rows become line protocol (ILP over HTTP, protocol version 2) in one o
   a second's buckets, its venues' health) in one call, the blocks straight from their
   column arrays, byte for byte what the client's `Buffer.row` writes for the same rows; the
   bytes are POSTed to QuestDB's /write (the endpoint the client uses). The sink's share of
-  the Kafka flow's thread fell from 17% to 5% (the benchmark hour, 516k rows: the client
-  path cost ~3 us a row there, a dict and a call per row).
+  the Kafka flow's thread fell from 17% to 5-6% (py-spy, the benchmark hour's 516k rows: the
+  client path cost ~3.5 us a row there, a dict and a call per row).
 - `_ClientLines`: the official client, row by row: tables with array columns (features,
   model outputs: sparse, a row per symbol and second), and every table where the native
   core is off (`COBFLOW_NATIVE=0`, or a build without Rust).
@@ -214,11 +214,11 @@ class _Sender:
     """The one thread that sends every table's rows of a sink (per process): each table's
     rows go once none came for QUIET_S (a live flow's second goes at once), or its oldest
     row has waited FLUSH_EVERY_S (a backlog goes in few large transactions while the flow
-    goes on computing), or when an epoch ends or the flow closes. QuestDB spent more CPU on
-    one small WAL transaction per batch (31 CPU s for the benchmark hour) than the flow
-    spent computing; now 9.4. One thread for all tables, not one each: every wake-up of a
-    sender takes the GIL from the flow's thread, and 16 of them cost the flow 2% of its
-    time in switches."""
+    goes on computing), or when an epoch ends or the flow closes. (An earlier session
+    measured QuestDB spending more CPU on one small WAL transaction per batch than the flow
+    spent computing.) One thread for all tables, not one each: every wake-up of a sender
+    takes the GIL from the flow's thread; with 16 the Kafka run of the benchmark hour took
+    9.1-9.3 s, with one 8.6-8.9 s."""
 
     def __init__(self) -> None:
         self.cv = threading.Condition()  # guards every partition's counters too

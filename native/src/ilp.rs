@@ -83,7 +83,6 @@ fn push_double(out: &mut Vec<u8>, v: f64) {
 }
 
 /// One value of a field, typed.
-#[derive(Clone)]
 enum Value {
     Null,
     Double(f64),
@@ -108,7 +107,7 @@ fn push_value(out: &mut Vec<u8>, v: &Value) {
 enum Column {
     Double(Vec<f64>), // NaN: null
     Long(Vec<Option<i64>>),
-    Bool(Vec<Option<bool>>),
+    Bool(Vec<bool>),
     Text(Vec<Option<String>>),
     Nanos(Vec<Option<i64>>),
 }
@@ -129,7 +128,7 @@ impl Column {
             Column::Double(v) if !v[i].is_nan() => push_double(out, v[i]),
             Column::Long(v) if v[i].is_some() => push_int(out, v[i].unwrap_or_default(), b'i'),
             Column::Nanos(v) if v[i].is_some() => push_int(out, v[i].unwrap_or_default(), b'n'),
-            Column::Bool(v) if v[i].is_some() => out.push(if v[i] == Some(true) { b't' } else { b'f' }),
+            Column::Bool(v) => out.push(if v[i] { b't' } else { b'f' }),
             Column::Text(v) if v[i].is_some() => push_text(out, v[i].as_deref().unwrap_or_default()),
             _ => return false,
         }
@@ -182,7 +181,7 @@ fn column(kind: Kind, obj: &Bound<'_, PyAny>) -> PyResult<Column> {
         }
         Kind::Long => Column::Long(ints(obj)?),
         Kind::Timestamp => Column::Nanos(ints(obj)?),
-        Kind::Bool => Column::Bool(obj.try_iter()?.map(|x| Ok(Some(x?.is_truthy()?))).collect::<PyResult<_>>()?),
+        Kind::Bool => Column::Bool(obj.try_iter()?.map(|x| x?.is_truthy()).collect::<PyResult<_>>()?),
         Kind::Text => Column::Text(
             obj.try_iter()?
                 .map(|x| {
