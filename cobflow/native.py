@@ -67,12 +67,16 @@ def line_reader():  # type: ignore[no-untyped-def]
     return _native.LineReader(object.__new__, RawMessage, sorted(VENUES))  # type: ignore[union-attr]
 
 
-def record_reader(venue_of: dict[str, str]):  # type: ignore[no-untyped-def]
-    """The Kafka source's record reader of the native core (raw.<venue> records -> raw
-    messages, `venue_of`: topic -> venue), or None where Python reads every record."""
+def kafka_consumer(config: dict[str, str] | None, venue_of: dict[str, str]):  # type: ignore[no-untyped-def]
+    """The Kafka source's consumer in the native core (librdkafka fetching the raw.<venue>
+    topics, `venue_of`: topic -> venue, records read into raw messages with no Python object
+    per record but the message; `config`: librdkafka's settings, None: records come by `put`
+    only), or None where confluent-kafka's consumer and Python read every record."""
     if not enabled():
         return None
-    return _native.RecordReader(object.__new__, RawMessage, venue_of)  # type: ignore[union-attr]
+    from confluent_kafka import KafkaError
+
+    return _native.KafkaConsumer(config, object.__new__, RawMessage, venue_of, KafkaError)  # type: ignore[union-attr]
 
 
 def line_writer(full_name: str, table: Table):  # type: ignore[no-untyped-def]

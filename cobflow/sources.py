@@ -10,7 +10,7 @@ from collections import deque
 from pathlib import Path
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from cobflow import native
 from cobflow.capture import CaptureError, capture_extent, read_capture
@@ -97,22 +97,26 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
                  resume: dict[str, int] | None) -> None:
         self.venue_of = topics  # topic -> venue
         self.tail, self.batch_size, self.skew_ns = tail, batch_size, skew_ns
-        self.consumer = Consumer({
-            "bootstrap.servers": servers, "group.id": "cobflow-flow-unused", "enable.auto.commit": False,
-            "enable.partition.eof": True, "auto.offset.reset": "earliest",
-            "queued.max.messages.kbytes": 16384,  # read-ahead (all partitions): 16 MB
+        config = {
+            "bootstrap.servers": servers, "group.id": "cobflow-flow-unused", "enable.auto.commit": "false",
+            "enable.partition.eof": "true", "auto.offset.reset": "earliest",
+            "queued.max.messages.kbytes": "16384",  # read-ahead (all partitions): 16 MB
             # a resumed partition refills quickly; fetches of 128 kB per partition (a few
             # seconds of market) keep the topics' records interleaved in librdkafka's queue,
             # so fewer are held back (1 MB fetches: 40% of the batches came out empty)
-            "fetch.wait.max.ms": 10, "fetch.queue.backoff.ms": 10, "max.partition.fetch.bytes": 131072,
-        })
-        md = self.consumer.list_topics(timeout=15)
+            "fetch.wait.max.ms": "10", "fetch.queue.backoff.ms": "10", "max.partition.fetch.bytes": "131072",
+        }
+        # the native core's consumer where it is on (records into raw messages with no
+        # Python object per record between), else confluent-kafka's and Python reads all
+        self.native = native.kafka_consumer(config, topics)
+        self.consumer = self.native if self.native is not None else Consumer(config)
+        partitions = self._partitions()
         resume = resume or {}
         self.fetched: dict[TopicPartitionKey, int | None] = {}  # next offset expected from Kafka
         self.held: dict[TopicPartitionKey, deque[tuple[int, int, Item]]] = {}  # (offset, ts_recv, item) not yet out
         assign = []
         for topic in topics:
-            for part in sorted(md.topics[topic].partitions):
+            for part in sorted(partitions[topic]):
                 at = resume.get(f"{topic}:{part}")
                 self.fetched[(topic, part)] = at
                 self.held[(topic, part)] = deque()
@@ -125,7 +129,6 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
         self.lag = LagMeter(servers, known_end=self._fetched_end)
         self.done = False
         self.kafka_away: float | None = None  # since when the broker has been unreachable
-        self.native = native.record_reader(topics)  # the records' fast path, or None: Python reads all
 
     def next_batch(self) -> list[RawMessage | DeadLetter | TableRow]:
         """Up to `batch_size` records (and the lag rows): librdkafka is asked again while it
@@ -141,13 +144,15 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
             self._drain(out, last_offset, floor)  # what waited for the others first, in order
             if len(out) >= self.batch_size or time.monotonic() > deadline:
                 break
-            msgs = self.consumer.consume(self.batch_size, 0.001)
-            if not msgs:
-                break
             if self.native is None:
+                msgs = self.consumer.consume(self.batch_size, 0.001)
+                if not msgs:
+                    break
                 self._read(msgs, out, last_offset, floor)
             else:
-                self._read_native(msgs, out, last_offset, floor)
+                if not self.native.fetch(self.batch_size, 0.001):
+                    break
+                self._read_native(out, last_offset, floor)
         self._align()
         if last_offset:
             out.extend(self.lag(last_offset))
@@ -217,20 +222,31 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
                 if ts > last_ts.get(tp, -1):
                     last_ts[tp] = ts
 
-    def _read_native(self, msgs: list, out: list, last_offset: dict[TopicPartitionKey, int],
-                     floor: int | None) -> None:
-        """`_read` by the native core, which stops at any record that is not an ordinary
-        one (an error, an unexpected offset, an unreadable record): `_read` reads that one."""
+    def _read_native(self, out: list, last_offset: dict[TopicPartitionKey, int], floor: int | None) -> None:
+        """`_read` of the records the native consumer fetched, by the native core, which
+        stops at any record that is not an ordinary one (an error, an unexpected offset, an
+        unreadable record) and hands it over: `_read` reads that one (and every record while
+        Kafka counts as away, so that its return is told)."""
         limit = None if floor is None else floor + self.skew_ns
-        i, n = 0, len(msgs)
-        while i < n:
+        consumer = self.native
+        while True:
             if self.kafka_away is None:
-                i = self.native.read(msgs, i, self.fetched, self.held, self.last_ts, self.emitted,  # type: ignore[union-attr]
-                                     last_offset, self.at_eof, out, limit, floor)
-                if i == n:
-                    return
-            self._read(msgs[i:i + 1], out, last_offset, floor)
-            i += 1
+                rec = consumer.read(self.fetched, self.held, self.last_ts, self.emitted,  # type: ignore[union-attr]
+                                    last_offset, self.at_eof, out, limit, floor)
+            else:
+                rec = consumer.take()  # type: ignore[union-attr]
+            if rec is None:
+                return
+            self._read([rec], out, last_offset, floor)
+
+    def _partitions(self) -> dict[str, list[int]]:
+        """Every topic's partitions (KafkaException when the broker does not answer in 15 s)."""
+        if self.native is None:
+            return {t: list(m.partitions) for t, m in self.consumer.list_topics(timeout=15).topics.items()}
+        code, reason, partitions = self.native.partitions(15.0)
+        if code:
+            raise KafkaException(KafkaError(code, reason))
+        return partitions
 
     def _error(self, msg, err) -> None:  # type: ignore[no-untyped-def]
         tp = (msg.topic(), msg.partition())
@@ -270,7 +286,9 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
         if full - self.paused:
             self.consumer.pause([TopicPartition(t, p) for t, p in full - self.paused])
         if drained:
-            self.consumer.resume([TopicPartition(t, p) for t, p in drained])
+            # with the offset expected next: the native consumer fetches from there (see its resume)
+            self.consumer.resume([TopicPartition(t, p, at) if (at := self.fetched[(t, p)]) is not None
+                                  else TopicPartition(t, p) for t, p in drained])
         self.paused = (self.paused | full) - drained
 
     def _fetched_end(self, topic: str, partition: int) -> int | None:

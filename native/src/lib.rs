@@ -8,6 +8,7 @@ mod book;
 mod buckets;
 mod capture;
 mod ilp;
+mod kafka;
 mod records;
 mod sync;
 mod venues;
@@ -250,7 +251,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<NativeBars>()?;
     m.add_function(wrap_pyfunction!(_restore_bars, m)?)?;
     m.add_class::<capture::LineReader>()?;
-    m.add_class::<records::RecordReader>()?;
+    m.add_class::<kafka::KafkaConsumer>()?;
+    m.add_class::<kafka::Record>()?;
     m.add_class::<ilp::IlpTable>()?;
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
     m.add_function(wrap_pyfunction!(_js_number, m)?)?;

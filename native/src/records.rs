@@ -1,30 +1,31 @@
 //! Kafka records of the raw.<venue> topics (CAPTURE.md "In Kafka") straight into
-//! `RawMessage` objects, with the Kafka source's bookkeeping for each record, in one call
-//! per batch from librdkafka: 2.6 us of Python a record, 1.1 us here (100k records, the
-//! flow's GC thresholds; in the flow's profile the gain did not show, see issue 20's note). `cobflow/sources.py` `_RawTopicsPartition._read` is the reference:
-//! any record this reader does not take as ordinary (an error or end-of-partition event, an
-//! offset other than the one expected, a header that is missing, not UTF-8 or not a plain
-//! integer, a payload that is not UTF-8, an empty encoding) stops the call untouched, and
-//! the caller reads that record in Python.
+//! `RawMessage` objects, with the Kafka source's bookkeeping for each record, for the native
+//! consumer (`kafka.rs`) over the records it fetched. `cobflow/sources.py`
+//! `_RawTopicsPartition._read` is the reference: any record this reader does not take as
+//! ordinary (an error or end-of-partition event, an offset other than the one expected, a
+//! header that is missing, not UTF-8 or not a plain integer, a payload that is not UTF-8, an
+//! empty encoding) stops the reader untouched, and the caller reads that record in Python.
 //!
 //! A record is one of ours when: its `ts_recv` header is decimal digits that fit an i64 (the
 //! last `ts_recv` header wins, as in Python; a header without a value is skipped); `kind`,
 //! `channel` and `encoding` headers and the key are UTF-8; the value is UTF-8, or with an
 //! encoding it is kept as base64 of its bytes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use base64::Engine;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PySet, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PySet, PyString, PyTuple};
+
+use crate::kafka::Rec;
 
 const MAX_SHARED: usize = 4096; // distinct header values and keys kept for reuse
 
 /// One topic partition's bookkeeping during a call, written back to the source's dicts
 /// before the call returns.
 struct Part<'py> {
-    topic: String,
+    topic: usize, // index into the consumer's topic names
     partition: i64,
     key: Bound<'py, PyTuple>,         // (topic, partition), the source's dict key
     venue: Bound<'py, PyString>,
@@ -37,15 +38,14 @@ struct Part<'py> {
     kept: bool,                        // a record of it was read in this call
 }
 
-#[pyclass(module = "cobflow._native")]
-pub struct RecordReader {
+pub struct Reader {
     new: PyObject, // object.__new__
     cls: PyObject, // RawMessage
     venue_of: HashMap<String, Py<PyString>>,
     shared: HashMap<Vec<u8>, Py<PyString>>,
 }
 
-impl RecordReader {
+impl Reader {
     fn shared<'py>(&mut self, py: Python<'py>, b: &[u8]) -> Option<Bound<'py, PyString>> {
         if let Some(p) = self.shared.get(b) {
             return Some(p.bind(py).clone());
@@ -66,21 +66,18 @@ fn plain_int(b: &[u8]) -> Option<i64> {
     std::str::from_utf8(b).ok()?.parse::<i64>().ok()
 }
 
-#[pymethods]
-impl RecordReader {
+impl Reader {
     /// `new`: object.__new__; `cls`: RawMessage; `venue_of`: topic -> venue.
-    #[new]
-    fn py_new(new: PyObject, cls: PyObject, venue_of: HashMap<String, String>, py: Python<'_>) -> Self {
+    pub fn new(py: Python<'_>, new: PyObject, cls: PyObject, venue_of: HashMap<String, String>) -> Self {
         let venue_of = venue_of.into_iter().map(|(t, v)| (t, PyString::new(py, &v).unbind())).collect();
-        RecordReader { new, cls, venue_of, shared: HashMap::new() }
+        Reader { new, cls, venue_of, shared: HashMap::new() }
     }
 
     /// `_drain` of the Kafka source: each partition's held records (in `held`'s order), from
     /// the oldest, out while `_may_emit` lets them (`floor`: the slowest partition's ts_recv,
     /// `skew`: ns), updating `emitted`, `last_offset` and `last_ts` as `_emit` does.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (held, last_ts, emitted, last_offset, out, floor, skew))]
-    fn drain<'py>(&self, py: Python<'py>, held: &Bound<'py, PyDict>, last_ts: &Bound<'py, PyDict>,
+    pub fn drain<'py>(py: Python<'py>, held: &Bound<'py, PyDict>, last_ts: &Bound<'py, PyDict>,
                   emitted: &Bound<'py, PyDict>, last_offset: &Bound<'py, PyDict>, out: &Bound<'py, PyList>,
                   floor: Option<i64>, skew: i64) -> PyResult<()> {
         for (key, q) in held.iter() {
@@ -118,34 +115,26 @@ impl RecordReader {
         Ok(())
     }
 
-    /// Reads `msgs[start:]` as `_read` does, appending emitted messages to `out` and held
-    /// ones to their partition's deque, and updating `fetched`, `at_eof`, `emitted`,
-    /// `last_offset` and `last_ts`. Returns the index of the first record left to the
-    /// caller (len(msgs) when none is).
+    /// Reads the records fetched as `_read` does, from the front, taking out each it reads
+    /// (emitted messages to `out`, held ones to their partition's deque) and updating
+    /// `fetched`, `at_eof`, `emitted`, `last_offset` and `last_ts`; stops at the first record
+    /// it leaves to Python (left at the front), or when none is left.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (msgs, start, fetched, held, last_ts, emitted, last_offset, at_eof, out, limit, floor))]
-    fn read<'py>(&mut self, py: Python<'py>, msgs: &Bound<'py, PyList>, start: usize, fetched: &Bound<'py, PyDict>,
-                 held: &Bound<'py, PyDict>, last_ts: &Bound<'py, PyDict>, emitted: &Bound<'py, PyDict>,
-                 last_offset: &Bound<'py, PyDict>, at_eof: &Bound<'py, PySet>, out: &Bound<'py, PyList>,
-                 limit: Option<i64>, floor: Option<i64>) -> PyResult<usize> {
+    pub fn read<'py>(&mut self, py: Python<'py>, pending: &mut VecDeque<Rec>, topics: &[String],
+                     fetched: &Bound<'py, PyDict>, held: &Bound<'py, PyDict>, last_ts: &Bound<'py, PyDict>,
+                     emitted: &Bound<'py, PyDict>, last_offset: &Bound<'py, PyDict>, at_eof: &Bound<'py, PySet>,
+                     out: &Bound<'py, PyList>, limit: Option<i64>, floor: Option<i64>) -> PyResult<()> {
         let mut parts: Vec<Part<'py>> = Vec::new();
-        let mut i = start;
-        let n = msgs.len();
         let b64 = base64::engine::general_purpose::STANDARD;
-        while i < n {
-            let msg = msgs.get_item(i)?;
-            if !msg.call_method0(intern!(py, "error"))?.is_none() {
-                break;
-            }
-            let topic_obj = msg.call_method0(intern!(py, "topic"))?;
-            let topic = topic_obj.downcast::<PyString>()?.to_str()?;
-            let partition: i64 = msg.call_method0(intern!(py, "partition"))?.extract()?;
-            let offset: i64 = msg.call_method0(intern!(py, "offset"))?.extract()?;
+        while let Some(rec) = pending.front() {
+            let (Some(topic), None) = (rec.topic, &rec.err) else { break };
+            let (partition, offset) = (rec.partition as i64, rec.offset);
             let at = match parts.iter().position(|p| p.partition == partition && p.topic == topic) {
                 Some(at) => at,
                 None => {
-                    let Some(venue) = self.venue_of.get(topic) else { break };
-                    let key = PyTuple::new(py, [topic_obj.clone(), partition.into_pyobject(py)?.into_any()])?;
+                    let Some(venue) = self.venue_of.get(&topics[topic]) else { break };
+                    let key = PyTuple::new(py, [PyString::new(py, &topics[topic]).into_any(),
+                                                partition.into_pyobject(py)?.into_any()])?;
                     let Some(exp) = fetched.get_item(&key)? else { break }; // not a partition of ours
                     let q = held.get_item(&key)?.expect("every fetched partition has a deque");
                     let lt = match last_ts.get_item(&key)? {
@@ -153,7 +142,7 @@ impl RecordReader {
                         None => -1,
                     };
                     parts.push(Part {
-                        topic: topic.to_string(), partition, venue: venue.bind(py).clone(),
+                        topic, partition, venue: venue.bind(py).clone(),
                         expected: exp.extract()?, last_ts: lt, last_ts_changed: false,
                         holding: q.len()? > 0, held: q, emitted: None, kept: false, key,
                     });
@@ -165,47 +154,35 @@ impl RecordReader {
             }
             // the record as a raw message, or a stop (nothing of it kept yet)
             let (mut ts, mut kind, mut channel, mut encoding) = (None, None, None, None);
-            let headers = msg.call_method0(intern!(py, "headers"))?;
-            if !headers.is_none() {
-                for h in headers.downcast::<PyList>()?.iter() {
-                    let h = h.downcast_into::<PyTuple>()?;
-                    let v = h.get_item(1)?;
-                    if v.is_none() {
-                        continue;
-                    }
-                    let k = h.get_item(0)?;
-                    let slot = match k.downcast::<PyString>()?.to_str()? {
-                        "ts_recv" => &mut ts,
-                        "kind" => &mut kind,
-                        "channel" => &mut channel,
-                        "encoding" => &mut encoding,
-                        _ => continue,
-                    };
-                    *slot = Some(v);
-                }
+            for &(k, v) in rec.headers.iter().flatten() {
+                let Some(v) = v else { continue }; // a header without a value: as if it were not there
+                let slot = match rec.bytes(k) {
+                    b"ts_recv" => &mut ts,
+                    b"kind" => &mut kind,
+                    b"channel" => &mut channel,
+                    b"encoding" => &mut encoding,
+                    _ => continue,
+                };
+                *slot = Some(rec.bytes(v));
             }
-            let Some(ts_recv) = ts.as_ref().and_then(|v| v.downcast::<PyBytes>().ok()).and_then(|b| plain_int(b.as_bytes()))
-            else { break };
-            let mut text = |v: Option<Bound<'py, PyAny>>, default: Option<&str>| -> Option<Option<Bound<'py, PyString>>> {
+            let Some(ts_recv) = ts.and_then(plain_int) else { break };
+            let mut text = |v: Option<&[u8]>, default: Option<&str>| -> Option<Option<Bound<'py, PyString>>> {
                 match v {
-                    Some(v) => Some(Some(self.shared(py, v.downcast::<PyBytes>().ok()?.as_bytes())?)),
+                    Some(v) => Some(Some(self.shared(py, v)?)),
                     None => Some(default.map(|d| PyString::new(py, d))),
                 }
             };
             let Some(kind) = text(kind, Some("ws")) else { break };
             let Some(channel) = text(channel, Some("")) else { break };
             let Some(encoding) = text(encoding, None) else { break };
-            let key_obj = msg.call_method0(intern!(py, "key"))?;
-            let symbol = if key_obj.is_none() {
-                None
-            } else {
-                match key_obj.downcast::<PyBytes>().ok().and_then(|b| self.shared(py, b.as_bytes())) {
+            let symbol = match rec.key {
+                None => None,
+                Some(k) => match self.shared(py, rec.bytes(k)) {
                     Some(s) => Some(s),
                     None => break, // a key that is not UTF-8
-                }
+                },
             };
-            let value = msg.call_method0(intern!(py, "value"))?;
-            let raw: &[u8] = if value.is_none() { b"" } else { value.downcast::<PyBytes>()?.as_bytes() };
+            let raw: &[u8] = rec.value.map_or(b"", |v| rec.bytes(v));
             let payload = match &encoding {
                 Some(e) if e.to_str()?.is_empty() => break, // Python: "" is no encoding, yet kept
                 Some(_) => PyString::new(py, &b64.encode(raw)),
@@ -241,7 +218,7 @@ impl RecordReader {
                     p.last_ts_changed = true;
                 }
             }
-            i += 1;
+            pending.pop_front();
         }
         for p in parts.iter().filter(|p| p.kept) {
             fetched.set_item(&p.key, p.expected)?;
@@ -254,6 +231,6 @@ impl RecordReader {
                 last_ts.set_item(&p.key, p.last_ts)?;
             }
         }
-        Ok(i)
+        Ok(())
     }
 }

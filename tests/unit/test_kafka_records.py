@@ -1,7 +1,9 @@
-"""The Kafka source's native record reader against its Python reference (`_read`): the same
-raw messages and dead letters out, the same records held back, the same offsets, times and
-seeks, for every kind of record (ordinary, unreadable, out of order, events) in any order.
-The records are confluent_kafka's own Message objects, as librdkafka hands them over."""
+"""The Kafka source's native consumer against its Python reference (`_read` over
+confluent-kafka's Message objects): the same raw messages and dead letters out, the same
+records held back, the same offsets, times and seeks, for every kind of record (ordinary,
+unreadable, out of order, events) in any order. The native side reads the same records as
+librdkafka would hand them to it (`put`); those it leaves to Python reach `_read` as its own
+`Record`s, so their answers are held to confluent-kafka's Message's too."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cobflow import native
+from cobflow.deadletter import DeadLetter
 from cobflow.raw import RawMessage
 from cobflow.sources import _RawTopicsPartition
 
@@ -33,6 +36,7 @@ class Seeks:
 
 
 def partition(state: dict, with_native: bool) -> _RawTopicsPartition:
+    """The source's state without a broker (`Seeks` stands for the consumer)."""
     p = object.__new__(_RawTopicsPartition)
     p.venue_of = TOPICS
     p.skew_ns = state["skew"]
@@ -43,7 +47,7 @@ def partition(state: dict, with_native: bool) -> _RawTopicsPartition:
     p.at_eof = set(state["at_eof"])
     p.kafka_away = None
     p.consumer = Seeks()
-    p.native = native.record_reader(TOPICS) if with_native else None
+    p.native = native.kafka_consumer(None, TOPICS) if with_native else None
     return p
 
 
@@ -70,7 +74,7 @@ def records(draw, fetched: dict) -> list[Message]:  # type: ignore[no-untyped-de
         tp = draw(st.sampled_from(PARTS))
         if draw(st.integers(0, 15)) == 0:
             out.append(Message(topic=tp[0], partition=tp[1], offset=next_offset[tp],
-                               error=KafkaError(KafkaError._PARTITION_EOF)))
+                               error=KafkaError(KafkaError._PARTITION_EOF), timestamp=(1, 5)))
             continue
         offset = next_offset[tp] + draw(st.sampled_from([0, 0, 0, 0, 0, 0, 1, -1]))
         next_offset[tp] = max(offset + 1, 0)
@@ -78,8 +82,14 @@ def records(draw, fetched: dict) -> list[Message]:  # type: ignore[no-untyped-de
         if draw(st.integers(0, 3)):  # mostly readable: a ts_recv header last (the last one counts)
             hs = [*(hs or []), ("ts_recv", str(draw(st.integers(0, 20))).encode())]
         out.append(Message(topic=tp[0], partition=tp[1], offset=max(offset, 0), key=draw(key), value=draw(value),
-                           headers=hs))
+                           headers=hs, timestamp=(1, draw(st.integers(0, 2**40)))))
     return out
+
+
+def put(p: _RawTopicsPartition, msgs: list[Message]) -> None:
+    """The records into the native consumer, as librdkafka would have fetched them."""
+    p.native.put([(m.topic(), m.partition(), m.offset(), None if m.error() is None else m.error().code(), m.key(),
+                   m.value(), m.headers(), m.timestamp()[1]) for m in msgs])
 
 
 @st.composite
@@ -113,8 +123,12 @@ def test_the_native_reader_reads_every_record_as_python_does(data, state):
         p = partition(copy.deepcopy(state), with_native)
         out: list = []
         last_offset: dict = {}
-        read = p._read_native if with_native else p._read
-        read(msgs, out, last_offset, state["floor"])
+        if with_native:
+            put(p, msgs)
+            p._read_native(out, last_offset, state["floor"])
+            assert p.native.take() is None  # every record read
+        else:
+            p._read(msgs, out, last_offset, state["floor"])
         results.append(outcome(p, out, last_offset))
     assert results[1] == results[0]
 
@@ -125,9 +139,10 @@ def test_an_encoded_payload_is_kept_as_base64_of_its_bytes():
     p = partition({"skew": 0, "fetched": {tp: None for tp in PARTS}, "held": {tp: deque() for tp in PARTS},
                    "emitted": {}, "last_ts": {}, "at_eof": set()}, True)
     out: list = []
-    p._read_native([Message(topic="raw.okx", partition=0, offset=7, key=b"BTC-USDT", value=frame,
-                            headers=[("ts_recv", b"1700000000000000001"), ("kind", b"ws"), ("channel", b"books"),
-                                     ("encoding", b"base64-gzip")])], out, {}, None)
+    put(p, [Message(topic="raw.okx", partition=0, offset=7, key=b"BTC-USDT", value=frame, timestamp=(1, 0),
+                    headers=[("ts_recv", b"1700000000000000001"), ("kind", b"ws"), ("channel", b"books"),
+                             ("encoding", b"base64-gzip")])])
+    p._read_native(out, {}, None)
     assert out == [RawMessage(1700000000000000001, "okx", "ws", "books", "BTC-USDT",
                               base64.b64encode(frame).decode(), "base64-gzip")]
     assert p.fetched[("raw.okx", 0)] == 8 and p.emitted[("raw.okx", 0)] == 8
@@ -162,3 +177,44 @@ def test_the_native_drain_lets_out_the_held_records_python_lets_out(state):
         results.append(outcome(p, out, last_offset))
     assert results[1] == results[0]
     assert results[0][0] or not any(state["held"].values()) or state["floor"] is not None  # no floor: all go
+
+
+def test_a_record_left_to_python_answers_as_confluent_kafkas_message():
+    """What `_read`, `_error` and `unreadable_record` ask of a record, asked of both."""
+    msgs = [Message(topic="raw.kraken", partition=1, offset=4, key=None, value=b"\xff\x00", timestamp=(1, 1234),
+                    headers=[("ts_recv", b"x"), ("kind", None), ("\u00e9t\u00e9", b"")]),
+            Message(topic="raw.okx", partition=0, offset=0, key=b"K", value=None, headers=None, timestamp=(1, 0)),
+            Message(topic="raw.okx", partition=0, offset=9, timestamp=(1, 5),
+                    error=KafkaError(KafkaError._PARTITION_EOF))]
+    c = native.kafka_consumer(None, TOPICS)
+    c.put([(m.topic(), m.partition(), m.offset(), None if m.error() is None else m.error().code(), m.key(), m.value(),
+            m.headers(), m.timestamp()[1]) for m in msgs])
+    for m in msgs:
+        r = c.take()
+        assert (r.topic(), r.partition(), r.offset(), r.key(), r.value(), r.headers(), r.timestamp()) == (
+            m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers(), m.timestamp())
+        if m.error() is None:
+            assert r.error() is None
+        else:
+            assert (r.error().code(), r.error().retriable()) == (m.error().code(), m.error().retriable())
+    assert c.take() is None
+
+
+def test_an_unreadable_record_is_a_dead_letter_with_the_same_reason_either_way():
+    bad = Message(topic="raw.kraken", partition=0, offset=0, key=b"XBT/USD", value=b"{}", timestamp=(1, 1_700_000_000_000),
+                  headers=[("ts_recv", b"-5")])
+    results = []
+    for with_native in (False, True):
+        p = partition({"skew": 0, "fetched": {tp: None for tp in PARTS}, "held": {tp: deque() for tp in PARTS},
+                       "emitted": {}, "last_ts": {}, "at_eof": set()}, with_native)
+        out: list = []
+        if with_native:
+            put(p, [bad])
+            p._read_native(out, {}, None)
+        else:
+            p._read([bad], out, {}, None)
+        results.append(out)
+    assert results[0] == results[1]
+    (dl,) = results[0]
+    assert isinstance(dl, DeadLetter) and dl.stage == "read" and "raw.kraken[0]@0" in dl.reason
+    assert dl.raw.ts_recv == 1_700_000_000_000 * 1_000_000 and dl.raw.symbol == "XBT/USD"
