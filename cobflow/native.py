@@ -1,6 +1,7 @@
 """The native core (`cobflow._native`, Rust, native/). Venue books: a second's frames of one
 market are parsed and applied in one call, with no Python object per level or frame; the
-buckets of the consolidated book over native books; OHLCV bars; and the capture-line reader.
+buckets of the consolidated book over native books; OHLCV bars; the capture-line reader;
+and the Kafka source's consumer (librdkafka in the core, records into raw messages).
 
 The Python connectors stay the reference and the fallback. The native parsers read only the
 frames a feed sends all day (book diffs, snapshots on the socket, trades); any other frame
