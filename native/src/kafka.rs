@@ -146,10 +146,20 @@ fn partition_list(tps: &[(String, i32, i64)]) -> PyResult<*mut rd::rd_kafka_topi
     }
 }
 
+/// librdkafka's words for an error code, looked up in its table (a code it does not know,
+/// as a test may put, gets a plain description rather than an undefined enum value).
 fn err_text(err: i32) -> String {
-    // SAFETY: codes come from the same librdkafka, whose enum the binding mirrors
-    let e: rd::rd_kafka_resp_err_t = unsafe { std::mem::transmute(err) };
-    unsafe { CStr::from_ptr(rd::rd_kafka_err2str(e)).to_string_lossy().into_owned() }
+    let (mut descs, mut n): (*const rd::rd_kafka_err_desc, usize) = (ptr::null(), 0);
+    unsafe {
+        rd::rd_kafka_get_err_descs(&mut descs, &mut n);
+        for i in 0..n {
+            let d = &*descs.add(i);
+            if d.code as i32 == err && !d.desc.is_null() {
+                return CStr::from_ptr(d.desc).to_string_lossy().into_owned();
+            }
+        }
+    }
+    format!("Kafka error {err}")
 }
 
 #[pyclass(module = "cobflow._native")]
