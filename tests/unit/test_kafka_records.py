@@ -86,10 +86,14 @@ def records(draw, fetched: dict) -> list[Message]:  # type: ignore[no-untyped-de
     return out
 
 
+def fetched(msgs: list[Message]) -> list[tuple]:
+    """The records as the native consumer's `put` takes them (as librdkafka fetched them)."""
+    return [(m.topic(), m.partition(), m.offset(), None if m.error() is None else m.error().code(), m.key(),
+             m.value(), m.headers(), m.timestamp()[1]) for m in msgs]
+
+
 def put(p: _RawTopicsPartition, msgs: list[Message]) -> None:
-    """The records into the native consumer, as librdkafka would have fetched them."""
-    p.native.put([(m.topic(), m.partition(), m.offset(), None if m.error() is None else m.error().code(), m.key(),
-                   m.value(), m.headers(), m.timestamp()[1]) for m in msgs])
+    p.native.put(fetched(msgs))
 
 
 @st.composite
@@ -187,8 +191,7 @@ def test_a_record_left_to_python_answers_as_confluent_kafkas_message():
             Message(topic="raw.okx", partition=0, offset=9, timestamp=(1, 5),
                     error=KafkaError(KafkaError._PARTITION_EOF))]
     c = native.kafka_consumer(None, TOPICS)
-    c.put([(m.topic(), m.partition(), m.offset(), None if m.error() is None else m.error().code(), m.key(), m.value(),
-            m.headers(), m.timestamp()[1]) for m in msgs])
+    c.put(fetched(msgs))
     for m in msgs:
         r = c.take()
         assert (r.topic(), r.partition(), r.offset(), r.key(), r.value(), r.headers(), r.timestamp()) == (
