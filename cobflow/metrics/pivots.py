@@ -2,9 +2,8 @@
 
 Level 1 (strength k): bar i is a pivot high when its high is above every other bar's within
 k bars of it, a low likewise with lows; equal values make no pivot, and a bar can be both.
-At the start of the series a bar has fewer than k bars on its left: "every other bar j with
-|i - j| <= k" is then every bar of the series that is there. Bar i is confirmed when bar
-i + k closes, at the end of that bar's window.
+A bar with fewer than k bars before it in the series (the first k bars) is no pivot. Bar i
+is confirmed when bar i + k closes, at the end of that bar's window.
 
 Level L+1: among the level-L highs in time order, h_m is a level-(L+1) high when its price
 is above both its neighbours h_(m-1) and h_(m+1) (so the first level-L high never is one);
@@ -51,12 +50,11 @@ class PivotTracker:
         self.window.append((start_ns, end_ns, high, low))
         self.seen += 1
         i = self.seen - 1 - self.k  # the bar this close confirms or rules out
-        if i < 0:
+        if i < self.k:  # fewer than k bars before it: no pivot
             return []
-        bars = list(self.window)
-        c = len(bars) - 1 - self.k  # its place in the window
-        start, _, h, lo = bars[c]
-        others = bars[:c] + bars[c + 1:]
+        bars = list(self.window)  # 2k + 1 bars, bar i in the middle
+        start, _, h, lo = bars[self.k]
+        others = bars[:self.k] + bars[self.k + 1:]
         out: list[Pivot] = []
         if all(h > b[2] for b in others):
             self._confirm(Pivot(start, "high", 1, h, end_ns), out)

@@ -52,10 +52,16 @@ def test_a_bar_can_be_both_a_high_and_a_low():
     assert got[("high", 1, 2)][0] == 9 and got[("low", 1, 2)][0] == 0
 
 
-def test_the_first_bars_have_only_the_neighbours_that_exist():
-    # bar 0 is above bars 1 and 2: a level-1 high (no bars on its left to compare)
-    got = feed([9, 5, 4, 6, 2])
-    assert got[("high", 1, 0)] == (9, 2, 2)
+def test_a_bar_with_fewer_than_k_bars_before_it_is_no_pivot():
+    # bar 0 is above bars 1 and 2, bar 1 above 0..3: neither has k = 2 bars on its left
+    got = feed([9, 5, 4, 6, 2, 1, 0], lows=[5, 1, 2, 3, 1.5, 0.5, -1])
+    assert ("high", 1, 0) not in got and ("low", 1, 1) not in got
+    # bar 3 (6) is above 2 bars either side, 5 and 4 before it and 2 and 1 after: a pivot
+    got = feed([9, 5, 4, 6, 2, 1, 0])
+    assert list(got) == [("high", 1, 3)]
+    # k = 1: bar 0 never is one, bar 1 can be
+    got = feed([9, 10, 4, 3], lows=[1, 0, 2, 3], k=1)
+    assert set(got) == {("high", 1, 1), ("low", 1, 1)}
 
 
 def test_level_two_and_three_from_a_hand_drawn_series():
@@ -97,8 +103,8 @@ def reference(highs, lows, k):
     series = {}
     for kind, values, better in (("high", highs, lambda a, b: a > b), ("low", lows, lambda a, b: a < b)):
         level1 = []
-        for i in range(n - k):  # confirmed only once bar i + k has closed
-            others = [j for j in range(max(0, i - k), min(n, i + k + 1)) if j != i]
+        for i in range(k, n - k):  # k bars before it, confirmed only once bar i + k has closed
+            others = [j for j in range(i - k, i + k + 1) if j != i]
             if all(better(values[i], values[j]) for j in others):
                 level1.append((i, values[i], i + k))
         series[(kind, 1)] = level1
