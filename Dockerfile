@@ -14,6 +14,7 @@ COPY connectors ./connectors
 COPY operators ./operators
 COPY dataflows ./dataflows
 COPY models ./models
+COPY app ./app
 # The native venue books are optional: this image has no Rust toolchain, so pip skips them
 # (with a warning) and the Python connectors keep every book; the results are the same.
 COPY native ./native

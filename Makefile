@@ -24,8 +24,14 @@ test: lint
 
 # `cargo test` links libpython instead of being loaded by it (no extension-module feature).
 PYLIB := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))")
+# mypy reads the package as it is installed (the folders mapped into `cobflow`, pyproject's
+# package-dir): a tree of symlinks under .cobflow/typecheck says so.
+TYPECHECK := .cobflow/typecheck/cobflow
 lint: install
 	$(BIN)/ruff check .
+	rm -rf $(TYPECHECK) && mkdir -p $(TYPECHECK)
+	for f in cobflow/*; do ln -s "$$PWD/$$f" $(TYPECHECK)/; done
+	for d in connectors operators models dataflows app; do ln -s "$$PWD/$$d" $(TYPECHECK)/$$d; done
 	$(BIN)/mypy
 	@if command -v cargo >/dev/null 2>&1; then \
 	  cd native && export PYO3_PYTHON=$(abspath $(BIN))/python LD_LIBRARY_PATH=$(PYLIB) && \

@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from cobflow.compute import compute
+from cobflow.app.compute import compute
+from cobflow.app.report.data import ParquetSource, ReportSource
 from cobflow.config import Settings, load_symbols
 from cobflow.execution.metrics import FORMULAS, Fill, RoundTrip, backtest_metrics, buy_and_hold, no_trades, round_trips
 from cobflow.execution.risk import RiskLimits, target_qty
 from cobflow.provenance import code_version, sha256
-from cobflow.report.data import ParquetSource, ReportSource
 
 REPORT = "report.json"
 NS = 1_000_000_000
@@ -40,7 +40,7 @@ class Backtest:
 
 def checkpoints(root: Path) -> list[dict[str, Any]]:
     """The checkpoint of each kind the flow loads (the best), with its metric and data range."""
-    from models.checkpoints import list_checkpoints
+    from cobflow.models.checkpoints import list_checkpoints
 
     seen, out = set(), []
     for kind, e in list_checkpoints(root):
@@ -150,13 +150,13 @@ def kafka_backtest(settings: Settings, since: int, until: int, out: Path, worker
     read by `kafka_flow` writing only the decisions and the account's tables."""
     from datetime import UTC, datetime
 
+    from cobflow.app.report.data import QuestDBSource
+    from cobflow.app.runflow import kafka_flow, run_flow
     from cobflow.capture import write_capture
     from cobflow.kafka_io import delete_topics, record
     from cobflow.progress import Progress
     from cobflow.qdb import wait_for_wal
     from cobflow.replay import replay
-    from cobflow.report.data import QuestDBSource
-    from cobflow.runflow import kafka_flow, run_flow
     from cobflow.tables import RUN_TABLES
 
     if until <= since:
@@ -195,8 +195,8 @@ def kafka_backtest(settings: Settings, since: int, until: int, out: Path, worker
 def pictures(settings: Settings, bt: Backtest) -> list[Path]:
     """equity.png (with drawdown), <symbol>-trading.png (price with fills and pivots,
     position and PnL), round-trips.png."""
-    from cobflow.report import choose_timeframe
-    from cobflow.report.render import ReportSpec, equity_view, round_trips_view, trading
+    from cobflow.app.report import choose_timeframe
+    from cobflow.app.report.render import ReportSpec, equity_view, round_trips_view, trading
 
     symbols = load_symbols(settings.symbols_file)
     src, run = bt.source, bt.report["run"]

@@ -11,9 +11,9 @@ from pathlib import Path
 import orjson
 import pyarrow.parquet as pq
 
+from cobflow.app.runflow import file_flow, run_flow
 from cobflow.capture import CaptureError, capture_format
 from cobflow.config import Settings, load_symbols
-from cobflow.runflow import file_flow, run_flow
 from cobflow.tables import COB_TABLES, FEATURE_TABLES, FLOW_TABLES
 
 

@@ -8,24 +8,24 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cobflow.backtest import pictures, run_backtest, summary_table
+from cobflow.app.backtest import pictures, run_backtest, summary_table
+from cobflow.app.compute import compute
+from cobflow.app.report import make_report
+from cobflow.app.report.data import QuestDBSource
+from cobflow.app.runflow import kafka_flow, run_flow
+from cobflow.app.services import Services
+from cobflow.app.training import METRICS, train
 from cobflow.capture import write_capture
-from cobflow.compute import compute
 from cobflow.config import Settings, load_symbols
+from cobflow.connectors.simulator import SimConfig, simulate
+from cobflow.connectors.simulator.faults import truncate_frames
+from cobflow.connectors.simulator.to_file import simulate_to_file
+from cobflow.models.runtime import ModelRunner
+from cobflow.models.train import TrainConfig
 from cobflow.qdb import format_rows, query, wait_for_wal
 from cobflow.replay import replay
-from cobflow.report import make_report
-from cobflow.report.data import QuestDBSource
-from cobflow.runflow import kafka_flow, run_flow
-from cobflow.services import Services
 from cobflow.tables import FLOW_TABLES, PIPELINE_TABLES
 from cobflow.times import NS
-from cobflow.training import METRICS, train
-from connectors.simulator import SimConfig, simulate
-from connectors.simulator.faults import truncate_frames
-from connectors.simulator.to_file import simulate_to_file
-from models.runtime import ModelRunner
-from models.train import TrainConfig
 
 
 class DemoError(RuntimeError):

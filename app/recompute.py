@@ -19,10 +19,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cobflow.config import QuestDBSettings, SymbolsConfig
+from cobflow.dataflows.sinks.parquet import arrow_schema, read_table, write_tables
 from cobflow.metrics.trades import ALL, TIMEFRAMES
+from cobflow.operators.features import new_feature_state
 from cobflow.progress import Progress
 from cobflow.qdb import query
-from cobflow.sinks.parquet import arrow_schema, read_table, write_tables
 from cobflow.tables import (
     COB_BUCKETS,
     COB_SUMMARY,
@@ -35,7 +36,6 @@ from cobflow.tables import (
     TableRow,
     TableRows,
 )
-from operators.features import new_feature_state
 
 NS = 1_000_000_000
 INPUT_TABLES = (DATA_QUALITY, COB_SUMMARY, COB_BUCKETS, OHLCV, ORDER_FLOW)

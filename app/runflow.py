@@ -1,4 +1,4 @@
-"""Starting dataflows: `python -m cobflow.runflow ARGS` is `python -m bytewax.run ARGS`,
+"""Starting dataflows: `python -m cobflow.app.runflow ARGS` is `python -m bytewax.run ARGS`,
 stopped quietly; `run_flow` starts a flow's processes (one, or a Bytewax cluster on this
 machine) the way `cobflow run`, `cobflow compute`, the demo, the tests and the benchmarks do.
 
@@ -29,7 +29,8 @@ from collections.abc import MutableMapping
 from pathlib import Path
 
 #: The dataflow modules `cobflow run` knows, by the name users type.
-FLOWS = {"cob": "dataflows.cob", "strategy": "dataflows.strategy", "top-of-book": "dataflows.top_of_book"}
+FLOWS = {"cob": "cobflow.dataflows.cob", "strategy": "cobflow.dataflows.strategy",
+         "top-of-book": "cobflow.dataflows.top_of_book"}
 
 
 def kafka_flow(name: str, tail: bool = False) -> str:
@@ -40,7 +41,7 @@ def kafka_flow(name: str, tail: bool = False) -> str:
 def file_flow(input: Path | str, output: Path | str, symbols_file: Path | str | None = None,
               progress: bool = False, features: bool = True, strategy: bool = False) -> str:
     """The `bytewax.run` locator of the COB flow's capture -> Parquet factory (`strategy`:
-    the flow with the strategy step, dataflows.strategy)."""
+    the flow with the strategy step, cobflow.dataflows.strategy)."""
     symbols = None if symbols_file is None else str(symbols_file)
     head = f"{str(input)!r}, {str(output)!r}, symbols_file={symbols!r}, progress={progress!r}"
     if strategy:
@@ -54,7 +55,7 @@ def flow_commands(locator: str, workers: int, recovery: Path | None = None, proc
     this module, which stops quietly on Ctrl-C/SIGTERM); with `processes` > 1, a Bytewax
     cluster of that many processes on this machine. With a recovery store, an epoch is a
     snapshot every 5 s; without one, an epoch lasts `epoch_s`."""
-    cmd = [sys.executable, "-m", "cobflow.runflow", locator, "-w", str(workers)]
+    cmd = [sys.executable, "-m", "cobflow.app.runflow", locator, "-w", str(workers)]
     if recovery is not None:
         if not any(recovery.glob("*.sqlite3")):  # first run: create the recovery partitions
             recovery.mkdir(parents=True, exist_ok=True)

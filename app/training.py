@@ -11,15 +11,15 @@ from pathlib import Path
 
 import torch
 
+from cobflow.app.recompute import export_questdb
 from cobflow.config import Settings
 from cobflow.metrics.vectors import LAYOUT
+from cobflow.models.checkpoints import CheckpointStore, Entry
+from cobflow.models.dataset import LabelSpec, load_series, make_samples
+from cobflow.models.runtime import load_cnn
+from cobflow.models.train import TrainConfig, train_cnn, train_dqn
 from cobflow.progress import Progress
 from cobflow.provenance import code_version
-from cobflow.recompute import export_questdb
-from models.checkpoints import CheckpointStore, Entry
-from models.dataset import LabelSpec, load_series, make_samples
-from models.runtime import load_cnn
-from models.train import TrainConfig, train_cnn, train_dqn
 
 METRICS = {"cnn": "val_directional_accuracy", "dqn": "val_mean_reward_bps"}
 

@@ -19,16 +19,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cobflow.backtest import REPORT, BacktestError, checkpoints, pictures, run_backtest, run_metrics
+from cobflow.app.backtest import REPORT, BacktestError, checkpoints, pictures, run_backtest, run_metrics
+from cobflow.app.compute import compute
+from cobflow.app.report.data import ParquetSource
+from cobflow.app.training import train
 from cobflow.capture import read_capture
-from cobflow.compute import compute
 from cobflow.config import Settings
+from cobflow.dataflows.sinks.parquet import read_table
+from cobflow.models.runtime import SCHEDULE
+from cobflow.models.train import TrainConfig
 from cobflow.progress import Progress
-from cobflow.report.data import ParquetSource
-from cobflow.sinks.parquet import read_table
-from cobflow.training import train
-from models.runtime import SCHEDULE
-from models.train import TrainConfig
 
 TRAINING_TABLES = ("features", "cob_summary", "cob_buckets", "pivots")  # what `cobflow train` reads
 

@@ -31,13 +31,13 @@ def main() -> None:
     args = ap.parse_args()
     from cob import run_flow_sampled, show, throughput  # bench/cob.py (this script's folder is on sys.path)
 
-    from cobflow.backtest import metrics_of
+    from cobflow.app.backtest import metrics_of
+    from cobflow.app.demo import DemoOptions, ensure_models
+    from cobflow.app.report.data import ParquetSource
+    from cobflow.app.runflow import file_flow
     from cobflow.config import load_settings, load_symbols
-    from cobflow.demo import DemoOptions, ensure_models
-    from cobflow.report.data import ParquetSource
-    from cobflow.runflow import file_flow
-    from connectors.simulator import SimConfig
-    from connectors.simulator.to_file import simulate_to_file
+    from cobflow.connectors.simulator import SimConfig
+    from cobflow.connectors.simulator.to_file import simulate_to_file
 
     results: dict = {"seconds_of_market": args.seconds, "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp_:
@@ -71,8 +71,8 @@ def main() -> None:
         if args.kafka:
             from cob import kafka_throughput
 
-            from cobflow.services import Services
-            from cobflow.services.namespace import scratch_namespace
+            from cobflow.app.services import Services
+            from cobflow.app.services.namespace import scratch_namespace
 
             base = load_settings()
             svc = Services(base)

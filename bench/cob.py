@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cobflow.app.runflow import file_flow, flow_commands, kafka_flow
 from cobflow.config import load_settings
-from cobflow.runflow import file_flow, flow_commands, kafka_flow
 from cobflow.times import parse_time
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,8 +198,8 @@ def kafka_throughput(settings, env: dict, capture: Path, n: int, market_s: float
     of the file flow (-w 1) right before it: this VM's speed drifts more between minutes than
     between two runs in a row, so the ratio is taken per pair and its median reported (with
     the median Kafka run)."""
+    from cobflow.app.services import Services
     from cobflow.qdb import query, wait_for_wal
-    from cobflow.services import Services
 
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "cobflow", "replay", str(capture)], env=env, check=True,
@@ -267,8 +267,8 @@ def kafka_latency(settings, env: dict, seconds: float, lateness: float | None = 
     arrival. `lateness`: the flow runs with FlowSettings.lateness_s."""
     from cobflow.config import load_symbols
     from cobflow.kafka_io import record
+    from cobflow.operators.cob import symbol_of_markets
     from cobflow.qdb import QuestDBError, query
-    from operators.cob import symbol_of_markets
 
     cob_log = Path(tempfile.mkstemp(prefix="cobflow-latency-", suffix=".log")[1])
     env = {**env, "COBFLOW_FLOW__LATENCY_LOG": str(cob_log)}  # each second's rows leaving the COB, wall ns
@@ -391,9 +391,9 @@ def main() -> None:
     from cobflow import native
     from cobflow.capture import read_capture
     from cobflow.config import load_settings, load_symbols
-    from connectors.simulator import SimConfig
-    from connectors.simulator.to_file import simulate_to_file
-    from connectors.verify import BookChecker
+    from cobflow.connectors.simulator import SimConfig
+    from cobflow.connectors.simulator.to_file import simulate_to_file
+    from cobflow.connectors.verify import BookChecker
 
     results: dict = {"config": str(CONFIG.relative_to(ROOT)), "seconds_of_market": args.seconds,
                      "cpus": os.cpu_count()}
@@ -420,8 +420,8 @@ def main() -> None:
         if "features" in args.modes:
             results["features"] = features_cost(capture, n, args.seconds, tmp, args.repeat)
         if "kafka" in args.modes:
-            from cobflow.services import Services
-            from cobflow.services.namespace import scratch_namespace
+            from cobflow.app.services import Services
+            from cobflow.app.services.namespace import scratch_namespace
 
             settings = load_settings()
             svc = Services(settings)

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from cobflow.capture import CaptureError, read_capture
 from cobflow.config import PROJECT_ROOT, ConfigError, load_symbols
+from cobflow.connectors import get_venue
 from cobflow.events import MalformedFrame
 from cobflow.raw import RawMessage, RawMessageError
-from connectors import get_venue
 
 ROOT = PROJECT_ROOT
 HANG_S = 1.0
@@ -62,7 +62,7 @@ def seeds() -> list[RawMessage]:
     from tests.simdata import VENUES, sim
 
     frames = list(sim(30.0, seed=5, venues=VENUES))
-    from connectors.cryptofeed import import_cryptofeed
+    from cobflow.connectors.cryptofeed import import_cryptofeed
 
     captures = ROOT / "tests" / "fixtures" / "captures"
     for f in sorted(captures.glob("*.*.*")):
@@ -89,7 +89,7 @@ def main() -> None:
     def python_parse(m: RawMessage) -> object:
         return get_venue(m.exchange).parse(m)
 
-    from operators.books import native_venue_book
+    from cobflow.operators.books import native_venue_book
 
     books: dict[tuple[str, str], object] = {}
     native_skipped = [0]  # frames of markets without a native book (KuCoin, unmapped names)

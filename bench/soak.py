@@ -60,10 +60,10 @@ def main() -> None:
     sys.path.insert(0, str(ROOT / "bench"))
     from cob import rss_mb, start_flow  # bench/cob.py
 
+    from cobflow.app.runflow import kafka_flow
+    from cobflow.app.services import Services
+    from cobflow.app.services.namespace import scratch_namespace
     from cobflow.config import load_settings
-    from cobflow.runflow import kafka_flow
-    from cobflow.services import Services
-    from cobflow.services.namespace import scratch_namespace
 
     base = load_settings()
     svc = Services(base)

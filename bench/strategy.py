@@ -33,14 +33,14 @@ def main() -> None:
     import torch
     from cob import run_flow_sampled, show, throughput  # bench/cob.py (this script's folder is on sys.path)
 
-    from cobflow.compute import compute
+    from cobflow.app.compute import compute
+    from cobflow.app.runflow import file_flow
+    from cobflow.app.training import train
     from cobflow.config import load_settings, load_symbols
-    from cobflow.runflow import file_flow
-    from cobflow.training import train
-    from connectors.simulator import SimConfig
-    from connectors.simulator.to_file import simulate_to_file
-    from models.runtime import ModelRunner
-    from models.train import TrainConfig
+    from cobflow.connectors.simulator import SimConfig
+    from cobflow.connectors.simulator.to_file import simulate_to_file
+    from cobflow.models.runtime import ModelRunner
+    from cobflow.models.train import TrainConfig
 
     torch.set_num_threads(1)
     results: dict = {"seconds_of_market": args.seconds, "cpus": os.cpu_count(), "torch": torch.__version__}

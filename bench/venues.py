@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 from cobflow.config import PROJECT_ROOT, load_symbols
-from connectors.cryptofeed import import_cryptofeed
-from connectors.simulator import SimConfig, simulate
-from connectors.simulator.to_file import simulate_to_file
-from connectors.verify import BookChecker
+from cobflow.connectors.cryptofeed import import_cryptofeed
+from cobflow.connectors.simulator import SimConfig, simulate
+from cobflow.connectors.simulator.to_file import simulate_to_file
+from cobflow.connectors.verify import BookChecker
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPTURES = PROJECT_ROOT / "tests" / "fixtures" / "captures"

@@ -1,3 +1,3 @@
-from cobflow.cli import main
+from cobflow.app.cli import main
 
 raise SystemExit(main())

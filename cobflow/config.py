@@ -24,6 +24,10 @@ class ConfigError(ValueError):
     """A configuration value is wrong; the message names the key and what was expected."""
 
 
+class PluginError(ConfigError):
+    """A plug-in (`module:Class`) that cannot be used: the message is one line naming it."""
+
+
 def _default_home() -> Path:
     # A source checkout keeps jars, server data and logs beside the code (git-ignored);
     # an installed package keeps them in the user's cache.
@@ -133,7 +137,7 @@ class FlowSettings(BaseModel):
     recovery: bool = Field(
         True, description="the flow keeps a recovery store: at each epoch's end the QuestDB sink returns only once "
         "the epoch's rows are in QuestDB, so that a snapshot never gets ahead of them, and every stateful step "
-        "copies its state. `cobflow run` (and every flow started through cobflow.runflow) sets it false for a "
+        "copies its state. `cobflow run` (and every flow started through cobflow.app.runflow) sets it false for a "
         "flow without a store, where no snapshot is kept: the flow then goes on computing while its rows are "
         "sent (this wait was 10% of the Kafka -> QuestDB run's wall time, the copies 2%)")
     epoch_s: float = Field(
@@ -202,32 +206,39 @@ STRATEGIES = {
     "combined": "every source: the models and the rule signals, weighted by their recent hit rate",
     "models": "the cnn and the dqn only",
     "cnn": "the cnn only",
-    "rules": "the rule signals only (imbalance crosses, arbitrage)",
+    "rules": "the rule signals only (imbalance crosses, arbitrage); runs no model",
 }
 MODEL_SOURCES = ("cnn", "dqn")
+_STRATEGY_NAME = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def strategy_name_problem(name: str) -> str | None:
+    """Why this is no strategy name (a built-in's, or module:Class); None when it is one."""
+    if name in STRATEGIES or _STRATEGY_NAME.match(name):
+        return None
+    return f"unknown strategy {name!r}; built-in: {', '.join(STRATEGIES)}; yours: module:Class"
 
 
 class StrategySettings(BaseModel):
-    """Which sources the decision maker listens to (`cobflow backtest --strategy NAME`);
-    each symbol's threshold and smoothing are under `strategy:` in symbols.yaml."""
+    """The strategies of the flow (`--strategy NAME[,NAME...]`): each a built-in's name or
+    `module:Class`, each its own run with its own account; unset, each symbol's
+    `strategy.use` in symbols.yaml (default combined)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    name: str = Field(default="combined", description=", ".join(STRATEGIES))
+    name: str | None = Field(default=None, description="comma separated: " + ", ".join(STRATEGIES) + ", or module:Class")
 
     @field_validator("name")
     @classmethod
-    def _name(cls, name: str) -> str:
-        if name not in STRATEGIES:
-            raise ValueError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
-        return name
-
-    def listens_to(self, source: str) -> bool:
-        if self.name == "combined":
-            return True
-        if self.name == "rules":
-            return source not in MODEL_SOURCES
-        return source in (MODEL_SOURCES if self.name == "models" else (self.name,))
+    def _name(cls, name: str | None) -> str | None:
+        if name is None:
+            return None
+        names = [n.strip() for n in name.split(",")]
+        for n in names:
+            problem = strategy_name_problem(n)
+            if problem:
+                raise ValueError(problem)
+        return ",".join(names)
 
 
 class Settings(BaseSettings):
@@ -338,6 +349,17 @@ class StrategySpec(BaseModel):
     smoothing_s: int = Field(
         30, ge=1, le=3600, description="a model's vote is the exponential average of its last this many seconds' "
         "score (1: that second's alone): a decision follows a call that lasts, not one second's noise")
+    use: str | None = Field(None, description="the symbol's strategy: a built-in's name or module:Class "
+                            "(default combined; --strategy overrides it)")
+    params: dict[str, Any] = Field(default_factory=dict, description="parameters of `use`, checked by its Params")
+
+    @field_validator("use")
+    @classmethod
+    def _use(cls, use: str | None) -> str | None:
+        problem = None if use is None else strategy_name_problem(use)
+        if problem:
+            raise ValueError(problem)
+        return use
 
 
 class TradingSpec(BaseModel):

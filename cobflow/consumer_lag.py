@@ -1,6 +1,6 @@
 """Consumer lag of a dataflow's Kafka partitions, measured as it reads them.
 
-The flows' Kafka source (`cobflow.sources.RawTopicsSource`) keeps its offsets in the Bytewax
+The flows' Kafka source (`cobflow.dataflows.sources.RawTopicsSource`) keeps its offsets in the Bytewax
 recovery store, not in a consumer group, so no outside tool can see how far behind a flow
 is: the source reports it itself, into the consumer_lag table (at most once per wall second
 per partition, and again when it catches up).

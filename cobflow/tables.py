@@ -262,7 +262,7 @@ PREDICTION_OUTCOMES = Table(
 """A prediction (ts = the second it was made) scored once its horizon has passed."""
 
 COB_TABLES = (COB_SUMMARY, COB_BUCKETS, IMBALANCE_MA, OHLCV, ORDER_FLOW, BOOK_HEALTH, DATA_QUALITY, SIGNALS)
-FEATURE_TABLES = (INDICATORS, PIVOTS, FEATURES)  # from the COB tables' rows (operators.features)
+FEATURE_TABLES = (INDICATORS, PIVOTS, FEATURES)  # from the COB tables' rows (cobflow.operators.features)
 ORDERS = Table(
     "orders",
     symbols=("symbol", "run"),
@@ -310,8 +310,8 @@ RISK_EVENTS = Table(
 )
 """Every refusal, clip, stop, close-all, halt and resume; symbol `account` for the account's."""
 
-STRATEGY_TABLES = (MODEL_OUTPUTS, DECISIONS, PREDICTION_OUTCOMES)  # operators.strategy (it adds signals too)
-EXECUTION_TABLES = (ORDERS, FILLS, POSITIONS, EQUITY, RISK_EVENTS)  # operators.execution
+STRATEGY_TABLES = (MODEL_OUTPUTS, DECISIONS, PREDICTION_OUTCOMES)  # cobflow.operators.strategy (it adds signals too)
+EXECUTION_TABLES = (ORDERS, FILLS, POSITIONS, EQUITY, RISK_EVENTS)  # cobflow.operators.execution
 #: the tables an account's run (`run` tag: `paper` live, a backtest's id) writes apart from others
 RUN_TABLES = (DECISIONS, *EXECUTION_TABLES)
 FLOW_TABLES = (*COB_TABLES, *FEATURE_TABLES, *STRATEGY_TABLES, *EXECUTION_TABLES)  # the strategy flow's

@@ -26,9 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from cobflow.events import BookDelta, Event, MalformedFrame, Trade
-from cobflow.raw import RawMessage
-from connectors.base import (
+from cobflow.connectors.base import (
     RestSnapshotBook,
     decode_json,
     frame_parser,
@@ -37,8 +35,10 @@ from connectors.base import (
     rest_snapshot,
     split_concatenated,
 )
-from connectors.live import LiveSpec
-from connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
+from cobflow.connectors.live import LiveSpec
+from cobflow.connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
+from cobflow.events import BookDelta, Event, MalformedFrame, Trade
+from cobflow.raw import RawMessage
 
 VENUE = "binance"
 CRYPTOFEED = ("BINANCE",)  # its name in cryptofeed recordings' file names

@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import orjson
 
-from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, TextLevel, Trade
-from cobflow.raw import RawMessage
-from connectors.base import (
+from cobflow.connectors.base import (
     BookSyncBase,
     Level,
     check_levels,
@@ -37,8 +35,10 @@ from connectors.base import (
     interleaved_checksum,
     positive_trade,
 )
-from connectors.live import LiveSpec
-from connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
+from cobflow.connectors.live import LiveSpec
+from cobflow.connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
+from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, TextLevel, Trade
+from cobflow.raw import RawMessage
 
 VENUE = "bitfinex"
 CRYPTOFEED = ("BITFINEX",)  # its name in cryptofeed recordings' file names

@@ -24,9 +24,7 @@ not go backwards.
 
 from __future__ import annotations
 
-from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, Trade
-from cobflow.raw import RawMessage
-from connectors.base import (
+from cobflow.connectors.base import (
     BookSyncBase,
     check_levels,
     decode_json,
@@ -35,8 +33,10 @@ from connectors.base import (
     positive_trade,
     split_concatenated,
 )
-from connectors.live import LiveSpec
-from connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
+from cobflow.connectors.live import LiveSpec
+from cobflow.connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
+from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, Trade
+from cobflow.raw import RawMessage
 
 VENUE = "bybit"
 CRYPTOFEED = ("BYBIT",)  # its name in cryptofeed recordings' file names

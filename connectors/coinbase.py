@@ -32,11 +32,11 @@ from __future__ import annotations
 
 import orjson
 
+from cobflow.connectors.base import BookSyncBase, check_levels, decode_json, frame_parser, levels, positive_trade
+from cobflow.connectors.live import LiveSpec
+from cobflow.connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps, iso
 from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, Trade
 from cobflow.raw import RawMessage
-from connectors.base import BookSyncBase, check_levels, decode_json, frame_parser, levels, positive_trade
-from connectors.live import LiveSpec
-from connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps, iso
 
 VENUE = "coinbase"
 CRYPTOFEED = ("COINBASE",)  # its name in cryptofeed recordings' file names

@@ -19,8 +19,8 @@ import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from cobflow.connectors import available_venues, get_venue
 from cobflow.raw import RawMessage
-from connectors import available_venues, get_venue
 
 
 def _file_venues() -> dict[str, str]:

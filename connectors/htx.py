@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import zlib
 
+from cobflow.connectors.base import BookSyncBase, decode_json, frame_parser, levels, positive_trade, split_concatenated
+from cobflow.connectors.live import LiveSpec
+from cobflow.connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
 from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, Trade
 from cobflow.raw import RawMessage
-from connectors.base import BookSyncBase, decode_json, frame_parser, levels, positive_trade, split_concatenated
-from connectors.live import LiveSpec
-from connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
 
 VENUE = "htx"
 CRYPTOFEED = ("HUOBI", "HTX")  # its names in cryptofeed recordings' file names

@@ -33,9 +33,7 @@ from decimal import Decimal
 
 import orjson
 
-from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, Precision, TextLevel, Trade
-from cobflow.raw import RawMessage
-from connectors.base import (
+from cobflow.connectors.base import (
     BookSyncBase,
     Level,
     check_levels,
@@ -45,8 +43,10 @@ from connectors.base import (
     positive_trade,
     text_levels,
 )
-from connectors.live import LiveSpec
-from connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps, iso
+from cobflow.connectors.live import LiveSpec
+from cobflow.connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps, iso
+from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, Precision, TextLevel, Trade
+from cobflow.raw import RawMessage
 
 VENUE = "kraken"
 CRYPTOFEED = ("KRAKEN",)  # its name in cryptofeed recordings' file names

@@ -26,9 +26,9 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from cobflow.connectors.base import RestSnapshotBook, check_levels, decode_json, frame_parser, positive_trade, rest_snapshot
 from cobflow.events import BookDelta, Event, MalformedFrame, Trade
 from cobflow.raw import RawMessage
-from connectors.base import RestSnapshotBook, check_levels, decode_json, frame_parser, positive_trade, rest_snapshot
 
 VENUE = "kucoin"
 CRYPTOFEED = ("KUCOIN",)  # its name in cryptofeed recordings' file names

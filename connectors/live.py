@@ -23,9 +23,9 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from cobflow.connectors import get_venue
+from cobflow.connectors.verify import BookChecker
 from cobflow.raw import RawMessage
-from connectors import get_venue
-from connectors.verify import BookChecker
 
 log = logging.getLogger("cobflow.live")
 

@@ -23,9 +23,7 @@ seqId (snapshots carry -1). Recordings from before OKX added seqId (2022) carry 
 
 from __future__ import annotations
 
-from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, TextLevel, Trade
-from cobflow.raw import RawMessage
-from connectors.base import (
+from cobflow.connectors.base import (
     BookSyncBase,
     Level,
     decode_json,
@@ -34,8 +32,10 @@ from connectors.base import (
     positive_trade,
     text_levels,
 )
-from connectors.live import LiveSpec
-from connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
+from cobflow.connectors.live import LiveSpec
+from cobflow.connectors.simulator.wire import Frame, SimWireBase, WireProfile, dumps
+from cobflow.events import BookDelta, BookSnapshot, Event, MalformedFrame, TextLevel, Trade
+from cobflow.raw import RawMessage
 
 VENUE = "okx"
 CRYPTOFEED = ("OKX",)  # its name in cryptofeed recordings' file names

@@ -10,11 +10,11 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cobflow.connectors import get_venue
+from cobflow.connectors.base import BookSyncBase
 from cobflow.deadletter import DeadLetter
 from cobflow.events import BookDelta, BookSnapshot, MalformedFrame, Precision, Trade
 from cobflow.raw import RawMessage
-from connectors import get_venue
-from connectors.base import BookSyncBase
 
 CONTROL = "-"  # frames that belong to no market (subscription acks, heartbeats)
 

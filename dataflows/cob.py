@@ -3,8 +3,8 @@ per symbol -> cob_summary, cob_buckets, imbalance_ma, ohlcv, order_flow, book_he
 data_quality -> features of each second: indicators, pivots, features (FEATURES.md).
 
 One flow, two ends, built by factories with explicit arguments:
-  python -m bytewax.run "dataflows.cob:kafka_flow()"                 raw.<venue> -> QuestDB (+ dlq)
-  python -m bytewax.run "dataflows.cob:file_flow('in.jsonl.gz', 'out/')"  capture -> Parquet
+  python -m bytewax.run "cobflow.dataflows.cob:kafka_flow()"                 raw.<venue> -> QuestDB (+ dlq)
+  python -m bytewax.run "cobflow.dataflows.cob:file_flow('in.jsonl.gz', 'out/')"  capture -> Parquet
 `cobflow run cob` and `cobflow compute` start exactly these.
 """
 
@@ -16,12 +16,12 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream, operator
 
 from cobflow.config import Settings, SymbolsConfig, load_settings, load_symbols
+from cobflow.dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
+from cobflow.operators.cob import cob_books
+from cobflow.operators.latency import LatencyLog
+from cobflow.operators.split import RowsAndDeadLetters, split_rows
 from cobflow.raw import RawMessage
 from cobflow.tables import COB_TABLES, FEATURE_TABLES, Table
-from dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
-from operators.cob import cob_books
-from operators.latency import LatencyLog
-from operators.split import RowsAndDeadLetters, split_rows
 
 
 @operator

@@ -16,15 +16,15 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
 from cobflow.config import Settings
+from cobflow.dataflows.sinks.deadletters import DeadLetterFile, DlqSink, for_dlq
+from cobflow.dataflows.sinks.parquet import ParquetSink
+from cobflow.dataflows.sinks.questdb import QuestDBSink, by_table
+from cobflow.dataflows.sources import CaptureSource, RawTopicsSource
 from cobflow.deadletter import DeadLetter
 from cobflow.kafka_io import ensure_topics
+from cobflow.operators.split import split_dead_letters, split_rows
 from cobflow.raw import RawMessage
-from cobflow.sinks.deadletters import DeadLetterFile, DlqSink, for_dlq
-from cobflow.sinks.parquet import ParquetSink
-from cobflow.sinks.questdb import QuestDBSink, by_table
-from cobflow.sources import CaptureSource, RawTopicsSource
 from cobflow.tables import PIPELINE_TABLES, AnyRow, Table, TableRow
-from operators.split import split_dead_letters, split_rows
 
 DEAD_LETTERS_FILE = "dead_letters.jsonl"
 

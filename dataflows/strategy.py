@@ -1,10 +1,10 @@
 """The COB flow with its features, the strategy step after them (signals, model outputs
-(PyTorch), decisions, prediction outcomes: operators.strategy) and paper execution (orders,
-fills, positions, equity, risk events: operators.execution). The book step hands execution
+(PyTorch), decisions, prediction outcomes: cobflow.operators.strategy) and paper execution (orders,
+fills, positions, equity, risk events: cobflow.operators.execution). The book step hands execution
 the top levels of each synced venue book every second (never stored). A flow of its own so
 that the COB flow never loads torch; a backtest is this flow on a capture:
-  python -m bytewax.run "dataflows.strategy:kafka_flow()"                 raw.<venue> -> QuestDB
-  python -m bytewax.run "dataflows.strategy:file_flow('in.jsonl', 'out/')"  capture -> Parquet
+  python -m bytewax.run "cobflow.dataflows.strategy:kafka_flow()"                 raw.<venue> -> QuestDB
+  python -m bytewax.run "cobflow.dataflows.strategy:file_flow('in.jsonl', 'out/')"  capture -> Parquet
 `cobflow run strategy` and `cobflow compute --strategy` start exactly these.
 """
 
@@ -17,14 +17,17 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream, operator
 
 from cobflow.config import Settings, SymbolsConfig, TradingSettings, load_settings, load_symbols
+from cobflow.dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
+from cobflow.deadletter import DeadLetter
+from cobflow.models.dataset import LabelSpec
+from cobflow.operators.cob import cob_keyed, unkey
+from cobflow.operators.execution import ExecutionOptions, execution
+from cobflow.operators.split import RowsAndDeadLetters, split_rows
+from cobflow.operators.strategies import models_wanted
+from cobflow.operators.strategies import runs as strategy_runs
+from cobflow.operators.strategy import StrategyOptions, strategy
 from cobflow.raw import RawMessage
 from cobflow.tables import FLOW_TABLES, RUN_TABLES
-from dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
-from models.dataset import LabelSpec
-from operators.cob import cob_keyed, unkey
-from operators.execution import ExecutionOptions, execution
-from operators.split import RowsAndDeadLetters, split_rows
-from operators.strategy import StrategyOptions, strategy
 
 
 @operator
@@ -36,10 +39,12 @@ def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConf
     `cob_rows=False`: the strategy's and execution's rows only (beside a COB flow that writes
     the COB and feature tables and the dead letters from the same input). `strategy_rows=False`
     too: the decisions and the account's rows only (RUN_TABLES: a backtest's run)."""
+    runs = strategy_runs(symbols, options.heard.name, trading.run_id)  # every plug-in checked before anything runs
     keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True, trading.book_notional(), lateness)
-    decided = strategy("strategy", keyed, symbols, options, execution=True)
+    decided = strategy("strategy", keyed, symbols, options, execution=True, models=models_wanted(runs) != ())
     wait_s = max(2, math.ceil(3 * idle_timeout)) if idle_timeout else None
-    executed = execution("execution", decided, symbols, ExecutionOptions.of(trading, symbols, wait_s), control_dir)
+    executed = execution("execution", decided, symbols, ExecutionOptions.of(trading, symbols, wait_s), control_dir,
+                         runs)
     if not strategy_rows:
         executed = op.flat_map_batch("run_rows", executed, _run_rows)
     if not cob_rows:
@@ -51,7 +56,7 @@ _RUN_TABLES = frozenset(t.name for t in RUN_TABLES)
 
 
 def _run_rows(batch: list) -> list:
-    return [r for r in batch if getattr(r, "table", None) in _RUN_TABLES]
+    return [r for r in batch if getattr(r, "table", None) in _RUN_TABLES or type(r) is DeadLetter]
 
 
 def strategy_options(settings: Settings) -> StrategyOptions:

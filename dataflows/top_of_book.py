@@ -1,7 +1,7 @@
 """Walking skeleton: raw.<venue> topics -> venue books in sync -> one row per market per
 second (best bid/ask, sizes, mid) and its book health -> QuestDB; rejects -> dead-letter topic.
 
-    python -m bytewax.run "dataflows.top_of_book:kafka_flow()"
+    python -m bytewax.run "cobflow.dataflows.top_of_book:kafka_flow()"
 
 Venues: those in symbols.yaml that have a connector. Every market found in their topics
 is tracked. `tail=True` (`cobflow run --follow`) keeps reading (live); the default stops
@@ -13,13 +13,13 @@ from __future__ import annotations
 from bytewax.dataflow import Dataflow, Stream, operator
 
 from cobflow.config import ConfigError, Settings, load_settings, load_symbols
+from cobflow.connectors import available_venues
+from cobflow.dataflows.ends import kafka_input, questdb_output
+from cobflow.operators.parse import parse_raw
+from cobflow.operators.split import RowsAndDeadLetters, split_rows
+from cobflow.operators.venue_book import venue_books
 from cobflow.raw import RawMessage
 from cobflow.tables import BOOK_HEALTH, TOP_OF_BOOK
-from connectors import available_venues
-from dataflows.ends import kafka_input, questdb_output
-from operators.parse import parse_raw
-from operators.split import RowsAndDeadLetters, split_rows
-from operators.venue_book import venue_books
 
 TABLES = [TOP_OF_BOOK, BOOK_HEALTH]
 

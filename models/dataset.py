@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from cobflow.metrics.pivots import LEVELS
 from cobflow.metrics.vectors import CNN_SIZE, RL_SIZE, check_layout
-from cobflow.sinks.parquet import read_table
+from cobflow.stored import read_table
 
 NS = 1_000_000_000
 DOWN, FLAT, UP = 0, 1, 2

@@ -15,7 +15,7 @@ from torch import nn
 
 from cobflow.metrics.pivots import LEVELS
 from cobflow.metrics.vectors import RL_SIZE
-from models.cnn import HIDDEN
+from cobflow.models.cnn import HIDDEN
 
 DQN_INPUT = RL_SIZE + 3 + 2 * LEVELS + HIDDEN + 1  # rl, cnn probabilities, pivots, hidden, position
 

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from torch import nn
 
-from models.cnn import CnnModel
-from models.dqn import DqnModel
+from cobflow.models.cnn import CnnModel
+from cobflow.models.dqn import DqnModel
 
 KINDS: dict[str, Callable[..., nn.Module]] = {"cnn": CnnModel, "dqn": DqnModel}
 

@@ -18,11 +18,11 @@ from torch import nn
 
 from cobflow.metrics.pivots import LEVELS
 from cobflow.metrics.vectors import RL_SIZE
-from models.checkpoints import CheckpointStore, Entry
-from models.cnn import CnnModel
-from models.dataset import LabelSpec
-from models.registry import build
-from models.train import PIVOT_SCALE, Normalised
+from cobflow.models.checkpoints import CheckpointStore, Entry
+from cobflow.models.cnn import CnnModel
+from cobflow.models.dataset import LabelSpec
+from cobflow.models.registry import build
+from cobflow.models.train import PIVOT_SCALE, Normalised
 
 
 def load_cnn(store: CheckpointStore) -> tuple[Normalised, Entry, LabelSpec]:

@@ -1,4 +1,4 @@
-"""Training the model kinds from `models.dataset` samples: deterministic (seeded, one
+"""Training the model kinds from `cobflow.models.dataset` samples: deterministic (seeded, one
 thread), walk-forward validated, a progress bar with the loss and the validation metric of
 every epoch. The normalisation of the inputs is frozen from the training samples and kept in
 the checkpoint (buffers of the model), never computed on what it is applied to."""
@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 from cobflow.metrics.vectors import CNN_SIZE
-from models.cnn import CnnModel
-from models.dataset import DOWN, UP, Samples, walk_forward
-from models.dqn import DqnModel
+from cobflow.models.cnn import CnnModel
+from cobflow.models.dataset import DOWN, UP, Samples, walk_forward
+from cobflow.models.dqn import DqnModel
 
 PIVOT_SCALE = torch.tensor([10.0, 60.0])  # bps, seconds: the pivot targets brought near 1
 

@@ -3,10 +3,10 @@ market's wire name reads back as the market, else the venue connector's Python b
 
 from __future__ import annotations
 
+from cobflow.connectors import get_venue
+from cobflow.connectors.base import BookSyncBase
 from cobflow.native import NativeVenueBook, native_book
-from connectors import get_venue
-from connectors.base import BookSyncBase
-from operators.parse import parse_batch
+from cobflow.operators.parse import parse_batch
 
 
 def native_venue_book(venue: str, market: str) -> NativeVenueBook | None:

@@ -20,6 +20,7 @@ from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
 from cobflow.config import SymbolsConfig
+from cobflow.connectors.base import BookSyncBase
 from cobflow.deadletter import DeadLetter
 from cobflow.events import Trade
 from cobflow.execution.fills import BookTops, venue_levels
@@ -29,6 +30,12 @@ from cobflow.metrics.quality import STALE_AFTER_S, data_quality
 from cobflow.metrics.signals import arbitrage
 from cobflow.metrics.trades import Bar, OrderFlow
 from cobflow.native import NativeVenueBook, bar_builder
+from cobflow.operators.books import venue_book
+from cobflow.operators.features import features
+from cobflow.operators.parse import Parsed, apply_to_book, parse_batch
+from cobflow.operators.signals import signal_row
+from cobflow.operators.state import snapshot, unstamp
+from cobflow.operators.venue_book import MAX_FILL_SECONDS
 from cobflow.raw import RawMessage
 from cobflow.tables import (
     BOOK_HEALTH,
@@ -42,13 +49,6 @@ from cobflow.tables import (
     TableRow,
     TableRows,
 )
-from connectors.base import BookSyncBase
-from operators.books import venue_book
-from operators.features import features
-from operators.parse import Parsed, apply_to_book, parse_batch
-from operators.signals import signal_row
-from operators.state import snapshot, unstamp
-from operators.venue_book import MAX_FILL_SECONDS
 
 NS = 1_000_000_000
 MA_OFFSETS = np.arange(-5, 6)
@@ -219,7 +219,7 @@ class CobState:
                 item_trades, item_dead = apply_to_book(feed.sync, item)
                 dead.extend(item_dead)
                 trades.extend((ts, feed.venue, n, t) for t in item_trades)
-        rows: list[AnyRow] = [self._quality_row(s)]  # first: it opens the second (operators.features)
+        rows: list[AnyRow] = [self._quality_row(s)]  # first: it opens the second (cobflow.operators.features)
         trades.sort(key=lambda t: (t[0], t[1], t[2]))
         closed = self.bars.add_many([(ts, t.venue, t.price, t.size, t.side) for ts, _, _, t in trades])
         closed.extend(self.bars.close(s + 1))
@@ -428,7 +428,7 @@ def cob_keyed(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
               book_notional: float | None = None, lateness: float | None = None) -> Stream:
     """Raw messages -> (symbol, [rows and dead letters of whole seconds]): parsing, the venue
     books and the seconds of one symbol all run on the worker that owns it. `with_features`:
-    each second's rows are followed by its features (operators.features), on the same key.
+    each second's rows are followed by its features (cobflow.operators.features), on the same key.
     `book_notional`: each second also carries its BookTops for execution (`unkey` drops them).
     `lateness` (live, with `idle_timeout`): a venue this far behind the symbol's newest message
     no longer holds a second open (FlowSettings.lateness_s)."""

@@ -1,9 +1,9 @@
 """Paper execution: decisions become orders, orders fill against the venue books of the
 next second, one account marks its positions and the risk manager watches it (EXECUTION.md).
 
-`ExecutionState` is plain Python. It reads one `SecondClose` per symbol and second (what
-the strategy step saw of it, its decision, and the top levels of its synced venue books)
-and works through the seconds of every symbol in time order, because the account is one:
+`ExecutionState` is plain Python. It reads one `StrategySecond` per symbol and second (what
+the signals-and-models step saw of it, and the top levels of its synced venue books) and
+works through the seconds of every symbol in time order, because the account is one:
 equity, drawdown and sizing read every symbol's position. A second is worked once every
 symbol has delivered it (file mode: exactly; live mode: a symbol silent for `wait_s` of
 data time is not waited for). Each second T, in this order:
@@ -12,12 +12,15 @@ data time is not waited for). Each second T, in this order:
 2. every position is marked at its mid (the last known one), one `equity` row, a
    `positions` row per symbol with a position or a fill;
 3. rules 7 and 8 on the account (close everything, halt), rule 6 per symbol (a stop exit);
-4. the decisions of T are sized and pass rules 1-5 (`cobflow.execution.risk`); what passes
-   is created at T+1. The `decisions` row is written here, with the risk rule that refused
-   it as its reason.
+4. each symbol's strategy (`cobflow.strategy`) is asked for its call on T, with its
+   position and the account; the calls are sized and pass rules 1-5
+   (`cobflow.execution.risk`); what passes is created at T+1. The `decisions` row is
+   written here, with the risk rule that refused it as its reason. A strategy that raises
+   costs its symbol-second a HOLD (`strategy_error`) and a dead letter.
 
-The operator runs under one key (`account`) on one worker; its rows do not depend on how
-the symbols' seconds interleave, so both modes and any number of workers give the same.
+The operator runs under one key per run (one account each) on one worker; its rows do not
+depend on how the symbols' seconds interleave, so both modes and any number of workers give
+the same.
 """
 
 from __future__ import annotations
@@ -46,25 +49,15 @@ from cobflow.execution.risk import (
     stop_price,
     target_qty,
 )
-from cobflow.tables import EQUITY, FILLS, ORDERS, POSITIONS, RISK_EVENTS, AnyRow, TableRow
-from operators.state import snapshot, unstamp
+from cobflow.operators.state import snapshot, unstamp
+from cobflow.operators.strategies import Run
+from cobflow.strategy import AccountView, Context, Intent, Strategy, StrategySecond, strategy_dead_letter
+from cobflow.tables import DECISIONS, EQUITY, FILLS, ORDERS, POSITIONS, RISK_EVENTS, AnyRow, TableRow
 
 NS = 1_000_000_000
 DAY_S = 86_400
 KEY = "account"
 ACCOUNT = "account"  # the symbol tag of the account's own risk events
-
-
-@dataclass(slots=True)
-class SecondClose:
-    """What execution reads of one symbol's second S."""
-
-    symbol: str
-    s: int
-    quality: float
-    mid: float | None
-    tops: BookTops | None
-    decision: TableRow | None  # the strategy's decisions row (None: the second had no features)
 
 
 @dataclass(frozen=True)
@@ -106,6 +99,9 @@ class Order:
 class ExecutionState:
     symbols: list[str]
     options: ExecutionOptions
+    strategies: dict[str, Strategy] = field(default_factory=dict)  # symbol -> its strategy of this run
+    min_quality: dict[str, float] = field(default_factory=dict)  # symbol -> features.min_quality
+    label: str = "strategy"  # the decisions' source tag where a strategy names none
     account: Account = field(init=False)
     queues: dict[str, deque] = field(init=False)
     seen: dict[str, int] = field(default_factory=dict)  # the newest second of each symbol
@@ -120,6 +116,7 @@ class ExecutionState:
     halted_until: int | None = None  # daily_loss_pct: the next UTC day's first second
     commands: deque = field(default_factory=deque)  # operator commands waiting for a second
     commands_applied: int = 0
+    dead: list = field(default_factory=list)  # dead letters of strategies that raised, not yet sent
 
     def __post_init__(self) -> None:
         self.account = Account(self.options.initial_cash)
@@ -127,34 +124,36 @@ class ExecutionState:
         self.peak = self.day_start = self.last_equity = self.options.initial_cash
 
     # -- input -----------------------------------------------------------------------
-    def add(self, items: list[SecondClose]) -> list[AnyRow]:
+    def add(self, items: list[StrategySecond]) -> list:
         """Seconds of any symbols (each symbol's in time order) -> the rows of every second
-        they make workable, each tagged with the run."""
+        they make workable, each tagged with the run (and the dead letters of strategies)."""
         return self._tagged(self._add(items))
 
-    def flush(self) -> list[AnyRow]:
+    def flush(self) -> list:
         """The end of the input: every second still queued."""
         if self.options.mode == "off":
             return []
         return self._tagged(self._work(None))  # no limit
 
-    def _tagged(self, rows: list[AnyRow]) -> list[AnyRow]:
+    def _tagged(self, rows: list[AnyRow]) -> list:
         run = self.options.run
         for r in rows:
             r.symbols = {**r.symbols, "run": run}  # type: ignore[dict-item]
-        return rows
+        dead, self.dead = self.dead, []
+        return [*rows, *dead]
 
-    def _add(self, items: list[SecondClose]) -> list[AnyRow]:
+    def _add(self, items: list[StrategySecond]) -> list[AnyRow]:
         if self.options.mode == "off":
-            return [it.decision for it in items if it.decision is not None]
+            return [d for it in items if (d := self._decision(it, self.last_equity)) is not None]
         out: list[AnyRow] = []
         for it in items:
             if self.done is not None and it.s <= self.done:  # live mode: after it was not waited for
                 out.append(self._event(it.s, it.symbol, RiskEvent("late_second", float(self.done - it.s), 0.0,
                                                                   "skipped", detail="second arrived after the "
                                                                   "account had moved on")))
-                if it.decision is not None:
-                    out.append(self._with_reason(it.decision, "late_second"))
+                decision = self._decision(it, self.last_equity)
+                if decision is not None:
+                    out.append(self._with_reason(decision, "late_second"))
                 continue
             self.queues.setdefault(it.symbol, deque()).append(it)
             self.seen[it.symbol] = it.s
@@ -190,10 +189,10 @@ class ExecutionState:
         return out
 
     # -- one second --------------------------------------------------------------------
-    def _second(self, t: int, items: dict[str, SecondClose]) -> list[AnyRow]:
+    def _second(self, t: int, items: dict[str, StrategySecond]) -> list[AnyRow]:
         o = self.options
         if (o.trade_from is not None and t < o.trade_from) or (o.trade_until is not None and t >= o.trade_until):
-            return [it.decision for it in items.values() if it.decision is not None]
+            return [d for it in items.values() if (d := self._decision(it, self.last_equity)) is not None]
         out: list[AnyRow] = []
         out.extend(self._new_day(t))
         out.extend(self._apply_commands(t))
@@ -225,8 +224,9 @@ class ExecutionState:
             out.extend(self._stop_loss(t, items[sym]))
         for sym in sorted(items):  # 4.
             it = items[sym]
-            if it.decision is not None:
-                out.extend(self._decide(t, it, equity))
+            decision = self._decision(it, equity)
+            if decision is not None:
+                out.extend(self._decide(t, it, decision, equity))
         dd = drawdown(self.peak, equity)
         out.append(TableRow(EQUITY.name, ts, {}, {"equity": equity, "cash": acct.cash,
                                                   "exposure": acct.gross_exposure(), "peak": self.peak,
@@ -313,7 +313,35 @@ class ExecutionState:
                                                                 f"{equity:.2f}: halted until the next UTC day")))
         return out
 
-    def _stop_loss(self, t: int, it: SecondClose) -> list[AnyRow]:
+    def _decision(self, it: StrategySecond, equity: float) -> TableRow | None:
+        """The symbol's strategy's call on its second, as its `decisions` row (None: the
+        second has no features, so no call)."""
+        if it.features is None:
+            return None
+        sym = it.symbol
+        strat = self.strategies.get(sym)
+        acct = self.account
+        intent: Intent | None
+        if strat is None:
+            intent = Intent("HOLD", 0.0, 0.0, "no_strategy")
+        else:
+            view = AccountView(equity, acct.cash, self.peak, self.halted is not None,
+                               {s: h.position for s, h in acct.holdings.items()})
+            try:
+                intent = strat.on_second(Context(it, acct.position(sym), view, self.min_quality.get(sym, 0.5)))
+                problem = None if intent is None else intent.problem() if isinstance(intent, Intent) \
+                    else f"returned {type(intent).__name__}, not an Intent or None"
+                if problem:
+                    raise ValueError(problem)
+            except Exception as e:  # a user's plug-in costs its own second, never the flow
+                self.dead.append(strategy_dead_letter(self.options.run, type(strat).__name__, it, e))
+                intent = Intent("HOLD", 0.0, 0.0, "strategy_error")
+        if intent is None:
+            intent = Intent("HOLD", 0.0, 0.0, "no_signal")
+        return TableRow(DECISIONS.name, it.s * NS, {"symbol": sym, "source": intent.source or self.label}, {
+            "action": intent.action, "confidence": intent.confidence, "score": intent.score, "reason": intent.reason})
+
+    def _stop_loss(self, t: int, it: StrategySecond) -> list[AnyRow]:
         """Rule 6: a stop exit for an open position whose mid crossed its stop price."""
         sym = it.symbol
         h = self.account.holdings.get(sym)
@@ -327,9 +355,8 @@ class ExecutionState:
         return [self._event(t, sym, RiskEvent("stop_loss", it.mid, stop_price(h.position, h.avg_price, pct), "exit",
                                               h.position, 0.0, f"avg entry {h.avg_price:.6g}, mid {it.mid:.6g}"))]
 
-    def _decide(self, t: int, it: SecondClose, equity: float) -> list[AnyRow]:
-        sym, row = it.symbol, it.decision
-        assert row is not None
+    def _decide(self, t: int, it: StrategySecond, row: TableRow, equity: float) -> list[AnyRow]:
+        sym = it.symbol
         action = row.columns["action"]
         pending = self.pending.get(sym)
         if pending is not None and pending.decision_s == t:  # a rule's exit or close this second
@@ -391,13 +418,30 @@ class ExecutionLogic(StatefulBatchLogic):
     takes `cobflow trading halt|resume` commands and writes the status that
     `cobflow trading status` prints."""
 
-    def __init__(self, state: ExecutionState | None, symbols: list[str], options: ExecutionOptions,
-                 control_dir: Path | None) -> None:
-        self.state = state or ExecutionState(symbols, options)
-        self.state.options = options  # a restart reads the limits configured now; the state is kept
-        self.control_dir = control_dir
+    def __init__(self, state: ExecutionState | None, symbols: SymbolsConfig, options: ExecutionOptions,
+                 control_dir: Path | None, runs: list[Run] | None = None) -> None:
+        self.symbols = symbols
+        self.options = options
+        self.runs = {r.run: r for r in runs or [Run(options.run, "strategy", {})]}
+        self.control_root = control_dir
+        self.control_dir: Path | None = None
         self.commands_mtime: float | None = None
         self.status_at = 0.0
+        self.state: ExecutionState = None  # type: ignore[assignment]  # made for its run's key at the first batch
+        if state is not None:
+            self._start(state.options.run, state)
+
+    def _start(self, run: str, state: ExecutionState | None = None) -> None:
+        """This key's account: the stored one (its strategies' state too) or a new one."""
+        options = replace(self.options, run=run)  # a restart reads the limits configured now
+        if state is None:
+            r = self.runs.get(run) or Run(run, "strategy", {})
+            state = ExecutionState(list(self.symbols.symbols), options, r.instances(),
+                                   {s: spec.features.min_quality for s, spec in self.symbols.symbols.items()}, r.label)
+        state.options = options
+        self.state = state
+        root = self.control_root
+        self.control_dir = root if root is None or len(self.runs) == 1 else root / run
 
     def _poll(self) -> None:
         if self.control_dir is None:
@@ -421,28 +465,28 @@ class ExecutionLogic(StatefulBatchLogic):
             self.status_at = now
             write_status(self.control_dir, self.state.status())
 
-    def on_batch(self, values: list[list]) -> tuple[list, bool]:
+    def on_batch(self, values: list[tuple[str, list]]) -> tuple[list, bool]:
+        if self.state is None:
+            self._start(values[0][0])
         self._poll()
-        items: list[SecondClose] = []
+        items: list[StrategySecond] = []
         rest: list = []
-        for batch in values:
+        for _, batch in values:
             for x in batch:
-                (items if type(x) is SecondClose else rest).append(x)
+                (items if type(x) is StrategySecond else rest).append(x)
         rest.extend(self.state.add(items))
         self._report()
         return ([rest] if rest else []), StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[list, bool]:
+        if self.state is None:
+            return [], StatefulBatchLogic.RETAIN
         out = self.state.flush()
         self._report(force=True)
         return ([out] if out else []), StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> tuple[int, ExecutionState] | None:
-        return snapshot(self.state)
-
-
-def _to_account(batch: list[list]) -> list[tuple[str, list]]:
-    return [(KEY, items) for items in batch if items]
+        return None if self.state is None else snapshot(self.state)
 
 
 def _unkey(batch: list[tuple[str, list]]) -> list:
@@ -451,12 +495,25 @@ def _unkey(batch: list[tuple[str, list]]) -> list:
 
 @operator
 def execution(step_id: str, up: Stream, symbols: SymbolsConfig, options: ExecutionOptions,
-              control_dir: Path | None = None) -> Stream:
-    """Lists of the strategy's rows and SecondClose items -> the strategy's rows with the
-    decisions, orders, fills, positions, equity and risk events (one key: see above)."""
-    keyed = op.flat_map_batch("to_account", up, _to_account)
-    names = list(symbols.symbols)
-    out = op.stateful_batch("execution", keyed, lambda resume: ExecutionLogic(unstamp(resume, step_id), names,
-                                                                              options, control_dir))
-    return op.flat_map_batch("unkey", out, _unkey)
+              control_dir: Path | None = None, runs: list[Run] | None = None) -> Stream:
+    """Lists of the step's rows and StrategySecond items -> those rows, and each run's
+    decisions, orders, fills, positions, equity and risk events (one key per run: see
+    above). The rows of the signals-and-models step pass through the first run's key only."""
+    all_runs = runs or [Run(options.run, "strategy", {})]
+    keys = [r.run for r in all_runs]
 
+    def to_accounts(batch: list[list]) -> list[tuple[str, tuple[str, list]]]:
+        out: list[tuple[str, tuple[str, list]]] = []
+        for items in batch:
+            if not items:
+                continue
+            out.append((keys[0], (keys[0], items)))
+            if len(keys) > 1:
+                records = [x for x in items if type(x) is StrategySecond]
+                out.extend((k, (k, records)) for k in keys[1:] if records)
+        return out
+
+    keyed = op.flat_map_batch("to_account", up, to_accounts)
+    out = op.stateful_batch("execution", keyed, lambda resume: ExecutionLogic(unstamp(resume, step_id), symbols,
+                                                                              options, control_dir, all_runs))
+    return op.flat_map_batch("unkey", out, _unkey)

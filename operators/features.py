@@ -25,6 +25,7 @@ from cobflow.metrics.indicators import IndicatorSeries, InvalidBar
 from cobflow.metrics.pivots import Pivot, PivotTracker
 from cobflow.metrics.trades import ALL, TIMEFRAMES, Bar
 from cobflow.metrics.vectors import BUCKET_ROWS, LAYOUT, FeatureVectors, SecondInput
+from cobflow.operators.state import snapshot, unstamp
 from cobflow.tables import (
     COB_BUCKETS,
     COB_SUMMARY,
@@ -37,7 +38,6 @@ from cobflow.tables import (
     AnyRow,
     TableRow,
 )
-from operators.state import snapshot, unstamp
 
 NS = 1_000_000_000
 PIVOT_LEVEL_IN_VECTORS = 2

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 
+from cobflow.connectors import get_venue
+from cobflow.connectors.base import BookSyncBase
 from cobflow.deadletter import DeadLetter
 from cobflow.events import Event, MalformedFrame, Trade
 from cobflow.raw import RawMessage
-from connectors import get_venue
-from connectors.base import BookSyncBase
 
 
 @dataclass(slots=True)

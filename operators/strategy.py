@@ -1,17 +1,17 @@
-"""Models, rule signals, decisions and their outcomes, once a second per symbol.
+"""Rule signals, models and their outcomes, once a second per symbol: what every strategy
+reads. The decisions are the strategies' (`cobflow.strategy`, made in the account's step,
+`cobflow.operators.execution`, where each strategy sees its position).
 
 `StrategyState` reads the rows of whole seconds (the COB and feature rows, as the features
 step passes them on) and writes:
 - `signals`: the imbalance cross and the liquidity anomaly (the arbitrage signal is made
   where the venue books are, in `CobState`, and read here);
 - `model_outputs`: the best cnn (and dqn) of the checkpoint folder, on seconds whose quality
-  passes `min_quality`, in one batched forward pass per round (`models.runtime`);
-- `decisions` (EXECUTION.md): one per symbol and second with a features row, combining the
-  sources of the second weighted by their recent hit rate; every HOLD says why. A model's
-  vote is its score averaged over the symbol's `smoothing_s` (a call that lasts, not one
-  second's noise, moves the account: each flip costs two taker fees); a dqn HOLD abstains;
-  the strategy's name (`COBFLOW_STRATEGY__NAME`) says which sources are heard;
-- `prediction_outcomes`: each prediction scored once its horizon has passed.
+  passes `min_quality`, in one batched forward pass per round (`cobflow.models.runtime`),
+  only when a strategy of the flow reads models;
+- `prediction_outcomes`: each prediction scored once its horizon has passed; each source's
+  rolling hit rate goes to the strategies with the second;
+and hands the account one `StrategySecond` per symbol and second.
 
 It runs under one key for all symbols (`strategy` below), so the models see every symbol in
 one batch; everything it keeps is per symbol, so the rows do not depend on how seconds of
@@ -36,11 +36,16 @@ from cobflow.config import StrategySettings, SymbolsConfig
 from cobflow.execution.fills import BookTops
 from cobflow.metrics.signals import ImbalanceCross, LiquidityAnomaly, Signal
 from cobflow.metrics.vectors import CNN_SIZE
+from cobflow.models.dataset import LabelSpec, heatmap_rows
+from cobflow.models.output import ACTIONS, DIRECTIONS
+from cobflow.models.runtime import ModelRunner, ScheduledRunner, SlotOutput, load_runner
+from cobflow.operators.signals import signal_row
+from cobflow.operators.state import stamp, unstamp
+from cobflow.strategy import ModelOutput, StrategySecond
 from cobflow.tables import (
     COB_BUCKETS,
     COB_SUMMARY,
     DATA_QUALITY,
-    DECISIONS,
     FEATURES,
     MODEL_OUTPUTS,
     PREDICTION_OUTCOMES,
@@ -48,12 +53,6 @@ from cobflow.tables import (
     AnyRow,
     TableRow,
 )
-from models.dataset import LabelSpec, heatmap_rows
-from models.output import ACTIONS, DIRECTIONS
-from models.runtime import ModelRunner, ScheduledRunner, SlotOutput, load_runner
-from operators.execution import SecondClose
-from operators.signals import signal_row
-from operators.state import stamp, unstamp
 
 NS = 1_000_000_000
 KEY = "strategy"
@@ -69,7 +68,7 @@ class StrategyOptions:
 
     spec: LabelSpec
     models_dir: Path | None  # None: no models, signals and decisions only
-    heard: StrategySettings = StrategySettings()  # the sources the decisions listen to
+    heard: StrategySettings = StrategySettings()  # the strategies of the flow (their names)
 
 
 @dataclass
@@ -86,7 +85,6 @@ class SymbolStrategy:
     symbol: str
     spec: LabelSpec
     min_quality: float
-    threshold: float
     imbalance_average: str
     imbalance: ImbalanceCross
     anomaly: LiquidityAnomaly
@@ -99,8 +97,6 @@ class SymbolStrategy:
     pending: deque = field(default_factory=deque)
     hits: dict[str, deque] = field(default_factory=dict)
     position: float = 0.0  # the dqn's own position, from its actions
-    smoothing_s: int = 1
-    averages: dict[str, float] = field(default_factory=dict)  # source -> its vote's exponential average
 
     def __post_init__(self) -> None:
         t = self.spec.window_s
@@ -115,7 +111,7 @@ class SymbolStrategy:
         self.books[j, 0], self.books[j, 1], self.book_at[j] = bid, ask, s
 
     def model_inputs(self, s: int, rl: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float] | None:
-        """As `models.dataset` builds a sample at s: T seconds of vectors, the pooled heatmap
+        """As `cobflow.models.dataset` builds a sample at s: T seconds of vectors, the pooled heatmap
         (a second without a row is zeros, as on the training grid)."""
         t = self.spec.window_s
         if self.first is None or s - self.first < t - 1:
@@ -130,14 +126,6 @@ class SymbolStrategy:
         ask = np.where(held, self.books[slots, 1], 0.0)
         heat = heatmap_rows(bid, ask, HEAT_S - 1, self.spec.heatmap_pool_s).astype(np.float32)
         return win, heat, rl.astype(np.float32), self.position
-
-    def smoothed(self, source: str, score: float) -> float:
-        """The exponential average over `smoothing_s` seconds (alpha 2 / (n + 1)) of a
-        model's per-second score; the first second's score starts it."""
-        before = self.averages.get(source)
-        now = score if before is None else before + 2.0 / (self.smoothing_s + 1) * (score - before)
-        self.averages[source] = now
-        return now
 
     def hit_rate(self, source: str) -> float:
         h = self.hits.get(source)
@@ -209,24 +197,22 @@ def seconds_of(rows: list) -> list[Second]:
 
 
 class StrategyState:
-    def __init__(self, symbols: SymbolsConfig, spec: LabelSpec, models: ModelRunner | ScheduledRunner | None,
-                 heard: StrategySettings | None = None) -> None:
+    def __init__(self, symbols: SymbolsConfig, spec: LabelSpec, models: ModelRunner | ScheduledRunner | None) -> None:
         self.spec = spec
         self.models = models
-        self.heard = heard or StrategySettings()
         self.symbols = {
-            name: SymbolStrategy(name, spec, s.features.min_quality, s.strategy.decision_threshold,
-                                 s.strategy.imbalance_average, ImbalanceCross(s.strategy.imbalance_threshold),
-                                 LiquidityAnomaly(z=s.strategy.anomaly_z), smoothing_s=s.strategy.smoothing_s)
+            name: SymbolStrategy(name, spec, s.features.min_quality, s.strategy.imbalance_average,
+                                 ImbalanceCross(s.strategy.imbalance_threshold), LiquidityAnomaly(z=s.strategy.anomaly_z))
             for name, s in symbols.symbols.items()}
 
     def add(self, rows: list) -> list[AnyRow]:
-        """Rows of whole seconds (any symbols, each symbol's in time order) -> the strategy's rows."""
+        """Rows of whole seconds (any symbols, each symbol's in time order) -> the step's rows."""
         return self.add_seconds(rows)[0]
 
-    def add_seconds(self, rows: list) -> tuple[list[AnyRow], list[Second]]:
-        """`add`, and the seconds it read (execution reads them too)."""
+    def add_seconds(self, rows: list) -> tuple[list[AnyRow], list[Second], dict[tuple[str, int], StrategySecond]]:
+        """`add`, the seconds it read, and the typed record of each second with features."""
         seconds = seconds_of(rows)
+        records: dict[tuple[str, int], StrategySecond] = {}
         out: list[AnyRow] = []
         # rounds: the k-th second of each symbol in this batch go through the models together
         queues: dict[str, list[Second]] = {}
@@ -244,8 +230,11 @@ class StrategyState:
             results = self.models.run(inputs, {sym: round_[sym].s for sym in inputs}) \
                 if self.models is not None and inputs else {}
             for sym in sorted(round_):
-                out.extend(self._after(self.symbols[sym], round_[sym], results.get(sym)))
-        return out, seconds
+                made, rec = self._after(self.symbols[sym], round_[sym], results.get(sym))
+                out.extend(made)
+                if rec is not None:
+                    records[(rec.symbol, rec.s)] = rec
+        return out, seconds, records
 
     def _before(self, st: SymbolStrategy, sec: Second) -> list[AnyRow]:
         out: list[AnyRow] = []
@@ -271,13 +260,15 @@ class StrategyState:
             return None
         return st.model_inputs(sec.s, np.asarray(sec.features["rl"], np.float64))
 
-    def _after(self, st: SymbolStrategy, sec: Second, result: SlotOutput | None) -> list[AnyRow]:
+    def _after(self, st: SymbolStrategy, sec: Second, result: SlotOutput | None) -> tuple[list[AnyRow],
+                                                                                        StrategySecond | None]:
+        """The model outputs of the second and its typed record (None: no features, no call)."""
         if sec.features is None:
-            return []
+            return [], None
         ts = sec.s * NS
         out: list[AnyRow] = []
         mid = (sec.summary or {}).get("mid")
-        votes: list[tuple[str, float]] = []  # (source, signed score in [-1, 1])
+        calls: list[ModelOutput] = []
         predictions: list[tuple[str, int, float]] = []
         if result is not None and self.models is not None:
             p = result.direction_probs
@@ -287,7 +278,7 @@ class StrategyState:
                 "confidence": float(p[k]), "action": None, "action_confidence": None, "direction": DIRECTIONS[k],
                 "direction_confidence": float(p[k]), "probabilities": p.astype(np.float64),
                 "pivots": result.pivots.reshape(-1).astype(np.float64)}))
-            votes.append(("cnn", st.smoothed("cnn", float(p[2] - p[0]))))
+            calls.append(ModelOutput("cnn", result.cnn_name, float(p[k]), p, direction=k - 1))
             predictions.append(("cnn", k - 1, float(p[k])))
             if result.q is not None:
                 q = result.q.astype(np.float64)
@@ -298,69 +289,50 @@ class StrategyState:
                                                              "model_name": result.dqn_name}, {
                     "confidence": float(soft[a]), "action": ACTIONS[a], "action_confidence": float(soft[a]),
                     "direction": None, "direction_confidence": None, "probabilities": soft, "pivots": np.zeros(0)}))
+                calls.append(ModelOutput("dqn", result.dqn_name, float(soft[a]), soft, action=ACTIONS[a]))
                 sign = {0: 1, 1: -1, 2: 0}[a]
-                dqn = st.smoothed("dqn", sign * float(soft[a]))
-                if sign:  # HOLD keeps the position: no call on the direction (its average still decays)
-                    votes.append(("dqn", dqn))
+                if sign:  # a dqn HOLD makes no call on the direction
                     predictions.append(("dqn", sign, float(soft[a])))
                 st.position = {0: 1.0, 1: -1.0}.get(a, st.position)
         for sig in sec.signals:
             if sig.direction:
-                votes.append((sig.kind, sig.direction * sig.strength))
                 predictions.append((sig.kind, sig.direction, sig.strength))
         if mid is not None and mid > 0:
             st.pending.extend(Pending(sec.s, src, d, c, mid) for src, d, c in predictions)
-        out.append(self._decision(st, sec, ts, [v for v in votes if self.heard.listens_to(v[0])]))
-        return out
-
-    def _decision(self, st: SymbolStrategy, sec: Second, ts: int, votes: list[tuple[str, float]]) -> TableRow:
-        tags = {"symbol": st.symbol, "source": "combiner"}
-        if sec.quality < st.min_quality:
-            return TableRow(DECISIONS.name, ts, tags, {"action": "HOLD", "confidence": 0.0, "score": 0.0,
-                                                       "reason": f"data_quality {sec.quality:.2f} < {st.min_quality:g}"})
-        if not votes:
-            return TableRow(DECISIONS.name, ts, tags, {"action": "HOLD", "confidence": 0.0, "score": 0.0,
-                                                       "reason": "no_signal"})
-        weights = [st.hit_rate(src) for src, _ in votes]
-        total = sum(weights)
-        score = sum(w * v for w, (_, v) in zip(weights, votes)) / total if total > 0 else 0.0
-        if len(votes) == 1:
-            tags["source"] = votes[0][0]
-        if abs(score) < st.threshold:
-            return TableRow(DECISIONS.name, ts, tags, {"action": "HOLD", "confidence": abs(score), "score": score,
-                                                       "reason": f"below_threshold {abs(score):.3f} < {st.threshold:g}"})
-        return TableRow(DECISIONS.name, ts, tags, {"action": "BUY" if score > 0 else "SELL",
-                                                   "confidence": min(1.0, abs(score)), "score": score, "reason": None})
+        rates = {src: st.hit_rate(src) for src in st.hits}
+        return out, StrategySecond(sec.symbol, sec.s, sec.quality, mid, sec.summary, sec.features,
+                                   tuple(sec.signals), tuple(calls), rates, sec.tops)
 
 
-def for_execution(made: list[AnyRow], seconds: list[Second]) -> list:
-    """The strategy's rows with each second's decision moved into a SecondClose for the
-    execution step (which writes the decisions row, with a risk rule's refusal in it)."""
-    decisions = {(r.symbols["symbol"], r.ts // NS): r for r in made
-                 if type(r) is TableRow and r.table == DECISIONS.name}
-    out: list = [r for r in made if getattr(r, "table", None) != DECISIONS.name]
+def for_execution(made: list[AnyRow], seconds: list[Second], records: dict[tuple[str, int], StrategySecond]) -> list:
+    """The step's rows, and a StrategySecond for each second (the account reads those; a
+    second without features has one too: its fills and marks)."""
+    out: list = list(made)
     for sec in seconds:
-        mid = (sec.summary or {}).get("mid")
-        out.append(SecondClose(sec.symbol, sec.s, sec.quality, mid, sec.tops, decisions.get((sec.symbol, sec.s))))
+        rec = records.get((sec.symbol, sec.s))
+        if rec is None:
+            rec = StrategySecond(sec.symbol, sec.s, sec.quality, (sec.summary or {}).get("mid"), sec.summary, None,
+                                 tops=sec.tops)
+        out.append(rec)
     return out
 
 
 class StrategyLogic(StatefulBatchLogic):
     def __init__(self, state: StrategyState | None, symbols: SymbolsConfig, options: StrategyOptions,
-                 execution: bool = False) -> None:
+                 execution: bool = False, models: bool = True) -> None:
         self.execution = execution
+        runner = load_runner(options.models_dir, list(symbols.symbols)) if models else None
         if state is None:
-            runner = load_runner(options.models_dir, list(symbols.symbols))
-            state = StrategyState(symbols, runner.spec if runner else options.spec, runner, options.heard)
+            state = StrategyState(symbols, runner.spec if runner else options.spec, runner)
         else:
-            state.models = load_runner(options.models_dir, list(symbols.symbols))  # modules are not kept in the store
+            state.models = runner  # modules are not kept in the store
         self.state = state
 
     def on_batch(self, values: list[list]) -> tuple[list, bool]:
         rows = [r for batch in values for r in batch]
-        made, seconds = self.state.add_seconds(rows)
+        made, seconds, records = self.state.add_seconds(rows)
         if self.execution:
-            made = for_execution(made, seconds)
+            made = for_execution(made, seconds, records)
         return ([made] if made else []), StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> tuple[int, Any]:
@@ -386,10 +358,11 @@ def _values_lists(batch: list[tuple[str, list]]) -> list[list]:
 
 @operator
 def strategy(step_id: str, up: Stream, symbols: SymbolsConfig, options: StrategyOptions,
-             execution: bool = False) -> Stream:
-    """Keyed lists of the rows of whole seconds -> the strategy's rows (one key: see above).
-    `execution`: lists of them, each second's decision in a SecondClose (operators.execution)."""
+             execution: bool = False, models: bool = True) -> Stream:
+    """Keyed lists of the rows of whole seconds -> the step's rows (one key: see above).
+    `execution`: lists of them with a StrategySecond per second (cobflow.operators.execution).
+    `models=False`: no strategy reads models; none is loaded or run."""
     keyed = op.flat_map_batch("to_strategy", up, _to_strategy)
-    out = op.stateful_batch("strategy", keyed,
-                            lambda resume: StrategyLogic(unstamp(resume, step_id), symbols, options, execution))
+    out = op.stateful_batch("strategy", keyed, lambda resume: StrategyLogic(unstamp(resume, step_id), symbols,
+                                                                            options, execution, models))
     return op.flat_map_batch("unkey", out, _unkey if not execution else _values_lists)

@@ -15,12 +15,12 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
+from cobflow.connectors import get_venue
+from cobflow.connectors.base import BookSyncBase
 from cobflow.deadletter import DeadLetter
+from cobflow.operators.parse import Parsed, apply_to_book
+from cobflow.operators.state import snapshot, unstamp
 from cobflow.tables import BOOK_HEALTH, TOP_OF_BOOK, TableRow
-from connectors import get_venue
-from connectors.base import BookSyncBase
-from operators.parse import Parsed, apply_to_book
-from operators.state import snapshot, unstamp
 
 NS = 1_000_000_000
 #: A silence longer than this (an outage, a replay spanning days) is not filled with

@@ -27,7 +27,7 @@ def _own_servers() -> Path | None:
     """Free ports and a data folder of this session's own, into the environment."""
     if REUSE:
         return None
-    from cobflow.runflow import free_ports
+    from cobflow.app.runflow import free_ports
 
     cache = load_settings().services.home / "cache"
     cache.mkdir(parents=True, exist_ok=True)
@@ -65,7 +65,7 @@ def captures() -> Path:
 def services(request) -> Settings:
     """Real servers: started if not running (a failure to start fails the tests, with the
     reason), stopped at the end if this session started them."""
-    from cobflow.services import Services
+    from cobflow.app.services import Services
 
     settings = load_settings()
     svc = Services(settings)
@@ -89,7 +89,7 @@ def services(request) -> Settings:
 @pytest.fixture
 def namespace(services: Settings):
     """A fresh namespace for one test: (settings, env)."""
-    from cobflow.services.namespace import scratch_namespace
+    from cobflow.app.services.namespace import scratch_namespace
 
     with scratch_namespace(services) as ns:
         yield ns

@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 
 from cobflow.metrics.vectors import LAYOUT
-from models.checkpoints import CheckpointStore
-from models.cnn import CnnModel
-from models.dataset import LabelSpec
-from models.dqn import DqnModel
-from models.train import Normalised
+from cobflow.models.checkpoints import CheckpointStore
+from cobflow.models.cnn import CnnModel
+from cobflow.models.dataset import LabelSpec
+from cobflow.models.dqn import DqnModel
+from cobflow.models.train import Normalised
 
 
 def seeded_checkpoints(root: Path, spec: LabelSpec | None = None, seed: int = 3) -> Path:

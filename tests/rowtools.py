@@ -20,9 +20,9 @@ def run_cob(messages, symbols, workers: int = 1, features: bool = True, strategy
     from bytewax.dataflow import Dataflow
     from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
 
+    from cobflow.dataflows.cob import cob
+    from cobflow.dataflows.strategy import cob_and_strategy
     from cobflow.tables import as_rows
-    from dataflows.cob import cob
-    from dataflows.strategy import cob_and_strategy
 
     flow = Dataflow("test_cob")
     raw = op.input("in", flow, TestingSource(list(messages)))

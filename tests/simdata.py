@@ -6,9 +6,9 @@ import functools
 from pathlib import Path
 
 from cobflow.config import load_symbols
+from cobflow.connectors import available_venues, get_venue
+from cobflow.connectors.simulator import SimConfig, simulate
 from cobflow.raw import RawMessage
-from connectors import available_venues, get_venue
-from connectors.simulator import SimConfig, simulate
 
 ALL_VENUES = Path(__file__).parent / "data" / "all_venues.yaml"
 #: The venues the simulator speaks (a connector with a `SimWire`), from the registry.

@@ -15,10 +15,10 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
 
+from cobflow.connectors import get_venue
+from cobflow.connectors.verify import BookChecker
 from cobflow.events import BookDelta, BookSnapshot, MalformedFrame
 from cobflow.raw import RawMessage
-from connectors import get_venue
-from connectors.verify import BookChecker
 
 
 class RecordedVenue:

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 
-from cobflow.cli import (
+from cobflow.app.cli import (
     backtest,
     capture,
     dashboards,
@@ -22,7 +22,7 @@ from cobflow.cli import (
     simulate,
     trading,
 )
-from cobflow.cli.common import GLOBAL, err
+from cobflow.app.cli.common import GLOBAL, err
 from cobflow.config import ConfigError, load_settings
 
 GROUPS = (services, capture, simulate, live, flows, features, models, backtest, query, dashboards, demo, trading)

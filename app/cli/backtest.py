@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from cobflow.cli.common import Subparsers, command, err, positive_int
+from cobflow.app.cli.common import Subparsers, command, err, positive_int, with_strategy
 from cobflow.config import STRATEGIES, Settings
 
 
 def _choices(args: argparse.Namespace, settings: Settings) -> Settings:
     """--strategy into the settings and the flow's environment (it runs as a subprocess)."""
-    if args.strategy is None:
-        return settings
-    os.environ["COBFLOW_STRATEGY__NAME"] = args.strategy
-    return settings.model_copy(update={"strategy": settings.strategy.model_copy(update={"name": args.strategy})})
+    return with_strategy(args.strategy, settings)
 
 
 def _models(args: argparse.Namespace) -> Path | None:
     """--models DIR, or the --model checkpoint files pinned into OUT/models."""
-    from cobflow.backtest import BacktestError
+    from cobflow.app.backtest import BacktestError
 
     if not args.model:
         return args.models
@@ -28,7 +24,7 @@ def _models(args: argparse.Namespace) -> Path | None:
         raise BacktestError("give --models DIR (the best of each kind) or --model FILE.pt ..., not both")
     if args.walk_forward:
         raise BacktestError("--walk-forward trains its own checkpoints per fold: no --model")
-    from models.checkpoints import CheckpointError, pin  # torch: only when asked
+    from cobflow.models.checkpoints import CheckpointError, pin  # torch: only when asked
 
     try:
         return pin(args.model, args.out / "models")
@@ -38,8 +34,8 @@ def _models(args: argparse.Namespace) -> Path | None:
 
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     # the backtest's libraries (pyarrow, matplotlib, torch) only when one runs
-    from cobflow.backtest import BacktestError, compare_table, kafka_backtest, pictures, run_backtest, summary_table
-    from cobflow.compute import ComputeError
+    from cobflow.app.backtest import BacktestError, compare_table, kafka_backtest, pictures, run_backtest, summary_table
+    from cobflow.app.compute import ComputeError
 
     try:
         if args.action == "compare":
@@ -85,10 +81,10 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _walk_forward(args: argparse.Namespace, settings: Settings) -> int:
-    from cobflow.backtest import FORMULAS, fmt
+    from cobflow.app.backtest import FORMULAS, fmt
+    from cobflow.app.walkforward import walk_forward
+    from cobflow.models.train import TrainConfig
     from cobflow.times import parse_duration
-    from cobflow.walkforward import walk_forward
-    from models.train import TrainConfig
 
     try:
         train_s, test_s = parse_duration(args.train), parse_duration(args.test)
@@ -124,9 +120,10 @@ def add_commands(sub: Subparsers) -> None:
                    help="checkpoints folder to run (default COBFLOW_MODELS__DIR; the best of each kind is used)")
     p.add_argument("--model", nargs="+", type=Path, metavar="CHECKPOINT",
                    help="checkpoint files (<name>.pt, one per kind) to run instead of the best of --models")
-    p.add_argument("--strategy", choices=list(STRATEGIES),
-                   help="the sources decisions listen to: " + "; ".join(f"{k}: {v}" for k, v in STRATEGIES.items())
-                   + " (default combined, or COBFLOW_STRATEGY__NAME)")
+    p.add_argument("--strategy", metavar="NAME",
+                   help="a built-in (" + "; ".join(f"{k}: {v}" for k, v in STRATEGIES.items())
+                   + ") or your module:Class (README \"Write your own strategy\"); default: each symbol's "
+                   "strategy.use, else combined (or COBFLOW_STRATEGY__NAME)")
     p.add_argument("--walk-forward", action="store_true",
                    help="train on each --train window, test on the next --test window, roll forward")
     p.add_argument("--train", default="2h", help="walk-forward: training window (90s, 30m, 2h; default 2h)")

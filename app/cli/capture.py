@@ -8,16 +8,16 @@ import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from cobflow.app.cli.common import Subparsers, command, err, speed
 from cobflow.capture import read_capture, write_capture
-from cobflow.cli.common import Subparsers, command, err, speed
 from cobflow.config import Settings
+from cobflow.connectors.cryptofeed import import_cryptofeed, read_cryptofeed
+from cobflow.connectors.verify import format_report, verify
 from cobflow.kafka_io import record
 from cobflow.progress import Progress
 from cobflow.raw import RawMessage
 from cobflow.replay import replay
 from cobflow.times import parse_time
-from connectors.cryptofeed import import_cryptofeed, read_cryptofeed
-from connectors.verify import format_report, verify
 
 CAPTURE_SUFFIXES = (".jsonl", ".gz", ".parquet", ".ndjson")
 

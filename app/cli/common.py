@@ -4,6 +4,7 @@ after the subcommand), argument types, and the one-line error."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -48,3 +49,21 @@ def positive_int(text: str) -> int:
 def speed(text: str) -> float | None:
     """'max' (or 0): as fast as possible; else a multiple of the recorded pace."""
     return None if text in ("max", "0") else float(text)
+
+
+def with_strategy(name: str | None, settings: Settings) -> Settings:
+    """`--strategy NAME[,NAME...]` into the settings and the environment of the flows this
+    command starts, every strategy loaded and its parameters checked first (one line)."""
+    from cobflow.config import ConfigError, StrategySettings, load_symbols, strategy_name_problem
+    from cobflow.operators.strategies import runs
+
+    if name is not None:
+        for n in name.split(","):
+            problem = strategy_name_problem(n.strip())
+            if problem:
+                raise ConfigError(f"--strategy: {problem}")
+        strategy = StrategySettings(name=name)
+        os.environ["COBFLOW_STRATEGY__NAME"] = strategy.name or ""
+        settings = settings.model_copy(update={"strategy": strategy})
+    runs(load_symbols(settings.symbols_file), settings.strategy.name, settings.trading.run_id)
+    return settings

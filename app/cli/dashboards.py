@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cobflow.cli.common import Subparsers, command, err
+from cobflow.app.cli.common import Subparsers, command, err
+from cobflow.app.dashboards import DASHBOARD_DIR, DATASOURCE_FILE, PROVIDER_FILE
+from cobflow.app.dashboards.files import stale_dashboards, write_dashboards
+from cobflow.app.dashboards.push import push
+from cobflow.app.dashboards.validate import check_provisioning, format_report, validate, with_table_prefix
 from cobflow.config import PROJECT_ROOT, Settings
-from cobflow.dashboards import DASHBOARD_DIR, DATASOURCE_FILE, PROVIDER_FILE
-from cobflow.dashboards.files import stale_dashboards, write_dashboards
-from cobflow.dashboards.push import push
-from cobflow.dashboards.validate import check_provisioning, format_report, validate, with_table_prefix
 from cobflow.qdb import query
 
 
@@ -18,7 +18,7 @@ def _build(args: argparse.Namespace) -> int:
     if args.check:
         stale = stale_dashboards()
         if stale:
-            return err(f"out of date with cobflow/dashboards/definitions.py: {', '.join(stale)} "
+            return err(f"out of date with app/dashboards/definitions.py: {', '.join(stale)} "
                        f"(run: cobflow dashboards build)")
         print(f"{DASHBOARD_DIR}: up to date")
         return 0
@@ -62,7 +62,7 @@ def add_commands(sub: Subparsers) -> None:
     s = command(sub, "dashboards", "Grafana dashboards: build the JSON, validate against QuestDB, push",
                 cmd_dashboards)
     dsub = s.add_subparsers(dest="dashboards_action", required=True, metavar="ACTION")
-    b = command(dsub, "build", "write grafana/dashboards/*.json from cobflow/dashboards/definitions.py")
+    b = command(dsub, "build", "write grafana/dashboards/*.json from app/dashboards/definitions.py")
     b.add_argument("--check", action="store_true", help="only check that the files are up to date")
     v = command(dsub, "validate", "check the dashboard files and run every panel's SQL on QuestDB")
     v.add_argument("--dir", type=Path, default=PROJECT_ROOT / "grafana" / "dashboards",

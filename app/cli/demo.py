@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cobflow.cli.common import Subparsers, command, err
+from cobflow.app.cli.common import Subparsers, command, err
 from cobflow.config import Settings
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from cobflow.demo import DemoError, DemoOptions, run_demo  # torch: only when run
+    from cobflow.app.demo import DemoError, DemoOptions, run_demo  # torch: only when run
 
     opts = DemoOptions(input=Path(args.input) if args.input else None, duration=args.duration, seed=args.seed,
                        save=args.save, report=args.report, backtest=args.backtest, faults_every=args.faults_every,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from cobflow.cli.common import Subparsers, command, err
+from cobflow.app.cli.common import Subparsers, command, err
+from cobflow.app.recompute import RecomputeError, read_parquet, read_questdb, recompute
 from cobflow.config import Settings, load_symbols
-from cobflow.recompute import RecomputeError, read_parquet, read_questdb, recompute
 from cobflow.times import parse_time
 
 

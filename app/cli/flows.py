@@ -6,19 +6,23 @@ import argparse
 import os
 from pathlib import Path
 
-from cobflow.cli.common import Subparsers, command, err, positive_int
-from cobflow.compute import ComputeError, compute
+from cobflow.app.cli.common import Subparsers, command, err, positive_int, with_strategy
+from cobflow.app.compute import ComputeError, compute
+from cobflow.app.runflow import FLOWS, kafka_flow, run_flow
 from cobflow.config import Settings
-from cobflow.runflow import FLOWS, kafka_flow, run_flow
-from dataflows.top_of_book import venues_to_read
+from cobflow.dataflows.top_of_book import venues_to_read
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     venues_to_read(settings)  # a configuration error is reported here, in one line
+    if args.flow == "strategy":
+        settings = with_strategy(args.strategy, settings)
+    elif args.strategy is not None:
+        return err("--strategy is for the strategy flow")
     if args.train_if_none:
         if args.flow != "strategy":
             return err("--train-if-none is for the strategy flow")
-        from cobflow.demo import DemoOptions, ensure_models
+        from cobflow.app.demo import DemoOptions, ensure_models
 
         print(f"cobflow: models: {ensure_models(settings, DemoOptions())}", flush=True)
     return run_flow(kafka_flow(args.flow, tail=args.follow), args.workers, recovery=args.recovery,
@@ -28,8 +32,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_compute(args: argparse.Namespace, settings: Settings) -> int:
     if args.strict:  # the flow runs as a subprocess with this environment
         os.environ["COBFLOW_FLOW__STRICT"] = "1"
+    if args.strategy:
+        settings = with_strategy(None if args.strategy is True else args.strategy, settings)
     try:
-        result = compute(settings, args.input, args.output, args.workers, args.processes, strategy=args.strategy)
+        result = compute(settings, args.input, args.output, args.workers, args.processes, strategy=bool(args.strategy))
     except ComputeError as exc:
         return err(str(exc))
     print(f"computed in {result.seconds:.1f} s; tables in {args.output}/:")
@@ -55,6 +61,9 @@ def add_commands(sub: Subparsers) -> None:
     s.add_argument("--follow", action="store_true", help="keep reading new messages (live mode)")
     s.add_argument("--recovery", type=Path, metavar="DIR",
                    help="Bytewax recovery store: a restarted flow resumes where it stopped (created if empty)")
+    s.add_argument("--strategy", metavar="NAME",
+                   help="strategy flow: a built-in's name or module:Class, comma separated for several side by "
+                        "side (each its own account and run tag); default: each symbol's strategy.use, else combined")
     s.add_argument("--train-if-none", action="store_true",
                    help="strategy: when COBFLOW_MODELS__DIR has no checkpoints, first train small ones on 20 "
                         "simulated minutes (as make demo does)")
@@ -62,8 +71,9 @@ def add_commands(sub: Subparsers) -> None:
     s = command(sub, "compute", "the COB dataflow on a capture file, into Parquet (no servers)", cmd_compute)
     s.add_argument("--input", type=Path, required=True, help="capture file (.jsonl, .jsonl.gz, .parquet)")
     s.add_argument("--output", type=Path, required=True, help="folder: one Parquet folder per table")
-    s.add_argument("--strategy", action="store_true",
-                   help="the strategy flow: signals, models (COBFLOW_MODELS__DIR), decisions, outcomes too")
+    s.add_argument("--strategy", nargs="?", const=True, default=None, metavar="NAME",
+                   help="the strategy flow: signals, models (COBFLOW_MODELS__DIR), decisions, outcomes, the paper "
+                        "account too; NAME: a built-in's name or module:Class (as `cobflow run strategy --strategy`)")
     s.add_argument("--strict", action="store_true",
                    help="stop at the first capture line that is no raw message (default: a dead letter, and go on)")
     _workers(s)

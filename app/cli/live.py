@@ -8,12 +8,12 @@ import logging
 import sys
 from pathlib import Path
 
-from cobflow.cli.common import Subparsers, command, err
+from cobflow.app.cli.common import Subparsers, command, err
 from cobflow.config import Settings, load_symbols
+from cobflow.connectors.live import LiveClient, run_clients
+from cobflow.dataflows.sinks.raw import FileRawSink, KafkaRawSink
 from cobflow.kafka_io import ensure_topics
 from cobflow.raw import RawMessage
-from cobflow.sinks.raw import FileRawSink, KafkaRawSink
-from connectors.live import LiveClient, run_clients
 
 
 def cmd_live(args: argparse.Namespace, settings: Settings) -> int:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cobflow.cli.common import Subparsers, command, err, positive_int
+from cobflow.app.cli.common import Subparsers, command, err, positive_int
 from cobflow.config import Settings
 from cobflow.times import parse_time
 
-KINDS = ("cnn", "dqn")  # cobflow.training.METRICS's keys (torch is imported only when a command runs)
+KINDS = ("cnn", "dqn")  # cobflow.app.training.METRICS's keys (torch is imported only when a command runs)
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from cobflow.training import METRICS, train
-    from models.checkpoints import CheckpointError
-    from models.dataset import DatasetError
-    from models.train import TrainConfig
+    from cobflow.app.training import METRICS, train
+    from cobflow.models.checkpoints import CheckpointError
+    from cobflow.models.dataset import DatasetError
+    from cobflow.models.train import TrainConfig
 
     if args.input is not None and not args.input.is_dir():
         return err(f"{args.input}: no such folder (give a `cobflow compute --output` folder)")
@@ -37,7 +37,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
-    from models.checkpoints import list_checkpoints
+    from cobflow.models.checkpoints import list_checkpoints
 
     root = args.dir or settings.models.dir
     found = list_checkpoints(root)

@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from cobflow.cli.common import Subparsers, command
+from cobflow.app.cli.common import Subparsers, command
+from cobflow.app.report import make_report
+from cobflow.app.report.data import ParquetSource, QuestDBSource, ReportSource
 from cobflow.config import Settings, load_symbols
 from cobflow.qdb import format_rows, query
-from cobflow.report import make_report
-from cobflow.report.data import ParquetSource, QuestDBSource, ReportSource
 from cobflow.times import parse_time
 
 

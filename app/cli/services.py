@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 
-from cobflow.cli.common import Subparsers, command, err
+from cobflow.app.cli.common import Subparsers, command, err
+from cobflow.app.services import Services
 from cobflow.config import Settings
-from cobflow.services import Services
 
 
 def cmd_services(args: argparse.Namespace, settings: Settings) -> int:

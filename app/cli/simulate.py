@@ -8,13 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-from cobflow.cli.common import Subparsers, command, err, positive_int, speed
+from cobflow.app.cli.common import Subparsers, command, err, positive_int, speed
 from cobflow.config import Settings, load_symbols
+from cobflow.connectors.simulator import SimConfig, simulate
+from cobflow.connectors.simulator.to_file import simulate_to_file
 from cobflow.kafka_io import ensure_topics, publish
 from cobflow.progress import Progress
 from cobflow.times import parse_time
-from connectors.simulator import SimConfig, simulate
-from connectors.simulator.to_file import simulate_to_file
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:

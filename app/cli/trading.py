@@ -8,7 +8,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cobflow.cli.common import Subparsers, command, err
+from cobflow.app.cli.common import Subparsers, command, err
 from cobflow.config import Settings
 from cobflow.execution.control import append_command, read_commands, read_status
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cobflow.dashboards.model import Dashboard, target
+from cobflow.app.dashboards.model import Dashboard, target
 from cobflow.metrics.cob import OFFSETS
 from cobflow.metrics.trades import TIMEFRAMES
-from operators.cob import MA_OFFSETS
+from cobflow.operators.cob import MA_OFFSETS
 
 GROUP = "$__timeGroupAlias(ts, $__interval)"
 IN_RANGE = "$__timeFilter(ts)"

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cobflow.dashboards import DASHBOARD_DIR
-from cobflow.dashboards.definitions import build_all
+from cobflow.app.dashboards import DASHBOARD_DIR
+from cobflow.app.dashboards.definitions import build_all
 
 
 def render(dash: dict[str, Any]) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cobflow.dashboards import DATASOURCE_TYPE, DATASOURCE_UID
+from cobflow.app.dashboards import DATASOURCE_TYPE, DATASOURCE_UID
 
 SCHEMA_VERSION = 39
 DATASOURCE = {"type": DATASOURCE_TYPE, "uid": DATASOURCE_UID}

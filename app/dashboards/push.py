@@ -11,8 +11,8 @@ import yaml
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError
 
-from cobflow.dashboards import DASHBOARD_DIR, DATASOURCE_FILE
-from cobflow.dashboards.validate import load_dashboards, with_table_prefix
+from cobflow.app.dashboards import DASHBOARD_DIR, DATASOURCE_FILE
+from cobflow.app.dashboards.validate import load_dashboards, with_table_prefix
 
 FOLDER_UID = "cobflow"
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cobflow.dashboards import DATASOURCE_TYPE, DATASOURCE_UID
-from cobflow.dashboards.grafana_sql import (
+from cobflow.app.dashboards import DATASOURCE_TYPE, DATASOURCE_UID
+from cobflow.app.dashboards.grafana_sql import (
     VARIABLE,
     GrafanaSQLError,
     TimeRange,

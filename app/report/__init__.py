@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cobflow.app.report.data import ReportSource
+from cobflow.app.report.render import TIMEFRAME_S, ReportSpec, render_all
 from cobflow.config import SymbolsConfig
-from cobflow.report.data import ReportSource
-from cobflow.report.render import TIMEFRAME_S, ReportSpec, render_all
 
 NS = 1_000_000_000
 

@@ -89,7 +89,7 @@ class ParquetSource:
         self.folder = folder
 
     def load(self, table: str, where: dict[str, str], start: int | None, end: int | None) -> Columns:
-        from cobflow.sinks.parquet import read_table
+        from cobflow.dataflows.sinks.parquet import read_table
 
         if not any((self.folder / table).glob("*.parquet")):
             return _empty(table)  # a table this run did not write (the COB flow has no trading)

@@ -11,9 +11,9 @@ import numpy as np
 from matplotlib.colors import ListedColormap, TwoSlopeNorm
 from matplotlib.figure import Figure
 
+from cobflow.app.report.data import ReportSource
 from cobflow.metrics.vectors import HEATMAP_SECONDS
 from cobflow.metrics.vectors import heatmap as heatmap_array
-from cobflow.report.data import ReportSource
 
 WIDTH, HEIGHT, DPI = 1600, 900, 100
 NS = 1_000_000_000

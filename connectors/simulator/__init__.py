@@ -1,5 +1,5 @@
 """`cobflow simulate`: a deterministic multi-venue market in each venue's real wire format."""
 
-from connectors.simulator.engine import SimConfig, simulate
+from cobflow.connectors.simulator.engine import SimConfig, simulate
 
 __all__ = ["SimConfig", "simulate"]

@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from cobflow.config import SymbolsConfig
+from cobflow.connectors import get_venue
+from cobflow.connectors.simulator.book import Change, MarketSpec, SimBook
+from cobflow.connectors.simulator.wire import Frame, SimTrade, SimWireBase
 from cobflow.raw import RawMessage
-from connectors import get_venue
-from connectors.simulator.book import Change, MarketSpec, SimBook
-from connectors.simulator.wire import Frame, SimTrade, SimWireBase
 
 NS = 1_000_000_000
 MS = 1_000_000

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cobflow.capture import capture_format, encode_line, read_capture, write_capture, write_lines
 from cobflow.config import SymbolsConfig
-from connectors.simulator.engine import NS, SimConfig, simulate
+from cobflow.connectors.simulator.engine import NS, SimConfig, simulate
 
 _TS_START = len(b'{"ts_recv":')
 _EXCHANGE = len(b',"exchange":"')

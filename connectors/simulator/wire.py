@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from connectors.simulator.book import Change, MarketSpec, SimBook
+from cobflow.connectors.simulator.book import Change, MarketSpec, SimBook
 
 
 @dataclass(slots=True)

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
+from cobflow.stored import read_table  # noqa: F401 - read where the files are written
 from cobflow.tables import AnyRow, Table, TableRow, TableRows
 
 ROW_GROUP_ROWS = 16_384  # rows held per table before they are written as one row group
@@ -150,12 +151,6 @@ class ParquetSink(DynamicSink[AnyRow]):
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _ParquetPartition:
         return _ParquetPartition(self.out, self.tables, worker_index)
-
-
-def read_table(out: Path | str, name: str) -> pa.Table:
-    """All workers' files of one table."""
-    folder = Path(out) / name
-    return pa.concat_tables([pq.read_table(f) for f in sorted(folder.glob("*.parquet"))])
 
 
 def write_tables(out: Path | str, tables: list[Table], rows: list[AnyRow]) -> None:

@@ -24,7 +24,7 @@ def cobflow(env: dict, *args: str) -> str:
 
 def run_top_of_book(env: dict) -> str:
     """The dataflow exactly as a user runs it."""
-    return run(env, sys.executable, "-m", "bytewax.run", "dataflows.top_of_book:kafka_flow()")
+    return run(env, sys.executable, "-m", "bytewax.run", "cobflow.dataflows.top_of_book:kafka_flow()")
 
 
 def second(ts: str) -> int:

@@ -1,4 +1,4 @@
-"""Simulated traffic (2 symbols x 5 venues) through Kafka -> `bytewax.run "dataflows.cob:kafka_flow()"`
+"""Simulated traffic (2 symbols x 5 venues) through Kafka -> `bytewax.run "cobflow.dataflows.cob:kafka_flow()"`
 -> QuestDB, compared row for row with `cobflow compute` on the same capture: the COB tables
 and the feature tables (indicators, pivots, features), also across a resume from the
 recovery store in the middle of the indicators' warm-up."""
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from cobflow.dataflows.sinks.parquet import read_table
+from cobflow.models.dataset import LabelSpec
 from cobflow.qdb import query, wait_for_wal
-from cobflow.sinks.parquet import read_table
 from cobflow.tables import FLOW_TABLES
-from models.dataset import LabelSpec
 from tests.integration.helpers import cobflow
 from tests.modeltools import seeded_checkpoints
 

@@ -98,7 +98,7 @@ def test_compose_simulator_and_cob_flow_fill_questdb_live_and_resume_after_a_res
 
 
 def test_compose_live_command_publishes_the_venue_frames_to_kafka(namespace, tmp_path, captures):
-    from connectors.cryptofeed import import_cryptofeed
+    from cobflow.connectors.cryptofeed import import_cryptofeed
     from tests.venue_server import RecordedVenue
 
     settings, env = namespace

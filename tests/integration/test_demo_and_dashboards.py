@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from cobflow.dashboards import DASHBOARD_DIR
+from cobflow.app.dashboards import DASHBOARD_DIR
+from cobflow.app.services.namespace import scratch_namespace
 from cobflow.qdb import query
-from cobflow.services.namespace import scratch_namespace
 from tests.integration.helpers import cobflow
 from tests.unit.test_report import png_size
 

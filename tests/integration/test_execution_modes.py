@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from cobflow.dataflows.sinks.parquet import read_table
 from cobflow.qdb import query, wait_for_wal
-from cobflow.sinks.parquet import read_table
 from cobflow.tables import EXECUTION_TABLES, FLOW_TABLES, TABLES
 from tests.integration.helpers import cobflow
 from tests.integration.test_cob_e2e import norm

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from cobflow.app.services.manager import Kafka, QuestDB, _pid_alive
 from cobflow.capture import read_capture, write_capture
+from cobflow.dataflows.sinks.parquet import read_table
 from cobflow.qdb import query, wait_for_wal
-from cobflow.services.manager import Kafka, QuestDB, _pid_alive
-from cobflow.sinks.parquet import read_table
 from tests.integration.helpers import cobflow
 from tests.integration.test_compose_commands import TESTED_COMMANDS, local, start, stop, wait_for
 

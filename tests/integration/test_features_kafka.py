@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from cobflow.capture import read_capture, write_capture
+from cobflow.dataflows.sinks.parquet import read_table
 from cobflow.metrics.trades import TIMEFRAMES
 from cobflow.qdb import query, wait_for_wal
-from cobflow.sinks.parquet import read_table
 from cobflow.tables import FEATURE_TABLES, FLOW_TABLES, TABLES
 from tests.integration.helpers import cobflow
 from tests.integration.test_cob_e2e import norm, same

@@ -8,9 +8,9 @@ import pytest
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, run_main
 
+from cobflow.dataflows.sources import RawTopicsSource
 from cobflow.kafka_io import ensure_topics, publish
 from cobflow.raw import RawMessage
-from cobflow.sources import RawTopicsSource
 from cobflow.tables import TableRow
 
 pytestmark = pytest.mark.integration

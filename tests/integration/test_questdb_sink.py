@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
+from cobflow.dataflows.sinks import questdb as sink
 from cobflow.qdb import query, wait_for_wal
-from cobflow.sinks import questdb as sink
 from cobflow.tables import IMBALANCE_MA, OHLCV, ORDER_FLOW, TableRows, as_rows
 
 pytestmark = pytest.mark.integration

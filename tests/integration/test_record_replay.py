@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from cobflow.capture import read_capture, write_capture
-from connectors.cryptofeed import import_cryptofeed
+from cobflow.connectors.cryptofeed import import_cryptofeed
 from tests.integration.helpers import cobflow, consume_all
 from tests.simdata import ALL_VENUES
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from cobflow.services.manager import _pid_alive
+from cobflow.app.services.manager import _pid_alive
 from tests.integration.helpers import run
 
 pytestmark = pytest.mark.integration
@@ -22,7 +22,7 @@ def test_up_twice_status_crash_and_down(services, tmp_path):
     (home / "cache").mkdir(parents=True)
     for d in (services.services.home / "cache").iterdir():  # reuse the fetched jars
         (home / "cache" / d.name).symlink_to(d)
-    from cobflow.runflow import free_ports
+    from cobflow.app.runflow import free_ports
     from tests.conftest import PORTS
 
     env = {**os.environ, "COBFLOW_SERVICES__HOME": str(home),

@@ -94,7 +94,7 @@ def test_cobflow_backtest_writes_the_report_its_pictures_and_compares(tmp_path):
     """Twice on the same capture: byte-identical report.json; `compare` prints both."""
     from cobflow.capture import write_capture
     from cobflow.config import load_symbols
-    from connectors.simulator import SimConfig, simulate
+    from cobflow.connectors.simulator import SimConfig, simulate
     from tests.modeltools import seeded_checkpoints
     from tests.unit.test_strategy import SPEC
 
@@ -134,8 +134,8 @@ def test_backtest_runs_the_checkpoint_files_it_is_given_and_the_named_strategy(t
     makes every decision the cnn's; both are in report.json. Two of a kind: a one-line error."""
     from cobflow.capture import write_capture
     from cobflow.config import load_symbols
-    from cobflow.sinks.parquet import read_table
-    from connectors.simulator import SimConfig, simulate
+    from cobflow.connectors.simulator import SimConfig, simulate
+    from cobflow.dataflows.sinks.parquet import read_table
     from tests.modeltools import seeded_checkpoints
     from tests.unit.test_strategy import SPEC
 

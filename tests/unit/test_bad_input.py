@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cobflow.sinks.parquet import read_table
+from cobflow.dataflows.sinks.parquet import read_table
 
 CONFIG = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"
 
@@ -34,7 +34,7 @@ def compute(capture: Path, out: Path, *extra: str) -> subprocess.CompletedProces
 def clean(tmp_path_factory) -> tuple[Path, Path]:
     from cobflow.capture import write_capture
     from cobflow.config import load_symbols
-    from connectors.simulator import SimConfig, simulate
+    from cobflow.connectors.simulator import SimConfig, simulate
 
     tmp = tmp_path_factory.mktemp("clean")
     capture = tmp / "sim.jsonl"

@@ -8,10 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cobflow.book import L2Book
+from cobflow.connectors import available_venues, get_venue
+from cobflow.connectors.binance import BinanceBook, canonical_symbol, parse
 from cobflow.events import BookDelta, BookSnapshot, MalformedFrame, Trade
 from cobflow.raw import RawMessage
-from connectors import available_venues, get_venue
-from connectors.binance import BinanceBook, canonical_symbol, parse
 
 
 def ws(payload: dict | str, ts: int = 1) -> RawMessage:

@@ -9,9 +9,9 @@ import zlib
 
 import pytest
 
+from cobflow.connectors.base import signed32
+from cobflow.connectors.bitfinex import BitfinexBook, js_number
 from cobflow.events import BookDelta, BookSnapshot
-from connectors.base import signed32
-from connectors.bitfinex import BitfinexBook, js_number
 
 M = "BTC-USD"
 

@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cobflow.capture import PROGRESS_EVERY, CaptureError, capture_extent, read_capture, write_capture
+from cobflow.connectors.cryptofeed import import_cryptofeed, seconds_to_ns
 from cobflow.kafka_io import from_record, to_record
 from cobflow.raw import RawMessage, RawMessageError
-from connectors.cryptofeed import import_cryptofeed, seconds_to_ns
 from tests.conftest import SAMPLE
 
 

@@ -206,8 +206,8 @@ def test_a_frame_without_a_market_reaches_every_symbol_of_its_venue_and_dies_onc
 
 
 def test_a_recovery_store_of_another_state_layout_is_refused_with_what_to_do():
-    from operators.cob import CobLogic, new_cob_state
-    from operators.state import STATE_LAYOUT, StaleRecoveryState, unstamp
+    from cobflow.operators.cob import CobLogic, new_cob_state
+    from cobflow.operators.state import STATE_LAYOUT, StaleRecoveryState, unstamp
 
     logic = CobLogic(None, SYMBOLS, None)
     logic.on_batch([("TEST-USD", CRAFTED[:3])])
@@ -246,7 +246,7 @@ def test_live_lateness_lets_a_quiet_venue_stop_holding_its_symbols_second():
     """FlowSettings.lateness_s, live: a venue more than the lateness behind the symbol's
     newest message no longer holds its second open; within it, it does; without a lateness
     the idle timeout (2 s) decides; outside live mode neither applies."""
-    from operators.cob import CobLogic, new_cob_state
+    from cobflow.operators.cob import CobLogic, new_cob_state
 
     def watermark(binance: float, bybit: float, **kw) -> int | None:
         logic = CobLogic(new_cob_state(SYMBOLS, "TEST-USD"), SYMBOLS, **kw)

@@ -124,7 +124,7 @@ def test_data_lives_in_named_volumes_and_grafana_mounts_its_provisioning():
     assert Path(grafana["/etc/grafana/provisioning"]) == PROJECT_ROOT / "grafana" / "provisioning"
     dashboards = Path(grafana["/var/lib/grafana/dashboards"])
     assert dashboards == PROJECT_ROOT / "grafana" / "dashboards"
-    from cobflow.dashboards import DATASOURCE_FILE, PROVIDER_FILE
+    from cobflow.app.dashboards import DATASOURCE_FILE, PROVIDER_FILE
 
     provider = yaml.safe_load(PROVIDER_FILE.read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
@@ -156,8 +156,8 @@ def test_image_installs_the_project_the_way_make_install_does():
     assert version and py["project"]["requires-python"] == ">=3.11,<3.13" and (3, 11) <= tuple(
         map(int, version.groups())) < (3, 13)
     copied = set(re.findall(r"^COPY (\S+) ", docker, re.MULTILINE))
-    for pattern in py["tool"]["setuptools"]["packages"]["find"]["include"]:
-        assert pattern.rstrip("*") in copied, pattern  # every package the install finds is in the image
+    for folder in py["tool"]["setuptools"]["package-dir"].values():
+        assert folder in copied, folder  # every folder the install maps into `cobflow` is in the image
     assert "grafana" in copied and re.search(r"^COPY .*symbols\.yaml", docker, re.MULTILINE)
     assert "native" in copied  # pyproject.toml names native/Cargo.toml: the install reads it
 

@@ -87,7 +87,7 @@ def test_missing_symbols_file(tmp_path):
 
 
 def test_cli_rejects_a_bad_symbols_file_before_starting_anything(tmp_path, capsys, monkeypatch):
-    from cobflow.cli import main
+    from cobflow.app.cli import main
 
     monkeypatch.delenv("COBFLOW_SYMBOLS_FILE", raising=False)
     bad = write(tmp_path, "symbols:\n  BTC-USD:\n    bucket: 10\n    venues: {ftx: BTC-USD}\n")
@@ -105,7 +105,7 @@ def test_flow_epoch_paces_inputs_without_recovery_and_snapshots_with_it(tmp_path
     """Without a recovery store Bytewax's default epoch is 10 s, and its inputs only wait at
     an epoch's end: the flows are started with the configured epoch (1 s) instead; with a
     store, the epoch is the 5 s snapshot interval."""
-    from cobflow.runflow import flow_commands, kafka_flow
+    from cobflow.app.runflow import flow_commands, kafka_flow
 
     def epoch_arg(cmd: list[str]) -> str:
         assert cmd.count("-s") == 1

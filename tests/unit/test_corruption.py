@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cobflow.connectors import get_venue
+from cobflow.connectors.cryptofeed import import_cryptofeed
+from cobflow.connectors.verify import BookChecker, verify
 from cobflow.events import BookDelta, BookSnapshot
 from cobflow.raw import RawMessage
-from connectors import get_venue
-from connectors.cryptofeed import import_cryptofeed
-from connectors.verify import BookChecker, verify
 from tests.simdata import VENUES, sim
 
 

@@ -14,10 +14,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from cobflow.dashboards import DASHBOARD_DIR, DATASOURCE_UID
-from cobflow.dashboards.definitions import build_all
-from cobflow.dashboards.files import stale_dashboards
-from cobflow.dashboards.grafana_sql import (
+from cobflow.app.dashboards import DASHBOARD_DIR, DATASOURCE_UID
+from cobflow.app.dashboards.definitions import build_all
+from cobflow.app.dashboards.files import stale_dashboards
+from cobflow.app.dashboards.grafana_sql import (
     GrafanaSQLError,
     TimeRange,
     Variable,
@@ -29,7 +29,7 @@ from cobflow.dashboards.grafana_sql import (
     round_interval,
     seconds_to_hms,
 )
-from cobflow.dashboards.validate import (
+from cobflow.app.dashboards.validate import (
     check_model,
     check_provisioning,
     load_dashboards,
@@ -49,7 +49,7 @@ def test_committed_dashboards_are_what_definitions_build():
 def test_every_committed_dashboard_passes_the_model_checks():
     for name, dash in load_dashboards(DASHBOARD_DIR).items():
         assert check_model(name, dash) == []
-    from cobflow.dashboards import DATASOURCE_FILE, PROVIDER_FILE
+    from cobflow.app.dashboards import DATASOURCE_FILE, PROVIDER_FILE
     assert check_provisioning(DATASOURCE_FILE, PROVIDER_FILE) == []
 
 
@@ -221,7 +221,7 @@ class _FakeGrafana(BaseHTTPRequestHandler):
 
 
 def test_push_creates_the_datasource_folder_and_dashboards():
-    from cobflow.dashboards.push import push
+    from cobflow.app.dashboards.push import push
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeGrafana)
     threading.Thread(target=server.serve_forever, daemon=True).start()

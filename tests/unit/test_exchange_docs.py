@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from cobflow.connectors import get_venue
+from cobflow.operators.parse import market_key
 from cobflow.raw import RawMessage
-from connectors import get_venue
-from operators.parse import market_key
 from tests.unit.test_native import book_state, native_venue_book, python_step
 
 DOCS = Path(__file__).resolve().parents[1] / "fixtures" / "exchange_docs"

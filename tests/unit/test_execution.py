@@ -15,10 +15,12 @@ from cobflow.execution.account import Account
 from cobflow.execution.control import COMMANDS_FILE, read_commands
 from cobflow.execution.fills import BookTops, VenueLevels, slice_fee, venue_levels, walk
 from cobflow.execution.risk import RiskLimits, check_order
-from cobflow.tables import DECISIONS, TableRow
-from operators.cob import CobState
-from operators.execution import ExecutionLogic, ExecutionOptions, ExecutionState, SecondClose
-from operators.state import unstamp
+from cobflow.operators.cob import CobState
+from cobflow.operators.execution import ExecutionLogic, ExecutionOptions
+from cobflow.operators.execution import ExecutionState as Account_
+from cobflow.operators.state import unstamp
+from cobflow.operators.strategies import Run
+from cobflow.strategy import Context, Intent, Strategy, StrategySecond
 from tests.unit.test_cob_flow import CRAFTED, T0
 from tests.unit.test_cob_flow import SYMBOLS as CRAFTED_SYMBOLS
 
@@ -46,10 +48,27 @@ def deep(mid: float | None) -> dict[str, VenueLevels]:
     return {"a": levels([(round(m - 0.1, 6), 1000)], [(round(m + 0.1, 6), 1000)])}
 
 
+class Scripted(Strategy):
+    """The test's decisions: the action each crafted second carries."""
+
+    def on_second(self, ctx: Context) -> Intent | None:
+        return Intent(ctx.features["action"], 1.0, 1.0, None, "test")
+
+
+def ExecutionState(symbols, opts):  # the account of these symbols, each deciding as scripted
+    return Account_(symbols, opts, {s: Scripted(s, None) for s in symbols})
+
+
 def second(sym, s, mid, action=None, quality=1.0, books=None):
-    decision = None if action is None else TableRow(DECISIONS.name, s * NS, {"symbol": sym, "source": "test"}, {
-        "action": action, "confidence": 1.0, "score": 1.0, "reason": None})
-    return SecondClose(sym, s, quality, mid, BookTops(sym, s, deep(mid) if books is None else books), decision)
+    """Symbol sym's second s; with an action, the scripted strategy decides it (no action: no
+    features, so no decision, as a second without a features row)."""
+    return StrategySecond(sym, s, quality, mid, {"mid": mid}, None if action is None else {"action": action},
+                          tops=BookTops(sym, s, deep(mid) if books is None else books))
+
+
+CONFIG = SymbolsConfig.model_validate({"symbols": {s: {"bucket": 1, "venues": {"binance": f"{s}-USDT"}}
+                                                   for s in ("X",)}})
+RUN = [Run("paper", "test", {"X": (Scripted, None)})]
 
 
 def run(state: ExecutionState, items) -> list:
@@ -323,22 +342,21 @@ def test_shorting_off_makes_sell_mean_flat():
 # -- the halt across a restart, and the operator's commands ------------------------------------
 
 def test_the_halt_survives_a_restart_from_the_recovery_store(tmp_path):
-    names = ["X"]
-    logic = ExecutionLogic(None, names, options(), tmp_path)
+    logic = ExecutionLogic(None, CONFIG, options(), tmp_path, RUN)
     (tmp_path / COMMANDS_FILE).write_text('{"seq": 1, "command": "halt"}\n')
-    logic.on_batch([[second("X", 10, 100.0, "HOLD")]])
+    logic.on_batch([("paper", [second("X", 10, 100.0, "HOLD")])])
     assert logic.state.halted == "operator" and logic.state.commands_applied == 1
     stored = pickle.loads(pickle.dumps(logic.snapshot()))  # what Bytewax keeps in its store
-    again = ExecutionLogic(unstamp(stored, "execution"), names, options(), tmp_path)
+    again = ExecutionLogic(unstamp(stored, "execution"), CONFIG, options(), tmp_path, RUN)
     assert again.state.halted == "operator"
-    out = again.on_batch([[second("X", 11, 100.0, "BUY"), second("X", 12, 100.0)]])[0]
+    out = again.on_batch([("paper", [second("X", 11, 100.0, "BUY"), second("X", 12, 100.0)])])[0]
     rows = [r for batch in out for r in batch]
     assert reasons(rows)[11] == "halted" and not of(rows, "orders")
     assert [e[2:] for e in events(rows)] == [("halted", "refused")]  # the old command is not applied twice
 
 
 def test_cobflow_trading_halt_resume_and_status(tmp_path, capsys):
-    from cobflow.cli import main
+    from cobflow.app.cli import main
 
     env = ["--control-dir", str(tmp_path)]
     assert main(["trading", "status", *env]) == 2
@@ -346,9 +364,9 @@ def test_cobflow_trading_halt_resume_and_status(tmp_path, capsys):
     assert main(["trading", "halt", *env]) == 0
     assert main(["trading", "resume", *env]) == 0
     assert [c["command"] for c in read_commands(tmp_path)] == ["halt", "resume"]
-    logic = ExecutionLogic(None, ["X"], options(), tmp_path)
+    logic = ExecutionLogic(None, CONFIG, options(), tmp_path, RUN)
     (tmp_path / COMMANDS_FILE).write_text('{"seq": 1, "command": "halt"}\n')
-    logic.on_batch([[second("X", 10, 100.0, "HOLD"), second("X", 11, 100.0)]])
+    logic.on_batch([("paper", [second("X", 10, 100.0, "HOLD"), second("X", 11, 100.0)])])
     capsys.readouterr()
     assert main(["trading", "status", *env]) == 0
     printed = capsys.readouterr().out

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from cobflow.config import TradingSettings
-from operators.strategy import StrategyOptions
+from cobflow.operators.strategy import StrategyOptions
 from tests.modeltools import seeded_checkpoints
 from tests.rowtools import plain, plain_sorted, run_cob
 from tests.simdata import sim

@@ -200,13 +200,13 @@ E2E = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"
 
 
 def test_features_recomputed_from_parquet_equal_the_flows_on_an_hour_with_gaps_and_resyncs(tmp_path):
+    from cobflow.app.compute import compute
+    from cobflow.app.recompute import read_parquet, recompute
     from cobflow.capture import read_capture, write_capture
-    from cobflow.compute import compute
     from cobflow.config import load_settings, load_symbols
-    from cobflow.recompute import read_parquet, recompute
-    from cobflow.sinks.parquet import read_table
-    from connectors.simulator import SimConfig
-    from connectors.simulator.to_file import simulate_to_file
+    from cobflow.connectors.simulator import SimConfig
+    from cobflow.connectors.simulator.to_file import simulate_to_file
+    from cobflow.dataflows.sinks.parquet import read_table
 
     symbols = load_symbols(E2E)
     clean = tmp_path / "clean.jsonl.gz"
@@ -255,7 +255,7 @@ def test_cobflow_features_from_t_keeps_the_later_rows_with_the_values_of_the_who
     import sys
 
     from cobflow.capture import write_capture
-    from cobflow.sinks.parquet import read_table
+    from cobflow.dataflows.sinks.parquet import read_table
 
     capture = tmp_path / "sim.jsonl"
     msgs = sim(90.0, seed=8, venues=("binance", "coinbase"))
@@ -285,8 +285,8 @@ def test_rows_after_the_last_whole_second_are_left_alone():
     """At a finite input's end (and again when a flow resumes there from its recovery store)
     the consolidated book shows its still-open bars after the last second's rows, outside any
     second: the features step skips them (it raised KeyError on them)."""
+    from cobflow.operators.features import new_feature_state
     from cobflow.tables import DATA_QUALITY, OHLCV, TableRow
-    from operators.features import new_feature_state
 
     cfg = SymbolsConfig.model_validate({"symbols": {"BTC-USD": {"bucket": 10, "venues": {"binance": "BTC-USDT"}}}})
     st = new_feature_state(cfg, "BTC-USD")

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from cobflow.capture import read_capture, write_capture
-from connectors.cryptofeed import import_cryptofeed
-from connectors.verify import verify
+from cobflow.connectors.cryptofeed import import_cryptofeed
+from cobflow.connectors.verify import verify
 
 INCOMING = re.compile(r"^\d+(?:\.\d+)?: (.*)$")
 REST = re.compile(r"^\S+ -> \d+(?:\.\d+)?: ")

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from cobflow import native
 from cobflow.config import ConfigError, load_symbols
+from cobflow.connectors import get_venue
 from cobflow.events import MalformedFrame
 from cobflow.raw import RawMessage, RawMessageError
-from connectors import get_venue
 from tests.fuzzing import damaged, mutate
 from tests.simdata import VENUES, sim
 
@@ -38,7 +38,7 @@ def test_every_python_venue_parser_reads_or_refuses_a_damaged_frame(i, rng):
 
 def _native_books() -> dict:
     """A native book for each market of the simulated frames the core reads."""
-    from operators.books import native_venue_book
+    from cobflow.operators.books import native_venue_book
 
     out = {}
     for f in FRAMES:

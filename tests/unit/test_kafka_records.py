@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cobflow import native
+from cobflow.dataflows.sources import _RawTopicsPartition
 from cobflow.deadletter import DeadLetter
 from cobflow.raw import RawMessage
-from cobflow.sources import _RawTopicsPartition
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the native core is not built")
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import zlib
 
+from cobflow.connectors.kraken import KrakenBook
 from cobflow.events import BookDelta, BookSnapshot, Precision
-from connectors.kraken import KrakenBook
 
 M = "BTC-USD"
 

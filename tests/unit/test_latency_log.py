@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import time
 
+from cobflow.operators.latency import LatencyLog
 from cobflow.tables import TableRow, TableRows
-from operators.latency import LatencyLog
 
 S = 1_700_000_000_000_000_000
 

@@ -1,53 +1,71 @@
-"""Imports point one way (README "Layout"): the contract and core <- connectors <- operators,
-models, sources and sinks <- dataflows <- tools. Read from the source, not imported: a
-module that imports upward, or hides a project import inside a function below the tools
-layer, fails here with the file, line and both layers."""
+"""The tree shows the architecture (README "Layout"): each top-level folder is one layer of
+the one import namespace `cobflow`, and imports point one way, lowest first:
+
+    cobflow/ (core) <- connectors/ <- operators/, models/ <- dataflows/ <- app/ (tools), bench/
+
+Read from the source, not imported: a module that imports upward, or hides a project import
+inside a function below the tools layer, fails here with the file, line and both layers; so
+does a package folder that no layer names, or that pyproject does not install.
+"""
 
 from __future__ import annotations
 
 import ast
+import importlib.metadata
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("cobflow", "connectors", "operators", "models", "dataflows", "bench")
 
-#: (layer, module prefixes), lowest first; a module belongs to its longest matching prefix.
+#: (layer, folders), lowest first. A folder's modules are `cobflow.<folder>.*` (the core's
+#: are `cobflow.*`); bench/ is outside the package, as a user's script is.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("cobflow", "cobflow._native", "cobflow.raw", "cobflow.events", "cobflow.venues", "cobflow.config",
-              "cobflow.tables", "cobflow.book", "cobflow.deadletter", "cobflow.capture", "cobflow.kafka_io",
-              "cobflow.qdb", "cobflow.consumer_lag", "cobflow.metrics", "cobflow.native", "cobflow.replay",
-              "cobflow.times", "cobflow.progress", "cobflow.execution",
-              "cobflow.provenance")),
+    ("core", ("cobflow",)),
     ("connectors", ("connectors",)),
-    ("operators", ("operators", "models", "cobflow.sources", "cobflow.sinks")),
+    ("operators and models", ("operators", "models")),
     ("dataflows", ("dataflows",)),
-    ("tools", ("cobflow.cli", "cobflow.services", "cobflow.dashboards", "cobflow.report", "cobflow.runflow",
-               "cobflow.compute", "cobflow.recompute", "cobflow.training", "cobflow.demo", "cobflow.backtest",
-               "cobflow.walkforward",
-               "cobflow.__main__", "bench")),
+    ("tools", ("app", "bench")),
 ]
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
+FOLDER_LAYER = {folder: name for name, folders in LAYERS for folder in folders}
+#: folders of the package other than the core: where `cobflow.<folder>` lives
+MAPPED = ("connectors", "operators", "models", "dataflows", "app")
+#: `python -m cobflow` must live in the core's folder; it only calls the CLI
+ENTRY = "cobflow.__main__"
+
+
+def folder_of(module: str) -> str | None:
+    """The top-level folder a module's file is in (None: not one of the project's)."""
+    parts = module.split(".")
+    if parts[0] == "bench":
+        return "bench"
+    if parts[0] != "cobflow":
+        return None
+    return parts[1] if len(parts) > 1 and parts[1] in MAPPED else "cobflow"
 
 
 def layer_of(module: str) -> str:
-    """The layer of the longest prefix naming this module ("cobflow" itself names only the
-    package's __init__: each module of the shared package is placed on purpose)."""
-    best, length = "", -1
-    for name, prefixes in LAYERS:
-        for p in prefixes:
-            covers = module == p or (module.startswith(p + ".") and p != "cobflow")
-            if covers and len(p) > length:
-                best, length = name, len(p)
-    return best
+    if module == ENTRY:
+        return "tools"
+    folder = folder_of(module)
+    return FOLDER_LAYER.get(folder, "") if folder else ""
 
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
+    if parts[0] in MAPPED:
+        parts.insert(0, "cobflow")
     return ".".join(parts)
+
+
+def package_folders() -> list[str]:
+    """Every top-level folder that is a Python package (an __init__.py in it)."""
+    return sorted(p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name != "tests")
 
 
 def project_imports(tree: ast.AST, module: str) -> list[tuple[int, str, bool]]:
@@ -62,44 +80,80 @@ def project_imports(tree: ast.AST, module: str) -> list[tuple[int, str, bool]]:
             elif isinstance(child, ast.ImportFrom):
                 assert child.level == 0, f"{module}:{child.lineno}: relative import"
                 base = child.module or ""
-                # `from cobflow import native` imports the module cobflow.native
+                # `from cobflow import native` imports the module cobflow.native; `from
+                # cobflow import connectors` the package cobflow.connectors
                 found.extend((child.lineno, f"{base}.{a.name}" if _is_module(f"{base}.{a.name}") else base, in_function)
-                          for a in child.names)
+                             for a in child.names)
             visit(child, inner)
 
     visit(tree, False)
-    return [(n, m, f) for n, m, f in found if m.split(".")[0] in PACKAGES]
+    return [(n, m, f) for n, m, f in found if m.split(".")[0] in ("cobflow", "bench")]
+
+
+def _file_of(name: str) -> Path:
+    parts = name.split(".")
+    if parts[0] == "cobflow" and len(parts) > 1 and parts[1] in MAPPED:
+        parts = parts[1:]
+    return ROOT.joinpath(*parts)
 
 
 def _is_module(name: str) -> bool:
-    path = ROOT.joinpath(*name.split("."))
+    path = _file_of(name)
     return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 def sources() -> list[Path]:
-    return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py") if "target" not in p.parts)
+    folders = [*package_folders(), "bench"]
+    return sorted(p for f in folders for p in (ROOT / f).rglob("*.py") if "target" not in p.parts)
 
 
 def violations(files: list[tuple[str, str]]) -> list[str]:
-    """Every upward import, and every project import inside a function below the tools layer."""
+    """Every upward import, every project import inside a function below the tools layer,
+    and every module whose folder no layer names."""
     out = []
     for module, text in files:
         mine = layer_of(module)
+        if not mine:
+            out.append(f"{module}: in no layer (add its folder to LAYERS and the README's table)")
+            continue
         for line, imported, in_function in project_imports(ast.parse(text), module):
             theirs = layer_of(imported)
-            if RANK[theirs] > RANK[mine]:
+            if not theirs:
+                out.append(f"{module}:{line} imports {imported}: in no layer")
+            elif RANK[theirs] > RANK[mine]:
                 out.append(f"{module}:{line} ({mine}) imports {imported} ({theirs}): upward")
             elif in_function and RANK[mine] < RANK["tools"]:
                 out.append(f"{module}:{line} ({mine}) imports {imported} inside a function")
     return out
 
 
-def test_every_module_has_a_layer():
-    """A new module of the shared package must be placed in a layer (and in the README's
-    table) before it can pass: nothing falls into the core by default."""
-    assert [m for m in map(module_name, sources()) if not layer_of(m)] == []
-    assert layer_of("cobflow.strategy") == "" and layer_of("cobflow") == "core"
-    assert layer_of("cobflow.metrics.cob") == "core" and layer_of("cobflow.sinks.raw") == "operators"
+def test_every_package_folder_is_a_layer_and_installed_under_cobflow():
+    """A new top-level package folder must be placed in a layer and mapped into the one
+    namespace before anything in it passes; pyproject installs every package folder."""
+    assert package_folders() == sorted(["cobflow", *MAPPED])
+    assert set(package_folders()) <= set(FOLDER_LAYER)
+    conf = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert conf["package-dir"] == {"cobflow": "cobflow", **{f"cobflow.{f}": f for f in MAPPED}}
+    on_disk = sorted(module_name(p.parent) for f in package_folders() for p in (ROOT / f).rglob("__init__.py")
+                     if "target" not in p.parts)
+    assert sorted(conf["packages"]) == on_disk
+
+
+def test_the_install_puts_only_cobflow_at_the_top_of_site_packages():
+    """`pip install` of the project (editable here) installs one top-level import package,
+    and `cobflow.connectors` and the rest come from the layer folders."""
+    dist = importlib.metadata.distribution("cobflow")
+    top = (dist.read_text("top_level.txt") or "").split()
+    assert top == ["cobflow"]
+    import cobflow.app.cli
+    import cobflow.connectors
+    import cobflow.dataflows
+
+    assert Path(cobflow.connectors.__file__).parent == ROOT / "connectors"
+    assert Path(cobflow.dataflows.__file__).parent == ROOT / "dataflows"
+    assert Path(cobflow.app.cli.__file__).parent == ROOT / "app" / "cli"
+    for name in ("connectors", "operators", "models", "dataflows", "app"):
+        assert name not in sys.modules or Path(getattr(sys.modules[name], "__file__", "") or "").parent != ROOT / name
 
 
 def test_imports_point_one_way():
@@ -109,22 +163,35 @@ def test_imports_point_one_way():
 
 
 @pytest.mark.parametrize("module, text, expected", [
-    ("cobflow.metrics.cob", "from operators.cob import CobState\n", "upward"),
-    ("cobflow.native", "import connectors\n", "upward"),
-    ("connectors.binance", "from dataflows.cob import kafka_flow\n", "upward"),
-    ("operators.cob", "from cobflow.cli import main\n", "upward"),
+    ("cobflow.metrics.cob", "from cobflow.operators.cob import CobState\n", "upward"),
+    ("cobflow.native", "import cobflow.connectors\n", "upward"),
+    ("cobflow.native", "from cobflow import connectors\n", "upward"),
+    ("cobflow.connectors.binance", "from cobflow.dataflows.cob import kafka_flow\n", "upward"),
+    ("cobflow.operators.cob", "from cobflow.app.cli import main\n", "upward"),
+    ("cobflow.models.runtime", "from cobflow.dataflows.sources import RawTopicsSource\n", "upward"),
     ("cobflow.capture", "def f():\n    from cobflow import native\n", "inside a function"),
-    ("connectors.live", "def f():\n    from connectors.verify import BookChecker\n", "inside a function"),
+    ("cobflow.connectors.live", "def f():\n    from cobflow.connectors.verify import BookChecker\n",
+     "inside a function"),
+    ("strategies.momentum", "import numpy\n", "in no layer (add its folder to LAYERS and the README's table)"),
 ])
-def test_an_upward_or_hidden_import_is_caught(module, text, expected):
+def test_an_upward_hidden_or_unplaced_import_is_caught(module, text, expected):
     (found,) = violations([(module, text)])
     assert found.endswith(expected), found
 
 
+def test_a_planted_upward_import_in_a_real_module_fails():
+    path = ROOT / "cobflow" / "tables.py"
+    planted = path.read_text() + "\nfrom cobflow.operators.strategy import StrategyState\n"
+    assert any("upward" in v for v in violations([(module_name(path), planted)]))
+    assert module_name(ROOT / "operators" / "cob.py") == "cobflow.operators.cob"
+    assert layer_of("cobflow.operators.cob") == "operators and models" and layer_of("cobflow.config") == "core"
+
+
 def test_downward_imports_and_lazy_tool_imports_pass():
-    assert violations([("operators.cob", "from connectors import get_venue\nfrom cobflow.events import Trade\n"),
-                       ("dataflows.cob", "from operators.cob import cob_books\n"),
-                       ("cobflow.cli.query", "def f():\n    from cobflow.report import make_report\n")]) == []
+    assert violations([("cobflow.operators.cob", "from cobflow.connectors import get_venue\n"
+                                                 "from cobflow.events import Trade\n"),
+                       ("cobflow.dataflows.cob", "from cobflow.operators.cob import cob_books\n"),
+                       ("cobflow.app.cli.query", "def f():\n    from cobflow.app.report import make_report\n")]) == []
 
 
 def test_no_import_dodges_a_circle_with_noqa():
@@ -137,9 +204,9 @@ def test_the_venue_lists_derive_from_the_registry():
     covers every venue the simulator speaks."""
     from cobflow import native
     from cobflow.config import load_symbols
+    from cobflow.connectors import available_venues, get_venue
+    from cobflow.connectors.cryptofeed import FILE_VENUES
     from cobflow.venues import VENUES
-    from connectors import available_venues, get_venue
-    from connectors.cryptofeed import FILE_VENUES
     from tests.simdata import ALL_VENUES
     from tests.simdata import VENUES as SIMULATED
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from cobflow import native
 from cobflow.config import QuestDBSettings
-from cobflow.sinks.questdb import _ClientLines
+from cobflow.dataflows.sinks.questdb import _ClientLines
 from cobflow.tables import BOOK_HEALTH, COB_BUCKETS, ORDER_FLOW, TABLES, Table, TableRow, TableRows
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the native core is not built")

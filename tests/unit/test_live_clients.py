@@ -8,10 +8,10 @@ import random
 
 import pytest
 
-from connectors import get_venue
-from connectors.cryptofeed import import_cryptofeed
-from connectors.live import LiveClient
-from connectors.verify import verify
+from cobflow.connectors import get_venue
+from cobflow.connectors.cryptofeed import import_cryptofeed
+from cobflow.connectors.live import LiveClient
+from cobflow.connectors.verify import verify
 from tests.venue_server import RecordedVenue
 
 

@@ -14,9 +14,9 @@ import torch
 
 from cobflow.config import load_settings, load_symbols
 from cobflow.metrics.vectors import LayoutMismatch
-from models.checkpoints import CheckpointError, CheckpointStore
-from models.dataset import UP, LabelSpec, load_series, make_samples, walk_forward
-from models.train import TrainConfig, cnn_outputs, directional_accuracy, train_cnn
+from cobflow.models.checkpoints import CheckpointError, CheckpointStore
+from cobflow.models.dataset import UP, LabelSpec, load_series, make_samples, walk_forward
+from cobflow.models.train import TrainConfig, cnn_outputs, directional_accuracy, train_cnn
 
 E2E = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"
 SPEC = LabelSpec()
@@ -25,9 +25,9 @@ SPEC = LabelSpec()
 @functools.lru_cache(maxsize=4)
 def hour(seed: int, alpha: float, trend_scale: float, root: str) -> Path:
     """One simulated hour of 2 symbols x 5 venues through `cobflow compute` (features included)."""
-    from cobflow.compute import compute
-    from connectors.simulator import SimConfig
-    from connectors.simulator.to_file import simulate_to_file
+    from cobflow.app.compute import compute
+    from cobflow.connectors.simulator import SimConfig
+    from cobflow.connectors.simulator.to_file import simulate_to_file
 
     folder = Path(root) / f"hour-{seed}-{alpha:g}-{trend_scale:g}"
     capture = folder.with_suffix(".jsonl")

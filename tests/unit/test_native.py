@@ -22,17 +22,17 @@ from hypothesis import strategies as st
 from cobflow import native
 from cobflow.capture import CaptureError, read_capture, write_capture
 from cobflow.config import load_symbols, parse_bucket
+from cobflow.connectors import get_venue
+from cobflow.connectors.bitfinex import js_number
+from cobflow.connectors.cryptofeed import import_cryptofeed
+from cobflow.connectors.simulator.faults import truncate_frames
 from cobflow.metrics.cob import consolidate
 from cobflow.metrics.trades import BarBuilder
+from cobflow.operators.books import native_venue_book
+from cobflow.operators.cob import CobState
+from cobflow.operators.parse import apply_to_book, market_key, parse_batch
 from cobflow.raw import RawMessage
 from cobflow.tables import as_rows
-from connectors import get_venue
-from connectors.bitfinex import js_number
-from connectors.cryptofeed import import_cryptofeed
-from connectors.simulator.faults import truncate_frames
-from operators.books import native_venue_book
-from operators.cob import CobState
-from operators.parse import apply_to_book, market_key, parse_batch
 from tests.simdata import ALL_VENUES, sim
 
 #: The venues the native core keeps books of, by its own word; each must have a connector.

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 
-from cobflow.sinks.parquet import ParquetSink, read_table
+from cobflow.dataflows.sinks.parquet import ParquetSink, read_table
 from cobflow.tables import COB_BUCKETS, COB_SUMMARY, ORDER_FLOW, TableRow, TableRows, as_rows
 
 S = 1_000_000_000

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from cobflow.app.report import choose_timeframe, make_report
+from cobflow.app.report.data import ParquetSource
+from cobflow.app.report.render import HEIGHT, WIDTH
 from cobflow.capture import write_capture
 from cobflow.config import load_symbols
-from cobflow.report import choose_timeframe, make_report
-from cobflow.report.data import ParquetSource
-from cobflow.report.render import HEIGHT, WIDTH
-from connectors.simulator import SimConfig, simulate
-from connectors.simulator.faults import truncate_frames
+from cobflow.connectors.simulator import SimConfig, simulate
+from cobflow.connectors.simulator.faults import truncate_frames
 from tests.modeltools import seeded_checkpoints
 from tests.unit.test_strategy import SPEC
 
@@ -82,8 +82,8 @@ def test_report_from_parquet_has_the_six_views_with_their_content(computed, tmp_
 def test_candles_show_the_confirmed_pivots_of_their_timeframe(computed, tmp_path):
     """1s candles of 40 s carry level-1 and level-2 pivots: drawn, the picture changes
     exactly by markers in the pivot colours (blue: level 2, gray: level 1)."""
-    from cobflow.report.render import ReportSpec, candles
-    from cobflow.sinks.parquet import read_table
+    from cobflow.app.report.render import ReportSpec, candles
+    from cobflow.dataflows.sinks.parquet import read_table
 
     src = ParquetSource(computed)
     pivots = read_table(computed, "pivots").to_pylist()
@@ -155,8 +155,8 @@ def test_timeframe_gives_at_least_twenty_bars():
 def test_trading_view_draws_each_fill_by_side_on_the_mid(computed, tmp_path):
     """Drawn without its fills, the picture loses exactly the green (buy) and red (sell)
     markers; without any trading rows it says how to get them."""
-    from cobflow.report.render import ReportSpec, trading
-    from cobflow.sinks.parquet import read_table
+    from cobflow.app.report.render import ReportSpec, trading
+    from cobflow.dataflows.sinks.parquet import read_table
 
     src = ParquetSource(computed)
     fills = [f for f in read_table(computed, "fills").to_pylist() if f["symbol"] == "BTC-USD"]

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from cobflow.runflow import LOCK, RecoveryInUse, lock_recovery
+from cobflow.app.runflow import LOCK, RecoveryInUse, lock_recovery
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -48,7 +48,7 @@ def _alive(pid: int) -> bool:
 def test_kill_9_of_the_starter_ends_the_flow_and_frees_its_recovery_store(tmp_path):
     rec = tmp_path / "rec"
     starter = subprocess.Popen([sys.executable, "-c", (
-        "import sys; from pathlib import Path; from cobflow.runflow import run_flow; "
+        "import sys; from pathlib import Path; from cobflow.app.runflow import run_flow; "
         f"sys.exit(run_flow('tests.idleflow:flow()', recovery=Path({str(rec)!r})))")],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT}, stderr=subprocess.DEVNULL)
     try:
@@ -75,14 +75,14 @@ def test_kill_9_of_the_starter_ends_the_flow_and_frees_its_recovery_store(tmp_pa
 
 
 def test_a_flow_without_a_recovery_store_keeps_no_snapshots_one_with_a_store_does():
-    from cobflow.runflow import mark_recovery
+    from cobflow.app.runflow import mark_recovery
 
     env: dict[str, str] = {}
-    mark_recovery(["bytewax.run", "dataflows.cob:kafka_flow()", "-w", "1", "-s", "1"], env)
+    mark_recovery(["bytewax.run", "cobflow.dataflows.cob:kafka_flow()", "-w", "1", "-s", "1"], env)
     assert env == {"COBFLOW_FLOW__RECOVERY": "false"}
     for store in (["-r", "/tmp/store"], ["--recovery-directory", "/tmp/store"]):
         env = {}
-        mark_recovery(["bytewax.run", "dataflows.cob:kafka_flow()", *store, "-s", "5"], env)
+        mark_recovery(["bytewax.run", "cobflow.dataflows.cob:kafka_flow()", *store, "-s", "5"], env)
         assert env == {}  # the default, true: the sinks wait and the steps copy
     env = {"COBFLOW_FLOW__RECOVERY": "true"}
     mark_recovery(["bytewax.run", "x:y()"], env)
@@ -90,7 +90,7 @@ def test_a_flow_without_a_recovery_store_keeps_no_snapshots_one_with_a_store_doe
 
 
 def test_a_steps_snapshot_is_a_copy_with_a_store_and_nothing_without(monkeypatch):
-    from operators import state
+    from cobflow.operators import state
 
     for kept, expected in (("true", True), ("false", False)):
         monkeypatch.setenv("COBFLOW_FLOW__RECOVERY", kept)

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from cobflow.capture import read_capture
 from cobflow.config import load_symbols
-from connectors.simulator import SimConfig, simulate
-from connectors.simulator.to_file import simulate_to_file
-from connectors.verify import BookChecker, verify
+from cobflow.connectors.simulator import SimConfig, simulate
+from cobflow.connectors.simulator.to_file import simulate_to_file
+from cobflow.connectors.verify import BookChecker, verify
 from tests.simdata import ALL_VENUES, VENUES, sim
 
 
@@ -91,7 +91,7 @@ def test_the_fair_price_moves_with_bursts_and_jumps():
     """Over a simulated hour, 1-second log returns are fat-tailed (kurtosis > 3)."""
     import random
 
-    from connectors.simulator.engine import FairPrice
+    from cobflow.connectors.simulator.engine import FairPrice
 
     fp = FairPrice(65_000.0, random.Random("t"), 0)
     prices = [fp.at(s * 1_000_000_000) for s in range(1, 3601)]

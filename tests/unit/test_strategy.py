@@ -11,9 +11,9 @@ import pytest
 
 from cobflow.config import SymbolsConfig
 from cobflow.metrics.signals import ImbalanceCross, LiquidityAnomaly, arbitrage, executable
-from models.dataset import LabelSpec
-from models.runtime import ModelRunner
-from operators.strategy import StrategyOptions
+from cobflow.models.dataset import LabelSpec
+from cobflow.models.runtime import ModelRunner
+from cobflow.operators.strategy import StrategyOptions
 from tests.modeltools import seeded_checkpoints
 from tests.rowtools import plain_sorted, run_cob
 from tests.simdata import sim
@@ -150,30 +150,36 @@ def test_the_cob_flow_never_loads_torch_the_strategy_flow_does():
     import sys
 
     probe = "import sys, {m}; print('torch' in sys.modules)"
-    for module, loads in (("dataflows.cob", False), ("dataflows.strategy", True)):
+    for module, loads in (("cobflow.dataflows.cob", False), ("cobflow.dataflows.strategy", True)):
         out = subprocess.run([sys.executable, "-c", probe.format(m=module)], capture_output=True, text=True, check=True)
         assert out.stdout.strip() == str(loads), module
 
 
 def _decide(state, sym: str, s: int, probs, q=None, quality: float = 1.0):
-    """One second through the decision step with these model outputs (no flow, no torch)."""
-    from models.runtime import SlotOutput
-    from operators.strategy import Second
+    """One second through the signals-and-models step with these model outputs, then the
+    strategy's call on it (no flow, no torch)."""
+    from cobflow.models.runtime import SlotOutput
+    from cobflow.operators.strategy import Second
+    from cobflow.strategy import AccountView, Context
 
+    step, strat = state
     sec = Second(sym, s, quality, {"mid": 100.0}, None, {"cnn": [], "rl": []})
-    out = state._after(state.symbols[sym], sec, SlotOutput(np.array(probs), np.zeros((5, 2)),
-                                                           None if q is None else np.array(q)))
-    return next({**r.columns, **r.symbols} for r in out if r.table == "decisions")
+    _, record = step._after(step.symbols[sym], sec, SlotOutput(np.array(probs), np.zeros((5, 2)),
+                                                               None if q is None else np.array(q)))
+    intent = strat.on_second(Context(record, 0.0, AccountView(1e5, 1e5, 1e5, False, {}), 0.5))
+    return {"action": intent.action, "score": intent.score, "confidence": intent.confidence,
+            "reason": intent.reason, "source": intent.source}
 
 
 def _state(smoothing_s: int, threshold: float = 0.2, name: str = "combined"):
-    from cobflow.config import StrategySettings
-    from operators.strategy import StrategyState
+    from cobflow.operators.strategies import runs
+    from cobflow.operators.strategy import StrategyState
 
     cfg = SymbolsConfig.model_validate({"symbols": {"BTC-USD": {
         "bucket": 10, "venues": {"binance": "BTC-USDT"},
         "strategy": {"smoothing_s": smoothing_s, "decision_threshold": threshold}}}})
-    return StrategyState(cfg, SPEC, models=object(), heard=StrategySettings(name=name))  # type: ignore[arg-type]
+    [run] = runs(cfg, name)
+    return StrategyState(cfg, SPEC, models=object()), run.instances()["BTC-USD"]  # type: ignore[arg-type]
 
 
 def test_a_models_vote_is_the_exponential_average_of_its_scores():
@@ -210,10 +216,13 @@ def test_a_dqn_hold_abstains_and_the_strategy_name_picks_the_sources():
 
 def test_strategy_names_are_checked():
     from cobflow.config import StrategySettings
+    from cobflow.operators.strategies import BUILTINS
 
-    with pytest.raises(ValueError, match="unknown strategy 'momentum'; known: combined, models, cnn, rules"):
+    with pytest.raises(ValueError, match="unknown strategy 'momentum'; built-in: combined, models, cnn, rules; "
+                                         "yours: module:Class"):
         StrategySettings(name="momentum")
-    heard = {n: [s for s in ("cnn", "dqn", "imbalance", "arbitrage") if StrategySettings(name=n).listens_to(s)]
+    heard = {n: [s for s in ("cnn", "dqn", "imbalance", "arbitrage") if BUILTINS[n].listens_to(s)]  # type: ignore[attr-defined]
              for n in ("combined", "models", "cnn", "rules")}
     assert heard == {"combined": ["cnn", "dqn", "imbalance", "arbitrage"], "models": ["cnn", "dqn"],
                      "cnn": ["cnn"], "rules": ["imbalance", "arbitrage"]}
+    assert StrategySettings(name="rules, mypkg.x:Mine").name == "rules,mypkg.x:Mine"

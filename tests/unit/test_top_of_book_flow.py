@@ -11,8 +11,8 @@ from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSink, TestingSource, run_main
 
 from cobflow.capture import read_capture
+from cobflow.dataflows.top_of_book import top_of_book
 from cobflow.raw import RawMessage
-from dataflows.top_of_book import top_of_book
 from tests.conftest import SAMPLE
 from tests.reference import top_of_book_rows
 

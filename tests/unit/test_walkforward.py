@@ -14,8 +14,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from cobflow.sinks.parquet import read_table
-from cobflow.walkforward import make_folds, training_rows
+from cobflow.app.walkforward import make_folds, training_rows
+from cobflow.dataflows.sinks.parquet import read_table
 
 NS = 1_000_000_000
 CONFIG = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"
@@ -52,7 +52,7 @@ def test_training_rows_keep_their_window_and_only_pivots_confirmed_inside_it(tmp
 def test_a_walk_forward_run_tests_each_window_with_checkpoints_trained_before_it(tmp_path):
     from cobflow.capture import write_capture
     from cobflow.config import load_symbols
-    from connectors.simulator import SimConfig, simulate
+    from cobflow.connectors.simulator import SimConfig, simulate
 
     capture = tmp_path / "sim.jsonl"
     write_capture(capture, simulate(load_symbols(CONFIG), SimConfig(seed=12, duration_s=360, alpha=1.0)))
@@ -94,8 +94,8 @@ def test_on_a_driftless_market_the_walk_forward_models_earn_nothing_before_fees(
 
     from cobflow.capture import write_capture
     from cobflow.config import load_symbols
+    from cobflow.connectors.simulator import SimConfig, simulate
     from cobflow.execution.metrics import minute_returns
-    from connectors.simulator import SimConfig, simulate
 
     capture = tmp_path / "flat.jsonl"
     cfg = SimConfig(seed=21, duration_s=2400, alpha=0.0, trend_scale=0.0)
@@ -127,8 +127,8 @@ def _walk_forward_on(tmp_path: Path, seed: int, alpha: float) -> tuple[dict, flo
 
     from cobflow.capture import write_capture
     from cobflow.config import load_symbols
+    from cobflow.connectors.simulator import SimConfig, simulate
     from cobflow.execution.metrics import minute_returns
-    from connectors.simulator import SimConfig, simulate
 
     capture = tmp_path / f"alpha{alpha:g}.jsonl.gz"  # 140 MB (1.1 GB as plain JSON Lines)
     write_capture(capture, simulate(load_symbols(CONFIG), SimConfig(seed=seed, duration_s=3 * 3600, alpha=alpha)))

@@ -1,0 +1,263 @@
+"""The Strategy API: what a user writes to trade their own idea on consolidated books, the
+same code in backtests, paper and live.
+
+A strategy is a class with one method, called once per symbol and second that has a
+features row, in time order, after the second's fills and marks (EXECUTION.md's order):
+
+    from cobflow.strategy import Context, Intent, Strategy
+
+    class Momentum(Strategy):
+        class Params(Strategy.Params):
+            lookback: int = 5
+
+        def on_second(self, ctx: Context) -> Intent | None:
+            ret = ctx.features["ret_5_bps"]  ...
+            return Intent.buy(0.8, "up") if ... else Intent.hold("flat")
+
+It is selected by `module:Class` (or a built-in's name: combined, models, cnn, rules) with
+`cobflow backtest --strategy`, `cobflow run strategy --strategy`, `COBFLOW_STRATEGY__NAME`,
+or per symbol in symbols.yaml (`strategy: {use: mypkg.momentum:Momentum, params: {...}}`).
+
+One instance serves one symbol of one run: state kept on `self` is that symbol's, and it is
+part of the account's recovery state (it must pickle), so a resumed flow goes on with it.
+An `Intent` BUY targets the long position the risk settings size (EXECUTION.md), SELL the
+short one (flat where the symbol does not short), HOLD keeps the position; the risk rules
+then pass, clip or refuse it. A strategy that raises costs that symbol-second a HOLD with
+reason `strategy_error` and a dead letter with the exception's line; the flow goes on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from cobflow.config import PluginError
+from cobflow.deadletter import DeadLetter
+from cobflow.execution.fills import BookTops
+from cobflow.metrics.signals import Signal
+from cobflow.metrics.vectors import CNN_LAYOUT
+from cobflow.raw import RawMessage
+
+__all__ = ["AccountView", "Context", "Intent", "ModelOutput", "PluginError", "Strategy", "StrategySecond"]
+ACTIONS = ("BUY", "SELL", "HOLD")
+CNN_INDEX = {name: i for i, (name, _) in enumerate(CNN_LAYOUT)}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelOutput:
+    """One model's call on one symbol-second (a `model_outputs` row, typed)."""
+
+    kind: str  # the model kind: "cnn", "dqn", or a plug-in kind
+    name: str  # its checkpoint
+    confidence: float
+    probabilities: np.ndarray  # as the model gave them (cnn: down, flat, up; dqn: BUY, SELL, HOLD)
+    direction: int | None = None  # -1, 0, +1 (a direction model)
+    action: str | None = None  # BUY, SELL or HOLD (an action model)
+
+
+@dataclass(frozen=True, slots=True)
+class StrategySecond:
+    """What the signals-and-models step hands the account of one symbol's second S: the COB
+    summary, the features, the rule signals and model outputs of S, each source's recent hit
+    rate, and the top levels of the synced venue books (for the fills of S)."""
+
+    symbol: str
+    s: int  # epoch second
+    quality: float
+    mid: float | None
+    cob: Mapping[str, Any] | None  # the cob_summary columns of S
+    features: Mapping[str, Any] | None  # the features columns of S (None: no decision at S)
+    signals: tuple[Signal, ...] = ()
+    models: tuple[ModelOutput, ...] = ()
+    hit_rates: Mapping[str, float] = field(default_factory=dict)  # source -> rolling hit rate
+    tops: BookTops | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """The run's account at the decision (after the fills and marks of S)."""
+
+    equity: float
+    cash: float
+    peak: float
+    halted: bool
+    positions: Mapping[str, float]  # symbol -> signed quantity
+
+    @property
+    def drawdown(self) -> float:
+        return 0.0 if self.peak <= 0 else max(0.0, (self.peak - self.equity) / self.peak)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything a strategy may read for one symbol's second S; nothing after S."""
+
+    second: StrategySecond
+    position: float  # this symbol's signed position
+    account: AccountView
+    min_quality: float  # FEATURES.md: below it no new exposure is taken
+
+    @property
+    def symbol(self) -> str:
+        return self.second.symbol
+
+    @property
+    def s(self) -> int:
+        return self.second.s
+
+    @property
+    def quality(self) -> float:
+        return self.second.quality
+
+    @property
+    def mid(self) -> float | None:
+        return self.second.mid
+
+    @property
+    def cob(self) -> Mapping[str, Any]:
+        return self.second.cob or {}
+
+    @property
+    def features(self) -> Mapping[str, Any]:
+        return self.second.features or {}
+
+    @property
+    def signals(self) -> tuple[Signal, ...]:
+        return self.second.signals
+
+    @property
+    def models(self) -> tuple[ModelOutput, ...]:
+        return self.second.models
+
+    def hit_rate(self, source: str) -> float:
+        """The source's rolling hit rate (0.5 while it has fewer than 20 scored calls)."""
+        return self.second.hit_rates.get(source, 0.5)
+
+    def feature(self, name: str) -> float:
+        """One named value of the second's `cnn` feature vector (FEATURES.md's layout, e.g.
+        `ret_5_bps`, `rsi`, `bb_pctb`, `pivot_high_dist_bps`, `bid_0_share`)."""
+        i = CNN_INDEX.get(name)
+        if i is None:
+            raise KeyError(f"no feature {name!r} in the cnn vector (names: cobflow.metrics.vectors.CNN_LAYOUT)")
+        return float(self.features["cnn"][i])
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A strategy's call for one symbol-second (the `decisions` row)."""
+
+    action: str  # BUY, SELL or HOLD
+    confidence: float = 1.0  # in [0, 1]
+    score: float = 0.0
+    reason: str | None = None
+    source: str | None = None  # the decisions row's `source` tag (default: the strategy's name)
+
+    @classmethod
+    def buy(cls, confidence: float = 1.0, reason: str | None = None, score: float | None = None) -> Intent:
+        return cls("BUY", confidence, confidence if score is None else score, reason)
+
+    @classmethod
+    def sell(cls, confidence: float = 1.0, reason: str | None = None, score: float | None = None) -> Intent:
+        return cls("SELL", confidence, -confidence if score is None else score, reason)
+
+    @classmethod
+    def hold(cls, reason: str = "hold") -> Intent:
+        return cls("HOLD", 0.0, 0.0, reason)
+
+    def problem(self) -> str | None:
+        """Why this intent cannot be used (None: it can)."""
+        if self.action not in ACTIONS:
+            return f"action {self.action!r} is not one of {', '.join(ACTIONS)}"
+        for name in ("confidence", "score"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                return f"{name} {v!r} is not a finite number"
+        if not 0.0 <= self.confidence <= 1.0:
+            return f"confidence {self.confidence!r} is outside [0, 1]"
+        return None
+
+
+class Strategy:
+    """The base of every strategy, the built-ins' too. Subclass it, set `Params` to a pydantic
+    model of your parameters (validated at start, one line naming a bad key), and write
+    `on_second`. `self.symbol` and `self.params` are set before the first call."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    #: the model kinds whose outputs it reads (None: every trained kind; () none): the flow
+    #: runs no model that no strategy of the flow reads
+    models: ClassVar[tuple[str, ...] | None] = None
+
+    def __init__(self, symbol: str, params: Any) -> None:
+        self.symbol = symbol
+        self.params = params
+
+    @classmethod
+    def defaults(cls, symbol_strategy: Any) -> dict[str, Any]:
+        """Parameters taken from the symbol's `strategy:` settings before the user's."""
+        return {}
+
+    def on_second(self, ctx: Context) -> Intent | None:
+        """The call for ctx's second (None: HOLD with reason `no_signal`).
+
+        Args:
+            ctx: the symbol's second S (COB, features, signals, model outputs), its position
+                and the run's account, after the fills of S.
+        Returns:
+            An `Intent`, or None.
+        """
+        raise NotImplementedError
+
+
+def load_class(spec: str, base: type, what: str) -> type:
+    """`module:Class` -> the class, checked to be a subclass of `base`; one-line errors."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise PluginError(f"{what} {spec!r}: expected module:Class (e.g. mypkg.momentum:Momentum)")
+    if os.getcwd() not in sys.path and "" not in sys.path:  # a user's module beside them, as `python -m` finds it
+        sys.path.append(os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:  # any failure of the user's module: one line
+        raise PluginError(f"{what} {spec!r}: cannot import {module_name} ({type(e).__name__}: {e})") from None
+    obj: Any = module
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise PluginError(f"{what} {spec!r}: {module_name} has no {attr}")
+    if not isinstance(obj, type) or not issubclass(obj, base):
+        raise PluginError(f"{what} {spec!r}: {attr} is not a {base.__name__} (subclass {base.__module__}."
+                          f"{base.__name__})")
+    return obj
+
+
+def validate_params(cls: type, params: Mapping[str, Any], label: str) -> Any:
+    """The class's `Params` model over these parameters; one line naming the first bad key."""
+    model = getattr(cls, "Params", None)
+    if model is None or not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise PluginError(f"{label}: its Params is not a pydantic model")
+    try:
+        return model.model_validate(dict(params))
+    except ValidationError as e:
+        err = e.errors()[0]
+        key = ".".join(str(x) for x in err["loc"]) or "params"
+        raise PluginError(f"{label}: parameter {key}: {err['msg']}") from None
+
+
+def strategy_dead_letter(run: str, strategy: str, second: StrategySecond, error: BaseException) -> DeadLetter:
+    """The dead letter of a strategy that raised on a second: the exception's one line, and
+    the symbol and second it was called for (stage `strategy`)."""
+    line = " ".join(str(error).split()) or type(error).__name__
+    reason = f"run {run}: {strategy}.on_second raised {type(error).__name__}: {line}"[:1000]
+    payload = f'{{"symbol": "{second.symbol}", "second": {second.s}}}'
+    return DeadLetter("strategy", reason, RawMessage(second.s * 1_000_000_000, "cobflow", "strategy", run,
+                                                    second.symbol, payload))
