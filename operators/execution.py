@@ -437,7 +437,7 @@ class ExecutionLogic(StatefulBatchLogic):
         if state is None:
             r = self.runs.get(run) or Run(run, "strategy", {})
             state = ExecutionState(list(self.symbols.symbols), options, r.instances(),
-                                   {s: spec.features.min_quality for s, spec in self.symbols.symbols.items()}, r.label)
+                                   {s: spec.features.min_quality for s, spec in self.symbols.symbols.items()}, r.tag)
         state.options = options
         self.state = state
         root = self.control_root

@@ -132,6 +132,11 @@ class Run:
     label: str  # the strategy's name as given (a built-in's name or module:Class)
     classes: Mapping[str, tuple[type[Strategy], Any]]  # symbol -> (class, validated Params)
 
+    @property
+    def tag(self) -> str:
+        """The decisions' `source` where a strategy names none: its short name."""
+        return _label(self.label)
+
     def instances(self) -> dict[str, Strategy]:
         return {sym: cls(sym, params) for sym, (cls, params) in self.classes.items()}
 

@@ -91,3 +91,27 @@ def test_a_backtest_of_the_raw_topics_lands_in_questdb_under_its_run_and_equals_
     # only the run's own rows: nothing in the COB flow's tables, nor the strategy's outputs
     for table in ("cob_summary", "features", "model_outputs", "signals"):
         assert query(q, f"select count() n from {q.table(table)}")[0]["n"] == 0, table
+
+
+def test_the_example_strategies_side_by_side_give_the_same_fills_from_kafka_and_from_a_file(namespace, tmp_path):
+    """Two strategies written only against the public API, from outside the package, each its
+    own account: Kafka -> QuestDB and the capture -> Parquet give the same rows."""
+    settings, env = namespace
+    names = ("examples.strategies.imbalance_reversion:ImbalanceReversion,"
+             "examples.strategies.pivot_breakout:PivotBreakout")
+    env["COBFLOW_TRADING__MIN_ORDER_NOTIONAL"] = "0"
+    capture = tmp_path / "sim.jsonl"
+    cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "120", "--seed", "62", "--alpha", "1",
+            "--out", str(capture))
+    cobflow(env, "--config", str(CONFIG), "replay", str(capture))
+    cobflow(env, "--config", str(CONFIG), "run", "strategy", "--strategy", names)
+    wait_for_wal(settings.questdb, [settings.questdb.table(t.name) for t in FLOW_TABLES])
+    out = tmp_path / "pq"
+    cobflow(env, "--config", str(CONFIG), "compute", "--strategy", names, "--input", str(capture), "--output", str(out))
+    in_questdb = {t: keyed(query(settings.questdb, f"select * from {settings.questdb.table(t)}"), t)
+                  for t in COMPARED}
+    assert {r["run"] for r in in_questdb["equity"]} == {"paper-imbalancereversion", "paper-pivotbreakout"}
+    assert {r["run"] for r in in_questdb["fills"]} == {"paper-imbalancereversion", "paper-pivotbreakout"}
+    assert not query(settings.questdb, f"select count() n from {settings.questdb.table('model_outputs')}")[0]["n"]
+    for t in COMPARED:
+        assert_same_rows(in_questdb[t], keyed(read_table(out, t).to_pylist(), t), t, t)

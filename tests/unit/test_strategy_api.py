@@ -87,7 +87,7 @@ def test_the_imbalance_example_decides_by_its_rule_from_outside_the_package(mark
         else:
             want = "SELL" if x >= 0.25 else "BUY" if x <= -0.25 else "HOLD"
         assert d.columns["action"] == want or d.columns["reason"] not in (None, "no_signal"), (key, x, d.columns)
-        assert d.symbols["source"] == "imbalancereversion" or d.symbols["source"] == REVERSION
+        assert d.symbols["source"] == "imbalancereversion"
         calls += want != "HOLD"
     assert calls > 5 and of(rows, "fills") and not of(rows, "model_outputs")
 
@@ -197,3 +197,21 @@ def test_the_command_line_refuses_a_bad_strategy_before_it_runs(tmp_path):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot import nosuchpkg.mod" in lines[0] and "Traceback" not in out.stderr
     assert not (tmp_path / "bt" / "report.json").exists()
+
+
+def test_the_readme_strategy_runs_as_written(market, tmp_path, monkeypatch):
+    """The README's "Write your own strategy" code, saved as mystrats/lean.py beside the user,
+    selected by module:Class: it decides by its rule."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Write your own strategy"):]
+    code = section[section.index("```python\n") + 10:section.index("```\n", section.index("```python\n"))]
+    (tmp_path / "mystrats").mkdir()
+    (tmp_path / "mystrats" / "lean.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rows, dead = flow(market, "mystrats.lean:Lean")
+    assert not dead
+    lean = {(r.symbols["symbol"], r.ts): r.columns["li_ma_5"] for r in of(rows, "cob_summary")}
+    calls = [(d.columns["action"], lean[(d.symbols["symbol"], d.ts)]) for d in of(rows, "decisions")
+             if d.columns["action"] != "HOLD"]
+    assert calls and all((a == "BUY") == (x <= -0.25) and (a == "SELL") == (x >= 0.25) for a, x in calls)
+    assert {d.symbols["source"] for d in of(rows, "decisions")} == {"lean"}
