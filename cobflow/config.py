@@ -160,6 +160,20 @@ class ModelSettings(BaseModel):
     dead_zone_bps: float = Field(2.0, ge=0, description="returns within +-this over the horizon are flat")
 
 
+class PluginSpec(BaseModel):
+    """A plug-in by `module:Class` with its parameters (checked by the class's own Params)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    use: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", description="module:Class")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return {"use": value} if isinstance(value, str) else value
+
+
 class TradingSettings(BaseModel):
     """Paper execution and its risk manager (EXECUTION.md); per-symbol shorting and route
     are under `trading:` in symbols.yaml, taker fees per venue at its top."""
@@ -186,6 +200,9 @@ class TradingSettings(BaseModel):
     trade_until_s: int | None = Field(None, ge=0, description="epoch second from which nothing is traded")
     control_dir: Path = Field(default_factory=lambda: _default_home() / "trading",
                               description="`cobflow trading` commands in, the live flow's status out")
+    risk_rules: tuple[PluginSpec, ...] = Field(
+        (), description='your pre-trade rules after rules 1-5, in order (JSON): ["mypkg.rules:MaxSpread"] or '
+        '[{"use": "mypkg.rules:MaxSpread", "params": {"max_bps": 5}}]')
 
     @field_validator("mode")
     @classmethod

@@ -40,17 +40,21 @@ from cobflow.execution.account import Account
 from cobflow.execution.control import COMMANDS_FILE, read_commands, write_status
 from cobflow.execution.fills import BookTops, slice_fee, walk
 from cobflow.execution.risk import (
+    OrderCheck,
     RiskEvent,
     RiskLimits,
-    check_order,
+    RiskRule,
+    apply_rules,
     daily_loss,
     drawdown,
+    pre_trade_rules,
+    reducing_part,
     stop_crossed,
     stop_price,
     target_qty,
 )
 from cobflow.operators.state import snapshot, unstamp
-from cobflow.operators.strategies import Run
+from cobflow.operators.strategies import Run, risk_rules
 from cobflow.strategy import AccountView, Context, Intent, Strategy, StrategySecond, strategy_dead_letter
 from cobflow.tables import DECISIONS, EQUITY, FILLS, ORDERS, POSITIONS, RISK_EVENTS, AnyRow, TableRow
 
@@ -73,16 +77,18 @@ class ExecutionOptions:
     trade_from: int | None = None  # epoch second: before it the account does not exist yet
     trade_until: int | None = None  # epoch second: from it on, decisions only
     run: str = "paper"  # the `run` tag of every row (RUN_TABLES)
+    rules: tuple[RiskRule, ...] = ()  # the pre-trade rules in order (empty: rules 1-5 of the limits)
 
     @staticmethod
     def of(trading: TradingSettings, symbols: SymbolsConfig, wait_s: int | None = None) -> ExecutionOptions:
         t = trading
+        limits = RiskLimits.of(t)
         return ExecutionOptions(
-            t.mode, t.initial_cash, RiskLimits.of(t), t.min_order_notional,
+            t.mode, t.initial_cash, limits, t.min_order_notional,
             {s: spec.trading.shorting for s, spec in symbols.symbols.items()},
             {s: spec.trading.route for s, spec in symbols.symbols.items()},
             {v: symbols.fee_bps(v) for v in symbols.venues()}, wait_s, t.trade_from_s,
-            t.trade_until_s, t.run_id)
+            t.trade_until_s, t.run_id, pre_trade_rules(limits, risk_rules(t.risk_rules, limits)))
 
 
 @dataclass
@@ -376,8 +382,9 @@ class ExecutionState:
         recent = self.recent.setdefault(sym, deque())
         while recent and recent[0] <= t - 60:
             recent.popleft()
-        sent, events = check_order(qty, pos, mid, it.quality, self.halted is not None, len(recent),
-                                   self.options.limits)
+        order = OrderCheck(sym, t, qty, reducing_part(pos, qty), pos, mid, it.quality, self.halted is not None,
+                           len(recent), equity, it)
+        sent, events = apply_rules(order, self.options.rules or pre_trade_rules(self.options.limits))
         out: list[AnyRow] = [self._event(t, sym, e) for e in events]
         if sent == 0:
             out.append(self._with_reason(row, events[-1].rule))

@@ -1,5 +1,5 @@
-"""The built-in strategies, on the same API as a user's (`cobflow.strategy`), and the choice
-of each run's strategies from the settings.
+"""The built-in strategies, on the same API as a user's (`cobflow.strategy`), the choice of
+each run's strategies from the settings, and the user's risk rules.
 
 - `combined`: every source (the models and the rule signals), weighted by its recent hit
   rate; a model's vote is its score averaged over the symbol's `smoothing_s`, a dqn HOLD
@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from cobflow.config import MODEL_SOURCES, SymbolsConfig
+from cobflow.config import MODEL_SOURCES, PluginSpec, SymbolsConfig
+from cobflow.execution.risk import RiskLimits, RiskRule
 from cobflow.strategy import Context, Intent, PluginError, Strategy, load_class, validate_params
 
 DQN_SIGN = {"BUY": 1, "SELL": -1, "HOLD": 0}
@@ -175,6 +176,16 @@ def runs(symbols: SymbolsConfig, names: str | None, run_id: str = "paper") -> li
         run = run_id if len(chosen) <= 1 else f"{run_id}-{_label(name or label)}"
         out.append(Run(run, label, classes))
     return out
+
+
+def risk_rules(specs: tuple[PluginSpec, ...], limits: RiskLimits) -> tuple[RiskRule, ...]:
+    """The user's pre-trade rules (`COBFLOW_TRADING__RISK_RULES`), loaded and their
+    parameters checked (PluginError in one line)."""
+    out: list[RiskRule] = []
+    for spec in specs:
+        cls = load_class(spec.use, RiskRule, "risk rule")
+        out.append(cls(limits, validate_params(cls, spec.params, f"risk rule {spec.use!r}")))
+    return tuple(out)
 
 
 def models_wanted(all_runs: list[Run]) -> tuple[str, ...] | None:

@@ -55,7 +55,8 @@ def with_strategy(name: str | None, settings: Settings) -> Settings:
     """`--strategy NAME[,NAME...]` into the settings and the environment of the flows this
     command starts, every strategy loaded and its parameters checked first (one line)."""
     from cobflow.config import ConfigError, StrategySettings, load_symbols, strategy_name_problem
-    from cobflow.operators.strategies import runs
+    from cobflow.execution.risk import RiskLimits
+    from cobflow.operators.strategies import risk_rules, runs
 
     if name is not None:
         for n in name.split(","):
@@ -66,4 +67,5 @@ def with_strategy(name: str | None, settings: Settings) -> Settings:
         os.environ["COBFLOW_STRATEGY__NAME"] = strategy.name or ""
         settings = settings.model_copy(update={"strategy": strategy})
     runs(load_symbols(settings.symbols_file), settings.strategy.name, settings.trading.run_id)
+    risk_rules(settings.trading.risk_rules, RiskLimits.of(settings.trading))
     return settings

@@ -1,14 +1,19 @@
 """Position sizing and the risk rules of EXECUTION.md, in its order.
 
-Rules 1-5 are checked before every order (`check_order`); 6-8 at the close of each second
-(`stop_crossed`, `drawdown`, `daily_loss`). An order is split into the part that only
+Rules 1-5 are `RiskRule` objects checked before every order, in order (`apply_rules`),
+with a user's rules after them; 6-8 act at the close of each second (`stop_crossed`,
+`drawdown`, `daily_loss`, run by the account's step). An order is split into the part that only
 reduces the position and the rest: rules 1-5 never touch the reducing part, so a reducing
 order always passes and a flip through zero can be cut back to a close.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
 
 from cobflow.config import TradingSettings
 from cobflow.execution.account import sign
@@ -56,38 +61,164 @@ def reducing_part(position: float, qty: float) -> float:
     return sign(qty) * min(abs(qty), abs(position))
 
 
+@dataclass(frozen=True, slots=True)
+class OrderCheck:
+    """What a pre-trade rule reads of an order about to be created (EXECUTION.md "Risk
+    rules"): the order as the rules before it left it, and the account around it."""
+
+    symbol: str
+    t: int  # the decision's second
+    qty: float  # signed, as the rules before this one left it
+    reducing: float  # the part that only takes the position toward zero: no rule cuts below it
+    position: float
+    mid: float
+    quality: float
+    halted: bool
+    orders_last_minute: int  # the symbol's orders of the last 60 s of decisions
+    equity: float
+    second: Any = None  # the symbol's StrategySecond (COB, features, signals) for rules that read more
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """A pre-trade rule's verdict: send `qty` (the reducing part refuses the new exposure),
+    with the values compared and why."""
+
+    qty: float
+    value: float
+    threshold: float
+    detail: str
+
+
+class RiskRule:
+    """A pre-trade rule: `check` passes an order (None) or cuts it (a `Cut`). The built-ins
+    are rules 1-5 of EXECUTION.md in its order; a user's rule (`module:Class` in
+    `COBFLOW_TRADING__RISK_RULES`) runs after them on what they left. A rule is asked only
+    while the order still adds exposure; it never cuts below the reducing part."""
+
+    name: ClassVar[str] = ""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    def __init__(self, limits: RiskLimits, params: Any = None) -> None:
+        self.limits = limits
+        self.params = params
+
+    def check(self, order: OrderCheck) -> Cut | None:
+        """Args:
+            order: the order and its account, as the rules before left it.
+        Returns:
+            None to pass it, or a Cut (qty = order.reducing refuses the new exposure).
+        """
+        raise NotImplementedError
+
+
+class Halted(RiskRule):
+    """1. After a kill switch nothing but reducing orders passes."""
+
+    name = "halted"
+
+    def check(self, order: OrderCheck) -> Cut | None:
+        return Cut(order.reducing, 1.0, 0.0, "trading is halted: only reducing orders pass") if order.halted else None
+
+
+class DataQuality(RiskRule):
+    """2. Quality below min_quality refuses new exposure."""
+
+    name = "data_quality"
+
+    def check(self, order: OrderCheck) -> Cut | None:
+        lim = self.limits.min_quality
+        if order.quality < lim:
+            return Cut(order.reducing, order.quality, lim, "quality below min_quality: no new exposure")
+        return None
+
+
+class MaxOrderNotional(RiskRule):
+    """3. A larger order is clipped to max_order_notional."""
+
+    name = "max_order_notional"
+
+    def check(self, order: OrderCheck) -> Cut | None:
+        lim, q, mid = self.limits.max_order_notional, order.qty, order.mid
+        if abs(q) * mid <= lim:
+            return None
+        allowed = max(lim / mid, abs(order.reducing))
+        return Cut(sign(q) * allowed, abs(q) * mid, lim, "order notional above the limit")
+
+
+class MaxPositionNotional(RiskRule):
+    """4. The position after the order is clipped to max_position_notional."""
+
+    name = "max_position_notional"
+
+    def check(self, order: OrderCheck) -> Cut | None:
+        lim, mid = self.limits.max_position_notional, order.mid
+        after = order.position + order.qty
+        if abs(after) * mid <= lim:
+            return None
+        new = sign(after) * lim / mid - order.position
+        if abs(new) < abs(order.reducing) or sign(new) != sign(order.qty):
+            new = order.reducing
+        return Cut(new, abs(after) * mid, lim, "position notional after the order above the limit")
+
+
+class MaxOrdersPerMinute(RiskRule):
+    """5. Counted over the last 60 s of decisions, per symbol."""
+
+    name = "max_orders_per_minute"
+
+    def check(self, order: OrderCheck) -> Cut | None:
+        lim = self.limits.max_orders_per_minute
+        if order.orders_last_minute >= lim:
+            return Cut(order.reducing, float(order.orders_last_minute), float(lim),
+                       "orders of the last 60 s of decisions")
+        return None
+
+
+#: rules 1-5 of EXECUTION.md, in its order (6-8 act at a second's close: StopLoss,
+#: MaxDrawdown, DailyLoss below)
+PRE_TRADE: tuple[type[RiskRule], ...] = (Halted, DataQuality, MaxOrderNotional, MaxPositionNotional,
+                                         MaxOrdersPerMinute)
+
+
+def pre_trade_rules(limits: RiskLimits, extra: tuple[RiskRule, ...] = ()) -> tuple[RiskRule, ...]:
+    return (*(cls(limits) for cls in PRE_TRADE), *extra)
+
+
+def apply_rules(order: OrderCheck, rules: tuple[RiskRule, ...]) -> tuple[float, list[RiskEvent]]:
+    """The rules in order on an order: what may be sent, and a row for each rule that
+    refused or clipped it. A rule that raises refuses the new exposure (its detail says so)."""
+    events: list[RiskEvent] = []
+    red = order.reducing
+    qty_now = order.qty
+    for rule in rules:
+        if qty_now == red:  # nothing left that adds exposure
+            break
+        try:
+            cut = rule.check(replace(order, qty=qty_now))
+        except Exception as e:  # a user's rule costs its order, never the flow
+            line = " ".join(str(e).split()) or type(e).__name__
+            cut = Cut(red, 0.0, 0.0, f"{type(rule).__name__}.check raised {type(e).__name__}: {line}"[:500])
+        if cut is None:
+            continue
+        new = cut.qty
+        if not math.isfinite(new) or abs(new) > abs(qty_now) or (new != red and sign(new) != sign(qty_now)):
+            new = red  # a cut never adds, never turns the order round: anything else refuses
+        events.append(RiskEvent(rule.name or type(rule).__name__, cut.value, cut.threshold,
+                                "refused" if new == 0 else "clipped", qty_now, new, cut.detail))
+        qty_now = new
+    return qty_now, events
+
+
 def check_order(qty: float, position: float, mid: float, quality: float, halted: bool,
                 orders_last_minute: int, limits: RiskLimits) -> tuple[float, list[RiskEvent]]:
     """Rules 1-5 on an order of signed `qty`: what may be sent, and a row for each rule that
     refused or clipped it (with the values compared)."""
-    events: list[RiskEvent] = []
-    red = reducing_part(position, qty)
-
-    def cut(rule: str, new: float, value: float, threshold: float, detail: str) -> float:
-        events.append(RiskEvent(rule, value, threshold, "refused" if new == 0 else "clipped", qty_now, new, detail))
-        return new
-
-    qty_now = qty
-    if halted and qty_now != red:  # 1
-        qty_now = cut("halted", red, 1.0, 0.0, "trading is halted: only reducing orders pass")
-    if qty_now != red and quality < limits.min_quality:  # 2
-        qty_now = cut("data_quality", red, quality, limits.min_quality, "quality below min_quality: no new exposure")
-    if qty_now != red and abs(qty_now) * mid > limits.max_order_notional:  # 3
-        allowed = max(limits.max_order_notional / mid, abs(red))
-        qty_now = cut("max_order_notional", sign(qty_now) * allowed, abs(qty_now) * mid, limits.max_order_notional,
-                      "order notional above the limit")
-    after = position + qty_now
-    if qty_now != red and abs(after) * mid > limits.max_position_notional:  # 4
-        allowed_after = sign(after) * limits.max_position_notional / mid
-        new = allowed_after - position
-        if abs(new) < abs(red) or sign(new) != sign(qty_now):
-            new = red
-        qty_now = cut("max_position_notional", new, abs(after) * mid, limits.max_position_notional,
-                      "position notional after the order above the limit")
-    if qty_now != red and orders_last_minute >= limits.max_orders_per_minute:  # 5
-        qty_now = cut("max_orders_per_minute", red, float(orders_last_minute), float(limits.max_orders_per_minute),
-                      "orders of the last 60 s of decisions")
-    return qty_now, events
+    order = OrderCheck("", 0, qty, reducing_part(position, qty), position, mid, quality, halted,
+                       orders_last_minute, 0.0)
+    return apply_rules(order, pre_trade_rules(limits))
 
 
 def stop_price(position: float, avg_price: float, stop_loss_pct: float) -> float:
