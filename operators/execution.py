@@ -40,17 +40,17 @@ from cobflow.execution.account import Account
 from cobflow.execution.control import COMMANDS_FILE, read_commands, write_status
 from cobflow.execution.fills import BookTops, slice_fee, walk
 from cobflow.execution.risk import (
+    ACCOUNT_RULES,
+    AccountClose,
     OrderCheck,
     RiskEvent,
     RiskLimits,
     RiskRule,
+    StopLoss,
     apply_rules,
-    daily_loss,
     drawdown,
     pre_trade_rules,
     reducing_part,
-    stop_crossed,
-    stop_price,
     target_qty,
 )
 from cobflow.operators.state import snapshot, unstamp
@@ -300,23 +300,15 @@ class ExecutionState:
                 self.pending[sym] = Order(f"{sym}:{t}:{rule}", sym, t, -pos, rule, self.options.route.get(sym, "all"))
 
     def _account_rules(self, t: int, equity: float) -> list[AnyRow]:
-        """Rules 7 and 8 on equity(t)."""
+        """Rules 7 and 8 on equity(t), in order (a halt by 7 leaves 8 nothing to do)."""
         out: list[AnyRow] = []
-        lim = self.options.limits
-        dd = drawdown(self.peak, equity)
-        if dd >= lim.max_drawdown_pct and self.halted != "max_drawdown_pct" and self.halted != "operator":
-            self._close_all(t, "max_drawdown_pct")
-            self.halted, self.halted_until = "max_drawdown_pct", None
-            out.append(self._event(t, ACCOUNT, RiskEvent("max_drawdown_pct", dd, lim.max_drawdown_pct, "close_all",
-                                                         detail=f"peak {self.peak:.2f}, equity {equity:.2f}: "
-                                                                "halted until an operator resumes")))
-        loss = daily_loss(self.day_start, equity)
-        if loss >= lim.daily_loss_pct and self.halted is None:
-            self._close_all(t, "daily_loss_pct")
-            self.halted, self.halted_until = "daily_loss_pct", ((t // DAY_S) + 1) * DAY_S
-            out.append(self._event(t, ACCOUNT, RiskEvent("daily_loss_pct", loss, lim.daily_loss_pct, "close_all",
-                                                         detail=f"day start {self.day_start:.2f}, equity "
-                                                                f"{equity:.2f}: halted until the next UTC day")))
+        for cls in ACCOUNT_RULES:
+            rule = cls(self.options.limits)
+            event = rule.breach(AccountClose(t, equity, self.peak, self.day_start, self.halted))
+            if event is not None:
+                self._close_all(t, rule.name)
+                self.halted, self.halted_until = rule.name, rule.halted_until(t)
+                out.append(self._event(t, ACCOUNT, event))
         return out
 
     def _decision(self, it: StrategySecond, equity: float) -> TableRow | None:
@@ -353,13 +345,12 @@ class ExecutionState:
         h = self.account.holdings.get(sym)
         if h is None or h.position == 0 or sym in self.pending or it.mid is None:
             return []
-        pct = self.options.limits.stop_loss_pct
-        if not stop_crossed(h.position, h.avg_price, it.mid, pct):
+        event = StopLoss(self.options.limits).exit(h.position, h.avg_price, it.mid)
+        if event is None:
             return []
         self.pending[sym] = Order(f"{sym}:{t}:stop_loss", sym, t, -h.position, "stop_loss",
                                   self.options.route.get(sym, "all"))
-        return [self._event(t, sym, RiskEvent("stop_loss", it.mid, stop_price(h.position, h.avg_price, pct), "exit",
-                                              h.position, 0.0, f"avg entry {h.avg_price:.6g}, mid {it.mid:.6g}"))]
+        return [self._event(t, sym, event)]
 
     def _decide(self, t: int, it: StrategySecond, row: TableRow, equity: float) -> list[AnyRow]:
         sym = it.symbol

@@ -241,3 +241,89 @@ def drawdown(peak: float, equity: float) -> float:
 def daily_loss(day_start: float, equity: float) -> float:
     """Rule 8's measure: how far equity is below its value at the start of the UTC day."""
     return (day_start - equity) / day_start if day_start > 0 else 0.0
+
+
+# -- rules 6-8: at the close of each second ---------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class AccountClose:
+    """What an account rule reads at the close of second t."""
+
+    t: int
+    equity: float
+    peak: float
+    day_start: float  # equity at the start of t's UTC day
+    halted: str | None  # the rule (or "operator") that halted trading, if any
+
+
+class StopLoss:
+    """6. An open position whose mid crossed its stop price is closed by a market order
+    created at the next second."""
+
+    name = "stop_loss"
+
+    def __init__(self, limits: RiskLimits) -> None:
+        self.limits = limits
+
+    def exit(self, position: float, avg_price: float, mid: float) -> RiskEvent | None:
+        pct = self.limits.stop_loss_pct
+        if not stop_crossed(position, avg_price, mid, pct):
+            return None
+        return RiskEvent(self.name, mid, stop_price(position, avg_price, pct), "exit", position, 0.0,
+                         f"avg entry {avg_price:.6g}, mid {mid:.6g}")
+
+
+class AccountRule:
+    """A rule on the whole account at a second's close: when `breach` returns an event,
+    every position is closed and trading halts until `halted_until(t)` (None: until an
+    operator resumes)."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, limits: RiskLimits) -> None:
+        self.limits = limits
+
+    def breach(self, acct: AccountClose) -> RiskEvent | None:
+        raise NotImplementedError
+
+    def halted_until(self, t: int) -> int | None:
+        return None
+
+
+class MaxDrawdown(AccountRule):
+    """7. (peak - equity) / peak reaching max_drawdown_pct closes all and halts until an
+    operator resumes."""
+
+    name = "max_drawdown_pct"
+
+    def breach(self, acct: AccountClose) -> RiskEvent | None:
+        dd, lim = drawdown(acct.peak, acct.equity), self.limits.max_drawdown_pct
+        if dd < lim or acct.halted in (self.name, "operator"):
+            return None
+        return RiskEvent(self.name, dd, lim, "close_all",
+                         detail=f"peak {acct.peak:.2f}, equity {acct.equity:.2f}: halted until an operator resumes")
+
+
+DAY_S = 86_400
+
+
+class DailyLoss(AccountRule):
+    """8. Equity that far below its value at the start of the UTC day closes all and halts
+    until the next UTC day."""
+
+    name = "daily_loss_pct"
+
+    def breach(self, acct: AccountClose) -> RiskEvent | None:
+        loss, lim = daily_loss(acct.day_start, acct.equity), self.limits.daily_loss_pct
+        if loss < lim or acct.halted is not None:
+            return None
+        return RiskEvent(self.name, loss, lim, "close_all", detail=f"day start {acct.day_start:.2f}, equity "
+                                                                    f"{acct.equity:.2f}: halted until the next UTC day")
+
+    def halted_until(self, t: int) -> int | None:
+        return ((t // DAY_S) + 1) * DAY_S
+
+
+#: EXECUTION.md's eight rules, in its order
+RULES: tuple[type, ...] = (*PRE_TRADE, StopLoss, MaxDrawdown, DailyLoss)
+ACCOUNT_RULES: tuple[type[AccountRule], ...] = (MaxDrawdown, DailyLoss)

@@ -10,6 +10,7 @@ from pydantic import Field
 from cobflow.config import PluginError, StrategySettings, TradingSettings
 from cobflow.execution.risk import (
     PRE_TRADE,
+    RULES,
     Cut,
     OrderCheck,
     RiskLimits,
@@ -70,9 +71,11 @@ def order(qty: float, position: float = 0.0, **kw) -> OrderCheck:
     return OrderCheck(**{**base, **kw})
 
 
-def test_rules_one_to_five_are_objects_in_the_spec_order():
+def test_the_eight_rules_are_objects_in_the_spec_order():
     assert [r.name for r in PRE_TRADE] == ["halted", "data_quality", "max_order_notional", "max_position_notional",
                                            "max_orders_per_minute"]
+    assert [r.name for r in RULES] == [r.name for r in PRE_TRADE] + ["stop_loss", "max_drawdown_pct",
+                                                                     "daily_loss_pct"]
     # halted and low quality: rule 1 refuses, rule 2 is not asked (nothing new is left)
     sent, events = apply_rules(order(50.0, halted=True, quality=0.1), pre_trade_rules(LIMITS))
     assert sent == 0.0 and [e.rule for e in events] == ["halted"]
