@@ -14,7 +14,7 @@ from cobflow.app.report import make_report
 from cobflow.app.report.data import QuestDBSource
 from cobflow.app.runflow import kafka_flow, run_flow
 from cobflow.app.services import Services
-from cobflow.app.training import METRICS, train
+from cobflow.app.training import train
 from cobflow.capture import write_capture
 from cobflow.config import Settings, load_symbols
 from cobflow.connectors.simulator import SimConfig, simulate
@@ -59,7 +59,7 @@ def ensure_models(settings: Settings, opts: DemoOptions) -> str:
         compute(settings, capture, Path(tmp) / "rows", progress=False)
         for kind, epochs in (("cnn", 4), ("dqn", 2)):
             r = train(settings, kind, Path(tmp) / "rows", None, None, None, TrainConfig(epochs=epochs), progress=False)
-            metric = METRICS[kind]
+            metric = r.metric_name
             print(f"     {kind}: {metric} {r.metrics[metric]:.3f} in {r.seconds:.0f} s")
     return f"trained a cnn and a dqn into {root} on {opts.train_s:g} s of simulated market"
 

@@ -9,19 +9,15 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import torch
-
 from cobflow.app.recompute import export_questdb
 from cobflow.config import Settings
 from cobflow.metrics.vectors import LAYOUT
 from cobflow.models.checkpoints import CheckpointStore, Entry
 from cobflow.models.dataset import LabelSpec, load_series, make_samples
-from cobflow.models.runtime import load_cnn
-from cobflow.models.train import TrainConfig, train_cnn, train_dqn
+from cobflow.models.registry import KINDS, kind_class
+from cobflow.models.train import TrainConfig
 from cobflow.progress import Progress
 from cobflow.provenance import code_version
-
-METRICS = {"cnn": "val_directional_accuracy", "dqn": "val_mean_reward_bps"}
 
 
 @dataclass
@@ -30,6 +26,7 @@ class TrainResult:
     metrics: dict
     kept: Entry | None
     seconds: float
+    metric_name: str = "val_directional_accuracy"
 
 
 def label_spec(settings: Settings) -> LabelSpec:
@@ -48,22 +45,19 @@ def train(settings: Settings, kind: str, input: Path | None, since: int | None, 
             folder = Path(tmp)
             export_questdb(settings.questdb, ("features", "cob_summary", "cob_buckets", "pivots"), since, until, folder)
         samples = make_samples(load_series(folder), spec, stride=stride)
-    bar = Progress(f"train {kind}", total=config.epochs, unit=" epochs") if progress else None
-    metric_name = METRICS[kind]
+    model_kind = kind_class(kind, settings.models.kinds)()
+    name = model_kind.name
+    bar = Progress(f"train {name}", total=config.epochs, unit=" epochs") if progress else None
+    metric_name = model_kind.metric_name
 
     def report(epoch: int, loss: float, metric: float) -> None:
         if bar is not None:
             bar.note(f"loss {loss:.4f}, {metric_name} {metric:.4f}")
             bar(epoch)
 
-    extra: dict = {}
-    if kind == "cnn":
-        model: torch.nn.Module
-        model, metrics = train_cnn(samples, config, report)
-    else:
-        cnn, cnn_entry, _ = load_cnn(CheckpointStore(root, "cnn", settings.models.keep))
-        model, metrics = train_dqn(samples, cnn, config, report)
-        extra = {"cnn_checkpoint": cnn_entry.name}
+    model, metrics, extra = model_kind.train(samples, config, report, root)
+    if name not in KINDS:
+        extra = {**extra, "kind_class": f"{type(model_kind).__module__}:{type(model_kind).__qualname__}"}
     if bar is not None:
         bar.finish()
     meta = {"metric_name": metric_name, "layout": LAYOUT, "code_version": code_version(),
@@ -72,9 +66,9 @@ def train(settings: Settings, kind: str, input: Path | None, since: int | None, 
             "data_from": _iso(int(samples.seconds.min())), "data_to": _iso(int(samples.seconds.max())),
             "metrics": metrics, **extra}
     value = metrics[metric_name]
-    store = CheckpointStore(root, kind, settings.models.keep)
+    store = CheckpointStore(root, name, settings.models.keep)
     kept = store.save(model.state_dict(), meta, float(value) if value == value else float("-inf"))
-    return TrainResult(kind, metrics, kept, time.perf_counter() - start)
+    return TrainResult(name, metrics, kept, time.perf_counter() - start, metric_name)
 
 
 def _iso(second: int) -> str:

@@ -28,6 +28,10 @@ class PluginError(ConfigError):
     """A plug-in (`module:Class`) that cannot be used: the message is one line naming it."""
 
 
+#: a plug-in's name: `module.path:Class`
+_CLASS_SPEC = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
 def _default_home() -> Path:
     # A source checkout keeps jars, server data and logs beside the code (git-ignored);
     # an installed package keeps them in the user's cache.
@@ -158,6 +162,16 @@ class ModelSettings(BaseModel):
     window_s: int = Field(60, ge=5, description="seconds of feature vectors the cnn reads")
     horizon_s: int = Field(60, ge=1, description="the direction's horizon, and the embargo of the split")
     dead_zone_bps: float = Field(2.0, ge=0, description="returns within +-this over the horizon are flat")
+    kinds: tuple[str, ...] = Field((), description='your model kinds the strategy flow runs beside cnn and dqn '
+                                   '(JSON list of module:Class, e.g. ["mypkg.kinds:MyKind"])')
+
+    @field_validator("kinds")
+    @classmethod
+    def _kinds(cls, kinds: tuple[str, ...]) -> tuple[str, ...]:
+        for k in kinds:
+            if not _CLASS_SPEC.match(k):
+                raise ValueError(f"model kind {k!r}: expected module:Class")
+        return kinds
 
 
 class PluginSpec(BaseModel):
@@ -226,12 +240,11 @@ STRATEGIES = {
     "rules": "the rule signals only (imbalance crosses, arbitrage); runs no model",
 }
 MODEL_SOURCES = ("cnn", "dqn")
-_STRATEGY_NAME = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 
 def strategy_name_problem(name: str) -> str | None:
     """Why this is no strategy name (a built-in's, or module:Class); None when it is one."""
-    if name in STRATEGIES or _STRATEGY_NAME.match(name):
+    if name in STRATEGIES or _CLASS_SPEC.match(name):
         return None
     return f"unknown strategy {name!r}; built-in: {', '.join(STRATEGIES)}; yours: module:Class"
 

@@ -34,7 +34,7 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -49,6 +49,7 @@ from cobflow.raw import RawMessage
 __all__ = ["AccountView", "Context", "Intent", "ModelOutput", "PluginError", "Strategy", "StrategySecond"]
 ACTIONS = ("BUY", "SELL", "HOLD")
 CNN_INDEX = {name: i for i, (name, _) in enumerate(CNN_LAYOUT)}
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +219,7 @@ class Strategy:
         raise NotImplementedError
 
 
-def load_class(spec: str, base: type, what: str) -> type:
+def load_class(spec: str, base: type[T], what: str) -> type[T]:
     """`module:Class` -> the class, checked to be a subclass of `base`; one-line errors."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:

@@ -63,7 +63,7 @@ def strategy_options(settings: Settings) -> StrategyOptions:
     """The models of COBFLOW_MODELS__DIR if any are trained (their own label spec then)."""
     m = settings.models
     return StrategyOptions(LabelSpec(window_s=m.window_s, horizon_s=m.horizon_s, dead_zone_bps=m.dead_zone_bps),
-                           m.dir, settings.strategy)
+                           m.dir, settings.strategy, m.kinds)
 
 
 def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Dataflow:

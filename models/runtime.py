@@ -17,12 +17,14 @@ import torch
 from torch import nn
 
 from cobflow.metrics.pivots import LEVELS
-from cobflow.metrics.vectors import RL_SIZE
+from cobflow.metrics.vectors import CNN_SIZE, RL_SIZE
 from cobflow.models.checkpoints import CheckpointStore, Entry
 from cobflow.models.cnn import CnnModel
 from cobflow.models.dataset import LabelSpec
-from cobflow.models.registry import build
+from cobflow.models.kinds import ModelKind
+from cobflow.models.registry import build, kind_class
 from cobflow.models.train import PIVOT_SCALE, Normalised
+from cobflow.strategy import ModelOutput
 
 
 def load_cnn(store: CheckpointStore) -> tuple[Normalised, Entry, LabelSpec]:
@@ -50,31 +52,72 @@ def load_dqn(store: CheckpointStore) -> tuple[nn.Module, Entry]:
 
 @dataclass
 class SlotOutput:
-    direction_probs: np.ndarray  # (3,) down, flat, up
-    pivots: np.ndarray  # (LEVELS, 2): price offset bps, time offset s
+    direction_probs: np.ndarray | None  # (3,) down, flat, up (None: no cnn trained)
+    pivots: np.ndarray | None  # (LEVELS, 2): price offset bps, time offset s
     q: np.ndarray | None  # (3,) BUY, SELL, HOLD
     cnn_name: str = ""  # the checkpoints that made it
     dqn_name: str = ""
+    extra: tuple[ModelOutput, ...] = ()  # the other kinds' calls (COBFLOW_MODELS__KINDS)
+
+
+@dataclass
+class KindModel:
+    """The best checkpoint of a kind that runs alone in the flow."""
+
+    kind: ModelKind
+    model: nn.Module
+    name: str  # its checkpoint
+
+
+def load_kinds(root: Path, kinds: tuple[str, ...]) -> list[KindModel]:
+    """The configured kinds (module:Class) that have a checkpoint under root, best first."""
+    out = []
+    for spec in kinds:
+        kind = kind_class(spec)()
+        store = CheckpointStore(root, kind.name)
+        if store.best() is None:
+            continue
+        state, meta = store.load()
+        model = kind.load(state, meta)
+        model.eval()
+        entry = store.best()
+        assert entry is not None
+        out.append(KindModel(kind, model, entry.name))
+    return out
 
 
 class ModelRunner:
-    """The best cnn (and, if trained, the best dqn on top of it) of a checkpoint folder."""
+    """The best cnn (and, if trained, the best dqn on top of it) of a checkpoint folder, and
+    the best checkpoint of each configured kind that runs alone."""
 
-    def __init__(self, root: Path, symbols: list[str]) -> None:
+    def __init__(self, root: Path, symbols: list[str], kinds: tuple[str, ...] = (),
+                 spec: LabelSpec | None = None) -> None:
         torch.set_num_threads(1)
         self.symbols = sorted(symbols)
         self.slot = {s: i for i, s in enumerate(self.symbols)}
-        self.cnn, cnn_entry, self.spec = load_cnn(CheckpointStore(root, "cnn"))
-        self.cnn_name = cnn_entry.name
+        self.cnn: Normalised | None = None
+        self.cnn_name = ""
+        self.spec = spec or LabelSpec()
+        if self.has_cnn(root):
+            self.cnn, cnn_entry, self.spec = load_cnn(CheckpointStore(root, "cnn"))
+            self.cnn_name = cnn_entry.name
         self.dqn: nn.Module | None = None
         self.dqn_name = ""
-        if (Path(root) / "dqn" / "index.json").exists() and CheckpointStore(root, "dqn").best() is not None:
+        if self.cnn is not None and (Path(root) / "dqn" / "index.json").exists() \
+                and CheckpointStore(root, "dqn").best() is not None:
             self.dqn, dqn_entry = load_dqn(CheckpointStore(root, "dqn"))
             self.dqn_name = dqn_entry.name
+        self.kinds = load_kinds(root, kinds)
 
     @staticmethod
-    def available(root: Path) -> bool:
+    def has_cnn(root: Path) -> bool:
         return (Path(root) / "cnn" / "index.json").exists() and CheckpointStore(root, "cnn").best() is not None
+
+    @staticmethod
+    def available(root: Path, kinds: tuple[str, ...] = ()) -> bool:
+        return ModelRunner.has_cnn(root) or any(
+            CheckpointStore(root, kind_class(k).name).best() is not None for k in kinds
+            if (Path(root) / kind_class(k).name / "index.json").exists())
 
     @torch.inference_mode()
     def run(self, inputs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, float]],
@@ -82,13 +125,22 @@ class ModelRunner:
         """symbol -> (window (T, 220), heatmap (2, rows, 41), rl (30,), position) for one round
         (`seconds`, each symbol's second, is for the scheduled runner)."""
         n, spec = len(self.symbols), self.spec
-        win = np.zeros((n, spec.window_s, self.cnn.mean.shape[0]), np.float32)
+        win = np.zeros((n, spec.window_s, CNN_SIZE), np.float32)
         heat = np.zeros((n, 2, 300 // spec.heatmap_pool_s, 41), np.float32)
         rl = np.zeros((n, RL_SIZE), np.float32)
         pos = np.zeros((n, 1), np.float32)
         for sym, (w, h, r, p) in inputs.items():
             i = self.slot[sym]
             win[i], heat[i], rl[i], pos[i, 0] = w, h, r, p
+        extra: dict[str, list[ModelOutput]] = {sym: [] for sym in inputs}
+        for k in self.kinds:  # one batched call per kind, as the cnn's
+            probs_k = np.asarray(k.kind.predict(k.model, win, heat, rl, pos[:, 0]), np.float64)
+            for sym in inputs:
+                p_k = probs_k[self.slot[sym]]
+                j = int(np.argmax(p_k))
+                extra[sym].append(ModelOutput(k.kind.name, k.name, float(p_k[j]), p_k, direction=j - 1))
+        if self.cnn is None:
+            return {sym: SlotOutput(None, None, None, extra=tuple(extra[sym])) for sym in inputs}
         logits, piv, hidden = self.cnn(torch.from_numpy(win), torch.from_numpy(heat))
         probs = torch.softmax(logits, dim=1)
         q = None
@@ -98,7 +150,8 @@ class ModelRunner:
         pivots = (piv.view(n, LEVELS, 2) * PIVOT_SCALE).numpy()
         probs_np = probs.numpy()
         return {sym: SlotOutput(probs_np[self.slot[sym]], pivots[self.slot[sym]],
-                                None if q is None else q[self.slot[sym]], self.cnn_name, self.dqn_name)
+                                None if q is None else q[self.slot[sym]], self.cnn_name, self.dqn_name,
+                                tuple(extra[sym]))
                 for sym in inputs}
 
 
@@ -110,9 +163,10 @@ class ScheduledRunner:
     for it (`schedule.json` in the models folder: [{"from_s", "to_s", "dir"}]); seconds in no
     window get no model outputs."""
 
-    def __init__(self, root: Path, symbols: list[str]) -> None:
+    def __init__(self, root: Path, symbols: list[str], kinds: tuple[str, ...] = (),
+                 spec: LabelSpec | None = None) -> None:
         windows = json.loads((Path(root) / SCHEDULE).read_text())
-        self.windows = [(int(w["from_s"]), int(w["to_s"]), ModelRunner(Path(root) / w["dir"], symbols))
+        self.windows = [(int(w["from_s"]), int(w["to_s"]), ModelRunner(Path(root) / w["dir"], symbols, kinds, spec))
                         for w in windows]
         if not self.windows:
             raise ValueError(f"{root}/{SCHEDULE}: no windows")
@@ -128,11 +182,13 @@ class ScheduledRunner:
         return out
 
 
-def load_runner(root: Path | None, symbols: list[str]) -> ModelRunner | ScheduledRunner | None:
-    """The models of a checkpoints folder (a walk-forward schedule if it has one), or None."""
+def load_runner(root: Path | None, symbols: list[str], kinds: tuple[str, ...] = (),
+                spec: LabelSpec | None = None) -> ModelRunner | ScheduledRunner | None:
+    """The models of a checkpoints folder (a walk-forward schedule if it has one), or None.
+    `spec`: the label spec where no cnn checkpoint gives one."""
     if root is None:
         return None
     if (Path(root) / SCHEDULE).is_file():
-        return ScheduledRunner(root, symbols)
-    return ModelRunner(root, symbols) if ModelRunner.available(root) else None
+        return ScheduledRunner(root, symbols, kinds, spec)
+    return ModelRunner(root, symbols, kinds, spec) if ModelRunner.available(root, kinds) else None
 

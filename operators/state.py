@@ -17,7 +17,8 @@ from cobflow.config import load_settings
 #: venue books). 2: books keep checksum tokens; CobState parses its symbol's frames.
 #: 3: the moving averages keep their values in one buffer; bars may be native.
 #: 4: venue feeds keep the newest applied ts_recv (freshness); the features step's state.
-STATE_LAYOUT = 4
+#: 5: the account keeps each run's strategies; the signals-and-models step no longer decides.
+STATE_LAYOUT = 5
 
 
 class StaleRecoveryState(RuntimeError):

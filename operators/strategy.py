@@ -69,6 +69,7 @@ class StrategyOptions:
     spec: LabelSpec
     models_dir: Path | None  # None: no models, signals and decisions only
     heard: StrategySettings = StrategySettings()  # the strategies of the flow (their names)
+    kinds: tuple[str, ...] = ()  # the user's model kinds that run beside cnn and dqn (module:Class)
 
 
 @dataclass
@@ -96,6 +97,7 @@ class SymbolStrategy:
     book_at: np.ndarray = field(default_factory=lambda: np.full(HEAT_S, -1, np.int64))
     pending: deque = field(default_factory=deque)
     hits: dict[str, deque] = field(default_factory=dict)
+    hit_count: dict[str, int] = field(default_factory=dict)  # source -> hits in its window
     position: float = 0.0  # the dqn's own position, from its actions
 
     def __post_init__(self) -> None:
@@ -129,7 +131,11 @@ class SymbolStrategy:
 
     def hit_rate(self, source: str) -> float:
         h = self.hits.get(source)
-        return 0.5 if h is None or len(h) < PRIOR_OUTCOMES else float(np.mean(h))
+        return 0.5 if h is None or len(h) < PRIOR_OUTCOMES else self.hit_count[source] / len(h)
+
+    def hit_rates(self) -> dict[str, float]:
+        """Every source's hit rate now (a copy: the strategies read it later)."""
+        return {src: self.hit_rate(src) for src in self.hits}
 
     def outcomes(self, s: int, mid: float) -> list[AnyRow]:
         out: list[AnyRow] = []
@@ -139,10 +145,14 @@ class SymbolStrategy:
             ret = math.log(mid / p.mid) * 1e4
             hit = abs(ret) <= self.spec.dead_zone_bps if p.direction == 0 else p.direction * ret > 0
             hits = self.hits.setdefault(p.source, deque(maxlen=ROLLING))
+            # the count of hits in the window, kept as it slides: count / n is np.mean's value
+            # exactly (a sum of zeros and ones is exact), at a fraction of its cost
+            count = self.hit_count.get(p.source, 0) - (int(hits[0]) if len(hits) == ROLLING else 0) + int(hit)
+            self.hit_count[p.source] = count
             hits.append(1.0 if hit else 0.0)
             out.append(TableRow(PREDICTION_OUTCOMES.name, p.second * NS, {"symbol": self.symbol, "source": p.source}, {
                 "direction": p.direction, "confidence": p.confidence, "horizon_s": h, "realized_return_bps": ret,
-                "hit": hit, "rolling_accuracy": float(np.mean(hits))}))
+                "hit": hit, "rolling_accuracy": count / len(hits)}))
         return out
 
 
@@ -270,14 +280,14 @@ class StrategyState:
         mid = (sec.summary or {}).get("mid")
         calls: list[ModelOutput] = []
         predictions: list[tuple[str, int, float]] = []
-        if result is not None and self.models is not None:
+        if result is not None and self.models is not None and result.direction_probs is not None:
             p = result.direction_probs
             k = int(np.argmax(p))
             out.append(TableRow(MODEL_OUTPUTS.name, ts, {"symbol": st.symbol, "model_type": "cnn",
                                                          "model_name": result.cnn_name}, {
                 "confidence": float(p[k]), "action": None, "action_confidence": None, "direction": DIRECTIONS[k],
                 "direction_confidence": float(p[k]), "probabilities": p.astype(np.float64),
-                "pivots": result.pivots.reshape(-1).astype(np.float64)}))
+                "pivots": np.asarray(result.pivots).reshape(-1).astype(np.float64)}))
             calls.append(ModelOutput("cnn", result.cnn_name, float(p[k]), p, direction=k - 1))
             predictions.append(("cnn", k - 1, float(p[k])))
             if result.q is not None:
@@ -294,14 +304,21 @@ class StrategyState:
                 if sign:  # a dqn HOLD makes no call on the direction
                     predictions.append(("dqn", sign, float(soft[a])))
                 st.position = {0: 1.0, 1: -1.0}.get(a, st.position)
+        for m in result.extra if result is not None and self.models is not None else ():
+            k = m.direction + 1 if m.direction is not None else int(np.argmax(m.probabilities))
+            out.append(TableRow(MODEL_OUTPUTS.name, ts, {"symbol": st.symbol, "model_type": m.kind, "model_name": m.name}, {
+                "confidence": m.confidence, "action": None, "action_confidence": None, "direction": DIRECTIONS[k],
+                "direction_confidence": m.confidence, "probabilities": np.asarray(m.probabilities, np.float64),
+                "pivots": np.zeros(0)}))
+            calls.append(m)
+            predictions.append((m.kind, k - 1, m.confidence))
         for sig in sec.signals:
             if sig.direction:
                 predictions.append((sig.kind, sig.direction, sig.strength))
         if mid is not None and mid > 0:
             st.pending.extend(Pending(sec.s, src, d, c, mid) for src, d, c in predictions)
-        rates = {src: st.hit_rate(src) for src in st.hits}
         return out, StrategySecond(sec.symbol, sec.s, sec.quality, mid, sec.summary, sec.features,
-                                   tuple(sec.signals), tuple(calls), rates, sec.tops)
+                                   tuple(sec.signals), tuple(calls), st.hit_rates(), sec.tops)
 
 
 def for_execution(made: list[AnyRow], seconds: list[Second], records: dict[tuple[str, int], StrategySecond]) -> list:
@@ -321,7 +338,7 @@ class StrategyLogic(StatefulBatchLogic):
     def __init__(self, state: StrategyState | None, symbols: SymbolsConfig, options: StrategyOptions,
                  execution: bool = False, models: bool = True) -> None:
         self.execution = execution
-        runner = load_runner(options.models_dir, list(symbols.symbols)) if models else None
+        runner = load_runner(options.models_dir, list(symbols.symbols), options.kinds, options.spec) if models else None
         if state is None:
             state = StrategyState(symbols, runner.spec if runner else options.spec, runner)
         else:

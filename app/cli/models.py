@@ -9,11 +9,11 @@ from cobflow.app.cli.common import Subparsers, command, err, positive_int
 from cobflow.config import Settings
 from cobflow.times import parse_time
 
-KINDS = ("cnn", "dqn")  # cobflow.app.training.METRICS's keys (torch is imported only when a command runs)
+KINDS = ("cnn", "dqn")  # the built-ins (cobflow.models.registry; torch is imported only when a command runs)
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from cobflow.app.training import METRICS, train
+    from cobflow.app.training import train
     from cobflow.models.checkpoints import CheckpointError
     from cobflow.models.dataset import DatasetError
     from cobflow.models.train import TrainConfig
@@ -28,8 +28,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
                   progress=not args.quiet)
     except (DatasetError, CheckpointError, ValueError) as exc:
         return err(str(exc))
-    metric = METRICS[args.kind]
-    print(f"trained {args.kind} in {r.seconds:.1f} s: {metric} {r.metrics[metric]:.4f} "
+    metric = r.metric_name
+    print(f"trained {r.kind} in {r.seconds:.1f} s: {metric} {r.metrics[metric]:.4f} "
           f"(train loss {r.metrics['train_loss']:.4f}; {r.metrics['samples_train']:,} training and "
           f"{r.metrics['samples_valid']:,} validation samples)")
     print(f"kept as {r.kept.name}" if r.kept else "not kept: the top checkpoints are all better")
@@ -56,7 +56,8 @@ def cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
 
 def add_commands(sub: Subparsers) -> None:
     s = command(sub, "train", "train a model kind on stored features; keep the top checkpoints", cmd_train)
-    s.add_argument("kind", choices=KINDS, help="cnn first: the dqn reads the best cnn's outputs")
+    s.add_argument("kind", help=f"{', '.join(KINDS)} (cnn first: the dqn reads the best cnn's outputs), a kind "
+                                "named in COBFLOW_MODELS__KINDS, or your module:Class (a cobflow.models.kinds.ModelKind)")
     s.add_argument("--input", type=Path, metavar="DIR", help="a `cobflow compute` output folder (default: QuestDB)")
     s.add_argument("--from", dest="since", metavar="T", help="QuestDB: rows from T (ISO 8601 or ns)")
     s.add_argument("--to", dest="until", metavar="T", help="QuestDB: rows before T")
