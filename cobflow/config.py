@@ -257,6 +257,9 @@ class StrategySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str | None = Field(default=None, description="comma separated: " + ", ".join(STRATEGIES) + ", or module:Class")
+    signals: tuple[PluginSpec, ...] = Field(
+        default=(), description='your rule signals asked each second after the built-ins (JSON): ["mypkg.sig:Spread"] or '
+        '[{"use": "mypkg.sig:Spread", "params": {...}}]')
 
     @field_validator("name")
     @classmethod

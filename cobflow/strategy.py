@@ -254,11 +254,16 @@ def validate_params(cls: type, params: Mapping[str, Any], label: str) -> Any:
         raise PluginError(f"{label}: parameter {key}: {err['msg']}") from None
 
 
-def strategy_dead_letter(run: str, strategy: str, second: StrategySecond, error: BaseException) -> DeadLetter:
-    """The dead letter of a strategy that raised on a second: the exception's one line, and
-    the symbol and second it was called for (stage `strategy`)."""
+def plugin_dead_letter(where: str, call: str, symbol: str, s: int, error: BaseException,
+                       stage: str = "strategy") -> DeadLetter:
+    """The dead letter of a plug-in that raised on a symbol's second: the exception's one
+    line, and the symbol and second it was called for."""
     line = " ".join(str(error).split()) or type(error).__name__
-    reason = f"run {run}: {strategy}.on_second raised {type(error).__name__}: {line}"[:1000]
-    payload = f'{{"symbol": "{second.symbol}", "second": {second.s}}}'
-    return DeadLetter("strategy", reason, RawMessage(second.s * 1_000_000_000, "cobflow", "strategy", run,
-                                                    second.symbol, payload))
+    reason = f"{where}: {call} raised {type(error).__name__}: {line}"[:1000]
+    payload = f'{{"symbol": "{symbol}", "second": {s}}}'
+    return DeadLetter(stage, reason, RawMessage(s * 1_000_000_000, "cobflow", stage, where, symbol, payload))
+
+
+def strategy_dead_letter(run: str, strategy: str, second: StrategySecond, error: BaseException) -> DeadLetter:
+    """The dead letter of a strategy that raised on a second (stage `strategy`)."""
+    return plugin_dead_letter(f"run {run}", f"{strategy}.on_second", second.symbol, second.s, error)

@@ -25,7 +25,7 @@ from cobflow.operators.execution import ExecutionOptions, execution
 from cobflow.operators.split import RowsAndDeadLetters, split_rows
 from cobflow.operators.strategies import models_wanted
 from cobflow.operators.strategies import runs as strategy_runs
-from cobflow.operators.strategy import StrategyOptions, strategy
+from cobflow.operators.strategy import StrategyOptions, StrategyState, signal_classes, strategy
 from cobflow.raw import RawMessage
 from cobflow.tables import FLOW_TABLES, RUN_TABLES
 
@@ -40,6 +40,7 @@ def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConf
     the COB and feature tables and the dead letters from the same input). `strategy_rows=False`
     too: the decisions and the account's rows only (RUN_TABLES: a backtest's run)."""
     runs = strategy_runs(symbols, options.heard.name, trading.run_id)  # every plug-in checked before anything runs
+    StrategyState(symbols, options.spec, None, signal_classes(options.signals))
     keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True, trading.book_notional(), lateness)
     decided = strategy("strategy", keyed, symbols, options, execution=True, models=models_wanted(runs) != ())
     wait_s = max(2, math.ceil(3 * idle_timeout)) if idle_timeout else None
@@ -63,7 +64,7 @@ def strategy_options(settings: Settings) -> StrategyOptions:
     """The models of COBFLOW_MODELS__DIR if any are trained (their own label spec then)."""
     m = settings.models
     return StrategyOptions(LabelSpec(window_s=m.window_s, horizon_s=m.horizon_s, dead_zone_bps=m.dead_zone_bps),
-                           m.dir, settings.strategy, m.kinds)
+                           m.dir, settings.strategy, m.kinds, settings.strategy.signals)
 
 
 def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Dataflow:

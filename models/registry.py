@@ -4,28 +4,18 @@ command line, or in COBFLOW_MODELS__KINDS for the flow)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from cobflow.config import PluginError
-from cobflow.models.cnn import CnnModel
+from cobflow.models.checkpoints import CheckpointStore
 from cobflow.models.dataset import Samples
-from cobflow.models.dqn import DqnModel
 from cobflow.models.kinds import EpochReport, ModelKind
-from cobflow.models.train import TrainConfig
+from cobflow.models.loading import load_cnn
+from cobflow.models.train import TrainConfig, train_cnn, train_dqn
 from cobflow.strategy import load_class
-
-MODULES: dict[str, Callable[..., nn.Module]] = {"cnn": CnnModel, "dqn": DqnModel}
-
-
-def build(kind: str, **config: object) -> nn.Module:
-    try:
-        return MODULES[kind](**config)
-    except KeyError:
-        raise ValueError(f"unknown model kind {kind!r}; known: {', '.join(MODULES)}") from None
 
 
 class Cnn(ModelKind):
@@ -37,8 +27,6 @@ class Cnn(ModelKind):
 
     def train(self, samples: Samples, config: TrainConfig, report: EpochReport | None,
               models_dir: Path) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
-        from cobflow.models.train import train_cnn
-
         model, metrics = train_cnn(samples, config, report)
         return model, metrics, {}
 
@@ -52,10 +40,6 @@ class Dqn(ModelKind):
 
     def train(self, samples: Samples, config: TrainConfig, report: EpochReport | None,
               models_dir: Path) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
-        from cobflow.models.checkpoints import CheckpointStore
-        from cobflow.models.runtime import load_cnn
-        from cobflow.models.train import train_dqn
-
         cnn, cnn_entry, _ = load_cnn(CheckpointStore(models_dir, "cnn"))
         model, metrics = train_dqn(samples, cnn, config, report)
         return model, metrics, {"cnn_checkpoint": cnn_entry.name}

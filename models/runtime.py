@@ -18,36 +18,13 @@ from torch import nn
 
 from cobflow.metrics.pivots import LEVELS
 from cobflow.metrics.vectors import CNN_SIZE, RL_SIZE
-from cobflow.models.checkpoints import CheckpointStore, Entry
-from cobflow.models.cnn import CnnModel
+from cobflow.models.checkpoints import CheckpointStore
 from cobflow.models.dataset import LabelSpec
 from cobflow.models.kinds import ModelKind
-from cobflow.models.registry import build, kind_class
+from cobflow.models.loading import load_cnn, load_dqn
+from cobflow.models.registry import kind_class
 from cobflow.models.train import PIVOT_SCALE, Normalised
 from cobflow.strategy import ModelOutput
-
-
-def load_cnn(store: CheckpointStore) -> tuple[Normalised, Entry, LabelSpec]:
-    state, meta = store.load()
-    spec = LabelSpec(**meta["label_spec"])
-    cnn = build("cnn", window_s=spec.window_s, heat_rows=300 // spec.heatmap_pool_s)
-    assert isinstance(cnn, CnnModel)
-    model = Normalised(cnn)
-    model.load_state_dict(state)
-    model.eval()
-    entry = store.best()
-    assert entry is not None
-    return model, entry, spec
-
-
-def load_dqn(store: CheckpointStore) -> tuple[nn.Module, Entry]:
-    state, _ = store.load()
-    model = build("dqn")
-    model.load_state_dict(state)
-    model.eval()
-    entry = store.best()
-    assert entry is not None
-    return model, entry
 
 
 @dataclass

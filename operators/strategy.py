@@ -32,16 +32,16 @@ import numpy as np
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
-from cobflow.config import StrategySettings, SymbolsConfig
+from cobflow.config import PluginSpec, StrategySettings, SymbolsConfig
 from cobflow.execution.fills import BookTops
-from cobflow.metrics.signals import ImbalanceCross, LiquidityAnomaly, Signal
+from cobflow.metrics.signals import SOURCES, Signal, SignalSource
 from cobflow.metrics.vectors import CNN_SIZE
 from cobflow.models.dataset import LabelSpec, heatmap_rows
 from cobflow.models.output import ACTIONS, DIRECTIONS
 from cobflow.models.runtime import ModelRunner, ScheduledRunner, SlotOutput, load_runner
 from cobflow.operators.signals import signal_row
 from cobflow.operators.state import stamp, unstamp
-from cobflow.strategy import ModelOutput, StrategySecond
+from cobflow.strategy import ModelOutput, StrategySecond, load_class, plugin_dead_letter, validate_params
 from cobflow.tables import (
     COB_BUCKETS,
     COB_SUMMARY,
@@ -70,6 +70,7 @@ class StrategyOptions:
     models_dir: Path | None  # None: no models, signals and decisions only
     heard: StrategySettings = StrategySettings()  # the strategies of the flow (their names)
     kinds: tuple[str, ...] = ()  # the user's model kinds that run beside cnn and dqn (module:Class)
+    signals: tuple[PluginSpec, ...] = ()  # the user's signal sources after the built-ins
 
 
 @dataclass
@@ -86,9 +87,7 @@ class SymbolStrategy:
     symbol: str
     spec: LabelSpec
     min_quality: float
-    imbalance_average: str
-    imbalance: ImbalanceCross
-    anomaly: LiquidityAnomaly
+    sources: list[SignalSource]  # the rule signals asked each second, in order
     first: int | None = None
     # rings, one slot per second: the last T cnn vectors, the last 300 s of bucket quantities
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, CNN_SIZE), np.float32))
@@ -206,13 +205,25 @@ def seconds_of(rows: list) -> list[Second]:
     return out
 
 
+def signal_sources(symbol: str, strategy: Any, extra: tuple[tuple[type[SignalSource], dict], ...]) -> list[SignalSource]:
+    """The symbol's signal sources: the built-ins with its `strategy:` settings, then the user's."""
+    out: list[SignalSource] = []
+    for cls in SOURCES:
+        out.append(cls(symbol, cls.Params.model_validate(cls.defaults(strategy))))
+    for cls, params in extra:
+        out.append(cls(symbol, validate_params(cls, {**cls.defaults(strategy), **params},
+                                               f"signal source {cls.__name__}")))
+    return out
+
+
 class StrategyState:
-    def __init__(self, symbols: SymbolsConfig, spec: LabelSpec, models: ModelRunner | ScheduledRunner | None) -> None:
+    def __init__(self, symbols: SymbolsConfig, spec: LabelSpec, models: ModelRunner | ScheduledRunner | None,
+                 sources: tuple[tuple[type[SignalSource], dict], ...] = ()) -> None:
+        """`sources`: the user's signal sources after the built-ins, (class, params) each."""
         self.spec = spec
         self.models = models
         self.symbols = {
-            name: SymbolStrategy(name, spec, s.features.min_quality, s.strategy.imbalance_average,
-                                 ImbalanceCross(s.strategy.imbalance_threshold), LiquidityAnomaly(z=s.strategy.anomaly_z))
+            name: SymbolStrategy(name, spec, s.features.min_quality, signal_sources(name, s.strategy, sources))
             for name, s in symbols.symbols.items()}
 
     def add(self, rows: list) -> list[AnyRow]:
@@ -246,14 +257,24 @@ class StrategyState:
                     records[(rec.symbol, rec.s)] = rec
         return out, seconds, records
 
-    def _before(self, st: SymbolStrategy, sec: Second) -> list[AnyRow]:
-        out: list[AnyRow] = []
+    def _before(self, st: SymbolStrategy, sec: Second) -> list:
+        """The second's signals (rows, and dead letters of a user's source that raised) and outcomes."""
+        out: list = []
         summ = sec.summary
         if summ is None:
             return out
         ts = sec.s * NS
-        for sig in (st.imbalance.second(summ.get(st.imbalance_average)),
-                    st.anomaly.second(sec.s, (summ.get("bid_qty_total") or 0.0) + (summ.get("ask_qty_total") or 0.0))):
+        for source in st.sources:
+            try:
+                sig = source.on_second(sec.s, summ, sec.features)
+                if sig is not None and not isinstance(sig, Signal):
+                    raise TypeError(f"returned {type(sig).__name__}, not a Signal or None")
+            except Exception as e:  # a user's source costs its own signal of the second, never the flow
+                if type(source) in SOURCES:
+                    raise
+                out.append(plugin_dead_letter("signals", f"{type(source).__name__}.on_second", st.symbol, sec.s, e,
+                                              "signal"))
+                sig = None
             if sig is not None:
                 sec.signals.append(sig)
                 out.append(signal_row(st.symbol, ts, sig))
@@ -321,6 +342,11 @@ class StrategyState:
                                    tuple(sec.signals), tuple(calls), st.hit_rates(), sec.tops)
 
 
+def signal_classes(specs: tuple[PluginSpec, ...]) -> tuple[tuple[type[SignalSource], dict], ...]:
+    """The user's signal sources (COBFLOW_STRATEGY__SIGNALS), loaded (PluginError in one line)."""
+    return tuple((load_class(p.use, SignalSource, "signal source"), dict(p.params)) for p in specs)
+
+
 def for_execution(made: list[AnyRow], seconds: list[Second], records: dict[tuple[str, int], StrategySecond]) -> list:
     """The step's rows, and a StrategySecond for each second (the account reads those; a
     second without features has one too: its fills and marks)."""
@@ -340,7 +366,8 @@ class StrategyLogic(StatefulBatchLogic):
         self.execution = execution
         runner = load_runner(options.models_dir, list(symbols.symbols), options.kinds, options.spec) if models else None
         if state is None:
-            state = StrategyState(symbols, runner.spec if runner else options.spec, runner)
+            state = StrategyState(symbols, runner.spec if runner else options.spec, runner,
+                                  signal_classes(options.signals))
         else:
             state.models = runner  # modules are not kept in the store
         self.state = state

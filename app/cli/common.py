@@ -56,16 +56,20 @@ def with_strategy(name: str | None, settings: Settings) -> Settings:
     command starts, every strategy loaded and its parameters checked first (one line)."""
     from cobflow.config import ConfigError, StrategySettings, load_symbols, strategy_name_problem
     from cobflow.execution.risk import RiskLimits
+    from cobflow.models.dataset import LabelSpec
     from cobflow.operators.strategies import risk_rules, runs
+    from cobflow.operators.strategy import StrategyState, signal_classes
 
     if name is not None:
         for n in name.split(","):
             problem = strategy_name_problem(n.strip())
             if problem:
                 raise ConfigError(f"--strategy: {problem}")
-        strategy = StrategySettings(name=name)
+        strategy = StrategySettings.model_validate({**settings.strategy.model_dump(), "name": name})
         os.environ["COBFLOW_STRATEGY__NAME"] = strategy.name or ""
         settings = settings.model_copy(update={"strategy": strategy})
     runs(load_symbols(settings.symbols_file), settings.strategy.name, settings.trading.run_id)
     risk_rules(settings.trading.risk_rules, RiskLimits.of(settings.trading))
+    symbols = load_symbols(settings.symbols_file)
+    StrategyState(symbols, LabelSpec(), None, signal_classes(settings.strategy.signals))  # their params too
     return settings

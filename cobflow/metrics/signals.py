@@ -8,14 +8,19 @@
 - `liquidity_anomaly`: robust z-score of the book's total liquidity (bid_qty_total +
   ask_qty_total over the 41 buckets) against the seconds of the trailing 10 minutes before
   S: (x - median) / (1.4826 x MAD); a signal when |z| >= its threshold (no direction).
+
+The per-second ones are `SignalSource`s (below), the plug-in point for a user's signals.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 
 @dataclass(frozen=True)
@@ -101,3 +106,81 @@ class LiquidityAnomaly:
                                  "more liquidity than usual" if z > 0 else "liquidity drained")
         h.append((s, total))
         return out
+
+
+class SignalSource:
+    """A rule signal of one symbol, asked once a second (after the second's COB and features
+    rows, before the models and strategies): a `Signal` when it fires, else None. The
+    built-ins are `imbalance` and `liquidity_anomaly` (arbitrage is made where the venue
+    books are); a user's is `module:Class` in `COBFLOW_STRATEGY__SIGNALS`, asked after them.
+    Its signals are `signals` rows, scored as predictions (their hit rate), and votes of the
+    combined strategy when they have a direction. State on `self` is kept across restarts."""
+
+    kind: ClassVar[str] = ""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    def __init__(self, symbol: str, params: Any) -> None:
+        self.symbol = symbol
+        self.params = params
+
+    @classmethod
+    def defaults(cls, symbol_strategy: Any) -> dict[str, Any]:
+        """Parameters taken from the symbol's `strategy:` settings before the user's."""
+        return {}
+
+    def on_second(self, s: int, cob: Mapping[str, Any], features: Mapping[str, Any] | None) -> Signal | None:
+        """Args:
+            s: the epoch second.
+            cob: its cob_summary columns.
+            features: its features columns (None: the second has none).
+        Returns:
+            A Signal (kind = this source's kind) or None.
+        """
+        raise NotImplementedError
+
+
+class Imbalance(SignalSource):
+    """The whole-book imbalance average crossing +-threshold."""
+
+    kind = "imbalance"
+
+    class Params(SignalSource.Params):
+        average: str = Field("li_ma_15", pattern=r"^li_ma_(1|5|15|60)$")
+        threshold: float = Field(0.3, gt=0, lt=1)
+
+    def __init__(self, symbol: str, params: Any) -> None:
+        super().__init__(symbol, params)
+        self.cross = ImbalanceCross(params.threshold)
+
+    @classmethod
+    def defaults(cls, symbol_strategy: Any) -> dict[str, Any]:
+        return {"average": symbol_strategy.imbalance_average, "threshold": symbol_strategy.imbalance_threshold}
+
+    def on_second(self, s: int, cob: Mapping[str, Any], features: Mapping[str, Any] | None) -> Signal | None:
+        return self.cross.second(cob.get(self.params.average))
+
+
+class Anomaly(SignalSource):
+    """The book's total liquidity far from its trailing 10 minutes (no direction)."""
+
+    kind = "liquidity_anomaly"
+
+    class Params(SignalSource.Params):
+        z: float = Field(4.0, gt=0)
+
+    def __init__(self, symbol: str, params: Any) -> None:
+        super().__init__(symbol, params)
+        self.anomaly = LiquidityAnomaly(z=params.z)
+
+    @classmethod
+    def defaults(cls, symbol_strategy: Any) -> dict[str, Any]:
+        return {"z": symbol_strategy.anomaly_z}
+
+    def on_second(self, s: int, cob: Mapping[str, Any], features: Mapping[str, Any] | None) -> Signal | None:
+        return self.anomaly.second(s, (cob.get("bid_qty_total") or 0.0) + (cob.get("ask_qty_total") or 0.0))
+
+
+#: the per-second rule signals, in the order they are asked
+SOURCES: tuple[type[SignalSource], ...] = (Imbalance, Anomaly)

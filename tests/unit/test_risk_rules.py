@@ -4,6 +4,8 @@ only its own order, a cut that would add exposure never taking effect."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import Field
 
@@ -21,7 +23,7 @@ from cobflow.execution.risk import (
 )
 from cobflow.operators.strategies import risk_rules
 from cobflow.operators.strategy import StrategyOptions
-from cobflow.strategy import Context, Intent, Strategy
+from cobflow.strategy import Context, Intent, Strategy, StrategySecond
 from tests.rowtools import run_cob
 from tests.simdata import sim
 from tests.unit.test_strategy import SPEC, SYMBOLS
@@ -134,3 +136,21 @@ def test_a_bad_rule_is_refused_at_start_in_one_line():
                                                 "params": {"max_bps": 500}}]).risk_rules, LIMITS)
     assert [type(r).__name__ for r in risk_rules(TradingSettings(
         risk_rules=["tests.unit.test_risk_rules:WideSpread"]).risk_rules, LIMITS)] == ["WideSpread"]
+
+
+def test_the_readme_risk_rule_runs_as_written(tmp_path, monkeypatch):
+    """The README's "Add a risk rule" code, saved as a user's module and turned on by its
+    setting: it refuses the new exposure of every second wider than its limit."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("## Add a risk rule"):]
+    code = section[section.index("```python\n") + 10:section.index("```\n", section.index("```python\n"))]
+    (tmp_path / "mystrats").mkdir()
+    (tmp_path / "mystrats" / "rules.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    [rule] = risk_rules(TradingSettings(risk_rules=[{"use": "mystrats.rules:WideSpread",
+                                                     "params": {"max_bps": 3}}]).risk_rules, LIMITS)
+    second = StrategySecond("X", 10, 1.0, 100.0, {"spread_bps": 4.0}, {})
+    sent, events = apply_rules(order(50.0, second=second), (*pre_trade_rules(LIMITS), rule))
+    assert sent == 0.0 and [(e.rule, e.value, e.threshold) for e in events] == [("wide_spread", 4.0, 3.0)]
+    calm = StrategySecond("X", 10, 1.0, 100.0, {"spread_bps": 2.0}, {})
+    assert apply_rules(order(50.0, second=calm), (*pre_trade_rules(LIMITS), rule)) == (50.0, [])
