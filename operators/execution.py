@@ -38,7 +38,7 @@ from bytewax.operators import StatefulBatchLogic
 from cobflow.config import SymbolsConfig, TradingSettings
 from cobflow.execution.account import Account
 from cobflow.execution.control import COMMANDS_FILE, read_commands, write_status
-from cobflow.execution.fills import BookTops, slice_fee, walk
+from cobflow.execution.fills import BookTops, BookWalk, FeeModel, FillModel, LatencyModel, NextSecond, TakerFee
 from cobflow.execution.risk import (
     ACCOUNT_RULES,
     AccountClose,
@@ -78,6 +78,13 @@ class ExecutionOptions:
     trade_until: int | None = None  # epoch second: from it on, decisions only
     run: str = "paper"  # the `run` tag of every row (RUN_TABLES)
     rules: tuple[RiskRule, ...] = ()  # the pre-trade rules in order (empty: rules 1-5 of the limits)
+    fill_model: FillModel = field(default_factory=BookWalk)
+    fee_model: FeeModel | None = None  # None: the venues' taker fees (fee_bps)
+    latency: LatencyModel = field(default_factory=NextSecond)
+
+    def __post_init__(self) -> None:
+        if self.fee_model is None:
+            object.__setattr__(self, "fee_model", TakerFee(self.fee_bps))
 
     @staticmethod
     def of(trading: TradingSettings, symbols: SymbolsConfig, wait_s: int | None = None) -> ExecutionOptions:
@@ -205,10 +212,11 @@ class ExecutionState:
         filled: set[str] = set()
         for sym in sorted(self.pending):  # 1. the orders of t-1 (or older ones a gap left behind)
             order = self.pending[sym]
-            if order.decision_s + 1 > t:
+            arrival = self.options.latency.arrival(order.decision_s)
+            if arrival > t:
                 continue
             del self.pending[sym]
-            item = items.get(sym) if order.decision_s + 1 == t else None
+            item = items.get(sym) if arrival == t else None
             out.extend(self._fill(order, item.tops if item is not None else None))
             filled.add(sym)
         acct = self.account
@@ -270,14 +278,16 @@ class ExecutionState:
         return out
 
     def _fill(self, order: Order, tops: BookTops | None) -> list[AnyRow]:
-        t = order.decision_s + 1
+        t = self.options.latency.arrival(order.decision_s)
         ts, out = t * NS, list[AnyRow]()
         books = tops.venues if tops is not None else {}
-        slices = walk(books, order.qty, order.route)
+        slices = self.options.fill_model.fill(books, order.qty, order.route)
+        fee_model = self.options.fee_model
+        assert fee_model is not None
         side, s = ("buy", 1) if order.qty > 0 else ("sell", -1)
         filled = notional = fees = 0.0
         for i, sl in enumerate(slices):
-            fee = slice_fee(sl, self.options.fee_bps.get(sl.venue, 10.0))
+            fee = fee_model.fee(sl)
             self.account.fill(order.symbol, s * sl.qty, sl.price, fee)
             filled += sl.qty
             notional += sl.qty * sl.price

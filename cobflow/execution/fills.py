@@ -90,3 +90,54 @@ def walk(books: dict[str, VenueLevels], qty: float, route: str = ALL_VENUES) -> 
 def slice_fee(s: Slice, fee_bps: float) -> float:
     """EXECUTION.md: notional x the venue's taker fee / 1e4."""
     return s.price * s.qty * fee_bps / 1e4
+
+
+# -- the models as objects: fill, fee and latency, separate (as hftbacktest keeps them) ---------
+
+class FillModel:
+    """How a market order fills against the books of its arrival second."""
+
+    def fill(self, books: dict[str, VenueLevels], qty: float, route: str = ALL_VENUES) -> list[Slice]:
+        """The slices of a market order of signed `qty` (> 0 buys), in the order taken."""
+        raise NotImplementedError
+
+
+class BookWalk(FillModel):
+    """EXECUTION.md's walk of the synced venue books (the default)."""
+
+    def fill(self, books: dict[str, VenueLevels], qty: float, route: str = ALL_VENUES) -> list[Slice]:
+        return walk(books, qty, route)
+
+
+class FeeModel:
+    """What a slice pays (negative: a rebate)."""
+
+    def fee(self, s: Slice) -> float:
+        raise NotImplementedError
+
+
+class TakerFee(FeeModel):
+    """EXECUTION.md: notional x the venue's `taker_fee_bps` / 1e4 (default 10 bps)."""
+
+    def __init__(self, bps: dict[str, float], default_bps: float = 10.0) -> None:
+        self.bps = dict(bps)
+        self.default_bps = default_bps
+
+    def fee(self, s: Slice) -> float:
+        return slice_fee(s, self.bps.get(s.venue, self.default_bps))
+
+
+class LatencyModel:
+    """When an order decided at second S reaches the venue: the second whose closing books
+    it fills against."""
+
+    def arrival(self, decision_s: int) -> int:
+        raise NotImplementedError
+
+
+class NextSecond(LatencyModel):
+    """EXECUTION.md's next-second rule: created at S + 1s, filled by the books at the end of
+    S + 1 (nothing of S + 1 was known at the decision)."""
+
+    def arrival(self, decision_s: int) -> int:
+        return decision_s + 1

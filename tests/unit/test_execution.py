@@ -384,3 +384,33 @@ def test_live_trading_is_refused_and_bad_limits_name_their_key():
         SymbolsConfig.model_validate({"symbols": {"X": {"bucket": 1, "venues": {"binance": "X-USDT"},
                                                         "trading": {"route": "okx"}}}})
     assert TradingSettings().mode == "paper"
+
+
+# -- fill, fee and latency as separate models --------------------------------------------------
+
+def test_fill_fee_and_latency_are_separate_objects_the_account_asks():
+    from dataclasses import replace
+
+    from cobflow.execution.fills import BookWalk, FeeModel, NextSecond, Slice, TakerFee
+
+    class HalfWalk(BookWalk):
+        """Fills half of what the walk would (a stand-in for a user's fill model)."""
+
+        def fill(self, books, qty, route="all"):
+            return [Slice(s.venue, s.price, s.qty / 2) for s in super().fill(books, qty, route)]
+
+    class Rebate(FeeModel):
+        def fee(self, s):
+            return -s.price * s.qty * 1e-4  # a 1 bps rebate
+
+    default = options()
+    assert isinstance(default.fill_model, BookWalk) and isinstance(default.latency, NextSecond)
+    assert isinstance(default.fee_model, TakerFee) and default.fee_model.bps == {"a": 10.0, "b": 2.0}
+    st = ExecutionState(["X"], replace(options(), fill_model=HalfWalk(), fee_model=Rebate()))
+    rows = run(st, [second("X", 10, 100.0, "BUY"), second("X", 11, 100.0)])
+    [fill] = of(rows, "fills")
+    # the walk takes 100 at 100.1 from venue a (deep() quotes mid +- 0.1); half of it, paid a rebate
+    assert fill.columns["qty"] == pytest.approx(50.0) and fill.columns["price"] == pytest.approx(100.1)
+    assert fill.columns["fee"] == pytest.approx(-50.0 * 100.1 * 1e-4)
+    [order] = of(rows, "orders")
+    assert order.columns["status"] == "partial" and order.columns["filled"] == pytest.approx(50.0)
