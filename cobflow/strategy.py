@@ -28,28 +28,24 @@ reason `strategy_error` and a dead letter with the exception's line; the flow go
 
 from __future__ import annotations
 
-import importlib
 import math
-import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cobflow.config import PluginError
 from cobflow.deadletter import DeadLetter
 from cobflow.execution.fills import BookTops
 from cobflow.metrics.signals import Signal
 from cobflow.metrics.vectors import CNN_LAYOUT
+from cobflow.plugins import PluginParams, SymbolPlugin
 from cobflow.raw import RawMessage
 
 __all__ = ["AccountView", "Context", "Intent", "ModelOutput", "PluginError", "Strategy", "StrategySecond"]
 ACTIONS = ("BUY", "SELL", "HOLD")
 CNN_INDEX = {name: i for i, (name, _) in enumerate(CNN_LAYOUT)}
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,26 +182,18 @@ class Intent:
         return None
 
 
-class Strategy:
+class Strategy(SymbolPlugin):
     """The base of every strategy, the built-ins' too. Subclass it, set `Params` to a pydantic
-    model of your parameters (validated at start, one line naming a bad key), and write
-    `on_second`. `self.symbol` and `self.params` are set before the first call."""
+    model of your parameters (a subclass of `Strategy.Params`, validated at start, one line
+    naming a bad key), and write `on_second`. `self.symbol` and `self.params` are set before
+    the first call."""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    class Params(PluginParams):
+        pass
 
     #: the model kinds whose outputs it reads (None: every trained kind; () none): the flow
     #: runs no model that no strategy of the flow reads
     models: ClassVar[tuple[str, ...] | None] = None
-
-    def __init__(self, symbol: str, params: Any) -> None:
-        self.symbol = symbol
-        self.params = params
-
-    @classmethod
-    def defaults(cls, symbol_strategy: Any) -> dict[str, Any]:
-        """Parameters taken from the symbol's `strategy:` settings before the user's."""
-        return {}
 
     def on_second(self, ctx: Context) -> Intent | None:
         """The call for ctx's second (None: HOLD with reason `no_signal`).
@@ -217,41 +205,6 @@ class Strategy:
             An `Intent`, or None.
         """
         raise NotImplementedError
-
-
-def load_class(spec: str, base: type[T], what: str) -> type[T]:
-    """`module:Class` -> the class, checked to be a subclass of `base`; one-line errors."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise PluginError(f"{what} {spec!r}: expected module:Class (e.g. mypkg.momentum:Momentum)")
-    if os.getcwd() not in sys.path and "" not in sys.path:  # a user's module beside them, as `python -m` finds it
-        sys.path.append(os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as e:  # any failure of the user's module: one line
-        raise PluginError(f"{what} {spec!r}: cannot import {module_name} ({type(e).__name__}: {e})") from None
-    obj: Any = module
-    for part in attr.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            raise PluginError(f"{what} {spec!r}: {module_name} has no {attr}")
-    if not isinstance(obj, type) or not issubclass(obj, base):
-        raise PluginError(f"{what} {spec!r}: {attr} is not a {base.__name__} (subclass {base.__module__}."
-                          f"{base.__name__})")
-    return obj
-
-
-def validate_params(cls: type, params: Mapping[str, Any], label: str) -> Any:
-    """The class's `Params` model over these parameters; one line naming the first bad key."""
-    model = getattr(cls, "Params", None)
-    if model is None or not (isinstance(model, type) and issubclass(model, BaseModel)):
-        raise PluginError(f"{label}: its Params is not a pydantic model")
-    try:
-        return model.model_validate(dict(params))
-    except ValidationError as e:
-        err = e.errors()[0]
-        key = ".".join(str(x) for x in err["loc"]) or "params"
-        raise PluginError(f"{label}: parameter {key}: {err['msg']}") from None
 
 
 def plugin_dead_letter(where: str, call: str, symbol: str, s: int, error: BaseException,

@@ -15,7 +15,7 @@ from cobflow.models.dataset import Samples
 from cobflow.models.kinds import EpochReport, ModelKind
 from cobflow.models.loading import load_cnn
 from cobflow.models.train import TrainConfig, train_cnn, train_dqn
-from cobflow.strategy import load_class
+from cobflow.plugins import load_class
 
 
 class Cnn(ModelKind):

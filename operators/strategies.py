@@ -19,9 +19,10 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from cobflow.config import MODEL_SOURCES, PluginSpec, SymbolsConfig
+from cobflow.config import MODEL_SOURCES, PluginError, PluginSpec, SymbolsConfig
 from cobflow.execution.risk import RiskLimits, RiskRule
-from cobflow.strategy import Context, Intent, PluginError, Strategy, load_class, validate_params
+from cobflow.plugins import load_class, validate_params
+from cobflow.strategy import Context, Intent, Strategy
 
 DQN_SIGN = {"BUY": 1, "SELL": -1, "HOLD": 0}
 

@@ -41,7 +41,8 @@ from cobflow.models.output import ACTIONS, DIRECTIONS
 from cobflow.models.runtime import ModelRunner, ScheduledRunner, SlotOutput, load_runner
 from cobflow.operators.signals import signal_row
 from cobflow.operators.state import stamp, unstamp
-from cobflow.strategy import ModelOutput, StrategySecond, load_class, plugin_dead_letter, validate_params
+from cobflow.plugins import load_class, validate_params
+from cobflow.strategy import ModelOutput, StrategySecond, plugin_dead_letter
 from cobflow.tables import (
     COB_BUCKETS,
     COB_SUMMARY,

@@ -13,10 +13,9 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
 from cobflow.config import TradingSettings
 from cobflow.execution.account import sign
+from cobflow.plugins import PluginParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +97,8 @@ class RiskRule:
 
     name: ClassVar[str] = ""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    class Params(PluginParams):
+        pass
 
     def __init__(self, limits: RiskLimits, params: Any = None) -> None:
         self.limits = limits

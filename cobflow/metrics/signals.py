@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from cobflow.plugins import PluginParams, SymbolPlugin
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ class LiquidityAnomaly:
         return out
 
 
-class SignalSource:
+class SignalSource(SymbolPlugin):
     """A rule signal of one symbol, asked once a second (after the second's COB and features
     rows, before the models and strategies): a `Signal` when it fires, else None. The
     built-ins are `imbalance` and `liquidity_anomaly` (arbitrage is made where the venue
@@ -118,17 +120,8 @@ class SignalSource:
 
     kind: ClassVar[str] = ""
 
-    class Params(BaseModel):
-        model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    def __init__(self, symbol: str, params: Any) -> None:
-        self.symbol = symbol
-        self.params = params
-
-    @classmethod
-    def defaults(cls, symbol_strategy: Any) -> dict[str, Any]:
-        """Parameters taken from the symbol's `strategy:` settings before the user's."""
-        return {}
+    class Params(PluginParams):
+        pass
 
     def on_second(self, s: int, cob: Mapping[str, Any], features: Mapping[str, Any] | None) -> Signal | None:
         """Args:
