@@ -23,6 +23,7 @@ from cobflow.dataflows.sources import CaptureSource, RawTopicsSource
 from cobflow.deadletter import DeadLetter
 from cobflow.kafka_io import ensure_topics
 from cobflow.operators.split import split_dead_letters, split_rows
+from cobflow.plugins import PLUGIN_STAGES
 from cobflow.raw import RawMessage
 from cobflow.tables import PIPELINE_TABLES, AnyRow, Table, TableRow
 
@@ -51,11 +52,12 @@ def questdb_output(settings: Settings, tables: list[Table], rows: Stream[AnyRow]
                    flow: str, dead_letters: bool = True) -> None:
     """Rows, dead-letter rows and lag rows into QuestDB; dead letters (whole) into dlq.
     `unread`: the input's own dead letters (kafka_input's third stream). `flow`: the flow's
-    name (its dlq producer's transactional id). `dead_letters=False`: neither table rows
-    nor dlq records of them (a flow beside the COB flow, which reports the same ones)."""
+    name (its dlq producer's transactional id). `dead_letters=False`: only the dead letters
+    of its own plug-ins (strategies, rule signals), not those of the input and the books (a
+    flow beside the COB flow, which reports the same ones)."""
     dead = op.merge("all_dead_letters", dead, unread)
     if not dead_letters:
-        dead = op.filter("no_dead_letters", dead, _never)
+        dead = op.filter("own_dead_letters", dead, _own)
     dead_rows = op.map("dead_letter_row", dead, DeadLetter.row)
     everything = op.merge("all_rows", rows, dead_rows, lag)
     op.output("questdb", op.flat_map_batch("by_table", everything, by_table),
@@ -63,8 +65,8 @@ def questdb_output(settings: Settings, tables: list[Table], rows: Stream[AnyRow]
     op.output("dlq", op.map("for_dlq", dead, for_dlq), DlqSink(settings.kafka, flow))
 
 
-def _never(_: object) -> bool:
-    return False
+def _own(d: DeadLetter) -> bool:
+    return d.stage in PLUGIN_STAGES
 
 
 def file_input(flow: Dataflow, path: str | Path, batch_size: int, progress: bool,

@@ -115,3 +115,22 @@ def test_the_example_strategies_side_by_side_give_the_same_fills_from_kafka_and_
     assert not query(settings.questdb, f"select count() n from {settings.questdb.table('model_outputs')}")[0]["n"]
     for t in COMPARED:
         assert_same_rows(in_questdb[t], keyed(read_table(out, t).to_pylist(), t), t, t)
+
+
+def test_beside_the_cob_flow_the_strategy_flow_still_reports_its_plug_ins_dead_letters(namespace, tmp_path):
+    """docker compose's strategy service writes only its own tables (COB_TABLES=false: the COB
+    flow reports the input's dead letters); a strategy that raises still leaves its dead
+    letters, one per refused second."""
+    settings, env = namespace
+    env["COBFLOW_FLOW__COB_TABLES"] = "false"
+    capture = tmp_path / "sim.jsonl"
+    cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "40", "--seed", "63", "--out", str(capture))
+    cobflow(env, "--config", str(CONFIG), "replay", str(capture))
+    cobflow(env, "--config", str(CONFIG), "run", "strategy", "--strategy", "tests.unit.test_strategy_api:Raising")
+    wait_for_wal(settings.questdb, [settings.questdb.table(t) for t in ("decisions", "dead_letters")])
+    errors = query(settings.questdb, f"select count() n from {settings.questdb.table('decisions')} "
+                                     "where reason = 'strategy_error'")[0]["n"]
+    dead = query(settings.questdb, f"select stage, venue, reason from {settings.questdb.table('dead_letters')}")
+    assert errors > 0 and len(dead) == errors
+    assert {d["stage"] for d in dead} == {"strategy"} and {d["venue"] for d in dead} == {"cobflow"}
+    assert all("Raising.on_second raised RuntimeError: boom at" in d["reason"] for d in dead)

@@ -150,7 +150,7 @@ def test_backtest_runs_the_checkpoint_files_it_is_given_and_the_named_strategy(t
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text())
     assert [(c["kind"], c["name"]) for c in report["checkpoints"]] == [("cnn", cnn.stem)]
-    assert report["config"]["strategy"] == {"name": "cnn"}
+    assert report["config"]["strategy"] == {"name": "cnn", "signals": []}  # no signal sources of the user
     outputs = read_table(out, "model_outputs").to_pylist()
     assert outputs and {(o["model_type"], o["model_name"]) for o in outputs} == {("cnn", cnn.stem)}
     decided = [d for d in read_table(out, "decisions").to_pylist() if d["reason"] not in ("no_signal",)

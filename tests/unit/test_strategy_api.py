@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -190,9 +191,10 @@ def test_bad_parameters_name_their_key_and_the_symbol():
 def test_the_command_line_refuses_a_bad_strategy_before_it_runs(tmp_path):
     capture = tmp_path / "none.jsonl"
     capture.write_text("")
+    env = {k: v for k, v in os.environ.items() if k not in ("COBFLOW_SYMBOLS_FILE", "COBFLOW_STRATEGY__NAME")}
     out = subprocess.run([sys.executable, "-m", "cobflow", "backtest", "--input", str(capture), "--out",
                           str(tmp_path / "bt"), "--strategy", "nosuchpkg.mod:X"], capture_output=True, text=True,
-                         cwd=ROOT, timeout=120)
+                         cwd=ROOT, timeout=120, env=env)
     assert out.returncode == 2, out.stderr
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot import nosuchpkg.mod" in lines[0] and "Traceback" not in out.stderr
