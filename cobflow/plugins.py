@@ -15,9 +15,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from cobflow.config import PluginError
 
 T = TypeVar("T")
-#: the dead-letter stages of plug-ins that raised: a strategy flow beside the COB flow
+#: the dead-letter stages of plug-ins that raised or answered nonsense: a strategy flow beside the COB flow
 #: reports these itself (the COB flow reports the input's and the books')
-PLUGIN_STAGES = ("strategy", "signal")
+PLUGIN_STAGES = ("strategy", "signal", "model")
 
 
 class PluginParams(BaseModel):

@@ -85,6 +85,12 @@ class ModelRunner:
             self.dqn, dqn_entry = load_dqn(CheckpointStore(root, "dqn"))
             self.dqn_name = dqn_entry.name
         self.kinds = load_kinds(root, kinds)
+        self.errors: list[tuple[str, BaseException]] = []  # (kind, error) of rounds not yet reported
+
+    def take_errors(self) -> list[tuple[str, BaseException]]:
+        """The errors of the user's kinds since the last call."""
+        out, self.errors = self.errors, []
+        return out
 
     @staticmethod
     def has_cnn(root: Path) -> bool:
@@ -111,7 +117,13 @@ class ModelRunner:
             win[i], heat[i], rl[i], pos[i, 0] = w, h, r, p
         extra: dict[str, list[ModelOutput]] = {sym: [] for sym in inputs}
         for k in self.kinds:  # one batched call per kind, as the cnn's
-            probs_k = np.asarray(k.kind.predict(k.model, win, heat, rl, pos[:, 0]), np.float64)
+            try:
+                probs_k = np.asarray(k.kind.predict(k.model, win, heat, rl, pos[:, 0]), np.float64)
+                if probs_k.shape != (n, 3) or not np.isfinite(probs_k).all():
+                    raise ValueError(f"predict returned {probs_k.shape} values, not ({n}, 3) finite probabilities")
+            except Exception as e:  # a user's kind costs its own outputs of the round, never the flow
+                self.errors.append((type(k.kind).__name__, e))
+                continue
             for sym in inputs:
                 p_k = probs_k[self.slot[sym]]
                 j = int(np.argmax(p_k))
@@ -147,7 +159,10 @@ class ScheduledRunner:
                         for w in windows]
         if not self.windows:
             raise ValueError(f"{root}/{SCHEDULE}: no windows")
-        self.spec = self.windows[0][2].spec
+
+    def take_errors(self) -> list[tuple[str, BaseException]]:
+        return [e for _, _, runner in self.windows for e in runner.take_errors()]
+        self.spec: LabelSpec = self.windows[0][2].spec
 
     def run(self, inputs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, float]],
             seconds: dict[str, int] | None = None) -> dict[str, SlotOutput]:

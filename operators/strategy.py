@@ -34,7 +34,7 @@ from bytewax.operators import StatefulBatchLogic
 
 from cobflow.config import PluginSpec, StrategySettings, SymbolsConfig
 from cobflow.execution.fills import BookTops
-from cobflow.metrics.signals import SOURCES, Signal, SignalSource
+from cobflow.metrics.signals import SOURCES, Signal, SignalSource, signal_problem
 from cobflow.metrics.vectors import CNN_SIZE
 from cobflow.models.dataset import LabelSpec, heatmap_rows
 from cobflow.models.output import ACTIONS, DIRECTIONS
@@ -231,11 +231,11 @@ class StrategyState:
         """Rows of whole seconds (any symbols, each symbol's in time order) -> the step's rows."""
         return self.add_seconds(rows)[0]
 
-    def add_seconds(self, rows: list) -> tuple[list[AnyRow], list[Second], dict[tuple[str, int], StrategySecond]]:
+    def add_seconds(self, rows: list) -> tuple[list, list[Second], dict[tuple[str, int], StrategySecond]]:
         """`add`, the seconds it read, and the typed record of each second with features."""
         seconds = seconds_of(rows)
         records: dict[tuple[str, int], StrategySecond] = {}
-        out: list[AnyRow] = []
+        out: list = []  # rows, and dead letters of plug-ins
         # rounds: the k-th second of each symbol in this batch go through the models together
         queues: dict[str, list[Second]] = {}
         for sec in seconds:
@@ -251,6 +251,10 @@ class StrategyState:
                     inputs[sym] = x
             results = self.models.run(inputs, {sym: round_[sym].s for sym in inputs}) \
                 if self.models is not None and inputs else {}
+            if self.models is not None and inputs:
+                for kind, e in self.models.take_errors():  # a dead letter per symbol-second it cost
+                    out.extend(plugin_dead_letter("models", f"{kind}.predict", sym, round_[sym].s, e, "model")
+                               for sym in sorted(inputs))
             for sym in sorted(round_):
                 made, rec = self._after(self.symbols[sym], round_[sym], results.get(sym))
                 out.extend(made)
@@ -268,8 +272,9 @@ class StrategyState:
         for source in st.sources:
             try:
                 sig = source.on_second(sec.s, summ, sec.features)
-                if sig is not None and not isinstance(sig, Signal):
-                    raise TypeError(f"returned {type(sig).__name__}, not a Signal or None")
+                problem = None if sig is None else signal_problem(sig)
+                if problem:
+                    raise ValueError(problem)
             except Exception as e:  # a user's source costs its own signal of the second, never the flow
                 if type(source) in SOURCES:
                     raise
@@ -367,7 +372,8 @@ class StrategyLogic(StatefulBatchLogic):
         self.execution = execution
         runner = load_runner(options.models_dir, list(symbols.symbols), options.kinds, options.spec) if models else None
         if state is None:
-            state = StrategyState(symbols, runner.spec if runner else options.spec, runner,
+            spec: LabelSpec = runner.spec if runner is not None else options.spec
+            state = StrategyState(symbols, spec, runner,
                                   signal_classes(options.signals))
         else:
             state.models = runner  # modules are not kept in the store

@@ -175,5 +175,20 @@ class Anomaly(SignalSource):
         return self.anomaly.second(s, (cob.get("bid_qty_total") or 0.0) + (cob.get("ask_qty_total") or 0.0))
 
 
+def signal_problem(sig: object) -> str | None:
+    """Why a source's return cannot be a signal row and a vote (None: it can)."""
+    if not isinstance(sig, Signal):
+        return f"returned {type(sig).__name__}, not a Signal or None"
+    if sig.direction not in (-1, 0, 1):
+        return f"direction {sig.direction!r} is not -1, 0 or 1"
+    if not isinstance(sig.strength, (int, float)) or not 0.0 <= sig.strength <= 1.0:
+        return f"strength {sig.strength!r} is not in [0, 1]"
+    for name in ("value", "threshold"):
+        v = getattr(sig, name)
+        if not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
+            return f"{name} {v!r} is not a finite number"
+    return None
+
+
 #: the per-second rule signals, in the order they are asked
 SOURCES: tuple[type[SignalSource], ...] = (Imbalance, Anomaly)

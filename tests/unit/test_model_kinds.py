@@ -13,6 +13,7 @@ import torch
 
 from cobflow.config import StrategySettings, TradingSettings, load_settings
 from cobflow.dataflows.sinks.parquet import write_tables
+from cobflow.models.kinds import ModelKind
 from cobflow.operators.strategy import StrategyOptions
 from cobflow.strategy import Context, Intent, Strategy
 from cobflow.tables import TABLES
@@ -110,3 +111,32 @@ def test_an_unknown_kind_is_refused_in_one_line(capsys, stored):
     assert len(err) == 1 and "model kind 'nosuchpkg.kinds:X': cannot import nosuchpkg.kinds" in err[0]
     assert main(["train", "lstm", "--input", str(stored)]) == 2
     assert "model kind 'lstm': not one of cnn, dqn and not module:Class" in capsys.readouterr().err
+
+
+class Broken(ModelKind):
+    """A kind whose checkpoint loads but whose predictions are nonsense or raise."""
+
+    name = "logreg"  # reads the logreg checkpoints trained above
+
+    def load(self, state, meta):
+        return torch.nn.Identity()
+
+    def predict(self, model, windows, heat, rl, position):
+        if int(windows[:, -1, 0].sum() * 1e6) % 2:
+            raise RuntimeError("bad\nbatch")
+        return np.full((len(windows), 3), np.nan)
+
+
+def test_a_kind_that_raises_or_answers_nan_costs_its_outputs_never_the_flow(trained):
+    models, _ = trained
+    opts = StrategyOptions(SPEC, models, StrategySettings(name="tests.unit.test_model_kinds:FollowLogReg"),
+                           ("tests.unit.test_model_kinds:Broken",))
+    rows, dead = run_cob(sim(60.0, seed=94, venues=VENUES, alpha=1.0), SYMBOLS, strategy=opts,
+                         trading=TradingSettings(min_order_notional=0.0))
+    assert not [r for r in rows if r.table == "model_outputs"]
+    mine = [d for d in dead if d.stage == "model"]
+    assert mine and all(d.reason.startswith("models: Broken.predict raised ") and "\n" not in d.reason for d in mine)
+    assert any("RuntimeError: bad batch" in d.reason for d in mine)
+    assert any("not (2, 3) finite probabilities" in d.reason for d in mine)
+    decisions = [d for d in rows if d.table == "decisions"]
+    assert len(decisions) > 50 and {d.columns["action"] for d in decisions} == {"HOLD"}  # heard nothing, went on

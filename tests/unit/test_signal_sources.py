@@ -93,3 +93,17 @@ def test_a_bad_source_is_refused_in_one_line():
         signal_classes((PluginSpec(use="tests.unit.test_signal_sources:nope"),))
     with pytest.raises(PluginError, match=r"parameter bps: Input should be greater than 0"):
         flow([{"use": "tests.unit.test_signal_sources:MicroLean", "params": {"bps": -1}}])
+
+
+class NaNStrength(SignalSource):
+    kind = "nan_strength"
+
+    def on_second(self, s: int, cob: Any, features: Any) -> Signal | None:
+        return Signal(self.kind, 1, float("nan"), 0.0, 0.0)
+
+
+def test_a_signal_that_is_no_number_is_a_dead_letter_not_a_vote():
+    rows, dead = flow(["tests.unit.test_signal_sources:NaNStrength"], strategy="combined")
+    assert not [r for r in rows if r.table == "signals" and r.symbols["kind"] == "nan_strength"]
+    assert [d for d in dead if d.stage == "signal" and "strength nan is not in [0, 1]" in d.reason]
+    assert all(d.columns["score"] == d.columns["score"] for d in rows if d.table == "decisions")  # no NaN vote
