@@ -179,7 +179,7 @@ class PluginSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    use: str = Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$", description="module:Class")
+    use: str = Field(pattern=_CLASS_SPEC.pattern, description="module:Class")
     params: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="before")

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+import orjson
 
 from cobflow.config import PluginError
 from cobflow.deadletter import DeadLetter
@@ -213,7 +214,7 @@ def plugin_dead_letter(where: str, call: str, symbol: str, s: int, error: BaseEx
     line, and the symbol and second it was called for."""
     line = " ".join(str(error).split()) or type(error).__name__
     reason = f"{where}: {call} raised {type(error).__name__}: {line}"[:1000]
-    payload = f'{{"symbol": "{symbol}", "second": {s}}}'
+    payload = orjson.dumps({"symbol": symbol, "second": s}).decode()
     return DeadLetter(stage, reason, RawMessage(s * 1_000_000_000, "cobflow", stage, where, symbol, payload))
 
 

@@ -41,6 +41,7 @@ from cobflow.execution.control import COMMANDS_FILE, read_commands, write_status
 from cobflow.execution.fills import BookTops, BookWalk, FeeModel, FillModel, LatencyModel, NextSecond, TakerFee
 from cobflow.execution.risk import (
     ACCOUNT_RULES,
+    DAY_S,
     AccountClose,
     OrderCheck,
     RiskEvent,
@@ -59,7 +60,6 @@ from cobflow.strategy import AccountView, Context, Intent, Strategy, StrategySec
 from cobflow.tables import DECISIONS, EQUITY, FILLS, ORDERS, POSITIONS, RISK_EVENTS, AnyRow, TableRow
 
 NS = 1_000_000_000
-DAY_S = 86_400
 KEY = "account"
 ACCOUNT = "account"  # the symbol tag of the account's own risk events
 
