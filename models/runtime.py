@@ -159,10 +159,11 @@ class ScheduledRunner:
                         for w in windows]
         if not self.windows:
             raise ValueError(f"{root}/{SCHEDULE}: no windows")
+        self.spec: LabelSpec = self.windows[0][2].spec
 
     def take_errors(self) -> list[tuple[str, BaseException]]:
+        """The errors of the user's kinds in every window since the last call."""
         return [e for _, _, runner in self.windows for e in runner.take_errors()]
-        self.spec: LabelSpec = self.windows[0][2].spec
 
     def run(self, inputs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, float]],
             seconds: dict[str, int] | None = None) -> dict[str, SlotOutput]:
