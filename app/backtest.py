@@ -10,18 +10,30 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from cobflow.app.compute import compute
 from cobflow.app.report.data import ParquetSource, ReportSource
 from cobflow.config import Settings, load_symbols
-from cobflow.execution.metrics import FORMULAS, Fill, RoundTrip, backtest_metrics, buy_and_hold, no_trades, round_trips
-from cobflow.execution.risk import RiskLimits, target_qty
+from cobflow.execution.metrics import (
+    FORMULAS,
+    HOLD_RUN,
+    Fill,
+    RoundTrip,
+    backtest_metrics,
+    buy_and_hold,
+    no_trades,
+    round_trips,
+)
 from cobflow.provenance import code_version, sha256
 
+if TYPE_CHECKING:
+    from cobflow.operators.strategies import Run
+
 REPORT = "report.json"
+BASELINE = {"COBFLOW_TRADING__BASELINE": "true"}  # the flow fills the buy-and-hold baseline's orders
 NS = 1_000_000_000
 
 
@@ -49,7 +61,24 @@ def checkpoints(root: Path) -> list[dict[str, Any]]:
         seen.add(kind)
         out.append({"kind": kind, "name": e.name, "metric": e.metric, "metric_name": e.meta.get("metric_name"),
                     "data_from": e.meta.get("data_from"), "data_to": e.meta.get("data_to"),
-                    "layout": e.meta.get("layout")})
+                    "layout": e.meta.get("layout"), "symbols": e.meta.get("symbols")})
+    return out
+
+
+def untrained(settings: Settings, models_dir: Path | None = None) -> list[str]:
+    """One line per checkpoint the strategy hears that was trained on none of, or not all
+    of, the symbols configured now (a model of BTC and ETH run on SOL)."""
+    heard = strategy_of(settings).models()
+    configured = set(load_symbols(settings.symbols_file).symbols)
+    out = []
+    for c in checkpoints(models_dir or settings.models.dir):
+        trained = c.get("symbols")
+        if (heard is not None and c["kind"] not in heard) or trained is None:
+            continue
+        missing = sorted(configured - set(trained))
+        if missing:
+            out.append(f"{c['kind']} {c['name']} was trained on {', '.join(trained) or 'no symbol'}, "
+                       f"not on {', '.join(missing)}")
     return out
 
 
@@ -86,16 +115,8 @@ def metrics_of(src: ReportSource, settings: Settings, run: str = "paper") -> tup
     mine, ts, equity, fills = run_metrics(src, run, t.initial_cash)
     if len(ts) == 0:
         raise BacktestError(f"run {run!r} wrote no equity rows (is COBFLOW_TRADING__MODE off, or the input empty?)")
-    limits = RiskLimits.of(t)
-    start = fills[0].ts if fills else int(ts[0])
     mids = {sym: _mids(src, sym, int(ts[0]) - 60 * NS, int(ts[-1]) + NS) for sym in symbols.symbols}
-    targets = {}
-    for sym, (mts, mid) in mids.items():  # a symbol without mids (no cob_summary rows) is not held
-        i = int(np.searchsorted(mts, start, side="right")) - 1
-        if i >= 0:
-            targets[sym] = target_qty(t.initial_cash, float(mid[i]), limits)
-    fees = [symbols.fee_bps(v) for spec in symbols.symbols.values() for v in spec.venues]
-    hold = buy_and_hold(ts, mids, targets, start, float(np.mean(fees)), t.initial_cash)
+    hold = buy_and_hold(ts, mids, fills_of(src, run + HOLD_RUN), t.initial_cash)
     report = {"metrics": mine, "baselines": {"no_trades": no_trades(ts, t.initial_cash), "buy_and_hold": hold},
               "formulas": FORMULAS,
               "period": {"from_ns": int(ts[0]), "to_ns": int(ts[-1]) + NS, "seconds": len(ts)},
@@ -115,8 +136,17 @@ def run_backtest(settings: Settings, input: Path, out: Path, workers: int = 1, p
         settings = settings.model_copy(update={"models": settings.models.model_copy(update={"dir": models_dir})})
     if settings.trading.mode != "paper":
         raise BacktestError("COBFLOW_TRADING__MODE is off: a backtest needs paper execution")
-    result = compute(settings, input, out, workers, progress=progress, strategy=True)
+    label = f"backtest ({strategy_of(settings).label})" if progress else False
+    result = compute(settings, input, out, workers, progress=label, strategy=True, env=BASELINE)
     return finish(settings, ParquetSource(out), out, input, result.seconds)
+
+
+def strategy_of(settings: Settings) -> Run:
+    """The run a backtest reports: its strategy and the model kinds it reads."""
+    from cobflow.operators.strategies import runs
+
+    all_runs = runs(load_symbols(settings.symbols_file), settings.strategy.name, settings.trading.run_id)
+    return next((r for r in all_runs if r.run == settings.trading.run_id), all_runs[0])
 
 
 def finish(settings: Settings, src: ReportSource, out: Path, input: Path, seconds: float,
@@ -125,14 +155,16 @@ def finish(settings: Settings, src: ReportSource, out: Path, input: Path, second
     run = settings.trading.run_id
     report, trips = metrics_of(src, settings, run)
     symbols = load_symbols(settings.symbols_file)
+    strategy = strategy_of(settings)
+    heard = strategy.models()  # None: every kind
     report = {
-        **report, **(extra or {}), "run": run,
+        **report, **(extra or {}), "run": run, "strategy": strategy.label,
         "input": {"path": str(input), "sha256": sha256(input), "bytes": input.stat().st_size},
         "config": {"symbols": symbols.model_dump(mode="json"),
                    "trading": settings.trading.model_dump(mode="json", exclude={"control_dir"}),
                    "models": settings.models.model_dump(mode="json", exclude={"dir"}),
                    "strategy": settings.strategy.model_dump(mode="json")},
-        "checkpoints": checkpoints(settings.models.dir),
+        "checkpoints": [c for c in checkpoints(settings.models.dir) if heard is None or c["kind"] in heard],
         "code_version": code_version(),
         "round_trips": [{"symbol": t.symbol, "opened_ns": t.opened, "closed_ns": t.closed, "side": t.side,
                          "fills": t.fills, "max_qty": t.max_qty, "pnl": t.pnl, "fees": t.fees, "net": t.net}
@@ -174,7 +206,7 @@ def kafka_backtest(settings: Settings, since: int, until: int, out: Path, worker
     scoped = settings.model_copy(update={"kafka": settings.kafka.model_copy(update={"topic_prefix": prefix}),
                                          "trading": settings.trading.model_copy(update={"run_id": run})})
     env = {"COBFLOW_KAFKA__TOPIC_PREFIX": prefix, "COBFLOW_TRADING__RUN_ID": run, "COBFLOW_FLOW__COB_TABLES": "false",
-           "COBFLOW_FLOW__STRATEGY_TABLES": "false", "COBFLOW_FLOW__TAIL": "false"}
+           "COBFLOW_FLOW__STRATEGY_TABLES": "false", "COBFLOW_FLOW__TAIL": "false", **BASELINE}
     if models_dir is not None:
         env["COBFLOW_MODELS__DIR"] = str(models_dir.resolve())
     start = time.perf_counter()
@@ -212,21 +244,27 @@ def pictures(settings: Settings, bt: Backtest) -> list[Path]:
     return paths
 
 
-def fmt(v: Any) -> str:
+PERCENT = frozenset({"total_return", "max_drawdown", "hit_rate", "exposure"})  # fractions, printed in %
+
+
+def fmt(v: Any, name: str = "") -> str:
+    """A metric as printed: fractions in percent, counts with thousands separators."""
     if v is None:
         return "null"
     if isinstance(v, int):
         return f"{v:,}"
+    if name in PERCENT:
+        return f"{v * 100:+.3f}%" if name == "total_return" else f"{v * 100:.2f}%"
     return f"{v:,.4f}" if abs(v) < 1e4 else f"{v:,.0f}"
 
 
 def summary_table(report: dict[str, Any]) -> str:
-    """The metrics beside the baselines, each with its formula."""
+    """The metrics beside the baselines, each with its formula (report.json keeps fractions)."""
     run, base = report["metrics"], report["baselines"]
     lines = [f"{'metric':13s} {'this run':>12s} {'no trades':>12s} {'buy & hold':>12s}  formula"]
     for name, formula in FORMULAS.items():
-        lines.append(f"{name:13s} {fmt(run[name]):>12s} {fmt(base['no_trades'][name]):>12s} "
-                     f"{fmt(base['buy_and_hold'][name]):>12s}  {formula}")
+        lines.append(f"{name:13s} {fmt(run[name], name):>12s} {fmt(base['no_trades'][name], name):>12s} "
+                     f"{fmt(base['buy_and_hold'][name], name):>12s}  {formula}")
     return "\n".join(lines)
 
 
@@ -238,10 +276,17 @@ def compare_table(folders: list[Path]) -> str:
         if not path.is_file():
             raise BacktestError(f"{f}: no {REPORT} (is it a `cobflow backtest --out` folder?)")
         reports.append(json.loads(path.read_text()))
-    width = max(12, *(len(f.name) for f in folders))
-    lines = [f"{'metric':13s} " + " ".join(f"{f.name:>{width}s}" for f in folders)]
+    names = [f.name for f in folders]
+    width = max(12, *(len(n) for n in names))
+    lines = [f"{'':16s} " + " ".join(f"{n:>{width}s}" for n in names)]
+    lines.append(f"{'strategy':16s} " + " ".join(f"{r.get('strategy', '?'):>{width}s}" for r in reports))
     for name in FORMULAS:
-        lines.append(f"{name:13s} " + " ".join(f"{fmt(r['metrics'][name]):>{width}s}" for r in reports))
-    lines.append(f"{'input':13s} " + " ".join(f"{r['input']['sha256'][:12]:>{width}s}" for r in reports))
-    lines.append(f"{'code':13s} " + " ".join(f"{r['code_version'][:width]:>{width}s}" for r in reports))
+        lines.append(f"{name:16s} " + " ".join(f"{fmt(r['metrics'].get(name), name):>{width}s}" for r in reports))
+    for base, title in (("buy_and_hold", "buy & hold"), ("no_trades", "no trades")):
+        for name in ("total_return", "max_drawdown"):
+            lines.append(f"{title + ' ' + name.split('_')[-1]:16s} "
+                         + " ".join(f"{fmt(r['baselines'][base][name], name):>{width}s}" for r in reports))
+    lines.append(f"{'input sha256':16s} " + " ".join(f"{r['input']['sha256'][:12]:>{width}s}" for r in reports))
+    lines.append("code versions:")
+    lines.extend(f"  {n}: {r['code_version']}" for n, r in zip(names, reports))
     return "\n".join(lines)

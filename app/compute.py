@@ -30,7 +30,7 @@ class ComputeResult:
 
 
 def compute(settings: Settings, input: Path, output: Path, workers: int = 1, processes: int = 1,
-            progress: bool = True, strategy: bool = False) -> ComputeResult:
+            progress: bool | str = True, strategy: bool = False, env: dict[str, str] | None = None) -> ComputeResult:
     """Run the file flow over `input` into `output` (its tables replaced, never appended to).
 
     The flow writes into a hidden folder beside `output`, whose tables replace `output`'s
@@ -47,7 +47,7 @@ def compute(settings: Settings, input: Path, output: Path, workers: int = 1, pro
     start = time.perf_counter()
     try:
         locator = file_flow(input.resolve(), staging, settings.symbols_file, progress, strategy=strategy)
-        rc = run_flow(locator, workers, processes=processes, epoch_s=settings.flow.epoch_s)
+        rc = run_flow(locator, workers, processes=processes, epoch_s=settings.flow.epoch_s, env=env)
         if rc != 0:
             raise ComputeError(f"the dataflow failed (exit {rc}); {output} is left as it was")
         _move_into(staging, output)

@@ -39,7 +39,7 @@ def kafka_flow(name: str, tail: bool = False) -> str:
 
 
 def file_flow(input: Path | str, output: Path | str, symbols_file: Path | str | None = None,
-              progress: bool = False, features: bool = True, strategy: bool = False) -> str:
+              progress: bool | str = False, features: bool = True, strategy: bool = False) -> str:
     """The `bytewax.run` locator of the COB flow's capture -> Parquet factory (`strategy`:
     the flow with the strategy step, cobflow.dataflows.strategy)."""
     symbols = None if symbols_file is None else str(symbols_file)

@@ -55,7 +55,7 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None, featu
 
 
 def file_flow(input: str | Path, output: str | Path, symbols_file: str | Path | None = None,
-              progress: bool = False, settings: Settings | None = None, features: bool = True) -> Dataflow:
+              progress: bool | str = False, settings: Settings | None = None, features: bool = True) -> Dataflow:
     """A capture file -> one Parquet folder per table under `output`, dead letters in
     `output/dead_letters.jsonl`. `symbols_file` defaults to the settings' one."""
     settings = settings or load_settings()

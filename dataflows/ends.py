@@ -69,7 +69,7 @@ def _own(d: DeadLetter) -> bool:
     return d.stage in PLUGIN_STAGES
 
 
-def file_input(flow: Dataflow, path: str | Path, batch_size: int, progress: bool,
+def file_input(flow: Dataflow, path: str | Path, batch_size: int, progress: bool | str,
                strict: bool = False) -> tuple[Stream[RawMessage], Stream[DeadLetter]]:
     """A capture file's raw messages (CAPTURE.md), and its lines that are none as dead
     letters (stage `read`; `strict`: the first one ends the run). `progress`: a progress bar

@@ -23,12 +23,13 @@ from cobflow.tables import TableRow
 
 
 class _CapturePartition(StatefulSourcePartition[RawMessage | DeadLetter, int]):
-    def __init__(self, path: Path, batch_size: int, resume: int | None, progress: bool, strict: bool) -> None:
+    def __init__(self, path: Path, batch_size: int, resume: int | None, progress: bool | str, strict: bool) -> None:
         self.batch_size = batch_size
         self.offset = resume or 0
         if progress:
             total, unit = capture_extent(path)
-            self.bar: Progress | None = Progress("compute", total, unit)
+            self.bar: Progress | None = Progress(progress if isinstance(progress, str) else "compute", total,
+                                                  unit)
         else:
             self.bar = None
         self.first_ts: int | None = None
@@ -64,11 +65,13 @@ class _CapturePartition(StatefulSourcePartition[RawMessage | DeadLetter, int]):
 
 
 class CaptureSource(FixedPartitionedSource[RawMessage | DeadLetter, int]):
-    """`progress`: a progress line on stderr (how much of the file is read, rate, eta).
-    A line that is no raw message is a dead letter (stage `read`), or with `strict` the
-    end of the run (CaptureError, naming the file and line)."""
+    """`progress`: a progress line on stderr (how much of the file is read, rate, eta; a
+    string: its label, else "compute"). A line that is no raw message is a dead letter
+    (stage `read`), or with `strict` the end of the run (CaptureError, naming the file and
+    line)."""
 
-    def __init__(self, path: Path | str, batch_size: int = 1000, progress: bool = False, strict: bool = False) -> None:
+    def __init__(self, path: Path | str, batch_size: int = 1000, progress: bool | str = False,
+                 strict: bool = False) -> None:
         self.path = Path(path)
         self.batch_size = batch_size
         self.progress = progress

@@ -83,7 +83,7 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Da
 
 
 def file_flow(input: str | Path, output: str | Path, symbols_file: str | Path | None = None,
-              progress: bool = False, settings: Settings | None = None) -> Dataflow:
+              progress: bool | str = False, settings: Settings | None = None) -> Dataflow:
     settings = settings or load_settings()
     symbols = load_symbols(symbols_file or settings.symbols_file)
     flow = Dataflow("strategy")

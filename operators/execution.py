@@ -38,6 +38,7 @@ from bytewax.operators import StatefulBatchLogic
 from cobflow.config import SymbolsConfig, TradingSettings
 from cobflow.execution.account import Account
 from cobflow.execution.control import COMMANDS_FILE, read_commands, write_status
+from cobflow.execution.metrics import HOLD_RUN
 from cobflow.execution.fills import BookTops, BookWalk, FeeModel, FillModel, LatencyModel, NextSecond, TakerFee
 from cobflow.execution.risk import (
     ACCOUNT_RULES,
@@ -81,6 +82,7 @@ class ExecutionOptions:
     fill_model: FillModel = field(default_factory=BookWalk)
     fee_model: FeeModel | None = None  # None: the venues' taker fees (fee_bps)
     latency: LatencyModel = field(default_factory=NextSecond)
+    baseline: bool = False  # also fill the buy-and-hold baseline's orders (run `<run>.buy_and_hold`)
 
     def __post_init__(self) -> None:
         if self.fee_model is None:
@@ -95,7 +97,8 @@ class ExecutionOptions:
             {s: spec.trading.shorting for s, spec in symbols.symbols.items()},
             {s: spec.trading.route for s, spec in symbols.symbols.items()},
             {v: symbols.fee_bps(v) for v in symbols.venues()}, wait_s, t.trade_from_s,
-            t.trade_until_s, t.run_id, pre_trade_rules(limits, risk_rules(t.risk_rules, limits)))
+            t.trade_until_s, t.run_id, pre_trade_rules(limits, risk_rules(t.risk_rules, limits)),
+            baseline=t.baseline)
 
 
 @dataclass
@@ -130,6 +133,8 @@ class ExecutionState:
     commands: deque = field(default_factory=deque)  # operator commands waiting for a second
     commands_applied: int = 0
     dead: list = field(default_factory=list)  # dead letters of strategies that raised, not yet sent
+    hold_decided: set[str] = field(default_factory=set)  # symbols the buy-and-hold baseline has decided
+    hold_orders: dict[str, Order] = field(default_factory=dict)  # its orders waiting for their second
 
     def __post_init__(self) -> None:
         self.account = Account(self.options.initial_cash)
@@ -151,7 +156,8 @@ class ExecutionState:
     def _tagged(self, rows: list[AnyRow]) -> list:
         run = self.options.run
         for r in rows:
-            r.symbols = {**r.symbols, "run": run}  # type: ignore[dict-item]
+            if "run" not in r.symbols:  # the baseline's rows carry their own
+                r.symbols = {**r.symbols, "run": run}  # type: ignore[dict-item]
         dead, self.dead = self.dead, []
         return [*rows, *dead]
 
@@ -219,6 +225,8 @@ class ExecutionState:
             item = items.get(sym) if arrival == t else None
             out.extend(self._fill(order, item.tops if item is not None else None))
             filled.add(sym)
+        if o.baseline:
+            out.extend(self._buy_and_hold(t, items))
         acct = self.account
         for sym, it in items.items():  # 2. marks
             if it.mid is not None and it.mid > 0:
@@ -277,7 +285,33 @@ class ExecutionState:
                                                              detail=f"operator resume (was {was or 'running'})")))
         return out
 
-    def _fill(self, order: Order, tops: BookTops | None) -> list[AnyRow]:
+    def _buy_and_hold(self, t: int, items: dict[str, StrategySecond]) -> list[AnyRow]:
+        """EXECUTION.md's buy-and-hold baseline, beside the account and independent of it and
+        of the strategy: at each symbol's first worked second with a mid, BUY of the target
+        size at the initial equity, filled by the same fill, fee and latency models, then held
+        (its fills and orders are rows of run `<run>.buy_and_hold`; the report marks them)."""
+        out: list[AnyRow] = []
+        for sym in sorted(self.hold_orders):
+            order = self.hold_orders[sym]
+            arrival = self.options.latency.arrival(order.decision_s)
+            if arrival > t:
+                continue
+            del self.hold_orders[sym]
+            item = items.get(sym) if arrival == t else None
+            out.extend(self._fill(order, item.tops if item is not None else None, self.options.run + HOLD_RUN))
+        for sym in sorted(items):
+            mid = items[sym].mid
+            if sym in self.hold_decided or mid is None or mid <= 0:
+                continue
+            self.hold_decided.add(sym)
+            qty = target_qty(self.options.initial_cash, mid, self.options.limits)
+            if qty > 0:
+                self.hold_orders[sym] = Order(f"{sym}:{t}:buy_and_hold", sym, t, qty, "buy_and_hold",
+                                              self.options.route.get(sym, "all"))
+        return out
+
+    def _fill(self, order: Order, tops: BookTops | None, baseline: str | None = None) -> list[AnyRow]:
+        """The order's slices and its `orders` row; `baseline`: that run's, the account untouched."""
         t = self.options.latency.arrival(order.decision_s)
         ts, out = t * NS, list[AnyRow]()
         books = tops.venues if tops is not None else {}
@@ -286,18 +320,20 @@ class ExecutionState:
         assert fee_model is not None
         side, s = ("buy", 1) if order.qty > 0 else ("sell", -1)
         filled = notional = fees = 0.0
+        tag = {} if baseline is None else {"run": baseline}
         for i, sl in enumerate(slices):
             fee = fee_model.fee(sl)
-            self.account.fill(order.symbol, s * sl.qty, sl.price, fee)
+            if baseline is None:
+                self.account.fill(order.symbol, s * sl.qty, sl.price, fee)
             filled += sl.qty
             notional += sl.qty * sl.price
             fees += fee
-            out.append(TableRow(FILLS.name, ts, {"symbol": order.symbol, "venue": sl.venue}, {
+            out.append(TableRow(FILLS.name, ts, {"symbol": order.symbol, "venue": sl.venue, **tag}, {
                 "side": side, "qty": sl.qty, "price": sl.price, "fee": fee, "order_id": order.order_id,
                 "decision_ts": order.decision_s * NS, "slice": i}))
         want = abs(order.qty)
         status = "filled" if filled >= want * (1 - 1e-9) else "partial" if filled > 0 else "unfilled"
-        out.append(TableRow(ORDERS.name, ts, {"symbol": order.symbol}, {
+        out.append(TableRow(ORDERS.name, ts, {"symbol": order.symbol, **tag}, {
             "order_id": order.order_id, "decision_ts": order.decision_s * NS, "reason": order.reason,
             "route": order.route, "side": side, "qty": want, "filled": filled,
             "avg_price": notional / filled if filled > 0 else None, "fee": fees, "status": status}))

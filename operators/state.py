@@ -18,7 +18,8 @@ from cobflow.config import load_settings
 #: 3: the moving averages keep their values in one buffer; bars may be native.
 #: 4: venue feeds keep the newest applied ts_recv (freshness); the features step's state.
 #: 5: the account keeps each run's strategies; the signals-and-models step no longer decides.
-STATE_LAYOUT = 5
+#: 6: the account keeps the buy-and-hold baseline's orders.
+STATE_LAYOUT = 6
 
 
 class StaleRecoveryState(RuntimeError):

@@ -15,12 +15,16 @@ import numpy as np
 
 MINUTES_PER_YEAR = 525_600
 NS = 1_000_000_000
+MIN_RETURNS = 30  # Sharpe and Sortino are null on fewer one-minute returns
+HOLD_RUN = ".buy_and_hold"  # the run tag of a run's buy-and-hold baseline: <run>.buy_and_hold
 
 #: name -> formula, in the order reports print them
 FORMULAS = {
     "total_return": "E_last / E_first - 1",
-    "sharpe": "mean(r) / std(r, ddof=1) x sqrt(525600), r = one-minute returns of E (null when std is 0)",
-    "sortino": "mean(r) / sqrt(mean(min(r, 0)^2)) x sqrt(525600) (null when no r < 0)",
+    "sharpe": "mean(r) / std(r, ddof=1) x sqrt(525600), r = one-minute returns of E (null when std is 0 or "
+              "under 30 returns)",
+    "sortino": "mean(r) / sqrt(mean(min(r, 0)^2)) x sqrt(525600) (null when no r < 0 or under 30 returns)",
+    "returns": "the number of one-minute returns r",
     "max_drawdown": "max over seconds of (running peak of E - E) / running peak of E",
     "fees": "sum of fill fees",
     "turnover": "sum of |fill notional| / initial_cash",
@@ -67,14 +71,14 @@ def minute_returns(ts: np.ndarray, equity: np.ndarray) -> np.ndarray:
 
 
 def sharpe(r: np.ndarray) -> float | None:
-    if len(r) < 2:
+    if len(r) < MIN_RETURNS:
         return None
     sd = float(np.std(r, ddof=1))
     return None if sd == 0 else float(np.mean(r)) / sd * math.sqrt(MINUTES_PER_YEAR)
 
 
 def sortino(r: np.ndarray) -> float | None:
-    if not np.any(r < 0):
+    if len(r) < MIN_RETURNS or not np.any(r < 0):
         return None
     return float(np.mean(r)) / math.sqrt(float(np.mean(np.minimum(r, 0.0) ** 2))) * math.sqrt(MINUTES_PER_YEAR)
 
@@ -129,6 +133,7 @@ def backtest_metrics(ts: np.ndarray, equity: np.ndarray, fills: Sequence[Fill], 
         "total_return": float(equity[-1] / equity[0] - 1) if len(equity) else 0.0,
         "sharpe": sharpe(r),
         "sortino": sortino(r),
+        "returns": len(r),
         "max_drawdown": max_drawdown(equity),
         "fees": float(sum(f.fee for f in fills)),
         "turnover": float(sum(abs(f.qty * f.price) for f in fills) / initial_cash),
@@ -144,30 +149,20 @@ def no_trades(ts: np.ndarray, initial_cash: float) -> dict[str, float | int | No
     return backtest_metrics(ts, np.full(len(ts), initial_cash), [], initial_cash, 0)
 
 
-def buy_and_hold(ts: np.ndarray, mids: dict[str, tuple[np.ndarray, np.ndarray]], targets: dict[str, float],
-                 start: int, fee_bps: float, initial_cash: float) -> dict[str, float | int | None]:
-    """The second baseline: at `start` (the run's first fill) buy each symbol's target
-    quantity at its mid, paying `fee_bps`, and hold it to the end, marked at the last known
-    mid each second. `mids`: symbol -> (ts, mid) in time order."""
-    cash = initial_cash
-    held: dict[str, float] = {}
-    fills: list[Fill] = []
-    for sym, qty in sorted(targets.items()):
-        mts, mid = mids[sym]
-        i = int(np.searchsorted(mts, start, side="right")) - 1
-        if i < 0 or qty <= 0:
-            continue
-        price = float(mid[i])
-        fee = qty * price * fee_bps / 1e4
-        cash -= qty * price + fee
-        held[sym] = qty
-        fills.append(Fill(start, sym, qty, price, fee))
-    equity = np.full(len(ts), initial_cash, dtype=np.float64)
-    after = ts >= start
-    value = np.full(int(after.sum()), cash)
-    for sym, qty in held.items():
-        mts, mid = mids[sym]
+def buy_and_hold(ts: np.ndarray, mids: dict[str, tuple[np.ndarray, np.ndarray]], fills: Sequence[Fill],
+                 initial_cash: float) -> dict[str, float | int | None]:
+    """The second baseline, from the fills of its orders (the flow's run `<run>.buy_and_hold`:
+    each symbol's target bought at its first second with a book, by the next-second rule),
+    held to the end and marked at the last known mid each second like the account.
+    `ts`: the run's seconds (ns); `mids`: symbol -> (ts, mid) in time order."""
+    equity = np.full(len(ts), float(initial_cash))
+    for f in fills:
+        after = ts >= f.ts
+        mts, mid = mids.get(f.symbol, (np.zeros(0, np.int64), np.zeros(0)))
         j = np.searchsorted(mts, ts[after], side="right") - 1
-        value += qty * np.asarray(mid, dtype=np.float64)[np.maximum(j, 0)]
-    equity[after] = value
-    return backtest_metrics(ts, equity, fills, initial_cash, int(after.sum()) if held else 0)
+        marks = np.where(j >= 0, np.asarray(mid, dtype=np.float64)[np.maximum(j, 0)] if len(mid) else f.price,
+                         f.price)
+        equity[after] += f.qty * (marks - f.price) - f.fee
+    first = min((f.ts for f in fills), default=None)
+    exposed = 0 if first is None else int(np.sum(ts >= first))
+    return backtest_metrics(ts, equity, list(fills), initial_cash, exposed)

@@ -39,10 +39,8 @@ def test_every_metric_of_the_table_by_hand():
              Fill(ts[80], "X", -3.0, 99.0, 0.3), Fill(ts[150], "X", 2.0, 98.0, 0.2)]
     m = backtest_metrics(ts, e, fills, 1_000.0, 140)
     assert m["total_return"] == pytest.approx(100.98 / 99.0 - 1)
-    r = [102 / 100 - 1, 100.98 / 102 - 1]  # E at 59, 119, 179
-    mean, sd = (r[0] + r[1]) / 2, math.sqrt(((r[0] - (r[0] + r[1]) / 2) ** 2 + (r[1] - (r[0] + r[1]) / 2) ** 2) / 1)
-    assert m["sharpe"] == pytest.approx(mean / sd * math.sqrt(525_600))
-    assert m["sortino"] == pytest.approx(mean / math.sqrt((0 + r[1] ** 2) / 2) * math.sqrt(525_600))
+    # E at 59, 119, 179: two one-minute returns, too few for Sharpe and Sortino (under 30)
+    assert (m["returns"], m["sharpe"], m["sortino"]) == (2, None, None)
     # the first row (99) is a peak too: 101 at 20 is the running peak when 95 comes at 30
     assert m["max_drawdown"] == pytest.approx((101 - 95) / 101)
     assert m["fees"] == pytest.approx(0.8)
@@ -52,6 +50,25 @@ def test_every_metric_of_the_table_by_hand():
     # trip 2 (short 2 at 99, bought back at 98): +2, fees 0.2 + 0.2: net +1.6
     assert m["hit_rate"] == 0.5
     assert m["exposure"] == pytest.approx(140 / 180)
+
+
+def test_sharpe_and_sortino_need_thirty_one_minute_returns():
+    """31 minutes of E: 30 returns, worked out with `statistics`; one minute less: null."""
+    import statistics
+
+    minutes = 31
+    ts = (T0 + np.arange(minutes * 60)) * NS
+    ends = [100.0 * (1 + 0.001 * ((i * 7) % 5 - 2)) for i in range(minutes)]  # E at each minute's last second
+    e = np.repeat(ends, 60)
+    e[::60] = 50.0  # a minute's other seconds do not enter r
+    r = [ends[i] / ends[i - 1] - 1 for i in range(1, minutes)]
+    m = backtest_metrics(ts, e, [], 100.0, 0)
+    assert m["returns"] == 30
+    assert m["sharpe"] == pytest.approx(statistics.mean(r) / statistics.stdev(r) * math.sqrt(525_600))
+    down = math.sqrt(sum(min(x, 0.0) ** 2 for x in r) / len(r))
+    assert m["sortino"] == pytest.approx(statistics.mean(r) / down * math.sqrt(525_600))
+    short = backtest_metrics(ts[60:], e[60:], [], 100.0, 0)
+    assert (short["returns"], short["sharpe"], short["sortino"]) == (29, None, None)
 
 
 def test_a_flip_through_zero_splits_its_quantity_and_fee_pro_rata():
@@ -68,26 +85,42 @@ def test_a_flip_through_zero_splits_its_quantity_and_fee_pro_rata():
 def test_a_flat_series_has_null_sharpe_and_sortino():
     ts = (T0 + np.arange(300)) * NS
     m = no_trades(ts, 5_000.0)
-    assert m == {"total_return": 0.0, "sharpe": None, "sortino": None, "max_drawdown": 0.0, "fees": 0.0,
-                 "turnover": 0.0, "fills": 0, "round_trips": 0, "hit_rate": None, "exposure": 0.0}
-    rising = backtest_metrics(ts, 100.0 + np.arange(300) * 0.01, [], 100.0, 0)
+    assert m == {"total_return": 0.0, "sharpe": None, "sortino": None, "returns": 4, "max_drawdown": 0.0,
+                 "fees": 0.0, "turnover": 0.0, "fills": 0, "round_trips": 0, "hit_rate": None, "exposure": 0.0}
+    hour = (T0 + np.arange(3600)) * NS
+    rising = backtest_metrics(hour, 100.0 + np.arange(3600) * 0.01, [], 100.0, 0)
     assert rising["sortino"] is None and rising["sharpe"] is not None  # no r < 0; r not constant
-    # fewer than two minute returns: no std
-    assert backtest_metrics(ts[:90], np.linspace(1, 2, 90), [], 1.0, 0)["sharpe"] is None
+    flat = backtest_metrics(hour, np.full(3600, 7.0), [], 7.0, 0)
+    assert (flat["returns"], flat["sharpe"]) == (59, None)  # std 0
 
 
-def test_buy_and_hold_buys_the_target_at_the_first_fill_and_marks_at_the_last_mid():
+def test_buy_and_hold_holds_its_fills_and_marks_at_the_last_known_mid():
     ts = (T0 + np.arange(120)) * NS
     mts = ts[::2]  # a mid every other second
     mid = 100.0 + np.arange(60, dtype=float)
-    start = ts[10]
-    m = buy_and_hold(ts, {"X": (mts, mid)}, {"X": 3.0}, start, 10.0, 1_000.0)
-    price = 105.0  # the mid at ts[10]
-    fee = 3 * price * 1e-3
+    fills = [Fill(ts[11], "X", 2.0, 105.7, 0.2), Fill(ts[11], "X", 1.0, 105.9, 0.3)]  # two slices at second 11
+    m = buy_and_hold(ts, {"X": (mts, mid)}, fills, 1_000.0)
+    cost = 2 * 105.7 + 105.9 + 0.5
     last = 3 * mid[-1]  # ts[119] is marked at ts[118]'s mid
-    assert m["total_return"] == pytest.approx((1_000 - 3 * price - fee + last) / 1_000 - 1)
-    assert (m["fills"], m["fees"], m["turnover"]) == (1, pytest.approx(fee), pytest.approx(3 * price / 1_000))
-    assert m["exposure"] == pytest.approx(110 / 120)
+    assert m["total_return"] == pytest.approx((1_000 - cost + last) / 1_000 - 1)
+    assert (m["fills"], m["fees"], m["turnover"]) == (2, pytest.approx(0.5), pytest.approx((2 * 105.7 + 105.9) / 1e3))
+    assert m["exposure"] == pytest.approx(109 / 120)
+    # second 11 is marked at second 10's mid (105): its equity is cash + 3 x 105
+    low = 1_000 - cost + 3 * 105.0
+    assert m["max_drawdown"] == pytest.approx((1_000 - low) / 1_000)
+    assert buy_and_hold(ts, {"X": (mts, mid)}, [], 1_000.0)["total_return"] == 0.0  # nothing filled: cash
+
+
+def rows_of(folder: Path, table: str) -> list[dict]:
+    """A stored table's rows, timestamps as ns."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from cobflow.dataflows.sinks.parquet import read_table
+
+    t = read_table(folder, table)
+    return pa.table({n: pc.cast(t[n], pa.int64()) if pa.types.is_timestamp(t[n].type) else t[n]
+                     for n in t.column_names}).to_pylist()
 
 
 def test_cobflow_backtest_writes_the_report_its_pictures_and_compares(tmp_path):
@@ -114,7 +147,22 @@ def test_cobflow_backtest_writes_the_report_its_pictures_and_compares(tmp_path):
     assert (a / "report.json").read_bytes() == (b / "report.json").read_bytes()
     report = json.loads((a / "report.json").read_text())
     assert set(report["metrics"]) == set(report["baselines"]["no_trades"]) == set(report["formulas"])
-    assert report["metrics"]["fills"] > 0 and report["baselines"]["buy_and_hold"]["fills"] == 2
+    minutes = {r["ts"] // (60 * NS) for r in rows_of(a, "equity") if r["run"] == "paper"}
+    assert report["metrics"]["fills"] > 0 and report["metrics"]["returns"] == len(minutes) - 1
+    assert report["metrics"]["sharpe"] is None and "returns" in report["formulas"]  # 75 s: under 30 returns
+    # buy and hold: each symbol's BUY at its first second with a consolidated book, filled at
+    # the next second from the consolidated best ask up (the walk), held to the end
+    cob = rows_of(a, "cob_summary")
+    orders = [o for o in rows_of(a, "orders") if o["run"] == "paper.buy_and_hold"]
+    fills = [f for f in rows_of(a, "fills") if f["run"] == "paper.buy_and_hold"]
+    assert sorted(o["symbol"] for o in orders) == ["BTC-USD", "ETH-USD"]
+    for o in orders:
+        first = min(r["ts"] for r in cob if r["symbol"] == o["symbol"] and r["mid"] is not None)
+        assert o["decision_ts"] == first and o["status"] == "filled"
+        ask = next(r["best_ask"] for r in cob if r["symbol"] == o["symbol"] and r["ts"] == first + NS)
+        mine = sorted((f for f in fills if f["symbol"] == o["symbol"]), key=lambda f: f["slice"])
+        assert mine[0]["price"] == ask and all(f["ts"] == first + NS for f in mine)
+    assert report["baselines"]["buy_and_hold"]["fills"] == len(fills)
     assert [c["kind"] for c in report["checkpoints"]] == ["cnn", "dqn"]
     assert report["config"]["trading"]["min_order_notional"] == 0.0 and len(report["input"]["sha256"]) == 64
     for name in ("total_return", "sharpe", "hit_rate", "exposure"):
@@ -127,6 +175,14 @@ def test_cobflow_backtest_writes_the_report_its_pictures_and_compares(tmp_path):
     assert compared.returncode == 0, compared.stderr
     row = next(line.split() for line in compared.stdout.splitlines() if line.startswith("fills"))
     assert row[1] == row[2] == f"{report['metrics']['fills']:,}"
+    # the baseline does not depend on the strategy
+    other = tmp_path / "rules"
+    proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), "backtest", "--input",
+                           str(capture), "--out", str(other), "--models", str(models), "--strategy", "rules", "-q"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    theirs = json.loads((other / "report.json").read_text())
+    assert theirs["baselines"] == report["baselines"] and theirs["metrics"] != report["metrics"]
 
 
 def test_backtest_runs_the_checkpoint_files_it_is_given_and_the_named_strategy(tmp_path):
