@@ -40,6 +40,7 @@ def run(cmd: list[str], env: dict, cwd: Path) -> str:
 def compute(tree: Path, env: dict, capture: Path, out: Path, strategy: bool) -> tuple[float, dict[str, int]]:
     """(flow seconds, rows per table) of one `cobflow compute` in that tree."""
     shutil.rmtree(out, ignore_errors=True)
+    # --output: the older trees compared against know no --out
     cmd = [sys.executable, "-m", "cobflow", "--config", str(CONFIG), "compute", "--input", str(capture),
            "--output", str(out), *(["--strategy"] if strategy else [])]
     text = run(cmd, {**env, "PYTHONPATH": str(tree)}, tree)

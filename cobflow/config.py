@@ -15,9 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cobflow.names import PROJECT_ROOT, STRATEGIES
 from cobflow.venues import VENUES
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 class ConfigError(ValueError):
@@ -212,6 +211,8 @@ class TradingSettings(BaseModel):
     trade_from_s: int | None = Field(
         None, ge=0, description="epoch second before which nothing is traded (a warm-up: walk-forward tests)")
     trade_until_s: int | None = Field(None, ge=0, description="epoch second from which nothing is traded")
+    baseline: bool = Field(False, description="also fill the buy-and-hold baseline's order (rows of run "
+                           "<run_id>.buy_and_hold); backtests turn it on for their report")
     control_dir: Path = Field(default_factory=lambda: _default_home() / "trading",
                               description="`cobflow trading` commands in, the live flow's status out")
     risk_rules: tuple[PluginSpec, ...] = Field(
@@ -233,12 +234,6 @@ class TradingSettings(BaseModel):
         return 4.0 * max(self.max_order_notional, self.max_position_notional)
 
 
-STRATEGIES = {
-    "combined": "every source: the models and the rule signals, weighted by their recent hit rate",
-    "models": "the cnn and the dqn only",
-    "cnn": "the cnn only",
-    "rules": "the rule signals only (imbalance crosses, arbitrage); runs no model",
-}
 MODEL_SOURCES = ("cnn", "dqn")
 
 

@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 
+from cobflow import __version__
 from cobflow.app.cli import (
     backtest,
     capture,
@@ -22,8 +23,7 @@ from cobflow.app.cli import (
     simulate,
     trading,
 )
-from cobflow.app.cli.common import GLOBAL, err
-from cobflow.config import ConfigError, load_settings
+from cobflow.app.cli.common import GLOBAL, err, one_line
 
 GROUPS = (services, capture, simulate, live, flows, features, models, backtest, query, dashboards, demo, trading)
 
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Consolidated order books from exchange feeds: Kafka -> Bytewax -> QuestDB.",
         epilog="Settings come from COBFLOW_* environment variables (e.g. COBFLOW_KAFKA__PORT); see README.md.",
     )
+    p.add_argument("--version", action="version", version=f"cobflow {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.add_commands(sub)
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _debug() -> bool:
+    from cobflow.config import ConfigError, load_settings
+
     try:
         return load_settings().debug
     except ConfigError:
@@ -51,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     # `docker stop` sends SIGTERM: stop as on Ctrl-C (producers flush, flows stop cleanly).
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     args = build_parser().parse_args(argv)
+    from cobflow.config import ConfigError, load_settings  # after parsing: `--help` stays fast
+
     config = getattr(args, "config", None)
     if config is not None:
         # Through the environment, so dataflows started as subprocesses read the same file.
@@ -65,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a clear one-line reason; COBFLOW_DEBUG=1 for the traceback
         if _debug():
             raise
-        return err(f"{type(exc).__name__}: {exc}")
+        return err(one_line(exc))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cobflow.names import STRATEGIES
+
+if TYPE_CHECKING:
+    from cobflow.config import Settings
 
 from cobflow.app.cli.common import Subparsers, command, err, positive_int, with_strategy
-from cobflow.config import STRATEGIES, Settings
 
 
 def _choices(args: argparse.Namespace, settings: Settings) -> Settings:
@@ -32,23 +38,38 @@ def _models(args: argparse.Namespace) -> Path | None:
         raise BacktestError(str(exc)) from None
 
 
+def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.app.backtest import BacktestError, compare_table
+
+    try:
+        print(compare_table(args.dirs))
+    except BacktestError as exc:
+        return err(str(exc))
+    return 0
+
+
 def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     # the backtest's libraries (pyarrow, matplotlib, torch) only when one runs
-    from cobflow.app.backtest import BacktestError, compare_table, kafka_backtest, pictures, run_backtest, summary_table
+    from cobflow.app.backtest import (
+        BacktestError,
+        kafka_backtest,
+        pictures,
+        run_backtest,
+        summary_table,
+        untrained,
+    )
     from cobflow.app.compute import ComputeError
 
     try:
-        if args.action == "compare":
-            if len(args.dirs) < 1:
-                return err("compare: give one or more backtest folders (cobflow backtest compare DIR1 DIR2)")
-            print(compare_table(args.dirs))
-            return 0
-        if args.dirs:
-            return err(f"unexpected {' '.join(map(str, args.dirs))!r} (did you mean: cobflow backtest compare ...?)")
         if args.out is None:
             return err("a backtest needs --out DIR")
         settings = _choices(args, settings)
         models = _models(args)
+        if not args.walk_forward:  # a walk-forward trains its own, on these symbols
+            for line in untrained(settings, models):
+                if args.strict:
+                    return err(f"{line} (--strict)")
+                print(f"warning: {line} (--strict refuses)", file=sys.stderr)
         if (args.since is None) != (args.until is None):
             return err("give both --from and --to (the period of the raw.* topics to replay)")
         if args.since is not None:
@@ -70,8 +91,8 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     except (BacktestError, ComputeError) as exc:
         return err(str(exc))
     r = bt.report
-    ran = ", ".join(f"{c['kind']} {c['name']}" for c in r["checkpoints"]) or "none (rule signals only)"
-    print(f"backtest {r['run']} ({settings.strategy.name}) of {args.input} ({r['period']['seconds']:,} s of market, "
+    ran = ", ".join(f"{c['kind']} {c['name']}" for c in r["checkpoints"]) or "none"
+    print(f"backtest {r['run']} (strategy {r['strategy']}) of {args.input} ({r['period']['seconds']:,} s of market, "
           f"sha256 {r['input']['sha256'][:12]}) in {bt.seconds:.1f} s; models: {ran}; code {r['code_version']}")
     print(summary_table(r))
     print(f"report: {args.out / 'report.json'}; tables: {args.out}/<table>/; pictures:")
@@ -93,15 +114,15 @@ def _walk_forward(args: argparse.Namespace, settings: Settings) -> int:
     r = walk_forward(settings, args.input, args.out, train_s, test_s, TrainConfig(epochs=args.epochs),
                      args.workers, progress=not args.quiet)
     folds = r["walk_forward"]["folds"]
-    print(f"walk-forward ({settings.strategy.name}) of {args.input}: {len(folds)} folds of {train_s:g} s training, "
+    print(f"walk-forward (strategy {r['strategy']}) of {args.input}: {len(folds)} folds of {train_s:g} s training, "
           f"{r['walk_forward']['embargo_s']:g} s embargo, {test_s:g} s test")
     print(f"{'metric':13s} " + " ".join(f"{'fold ' + str(f['index']):>11s}" for f in folds) + f" {'all tests':>11s}"
           f" {'no trades':>11s} {'buy & hold':>11s}")
     base = r["baselines"]
     for name in FORMULAS:
-        print(f"{name:13s} " + " ".join(f"{fmt(f['metrics'][name]):>11s}" for f in folds)
-              + f" {fmt(r['metrics'][name]):>11s} {fmt(base['no_trades'][name]):>11s}"
-              f" {fmt(base['buy_and_hold'][name]):>11s}")
+        print(f"{name:13s} " + " ".join(f"{fmt(f['metrics'][name], name):>11s}" for f in folds)
+              + f" {fmt(r['metrics'][name], name):>11s} {fmt(base['no_trades'][name], name):>11s}"
+              f" {fmt(base['buy_and_hold'][name], name):>11s}")
     print(f"report: {args.out / 'report.json'}; the run (tables, pictures): {args.out / 'backtest'}/")
     return 0
 
@@ -109,13 +130,16 @@ def _walk_forward(args: argparse.Namespace, settings: Settings) -> int:
 def add_commands(sub: Subparsers) -> None:
     p = command(sub, "backtest", "the strategy flow on a capture: paper fills, EXECUTION.md metrics, baselines, "
                                  "pictures; or compare backtests", cmd_backtest)
-    p.add_argument("action", nargs="?", choices=["compare"], help="compare: the metrics of backtest folders")
-    p.add_argument("dirs", nargs="*", type=Path, help="compare: backtest folders")
+    sp = p.add_subparsers(dest="action", metavar="compare", required=False,
+                          help="cobflow backtest compare DIR DIR...: backtests side by side")
+    c = command(sp, "compare", "the metrics, strategies, baselines and code versions of backtest folders",
+                cmd_compare)
+    c.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="`cobflow backtest --out` folders")
     p.add_argument("--input", type=Path, help="capture file (.jsonl, .jsonl.gz, .parquet)")
     p.add_argument("--from", dest="since", metavar="T", help="instead of --input: the raw.* topics from T (ISO 8601)")
     p.add_argument("--to", dest="until", metavar="T", help="... to T (exclusive), through Kafka into QuestDB")
     p.add_argument("--run-id", help="--from/--to: the run's tag in QuestDB (default backtest-<UTC time>)")
-    p.add_argument("--out", type=Path, help="folder: the tables as Parquet, report.json, pictures/")
+    p.add_argument("--out", "--output", type=Path, help="folder: the tables as Parquet, report.json, pictures/")
     p.add_argument("--models", type=Path, metavar="DIR",
                    help="checkpoints folder to run (default COBFLOW_MODELS__DIR; the best of each kind is used)")
     p.add_argument("--model", nargs="+", type=Path, metavar="CHECKPOINT",
@@ -129,5 +153,7 @@ def add_commands(sub: Subparsers) -> None:
     p.add_argument("--train", default="2h", help="walk-forward: training window (90s, 30m, 2h; default 2h)")
     p.add_argument("--test", default="30m", help="walk-forward: test window (default 30m)")
     p.add_argument("--epochs", type=positive_int, default=8, help="walk-forward: training epochs per model")
-    p.add_argument("-w", "--workers", type=positive_int, default=1)
+    p.add_argument("--strict", action="store_true",
+                   help="refuse checkpoints trained on other symbols than those configured (default: warn)")
+    p.add_argument("-w", "--workers", type=positive_int, default=1, help="Bytewax workers (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

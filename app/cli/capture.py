@@ -7,22 +7,21 @@ import heapq
 import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cobflow.config import Settings
+    from cobflow.raw import RawMessage
 
 from cobflow.app.cli.common import Subparsers, command, err, speed
-from cobflow.capture import read_capture, write_capture
-from cobflow.config import Settings
-from cobflow.connectors.cryptofeed import import_cryptofeed, read_cryptofeed
-from cobflow.connectors.verify import format_report, verify
-from cobflow.kafka_io import record
-from cobflow.progress import Progress
-from cobflow.raw import RawMessage
-from cobflow.replay import replay
-from cobflow.times import parse_time
 
 CAPTURE_SUFFIXES = (".jsonl", ".gz", ".parquet", ".ndjson")
 
 
 def cmd_import_capture(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.capture import write_capture
+    from cobflow.connectors.cryptofeed import import_cryptofeed
+
     messages = import_cryptofeed(args.src)
     n = write_capture(args.dst, messages)
     venues = sorted({m.exchange for m in messages})
@@ -32,16 +31,22 @@ def cmd_import_capture(args: argparse.Namespace, settings: Settings) -> int:
 
 def read_messages(path: Path, fmt: str) -> Iterable[RawMessage]:
     """A capture file (CAPTURE.md), or a cryptofeed recording (by --format or its name)."""
+    from cobflow.capture import read_capture
+    from cobflow.connectors.cryptofeed import read_cryptofeed
+
     if fmt == "cryptofeed" or (fmt == "auto" and not str(path).lower().endswith(CAPTURE_SUFFIXES)):
         return read_cryptofeed(path)
     return read_capture(path)
 
 
 def merged(paths: list[Path], fmt: str) -> Iterator[RawMessage]:
+
     return heapq.merge(*(read_messages(p, fmt) for p in paths), key=lambda m: m.ts_recv)
 
 
 def cmd_books_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.connectors.verify import format_report, verify
+
     dead: list = []
     messages = itertools.chain.from_iterable(
         read_messages(p, args.format) for p in args.files) if len(args.files) == 1 else merged(args.files, args.format)
@@ -57,6 +62,11 @@ def cmd_books_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.capture import write_capture
+    from cobflow.kafka_io import record
+    from cobflow.progress import Progress
+    from cobflow.times import parse_time
+
     start = parse_time(args.start) if args.start else None
     end = parse_time(args.end) if args.end else None
     with Progress("record") as bar:
@@ -68,6 +78,8 @@ def cmd_record(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_replay(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.replay import replay
+
     if args.reset and args.append:
         return err("--reset or --append, not both")
     n = replay(settings, Path(args.file), speed(args.speed), args.reset, args.append)
@@ -91,7 +103,7 @@ def add_commands(sub: Subparsers) -> None:
                    help="write every malformed frame, gap and checksum failure, with its reason, here")
 
     s = command(sub, "record", "Kafka raw.<venue> topics -> a capture file", cmd_record)
-    s.add_argument("--out", type=Path, required=True, help=".jsonl, .jsonl.gz or .parquet")
+    s.add_argument("--out", "--output", type=Path, required=True, help=".jsonl, .jsonl.gz or .parquet")
     s.add_argument("--from", dest="start", help="first ts_recv to keep (ISO 8601 or ns)")
     s.add_argument("--to", dest="end", help="ts_recv to stop before (ISO 8601 or ns)")
     s.add_argument("--venues", nargs="+", help="only these venues (default: every raw.<venue> topic)")

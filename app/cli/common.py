@@ -8,11 +8,12 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cobflow.config import Settings
+if TYPE_CHECKING:
+    from cobflow.config import Settings
 
-Command = Callable[[argparse.Namespace, Settings], int]
+Command = Callable[[argparse.Namespace, "Settings"], int]
 Subparsers = Any  # argparse's private _SubParsersAction
 
 #: Global options, on the top parser and on every subcommand (`cobflow compute --config F`).
@@ -29,6 +30,14 @@ def command(sub: Subparsers, name: str, help: str, func: Command | None = None) 
     if func is not None:
         p.set_defaults(func=func)
     return p
+
+
+def one_line(exc: BaseException) -> str:
+    """An error as the CLI says it: its message on one line, no exception class name (a
+    bug's message says it was unexpected and how to see the traceback)."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    ours = type(exc).__module__.startswith("cobflow") or isinstance(exc, (OSError, ValueError))
+    return text if ours else f"{text} (unexpected; COBFLOW_DEBUG=1 shows the traceback)"
 
 
 def err(msg: str) -> int:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cobflow.names import PROJECT_ROOT
+
+if TYPE_CHECKING:
+    from cobflow.config import Settings
 
 from cobflow.app.cli.common import Subparsers, command, err
-from cobflow.app.dashboards import DASHBOARD_DIR, DATASOURCE_FILE, PROVIDER_FILE
-from cobflow.app.dashboards.files import stale_dashboards, write_dashboards
-from cobflow.app.dashboards.push import push
-from cobflow.app.dashboards.validate import check_provisioning, format_report, validate, with_table_prefix
-from cobflow.config import PROJECT_ROOT, Settings
-from cobflow.qdb import query
 
 
 def _build(args: argparse.Namespace) -> int:
+    from cobflow.app.dashboards import DASHBOARD_DIR
+    from cobflow.app.dashboards.files import stale_dashboards, write_dashboards
+
     if args.check:
         stale = stale_dashboards()
         if stale:
@@ -28,6 +31,11 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.app.dashboards import DASHBOARD_DIR, DATASOURCE_FILE, PROVIDER_FILE
+    from cobflow.app.dashboards.files import stale_dashboards
+    from cobflow.app.dashboards.validate import check_provisioning, format_report, validate, with_table_prefix
+    from cobflow.qdb import query
+
     prefix = settings.questdb.table_prefix
     problems = check_provisioning(DATASOURCE_FILE, PROVIDER_FILE)
     problems += [f"{name}: out of date with definitions.py (cobflow dashboards build)"
@@ -42,6 +50,7 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _push(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.app.dashboards.push import push
     credential: str | tuple[str, str] = args.token or tuple(args.basic_auth.split(":", 1))
     q = settings.questdb
     address = args.questdb_address or f"{q.host}:{q.pg_port}"
@@ -77,5 +86,6 @@ def add_commands(sub: Subparsers) -> None:
     auth.add_argument("--basic-auth", metavar="USER:PASSWORD", help="a Grafana user instead of a token")
     pu.add_argument("--questdb-address", help="QuestDB's PostgreSQL wire as Grafana reaches it "
                                               "(default: COBFLOW_QUESTDB__HOST:PG_PORT)")
-    pu.add_argument("--questdb-user", default="admin")
-    pu.add_argument("--questdb-password", default="quest")
+    pu.add_argument("--questdb-user", default="admin", help="the Grafana datasource's QuestDB user (default admin)")
+    pu.add_argument("--questdb-password", default="quest",
+                    help="its password (default quest, QuestDB's own default)")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cobflow.config import Settings
 
 from cobflow.app.cli.common import Subparsers, command, err
-from cobflow.config import Settings
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -26,7 +29,7 @@ def add_commands(sub: Subparsers) -> None:
     s = command(sub, "demo", "the whole path on simulated data: servers, Kafka, COB dataflow, QuestDB", cmd_demo)
     s.add_argument("--input", help="replay this capture file instead of simulating")
     s.add_argument("--duration", type=float, default=180.0, help="seconds of simulated market (default 180)")
-    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--seed", type=int, default=1, help="the simulated market's seed (default 1)")
     s.add_argument("--save", type=Path, help="where to keep the simulated capture (default: under the services home)")
     s.add_argument("--report", type=Path, metavar="DIR", help="where to write the PNG report "
                    "(default: demo/report under the services home)")

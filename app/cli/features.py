@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pyarrow.compute as pc
+if TYPE_CHECKING:
+    from cobflow.config import Settings
 
 from cobflow.app.cli.common import Subparsers, command, err
-from cobflow.app.recompute import RecomputeError, read_parquet, read_questdb, recompute
-from cobflow.config import Settings, load_symbols
-from cobflow.times import parse_time
 
 
 def cmd_features(args: argparse.Namespace, settings: Settings) -> int:
+    import pyarrow.compute as pc
+
+    from cobflow.app.recompute import RecomputeError, read_parquet, read_questdb, recompute
+    from cobflow.config import load_symbols
+    from cobflow.times import parse_time
+
     symbols = load_symbols(settings.symbols_file)
     since = parse_time(args.since) if args.since else None
     until = parse_time(args.until) if args.until else None
@@ -46,5 +51,6 @@ def add_commands(sub: Subparsers) -> None:
                    help="keep rows from T on (ISO 8601, or ns since the epoch); the rows before still warm up "
                         "indicators and windows, as in the flow")
     s.add_argument("--to", dest="until", metavar="T", help="read rows before T only")
-    s.add_argument("--output", type=Path, required=True, help="folder: indicators/, pivots/, features/ in Parquet")
+    s.add_argument("--out", "--output", dest="output", type=Path, required=True,
+                   help="folder: indicators/, pivots/, features/ in Parquet")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

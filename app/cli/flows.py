@@ -5,15 +5,20 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cobflow.app.runflow import FLOWS
+
+if TYPE_CHECKING:
+    from cobflow.config import Settings
 
 from cobflow.app.cli.common import Subparsers, command, err, positive_int, with_strategy
-from cobflow.app.compute import ComputeError, compute
-from cobflow.app.runflow import FLOWS, kafka_flow, run_flow
-from cobflow.config import Settings
-from cobflow.dataflows.top_of_book import venues_to_read
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.app.runflow import kafka_flow, run_flow
+    from cobflow.dataflows.top_of_book import venues_to_read
+
     venues_to_read(settings)  # a configuration error is reported here, in one line
     if args.flow == "strategy":
         settings = with_strategy(args.strategy, settings)
@@ -30,6 +35,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_compute(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.app.compute import ComputeError, compute
     if args.strict:  # the flow runs as a subprocess with this environment
         os.environ["COBFLOW_FLOW__STRICT"] = "1"
     if args.strategy:
@@ -70,7 +76,8 @@ def add_commands(sub: Subparsers) -> None:
 
     s = command(sub, "compute", "the COB dataflow on a capture file, into Parquet (no servers)", cmd_compute)
     s.add_argument("--input", type=Path, required=True, help="capture file (.jsonl, .jsonl.gz, .parquet)")
-    s.add_argument("--output", type=Path, required=True, help="folder: one Parquet folder per table")
+    s.add_argument("--out", "--output", dest="output", type=Path, required=True,
+                   help="folder: one Parquet folder per table")
     s.add_argument("--strategy", nargs="?", const=True, default=None, metavar="NAME",
                    help="the strategy flow: signals, models (COBFLOW_MODELS__DIR), decisions, outcomes, the paper "
                         "account too; NAME: a built-in's name or module:Class (as `cobflow run strategy --strategy`)")

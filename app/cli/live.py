@@ -7,16 +7,21 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cobflow.config import Settings
 
 from cobflow.app.cli.common import Subparsers, command, err
-from cobflow.config import Settings, load_symbols
-from cobflow.connectors.live import LiveClient, run_clients
-from cobflow.dataflows.sinks.raw import FileRawSink, KafkaRawSink
-from cobflow.kafka_io import ensure_topics
-from cobflow.raw import RawMessage
 
 
 def cmd_live(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.config import load_symbols
+    from cobflow.connectors.live import LiveClient, run_clients
+    from cobflow.dataflows.sinks.raw import FileRawSink, KafkaRawSink
+    from cobflow.kafka_io import ensure_topics
+    from cobflow.raw import RawMessage
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     symbols = load_symbols(settings.symbols_file)
     markets: dict[str, list[str]] = {}
@@ -60,7 +65,7 @@ def cmd_live(args: argparse.Namespace, settings: Settings) -> int:
 def add_commands(sub: Subparsers) -> None:
     s = command(sub, "live", "connect to the venues' websockets; raw messages -> Kafka and/or a file", cmd_live)
     s.add_argument("--venues", nargs="+", help="only these venues (default: every venue in the symbols file)")
-    s.add_argument("--out", type=Path, help="also write a capture file (.jsonl or .jsonl.gz)")
+    s.add_argument("--out", "--output", type=Path, help="also write a capture file (.jsonl or .jsonl.gz)")
     s.add_argument("--no-kafka", action="store_true", help="do not publish to Kafka (needs --out)")
     s.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
     s.add_argument("--url", action="append", metavar="VENUE=URL", help="another websocket URL for a venue")

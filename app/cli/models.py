@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cobflow.config import Settings
 
 from cobflow.app.cli.common import Subparsers, command, err, positive_int
-from cobflow.config import Settings
-from cobflow.times import parse_time
 
 KINDS = ("cnn", "dqn")  # the built-ins (cobflow.models.registry; torch is imported only when a command runs)
 
@@ -17,6 +19,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.models.checkpoints import CheckpointError
     from cobflow.models.dataset import DatasetError
     from cobflow.models.train import TrainConfig
+    from cobflow.times import parse_time
 
     if args.input is not None and not args.input.is_dir():
         return err(f"{args.input}: no such folder (give a `cobflow compute --output` folder)")
@@ -61,9 +64,11 @@ def add_commands(sub: Subparsers) -> None:
     s.add_argument("--input", type=Path, metavar="DIR", help="a `cobflow compute` output folder (default: QuestDB)")
     s.add_argument("--from", dest="since", metavar="T", help="QuestDB: rows from T (ISO 8601 or ns)")
     s.add_argument("--to", dest="until", metavar="T", help="QuestDB: rows before T")
-    s.add_argument("--out", type=Path, metavar="DIR", help="checkpoint folder (default: COBFLOW_MODELS__DIR)")
-    s.add_argument("--epochs", type=positive_int, default=8)
-    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--out", "--output", type=Path, metavar="DIR",
+                   help="checkpoint folder (default: COBFLOW_MODELS__DIR)")
+    s.add_argument("--epochs", type=positive_int, default=8, help="passes over the training samples (default 8)")
+    s.add_argument("--seed", type=int, default=7,
+                   help="torch's seed: the same rows and seed train the same model (default 7)")
     s.add_argument("--stride", type=positive_int, default=2, help="one sample every N seconds")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     m = command(sub, "models", "model checkpoints")

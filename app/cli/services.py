@@ -4,13 +4,18 @@ servers, both (in start order) or one."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+from cobflow.names import SERVERS
+
+if TYPE_CHECKING:
+    from cobflow.config import Settings
 
 from cobflow.app.cli.common import Subparsers, command, err
-from cobflow.app.services import Services
-from cobflow.config import Settings
 
 
 def cmd_services(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.app.services import Services
     services = Services(settings, args.server)
     if args.action == "up":
         services.up()
@@ -31,5 +36,5 @@ def add_commands(sub: Subparsers) -> None:
     s = command(sub, "services", "fetch, start, stop local Kafka and QuestDB (no Docker)", cmd_services)
     s.add_argument("action", choices=["up", "down", "restart", "status"],
                    help="start / stop / stop and start / show the servers")
-    s.add_argument("server", nargs="?", choices=list(Services.NAMES), help="one server only (default both)")
+    s.add_argument("server", nargs="?", choices=list(SERVERS), help="one server only (default both)")
     s.add_argument("--wipe", action="store_true", help="with down: also delete their data and logs")

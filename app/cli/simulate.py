@@ -7,17 +7,22 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cobflow.config import Settings
 
 from cobflow.app.cli.common import Subparsers, command, err, positive_int, speed
-from cobflow.config import Settings, load_symbols
-from cobflow.connectors.simulator import SimConfig, simulate
-from cobflow.connectors.simulator.to_file import simulate_to_file
-from cobflow.kafka_io import ensure_topics, publish
-from cobflow.progress import Progress
-from cobflow.times import parse_time
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.config import load_symbols
+    from cobflow.connectors.simulator import SimConfig, simulate
+    from cobflow.connectors.simulator.to_file import simulate_to_file
+    from cobflow.kafka_io import ensure_topics, publish
+    from cobflow.progress import Progress
+    from cobflow.times import parse_time
+
     symbols = load_symbols(settings.symbols_file)
     if args.duration < 0 or (args.duration == 0 and args.out):
         return err("--duration: a positive number of seconds (0 = forever is for Kafka output only)")
@@ -49,8 +54,8 @@ def add_commands(sub: Subparsers) -> None:
     s = command(sub, "simulate", "a seeded multi-venue market in each venue's wire format", cmd_simulate)
     s.add_argument("--duration", type=float, default=60.0,
                    help="seconds of market time (default 60; 0 = forever, into Kafka)")
-    s.add_argument("--seed", type=int, default=1)
-    s.add_argument("--out", type=Path,
+    s.add_argument("--seed", type=int, default=1, help="the same seed and options give the same messages (default 1)")
+    s.add_argument("--out", "--output", type=Path,
                    help="capture file to write (.jsonl, .jsonl.gz, .parquet); default: Kafka")
     s.add_argument("--speed", default="1", help="to Kafka: 1 = real time (default), 10 = 10x, 'max'")
     s.add_argument("--start", help="market time of the first message (ISO 8601, ns or 'now'; default 2026-01-01Z)")

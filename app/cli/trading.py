@@ -7,10 +7,12 @@ import argparse
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cobflow.config import Settings
 
 from cobflow.app.cli.common import Subparsers, command, err
-from cobflow.config import Settings
-from cobflow.execution.control import append_command, read_commands, read_status
 
 
 def _when(s: int | None) -> str:
@@ -18,6 +20,8 @@ def _when(s: int | None) -> str:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.execution.control import read_commands, read_status
+
     folder = args.control_dir or settings.trading.control_dir
     st = read_status(folder)
     waiting = [c for c in read_commands(folder) if st is None or c["seq"] > st.get("commands_applied", 0)]
@@ -47,6 +51,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _queue(what: str) -> object:
+    from cobflow.execution.control import append_command
+
     def run(args: argparse.Namespace, settings: Settings) -> int:
         folder = args.control_dir or settings.trading.control_dir
         seq = append_command(folder, what)

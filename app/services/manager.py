@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cobflow.config import Settings
+from cobflow.names import SERVERS
 
 HERE = Path(__file__).resolve().parent
 POM = HERE / "pom.xml"
@@ -402,7 +403,7 @@ class QuestDB(_Server):
 class Services:
     """Kafka and QuestDB together, in start order."""
 
-    NAMES = ("kafka", "questdb")
+    NAMES = SERVERS
 
     def __init__(self, settings: Settings, only: str | None = None) -> None:
         """`only`: one of NAMES, to start, stop or restart that server alone."""

@@ -1,0 +1,18 @@
+"""Names the command line shows before it loads anything heavy (`cobflow --help` imports
+this module, not the configuration's pydantic models): where the project is, the built-in
+strategies, the servers cobflow runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+STRATEGIES = {
+    "combined": "every source: the models and the rule signals, weighted by their recent hit rate",
+    "models": "the cnn and the dqn only",
+    "cnn": "the cnn only",
+    "rules": "the rule signals only (imbalance crosses, arbitrage); runs no model",
+}
+
+SERVERS = ("kafka", "questdb")  # the servers `cobflow services` runs
