@@ -216,3 +216,28 @@ def test_backtest_runs_the_checkpoint_files_it_is_given_and_the_named_strategy(t
                          capture_output=True, text=True)
     assert two.returncode != 0 and len(two.stderr.strip().splitlines()) == 1
     assert "two cnn checkpoints given" in two.stderr
+
+
+def test_a_checkpoint_trained_on_other_symbols_warns_and_strict_refuses(tmp_path):
+    """Checkpoints of BTC-USD alone, run on BTC-USD and ETH-USD: one warning line per kind the
+    strategy hears (none for `rules`); `--strict` refuses before anything runs."""
+    from cobflow.app.backtest import untrained
+    from cobflow.config import load_settings
+    from tests.modeltools import seeded_checkpoints
+    from tests.unit.test_strategy import SPEC
+
+    models = seeded_checkpoints(tmp_path / "models", SPEC, symbols=["BTC-USD"])
+    settings = load_settings().model_copy(update={"symbols_file": CONFIG})
+    lines = untrained(settings, models)
+    assert [x.split()[0] for x in lines] == ["cnn", "dqn"]
+    assert all(x.endswith("was trained on BTC-USD, not on ETH-USD") for x in lines)
+    rules = settings.model_copy(update={"strategy": settings.strategy.model_copy(update={"name": "rules"})})
+    assert untrained(rules, models) == []
+    both = seeded_checkpoints(tmp_path / "both", SPEC, symbols=["BTC-USD", "ETH-USD"])
+    assert untrained(settings, both) == []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COBFLOW_")}
+    proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), "backtest", "--input",
+                           str(CONFIG), "--out", str(tmp_path / "bt"), "--models", str(models), "--strict"],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith("cobflow: error: cnn ") and "(--strict)" in proc.stderr
