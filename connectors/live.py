@@ -9,6 +9,9 @@ a resubscription). The client here does the rest, the same way for every venue:
   or a checksum failure the client asks for a fresh snapshot, so downstream books resync;
 - dropped connections reconnect with exponential backoff and jitter, and connections are
   renewed before the venue's connection limit (Binance closes them after 24 h);
+- a venue that cannot be reached (a name that does not resolve, a refused connection) is
+  said once, in those words; after `connect_attempts` failed connects in a row the client
+  gives up (`stats.gave_up`) instead of retrying for ever;
 - REST snapshot requests are spaced to respect the venue's rate limits.
 """
 
@@ -72,7 +75,9 @@ class ClientStats:
     snapshot_requests: int = 0
     resyncs_requested: int = 0
     sequence_breaks: int = 0  # a connection-wide sequence number skipped
-    disconnects: list[str] = field(default_factory=list)
+    disconnects: list[str] = field(default_factory=list)  # connections lost after they were made
+    failed_connects: int = 0  # attempts that never connected
+    gave_up: str | None = None  # why the client stopped trying (connect_attempts failures in a row)
 
 
 class LiveClient:
@@ -87,6 +92,7 @@ class LiveClient:
         clock: Callable[[], int] = time.time_ns,
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
+        connect_attempts: int | None = 5,
         guard: bool = True,
         rng: random.Random | None = None,
     ) -> None:
@@ -100,6 +106,7 @@ class LiveClient:
         self.sink = sink
         self.clock = clock
         self.backoff_base_s, self.backoff_cap_s = backoff_base_s, backoff_cap_s
+        self.connect_attempts = connect_attempts  # None: never give up
         self.checker = BookChecker() if guard else None
         self.rng = rng or random.Random()
         self.stats = ClientStats()
@@ -171,18 +178,32 @@ class LiveClient:
         from websockets.exceptions import WebSocketException
 
         stop = stop or asyncio.Event()
-        attempt = 0
+        attempt = 0  # failures in a row since the last connection was made
+        said: str | None = None  # the connect failure said last (said once, not each retry)
         while not stop.is_set():
+            connected = False
             try:
                 async with connect(self.spec.url, max_size=None, open_timeout=10, ping_interval=20,
                                    ping_timeout=20, close_timeout=2) as ws:
+                    connected = True
                     self.stats.connections += 1
-                    attempt = 0
+                    attempt, said = 0, None
                     log.info("%s: connected to %s", self.venue, self.spec.url)
                     await self._session(ws, stop)
             except (TimeoutError, OSError, WebSocketException) as exc:
-                self.stats.disconnects.append(f"{type(exc).__name__}: {exc}")
-                log.warning("%s: connection lost (%s)", self.venue, exc)
+                if connected:
+                    self.stats.disconnects.append(f"{type(exc).__name__}: {exc}")
+                    log.warning("%s: connection lost (%s)", self.venue, exc)
+                else:
+                    self.stats.failed_connects += 1
+                    reason = connect_failure(self.spec.url, exc)
+                    if reason != said:
+                        log.warning("%s: %s", self.venue, reason)
+                        said = reason
+                    if self.connect_attempts is not None and attempt + 1 >= self.connect_attempts:
+                        self.stats.gave_up = f"{reason}; gave up after {attempt + 1} failed connects in a row"
+                        log.error("%s: %s", self.venue, self.stats.gave_up)
+                        return
             if stop.is_set():
                 break
             delay = min(self.backoff_cap_s, self.backoff_base_s * 2**attempt) * self.rng.uniform(0.5, 1.0)
@@ -267,6 +288,27 @@ class LiveClient:
                 await ws.send(text)
 
 
+def connect_failure(url: str, exc: BaseException) -> str:
+    """Why a connection could not be made, in the words a user acts on."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from websockets.exceptions import InvalidStatus
+
+    parts = urlsplit(url)
+    host = parts.hostname or url
+    where = f"{host}:{parts.port}" if parts.port else host
+    if isinstance(exc, socket.gaierror):
+        return f"cannot reach {host}: the name does not resolve (no network?)"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"cannot reach {where}: connection refused"
+    if isinstance(exc, TimeoutError):
+        return f"cannot reach {where}: no answer in 10 s"
+    if isinstance(exc, InvalidStatus):
+        return f"{where} refused the websocket: HTTP {exc.response.status_code}"
+    return f"cannot connect to {where}: {' '.join(str(exc).split()) or type(exc).__name__}"
+
+
 def _http_get(url: str) -> str:
     req = urllib.request.Request(url, headers={"User-Agent": "cobflow"})
     with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - the venue's https URL
@@ -277,11 +319,8 @@ async def run_clients(clients: list[LiveClient], duration: float | None) -> None
     """Run the clients together, for `duration` seconds or until cancelled (Ctrl-C)."""
     stop = asyncio.Event()
     tasks = [asyncio.create_task(c.run(stop)) for c in clients]
-    try:
-        if duration:
-            await asyncio.sleep(duration)
-        else:
-            await asyncio.Event().wait()
+    try:  # until the duration ends, or every client has returned (given up)
+        await asyncio.wait(tasks, timeout=duration or None, return_when=asyncio.ALL_COMPLETED)
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)

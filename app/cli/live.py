@@ -46,7 +46,8 @@ def cmd_live(args: argparse.Namespace, settings: Settings) -> int:
         for s in sinks:
             s(raw)
 
-    clients = [LiveClient(v, ms, sink, url=urls.get(v), rest_url=rest_urls.get(v)) for v, ms in markets.items()]
+    clients = [LiveClient(v, ms, sink, url=urls.get(v), rest_url=rest_urls.get(v),
+                          connect_attempts=args.connect_attempts or None) for v, ms in markets.items()]
     for c in clients:
         print(f"{c.venue}: {', '.join(c.spec.markets)} from {c.spec.url}", file=sys.stderr)
     try:
@@ -56,9 +57,16 @@ def cmd_live(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         for s in sinks:
             s.close()
+    silent = []
     for c in clients:
-        print(f"{c.venue}: {c.stats.frames} frames, {c.stats.connections} connection(s), "
-              f"{c.stats.resyncs_requested} resync(s) requested")
+        print(f"{c.venue}: {c.stats.frames:,} frames, {c.stats.connections} connection(s), "
+              f"{c.stats.resyncs_requested} resync(s) requested"
+              + (f"; {c.stats.gave_up}" if c.stats.gave_up else ""))
+        if c.stats.frames == 0:
+            silent.append(c.venue)
+    if silent:
+        return err(f"no frame from {', '.join(silent)}: nothing of "
+                   f"{'it' if len(silent) == 1 else 'them'} was recorded")
     return 0
 
 
@@ -68,5 +76,7 @@ def add_commands(sub: Subparsers) -> None:
     s.add_argument("--out", "--output", type=Path, help="also write a capture file (.jsonl or .jsonl.gz)")
     s.add_argument("--no-kafka", action="store_true", help="do not publish to Kafka (needs --out)")
     s.add_argument("--duration", type=float, help="stop after this many seconds (default: run until Ctrl-C)")
+    s.add_argument("--connect-attempts", type=int, default=5, metavar="N",
+                   help="failed connects in a row after which a venue gives up (default 5; 0: never)")
     s.add_argument("--url", action="append", metavar="VENUE=URL", help="another websocket URL for a venue")
     s.add_argument("--rest-url", action="append", metavar="VENUE=URL", help="another REST snapshot URL")

@@ -136,3 +136,63 @@ def test_a_skipped_connection_sequence_number_makes_the_client_resubscribe(venue
     # (this server resumes without new snapshots, so a Bitfinex book the lost frame touched
     # also fails its next checksum and asks for one more connection)
     assert server.connections >= 2 and client.stats.connections == server.connections
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 nobody listens on (bound, then let go)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("url, said", [
+    ("ws://127.0.0.1:{port}/ws", "cannot reach 127.0.0.1:{port}: connection refused"),
+    ("ws://nothing.invalid:{port}/ws", "cannot reach nothing.invalid: the name does not resolve (no network?)"),
+])
+def test_a_venue_that_cannot_be_reached_is_said_once_and_given_up(url, said, caplog):
+    """No connection is ever made: no "connection lost" (there was none), the reason once in
+    the words a user acts on, and after `connect_attempts` failures in a row the client ends."""
+    port = closed_port()
+    client = LiveClient("kraken", ["XMR-USD"], lambda raw: None, url=url.format(port=port),
+                        backoff_base_s=0.01, backoff_cap_s=0.02, connect_attempts=4, rng=random.Random(1))
+    with caplog.at_level("INFO", logger="cobflow.live"):
+        asyncio.run(asyncio.wait_for(client.run(), 20))
+    said = said.format(port=port)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [f"kraken: {said}"]
+    assert not any("connection lost" in r.getMessage() for r in caplog.records)
+    assert (client.stats.failed_connects, client.stats.connections, client.stats.disconnects) == (4, 0, [])
+    assert client.stats.gave_up == f"{said}; gave up after 4 failed connects in a row"
+
+
+def test_a_connection_lost_after_it_was_made_is_said_so_and_does_not_count_as_a_failed_connect(captures, caplog):
+    msgs = import_cryptofeed([captures / "KRAKEN.ws.50.0"])
+    server = RecordedVenue(msgs, drop_at=300)
+    with caplog.at_level("INFO", logger="cobflow.live"):
+        client, got = asyncio.run(play(server, "kraken", ["XMR-USD", "SC-EUR"], connect_attempts=1))
+    assert client.stats.connections == 2 and len(client.stats.disconnects) == 1
+    assert client.stats.failed_connects == 0 and client.stats.gave_up is None
+    assert sum("connection lost" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_cobflow_live_exits_non_zero_when_a_venue_gave_nothing(tmp_path):
+    """The command a script runs: a refused venue ends it (no --duration needed) with one line
+    and exit 2, and says which venue recorded nothing."""
+    import subprocess
+    import sys
+
+    port = closed_port()
+    cfg = tmp_path / "symbols.yaml"
+    cfg.write_text("symbols:\n  XMR-USD:\n    bucket: 1\n    venues: {kraken: XMR/USD}\n")
+    out = tmp_path / "live.jsonl.gz"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cobflow", "--config", str(cfg), "live", "--no-kafka", "--out", str(out),
+         "--url", f"kraken=ws://127.0.0.1:{port}/", "--connect-attempts", "2"],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count(f"cannot reach 127.0.0.1:{port}: connection refused") == 2  # once said, once given up
+    assert "connection lost" not in proc.stderr
+    assert proc.stderr.rstrip().splitlines()[-1] == "cobflow: error: no frame from kraken: nothing of it was recorded"
+    assert "kraken: 0 frames, 0 connection(s)" in proc.stdout and "gave up after 2 failed connects" in proc.stdout
