@@ -114,7 +114,8 @@ def metrics_of(src: ReportSource, settings: Settings, run: str = "paper") -> tup
     t = settings.trading
     mine, ts, equity, fills = run_metrics(src, run, t.initial_cash)
     if len(ts) == 0:
-        raise BacktestError(f"run {run!r} wrote no equity rows (is COBFLOW_TRADING__MODE off, or the input empty?)")
+        raise BacktestError(f"run {run!r} wrote no equity rows although the input made consolidated books "
+                            "(is COBFLOW_TRADING__MODE off?)")
     mids = {sym: _mids(src, sym, int(ts[0]) - 60 * NS, int(ts[-1]) + NS) for sym in symbols.symbols}
     hold = buy_and_hold(ts, mids, fills_of(src, run + HOLD_RUN), t.initial_cash)
     report = {"metrics": mine, "baselines": {"no_trades": no_trades(ts, t.initial_cash), "buy_and_hold": hold},

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 
 from cobflow.app.runflow import file_flow, run_flow
 from cobflow.capture import CaptureError, capture_format
-from cobflow.config import Settings, load_symbols
+from cobflow.config import SYMBOLS_FILE, Settings, load_symbols
 from cobflow.tables import COB_TABLES, FEATURE_TABLES, FLOW_TABLES
 
 
@@ -51,6 +51,7 @@ def compute(settings: Settings, input: Path, output: Path, workers: int = 1, pro
         if rc != 0:
             raise ComputeError(f"the dataflow failed (exit {rc}); {output} is left as it was")
         _move_into(staging, output)
+        shutil.copyfile(settings.symbols_file, output / SYMBOLS_FILE)  # `report`, `features` read it back
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     tables = FLOW_TABLES if strategy else (*COB_TABLES, *FEATURE_TABLES)
@@ -62,6 +63,13 @@ def compute(settings: Settings, input: Path, output: Path, workers: int = 1, pro
             dead += 1
             if b'"stage":"read"' in line[:40]:
                 unreadable.append(orjson.loads(line)["reason"])
+    if not any(rows.values()):  # nothing to show for it: say why, in one line
+        where = f"the dead letters are in {output}/dead_letters*.jsonl"
+        if unreadable:
+            raise ComputeError(f"nothing computed from {input}: {len(unreadable):,} line(s) are no raw message (first: "
+                               f"{sorted(unreadable)[0]}) and no other line made a second; {where}")
+        raise ComputeError(f"nothing computed from {input}: no message of a configured venue market made a second "
+                           f"(symbols file {settings.symbols_file}){'; ' + where if dead else ''}")
     return ComputeResult(time.perf_counter() - start, rows, dead, sorted(unreadable))
 
 

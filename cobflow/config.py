@@ -269,6 +269,15 @@ class StrategySettings(BaseModel):
         return ",".join(names)
 
 
+SYMBOLS_FILE = "symbols.yaml"  # its name in the working folder and in a compute's output folder
+
+
+def default_symbols_file() -> Path:
+    """./symbols.yaml where the command runs, if there is one; else the project's."""
+    here = Path.cwd() / SYMBOLS_FILE
+    return here if here.is_file() else PROJECT_ROOT / SYMBOLS_FILE
+
+
 class Settings(BaseSettings):
     """Every `COBFLOW_*` variable is a field here; settings are frozen once loaded (a
     flow started as a subprocess gets its own from the same environment)."""
@@ -277,7 +286,9 @@ class Settings(BaseSettings):
         env_prefix="COBFLOW_", env_nested_delimiter="__", extra="forbid", frozen=True, allow_inf_nan=False
     )
 
-    symbols_file: Path = Field(PROJECT_ROOT / "symbols.yaml")
+    symbols_file: Path = Field(default_factory=lambda: default_symbols_file(),
+                               description="--config; else ./symbols.yaml in the working folder if there is one; "
+                               "else the project's")
     native: bool = Field(True, description="false: the Python code does all the native core's work")
     debug: bool = Field(False, description="errors show their traceback, not one line")
     require_compose: bool = Field(False, description="tests: fail instead of skip without docker-compose")

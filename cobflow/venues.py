@@ -14,3 +14,18 @@ from __future__ import annotations
 
 VENUES: tuple[str, ...] = ("binance", "bitfinex", "bybit", "coinbase", "htx", "kraken", "kucoin", "okx")
 
+#: Venues cobflow reads from recordings only (`import-capture`, `books verify`, `compute`):
+#: they have no live client and no simulated feed yet.
+RECORDING_ONLY: frozenset[str] = frozenset({"kucoin"})
+
+
+def recording_only(venues: list[str] | set[str], command: str) -> str | None:
+    """The one-line refusal of `command` (live, simulate) for the venues among `venues` that
+    exist only as recordings, or None."""
+    only = sorted(set(venues) & RECORDING_ONLY)
+    if not only:
+        return None
+    hint = " or name the others with --venues" if command == "live" else ""
+    return (f"{', '.join(only)}: recordings only (import-capture, books verify, compute), no {command} feed yet; "
+            f"leave {'it' if len(only) == 1 else 'them'} out of the symbols file{hint}")
+

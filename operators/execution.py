@@ -38,8 +38,8 @@ from bytewax.operators import StatefulBatchLogic
 from cobflow.config import SymbolsConfig, TradingSettings
 from cobflow.execution.account import Account
 from cobflow.execution.control import COMMANDS_FILE, read_commands, write_status
-from cobflow.execution.metrics import HOLD_RUN
 from cobflow.execution.fills import BookTops, BookWalk, FeeModel, FillModel, LatencyModel, NextSecond, TakerFee
+from cobflow.execution.metrics import HOLD_RUN
 from cobflow.execution.risk import (
     ACCOUNT_RULES,
     DAY_S,

@@ -60,6 +60,20 @@ def speed(text: str) -> float | None:
     return None if text in ("max", "0") else float(text)
 
 
+def symbols_of(folder: Path | None, args: argparse.Namespace, settings: Settings) -> Settings:
+    """The symbols file a `cobflow compute` output folder was computed with (its copy,
+    FOLDER/symbols.yaml), unless --config (or COBFLOW_SYMBOLS_FILE) names one."""
+    from cobflow.config import SYMBOLS_FILE
+
+    if folder is None or getattr(args, "config", None) is not None or "COBFLOW_SYMBOLS_FILE" in os.environ:
+        return settings
+    stored = folder / SYMBOLS_FILE
+    if not stored.is_file():
+        return settings
+    print(f"symbols: {stored} (the file {folder} was computed with)", file=sys.stderr)
+    return settings.model_copy(update={"symbols_file": stored})
+
+
 def with_strategy(name: str | None, settings: Settings) -> Settings:
     """`--strategy NAME[,NAME...]` into the settings and the environment of the flows this
     command starts, every strategy loaded and its parameters checked first (one line)."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from cobflow.config import Settings
 
-from cobflow.app.cli.common import Subparsers, command, err
+from cobflow.app.cli.common import Subparsers, command, err, symbols_of
 
 
 def cmd_features(args: argparse.Namespace, settings: Settings) -> int:
@@ -19,6 +19,7 @@ def cmd_features(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.config import load_symbols
     from cobflow.times import parse_time
 
+    settings = symbols_of(args.input, args, settings)
     symbols = load_symbols(settings.symbols_file)
     since = parse_time(args.since) if args.since else None
     until = parse_time(args.until) if args.until else None
@@ -27,7 +28,7 @@ def cmd_features(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.input is not None:
             if not args.input.is_dir():
-                return err(f"{args.input}: no such folder (give a `cobflow compute --output` folder)")
+                return err(f"{args.input}: no such folder (give a `cobflow compute --out` folder)")
             tables = read_parquet(args.input)
             if until is not None:
                 tables = {k: t.filter(pc.less(t["ts"].cast("int64"), until)) for k, t in tables.items()}

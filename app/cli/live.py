@@ -21,6 +21,7 @@ def cmd_live(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.dataflows.sinks.raw import FileRawSink, KafkaRawSink
     from cobflow.kafka_io import ensure_topics
     from cobflow.raw import RawMessage
+    from cobflow.venues import recording_only
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     symbols = load_symbols(settings.symbols_file)
@@ -31,6 +32,9 @@ def cmd_live(args: argparse.Namespace, settings: Settings) -> int:
                 markets.setdefault(venue, []).append(market)
     if not markets:
         return err(f"no configured markets for venues {args.venues}")
+    problem = recording_only(set(markets), "live")
+    if problem:
+        return err(problem)
     urls = dict(u.split("=", 1) for u in args.url or [])
     rest_urls = dict(u.split("=", 1) for u in args.rest_url or [])
     sinks: list[KafkaRawSink | FileRawSink] = []

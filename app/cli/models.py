@@ -22,7 +22,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.times import parse_time
 
     if args.input is not None and not args.input.is_dir():
-        return err(f"{args.input}: no such folder (give a `cobflow compute --output` folder)")
+        return err(f"{args.input}: no such folder (give a `cobflow compute --out` folder)")
     since = parse_time(args.since) if args.since else None
     until = parse_time(args.until) if args.until else None
     config = TrainConfig(epochs=args.epochs, seed=args.seed)

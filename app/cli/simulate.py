@@ -22,8 +22,12 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.kafka_io import ensure_topics, publish
     from cobflow.progress import Progress
     from cobflow.times import parse_time
+    from cobflow.venues import recording_only
 
     symbols = load_symbols(settings.symbols_file)
+    problem = recording_only(symbols.venues(), "simulated")
+    if problem:
+        return err(problem)
     if args.duration < 0 or (args.duration == 0 and args.out):
         return err("--duration: a positive number of seconds (0 = forever is for Kafka output only)")
     duration = args.duration or math.inf

@@ -81,7 +81,7 @@ class QuestDBSource:
 
 
 class ParquetSource:
-    """The folder `cobflow compute --output` wrote."""
+    """The folder `cobflow compute --out` wrote."""
 
     def __init__(self, folder: Path) -> None:
         if not (folder / "cob_summary").is_dir():

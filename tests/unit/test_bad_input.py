@@ -101,3 +101,36 @@ def test_a_cut_gz_is_read_up_to_the_cut_and_says_so(clean, tmp_path):
     assert dead[0]["reason"].startswith(f"{cut}: the compressed file ends or breaks after line ")
     got, full = len(read_table(tmp_path / "out", "cob_summary")), len(read_table(reference, "cob_summary"))
     assert full // 3 < got < full  # the seconds before the cut
+
+
+def test_a_capture_without_one_readable_line_fails_in_one_line(tmp_path):
+    """compute and backtest on three lines that are no raw messages: exit 2, one line that says
+    so, and the dead letters kept (nothing lost, nothing that looks like a result)."""
+    capture = tmp_path / "bad.jsonl"
+    capture.write_text('hello\nnot json\n{"ts_recv": 1,\n')
+    for cmd in (["compute", "--out", str(tmp_path / "c")], ["backtest", "-q", "--out", str(tmp_path / "b")]):
+        proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), *cmd, "--input",
+                               str(capture)], capture_output=True, text=True)
+        assert proc.returncode == 2, proc.stdout
+        [line] = [x for x in proc.stderr.splitlines() if x.startswith("cobflow: error:")]
+        assert f"nothing computed from {capture}: 3 line(s) are no raw message (first: {capture}:1:" in line
+        out = Path(cmd[-1])
+        assert sum(1 for f in out.glob("dead_letters*.jsonl") for _ in open(f)) == 3
+
+
+def test_a_venue_of_recordings_only_is_refused_by_simulate_and_live_in_one_line(tmp_path):
+    from cobflow.connectors import get_venue
+    from cobflow.venues import RECORDING_ONLY, VENUES
+
+    # the registry's mark agrees with the connectors: no live client and no simulated feed
+    assert RECORDING_ONLY == {v for v in VENUES if not hasattr(get_venue(v), "Live")
+                              and not hasattr(get_venue(v), "SimWire")} == {"kucoin"}
+    cfg = tmp_path / "symbols.yaml"
+    cfg.write_text("symbols:\n  BTC-USDT:\n    bucket: 10\n    venues: {binance: BTC-USDT, kucoin: BTC-USDT}\n")
+    for cmd in (["simulate", "--duration", "5", "--out", str(tmp_path / "s.jsonl")],
+                ["live", "--no-kafka", "--out", str(tmp_path / "l.jsonl"), "--duration", "1"]):
+        proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(cfg), *cmd],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert proc.stderr.startswith("cobflow: error: kucoin: recordings only (import-capture, books verify")
+
