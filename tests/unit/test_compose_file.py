@@ -36,7 +36,8 @@ def compose_config(*env_file: str, extra_env: dict[str, str] | None = None) -> d
     args = [compose_binary(), "-f", str(COMPOSE)]
     if env_file:
         args += ["--env-file", env_file[0]]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "SIMULATOR_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("COMPOSE_", "SIMULATOR_")) and k != "COBFLOW_SYMBOLS_FILE"}
     proc = subprocess.run([*args, "config"], capture_output=True, text=True, cwd=PROJECT_ROOT,
                           env={**env, **(extra_env or {})})
     assert proc.returncode == 0, proc.stderr
@@ -133,6 +134,18 @@ def test_data_lives_in_named_volumes_and_grafana_mounts_its_provisioning():
     # every ${VAR} the datasource provisioning refers to is set in Grafana's environment
     ds_vars = set(re.findall(r"\$\{(\w+)\}", DATASOURCE_FILE.read_text()))
     assert ds_vars and ds_vars <= set(cfg["services"]["grafana"]["environment"])
+
+
+def test_every_app_mounts_the_symbols_file_a_user_names_in_env(tmp_path):
+    """COBFLOW_SYMBOLS_FILE in .env (a host path) is what every app reads; by default the
+    repository's symbols.yaml."""
+    mine = tmp_path / "mine.yaml"
+    for env, host in (({}, PROJECT_ROOT / "symbols.yaml"), ({"COBFLOW_SYMBOLS_FILE": str(mine)}, mine)):
+        cfg = compose_config(extra_env=env)
+        for app in APPS:
+            svc = cfg["services"][app]
+            assert Path(mounts(svc)["/etc/cobflow/symbols.yaml"]) == host, app
+            assert svc["environment"]["COBFLOW_SYMBOLS_FILE"] == "/etc/cobflow/symbols.yaml"
 
 
 def test_every_setting_is_in_env_example_and_no_secret_is_committed():
