@@ -237,12 +237,13 @@ def pictures(settings: Settings, bt: Backtest) -> list[Path]:
     start, end = period["from_ns"], period["to_ns"]
     folder = bt.out / "pictures"
     folder.mkdir(exist_ok=True)
-    paths = [equity_view(src, start, end, folder / "equity.png", f"backtest {run}: the paper account", run)]
+    paths: list[Path | None] = [equity_view(src, start, end, folder / "equity.png",
+                                            f"backtest {run}: the paper account", run)]
     for sym, spec in symbols.symbols.items():
         rs = ReportSpec(sym, dict(spec.venues), start, end, choose_timeframe(end - start), run)
         paths.append(trading(src, rs, folder / f"{sym.replace('/', '-')}-trading.png"))
-    paths.append(round_trips_view(bt.trips, folder / "round-trips.png"))
-    return paths
+    paths.append(round_trips_view(bt.trips, folder / "round-trips.png"))  # None without a trip
+    return [p for p in paths if p is not None]
 
 
 PERCENT = frozenset({"total_return", "max_drawdown", "hit_rate", "exposure"})  # fractions, printed in %

@@ -42,10 +42,36 @@ def _figure(rows: int = 1, ratios: list[int] | None = None, sharex: bool = True)
     return fig, list(axes[:, 0])
 
 
-def _finish(fig, axes, title: str, path: Path) -> Path:
+def time_axis(start: float, end: float) -> tuple[str, str]:
+    """(tick format, axis label) of a time axis over matplotlib date numbers [start, end]:
+    the date and UTC are always said, in the label when the range is within one day."""
+    first, last = mdates.num2date(start), mdates.num2date(end)
+    if first.date() == last.date():
+        return "%H:%M:%S", f"time (UTC) on {first:%Y-%m-%d}"
+    return "%m-%d %H:%M", f"time (UTC), {first:%Y-%m-%d} to {last:%Y-%m-%d}"
+
+
+def _legend(ax, twin: bool = False, lower: bool = False) -> None:
+    """The legend outside the data, right of the axes (past a twin axis' labels; `lower`:
+    at the bottom of that margin, under another legend)."""
+    handles, _ = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(loc="lower left" if lower else "upper left", borderaxespad=0, fontsize=8, frameon=False,
+                  bbox_to_anchor=(1.08 if twin else 1.01, 0 if lower else 1))
+
+
+def _finish(fig, axes, title: str, path: Path, right: float | None = 0.84) -> Path:
+    """Grid, time axes with the date and UTC, the title; `right`: the axes' right edge (the
+    margin holds the legends)."""
+    if right is not None:
+        fig.subplots_adjust(right=right)
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
+        lo, hi = ax.dataLim.intervalx  # the data's range: the view's margins may cross midnight
+        fmt, label = time_axis(*((lo, hi) if np.isfinite([lo, hi]).all() and hi >= lo else ax.get_xlim()))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter(fmt))
+        if ax is axes[-1] or not ax.get_shared_x_axes().joined(ax, axes[-1]):
+            ax.set_xlabel(label)
     fig.suptitle(title)
     fig.savefig(path, dpi=DPI)  # no bbox="tight": keep the fixed size
     return path
@@ -86,9 +112,10 @@ def heatmap(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
         mid_t = _times(s["ts"] + NS // 2)
         ax.plot(mid_t, s["mid"].astype(float), color="black", lw=1.2, label="mid")
         ax.plot(mid_t, s["microprice"].astype(float), color="gold", lw=0.8, label="microprice")
-        ax.legend(loc="upper left")
+        ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, fontsize=8, frameon=False)
     ax.set_ylabel("price")
-    return _finish(fig, [ax], f"{spec.symbol} consolidated book: liquidity per price bucket, each second", path)
+    return _finish(fig, [ax], f"{spec.symbol} consolidated book: liquidity per price bucket, each second", path,
+                   right=None)
 
 
 def imbalance(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
@@ -111,7 +138,7 @@ def imbalance(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
         ax.axhline(0, color="grey", lw=0.8)
         ax.set_ylim(-1.05, 1.05)
         ax.set_title(title, fontsize=10)
-        ax.legend(loc="upper left", ncol=4)
+        _legend(ax)
     return _finish(fig, axes, f"{spec.symbol} bid/ask imbalance", path)
 
 
@@ -136,7 +163,7 @@ def candles(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
     vol.bar(x, -sell, width, color="tab:red", label="sell (aggressor)")
     vol.axhline(0, color="grey", lw=0.8)
     vol.set_ylabel("volume")
-    vol.legend(loc="upper left", ncol=2)
+    _legend(vol)
     _pivots(src, spec, ax)
     return _finish(fig, [ax, vol], f"{spec.symbol} {spec.timeframe} candles, volume and pivots, all venues", path)
 
@@ -157,7 +184,7 @@ def _pivots(src: ReportSource, spec: ReportSpec, ax) -> None:
             if m.any():
                 ax.scatter(x[m], price[m], marker=marker, s=12 + 14 * lv, color=PIVOT_COLORS[lv - 1],
                            zorder=3, label=f"pivot L{lv} {k}")
-    ax.legend(loc="upper left", ncol=5, fontsize=8)
+    _legend(ax)
 
 
 def book_input(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
@@ -184,7 +211,8 @@ def book_input(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
         ax.set_ylabel("bucket offset")
         ax.set_title(f"{side} quantity per bucket offset (-20..20 around the mid's bucket)", fontsize=10)
         ax.xaxis_date()
-    return _finish(fig, axes, f"{spec.symbol} model input: the last {HEATMAP_SECONDS} s x 41 buckets", path)
+    return _finish(fig, axes, f"{spec.symbol} model input: the last {HEATMAP_SECONDS} s x 41 buckets", path,
+                   right=None)
 
 
 def health(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
@@ -196,7 +224,7 @@ def health(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
             qual.plot(_times(q["ts"]), q[col].astype(float), style, lw=1.2, label=col)
         qual.axhline(0.5, color="tab:red", lw=0.8, label="min_quality")
         qual.set_ylim(-0.05, 1.05)
-        qual.legend(loc="lower left", ncol=4, fontsize=8)
+        _legend(qual)
         qual.set_title("data quality: completeness x freshness", fontsize=10)
     else:
         _empty(qual, "data quality rows")
@@ -236,18 +264,18 @@ def health(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
 VENUE_MARKERS = ("o", "s", "D", "P", "X", "*", "h")
 
 
-def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
+def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path | None:
     """The Trading dashboard's views: equity and drawdown (the account), the symbol's fills on
-    its mid (side by colour, venue by marker), its position, fees and the risk events."""
-    fig, (eq, price, pos) = _figure(3, [2, 3, 2])
+    its mid (side by colour, venue by marker), its position, fees and the risk events. None
+    (no picture) without an account in the range: the strategy flow did not run."""
     e = src.load("equity", {"run": spec.run}, spec.start, spec.end)
-    title = f"{spec.symbol} paper trading"
     if len(e["ts"]) == 0:
-        for ax in (eq, price, pos):
-            _empty(ax, "trading rows (run the strategy flow: cobflow run strategy, compute --strategy)")
-        return _finish(fig, [eq, price, pos], title, path)
+        return None
+    fig, (eq, price, pos) = _figure(3, [2, 3, 2])
+    title = f"{spec.symbol} paper trading"
     t = _times(e["ts"])
     eq.plot(t, e["equity"].astype(float), color="tab:blue", lw=1.2, label="equity")
+    eq.ticklabel_format(axis="y", style="plain", useOffset=False)  # equity as it is, not "+1e5"
     eq.set_ylabel("equity")
     dd = eq.twinx()
     dd.fill_between(t, -100 * e["drawdown"].astype(float), 0, color="tab:red", alpha=0.25, label="drawdown %")
@@ -256,7 +284,7 @@ def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
     if halted.any():
         eq.fill_between(t, 0, 1, where=halted, transform=eq.get_xaxis_transform(), color="grey", alpha=0.2,
                         label="halted")
-    eq.legend(loc="upper left", fontsize=8)
+    _legend(eq, twin=True)
     eq.set_title(f"account: equity {float(e['equity'][-1]):,.2f} at the end, max drawdown "
                  f"{100 * float(e['drawdown'].astype(float).max()):.2f}%", fontsize=10)
     s = src.load("cob_summary", {"symbol": spec.symbol}, spec.start, spec.end)
@@ -278,20 +306,24 @@ def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path:
         for x in _times(r["ts"][mine]):
             price.axvline(x, color="tab:orange", lw=0.6, alpha=0.6)
     price.set_ylabel("price")
-    price.legend(loc="upper left", ncol=4, fontsize=8)
+    _legend(price)
     _pivots(src, spec, price)
     fees = float(f["fee"].astype(float).sum()) if len(f["ts"]) else 0.0
     price.set_title(f"fills on the mid: {len(f['ts'])} fills, fees {fees:,.2f}; risk events (orange lines): "
                     f"{n_events}", fontsize=10)
     p = src.load("positions", {"symbol": spec.symbol, "run": spec.run}, spec.start, spec.end)
     if len(p["ts"]):
-        pos.step(_times(p["ts"]), p["position"].astype(float), where="post", color="tab:purple", label="position")
+        position = p["position"].astype(float)
+        pos.step(_times(p["ts"]), position, where="post", color="tab:purple", label="position")
+        pos.axhline(0, color="grey", lw=0.8)
+        top = max(float(np.abs(position).max()), 1e-12) * 1.1
+        pos.set_ylim(min(float(position.min()) * 1.1, -0.05 * top), max(float(position.max()) * 1.1, 0.05 * top))
         pnl = pos.twinx()
         pnl.plot(_times(p["ts"]), (p["realized"].astype(float) + np.nan_to_num(p["unrealized"].astype(float))
                                    - p["fees"].astype(float)), color="tab:olive", lw=1, label="PnL net of fees")
         pnl.set_ylabel("PnL")
-        pnl.legend(loc="upper right", fontsize=8)
-        pos.legend(loc="upper left", fontsize=8)
+        _legend(pnl, twin=True, lower=True)
+        _legend(pos, twin=True)
     else:
         _empty(pos, "positions")
     pos.set_ylabel("position")
@@ -310,12 +342,13 @@ def equity_view(src: ReportSource, start: int, end: int, path: Path, title: str 
     equity = e["equity"].astype(float)
     eq.plot(t, equity, color="tab:blue", lw=1.2, label="equity")
     eq.plot(t, e["peak"].astype(float), color="tab:blue", lw=0.6, ls=":", label="peak")
+    eq.ticklabel_format(axis="y", style="plain", useOffset=False)
     halted = e["halted"].astype(bool)
     if halted.any():
         eq.fill_between(t, 0, 1, where=halted, transform=eq.get_xaxis_transform(), color="grey", alpha=0.2,
                         label="halted")
     eq.set_ylabel("equity")
-    eq.legend(loc="upper left", fontsize=8)
+    _legend(eq)
     dd.fill_between(t, -100 * e["drawdown"].astype(float), 0, color="tab:red", alpha=0.5, step="post")
     dd.set_ylabel("drawdown %")
     ret = equity[-1] / equity[0] - 1
@@ -324,29 +357,29 @@ def equity_view(src: ReportSource, start: int, end: int, path: Path, title: str 
     return _finish(fig, [eq, dd], title, path)
 
 
-def round_trips_view(trips: list, path: Path, limit: int = 30) -> Path:
-    """A table of the round trips (the last `limit`), net PnL coloured by its sign."""
+def round_trips_view(trips: list, path: Path, limit: int = 30) -> Path | None:
+    """A table of the round trips (the last `limit`), net PnL coloured by its sign; None (no
+    page) without a trip."""
+    if not trips:
+        return None
     fig = Figure(figsize=(WIDTH / DPI, HEIGHT / DPI), dpi=DPI)
     ax = fig.subplots()
     ax.axis("off")
-    if not trips:
-        ax.text(0.5, 0.5, "no round trips (no position went from flat back to flat)", ha="center", va="center")
-    else:
-        shown = trips[-limit:]
-        fmt = "%Y-%m-%d %H:%M:%S"
-        cells = [[t.symbol, t.side, _times(np.array([t.opened])).astype(object)[0].strftime(fmt),
-                  f"{(t.closed - t.opened) / NS:,.0f} s", str(t.fills), f"{t.max_qty:.6g}", f"{t.pnl:,.2f}",
-                  f"{t.fees:,.2f}", f"{t.net:,.2f}"] for t in shown]
-        table = ax.table(cellText=cells, loc="upper center", colLabels=[
-            "symbol", "side", "opened (UTC)", "held", "fills", "max qty", "PnL", "fees", "net"])
-        table.auto_set_font_size(False)
-        table.set_fontsize(9)
-        table.scale(1, 1.25)
-        for i, t in enumerate(shown, start=1):
-            table[i, 8].set_facecolor("#c8f0c8" if t.net > 0 else "#f5c6c6")
-        wins = sum(1 for t in trips if t.net > 0)
-        ax.set_title(f"round trips: {len(trips)} ({wins} won net of fees); the last {len(shown)} shown",
-                     fontsize=11)
+    shown = trips[-limit:]
+    fmt = "%Y-%m-%d %H:%M:%S"
+    cells = [[t.symbol, t.side, _times(np.array([t.opened])).astype(object)[0].strftime(fmt),
+              f"{(t.closed - t.opened) / NS:,.0f} s", str(t.fills), f"{t.max_qty:.6g}", f"{t.pnl:,.2f}",
+              f"{t.fees:,.2f}", f"{t.net:,.2f}"] for t in shown]
+    table = ax.table(cellText=cells, loc="upper center", colLabels=[
+        "symbol", "side", "opened (UTC)", "held", "fills", "max qty", "PnL", "fees", "net"])
+    table.auto_set_font_size(False)
+    table.set_fontsize(9)
+    table.scale(1, 1.25)
+    for i, t in enumerate(shown, start=1):
+        table[i, 8].set_facecolor("#c8f0c8" if t.net > 0 else "#f5c6c6")
+    wins = sum(1 for t in trips if t.net > 0)
+    ax.set_title(f"round trips: {len(trips)} ({wins} won net of fees); the last {len(shown)} shown",
+                 fontsize=11)
     fig.savefig(path, dpi=DPI)
     return path
 
@@ -366,4 +399,5 @@ VIEWS = {"heatmap": heatmap, "imbalance": imbalance, "candles": candles, "health
 def render_all(src: ReportSource, spec: ReportSpec, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     slug = spec.symbol.replace("/", "-")
-    return [view(src, spec, out / f"{slug}-{name}.png") for name, view in VIEWS.items()]
+    made = (view(src, spec, out / f"{slug}-{name}.png") for name, view in VIEWS.items())
+    return [p for p in made if p is not None]  # no trading view without an account

@@ -180,4 +180,72 @@ def test_trading_view_draws_each_fill_by_side_on_the_mid(computed, tmp_path):
     for colour in (green, red):
         assert share(bare, colour) == 0 and share(drawn, colour) * WIDTH * HEIGHT > 20  # pixels
     empty = Without("equity", "fills", "positions", "risk_events")
-    assert png_size(trading(empty, spec, tmp_path / "c.png")) == (WIDTH, HEIGHT)  # type: ignore[arg-type]
+    assert trading(empty, spec, tmp_path / "c.png") is None  # type: ignore[arg-type]  # no account: no picture
+    assert not (tmp_path / "c.png").exists()
+
+
+def test_a_report_without_an_account_has_no_trading_view_and_no_trips_no_page(computed, tmp_path):
+    from cobflow.app.report.render import ReportSpec, render_all, round_trips_view
+
+    src = ParquetSource(computed)
+
+    class NoAccount:
+        def __getattr__(self, name):  # everything else as the Parquet source has it
+            return getattr(src, name)
+
+        def load(self, table, where, start, end):
+            data = src.load(table, where, start, end)
+            return {k: v[:0] for k, v in data.items()} if table == "equity" else data
+
+    ts = src.load("cob_summary", {"symbol": "ETH-USD"}, None, None)["ts"]
+    spec = ReportSpec("ETH-USD", dict(load_symbols(CONFIG).symbols["ETH-USD"].venues), int(ts.min()),
+                      int(ts.max()) + NS, "1s")
+    names = [p.name for p in render_all(NoAccount(), spec, tmp_path)]  # type: ignore[arg-type]
+    assert "ETH-USD-trading.png" not in names and len(names) == 5
+    assert round_trips_view([], tmp_path / "trips.png") is None and not (tmp_path / "trips.png").exists()
+
+
+def test_time_axes_say_the_date_and_utc():
+    import matplotlib.dates as mdates
+
+    from cobflow.app.report.render import time_axis
+
+    day = mdates.date2num(np.datetime64("2026-12-06T10:00:00"))
+    assert time_axis(day, day + 0.1) == ("%H:%M:%S", "time (UTC) on 2026-12-06")
+    assert time_axis(day, day + 1) == ("%m-%d %H:%M", "time (UTC), 2026-12-06 to 2026-12-07")
+
+
+def test_trading_view_legends_sit_outside_the_data_and_the_position_axis_holds_zero(computed, tmp_path,
+                                                                                  monkeypatch):
+    """The figure as drawn (caught at savefig): every legend right of its axes, the time axis
+    labelled with the date and UTC, and 0 inside the position axis."""
+    from matplotlib.figure import Figure
+
+    from cobflow.app.report.render import ReportSpec, trading
+
+    drawn = []
+    save = Figure.savefig
+
+    def catch(self, *args, **kw):
+        drawn.append(self)
+        return save(self, *args, **kw)
+
+    monkeypatch.setattr(Figure, "savefig", catch)
+    src = ParquetSource(computed)
+    ts = src.load("cob_summary", {"symbol": "BTC-USD"}, None, None)["ts"]
+    spec = ReportSpec("BTC-USD", dict(load_symbols(CONFIG).symbols["BTC-USD"].venues), int(ts.min()),
+                      int(ts.max()) + NS, "1s")
+    trading(src, spec, tmp_path / "t.png")
+    [fig] = drawn
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    legends = [(ax, ax.get_legend()) for ax in fig.axes if ax.get_legend() is not None]
+    assert len(legends) >= 3
+    for ax, legend in legends:
+        assert legend.get_window_extent(renderer).x0 >= ax.get_window_extent(renderer).x1
+    position = next(ax for ax in fig.axes if ax.get_ylabel() == "position")
+    low, high = position.get_ylim()
+    assert low <= 0 <= high
+    day = np.datetime64(int(ts.min()), "ns").astype("datetime64[D]")
+    assert position.get_xlabel() == f"time (UTC) on {day}"
