@@ -2,7 +2,8 @@
 that follows it with its own spread, depth, tick, update rate and latency.
 
 The fair price is a log-random walk with a drifting trend, volatility bursts (a two-state
-regime) and jumps. Each venue quotes around the fair price times a small basis of its own;
+regime) and jumps. Each venue quotes around the fair price times a small basis of its own
+(within its spread: books of one quote currency cross only briefly, as arbitrage sees them);
 every update moves its touch to the new quotes, adds and cancels random levels, and
 sometimes trades against the touch. Frames are written in each venue's wire format by the
 venue module's `SimWire`, stamped with `ts_recv` = exchange time + the venue's latency, and
@@ -31,6 +32,9 @@ DEFAULT_START_NS = 1_767_225_600 * NS  # 2026-01-01T00:00:00Z
 #: Typical prices, so ticks and buckets look like the real market's (others start at 100).
 BASE_PRICES = {"BTC": 65_000.0, "ETH": 3_200.0, "SOL": 150.0, "BNB": 600.0, "XRP": 0.6, "DOGE": 0.15,
                "ADA": 0.45, "LTC": 80.0}
+
+
+BASIS_SHARE = 0.4  # a venue's basis is at most this share of its half-spread
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +68,9 @@ class SimConfig:
     resnapshot_s: float | None = None  # a fresh snapshot every so often, as a reconnecting client gets
     alpha: float = 0.0  # the planted signal's strength (`FairPrice.signal`); 0: none, the same bytes as before
     trend_scale: float = 1.0  # the latent trends' size; 0: a driftless random walk (nothing to predict)
+    # each venue market's basis: None, within its spread (BASIS_SHARE of its half-spread); a
+    # number: uniform within +- that many bps whatever the spread (3.0: before the change)
+    basis_bps: float | None = None
 
 
 class FairPrice:
@@ -237,6 +244,13 @@ class VenueMarket:
         return changes, trades
 
 
+def basis(rng: random.Random, basis_bps: float | None, half_spread_bps: float) -> float:
+    """A venue market's basis (a fraction of the fair price), one draw of `rng`."""
+    if basis_bps is None:
+        return rng.uniform(-1.0, 1.0) * BASIS_SHARE * half_spread_bps / 1e4
+    return rng.uniform(-basis_bps / 1e4, basis_bps / 1e4)
+
+
 def _poisson(rng: random.Random, lam: float) -> int:
     if lam <= 0:
         return 0
@@ -293,8 +307,10 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
         rng = random.Random(f"{cfg.seed}:{venue}")
         wires[venue] = wire_type(specs, rng)
         for market in sorted(specs):
+            # a basis within 0.4 of the venue's half-spread: arbitrage keeps real venues' quotes
+            # within their spreads, so two books cross only briefly (one quotes a move first)
             vm = VenueMarket(specs[market], dyn, random.Random(f"{cfg.seed}:{venue}:{market}"),
-                             rng.uniform(-3e-4, 3e-4))
+                             basis(rng, cfg.basis_bps, dyn.half_spread_bps))
             vm.seed_book(fairs[by_venue[venue][market]].at(start))
             markets[(venue, market)] = vm
             first = start + int(rng.uniform(0.05, 0.3) * NS)

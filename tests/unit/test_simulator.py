@@ -114,3 +114,41 @@ def test_books_are_never_crossed_and_hold_no_empty_levels(seed):
                 assert not book.book.crossed()
                 assert all(q > 0 for q in book.book.bids.values())
                 assert all(q > 0 for q in book.book.asks.values())
+
+
+def test_venue_bases_stay_within_their_spreads_so_one_quote_currency_rarely_crosses(tmp_path):
+    """Every venue market's basis is at most 0.4 of its half-spread (one draw, as before: the
+    rest of the market is unchanged), and the demo's market, through the COB flow, is
+    crossed in few seconds and only briefly (before: ETH-USD crossed in 93% of seconds)."""
+    import random
+
+    import numpy as np
+    import pyarrow.compute as pc
+
+    from cobflow.connectors.simulator.engine import BASIS_SHARE, DYNAMICS, basis
+    from cobflow.dataflows.sinks.parquet import read_table
+    from cobflow.names import PROJECT_ROOT
+
+    for venue, dyn in DYNAMICS.items():
+        draws = [basis(random.Random(f"{venue}:{i}"), None, dyn.half_spread_bps) for i in range(200)]
+        assert max(abs(b) for b in draws) <= BASIS_SHARE * dyn.half_spread_bps / 1e4
+        assert max(draws) > 0.8 * BASIS_SHARE * dyn.half_spread_bps / 1e4  # the whole range is used
+        old = basis(random.Random(venue), 3.0, dyn.half_spread_bps)
+        assert old == random.Random(venue).uniform(-3e-4, 3e-4)  # basis_bps=3: the draw of before
+
+    import subprocess
+    import sys
+
+    from cobflow.capture import write_capture
+
+    demo = PROJECT_ROOT / "symbols.yaml"
+    capture = tmp_path / "demo.jsonl"
+    write_capture(capture, simulate(load_symbols(demo), SimConfig(seed=1, duration_s=600, alpha=1.0)))
+    proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(demo), "compute", "--input", str(capture),
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    t = read_table(tmp_path / "out", "cob_summary")
+    for sym in ("BTC-USD", "ETH-USD"):
+        crossed = np.array(t.filter(pc.equal(t["symbol"], sym)).sort_by("ts")["crossed"].to_pylist(), dtype=bool)
+        longest = max((len(run) for run in "".join("x" if c else "." for c in crossed).split(".")), default=0)
+        assert crossed.mean() <= 0.03 and longest <= 3, (sym, crossed.mean(), longest)
