@@ -279,16 +279,18 @@ def compare_table(folders: list[Path]) -> str:
             raise BacktestError(f"{f}: no {REPORT} (is it a `cobflow backtest --out` folder?)")
         reports.append(json.loads(path.read_text()))
     names = [f.name for f in folders]
-    width = max(12, *(len(n) for n in names))
-    lines = [f"{'':16s} " + " ".join(f"{n:>{width}s}" for n in names)]
-    lines.append(f"{'strategy':16s} " + " ".join(f"{r.get('strategy', '?'):>{width}s}" for r in reports))
+    strategies = [str(r.get("strategy", "?")).rpartition(":")[2] for r in reports]  # module:Class -> Class
+    width = max(12, *(len(n) for n in names), *(len(x) for x in strategies))
+    label = 20
+    lines = [f"{'':{label}s} " + " ".join(f"{n:>{width}s}" for n in names)]
+    lines.append(f"{'strategy':{label}s} " + " ".join(f"{x:>{width}s}" for x in strategies))
     for name in FORMULAS:
-        lines.append(f"{name:16s} " + " ".join(f"{fmt(r['metrics'].get(name), name):>{width}s}" for r in reports))
+        lines.append(f"{name:{label}s} " + " ".join(f"{fmt(r['metrics'].get(name), name):>{width}s}" for r in reports))
     for base, title in (("buy_and_hold", "buy & hold"), ("no_trades", "no trades")):
         for name in ("total_return", "max_drawdown"):
-            lines.append(f"{title + ' ' + name.split('_')[-1]:16s} "
+            lines.append(f"{title + ' ' + name.split('_')[-1]:{label}s} "
                          + " ".join(f"{fmt(r['baselines'][base][name], name):>{width}s}" for r in reports))
-    lines.append(f"{'input sha256':16s} " + " ".join(f"{r['input']['sha256'][:12]:>{width}s}" for r in reports))
+    lines.append(f"{'input sha256':{label}s} " + " ".join(f"{r['input']['sha256'][:12]:>{width}s}" for r in reports))
     lines.append("code versions:")
     lines.extend(f"  {n}: {r['code_version']}" for n, r in zip(names, reports))
     return "\n".join(lines)

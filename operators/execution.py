@@ -215,16 +215,7 @@ class ExecutionState:
         out: list[AnyRow] = []
         out.extend(self._new_day(t))
         out.extend(self._apply_commands(t))
-        filled: set[str] = set()
-        for sym in sorted(self.pending):  # 1. the orders of t-1 (or older ones a gap left behind)
-            order = self.pending[sym]
-            arrival = self.options.latency.arrival(order.decision_s)
-            if arrival > t:
-                continue
-            del self.pending[sym]
-            item = items.get(sym) if arrival == t else None
-            out.extend(self._fill(order, item.tops if item is not None else None))
-            filled.add(sym)
+        filled = self._fill_due(self.pending, t, items, out)  # 1. the orders of t-1 (or older: a gap)
         if o.baseline:
             out.extend(self._buy_and_hold(t, items))
         acct = self.account
@@ -291,14 +282,7 @@ class ExecutionState:
         size at the initial equity, filled by the same fill, fee and latency models, then held
         (its fills and orders are rows of run `<run>.buy_and_hold`; the report marks them)."""
         out: list[AnyRow] = []
-        for sym in sorted(self.hold_orders):
-            order = self.hold_orders[sym]
-            arrival = self.options.latency.arrival(order.decision_s)
-            if arrival > t:
-                continue
-            del self.hold_orders[sym]
-            item = items.get(sym) if arrival == t else None
-            out.extend(self._fill(order, item.tops if item is not None else None, self.options.run + HOLD_RUN))
+        self._fill_due(self.hold_orders, t, items, out, self.options.run + HOLD_RUN)
         for sym in sorted(items):
             mid = items[sym].mid
             if sym in self.hold_decided or mid is None or mid <= 0:
@@ -309,6 +293,22 @@ class ExecutionState:
                 self.hold_orders[sym] = Order(f"{sym}:{t}:buy_and_hold", sym, t, qty, "buy_and_hold",
                                               self.options.route.get(sym, "all"))
         return out
+
+    def _fill_due(self, orders: dict[str, Order], t: int, items: dict[str, StrategySecond], out: list[AnyRow],
+                  baseline: str | None = None) -> set[str]:
+        """Fill the orders (symbol -> order) whose arrival is t or past (a gap left them
+        behind: no books, unfilled), into `out`; the symbols filled."""
+        filled: set[str] = set()
+        for sym in sorted(orders):
+            order = orders[sym]
+            arrival = self.options.latency.arrival(order.decision_s)
+            if arrival > t:
+                continue
+            del orders[sym]
+            item = items.get(sym) if arrival == t else None
+            out.extend(self._fill(order, item.tops if item is not None else None, baseline))
+            filled.add(sym)
+        return filled
 
     def _fill(self, order: Order, tops: BookTops | None, baseline: str | None = None) -> list[AnyRow]:
         """The order's slices and its `orders` row; `baseline`: that run's, the account untouched."""

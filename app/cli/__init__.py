@@ -67,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         return err(str(exc))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader stopped (`| head`): not an error; flushing at exit must not fail either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # a clear one-line reason; COBFLOW_DEBUG=1 for the traceback
         if _debug():
             raise

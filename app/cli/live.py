@@ -69,6 +69,8 @@ def cmd_live(args: argparse.Namespace, settings: Settings) -> int:
         if c.stats.frames == 0:
             silent.append(c.venue)
     if silent:
+        if args.out and len(silent) == len(clients):  # an empty file is no recording: leave none
+            args.out.unlink(missing_ok=True)
         return err(f"no frame from {', '.join(silent)}: nothing of "
                    f"{'it' if len(silent) == 1 else 'them'} was recorded")
     return 0

@@ -28,14 +28,14 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = symbols_of(args.parquet, args, settings)
     symbols = load_symbols(settings.symbols_file)
+    if args.symbol not in symbols.symbols:
+        return err(f"symbol {args.symbol!r} is not in {settings.symbols_file} (it has "
+                   f"{', '.join(symbols.symbols)}); another symbols file: --config FILE")
     src: ReportSource = ParquetSource(args.parquet) if args.parquet else QuestDBSource(settings.questdb)
     start = parse_time(args.start) if args.start else None
     end = parse_time(args.end) if args.end else None
     where = f"{args.parquet}" if args.parquet else f"QuestDB at {settings.questdb.http_url}"
     print(f"rendering {args.symbol} from {where} into {args.out}/", file=sys.stderr)
-    if args.symbol not in symbols.symbols:
-        return err(f"symbol {args.symbol!r} is not in {settings.symbols_file} (it has "
-                   f"{', '.join(symbols.symbols)}); another symbols file: --config FILE")
     for path in make_report(src, symbols, args.symbol, start, end, args.out, args.timeframe):
         print(path)
     return 0

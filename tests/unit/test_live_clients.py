@@ -196,3 +196,4 @@ def test_cobflow_live_exits_non_zero_when_a_venue_gave_nothing(tmp_path):
     assert "connection lost" not in proc.stderr
     assert proc.stderr.rstrip().splitlines()[-1] == "cobflow: error: no frame from kraken: nothing of it was recorded"
     assert "kraken: 0 frames, 0 connection(s)" in proc.stdout and "gave up after 2 failed connects" in proc.stdout
+    assert not out.exists()  # no empty file that looks like a recording
