@@ -235,12 +235,15 @@ def main() -> int:
             return 130
         if log is None:
             raise
+        from cobflow.errors import expected
+
         cause = _cause(exc)
-        text = " ".join(str(cause).split())[:600] or "(no message)"
+        text = " ".join(str(cause).split())[:600] or type(cause).__name__
         text += _hint(type(cause).__name__, text)
+        what = "" if expected(cause) else "unexpected: "
         from tqdm import tqdm  # clears an open progress bar's line first
 
-        tqdm.write(f"cobflow: error: {type(cause).__name__}: {text} (the flow's native log: {log}; COBFLOW_DEBUG=1 "
+        tqdm.write(f"cobflow: error: {what}{text} (the flow's native log: {log}; COBFLOW_DEBUG=1 "
                    "shows the traceback)", file=sys.stderr)
         return 1
     if log is not None and log.stat().st_size == 0:

@@ -23,7 +23,8 @@ from cobflow.app.cli import (
     simulate,
     trading,
 )
-from cobflow.app.cli.common import GLOBAL, err, one_line
+from cobflow.app.cli.common import GLOBAL, err
+from cobflow.errors import one_line
 
 GROUPS = (services, capture, simulate, live, flows, features, models, backtest, query, dashboards, demo, trading)
 

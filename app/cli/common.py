@@ -32,14 +32,6 @@ def command(sub: Subparsers, name: str, help: str, func: Command | None = None) 
     return p
 
 
-def one_line(exc: BaseException) -> str:
-    """An error as the CLI says it: its message on one line, no exception class name (a
-    bug's message says it was unexpected and how to see the traceback)."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    ours = type(exc).__module__.startswith("cobflow") or isinstance(exc, (OSError, ValueError))
-    return text if ours else f"{text} (unexpected; COBFLOW_DEBUG=1 shows the traceback)"
-
-
 def err(msg: str) -> int:
     print(f"cobflow: error: {msg}", file=sys.stderr)
     return 2

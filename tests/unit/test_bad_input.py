@@ -82,7 +82,7 @@ def test_strict_stops_at_the_first_in_one_line_and_leaves_the_old_output(clean, 
     assert proc.returncode != 0
     errors = [line for line in proc.stderr.replace("\r", "\n").splitlines() if "error" in line.lower()]
     assert len(errors) == 2, proc.stderr  # the cause (from the flow), then what it means for the output
-    assert errors[0].startswith(f"cobflow: error: CaptureError: {bad}:{first}: missing field(s)")
+    assert errors[0].startswith(f"cobflow: error: {bad}:{first}: missing field(s)")  # one line, no class name
     assert errors[1] == f"cobflow: error: the dataflow failed (exit 1); {out} is left as it was"
     assert "Traceback" not in proc.stderr and "panicked" not in proc.stderr
     assert read_table(out, "cob_summary").equals(before)  # the previous complete result, untouched

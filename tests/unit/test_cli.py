@@ -11,8 +11,8 @@ import sys
 
 from cobflow import __version__
 from cobflow.app.cli import build_parser
-from cobflow.app.cli.common import one_line
 from cobflow.capture import CaptureError
+from cobflow.errors import one_line
 
 HEAVY = ("pydantic", "numpy", "pyarrow", "matplotlib", "torch", "grafana_client", "bytewax", "confluent_kafka")
 
