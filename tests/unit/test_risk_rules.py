@@ -99,16 +99,16 @@ def test_a_rule_that_raises_refuses_its_order_and_a_cut_never_adds():
 def test_a_users_rule_by_module_and_class_runs_after_the_built_ins_in_the_flow():
     spec = "tests.unit.test_risk_rules:WideSpread"
     trading = TradingSettings(min_order_notional=0.0, max_orders_per_minute=60,
-                              risk_rules=[{"use": spec, "params": {"max_bps": -1.25}}])
+                              risk_rules=[{"use": spec, "params": {"max_bps": 1.25}}])
     opts = StrategyOptions(SPEC, None, StrategySettings(name="tests.unit.test_risk_rules:AlwaysBuy"))
     rows, _ = run_cob(sim(90.0, seed=81, venues=("binance", "kraken", "okx", "coinbase", "bybit")), SYMBOLS,
                       strategy=opts, trading=trading)
     spread = {(r.symbols["symbol"], r.ts): r.columns["spread_bps"] for r in rows if r.table == "cob_summary"}
     wide = [r for r in rows if r.table == "risk_events" and r.symbols["rule"] == "wide_spread"]
-    # (this simulated market's consolidated book is crossed: its spreads are -1.8 to -0.8 bps)
-    assert wide, "the simulated market has seconds wider than -1.25 bps"
+    # (this simulated market's spreads: BTC-USD 0.2 to 1.2 bps, ETH-USD 1.0 to 1.6 bps)
+    assert wide, "the simulated market has seconds wider than 1.25 bps"
     for e in wide:
-        assert e.columns["value"] == spread[(e.symbols["symbol"], e.ts)] > -1.25 and e.columns["threshold"] == -1.25
+        assert e.columns["value"] == spread[(e.symbols["symbol"], e.ts)] > 1.25 and e.columns["threshold"] == 1.25
     refused = {(e.symbols["symbol"], e.ts) for e in wide if e.columns["action"] == "refused"}
     reasons = {(d.symbols["symbol"], d.ts): d.columns["reason"] for d in rows if d.table == "decisions"}
     assert refused and all(reasons[k] == "wide_spread" for k in refused)
@@ -119,10 +119,10 @@ def test_a_users_rule_by_module_and_class_runs_after_the_built_ins_in_the_flow()
         if e.table == "risk_events":
             events.setdefault((e.symbols["symbol"], e.ts), []).append(e)
     orders = [r for r in rows if r.table == "orders" and r.columns["reason"] == "decision"]
-    assert orders and any(spread[(o.symbols["symbol"], o.columns["decision_ts"])] <= -1.25 for o in orders)
+    assert orders and any(spread[(o.symbols["symbol"], o.columns["decision_ts"])] <= 1.25 for o in orders)
     for o in orders:
         key = (o.symbols["symbol"], o.columns["decision_ts"])
-        if spread[key] > -1.25:
+        if spread[key] > 1.25:
             *_, last = events[key]
             assert last.columns["action"] == "clipped" and o.columns["qty"] == pytest.approx(abs(last.columns["qty_after"]))
 
