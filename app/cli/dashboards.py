@@ -51,6 +51,7 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _push(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.app.dashboards.push import push
+
     credential: str | tuple[str, str] = args.token or tuple(args.basic_auth.split(":", 1))
     q = settings.questdb
     address = args.questdb_address or f"{q.host}:{q.pg_port}"

@@ -36,6 +36,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_compute(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.app.compute import ComputeError, compute
+
     if args.strict:  # the flow runs as a subprocess with this environment
         os.environ["COBFLOW_FLOW__STRICT"] = "1"
     if args.strategy:

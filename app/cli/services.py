@@ -16,6 +16,7 @@ from cobflow.app.cli.common import Subparsers, command, err
 
 def cmd_services(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.app.services import Services
+
     services = Services(settings, args.server)
     if args.action == "up":
         services.up()
