@@ -414,3 +414,27 @@ def test_fill_fee_and_latency_are_separate_objects_the_account_asks():
     assert fill.columns["fee"] == pytest.approx(-50.0 * 100.1 * 1e-4)
     [order] = of(rows, "orders")
     assert order.columns["status"] == "partial" and order.columns["filled"] == pytest.approx(50.0)
+
+
+def test_the_buy_and_hold_baseline_walks_the_next_seconds_books_and_leaves_the_account_alone():
+    """At each symbol's first second with a mid it decides BUY of the target at the initial
+    equity (100 units at mid 100), filled at the next second like any order, as rows of run
+    `paper.buy_and_hold`; the strategy holds, so the account has no fill and keeps its cash."""
+    from dataclasses import replace
+
+    st = ExecutionState(["X"], replace(options(), baseline=True))
+    book = {"a": levels(asks=[(100.1, 40), (100.3, 100)]), "b": levels(asks=[(100.0, 30), (100.2, 50)])}
+    rows = run(st, [second("X", 9, None), second("X", 10, 100.0, "HOLD"), second("X", 11, 100.5, "HOLD", books=book),
+                    second("X", 12, 101.0, "HOLD")])
+    fills = of(rows, "fills")
+    assert {r.symbols["run"] for r in fills} == {"paper.buy_and_hold"}
+    got = [(r.symbols["venue"], r.columns["qty"], r.columns["price"], r.ts // NS) for r in fills]
+    assert got == [("b", 30, 100.0, 11), ("a", 40, 100.1, 11), ("b", 30, 100.2, 11)]
+    assert [r.columns["fee"] for r in fills] == pytest.approx([30 * 100.0 * 2e-4, 40 * 100.1 * 1e-3, 30 * 100.2 * 2e-4])
+    [order] = of(rows, "orders")
+    assert (order.symbols["run"], order.columns["reason"], order.columns["decision_ts"]) == (
+        "paper.buy_and_hold", "buy_and_hold", 10 * NS)
+    assert of(rows, "positions") == [] and {r.columns["equity"] for r in of(rows, "equity")} == {100_000.0}
+    assert {r.symbols["run"] for r in of(rows, "equity")} == {"paper"}
+    later = run(st, [second("X", 13, 120.0, "HOLD"), second("X", 14, 121.0, "HOLD")])
+    assert of(later, "orders") == [] and of(later, "equity")  # decided once, then held
