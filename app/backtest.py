@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from cobflow.operators.strategies import Run
 
 REPORT = "report.json"
-BASELINE = {"COBFLOW_TRADING__BASELINE": "true"}  # the flow fills the buy-and-hold baseline's orders
+BASELINE = {"COBFLOW_TRADING__BASELINE": "true"}  # the flow runs the buy-and-hold baseline too
 NS = 1_000_000_000
 
 
@@ -90,13 +90,6 @@ def fills_of(src: ReportSource, run: str = "paper") -> list[Fill]:
                  float(f["fee"][i])) for i in order]
 
 
-def _mids(src: ReportSource, symbol: str, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
-    s = src.load("cob_summary", {"symbol": symbol}, start, end)
-    mid = np.array([np.nan if m is None else m for m in s["mid"]], dtype=np.float64)
-    keep = np.isfinite(mid)
-    return s["ts"][keep], mid[keep]
-
-
 def run_metrics(src: ReportSource, run: str, initial_cash: float, start: int | None = None, end: int | None = None
                 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, list[Fill]]:
     """EXECUTION.md's metrics of a run's rows in [start, end): (metrics, equity ts, equity, fills)."""
@@ -110,14 +103,13 @@ def run_metrics(src: ReportSource, run: str, initial_cash: float, start: int | N
 
 def metrics_of(src: ReportSource, settings: Settings, run: str = "paper") -> tuple[dict[str, Any], list[RoundTrip]]:
     """The run's metrics and the baselines', from the tables the flow wrote (Parquet or QuestDB)."""
-    symbols = load_symbols(settings.symbols_file)
     t = settings.trading
     mine, ts, equity, fills = run_metrics(src, run, t.initial_cash)
     if len(ts) == 0:
-        raise BacktestError(f"run {run!r} wrote no equity rows although the input made consolidated books "
-                            "(is COBFLOW_TRADING__MODE off?)")
-    mids = {sym: _mids(src, sym, int(ts[0]) - 60 * NS, int(ts[-1]) + NS) for sym in symbols.symbols}
-    hold = buy_and_hold(ts, mids, fills_of(src, run + HOLD_RUN), t.initial_cash)
+        raise BacktestError(f"run {run!r} wrote no equity rows: no second was traded (is COBFLOW_TRADING__MODE "
+                            "off, or --from/--to outside the input?)")
+    he = src.load("equity", {"run": run + HOLD_RUN}, None, None)
+    hold = buy_and_hold(he["ts"], he["equity"].astype(np.float64), fills_of(src, run + HOLD_RUN), t.initial_cash)
     report = {"metrics": mine, "baselines": {"no_trades": no_trades(ts, t.initial_cash), "buy_and_hold": hold},
               "formulas": FORMULAS,
               "period": {"from_ns": int(ts[0]), "to_ns": int(ts[-1]) + NS, "seconds": len(ts)},

@@ -211,8 +211,8 @@ class TradingSettings(BaseModel):
     trade_from_s: int | None = Field(
         None, ge=0, description="epoch second before which nothing is traded (a warm-up: walk-forward tests)")
     trade_until_s: int | None = Field(None, ge=0, description="epoch second from which nothing is traded")
-    baseline: bool = Field(False, description="also fill the buy-and-hold baseline's order (rows of run "
-                           "<run_id>.buy_and_hold); backtests turn it on for their report")
+    baseline: bool = Field(False, description="also run the buy-and-hold baseline (its fills, orders and equity "
+                           "are rows of run <run_id>.buy_and_hold); backtests turn it on for their report")
     control_dir: Path = Field(default_factory=lambda: _default_home() / "trading",
                               description="`cobflow trading` commands in, the live flow's status out")
     risk_rules: tuple[PluginSpec, ...] = Field(

@@ -82,7 +82,7 @@ class ExecutionOptions:
     fill_model: FillModel = field(default_factory=BookWalk)
     fee_model: FeeModel | None = None  # None: the venues' taker fees (fee_bps)
     latency: LatencyModel = field(default_factory=NextSecond)
-    baseline: bool = False  # also fill the buy-and-hold baseline's orders (run `<run>.buy_and_hold`)
+    baseline: bool = False  # also run the buy-and-hold baseline (rows of run `<run>.buy_and_hold`)
 
     def __post_init__(self) -> None:
         if self.fee_model is None:
@@ -135,9 +135,13 @@ class ExecutionState:
     dead: list = field(default_factory=list)  # dead letters of strategies that raised, not yet sent
     hold_decided: set[str] = field(default_factory=set)  # symbols the buy-and-hold baseline has decided
     hold_orders: dict[str, Order] = field(default_factory=dict)  # its orders waiting for their second
+    hold: Account | None = None  # its account (made with the options' baseline)
+    hold_peak: float = 0.0
 
     def __post_init__(self) -> None:
         self.account = Account(self.options.initial_cash)
+        self.hold = Account(self.options.initial_cash) if self.options.baseline else None
+        self.hold_peak = self.options.initial_cash
         self.queues = {s: deque() for s in self.symbols}
         self.peak = self.day_start = self.last_equity = self.options.initial_cash
 
@@ -244,6 +248,13 @@ class ExecutionState:
         out.append(TableRow(EQUITY.name, ts, {}, {"equity": equity, "cash": acct.cash,
                                                   "exposure": acct.gross_exposure(), "peak": self.peak,
                                                   "drawdown": dd, "halted": self.halted is not None}))
+        if self.hold is not None:  # the baseline's equity, marked at the same mids
+            self.hold.mids.update(acct.mids)
+            held = self.hold.equity()
+            self.hold_peak = max(self.hold_peak, held)
+            out.append(TableRow(EQUITY.name, ts, {"run": self.options.run + HOLD_RUN}, {
+                "equity": held, "cash": self.hold.cash, "exposure": self.hold.gross_exposure(),
+                "peak": self.hold_peak, "drawdown": drawdown(self.hold_peak, held), "halted": False}))
         self.last_equity = equity
         return out
 
@@ -280,8 +291,10 @@ class ExecutionState:
         """EXECUTION.md's buy-and-hold baseline, beside the account and independent of it and
         of the strategy: at each symbol's first worked second with a mid, BUY of the target
         size at the initial equity, filled by the same fill, fee and latency models, then held
-        (its fills and orders are rows of run `<run>.buy_and_hold`; the report marks them)."""
+        (its fills, orders and equity are rows of run `<run>.buy_and_hold`)."""
         out: list[AnyRow] = []
+        if self.hold is None:  # a state kept from before the baseline was turned on
+            self.hold = Account(self.options.initial_cash)
         self._fill_due(self.hold_orders, t, items, out, self.options.run + HOLD_RUN)
         for sym in sorted(items):
             mid = items[sym].mid
@@ -311,7 +324,8 @@ class ExecutionState:
         return filled
 
     def _fill(self, order: Order, tops: BookTops | None, baseline: str | None = None) -> list[AnyRow]:
-        """The order's slices and its `orders` row; `baseline`: that run's, the account untouched."""
+        """The order's slices and its `orders` row; `baseline`: that run's, into the baseline's
+        account."""
         t = self.options.latency.arrival(order.decision_s)
         ts, out = t * NS, list[AnyRow]()
         books = tops.venues if tops is not None else {}
@@ -321,10 +335,11 @@ class ExecutionState:
         side, s = ("buy", 1) if order.qty > 0 else ("sell", -1)
         filled = notional = fees = 0.0
         tag = {} if baseline is None else {"run": baseline}
+        account = self.account if baseline is None else self.hold
+        assert account is not None
         for i, sl in enumerate(slices):
             fee = fee_model.fee(sl)
-            if baseline is None:
-                self.account.fill(order.symbol, s * sl.qty, sl.price, fee)
+            account.fill(order.symbol, s * sl.qty, sl.price, fee)
             filled += sl.qty
             notional += sl.qty * sl.price
             fees += fee

@@ -149,20 +149,13 @@ def no_trades(ts: np.ndarray, initial_cash: float) -> dict[str, float | int | No
     return backtest_metrics(ts, np.full(len(ts), initial_cash), [], initial_cash, 0)
 
 
-def buy_and_hold(ts: np.ndarray, mids: dict[str, tuple[np.ndarray, np.ndarray]], fills: Sequence[Fill],
-                 initial_cash: float) -> dict[str, float | int | None]:
-    """The second baseline, from the fills of its orders (the flow's run `<run>.buy_and_hold`:
-    each symbol's target bought at its first second with a book, by the next-second rule),
-    held to the end and marked at the last known mid each second like the account.
-    `ts`: the run's seconds (ns); `mids`: symbol -> (ts, mid) in time order."""
-    equity = np.full(len(ts), float(initial_cash))
-    for f in fills:
-        after = ts >= f.ts
-        mts, mid = mids.get(f.symbol, (np.zeros(0, np.int64), np.zeros(0)))
-        j = np.searchsorted(mts, ts[after], side="right") - 1
-        marks = np.where(j >= 0, np.asarray(mid, dtype=np.float64)[np.maximum(j, 0)] if len(mid) else f.price,
-                         f.price)
-        equity[after] += f.qty * (marks - f.price) - f.fee
+def buy_and_hold(ts: np.ndarray, equity: np.ndarray, fills: Sequence[Fill], initial_cash: float
+                 ) -> dict[str, float | int | None]:
+    """The second baseline, from its rows (the flow's run `<run>.buy_and_hold`: each symbol's
+    target bought at its first second with a book by the next-second rule, held, marked at
+    the mids the account is marked at): its equity each second and its fills. Its position
+    is non-zero from its first fill on."""
+    ts = np.asarray(ts, dtype=np.int64)
     first = min((f.ts for f in fills), default=None)
     exposed = 0 if first is None else int(np.sum(ts >= first))
-    return backtest_metrics(ts, equity, list(fills), initial_cash, exposed)
+    return backtest_metrics(ts, np.asarray(equity, dtype=np.float64), list(fills), initial_cash, exposed)

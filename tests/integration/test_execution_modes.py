@@ -84,10 +84,14 @@ def test_a_backtest_of_the_raw_topics_lands_in_questdb_under_its_run_and_equals_
         assert rb["run"] == run and ra["metrics"] == rb["metrics"] and ra["metrics"]["fills"] > 0
     q = settings.questdb
     runs = query(q, f"select run, count() n from {q.table('equity')} order by run")
-    assert [(r["run"], r["n"]) for r in runs] == [("bt-one", ra["period"]["seconds"]), ("bt-two", ra["period"]["seconds"])]
-    in_questdb = query(q, f"select * from {q.table('fills')} where run = 'bt-one'")
-    in_file = [{**r, "run": "bt-one"} for r in read_table(a, "fills").to_pylist()]  # file mode: run `paper`
-    assert_same_rows(keyed(in_questdb, "fills"), keyed(in_file, "fills"), "fills")
+    n = ra["period"]["seconds"]  # each run and its buy-and-hold baseline, one equity row a second
+    assert [(r["run"], r["n"]) for r in runs] == [("bt-one", n), ("bt-one.buy_and_hold", n), ("bt-two", n),
+                                                  ("bt-two.buy_and_hold", n)]
+    assert rb["baselines"] == ra["baselines"] and ra["baselines"]["buy_and_hold"]["fills"] > 0
+    for run, mine in (("bt-one", "paper"), ("bt-one.buy_and_hold", "paper.buy_and_hold")):
+        in_questdb = query(q, f"select * from {q.table('fills')} where run = '{run}'")
+        in_file = [{**r, "run": run} for r in read_table(a, "fills").to_pylist() if r["run"] == mine]
+        assert_same_rows(keyed(in_questdb, "fills"), keyed(in_file, "fills"), "fills")
     # only the run's own rows: nothing in the COB flow's tables, nor the strategy's outputs
     for table in ("cob_summary", "features", "model_outputs", "signals"):
         assert query(q, f"select count() n from {q.table(table)}")[0]["n"] == 0, table

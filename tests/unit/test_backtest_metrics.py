@@ -94,21 +94,17 @@ def test_a_flat_series_has_null_sharpe_and_sortino():
     assert (flat["returns"], flat["sharpe"]) == (59, None)  # std 0
 
 
-def test_buy_and_hold_holds_its_fills_and_marks_at_the_last_known_mid():
+def test_buy_and_hold_is_its_equity_and_fills_with_a_position_from_its_first_fill():
     ts = (T0 + np.arange(120)) * NS
-    mts = ts[::2]  # a mid every other second
-    mid = 100.0 + np.arange(60, dtype=float)
+    equity = np.full(120, 1_000.0)
+    equity[11:] = 1_000.0 - 0.5 + 3 * np.linspace(0.0, 2.0, 109)  # bought at second 11, marked up after
     fills = [Fill(ts[11], "X", 2.0, 105.7, 0.2), Fill(ts[11], "X", 1.0, 105.9, 0.3)]  # two slices at second 11
-    m = buy_and_hold(ts, {"X": (mts, mid)}, fills, 1_000.0)
-    cost = 2 * 105.7 + 105.9 + 0.5
-    last = 3 * mid[-1]  # ts[119] is marked at ts[118]'s mid
-    assert m["total_return"] == pytest.approx((1_000 - cost + last) / 1_000 - 1)
+    m = buy_and_hold(ts, equity, fills, 1_000.0)
+    assert m["total_return"] == pytest.approx(equity[-1] / 1_000.0 - 1)
     assert (m["fills"], m["fees"], m["turnover"]) == (2, pytest.approx(0.5), pytest.approx((2 * 105.7 + 105.9) / 1e3))
-    assert m["exposure"] == pytest.approx(109 / 120)
-    # second 11 is marked at second 10's mid (105): its equity is cash + 3 x 105
-    low = 1_000 - cost + 3 * 105.0
-    assert m["max_drawdown"] == pytest.approx((1_000 - low) / 1_000)
-    assert buy_and_hold(ts, {"X": (mts, mid)}, [], 1_000.0)["total_return"] == 0.0  # nothing filled: cash
+    assert m["exposure"] == pytest.approx(109 / 120)  # seconds 11 to 119
+    assert m["max_drawdown"] == pytest.approx(0.5 / 1_000)
+    assert buy_and_hold(ts, np.full(120, 1_000.0), [], 1_000.0)["exposure"] == 0.0  # nothing filled: cash
 
 
 def rows_of(folder: Path, table: str) -> list[dict]:
@@ -163,6 +159,9 @@ def test_cobflow_backtest_writes_the_report_its_pictures_and_compares(tmp_path):
         mine = sorted((f for f in fills if f["symbol"] == o["symbol"]), key=lambda f: f["slice"])
         assert mine[0]["price"] == ask and all(f["ts"] == first + NS for f in mine)
     assert report["baselines"]["buy_and_hold"]["fills"] == len(fills)
+    held = [r for r in rows_of(a, "equity") if r["run"] == "paper.buy_and_hold"]
+    assert len(held) == report["period"]["seconds"]
+    assert held[-1]["equity"] / held[0]["equity"] - 1 == pytest.approx(report["baselines"]["buy_and_hold"]["total_return"])
     assert [c["kind"] for c in report["checkpoints"]] == ["cnn", "dqn"]
     assert report["config"]["trading"]["min_order_notional"] == 0.0 and len(report["input"]["sha256"]) == 64
     for name in ("total_return", "sharpe", "hit_rate", "exposure"):

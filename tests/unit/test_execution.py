@@ -434,7 +434,14 @@ def test_the_buy_and_hold_baseline_walks_the_next_seconds_books_and_leaves_the_a
     [order] = of(rows, "orders")
     assert (order.symbols["run"], order.columns["reason"], order.columns["decision_ts"]) == (
         "paper.buy_and_hold", "buy_and_hold", 10 * NS)
-    assert of(rows, "positions") == [] and {r.columns["equity"] for r in of(rows, "equity")} == {100_000.0}
-    assert {r.symbols["run"] for r in of(rows, "equity")} == {"paper"}
+    assert of(rows, "positions") == []
+    equity = {(r.symbols["run"], r.ts // NS): r.columns["equity"] for r in of(rows, "equity")}
+    assert {e for (run, _), e in equity.items() if run == "paper"} == {100_000.0}  # the account: untouched
+    # the baseline's own equity, marked at the account's mids: 100 units from second 11
+    fee = 30 * 100.0 * 2e-4 + 40 * 100.1 * 1e-3 + 30 * 100.2 * 2e-4
+    cash = 100_000 - (3000 + 4004 + 3006) - fee
+    assert equity[("paper.buy_and_hold", 10)] == 100_000.0
+    assert equity[("paper.buy_and_hold", 11)] == pytest.approx(cash + 100 * 100.5)
+    assert equity[("paper.buy_and_hold", 12)] == pytest.approx(cash + 100 * 101.0)
     later = run(st, [second("X", 13, 120.0, "HOLD"), second("X", 14, 121.0, "HOLD")])
     assert of(later, "orders") == [] and of(later, "equity")  # decided once, then held
