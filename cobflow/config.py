@@ -124,7 +124,7 @@ class FlowSettings(BaseModel):
         None, gt=0, description="live mode: a venue this far (ts_recv) behind its symbol's newest message no "
         "longer holds that symbol's second open (default: off, a second waits for every venue heard from within "
         "the idle timeout). Decisions come sooner; a message of that venue still on its way with an earlier "
-        "ts_recv counts in the next second (bench/cob.py measures both; README, Benchmarks)")
+        "ts_recv counts in the next second (bench/cob.py measures both)")
     max_skew_s: float = Field(
         5.0, gt=0, description="Kafka input: read no topic more than this far (ts_recv) ahead of the slowest"
     )

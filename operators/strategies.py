@@ -28,7 +28,7 @@ DQN_SIGN = {"BUY": 1, "SELL": -1, "HOLD": 0}
 
 
 class Combined(Strategy):
-    """Every source the symbol's second has, weighted by its hit rate (README "Decisions")."""
+    """Every source the symbol's second has, weighted by its hit rate (docs/strategies.md)."""
 
     class Params(Strategy.Params):
         threshold: float = Field(0.2, gt=0, le=1, description="|combined score| needed to BUY or SELL")

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cobflow", parents=[GLOBAL],
         description="Consolidated order books from exchange feeds: Kafka -> Bytewax -> QuestDB.",
-        epilog="Settings come from COBFLOW_* environment variables (e.g. COBFLOW_KAFKA__PORT); see README.md.",
+        epilog="Settings come from COBFLOW_* environment variables (e.g. COBFLOW_KAFKA__PORT); see docs/configuration.md.",
     )
     p.add_argument("--version", action="version", version=f"cobflow {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

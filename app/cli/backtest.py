@@ -146,7 +146,7 @@ def add_commands(sub: Subparsers) -> None:
                    help="checkpoint files (<name>.pt, one per kind) to run instead of the best of --models")
     p.add_argument("--strategy", metavar="NAME",
                    help="a built-in (" + "; ".join(f"{k}: {v}" for k, v in STRATEGIES.items())
-                   + ") or your module:Class (README \"Write your own strategy\"); default: each symbol's "
+                   + ") or your module:Class (docs/strategies.md); default: each symbol's "
                    "strategy.use, else combined (or COBFLOW_STRATEGY__NAME)")
     p.add_argument("--walk-forward", action="store_true",
                    help="train on each --train window, test on the next --test window, roll forward")

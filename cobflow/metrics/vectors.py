@@ -1,5 +1,5 @@
 """Feature vectors per symbol and second (FEATURES.md "Feature vectors"): `cnn` (220 values)
-and `rl` (30 values), laid out as `CNN_LAYOUT` and `RL_LAYOUT` say (the README's table is
+and `rl` (30 values), laid out as `CNN_LAYOUT` and `RL_LAYOUT` say (docs/features.md's table is
 generated from them), versioned by `LAYOUT`. Every statistic that scales a value is trailing:
 a window of the seconds `(S - W, S]`, nothing after S.
 
@@ -350,7 +350,7 @@ class FeatureVectors:
 
 
 def layout_markdown() -> str:
-    """The README's layout table (tests hold the two together)."""
+    """docs/features.md's layout table (tests hold the two together)."""
     lines = [f"Layout `{LAYOUT}`. `cnn` (220): indexes 0-199 are 2 sides x {LEVELS} levels x "
              f"{len(LEVEL_FEATURES)} values, index = side * 100 + level * 5 + value (side 0 bid at offsets "
              f"0, -1, ..., -19; side 1 ask at offsets 0, +1, ..., +19); 200-219 the microstructure values.",

@@ -240,12 +240,12 @@ def test_features_recomputed_from_parquet_equal_the_flows_on_an_hour_with_gaps_a
         assert sorted(map(key, flow)) == sorted(map(key, again)), name
 
 
-def test_the_readme_documents_the_layout_the_code_computes():
+def test_the_docs_document_the_layout_the_code_computes():
     from cobflow.config import PROJECT_ROOT
     from cobflow.metrics.vectors import layout_markdown
 
-    assert layout_markdown() in (PROJECT_ROOT / "README.md").read_text(), \
-        "README.md's layout table is out of date: paste cobflow.metrics.vectors.layout_markdown()"
+    assert layout_markdown() in (PROJECT_ROOT / "docs" / "features.md").read_text(), \
+        "docs/features.md's layout table is out of date: paste cobflow.metrics.vectors.layout_markdown()"
 
 
 def test_cobflow_features_from_t_keeps_the_later_rows_with_the_values_of_the_whole_run(tmp_path):

@@ -1,4 +1,4 @@
-"""The tree shows the architecture (README "Layout"): each top-level folder is one layer of
+"""The tree shows the architecture (docs/layout.md): each top-level folder is one layer of
 the one import namespace `cobflow`, and imports point one way, lowest first:
 
     cobflow/ (core) <- connectors/ <- operators/, models/ <- dataflows/ <- app/ (tools), bench/
@@ -114,7 +114,7 @@ def violations(files: list[tuple[str, str]]) -> list[str]:
     for module, text in files:
         mine = layer_of(module)
         if not mine:
-            out.append(f"{module}: in no layer (add its folder to LAYERS and the README's table)")
+            out.append(f"{module}: in no layer (add its folder to LAYERS and docs/layout.md's table)")
             continue
         for line, imported, in_function in project_imports(ast.parse(text), module):
             theirs = layer_of(imported)
@@ -172,7 +172,7 @@ def test_imports_point_one_way():
     ("cobflow.capture", "def f():\n    from cobflow import native\n", "inside a function"),
     ("cobflow.connectors.live", "def f():\n    from cobflow.connectors.verify import BookChecker\n",
      "inside a function"),
-    ("strategies.momentum", "import numpy\n", "in no layer (add its folder to LAYERS and the README's table)"),
+    ("strategies.momentum", "import numpy\n", "in no layer (add its folder to LAYERS and docs/layout.md's table)"),
 ])
 def test_an_upward_hidden_or_unplaced_import_is_caught(module, text, expected):
     (found,) = violations([(module, text)])

@@ -138,10 +138,10 @@ def test_a_bad_rule_is_refused_at_start_in_one_line():
         risk_rules=["tests.unit.test_risk_rules:WideSpread"]).risk_rules, LIMITS)] == ["WideSpread"]
 
 
-def test_the_readme_risk_rule_runs_as_written(tmp_path, monkeypatch):
-    """The README's "Add a risk rule" code, saved as a user's module and turned on by its
+def test_the_docs_risk_rule_runs_as_written(tmp_path, monkeypatch):
+    """docs/strategies.md's "Add a risk rule" code, saved as a user's module and turned on by its
     setting: it refuses the new exposure of every second wider than its limit."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "strategies.md").read_text()
     section = readme[readme.index("## Add a risk rule"):]
     code = section[section.index("```python\n") + 10:section.index("```\n", section.index("```python\n"))]
     (tmp_path / "mystrats").mkdir()

@@ -201,10 +201,10 @@ def test_the_command_line_refuses_a_bad_strategy_before_it_runs(tmp_path):
     assert not (tmp_path / "bt" / "report.json").exists()
 
 
-def test_the_readme_strategy_runs_as_written(market, tmp_path, monkeypatch):
-    """The README's "Write your own strategy" code, saved as mystrats/lean.py beside the user,
+def test_the_docs_strategy_runs_as_written(market, tmp_path, monkeypatch):
+    """docs/strategies.md's "Write your own strategy" code, saved as mystrats/lean.py beside the user,
     selected by module:Class: it decides by its rule."""
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "strategies.md").read_text()
     section = readme[readme.index("## Write your own strategy"):]
     code = section[section.index("```python\n") + 10:section.index("```\n", section.index("```python\n"))]
     (tmp_path / "mystrats").mkdir()
