@@ -286,7 +286,7 @@ class Settings(BaseSettings):
         env_prefix="COBFLOW_", env_nested_delimiter="__", extra="forbid", frozen=True, allow_inf_nan=False
     )
 
-    symbols_file: Path = Field(default_factory=lambda: default_symbols_file(),
+    symbols_file: Path = Field(default_factory=default_symbols_file,
                                description="--config; else ./symbols.yaml in the working folder if there is one; "
                                "else the project's")
     native: bool = Field(True, description="false: the Python code does all the native core's work")
