@@ -95,7 +95,7 @@ def run_demo(settings: Settings, opts: DemoOptions) -> None:
         capture = opts.input
     else:
         capture = opts.save or settings.services.home / "demo" / "simulated.jsonl.gz"
-        pairs = ", ".join(f"{v} {m}" for spec in symbols.symbols.values() for v, m in spec.venues.items())
+        pairs = ", ".join(f"{v} {m}" for v, ms in symbols.markets().items() for m in ms)
         # The market ends now, so Grafana's and the report's default "last 15 minutes" show it.
         start = (time.time_ns() // NS - int(opts.duration)) * NS
         cfg = SimConfig(seed=opts.seed, duration_s=opts.duration, start_ns=start, resnapshot_s=30.0, alpha=opts.alpha)

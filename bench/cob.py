@@ -267,7 +267,6 @@ def kafka_latency(settings, env: dict, seconds: float, lateness: float | None = 
     arrival. `lateness`: the flow runs with FlowSettings.lateness_s."""
     from cobflow.config import load_symbols
     from cobflow.kafka_io import record
-    from cobflow.operators.cob import symbol_of_markets
     from cobflow.qdb import QuestDBError, query
 
     cob_log = Path(tempfile.mkstemp(prefix="cobflow-latency-", suffix=".log")[1])
@@ -303,7 +302,8 @@ def kafka_latency(settings, env: dict, seconds: float, lateness: float | None = 
     flow.send_signal(signal.SIGTERM)  # as `docker stop` does (a background job may ignore SIGINT)
     flow.wait(timeout=60)
     sampler.join()
-    markets = symbol_of_markets(load_symbols(CONFIG))
+    # (venue, market) -> the symbol whose book it feeds (a rate market's: its first reader)
+    markets = {key: readers[0] for key, readers in load_symbols(CONFIG).readers().items()}
     first = min(sec for _, sec in appeared) if appeared else 0
     per_msg, per_second = [], []
     arrivals: dict[tuple[str, str], list[int]] = {}  # (symbol, venue) -> ts_recv of its messages

@@ -410,11 +410,67 @@ class TradingSpec(BaseModel):
     route: str = Field("all", description="all (the merged books of every synced venue) or one venue")
 
 
+def quote_of(market: str) -> str | None:
+    """The quote currency of a canonical market or symbol (`BTC-USDT` -> `USDT`), None
+    when the name has no BASE-QUOTE form."""
+    base, sep, quote = market.rpartition("-")
+    return quote if sep and base and quote else None
+
+
+class QuoteRate(BaseModel):
+    """How one quote currency converts into its symbol's quote (METRICS.md "Quote
+    conversion"): the mid of a configured market (`market: coinbase:USDT-USD`, whose base is
+    the currency converted and whose quote is the symbol's) or a fixed `rate`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    market: str | None = Field(None, description="<venue>:<market> whose mid is the rate, e.g. coinbase:USDT-USD")
+    rate: float | None = Field(None, gt=0, description="a fixed rate instead of a market's")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _plain_number(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"rate": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> QuoteRate:
+        if (self.market is None) == (self.rate is None):
+            raise ValueError("give either a fixed rate (USDT: 1.0) or a market (USDT: {market: coinbase:USDT-USD})")
+        return self
+
+    @field_validator("market")
+    @classmethod
+    def _market(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        venue, sep, market = value.partition(":")
+        venue = venue.strip()
+        if not sep or not market.strip():
+            raise ValueError(f"expected <venue>:<market> like coinbase:USDT-USD, got {value!r}")
+        if venue not in VENUES:
+            raise ValueError(f"unknown venue {venue!r}; known venues: {', '.join(VENUES)}")
+        return f"{venue}:{canonical_market(market)}"
+
+    @property
+    def venue_market(self) -> tuple[str, str] | None:
+        if self.market is None:
+            return None
+        venue, _, market = self.market.partition(":")
+        return venue, market
+
+    def label(self) -> str:
+        return self.market if self.market is not None else "fixed"
+
+
 class SymbolSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     bucket: Bucket
     venues: dict[str, str]
+    quote: dict[str, QuoteRate] = Field(
+        default_factory=dict, description="quote currency -> its rate into the symbol's quote (off when empty)")
     features: FeatureSpec = Field(default_factory=FeatureSpec)
     strategy: StrategySpec = Field(default_factory=StrategySpec)
     trading: TradingSpec = Field(default_factory=TradingSpec)
@@ -426,6 +482,15 @@ class SymbolSpec(BaseModel):
             raise ValueError(f"trading.route {route!r} is not one of this symbol's venues "
                              f"({', '.join(sorted(self.venues))}) or 'all'")
         return self
+
+    def converts(self, market: str) -> str | None:
+        """The quote currency this venue market's prices convert from (None: as quoted)."""
+        quote = quote_of(market)
+        return quote if quote is not None and quote in self.quote else None
+
+    def rate_markets(self) -> list[tuple[str, str]]:
+        """(venue, market) of each rate this symbol reads from a market."""
+        return sorted({r.venue_market for r in self.quote.values() if r.venue_market is not None})
 
     @field_validator("bucket", mode="before")
     @classmethod
@@ -447,6 +512,33 @@ class SymbolSpec(BaseModel):
                 raise ValueError(f"venue {venue!r}: expected a market name like BTC-USDT")
             out[venue] = canonical_market(market)
         return out
+
+    @field_validator("quote")
+    @classmethod
+    def _quotes(cls, quote: dict[str, QuoteRate]) -> dict[str, QuoteRate]:
+        return {currency.strip().upper(): rate for currency, rate in quote.items()}
+
+
+def check_quotes(symbol: str, spec: SymbolSpec) -> None:
+    """A symbol's quote conversions make sense: the symbol is BASE-QUOTE, each currency is
+    one some venue market of it quotes in, and a rate market prices that currency in the
+    symbol's quote (coinbase:USDT-USD for USDT into USD)."""
+    if not spec.quote:
+        return
+    mine = quote_of(symbol)
+    if mine is None:
+        raise ValueError(f"symbols.{symbol}.quote: the symbol's name must be BASE-QUOTE (e.g. BTC-USD) to convert quotes")
+    used = {quote_of(m) for m in spec.venues.values()}
+    for currency, rate in spec.quote.items():
+        if currency == mine:
+            raise ValueError(f"symbols.{symbol}.quote.{currency}: that is the symbol's own quote")
+        if currency not in used:
+            raise ValueError(f"symbols.{symbol}.quote.{currency}: no venue market of {symbol} quotes in {currency}")
+        if rate.venue_market is not None:
+            market = rate.venue_market[1]
+            if market != f"{currency}-{mine}":
+                raise ValueError(f"symbols.{symbol}.quote.{currency}: the rate market must be {currency}-{mine} "
+                                 f"(its mid: {mine} per {currency}), got {market}")
 
 
 DEFAULT_TAKER_FEE_BPS = 10.0
@@ -485,10 +577,29 @@ class SymbolsConfig(BaseModel):
                         f"{other} and {symbol}"
                     )
                 seen[(venue, market)] = symbol
+            check_quotes(symbol, spec)
         return self
 
     def venues(self) -> list[str]:
-        return sorted({v for spec in self.symbols.values() for v in spec.venues})
+        """Every venue read: the symbols' markets and the rate markets."""
+        return sorted(self.markets())
+
+    def markets(self) -> dict[str, list[str]]:
+        """venue -> the markets read there (each symbol's, then the rate markets), once each."""
+        out: dict[str, list[str]] = {}
+        for (venue, market) in self.readers():
+            out.setdefault(venue, []).append(market)
+        return {v: out[v] for v in sorted(out)}
+
+    def readers(self) -> dict[tuple[str, str], tuple[str, ...]]:
+        """(venue, market) -> the symbols that read it: one for a symbol's market, every
+        symbol converting with it for a rate market (a market may be both)."""
+        out: dict[tuple[str, str], tuple[str, ...]] = {}
+        for symbol, spec in self.symbols.items():
+            for key in [*spec.venues.items(), *spec.rate_markets()]:
+                if symbol not in out.get(key, ()):
+                    out[key] = (*out.get(key, ()), symbol)
+        return out
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
@@ -539,11 +650,11 @@ def _describe(source: str, exc: ValidationError, env: bool = False) -> str:
         if env:
             key = "COBFLOW_" + "__".join(p.upper() for p in loc)
         else:
-            key = ".".join(loc) or "(top level)"
+            key = ".".join(loc)
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             msg = "missing (required)"
         elif err["type"] == "extra_forbidden":
             msg = "unknown key"
-        problems.append(f"{key}: {msg}")
+        problems.append(f"{key}: {msg}" if loc else msg)  # a rule over several keys names them itself
     return f"{source}: invalid configuration: " + "; ".join(problems)

@@ -133,9 +133,12 @@ COB_SUMMARY = Table(
         ("microprice", "DOUBLE"), ("spread_bps", "DOUBLE"), ("crossed", "BOOLEAN"),
         ("bid_qty_total", "DOUBLE"), ("ask_qty_total", "DOUBLE"), ("liquidity_imbalance", "DOUBLE"),
         ("li_ma_1", "DOUBLE"), ("li_ma_5", "DOUBLE"), ("li_ma_15", "DOUBLE"), ("li_ma_60", "DOUBLE"),
+        ("rate", "DOUBLE"), ("rates", "VARCHAR"),
     ),
     dedup_keys=("ts", "symbol"),
 )
+"""`rate`: the rate of the symbol's one quote conversion that second (null without one);
+`rates`: each converted currency's rate and its source (`USDT=0.99987 coinbase:USDT-USD`)."""
 
 COB_BUCKETS = Table(
     "cob_buckets",
@@ -277,11 +280,13 @@ status filled, partial (the books could not fill it all) or unfilled."""
 FILLS = Table(
     "fills",
     symbols=("symbol", "venue", "run"),
-    columns=(("side", "VARCHAR"), ("qty", "DOUBLE"), ("price", "DOUBLE"), ("fee", "DOUBLE"),
+    columns=(("side", "VARCHAR"), ("qty", "DOUBLE"), ("price", "DOUBLE"), ("fee", "DOUBLE"), ("rate", "DOUBLE"),
              ("order_id", "VARCHAR"), ("decision_ts", "TIMESTAMP"), ("slice", "INT")),
     dedup_keys=("ts", "symbol", "order_id", "slice", "run"),
 )
-"""One row per venue slice of an order's walk (a level of one venue), in walk order."""
+"""One row per venue slice of an order's walk (a level of one venue), in walk order. `price`
+and `fee` are in the symbol's quote, as the account keeps them; a converted market's slice
+has the `rate` it was converted at (its price on the venue: price / rate), else null."""
 
 POSITIONS = Table(
     "positions",

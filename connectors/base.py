@@ -61,10 +61,12 @@ _QUOTES = sorted(
 
 @functools.lru_cache(maxsize=4096)
 def split_concatenated(venue_symbol: str) -> str:
-    """BTCUSDT -> BTC-USDT. An unknown quote keeps the venue's spelling, upper case."""
+    """BTCUSDT -> BTC-USDT. An unknown quote keeps the venue's spelling, upper case. The
+    longest known quote wins, except where it would leave US dollars as the base, which no
+    venue lists: USDTUSD is USDT-USD (a rate market), not USD-TUSD."""
     s = venue_symbol.upper()
     for quote in _QUOTES:
-        if s.endswith(quote) and len(s) > len(quote):
+        if s.endswith(quote) and len(s) > len(quote) and s[: -len(quote)] != "USD":
             return f"{s[: -len(quote)]}-{quote}"
     return s
 

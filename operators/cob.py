@@ -19,12 +19,12 @@ import numpy as np
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
-from cobflow.config import SymbolsConfig
+from cobflow.config import QuoteRate, SymbolsConfig, quote_of
 from cobflow.connectors.base import BookSyncBase
 from cobflow.deadletter import DeadLetter
 from cobflow.events import Trade
 from cobflow.execution.fills import BookTops, venue_levels
-from cobflow.metrics.cob import OFFSETS, BucketSize, consolidate
+from cobflow.metrics.cob import OFFSETS, BucketSize, ConvertedBook, VenueBook, consolidate
 from cobflow.metrics.moving import WINDOWS, SecondsAverage
 from cobflow.metrics.quality import STALE_AFTER_S, data_quality
 from cobflow.metrics.signals import arbitrage
@@ -62,6 +62,8 @@ class VenueFeed:
     queue: deque = field(default_factory=deque)  # (ts_recv, n, item) waiting for their second
     last_ts: int | None = None
     applied_ts: int | None = None  # ts_recv of the newest message applied (freshness)
+    convert: str | None = None  # the quote currency its prices convert from (None: as quoted)
+    consolidated: bool = True  # False: a rate market's, read for its mid alone
 
     @property
     def native(self) -> bool:
@@ -75,19 +77,33 @@ class CobState:
     def __init__(self, symbol: str, venues: dict[str, str], bucket: BucketSize,
                  control_venues: frozenset[str] = frozenset(), stale_after_s: float = STALE_AFTER_S,
                  arb_notional: float | None = None, fee_bps: dict[str, float] | None = None,
-                 book_notional: float | None = None) -> None:
+                 book_notional: float | None = None, quote: dict[str, QuoteRate] | None = None) -> None:
         self.symbol = symbol
         self.book_notional = book_notional  # None: no BookTops for execution
         self.arb_notional = arb_notional  # None: no arbitrage signal
         self.fee_bps = fee_bps or {}
         self.bucket = bucket
         self.stale_after_ns = int(stale_after_s * NS)
-        self.feeds = {v: VenueFeed(v, m, venue_book(v, m)) for v, m in sorted(venues.items())}
-        self.keys = {f"{v}:{m}": v for v, m in venues.items()}  # parse_batch's keys -> venue
+        quote = quote or {}
+        self.feeds = {v: VenueFeed(v, m, venue_book(v, m), convert=quote_of(m) if quote_of(m) in quote else None)
+                      for v, m in sorted(venues.items())}
+        # METRICS.md "Quote conversion": currency -> its rate now (None: none known yet), and
+        # the feed of each rate read from a market's mid (a market of its own, not consolidated)
+        self.rates: dict[str, float | None] = {c: r.rate for c, r in sorted(quote.items())}
+        self.rate_labels = {c: r.label() for c, r in quote.items()}
+        own = {(f.venue, f.market): f for f in self.feeds.values()}
+        self.rate_feeds: dict[str, VenueFeed] = {}
+        for currency, r in sorted(quote.items()):
+            if r.venue_market is not None:
+                v, m = r.venue_market
+                self.rate_feeds[currency] = own.get((v, m)) or VenueFeed(v, m, venue_book(v, m), consolidated=False)
+        self.all_feeds = [*self.feeds.values(),
+                          *{id(f): f for f in self.rate_feeds.values() if not f.consolidated}.values()]
+        self.keys = {f"{f.venue}:{f.market}": f for f in self.all_feeds}  # parse_batch's keys -> feed
         # (venue, envelope symbol) of the frames queued raw for a native book
-        self.native = {(f.venue, f.market): f.venue for f in self.feeds.values() if f.native}
+        self.native = {(f.venue, f.market): f for f in self.all_feeds if f.native}
         # venues whose frames without a market (and their dead letters) this symbol counts
-        self.control_keys = {f"{v}:*": v for v in control_venues}
+        self.control_keys = {f"{v}:*": self.feeds[v] for v in control_venues}
         self.next_second: int | None = None
         self.ma = SecondsAverage()
         self.bars = bar_builder()
@@ -95,8 +111,7 @@ class CobState:
         self.n = 0  # arrival counter: ties on ts_recv keep arrival order within a venue
 
     # -- input ---------------------------------------------------------------------------
-    def add(self, venue: str, item: Parsed | DeadLetter | RawMessage) -> None:
-        feed = self.feeds[venue]
+    def add(self, feed: VenueFeed, item: Parsed | DeadLetter | RawMessage) -> None:
         ts = item.ts_recv if type(item) is RawMessage else item.raw.ts_recv
         feed.queue.append((ts, self.n, item))
         self.n += 1
@@ -120,15 +135,15 @@ class CobState:
     def _queue_raw(self, raws: list[RawMessage]) -> None:
         """`add` for frames that all go to native books, a venue's frames at a time (their
         arrival numbers keep each venue's order, all that breaks ties within a venue)."""
-        native, by_venue = self.native, {}
+        native, by_feed = self.native, {}
         for raw in raws:
-            venue = native[(raw.exchange, raw.symbol)]
-            group = by_venue.get(venue)
+            feed = native[(raw.exchange, raw.symbol)]
+            group = by_feed.get((feed.venue, feed.market))
             if group is None:
-                group = by_venue[venue] = []
-            group.append(raw)
-        for venue, group in by_venue.items():
-            feed, n, ts = self.feeds[venue], self.n, [r.ts_recv for r in group]
+                group = by_feed[feed.venue, feed.market] = (feed, [])
+            group[1].append(raw)
+        for feed, group in by_feed.values():
+            n, ts = self.n, [r.ts_recv for r in group]
             feed.queue.extend(zip(ts, range(n, n + len(group)), group))
             self.n = n + len(group)
             newest = max(ts)
@@ -138,21 +153,21 @@ class CobState:
         """Raw frames for native books and parsed ones for the others, in arrival order."""
         native, j = self.native, 0
         for raw in raws:
-            venue = native.get((raw.exchange, raw.symbol))
-            if venue is not None:
-                self.add(venue, raw)
+            feed = native.get((raw.exchange, raw.symbol))
+            if feed is not None:
+                self.add(feed, raw)
                 continue
             while j < len(parsed) and parsed[j][1].raw is raw:
                 self._route(*parsed[j])
                 j += 1
 
     def _route(self, key: str, item: Parsed | DeadLetter) -> None:
-        venue = self.keys.get(key)
-        if venue is None:
-            venue = self.control_keys.get(key)
-            if venue is None or not isinstance(item, DeadLetter):
+        feed = self.keys.get(key)
+        if feed is None:
+            feed = self.control_keys.get(key)
+            if feed is None or not isinstance(item, DeadLetter):
                 return  # another symbol's market, or a frame this symbol's venues sent to all
-        self.add(venue, item)
+        self.add(feed, item)
 
     def watermark(self, idle_ns: int | None = None) -> int | None:
         """ts_recv below which every venue has delivered all its messages (None: not yet).
@@ -162,11 +177,11 @@ class CobState:
         heard from, no longer does: the idle timeout, or the lateness where one is set
         (FlowSettings.lateness_s).
         """
-        seen = [f.last_ts for f in self.feeds.values() if f.last_ts is not None]
+        seen = [f.last_ts for f in self.all_feeds if f.last_ts is not None]
         if not seen:
             return None
         if idle_ns is None:
-            return None if len(seen) < len(self.feeds) else min(seen)
+            return None if len(seen) < len(self.all_feeds) else min(seen)
         newest = max(seen)
         return min(t for t in seen if newest - t <= idle_ns)
 
@@ -175,20 +190,20 @@ class CobState:
         """Emit every second S with S + 1s <= watermark; `final`: every second with data."""
         rows: list[AnyRow] = []
         dead: list[DeadLetter] = []
-        heads = [f.queue[0][0] for f in self.feeds.values() if f.queue]
+        heads = [f.queue[0][0] for f in self.all_feeds if f.queue]
         if self.next_second is None:
             if not heads:
                 return rows, dead
             self.next_second = min(heads) // NS
         if final:
-            tails = [f.queue[-1][0] for f in self.feeds.values() if f.queue]
+            tails = [f.queue[-1][0] for f in self.all_feeds if f.queue]
             limit = max(tails) // NS + 1 if tails else self.next_second
         elif watermark is None:
             return rows, dead
         else:
             limit = watermark // NS  # S + 1 <= watermark / 1s
         while self.next_second < limit:
-            heads = [f.queue[0][0] for f in self.feeds.values() if f.queue]
+            heads = [f.queue[0][0] for f in self.all_feeds if f.queue]
             if heads and min(heads) // NS - self.next_second > MAX_FILL_SECONDS:
                 self.next_second = min(heads) // NS  # a long silence is not filled
             rows.extend(self._second(self.next_second, dead))
@@ -200,7 +215,7 @@ class CobState:
     def _second(self, s: int, dead: list[DeadLetter]) -> list[AnyRow]:
         end = (s + 1) * NS
         trades: list[tuple[int, str, int, Trade]] = []
-        for feed in self.feeds.values():
+        for feed in self.all_feeds:
             q = feed.queue
             if feed.native:  # the second's frames in one call
                 due = []
@@ -211,14 +226,17 @@ class CobState:
                     item_trades, item_dead = feed.sync.apply([item for _, _, item in due])
                     dead.extend(item_dead)
                     venue = feed.venue  # ties on ts_recv across venues: by venue id (cobflow.venues)
-                    trades.extend((due[j][0], venue, due[j][1], t) for j, t in item_trades)
+                    if feed.consolidated:
+                        trades.extend((due[j][0], venue, due[j][1], t) for j, t in item_trades)
                 continue
             while q and q[0][0] < end:
                 ts, n, item = q.popleft()
                 feed.applied_ts = ts if feed.applied_ts is None or ts > feed.applied_ts else feed.applied_ts
                 item_trades, item_dead = apply_to_book(feed.sync, item)
                 dead.extend(item_dead)
-                trades.extend((ts, feed.venue, n, t) for t in item_trades)
+                if feed.consolidated:
+                    trades.extend((ts, feed.venue, n, t) for t in item_trades)
+        self._rates_now()
         rows: list[AnyRow] = [self._quality_row(s)]  # first: it opens the second (cobflow.operators.features)
         trades.sort(key=lambda t: (t[0], t[1], t[2]))
         closed = self.bars.add_many([(ts, t.venue, t.price, t.size, t.side) for ts, _, _, t in trades])
@@ -230,19 +248,47 @@ class CobState:
             rows.append(self._tops(s))
         return rows
 
+    def _rates_now(self) -> None:
+        """Each market rate at the end of the second: its market's mid, or the last known."""
+        for currency, feed in self.rate_feeds.items():
+            if feed.sync.synced:
+                book = feed.sync.book
+                bid, ask = book.best_bid(), book.best_ask()
+                if bid is not None and ask is not None:
+                    self.rates[currency] = (bid[0] + ask[0]) / 2
+
+    def _books(self) -> dict[str, VenueBook]:
+        """The books consolidated this second: each synced venue's, in the symbol's quote
+        (a market whose rate is not known yet is left out, as if unsynced)."""
+        out: dict[str, VenueBook] = {}
+        for f in self.feeds.values():
+            if not f.sync.synced:
+                continue
+            if f.convert is None:
+                out[f.venue] = f.sync.book
+                continue
+            rate = self.rates.get(f.convert)
+            if rate is not None:
+                out[f.venue] = ConvertedBook(f.sync.book, rate)
+        return out
+
+    def _venue_rates(self) -> dict[str, float]:
+        return {f.venue: r for f in self.feeds.values()
+                if f.convert is not None and (r := self.rates.get(f.convert)) is not None}
+
     def _tops(self, s: int) -> BookTops:
-        """The levels of each synced book an order may walk at the end of second s, for the
-        execution step (EXECUTION.md: orders of S-1 fill against these)."""
+        """The levels of each synced book an order may walk at the end of second s (in the
+        symbol's quote), for the execution step (EXECUTION.md: orders of S-1 fill against these)."""
         notional = self.book_notional or 0.0
-        return BookTops(self.symbol, s, {f.venue: venue_levels(*f.sync.book.arrays(), notional)
-                                         for f in self.feeds.values() if f.sync.synced})
+        return BookTops(self.symbol, s, {v: venue_levels(*b.arrays(), notional) for v, b in self._books().items()},
+                        self._venue_rates())
 
     def _quality_row(self, s: int) -> TableRow:
         """FEATURES.md "Data quality" for second s: synced venues (after its messages) and
         venues heard from in [S + 1s - stale_after, S + 1s)."""
         fresh_from = (s + 1) * NS - self.stale_after_ns
         feeds = self.feeds.values()
-        synced = sum(1 for f in feeds if f.sync.synced)
+        synced = len(self._books())
         fresh = sum(1 for f in feeds if f.applied_ts is not None and f.applied_ts >= fresh_from)
         completeness, freshness, quality = data_quality(synced, fresh, len(self.feeds))
         return TableRow(DATA_QUALITY.name, s * NS, {"symbol": self.symbol}, {
@@ -259,12 +305,12 @@ class CobState:
                                                          "market": [f.market for f in heard]},
                                   {"synced": [f.sync.synced for f in heard],
                                    **{k: [c[k] for c in counts] for k in counts[0]}}))
-        synced = {f.venue: f.sync.book for f in self.feeds.values() if f.sync.synced}
+        synced = self._books()
         cob = consolidate(synced, self.bucket)
         if cob is None:
             return rows
         tags = {"symbol": self.symbol}
-        summary = {
+        summary = {**self._rate_columns(),
             "venues": cob.venues, "best_bid": cob.best_bid, "best_ask": cob.best_ask, "mid": cob.mid,
             "microprice": cob.microprice, "spread_bps": cob.spread_bps, "crossed": cob.crossed,
             "bid_qty_total": cob.bid_qty_total, "ask_qty_total": cob.ask_qty_total,
@@ -292,6 +338,16 @@ class CobState:
             "offset": MA_OFFSETS, **{f"ma_{n}": mas[n][:len(MA_OFFSETS)] for n in WINDOWS}}))
         return rows
 
+    def _rate_columns(self) -> dict:
+        """cob_summary's `rate` (the one conversion's rate; null without one or with several)
+        and `rates` (each currency's rate and where it came from), null without conversion."""
+        if not self.rates:
+            return {"rate": None, "rates": None}
+        known = [(c, r) for c, r in self.rates.items() if r is not None]
+        rate = known[0][1] if len(self.rates) == 1 and known else None
+        text = ", ".join(f"{c}={r:.8g} {self.rate_labels[c]}" for c, r in known) or None
+        return {"rate": rate, "rates": text}
+
     def _bars_rows(self, bars: list[Bar]) -> list[AnyRow]:
         if not bars:
             return []
@@ -311,10 +367,6 @@ class CobState:
         return [TableRows(ORDER_FLOW.name, s * NS, {"symbol": self.symbol, "venue": [f.venue for f in flows]},
                           {"aggressive_buy_ratio": [f.aggressive_buy_ratio for f in flows],
                            "cvd": [f.cvd for f in flows]})]
-
-
-def symbol_of_markets(symbols: SymbolsConfig) -> dict[tuple[str, str], str]:
-    return {(v, m): sym for sym, spec in symbols.symbols.items() for v, m in spec.venues.items()}
 
 
 def _one_list(rows: list[AnyRow], dead: list[DeadLetter]) -> list[list]:
@@ -355,7 +407,7 @@ class CobLogic(StatefulBatchLogic):
         st = self.state
         if st is None:
             return [], StatefulBatchLogic.RETAIN
-        newest = max((f.last_ts for f in st.feeds.values() if f.last_ts is not None), default=None)
+        newest = max((f.last_ts for f in st.all_feeds if f.last_ts is not None), default=None)
         rows, dead = st.close(newest)
         return _one_list(rows, dead), StatefulBatchLogic.RETAIN
 
@@ -382,7 +434,8 @@ def new_cob_state(symbols: SymbolsConfig, symbol: str, book_notional: float | No
     spec = symbols.symbols[symbol]
     owned = frozenset(v for v, s in control_owners(symbols).items() if s == symbol)
     return CobState(symbol, spec.venues, spec.bucket, owned, spec.features.stale_after_s,
-                    spec.strategy.arb_notional, {v: symbols.fee_bps(v) for v in spec.venues}, book_notional)
+                    spec.strategy.arb_notional, {v: symbols.fee_bps(v) for v in spec.venues}, book_notional,
+                    spec.quote)
 
 
 def route_by_symbol(symbols: SymbolsConfig) -> Callable[[list[RawMessage]], list[tuple[str, tuple[str, list]]]]:
@@ -393,10 +446,10 @@ def route_by_symbol(symbols: SymbolsConfig) -> Callable[[list[RawMessage]], list
     workers. A frame without a market (control frames, several markets at once) goes to
     every symbol of its venue; frames of markets no symbol follows are not read further.
     """
-    markets = symbol_of_markets(symbols)
+    markets = symbols.readers()
     of_venue: dict[str, tuple[str, ...]] = {}
-    for (venue, _), symbol in markets.items():
-        of_venue[venue] = (*of_venue.get(venue, ()), symbol)
+    for (venue, _), readers in markets.items():
+        of_venue[venue] = (*of_venue.get(venue, ()), *(s for s in readers if s not in of_venue.get(venue, ())))
 
     def by_symbol(batch: list[RawMessage]) -> list[tuple[str, tuple[str, list]]]:
         groups: dict[str, list[RawMessage]] = {}
@@ -404,10 +457,7 @@ def route_by_symbol(symbols: SymbolsConfig) -> Callable[[list[RawMessage]], list
             if raw.symbol is None:
                 targets = of_venue.get(raw.exchange, ())
             else:
-                symbol = markets.get((raw.exchange, raw.symbol))
-                if symbol is None:
-                    continue
-                targets = (symbol,)
+                targets = markets.get((raw.exchange, raw.symbol), ())
             for symbol in targets:
                 group = groups.get(symbol)
                 if group is None:

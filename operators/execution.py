@@ -329,6 +329,7 @@ class ExecutionState:
         t = self.options.latency.arrival(order.decision_s)
         ts, out = t * NS, list[AnyRow]()
         books = tops.venues if tops is not None else {}
+        rates = tops.rates if tops is not None else {}
         slices = self.options.fill_model.fill(books, order.qty, order.route)
         fee_model = self.options.fee_model
         assert fee_model is not None
@@ -344,8 +345,8 @@ class ExecutionState:
             notional += sl.qty * sl.price
             fees += fee
             out.append(TableRow(FILLS.name, ts, {"symbol": order.symbol, "venue": sl.venue, **tag}, {
-                "side": side, "qty": sl.qty, "price": sl.price, "fee": fee, "order_id": order.order_id,
-                "decision_ts": order.decision_s * NS, "slice": i}))
+                "side": side, "qty": sl.qty, "price": sl.price, "fee": fee, "rate": rates.get(sl.venue),
+                "order_id": order.order_id, "decision_ts": order.decision_s * NS, "slice": i}))
         want = abs(order.qty)
         status = "filled" if filled >= want * (1 - 1e-9) else "partial" if filled > 0 else "unfilled"
         out.append(TableRow(ORDERS.name, ts, {"symbol": order.symbol, **tag}, {

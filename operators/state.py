@@ -19,7 +19,8 @@ from cobflow.config import load_settings
 #: 4: venue feeds keep the newest applied ts_recv (freshness); the features step's state.
 #: 5: the account keeps each run's strategies; the signals-and-models step no longer decides.
 #: 6: the account keeps the buy-and-hold baseline's orders.
-STATE_LAYOUT = 6
+#: 7: venue feeds convert quotes; CobState keeps rate feeds and rates.
+STATE_LAYOUT = 7
 
 
 class StaleRecoveryState(RuntimeError):

@@ -25,11 +25,8 @@ def cmd_live(args: argparse.Namespace, settings: Settings) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     symbols = load_symbols(settings.symbols_file)
-    markets: dict[str, list[str]] = {}
-    for spec in symbols.symbols.values():
-        for venue, market in spec.venues.items():
-            if not args.venues or venue in args.venues:
-                markets.setdefault(venue, []).append(market)
+    # each symbol's markets and the rate markets its quote conversion reads
+    markets = {v: ms for v, ms in symbols.markets().items() if not args.venues or v in args.venues}
     if not markets:
         return err(f"no configured markets for venues {args.venues}")
     problem = recording_only(set(markets), "live")

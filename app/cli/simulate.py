@@ -35,7 +35,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
                     trend_scale=args.trend_scale)
     if args.start is not None:
         cfg.start_ns = parse_time(args.start)
-    pairs = ", ".join(f"{v} {m}" for spec in symbols.symbols.values() for v, m in spec.venues.items())
+    pairs = ", ".join(f"{v} {m}" for v, ms in symbols.markets().items() for m in ms)
     span = "an endless market" if math.isinf(duration) else f"{duration:g} s"
     print(f"simulating {span} of {pairs} (seed {args.seed})", file=sys.stderr)
     start = time.perf_counter()

@@ -9,7 +9,7 @@ Fees are a separate model: each slice pays its notional x the venue's taker fee.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -34,7 +34,8 @@ class BookTops:
 
     symbol: str
     s: int
-    venues: dict[str, VenueLevels]
+    venues: dict[str, VenueLevels]  # prices in the symbol's quote
+    rates: dict[str, float] = field(default_factory=dict)  # venue -> the rate its prices were converted at
 
 
 @dataclass(frozen=True, slots=True)

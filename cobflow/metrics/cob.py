@@ -36,6 +36,28 @@ class VenueBook(Protocol):
         ...
 
 
+class ConvertedBook:
+    """A venue book seen in another quote currency (METRICS.md "Quote conversion"): every
+    price times `rate`, sizes unchanged. Read-only, made afresh each second."""
+
+    __slots__ = ("book", "rate")
+
+    def __init__(self, book: VenueBook, rate: float) -> None:
+        self.book, self.rate = book, rate
+
+    def best_bid(self) -> tuple[float, float] | None:
+        top = self.book.best_bid()
+        return None if top is None else (top[0] * self.rate, top[1])
+
+    def best_ask(self) -> tuple[float, float] | None:
+        top = self.book.best_ask()
+        return None if top is None else (top[0] * self.rate, top[1])
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        bp, bq, ap, aq = self.book.arrays()
+        return bp * self.rate, bq, ap * self.rate, aq
+
+
 @dataclass(slots=True)
 class CobSecond:
     """The consolidated book's numbers for one second of one symbol."""

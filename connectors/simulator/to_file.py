@@ -42,9 +42,8 @@ def _weight(venue: str) -> float:
 def _groups(symbols: SymbolsConfig, workers: int) -> list[list[str]]:
     """Venues split into `workers` groups of about equal cost (exact for two groups)."""
     load: dict[str, float] = {}
-    for spec in symbols.symbols.values():
-        for venue in spec.venues:
-            load[venue] = load.get(venue, 0.0) + _weight(venue)
+    for venue, markets in symbols.markets().items():
+        load[venue] = load.get(venue, 0.0) + _weight(venue) * len(markets)
     venues = sorted(load, key=lambda v: -load[v])
     workers = max(1, min(workers, len(venues)))
     if workers == 2 and len(venues) <= 16:
