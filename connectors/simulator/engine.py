@@ -2,10 +2,13 @@
 that follows it with its own spread, depth, tick, update rate and latency.
 
 The fair price is a log-random walk with a drifting trend, volatility bursts (a two-state
-regime) and jumps. Each venue quotes around the fair price times a small basis of its own
-(within its spread: books of one quote currency cross only briefly, as arbitrage sees them);
-every update moves its touch to the new quotes, adds and cancels random levels, and
-sometimes trades against the touch. Frames are written in each venue's wire format by the
+regime, in which market makers widen their spreads) and jumps. Each venue quotes around the
+fair price times a small basis of its own (within its spread: books of one quote currency
+cross only briefly, as arbitrage sees them). Markets quoted in USDT quote the fair price in
+USDT: one shared, slowly moving USDT/USD rate apart from the USD markets, and a configured
+rate market (`quote:` in symbols.yaml, e.g. coinbase USDT-USD) quotes that rate. Every
+update moves its touch to the new quotes, adds and cancels random levels, and sometimes
+trades against the touch. Frames are written in each venue's wire format by the
 venue module's `SimWire`, stamped with `ts_recv` = exchange time + the venue's latency, and
 come out merged in `ts_recv` order, exactly as a recorder would have stored them.
 """
@@ -31,7 +34,7 @@ DEFAULT_START_NS = 1_767_225_600 * NS  # 2026-01-01T00:00:00Z
 
 #: Typical prices, so ticks and buckets look like the real market's (others start at 100).
 BASE_PRICES = {"BTC": 65_000.0, "ETH": 3_200.0, "SOL": 150.0, "BNB": 600.0, "XRP": 0.6, "DOGE": 0.15,
-               "ADA": 0.45, "LTC": 80.0}
+               "ADA": 0.45, "LTC": 80.0, "USDT": 1.0, "USDC": 1.0}
 
 
 BASIS_SHARE = 0.4  # a venue's basis is at most this share of its half-spread
@@ -71,6 +74,8 @@ class SimConfig:
     # each venue market's basis: None, within its spread (BASIS_SHARE of its half-spread); a
     # number: uniform within +- that many bps whatever the spread (3.0: before the change)
     basis_bps: float | None = None
+    usdt_bps: float = 3.0  # the USDT/USD rate's spread around 1 (its standard deviation); 0: USDT = USD
+    burst_spread: float = 3.0  # half-spreads are this many times wider in a volatility burst; 1: never
 
 
 class FairPrice:
@@ -119,6 +124,59 @@ class FairPrice:
         return self.price
 
 
+class StableRate:
+    """The USD value of one USDT: 1 + a deviation that reverts to 0 over about half an hour
+    (standard deviation `bps`), on a one-second grid from its own random stream."""
+
+    STEP_NS = NS
+    REVERT_S = 1800.0
+
+    def __init__(self, bps: float, rng: random.Random, t_ns: int) -> None:
+        self.sd = bps / 1e4
+        self.rng = rng
+        self.t = t_ns
+        self.dev = rng.gauss(0.0, self.sd) if self.sd else 0.0
+        self.value = 1.0 + self.dev
+
+    def at(self, t_ns: int) -> float:
+        if not self.sd or t_ns < self.t + self.STEP_NS:
+            return self.value
+        keep, step = 1 - 1 / self.REVERT_S, self.sd * math.sqrt(2 / self.REVERT_S)
+        while self.t + self.STEP_NS <= t_ns:
+            self.t += self.STEP_NS
+            self.dev = self.dev * keep + step * self.rng.gauss(0.0, 1.0)
+        self.value = 1.0 + self.dev
+        return self.value
+
+
+class Quoted:
+    """A venue market's fair price in its own quote currency: a symbol's fair price (in the
+    symbol's quote) converted at the USDT rate where the two quotes differ, or, for a rate
+    market (USDT-USD), the rate itself."""
+
+    def __init__(self, fair: FairPrice | None, usdt: StableRate, symbol_quote: str, market: str) -> None:
+        self.fair, self.usdt = fair, usdt
+        base, _, quote = market.rpartition("-")
+        self.base = base
+        self.num = symbol_quote if fair is not None else base  # what the price is worth in USD ...
+        self.den = quote  # ... per unit of this
+        self.plain = self.num == self.den or "USDT" not in (self.num, self.den) or not usdt.sd
+
+    @property
+    def burst(self) -> bool:
+        return self.fair is not None and self.fair.burst
+
+    def signal(self) -> float:
+        return self.fair.signal() if self.fair is not None else 0.0
+
+    def at(self, t_ns: int) -> float:
+        price = self.fair.at(t_ns) if self.fair is not None else 1.0
+        if self.plain:
+            return price
+        rate = self.usdt.at(t_ns)
+        return price * rate if self.num == "USDT" else price / rate
+
+
 class VenueMarket:
     """One venue's book for one market, moved by the fair price."""
 
@@ -138,9 +196,9 @@ class VenueMarket:
         q = 10 ** -self.spec.size_decimals
         return max(round(self._size() * min(1.9, max(0.1, factor)), self.spec.size_decimals), q)
 
-    def _touch(self, fair: float) -> tuple[int, int]:
+    def _touch(self, fair: float, widen: float = 1.0) -> tuple[int, int]:
         ref = fair * (1 + self.basis)
-        half = ref * self.dyn.half_spread_bps / 1e4
+        half = ref * self.dyn.half_spread_bps * widen / 1e4
         tick = self.spec.tick_size
         bid = math.floor((ref - half) / tick)
         ask = max(math.ceil((ref + half) / tick), bid + 1)
@@ -168,8 +226,10 @@ class VenueMarket:
                 d = self._distance()
                 levels.setdefault(bid - d if side == "bid" else ask + d, self._size())
 
-    def step(self, fair: float, dt_s: float, tilt: float = 0.0) -> tuple[list[Change], list[SimTrade]]:
-        """Move the book to the fair price; return the changed levels and the trades.
+    def step(self, fair: float, dt_s: float, tilt: float = 0.0,
+             widen: float = 1.0) -> tuple[list[Change], list[SimTrade]]:
+        """Move the book to the fair price, its half-spread `widen` times the usual; return
+        the changed levels and the trades.
 
         `tilt` (alpha x the fair price's signal, in [-alpha, alpha]) is the planted signal:
         takers buy with probability 0.5 + 0.2 x tilt, and the sizes put at the touch are
@@ -201,7 +261,7 @@ class VenueMarket:
             else:
                 del levels[tick]
 
-        bid, ask = self._touch(fair)
+        bid, ask = self._touch(fair, widen)
         # Levels beyond the new touch go (the market moved through them); only the ticks
         # between the old and the new touch can hold any.
         for levels, old, lo, hi in ((bids, old_bids, bid + 1, self.best_bid), (asks, old_asks, self.best_ask, ask - 1)):
@@ -284,12 +344,16 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
     # venues are simulated with it (so venues can be simulated in parallel and merged).
     fairs = {sym: FairPrice(base_price(sym), random.Random(f"{cfg.seed}:fair:{sym}"), start, cfg.trend_scale)
              for sym in symbols.symbols}
+    usdt = StableRate(cfg.usdt_bps, random.Random(f"{cfg.seed}:rate:USDT-USD"), start)
 
-    by_venue: dict[str, dict[str, str]] = {}  # venue -> market -> symbol
+    by_venue: dict[str, dict[str, Quoted]] = {}  # venue -> market -> its fair price
     for sym, spec in symbols.symbols.items():
         for venue, market in spec.venues.items():
             if venues is None or venue in venues:
-                by_venue.setdefault(venue, {})[market] = sym
+                by_venue.setdefault(venue, {})[market] = Quoted(fairs[sym], usdt, sym.rpartition("-")[2], market)
+    for (venue, market) in symbols.readers():  # the rate markets (a symbol's market is one above)
+        if (venues is None or venue in venues) and market not in by_venue.get(venue, {}):
+            by_venue.setdefault(venue, {})[market] = Quoted(None, usdt, "", market)
 
     wires: dict[str, SimWireBase] = {}
     markets: dict[tuple[str, str], VenueMarket] = {}
@@ -302,8 +366,8 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
             raise ValueError(f"venue {venue!r} has no simulated feed (connectors.{venue}.SimWire)")
         dyn = DYNAMICS.get(venue, DYNAMICS["coinbase"])
         specs = {}
-        for market, sym in sorted(by_venue[venue].items()):
-            specs[market] = market_spec(venue, market, wire_type, base_price(sym))
+        for market, quoted in sorted(by_venue[venue].items()):
+            specs[market] = market_spec(venue, market, wire_type, quoted.at(start))
         rng = random.Random(f"{cfg.seed}:{venue}")
         wires[venue] = wire_type(specs, rng)
         for market in sorted(specs):
@@ -311,7 +375,7 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
             # within their spreads, so two books cross only briefly (one quotes a move first)
             vm = VenueMarket(specs[market], dyn, random.Random(f"{cfg.seed}:{venue}:{market}"),
                              basis(rng, cfg.basis_bps, dyn.half_spread_bps))
-            vm.seed_book(fairs[by_venue[venue][market]].at(start))
+            vm.seed_book(by_venue[venue][market].at(start))
             markets[(venue, market)] = vm
             first = start + int(rng.uniform(0.05, 0.3) * NS)
             heapq.heappush(events, (first, order, "update", venue, market))
@@ -371,10 +435,10 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
         dyn = vm.dyn
         interval = dyn.interval_ms / cfg.rate_scale
         dt = interval if dyn.fixed_interval else vm.rng.expovariate(1.0 / interval)
-        price = fairs[by_venue[venue][market]]
+        price = by_venue[venue][market]
         fair = price.at(t)
         tilt = cfg.alpha * price.signal() if cfg.alpha else 0.0
-        changes, trades = vm.step(fair, dt / 1000 * cfg.rate_scale, tilt)
+        changes, trades = vm.step(fair, dt / 1000 * cfg.rate_scale, tilt, cfg.burst_spread if price.burst else 1.0)
         if trades:
             emit(venue, t, wire.trades(t, market, trades))
         if changes:

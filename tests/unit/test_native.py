@@ -33,7 +33,7 @@ from cobflow.operators.cob import CobState
 from cobflow.operators.parse import apply_to_book, market_key, parse_batch
 from cobflow.raw import RawMessage
 from cobflow.tables import as_rows
-from tests.simdata import ALL_VENUES, sim
+from tests.simdata import ALL_VENUES, BEFORE_38, sim
 
 #: The venues the native core keeps books of, by its own word; each must have a connector.
 NATIVE_VENUES = native.venues()
@@ -141,7 +141,7 @@ def test_simulated_frames_with_faults_give_the_same_books_and_dead_letters(venue
     # the market the faults were placed on (which frames' first "0." is a size that counts in
     # the checksum depends on the prices' text): venue bases of +-3 bps, as before they were
     # kept within the spreads
-    msgs = faulty(list(sim(40.0, seed=5, resnapshot_s=8.0, venues=(venue,), basis_bps=3.0)), venue)
+    msgs = faulty(list(sim(40.0, seed=5, resnapshot_s=8.0, venues=(venue,), **BEFORE_38)), venue)
     markets = sorted({m.symbol for m in msgs if m.symbol})
     health = [assert_same_frame_by_frame(msgs, venue, m) for m in markets]
     # the faults were seen: parse failures, and gaps or checksum failures, then resyncs

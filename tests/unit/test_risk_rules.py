@@ -101,8 +101,9 @@ def test_a_users_rule_by_module_and_class_runs_after_the_built_ins_in_the_flow()
     trading = TradingSettings(min_order_notional=0.0, max_orders_per_minute=60,
                               risk_rules=[{"use": spec, "params": {"max_bps": 1.25}}])
     opts = StrategyOptions(SPEC, None, StrategySettings(name="tests.unit.test_risk_rules:AlwaysBuy"))
-    rows, _ = run_cob(sim(90.0, seed=81, venues=("binance", "kraken", "okx", "coinbase", "bybit")), SYMBOLS,
-                      strategy=opts, trading=trading)
+    # USDT = USD in this market (usdt_bps=0): these symbols convert no quote, and the rule reads spreads
+    rows, _ = run_cob(sim(90.0, seed=81, venues=("binance", "kraken", "okx", "coinbase", "bybit"), usdt_bps=0.0),
+                      SYMBOLS, strategy=opts, trading=trading)
     spread = {(r.symbols["symbol"], r.ts): r.columns["spread_bps"] for r in rows if r.table == "cob_summary"}
     wide = [r for r in rows if r.table == "risk_events" and r.symbols["rule"] == "wide_spread"]
     # (this simulated market's spreads: BTC-USD 0.2 to 1.2 bps, ETH-USD 1.0 to 1.6 bps)
