@@ -177,6 +177,7 @@ def kafka_backtest(settings: Settings, since: int, until: int, out: Path, worker
 
     from cobflow.app.report.data import QuestDBSource
     from cobflow.app.runflow import kafka_flow, run_flow
+    from cobflow.app.runs import record_run
     from cobflow.capture import write_capture
     from cobflow.kafka_io import delete_topics, record
     from cobflow.progress import Progress
@@ -203,6 +204,7 @@ def kafka_backtest(settings: Settings, since: int, until: int, out: Path, worker
     if models_dir is not None:
         env["COBFLOW_MODELS__DIR"] = str(models_dir.resolve())
     start = time.perf_counter()
+    record_run(scoped, run, settings.strategy.name)  # the symbols file, for `report --run`
     try:
         replay(scoped, capture, None, reset=True)
         rc = run_flow(kafka_flow("strategy"), workers, env=env, epoch_s=settings.flow.epoch_s)

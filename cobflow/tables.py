@@ -316,9 +316,19 @@ RISK_EVENTS = Table(
 """Every refusal, clip, stop, close-all, halt and resume; symbol `account` for the account's."""
 
 STRATEGY_TABLES = (MODEL_OUTPUTS, DECISIONS, PREDICTION_OUTCOMES)  # cobflow.operators.strategy (it adds signals too)
+RUNS = Table(
+    "runs",
+    symbols=("run",),
+    columns=(("strategy", "VARCHAR"), ("code_version", "VARCHAR"), ("symbols_file", "VARCHAR"),
+             ("symbols_sha256", "VARCHAR"), ("symbols_yaml", "VARCHAR")),
+    dedup_keys=("ts", "run"),
+)
+"""One row each time a run writing QuestDB starts (a Kafka backtest, the strategy flow): the
+symbols file it ran with, whole, so that its rows can be read back with the same file."""
+
 EXECUTION_TABLES = (ORDERS, FILLS, POSITIONS, EQUITY, RISK_EVENTS)  # cobflow.operators.execution
 #: the tables an account's run (`run` tag: `paper` live, a backtest's id) writes apart from others
 RUN_TABLES = (DECISIONS, *EXECUTION_TABLES)
 FLOW_TABLES = (*COB_TABLES, *FEATURE_TABLES, *STRATEGY_TABLES, *EXECUTION_TABLES)  # the strategy flow's
 PIPELINE_TABLES = (DEAD_LETTERS, CONSUMER_LAG)  # written by the flows reading Kafka
-TABLES = {t.name: t for t in (TOP_OF_BOOK, *FLOW_TABLES, *PIPELINE_TABLES)}
+TABLES = {t.name: t for t in (TOP_OF_BOOK, *FLOW_TABLES, *PIPELINE_TABLES, RUNS)}

@@ -30,6 +30,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         from cobflow.app.demo import DemoOptions, ensure_models
 
         print(f"cobflow: models: {ensure_models(settings, DemoOptions())}", flush=True)
+    if args.flow == "strategy":  # the symbols file of the account's run, for `report --run`
+        from cobflow.app.runs import record_run
+
+        record_run(settings, settings.trading.run_id, settings.strategy.name)
     return run_flow(kafka_flow(args.flow, tail=args.follow), args.workers, recovery=args.recovery,
                     processes=args.processes, epoch_s=settings.flow.epoch_s)
 

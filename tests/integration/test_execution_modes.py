@@ -22,6 +22,17 @@ CONFIG = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"
 COMPARED = ("decisions", *(t.name for t in EXECUTION_TABLES))
 
 
+def run_in(cwd: Path, env: dict, *args: str) -> str:
+    """`cobflow ARGS` in folder cwd (no symbols.yaml there), stdout and stderr together."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "cobflow", *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout + proc.stderr
+
+
 def keyed(rows: list[dict], table: str) -> list[dict]:
     keys = TABLES[table].dedup_keys
     return sorted(rows, key=lambda r: tuple(norm(r[k]) for k in keys))
@@ -46,6 +57,14 @@ def test_kafka_and_file_modes_and_two_workers_give_the_same_account(namespace, t
     in_questdb = {t: keyed(query(settings.questdb, f"select * from {settings.questdb.table(t)}"), t)
                   for t in COMPARED}
     assert len(in_questdb["fills"]) > 20 and len(in_questdb["equity"]) >= 89
+    # the run recorded its symbols file, and `report --run` draws with it (no --config given)
+    [recorded] = query(settings.questdb, f"select * from {settings.questdb.table('runs')}")
+    assert recorded["run"] == "paper" and recorded["symbols_yaml"] == CONFIG.read_text()
+    bare = {k: v for k, v in env.items() if k != "COBFLOW_SYMBOLS_FILE"}
+    printed = run_in(tmp_path, bare, "report", "--symbol", "ETH-USD", "--run", "paper", "--out", "rep")
+    assert "symbols: the file run 'paper' recorded" in printed
+    assert (tmp_path / "rep" / "symbols.yaml").read_text() == CONFIG.read_text()
+    assert (tmp_path / "rep" / "ETH-USD-trading.png").is_file()
     for workers, out in files.items():
         for t in COMPARED:
             assert_same_rows(in_questdb[t], keyed(read_table(out, t).to_pylist(), t), t, f"-w {workers}: {t}")
@@ -92,6 +111,9 @@ def test_a_backtest_of_the_raw_topics_lands_in_questdb_under_its_run_and_equals_
         in_questdb = query(q, f"select * from {q.table('fills')} where run = '{run}'")
         in_file = [{**r, "run": run} for r in read_table(a, "fills").to_pylist() if r["run"] == mine]
         assert_same_rows(keyed(in_questdb, "fills"), keyed(in_file, "fills"), "fills")
+    recorded = query(q, f"select run, symbols_yaml, code_version from {q.table('runs')} order by ts")
+    assert [r["run"] for r in recorded] == ["bt-one", "bt-two"]
+    assert all(r["symbols_yaml"] == CONFIG.read_text() and r["code_version"].startswith("cobflow ") for r in recorded)
     # only the run's own rows: nothing in the COB flow's tables, nor the strategy's outputs
     for table in ("cob_summary", "features", "model_outputs", "signals"):
         assert query(q, f"select count() n from {q.table(table)}")[0]["n"] == 0, table
