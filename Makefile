@@ -4,11 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-unit lint services-up services-down services-status clean
+.PHONY: install demo test test-unit lint docs services-up services-down services-status clean
 
 $(STAMP): pyproject.toml native/Cargo.toml $(wildcard native/src/*.rs native/src/*/*.rs)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,docs]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -17,8 +17,9 @@ demo: install
 	$(BIN)/cobflow demo
 
 # The whole suite: lint and types (ruff, mypy; cargo clippy and the Rust unit tests where
-# cargo is), then pytest, integration tests on real Kafka and QuestDB included (started if
-# needed, stopped afterwards if the run started them). No tests collected is a failure (exit 5).
+# cargo is), then pytest: the docs site's strict build among the unit tests, integration tests
+# on real Kafka and QuestDB (started if needed, stopped afterwards if the run started them).
+# No tests collected is a failure (exit 5).
 test: lint
 	$(BIN)/pytest
 
@@ -41,6 +42,10 @@ lint: install
 
 test-unit: install
 	$(BIN)/pytest -m "not integration"
+
+# The docs site at http://127.0.0.1:8000 (the reference pages regenerated from the code first).
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 services-up: install
 	$(BIN)/cobflow services up

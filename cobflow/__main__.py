@@ -1,3 +1,6 @@
+"""`python -m cobflow`: the command line (importing this module runs nothing)."""
+
 from cobflow.app.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -467,8 +467,8 @@ class QuoteRate(BaseModel):
 class SymbolSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    bucket: Bucket
-    venues: dict[str, str]
+    bucket: Bucket = Field(description='price bucket: an absolute step (10 = $10) or "<n>bps" of each second\'s mid')
+    venues: dict[str, str] = Field(description="venue id -> its market, BASE-QUOTE as the venue lists it")
     quote: dict[str, QuoteRate] = Field(
         default_factory=dict, description="quote currency -> its rate into the symbol's quote (off when empty)")
     features: FeatureSpec = Field(default_factory=FeatureSpec)
@@ -547,7 +547,7 @@ DEFAULT_TAKER_FEE_BPS = 10.0
 class SymbolsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    symbols: dict[str, SymbolSpec]
+    symbols: dict[str, SymbolSpec] = Field(description="symbol (BASE-QUOTE) -> its markets and settings")
     taker_fee_bps: dict[str, float] = Field(default_factory=dict, description="per venue (default 10)")
 
     def fee_bps(self, venue: str) -> float:

@@ -20,7 +20,8 @@ Subparsers = Any  # argparse's private _SubParsersAction
 GLOBAL = argparse.ArgumentParser(add_help=False)
 GLOBAL.add_argument(
     "--config", type=Path, metavar="SYMBOLS_YAML", default=argparse.SUPPRESS,
-    help="symbols and venues file (default: symbols.yaml at the repo root; env COBFLOW_SYMBOLS_FILE)",
+    help="symbols and venues file (env COBFLOW_SYMBOLS_FILE; default: ./symbols.yaml if there is one, "
+         "else the project's)",
 )
 
 
