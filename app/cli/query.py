@@ -17,7 +17,19 @@ from cobflow.app.cli.common import Subparsers, command, err, symbols_of
 def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
     from cobflow.qdb import format_rows, query
 
-    print(format_rows(query(settings.questdb, args.query)))
+    rows = query(settings.questdb, args.query)
+    if args.format == "json":  # every digit, one JSON array: for scripts
+        import json
+
+        print(json.dumps(rows))
+    elif args.format == "csv":
+        import csv
+
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]) if rows else [], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        print(format_rows(rows))
     return 0
 
 
@@ -71,6 +83,8 @@ def run_symbols(settings: Settings, run: str, out: Path) -> Settings | None:
 def add_commands(sub: Subparsers) -> None:
     s = command(sub, "sql", "run a SQL query on QuestDB and print the rows", cmd_sql)
     s.add_argument("query", help="a QuestDB SQL query, quoted: \"select * from cob_summary limit 5\"")
+    s.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                   help="table: aligned, floats rounded per column (default); json, csv: every digit, for scripts")
 
     s = command(sub, "report", "PNG images of the dashboards' views (from QuestDB or compute's Parquet)", cmd_report)
     s.add_argument("--symbol", required=True, help="a symbol of the symbols file, e.g. BTC-USD")

@@ -87,3 +87,31 @@ def test_the_site_builds_strict(tmp_path):
     for path in ("strategy.Strategy", "models.kinds.ModelKind", "execution.risk.RiskRule",
                  "metrics.signals.SignalSource", "execution.fills.FillModel"):
         assert f'id="cobflow.{path}"' in api, path
+
+
+def test_printed_tables_round_each_float_column_and_json_keeps_every_digit():
+    import json
+    import re
+
+    from cobflow.qdb import decimals, format_rows
+
+    rows = [{"ts": "2026-01-01T00:00:00.000000Z", "symbol": "BTC-USD", "mid": 65012.123456789, "spread_bps": 1.23456789,
+             "imbalance": -0.123456789, "doge": 0.151234567, "venues": 3, "crossed": False, "rate": None},
+            {"ts": "2026-01-01T00:00:01.000000Z", "symbol": "ETH-USD", "mid": 3200.5, "spread_bps": 12.5,
+             "imbalance": 0.5, "doge": 0.15, "venues": 12, "crossed": True, "rate": 0.99987654321}]
+    # by the rule, worked out by hand: prices of 1,000 or more to cents; ratios in [-1, 1] to 4;
+    # 1.2-12.5 bps (median 12.5) to 6 significant digits = 4 decimals (151.5: 3); 0.15 and 0.1512
+    # (ratio range, 0.8% apart: near each other) to 6 significant digits; a rate of 0.99988 to 6
+    assert [decimals([r[c] for r in rows if r[c] is not None]) for c in ("mid", "spread_bps", "imbalance", "doge",
+                                                                         "rate")] == [2, 4, 4, 6, 6]
+    assert decimals([150.25, 151.5]) == 3 and decimals([0.6, 2.5, 3.0]) == 5 and decimals([3.0, 4.0]) == 0
+    text = format_rows(rows)
+    lines = text.splitlines()
+    assert lines[0].split() == list(rows[0])
+    assert "65012.12" in lines[1] and "3200.50" in lines[2] and "-0.1235" in lines[1] and "0.999877" in lines[2]
+    fractions = re.findall(r"-?\d+\.(\d+)(?![\dZ])", text)  # not the timestamps' own digits
+    assert len(fractions) == 9 and all(len(f) <= 6 for f in fractions), fractions
+    assert "0.151235" in lines[1] and "0.150000" in lines[2]
+    assert lines[0].index("symbol") == lines[1].index("BTC-USD") == lines[2].index("ETH-USD")  # text: left
+    assert lines[1].index("65012.12") + len("65012.12") == lines[2].index("3200.50") + len("3200.50")  # right-aligned
+    assert json.loads(json.dumps(rows)) == rows  # `--format json` prints json.dumps(rows): every digit
