@@ -15,6 +15,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from cobflow.kafka_io import client_config
 from cobflow.tables import CONSUMER_LAG, TableRow
 
 
@@ -38,8 +39,8 @@ class LagMeter:
             if end is not None:
                 return end
         if self._consumer is None:
-            self._consumer = Consumer({"bootstrap.servers": self._servers, "group.id": "cobflow-lag-meter",
-                                       "enable.auto.commit": False})
+            self._consumer = Consumer(client_config({"bootstrap.servers": self._servers,
+                                                     "group.id": "cobflow-lag-meter", "enable.auto.commit": False}))
         try:
             _low, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition),
                                                               timeout=self._timeout)

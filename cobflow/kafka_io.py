@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import base64
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 
-from cobflow.config import KafkaSettings
+from cobflow.config import KafkaSettings, load_settings
 from cobflow.deadletter import DeadLetter
 from cobflow.raw import TS_MAX, RawMessage
 from cobflow.venues import VENUES
@@ -21,8 +23,32 @@ class KafkaIOError(RuntimeError):
     pass
 
 
+LIBRDKAFKA_LOG = "librdkafka.log"
+
+
+def librdkafka_logger() -> logging.Logger:
+    """Where librdkafka's own lines go (`%4|...|GETPID|...` while a broker starts, a refused
+    connection): the file <services home>/logs/librdkafka.log, not the terminal, where they
+    would land inside a progress bar. What goes wrong is raised by the calls themselves."""
+    log = logging.getLogger("cobflow.librdkafka")
+    if not log.handlers:
+        folder = Path(load_settings().services.home) / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(folder / LIBRDKAFKA_LOG)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    return log
+
+
+def client_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A confluent-kafka client's configuration with librdkafka's lines sent to its log file."""
+    return {**config, "logger": librdkafka_logger()}
+
+
 def admin(settings: KafkaSettings) -> AdminClient:
-    return AdminClient({"bootstrap.servers": settings.servers, "log_level": 3})
+    return AdminClient(client_config({"bootstrap.servers": settings.servers, "log_level": 3}))
 
 
 def _wait(futures: dict, action: str, ignore: str | None = None) -> None:
@@ -164,15 +190,13 @@ def unreadable_record(venue: str, msg: Any, reason: str) -> DeadLetter:
 
 
 def producer(settings: KafkaSettings) -> Producer:
-    return Producer(
-        {
-            "bootstrap.servers": settings.servers,
-            "enable.idempotence": True,
-            "acks": "all",
-            "linger.ms": 20,
-            "compression.type": "lz4",
-        }
-    )
+    return Producer(client_config({
+        "bootstrap.servers": settings.servers,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 20,
+        "compression.type": "lz4",
+    }))
 
 
 def publish(
@@ -254,8 +278,8 @@ def time_ranges(settings: KafkaSettings, topics: Sequence[str]) -> dict[str, tup
     records, from the first and last record of each partition."""
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": settings.servers, "group.id": f"cobflow-ranges-{time.time_ns()}",
-                  "enable.auto.commit": False, "enable.partition.eof": False})
+    c = Consumer(client_config({"bootstrap.servers": settings.servers, "group.id": f"cobflow-ranges-{time.time_ns()}",
+                                "enable.auto.commit": False, "enable.partition.eof": False}))
     out: dict[str, tuple[int, int]] = {}
     try:
         md = c.list_topics(timeout=15)
@@ -293,12 +317,12 @@ def record(
     """
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({
+    c = Consumer(client_config({
         "bootstrap.servers": settings.servers,
         "group.id": f"cobflow-record-{time.time_ns()}",
         "enable.auto.commit": False,
         "enable.partition.eof": False,
-    })
+    }))
     try:
         md = c.list_topics(timeout=15)
         topics = []

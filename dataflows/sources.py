@@ -16,7 +16,7 @@ from cobflow import native
 from cobflow.capture import CaptureError, capture_extent, read_capture
 from cobflow.consumer_lag import LagMeter
 from cobflow.deadletter import DeadLetter
-from cobflow.kafka_io import from_record, unreadable_record
+from cobflow.kafka_io import client_config, from_record, unreadable_record
 from cobflow.progress import Progress
 from cobflow.raw import RawMessage
 from cobflow.tables import TableRow
@@ -112,7 +112,7 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
         # the native core's consumer where it is on (records into raw messages with no
         # Python object per record between), else confluent-kafka's and Python reads all
         self.native = native.kafka_consumer(config, topics)
-        self.consumer = self.native if self.native is not None else Consumer(config)
+        self.consumer = self.native if self.native is not None else Consumer(client_config(config))
         partitions = self._partitions()
         resume = resume or {}
         self.fetched: dict[TopicPartitionKey, int | None] = {}  # next offset expected from Kafka

@@ -11,6 +11,7 @@ from bytewax.outputs import DynamicSink, FixedPartitionedSink, StatefulSinkParti
 
 from cobflow.config import KafkaSettings
 from cobflow.deadletter import DeadLetter
+from cobflow.kafka_io import client_config
 
 
 def dlq_record(letter: DeadLetter) -> tuple[bytes | None, bytes, list[tuple[str, str | bytes | None]]]:
@@ -31,8 +32,8 @@ class _DlqPartition(StatefulSinkPartition[DeadLetter, None]):
         from confluent_kafka import Producer
 
         self.topic = kafka.dlq()
-        self.producer = Producer({"bootstrap.servers": kafka.servers, "transactional.id": transactional_id,
-                                  "linger.ms": 20, "transaction.timeout.ms": 120_000})
+        self.producer = Producer(client_config({"bootstrap.servers": kafka.servers, "transactional.id": transactional_id,
+                                                "linger.ms": 20, "transaction.timeout.ms": 120_000}))
         self.producer.init_transactions(30)
         self.producer.begin_transaction()
 
