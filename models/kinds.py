@@ -57,7 +57,15 @@ class ModelKind:
         raise NotImplementedError
 
     def load(self, state: dict[str, Any], meta: dict[str, Any]) -> nn.Module:
-        """The module of a checkpoint (state dict and metadata), ready to predict."""
+        """The module of a checkpoint, ready to predict.
+
+        Args:
+            state: the state dict `train` returned (as saved in the checkpoint).
+            meta: the checkpoint's metadata (the kind's extra metadata among it).
+
+        Returns:
+            The module in evaluation mode.
+        """
         raise NotImplementedError
 
     def predict(self, model: nn.Module, windows: np.ndarray, heat: np.ndarray, rl: np.ndarray,

@@ -99,7 +99,18 @@ class FillModel:
     """How a market order fills against the books of its arrival second."""
 
     def fill(self, books: dict[str, VenueLevels], qty: float, route: str = ALL_VENUES) -> list[Slice]:
-        """The slices of a market order of signed `qty` (> 0 buys), in the order taken."""
+        """The slices of a market order, in the order taken.
+
+        Args:
+            books: venue -> its best levels at the end of the arrival second (prices in the
+                symbol's quote: a converted market's are already converted).
+            qty: signed size in base units (> 0 buys from the asks, < 0 sells into the bids).
+            route: `all` (the merged books) or one venue.
+
+        Returns:
+            The slices taken, each a venue, a price and a positive size; what the books
+            cannot fill is left out (the order is then `partial` or `unfilled`).
+        """
         raise NotImplementedError
 
 
@@ -114,6 +125,12 @@ class FeeModel:
     """What a slice pays (negative: a rebate)."""
 
     def fee(self, s: Slice) -> float:
+        """Args:
+            s: one slice of an order's fill (venue, price, size).
+
+        Returns:
+            The fee in the symbol's quote, >= 0 paid, < 0 a rebate.
+        """
         raise NotImplementedError
 
 
@@ -133,6 +150,13 @@ class LatencyModel:
     it fills against."""
 
     def arrival(self, decision_s: int) -> int:
+        """Args:
+            decision_s: the epoch second S of the decision.
+
+        Returns:
+            The epoch second (> S: nothing of later seconds was known at S) whose closing
+            books the order fills against.
+        """
         raise NotImplementedError
 
 
