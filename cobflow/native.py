@@ -135,11 +135,19 @@ def _f64(buf: bytes) -> np.ndarray:
 def bucket_books(books: Sequence[object], b: float, center: int) -> tuple | None:
     """`consolidate`'s buckets of these books in one native call, the same bits as its numpy
     code gives: (bid qty, bid notional, ask qty, ask notional, venues, bid total, ask total).
+    A book seen in another quote (`ConvertedBook`) is bucketed at its rate in the same call.
     None unless every book is a native one."""
-    cores = [x.core for x in books if type(x) is NativeVenueBook]  # type: ignore[attr-defined]
-    if len(cores) != len(books) or not cores:
+    cores, scales = [], []
+    for x in books:
+        # a ConvertedBook (cobflow.metrics.cob) is a book and its rate
+        book, rate = (x.book, x.rate) if hasattr(x, "rate") else (x, 1.0)  # type: ignore[attr-defined]
+        if type(book) is not NativeVenueBook:
+            return None
+        cores.append(book.core)
+        scales.append(rate)
+    if not cores:
         return None
-    bq, bn, aq, an, venues, bt, at = _native.bucket_books(cores, b, center)  # type: ignore[union-attr]
+    bq, bn, aq, an, venues, bt, at = _native.bucket_books(cores, b, center, scales)  # type: ignore[union-attr]
     return _f64(bq), _f64(bn), _f64(aq), _f64(an), np.frombuffer(venues, dtype=np.int64), bt, at
 
 

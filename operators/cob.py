@@ -237,15 +237,16 @@ class CobState:
                 if feed.consolidated:
                     trades.extend((ts, feed.venue, n, t) for t in item_trades)
         self._rates_now()
-        rows: list[AnyRow] = [self._quality_row(s)]  # first: it opens the second (cobflow.operators.features)
+        books = self._books()  # the second's books in the symbol's quote, made once
+        rows: list[AnyRow] = [self._quality_row(s, len(books))]  # first: it opens the second (cobflow.operators.features)
         trades.sort(key=lambda t: (t[0], t[1], t[2]))
         closed = self.bars.add_many([(ts, t.venue, t.price, t.size, t.side) for ts, _, _, t in trades])
         closed.extend(self.bars.close(s + 1))
         rows.extend(self._bars_rows(closed))
         rows.extend(self._flow_rows(s, [b for b in closed if b.timeframe == "1s" and b.start_s == s]))
-        rows.extend(self._book_rows(s))
+        rows.extend(self._book_rows(s, books))
         if self.book_notional is not None:
-            rows.append(self._tops(s))
+            rows.append(self._tops(s, books))
         return rows
 
     def _rates_now(self) -> None:
@@ -276,26 +277,25 @@ class CobState:
         return {f.venue: r for f in self.feeds.values()
                 if f.convert is not None and (r := self.rates.get(f.convert)) is not None}
 
-    def _tops(self, s: int) -> BookTops:
+    def _tops(self, s: int, books: dict[str, VenueBook]) -> BookTops:
         """The levels of each synced book an order may walk at the end of second s (in the
         symbol's quote), for the execution step (EXECUTION.md: orders of S-1 fill against these)."""
         notional = self.book_notional or 0.0
-        return BookTops(self.symbol, s, {v: venue_levels(*b.arrays(), notional) for v, b in self._books().items()},
+        return BookTops(self.symbol, s, {v: venue_levels(*b.arrays(), notional) for v, b in books.items()},
                         self._venue_rates())
 
-    def _quality_row(self, s: int) -> TableRow:
-        """FEATURES.md "Data quality" for second s: synced venues (after its messages) and
-        venues heard from in [S + 1s - stale_after, S + 1s)."""
+    def _quality_row(self, s: int, synced: int) -> TableRow:
+        """FEATURES.md "Data quality" for second s: `synced` venues (after its messages, with
+        a rate where they convert) and venues heard from in [S + 1s - stale_after, S + 1s)."""
         fresh_from = (s + 1) * NS - self.stale_after_ns
         feeds = self.feeds.values()
-        synced = len(self._books())
         fresh = sum(1 for f in feeds if f.applied_ts is not None and f.applied_ts >= fresh_from)
         completeness, freshness, quality = data_quality(synced, fresh, len(self.feeds))
         return TableRow(DATA_QUALITY.name, s * NS, {"symbol": self.symbol}, {
             "completeness": completeness, "freshness": freshness, "quality": quality,
             "synced": synced, "fresh": fresh, "configured": len(self.feeds)})
 
-    def _book_rows(self, s: int) -> list[AnyRow]:
+    def _book_rows(self, s: int, synced: dict[str, VenueBook]) -> list[AnyRow]:
         ts = s * NS
         rows: list[AnyRow] = []
         heard = [f for f in self.feeds.values() if f.last_ts is not None]
@@ -305,7 +305,6 @@ class CobState:
                                                          "market": [f.market for f in heard]},
                                   {"synced": [f.sync.synced for f in heard],
                                    **{k: [c[k] for c in counts] for k in counts[0]}}))
-        synced = self._books()
         cob = consolidate(synced, self.bucket)
         if cob is None:
             return rows

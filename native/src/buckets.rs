@@ -14,11 +14,15 @@ pub struct SideBuckets {
     pub total: f64,
 }
 
-/// One side of every venue; `held[v][k]` is set where venue v holds size in bucket k.
-pub fn bucket_side(sides: &[&Side], b: f64, center: i64, held: &mut [[bool; N]]) -> SideBuckets {
+/// One side of every venue, venue v's prices times `scales[v]` (a quote conversion's rate;
+/// 1.0 leaves a price's bits as they are); `held[v][k]` is set where venue v holds size in
+/// bucket k.
+pub fn bucket_side(sides: &[&Side], scales: &[f64], b: f64, center: i64, held: &mut [[bool; N]]) -> SideBuckets {
     let (mut qty, mut notional) = ([0.0; N], [0.0; N]);
     for (v, side) in sides.iter().enumerate() {
+        let scale = scales[v];
         for (&p, &q) in side.prices.iter().zip(&side.sizes) {
+            let p = p * scale;
             let k = (p / b).floor() as i64 - center + 20;
             if (0..N as i64).contains(&k) {
                 let k = k as usize;

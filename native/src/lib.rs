@@ -169,20 +169,27 @@ fn _restore(wire: String, state: &str) -> PyResult<NativeBook> {
 
 /// The consolidated book's buckets of these native books (`consolidate`): bid qty, bid
 /// notional, ask qty, ask notional (41 float64 each, as bytes), venues per bucket (41 int64),
-/// and the bid and ask totals.
+/// and the bid and ask totals. `scales`: each book's prices times its quote rate (default 1).
 #[pyfunction]
+#[pyo3(signature = (books, b, center, scales=None))]
 #[allow(clippy::type_complexity)]
-fn bucket_books<'py>(py: Python<'py>, books: Vec<PyRef<'py, NativeBook>>, b: f64, center: i64)
-    -> (Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, f64, f64) {
+fn bucket_books<'py>(py: Python<'py>, books: Vec<PyRef<'py, NativeBook>>, b: f64, center: i64,
+                     scales: Option<Vec<f64>>)
+    -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, Bound<'py, PyBytes>,
+                 f64, f64)> {
+    let scales = scales.unwrap_or_else(|| vec![1.0; books.len()]);
+    if scales.len() != books.len() {
+        return Err(PyValueError::new_err(format!("{} scales for {} books", scales.len(), books.len())));
+    }
     let mut held = vec![[false; buckets::N]; books.len()];
     let bids: Vec<&Side> = books.iter().map(|x| &x.engine.book.bids).collect();
     let asks: Vec<&Side> = books.iter().map(|x| &x.engine.book.asks).collect();
-    let bid = buckets::bucket_side(&bids, b, center, &mut held);
-    let ask = buckets::bucket_side(&asks, b, center, &mut held);
+    let bid = buckets::bucket_side(&bids, &scales, b, center, &mut held);
+    let ask = buckets::bucket_side(&asks, &scales, b, center, &mut held);
     let venues: Vec<i64> = (0..buckets::N).map(|k| held.iter().filter(|h| h[k]).count() as i64).collect();
     let f = |v: &[f64]| PyBytes::new(py, &v.iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>());
     let i = PyBytes::new(py, &venues.iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>());
-    (f(&bid.qty), f(&bid.notional), f(&ask.qty), f(&ask.notional), i, bid.total, ask.total)
+    Ok((f(&bid.qty), f(&bid.notional), f(&ask.qty), f(&ask.notional), i, bid.total, ask.total))
 }
 
 /// A closed or open bar as the fields of `cobflow.metrics.trades.Bar`, in its order.

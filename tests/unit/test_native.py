@@ -26,7 +26,7 @@ from cobflow.connectors import get_venue
 from cobflow.connectors.bitfinex import js_number
 from cobflow.connectors.cryptofeed import import_cryptofeed
 from cobflow.connectors.simulator.faults import truncate_frames
-from cobflow.metrics.cob import consolidate
+from cobflow.metrics.cob import ConvertedBook, consolidate
 from cobflow.metrics.trades import BarBuilder
 from cobflow.operators.books import native_venue_book
 from cobflow.operators.cob import CobState
@@ -269,10 +269,12 @@ def test_a_kraken_precision_change_mid_stream_prints_the_native_books_levels_ane
         assert [d.reason.split(":")[0] for d in dead] == ["checksum mismatch"] and not nb.synced
 
 
-@pytest.mark.parametrize("bucket", ["10", "2bps", "0.5"])
-def test_native_books_consolidate_to_the_same_bits_as_the_numpy_buckets(bucket):
+@pytest.mark.parametrize(("bucket", "rate"), [("10", None), ("2bps", None), ("0.5", None), ("10", 0.99973),
+                                              ("2bps", 1.000217)])
+def test_native_books_consolidate_to_the_same_bits_as_the_numpy_buckets(bucket, rate):
     """Every second of 20 s of simulated traffic on seven venues: `consolidate` over the
-    native books (one native call) and over the Python books (numpy) agree exactly."""
+    native books (one native call) and over the Python books (numpy) agree exactly; with a
+    quote rate, the USDT books converted (ConvertedBook) in the native call and in numpy."""
     msgs = [m for m in sim(20.0, seed=6) if m.symbol in (None, "BTC-USDT", "BTC-USD", "BTC/USD")]
     markets = {v: m for v, m in load_symbols(ALL_VENUES).symbols["BTC-USD"].venues.items()}
     nat = {v: native_venue_book(v, m) for v, m in markets.items()}
@@ -286,6 +288,10 @@ def test_native_books_consolidate_to_the_same_bits_as_the_numpy_buckets(bucket):
         if s != second and second is not None:
             books_n = {v: b for v, b in nat.items() if b.synced}
             books_p = {v: b.book for v, b in ref.items() if b.synced}
+            if rate is not None:
+                books_n = {v: ConvertedBook(b, rate) if markets[v].endswith("USDT") else b for v, b in books_n.items()}
+                books_p = {v: ConvertedBook(b, rate) if markets[v].endswith("USDT") else b for v, b in books_p.items()}
+                assert native.bucket_books(list(books_n.values()), 10.0, 6500) is not None  # the native call
             assert books_n.keys() == books_p.keys()
             a, b = consolidate(books_n, size), consolidate(books_p, size)
             if a is not None and a.mid is not None:
