@@ -5,6 +5,7 @@
     python bench/cob.py --seconds 600 --latency-seconds 30
     python bench/cob.py --modes file --layouts w1 w2 p2
     python bench/cob.py --modes features      # the features step off and on, side by side
+    python bench/cob.py --modes quote         # the USDT quote conversion off and on, side by side
 
 1. file mode (`cobflow compute`'s flow, capture -> Parquet): one worker, and a cluster of two
    processes (`--processes 2`; worker threads of one process share the GIL, see `--layouts`);
@@ -166,21 +167,29 @@ def file_mode(capture: Path, n: int, market_s: float, layouts: list[str], tmp: P
     return out
 
 
-def features_cost(capture: Path, n: int, market_s: float, tmp: Path, repeat: int) -> dict:
-    """The file flow on one worker with the features step off and on, side by side: runs
-    alternate (off, on, off, on, ...) so that this VM's drifting speed weighs on both alike.
-    The cost is 1 - (median rate on) / (median rate off)."""
-    env = {**os.environ, "COBFLOW_SYMBOLS_FILE": str(CONFIG)}
-    runs: dict[str, list[dict]] = {"off": [], "on": []}
+def alternating(title: str, variants: dict[str, tuple[str, dict]], n: int, market_s: float,
+                repeat: int) -> dict[str, dict]:
+    """Each variant's (flow locator, env) on one worker, runs alternating (a, b, a, b, ...)
+    so that this VM's drifting speed weighs on all alike: the median run of each."""
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
     for i in range(repeat):
-        for mode in ("off", "on"):
-            locator = file_flow(capture, tmp / f"parquet-features-{mode}", CONFIG, features=mode == "on")
-            runs[mode].append(throughput(n, market_s, 1, run_flow_sampled(locator, env)))
-            show(f"file mode -w 1, features {mode} (run {i + 1}/{repeat})", runs[mode][-1])
-    out: dict = {}
-    for mode, rs in runs.items():
+        for name, (locator, env) in variants.items():
+            runs[name].append(throughput(n, market_s, 1, run_flow_sampled(locator, env)))
+            show(f"file mode -w 1, {title} {name} (run {i + 1}/{repeat})", runs[name][-1])
+    out: dict[str, dict] = {}
+    for name, rs in runs.items():
         median = sorted(rs, key=lambda r: r["wall_s"])[len(rs) // 2]
-        out[f"features_{mode}"] = {**median, "runs_msg_per_s": [r["msg_per_s"] for r in rs]}
+        out[name] = {**median, "runs_msg_per_s": [r["msg_per_s"] for r in rs]}
+    return out
+
+
+def features_cost(capture: Path, n: int, market_s: float, tmp: Path, repeat: int) -> dict:
+    """The file flow on one worker with the features step off and on, side by side. The cost
+    is 1 - (median rate on) / (median rate off)."""
+    env = {**os.environ, "COBFLOW_SYMBOLS_FILE": str(CONFIG)}
+    variants = {f"features_{mode}": (file_flow(capture, tmp / f"parquet-features-{mode}", CONFIG,
+                                               features=mode == "on"), env) for mode in ("off", "on")}
+    out: dict = alternating("features", variants, n, market_s, repeat)
     off, on = out["features_off"]["msg_per_s"], out["features_on"]["msg_per_s"]
     out["cost_share"] = 1 - on / off
     out["target_cost_share"] = 0.25
@@ -188,6 +197,27 @@ def features_cost(capture: Path, n: int, market_s: float, tmp: Path, repeat: int
           f"{out['cost_share']:.1%} of the COB flow's throughput (target < 25%); RSS with features "
           f"{out['features_on']['rss_mb_at_50pct']:.0f} MB at 50% and {out['features_on']['rss_mb_at_100pct']:.0f} MB "
           f"at 100% of the run")
+    return out
+
+
+def quote_cost(capture: Path, n: int, market_s: float, tmp: Path, repeat: int) -> dict:
+    """The file flow (COB and features) on one worker with the benchmark's USDT conversion
+    on (its symbols file) and off (the same file without `quote:`), side by side."""
+    import yaml
+
+    data = yaml.safe_load(CONFIG.read_text())
+    for spec in data["symbols"].values():
+        spec.pop("quote", None)
+    as_quoted = tmp / "as_quoted.yaml"
+    as_quoted.write_text(yaml.safe_dump(data))
+    variants = {f"conversion_{mode}": (file_flow(capture, tmp / f"parquet-quote-{mode}", config),
+                                       {**os.environ, "COBFLOW_SYMBOLS_FILE": str(config)})
+                for mode, config in (("off", as_quoted), ("on", CONFIG))}
+    out: dict = alternating("quote conversion", variants, n, market_s, repeat)
+    off, on = out["conversion_off"]["msg_per_s"], out["conversion_on"]["msg_per_s"]
+    out["cost_share"] = 1 - on / off
+    print(f"quote conversion off {off:,.0f} msg/s, on {on:,.0f} msg/s (medians of {repeat}): it costs "
+          f"{out['cost_share']:.1%} of the flow's throughput (the rate market's messages included)")
     return out
 
 
@@ -379,8 +409,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3600.0, help="seconds of simulated market (default: 1 h)")
     ap.add_argument("--layouts", nargs="+", choices=list(LAYOUTS), default=["w1", "p2"],
                     help="file mode: w1 one worker, w2 two worker threads, p2 two processes")
-    ap.add_argument("--modes", nargs="+", choices=["file", "features", "kafka"], default=["file", "features", "kafka"],
-                    help="features: the file flow with its features step off and on, side by side")
+    ap.add_argument("--modes", nargs="+", choices=["file", "features", "quote", "kafka"],
+                    default=["file", "features", "kafka"],
+                    help="features: the file flow with its features step off and on, side by side; quote: with "
+                         "the USDT conversion on and off")
     ap.add_argument("--repeat", type=int, default=3, help="file runs per layout, and file/Kafka pairs; medians reported")
     ap.add_argument("--latency-seconds", type=float, default=60.0, help="real-time run for the latency numbers")
     ap.add_argument("--lateness", type=float, default=0.05,
@@ -419,6 +451,8 @@ def main() -> None:
             results["file"] = file_mode(capture, n, args.seconds, args.layouts, tmp, args.repeat)
         if "features" in args.modes:
             results["features"] = features_cost(capture, n, args.seconds, tmp, args.repeat)
+        if "quote" in args.modes:
+            results["quote"] = quote_cost(capture, n, args.seconds, tmp, args.repeat)
         if "kafka" in args.modes:
             from cobflow.app.services import Services
             from cobflow.app.services.namespace import scratch_namespace
