@@ -257,16 +257,24 @@ def benchmarks_page() -> str:
            "unless the file says otherwise, is the development machine: 2 cores, 24 GiB, no GPU. Numbers are "
            "rounded to 4 significant digits here; the files keep them whole.\n\n"]
     for path in results:
+        # the script that names the file, else the one it is named after (cob-<modes>.json: cob.py)
         writers = [s for s, text in scripts.items() if path.name in text]
+        by_stem = not writers
+        if by_stem:
+            writers = [s for s in scripts if s.stem == path.stem.split("-")[0]]
         data = json.loads(path.read_text())
         machine = data.get("machine") if isinstance(data, dict) else None
         cpus = data.get("cpus") if isinstance(data, dict) else None
         out.append(f"## {path.stem}\n\n")
         if writers:
             doc = (ast.get_docstring(ast.parse(scripts[writers[0]].replace("\\", "\\\\"))) or "").strip()
-            usage = [line.strip() for line in doc.splitlines() if line.strip().startswith("python bench/")]
+            usage = [line.split("  #")[0].strip() for line in doc.splitlines()
+                     if line.strip().startswith("python bench/")]
+            script = f"python {writers[0].relative_to(PROJECT_ROOT)}"
+            command = f"`{script}` with the options its file name says" if by_stem else \
+                f"`{usage[0] if usage else script}`"
             out.append(f"{_cell(doc.split(chr(10) + chr(10))[0])}\n\n")
-            out.append(f"Command: `{usage[0] if usage else 'python ' + str(writers[0].relative_to(PROJECT_ROOT))}`. ")
+            out.append(f"Command: {command}. ")
         if isinstance(machine, dict):
             machine = json.dumps(machine)
         machine = machine or (f"{cpus} cores" if cpus else "2 cores, 24 GiB")
