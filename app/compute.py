@@ -4,6 +4,7 @@ file, into Parquet, with no servers."""
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ import pyarrow.parquet as pq
 
 from cobflow.app.runflow import file_flow, run_flow
 from cobflow.capture import CaptureError, capture_format
-from cobflow.config import SYMBOLS_FILE, Settings, load_symbols
+from cobflow.config import SYMBOLS_FILE, Settings, SymbolsConfig, load_symbols
 from cobflow.tables import COB_TABLES, FEATURE_TABLES, FLOW_TABLES
 
 
@@ -70,7 +71,34 @@ def compute(settings: Settings, input: Path, output: Path, workers: int = 1, pro
                                f"{sorted(unreadable)[0]}) and no other line made a second; {where}")
         raise ComputeError(f"nothing computed from {input}: no message of a configured venue market made a second "
                            f"(symbols file {settings.symbols_file}){'; ' + where if dead else ''}")
+    for warning in silent_rates(load_symbols(settings.symbols_file), output):
+        print(f"cobflow: warning: {warning}", file=sys.stderr)
     return ComputeResult(time.perf_counter() - start, rows, dead, sorted(unreadable))
+
+
+def silent_rates(symbols: SymbolsConfig, output: Path) -> list[str]:
+    """One line per symbol whose quote conversion had no rate in any second of the output
+    (its rate market is not in the capture): its converted markets were left out."""
+    from cobflow.config import quote_of
+    from cobflow.dataflows.sinks.parquet import read_table
+
+    wanted = {sym: spec for sym, spec in symbols.symbols.items()
+              if any(r.market is not None for r in spec.quote.values())}
+    if not wanted or not (output / "cob_summary").is_dir():
+        return []
+    t = read_table(output, "cob_summary").select(["symbol", "rates"]).to_pydict()
+    heard = {sym for sym, rates in zip(t["symbol"], t["rates"]) if rates}
+    out = []
+    for sym, spec in wanted.items():
+        if sym in heard or sym not in t["symbol"]:
+            continue
+        markets = ", ".join(r.market for r in spec.quote.values() if r.market is not None)
+        left = ", ".join(f"{v} {m}" for v, m in spec.venues.items() if spec.converts(m))
+        out.append(f"{sym}: no rate from {markets} in this input, so {left} (quoted in "
+                   f"{', '.join(sorted({quote_of(m) or '' for m in spec.venues.values() if spec.converts(m)}))}) "
+                   f"were left out of every second; record the rate market too, or give a fixed rate "
+                   f"(quote: {{USDT: 1.0}})")
+    return out
 
 
 def _move_into(staging: Path, output: Path) -> None:

@@ -201,3 +201,33 @@ def test_a_concatenated_rate_market_splits_with_dollars_as_the_quote():
 
     assert split_concatenated("USDTUSD") == "USDT-USD"  # not USD-TUSD: no venue lists dollars as a base
     assert split_concatenated("TUSDUSDT") == "TUSD-USDT" and split_concatenated("BTCTUSD") == "BTC-TUSD"
+
+
+def test_compute_says_when_a_rate_market_never_spoke(tmp_path):
+    """A capture without the rate market, computed with conversion on: the USDT markets are
+    left out (as the rule says) and compute warns in one line what to do."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from cobflow.capture import write_capture
+    from cobflow.dataflows.sinks.parquet import read_table
+
+    config = tmp_path / "s.yaml"
+    config.write_text(yaml.safe_dump({"symbols": {"AAA-USD": {
+        "bucket": 1, "venues": {"binance": "AAA-USDT", "bybit": "AAA-USD"}, "quote": RATE}}}))
+    capture = tmp_path / "c.jsonl"
+    write_capture(capture, [m for m in MARKET if m.symbol != "USDT-USD"])
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("COBFLOW_")}
+    proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(config), "compute", "--input",
+                           str(capture), "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    [warning] = [line for line in proc.stderr.splitlines() if "warning" in line]
+    assert warning.startswith("cobflow: warning: AAA-USD: no rate from binance:USDT-USD in this input, so binance "
+                              "AAA-USDT (quoted in USDT) were left out of every second")
+    assert set(read_table(tmp_path / "out", "cob_summary")["venues"].to_pylist()) == {1}  # bybit alone
+    write_capture(capture, MARKET)  # with the rate market: no warning
+    proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(config), "compute", "--input",
+                           str(capture), "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
