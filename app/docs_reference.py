@@ -67,7 +67,9 @@ def _option_rows(parser: argparse.ArgumentParser, skip: frozenset[str] = frozens
         names = ", ".join(f"`{o}`" for o in a.option_strings) or f"`{a.metavar or a.dest}`"
         if a.choices is not None:
             names += " (" + ", ".join(str(c) for c in a.choices) + ")"
-        default = "" if a.default in (None, False, argparse.SUPPRESS) or a.required else f"`{a.default}`"
+        # a path in the checkout is shown relative to it: the page is the same in every clone
+        shown = str(a.default).replace(str(PROJECT_ROOT), ".")
+        default = "" if a.default in (None, False, argparse.SUPPRESS) or a.required else f"`{shown}`"
         required = a.required if a.option_strings else a.nargs not in ("?", "*")
         rows.append([names, "yes" if required else "", default, a.help or ""])
     return rows

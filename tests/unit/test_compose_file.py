@@ -161,8 +161,8 @@ def test_every_setting_is_in_env_example_and_no_secret_is_committed():
 def test_image_installs_the_project_the_way_make_install_does():
     docker = (PROJECT_ROOT / "Dockerfile").read_text()
     make = (PROJECT_ROOT / "Makefile").read_text()
-    assert re.search(r"pip install --quiet -e '\.\[dev\]'", make)
-    assert re.search(r"pip install --no-cache-dir -e \.\s", docker)  # same, without the test extra
+    assert re.search(r"pip install --quiet -e '\.\[dev,docs\]'", make)
+    assert re.search(r"pip install --no-cache-dir -e \.\s", docker)  # same, without the test and docs extras
     assert "requirements" not in docker  # one list of dependencies: pyproject.toml
     py = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())
     version = re.search(r"FROM python:(\d+)\.(\d+)", docker)
