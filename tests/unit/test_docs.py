@@ -77,6 +77,9 @@ def test_every_command_option_setting_table_and_venue_is_in_the_reference(pages)
 
 
 def test_the_site_builds_strict(tmp_path):
+    import shutil
+
+    shutil.rmtree(PROJECT_ROOT / ".cobflow" / "docs-src", ignore_errors=True)  # as in a fresh clone
     env = {**os.environ, "COBFLOW_DOCS_CHECK": "1", "NO_MKDOCS_2_WARNING": "1"}
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")],
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
