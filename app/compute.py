@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cobflow.app.runflow import file_flow, run_flow
@@ -86,11 +87,12 @@ def silent_rates(symbols: SymbolsConfig, output: Path) -> list[str]:
               if any(r.market is not None for r in spec.quote.values())}
     if not wanted or not (output / "cob_summary").is_dir():
         return []
-    t = read_table(output, "cob_summary").select(["symbol", "rates"]).to_pydict()
-    heard = {sym for sym, rates in zip(t["symbol"], t["rates"]) if rates}
+    t = read_table(output, "cob_summary").select(["symbol", "rates"])
+    present = set(pc.unique(t["symbol"]).to_pylist())
+    heard = set(pc.unique(t.filter(pc.is_valid(t["rates"]))["symbol"]).to_pylist())
     out = []
     for sym, spec in wanted.items():
-        if sym in heard or sym not in t["symbol"]:
+        if sym in heard or sym not in present:
             continue
         markets = ", ".join(r.market for r in spec.quote.values() if r.market is not None)
         left = ", ".join(f"{v} {m}" for v, m in spec.venues.items() if spec.converts(m))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -417,6 +418,13 @@ def quote_of(market: str) -> str | None:
     return quote if sep and base and quote else None
 
 
+def converted_quote(market: str, quote: Mapping[str, Any]) -> str | None:
+    """The quote currency a venue market's prices convert from under these conversions
+    (a symbol's `quote:`), None when they stay as quoted."""
+    currency = quote_of(market)
+    return currency if currency is not None and currency in quote else None
+
+
 class QuoteRate(BaseModel):
     """How one quote currency converts into its symbol's quote (METRICS.md "Quote
     conversion"): the mid of a configured market (`market: coinbase:USDT-USD`, whose base is
@@ -485,8 +493,7 @@ class SymbolSpec(BaseModel):
 
     def converts(self, market: str) -> str | None:
         """The quote currency this venue market's prices convert from (None: as quoted)."""
-        quote = quote_of(market)
-        return quote if quote is not None and quote in self.quote else None
+        return converted_quote(market, self.quote)
 
     def rate_markets(self) -> list[tuple[str, str]]:
         """(venue, market) of each rate this symbol reads from a market."""

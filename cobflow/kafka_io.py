@@ -32,9 +32,13 @@ def librdkafka_logger() -> logging.Logger:
     would land inside a progress bar. What goes wrong is raised by the calls themselves."""
     log = logging.getLogger("cobflow.librdkafka")
     if not log.handlers:
-        folder = Path(load_settings().services.home) / "logs"
-        folder.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(folder / LIBRDKAFKA_LOG)
+        handler: logging.Handler
+        try:
+            folder = Path(load_settings().services.home) / "logs"
+            folder.mkdir(parents=True, exist_ok=True)
+            handler = logging.FileHandler(folder / LIBRDKAFKA_LOG)
+        except OSError:  # a home that cannot be written: the lines go to stderr, as librdkafka's own would
+            handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)

@@ -19,7 +19,7 @@ import numpy as np
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
-from cobflow.config import QuoteRate, SymbolsConfig, quote_of
+from cobflow.config import QuoteRate, SymbolsConfig, converted_quote
 from cobflow.connectors.base import BookSyncBase
 from cobflow.deadletter import DeadLetter
 from cobflow.events import Trade
@@ -64,6 +64,7 @@ class VenueFeed:
     applied_ts: int | None = None  # ts_recv of the newest message applied (freshness)
     convert: str | None = None  # the quote currency its prices convert from (None: as quoted)
     consolidated: bool = True  # False: a rate market's, read for its mid alone
+    reports: bool = True  # its dead letters are this symbol's to emit (a shared rate market's: one reader's)
 
     @property
     def native(self) -> bool:
@@ -77,7 +78,8 @@ class CobState:
     def __init__(self, symbol: str, venues: dict[str, str], bucket: BucketSize,
                  control_venues: frozenset[str] = frozenset(), stale_after_s: float = STALE_AFTER_S,
                  arb_notional: float | None = None, fee_bps: dict[str, float] | None = None,
-                 book_notional: float | None = None, quote: dict[str, QuoteRate] | None = None) -> None:
+                 book_notional: float | None = None, quote: dict[str, QuoteRate] | None = None,
+                 rate_reports: frozenset[tuple[str, str]] | None = None) -> None:
         self.symbol = symbol
         self.book_notional = book_notional  # None: no BookTops for execution
         self.arb_notional = arb_notional  # None: no arbitrage signal
@@ -85,7 +87,7 @@ class CobState:
         self.bucket = bucket
         self.stale_after_ns = int(stale_after_s * NS)
         quote = quote or {}
-        self.feeds = {v: VenueFeed(v, m, venue_book(v, m), convert=quote_of(m) if quote_of(m) in quote else None)
+        self.feeds = {v: VenueFeed(v, m, venue_book(v, m), convert=converted_quote(m, quote))
                       for v, m in sorted(venues.items())}
         # METRICS.md "Quote conversion": currency -> its rate now (None: none known yet), and
         # the feed of each rate read from a market's mid (a market of its own, not consolidated)
@@ -96,7 +98,11 @@ class CobState:
         for currency, r in sorted(quote.items()):
             if r.venue_market is not None:
                 v, m = r.venue_market
-                self.rate_feeds[currency] = own.get((v, m)) or VenueFeed(v, m, venue_book(v, m), consolidated=False)
+                # a rate market read by several symbols: one of them (`rate_reports`, default
+                # this one) emits its dead letters, so each is written once
+                self.rate_feeds[currency] = own.get((v, m)) or VenueFeed(
+                    v, m, venue_book(v, m), consolidated=False,
+                    reports=rate_reports is None or (v, m) in rate_reports)
         self.all_feeds = [*self.feeds.values(),
                           *{id(f): f for f in self.rate_feeds.values() if not f.consolidated}.values()]
         self.keys = {f"{f.venue}:{f.market}": f for f in self.all_feeds}  # parse_batch's keys -> feed
@@ -138,9 +144,9 @@ class CobState:
         native, by_feed = self.native, {}
         for raw in raws:
             feed = native[(raw.exchange, raw.symbol)]
-            group = by_feed.get((feed.venue, feed.market))
+            group = by_feed.get(id(feed))
             if group is None:
-                group = by_feed[feed.venue, feed.market] = (feed, [])
+                group = by_feed[id(feed)] = (feed, [])
             group[1].append(raw)
         for feed, group in by_feed.values():
             n, ts = self.n, [r.ts_recv for r in group]
@@ -224,7 +230,8 @@ class CobState:
                 if due:
                     feed.applied_ts = max(feed.applied_ts or 0, max(d[0] for d in due))
                     item_trades, item_dead = feed.sync.apply([item for _, _, item in due])
-                    dead.extend(item_dead)
+                    if feed.reports:
+                        dead.extend(item_dead)
                     venue = feed.venue  # ties on ts_recv across venues: by venue id (cobflow.venues)
                     if feed.consolidated:
                         trades.extend((due[j][0], venue, due[j][1], t) for j, t in item_trades)
@@ -233,7 +240,8 @@ class CobState:
                 ts, n, item = q.popleft()
                 feed.applied_ts = ts if feed.applied_ts is None or ts > feed.applied_ts else feed.applied_ts
                 item_trades, item_dead = apply_to_book(feed.sync, item)
-                dead.extend(item_dead)
+                if feed.reports:
+                    dead.extend(item_dead)
                 if feed.consolidated:
                     trades.extend((ts, feed.venue, n, t) for t in item_trades)
         self._rates_now()
@@ -429,12 +437,20 @@ def control_owners(symbols: SymbolsConfig) -> dict[str, str]:
     return owners
 
 
+def rate_reporters(symbols: SymbolsConfig) -> dict[tuple[str, str], str]:
+    """(venue, market) of each rate market -> the one symbol that emits its dead letters: the
+    symbol it is a venue market of, if any, else the first that converts with it."""
+    own = {(v, m): sym for sym, spec in symbols.symbols.items() for v, m in spec.venues.items()}
+    return {key: own.get(key, readers[0]) for key, readers in symbols.readers().items()}
+
+
 def new_cob_state(symbols: SymbolsConfig, symbol: str, book_notional: float | None = None) -> CobState:
     spec = symbols.symbols[symbol]
     owned = frozenset(v for v, s in control_owners(symbols).items() if s == symbol)
+    reports = frozenset(key for key, sym in rate_reporters(symbols).items() if sym == symbol)
     return CobState(symbol, spec.venues, spec.bucket, owned, spec.features.stale_after_s,
                     spec.strategy.arb_notional, {v: symbols.fee_bps(v) for v in spec.venues}, book_notional,
-                    spec.quote)
+                    spec.quote, reports)
 
 
 def route_by_symbol(symbols: SymbolsConfig) -> Callable[[list[RawMessage]], list[tuple[str, tuple[str, list]]]]:

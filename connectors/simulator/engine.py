@@ -157,7 +157,6 @@ class Quoted:
     def __init__(self, fair: FairPrice | None, usdt: StableRate, symbol_quote: str, market: str) -> None:
         self.fair, self.usdt = fair, usdt
         base, _, quote = market.rpartition("-")
-        self.base = base
         self.num = symbol_quote if fair is not None else base  # what the price is worth in USD ...
         self.den = quote  # ... per unit of this
         self.plain = self.num == self.den or "USDT" not in (self.num, self.den) or not usdt.sd

@@ -231,3 +231,16 @@ def test_compute_says_when_a_rate_market_never_spoke(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(config), "compute", "--input",
                            str(capture), "--out", str(tmp_path / "out")], capture_output=True, text=True, env=env)
     assert proc.returncode == 0 and "warning" not in proc.stderr, proc.stderr
+
+
+def test_a_rate_market_read_by_two_symbols_reports_its_dead_letters_once():
+    """Both symbols keep a book of binance USDT-USD; a sequence gap in it is one dead letter
+    (from the first symbol that converts with it), not one per reader."""
+    cfg = SymbolsConfig.model_validate({"symbols": {
+        "AAA-USD": {"bucket": 1, "venues": {"binance": "AAA-USDT", "bybit": "AAA-USD"}, "quote": RATE},
+        "BBB-USD": {"bucket": 1, "venues": {"okx": "BBB-USDT"}, "quote": RATE}}})
+    gap = binance_diff(T0 + 2.5, "USDT-USD", 60, 60, b=[["0.996", "5"]])  # after u=51: 52..59 missing
+    rows, dead = run_cob(sorted([*MARKET, gap], key=lambda m: m.ts_recv), cfg, features=False)
+    assert [(d.stage, d.raw.symbol) for d in dead] == [("sync", "USDT-USD")], dead
+    assert "sequence gap" in dead[0].reason
+    assert summary(rows, T0 + 3)["rate"] == pytest.approx(0.998)  # the book lost: the last known rate
