@@ -6,6 +6,7 @@ pictures. A backtest is not a second implementation: the fills are the flow's.""
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -20,11 +21,13 @@ from cobflow.config import Settings, load_symbols
 from cobflow.execution.metrics import (
     FORMULAS,
     HOLD_RUN,
+    ORDER_FORMULAS,
     Fill,
     RoundTrip,
     backtest_metrics,
     buy_and_hold,
     no_trades,
+    order_metrics,
     round_trips,
 )
 from cobflow.provenance import code_version, sha256
@@ -90,6 +93,33 @@ def fills_of(src: ReportSource, run: str = "paper") -> list[Fill]:
                  float(f["fee"][i])) for i in order]
 
 
+def orders_of(src: ReportSource, run: str = "paper") -> dict[str, Any]:
+    """The orders part of a run's report: fills and fees by liquidity, the limit orders'
+    fill ratio and queue wait (`cobflow.execution.metrics.order_metrics`)."""
+    f = src.load("fills", {"run": run}, None, None)
+    n = len(f["ts"])
+    liquidity = f["liquidity"].astype(object) if "liquidity" in f else np.full(n, "taker", dtype=object)
+    liquidity = np.where(pd_null(liquidity), "taker", liquidity)
+    wait = f["wait_s"].astype(object) if "wait_s" in f else np.full(n, None, dtype=object)
+    wait = np.where(pd_null(wait), 0.0, wait).astype(np.float64)
+    o = src.load("orders", {"run": run}, None, None)
+    limit_qty = limit_filled = np.zeros(0)
+    if len(o["ts"]) and "type" in o:
+        last: dict[str, tuple[float, float]] = {}
+        for i in np.argsort(o["ts"], kind="stable"):  # each limit order's final row
+            if o["type"][i] == "limit":
+                last[str(o["order_id"][i])] = (float(o["qty"][i]), float(o["filled"][i]))
+        limit_qty = np.array([q for q, _ in last.values()])
+        limit_filled = np.array([x for _, x in last.values()])
+    return order_metrics(liquidity, f["fee"].astype(np.float64), f["qty"].astype(np.float64), wait, limit_qty,
+                         limit_filled)
+
+
+def pd_null(a: np.ndarray) -> np.ndarray:
+    """Nulls of an object column (None or NaN)."""
+    return np.array([x is None or (isinstance(x, float) and math.isnan(x)) for x in a], dtype=bool)
+
+
 def run_metrics(src: ReportSource, run: str, initial_cash: float, start: int | None = None, end: int | None = None
                 ) -> tuple[dict[str, Any], np.ndarray, np.ndarray, list[Fill]]:
     """EXECUTION.md's metrics of a run's rows in [start, end): (metrics, equity ts, equity, fills)."""
@@ -111,7 +141,7 @@ def metrics_of(src: ReportSource, settings: Settings, run: str = "paper") -> tup
     he = src.load("equity", {"run": run + HOLD_RUN}, None, None)
     hold = buy_and_hold(he["ts"], he["equity"].astype(np.float64), fills_of(src, run + HOLD_RUN), t.initial_cash)
     report = {"metrics": mine, "baselines": {"no_trades": no_trades(ts, t.initial_cash), "buy_and_hold": hold},
-              "formulas": FORMULAS,
+              "orders": orders_of(src, run), "formulas": FORMULAS, "order_formulas": ORDER_FORMULAS,
               "period": {"from_ns": int(ts[0]), "to_ns": int(ts[-1]) + NS, "seconds": len(ts)},
               "equity": {"first": float(equity[0]), "last": float(equity[-1])}}
     return report, round_trips(fills)
@@ -240,7 +270,7 @@ def pictures(settings: Settings, bt: Backtest) -> list[Path]:
     return [p for p in paths if p is not None]
 
 
-PERCENT = frozenset({"total_return", "max_drawdown", "hit_rate", "exposure"})  # fractions, printed in %
+PERCENT = frozenset({"total_return", "max_drawdown", "hit_rate", "exposure", "limit_fill_ratio"})  # fractions, printed in %
 
 
 def fmt(v: Any, name: str = "") -> str:
@@ -255,12 +285,19 @@ def fmt(v: Any, name: str = "") -> str:
 
 
 def summary_table(report: dict[str, Any]) -> str:
-    """The metrics beside the baselines, each with its formula (report.json keeps fractions)."""
+    """The metrics beside the baselines, each with its formula (report.json keeps fractions),
+    then the run's orders: fills and fees by liquidity, limit orders' fill ratio and queue wait."""
     run, base = report["metrics"], report["baselines"]
     lines = [f"{'metric':13s} {'this run':>12s} {'no trades':>12s} {'buy & hold':>12s}  formula"]
     for name, formula in FORMULAS.items():
         lines.append(f"{name:13s} {fmt(run[name], name):>12s} {fmt(base['no_trades'][name], name):>12s} "
                      f"{fmt(base['buy_and_hold'][name], name):>12s}  {formula}")
+    orders = report.get("orders")
+    if orders:
+        lines.append("")
+        lines.append(f"{'orders':16s} {'this run':>12s}  what")
+        for name, what in ORDER_FORMULAS.items():
+            lines.append(f"{name:16s} {fmt(orders.get(name), name):>12s}  {what}")
     return "\n".join(lines)
 
 
@@ -280,6 +317,9 @@ def compare_table(folders: list[Path]) -> str:
     lines.append(f"{'strategy':{label}s} " + " ".join(f"{x:>{width}s}" for x in strategies))
     for name in FORMULAS:
         lines.append(f"{name:{label}s} " + " ".join(f"{fmt(r['metrics'].get(name), name):>{width}s}" for r in reports))
+    for name in ORDER_FORMULAS:
+        lines.append(f"{name:{label}s} " + " ".join(f"{fmt(r.get('orders', {}).get(name), name):>{width}s}"
+                                                    for r in reports))
     for base, title in (("buy_and_hold", "buy & hold"), ("no_trades", "no trades")):
         for name in ("total_return", "max_drawdown"):
             lines.append(f"{title + ' ' + name.split('_')[-1]:{label}s} "

@@ -216,9 +216,19 @@ class TradingSettings(BaseModel):
                            "are rows of run <run_id>.buy_and_hold); backtests turn it on for their report")
     control_dir: Path = Field(default_factory=lambda: _default_home() / "trading",
                               description="`cobflow trading` commands in, the live flow's status out")
+    queue_model: str = Field(
+        "risk_averse", description="how resting limit orders move up their queue: risk_averse (only trades at "
+        "the price; EXECUTION.md) or power_prob (hftbacktest's probabilistic model, n = 3: optimistic)")
     risk_rules: tuple[PluginSpec, ...] = Field(
         (), description='your pre-trade rules after rules 1-5, in order (JSON): ["mypkg.rules:MaxSpread"] or '
         '[{"use": "mypkg.rules:MaxSpread", "params": {"max_bps": 5}}]')
+
+    @field_validator("queue_model")
+    @classmethod
+    def _queue(cls, name: str) -> str:
+        if name not in ("risk_averse", "power_prob"):
+            raise ValueError(f"expected risk_averse or power_prob, got {name!r}")
+        return name
 
     @field_validator("mode")
     @classmethod
@@ -409,6 +419,17 @@ class TradingSpec(BaseModel):
 
     shorting: bool = Field(True, description="false: SELL means flat")
     route: str = Field("all", description="all (the merged books of every synced venue) or one venue")
+    tick_size: dict[str, float] = Field(
+        default_factory=dict, description="venue -> its price tick on this market (venue prices): a limit "
+        "order off the tick is refused; a converted market's price is rounded to it")
+
+    @field_validator("tick_size")
+    @classmethod
+    def _ticks(cls, ticks: dict[str, float]) -> dict[str, float]:
+        for venue, tick in ticks.items():
+            if not math.isfinite(tick) or tick <= 0:
+                raise ValueError(f"{venue}: expected a tick > 0, got {tick!r}")
+        return ticks
 
 
 def quote_of(market: str) -> str | None:
@@ -489,6 +510,10 @@ class SymbolSpec(BaseModel):
         if route != "all" and route not in self.venues:
             raise ValueError(f"trading.route {route!r} is not one of this symbol's venues "
                              f"({', '.join(sorted(self.venues))}) or 'all'")
+        for venue in self.trading.tick_size:
+            if venue not in self.venues:
+                raise ValueError(f"trading.tick_size.{venue}: not one of this symbol's venues "
+                                 f"({', '.join(sorted(self.venues))})")
         return self
 
     def converts(self, market: str) -> str | None:
@@ -549,6 +574,7 @@ def check_quotes(symbol: str, spec: SymbolSpec) -> None:
 
 
 DEFAULT_TAKER_FEE_BPS = 10.0
+DEFAULT_MAKER_FEE_BPS = 2.0
 
 
 class SymbolsConfig(BaseModel):
@@ -556,9 +582,15 @@ class SymbolsConfig(BaseModel):
 
     symbols: dict[str, SymbolSpec] = Field(description="symbol (BASE-QUOTE) -> its markets and settings")
     taker_fee_bps: dict[str, float] = Field(default_factory=dict, description="per venue (default 10)")
+    maker_fee_bps: dict[str, float] = Field(
+        default_factory=dict, description="per venue, paid by resting limit orders' fills (default 2; negative: "
+        "a rebate)")
 
     def fee_bps(self, venue: str) -> float:
         return self.taker_fee_bps.get(venue, DEFAULT_TAKER_FEE_BPS)
+
+    def maker_bps(self, venue: str) -> float:
+        return self.maker_fee_bps.get(venue, DEFAULT_MAKER_FEE_BPS)
 
     @field_validator("taker_fee_bps")
     @classmethod
@@ -568,6 +600,17 @@ class SymbolsConfig(BaseModel):
                 raise ValueError(f"unknown venue {venue!r}; known venues: {', '.join(VENUES)}")
             if not math.isfinite(bps) or bps < 0 or bps >= 1e4:
                 raise ValueError(f"{venue}: expected a fee in bps between 0 and 10000, got {bps!r}")
+        return fees
+
+    @field_validator("maker_fee_bps")
+    @classmethod
+    def _maker_fees(cls, fees: dict[str, float]) -> dict[str, float]:
+        for venue, bps in fees.items():
+            if venue not in VENUES:
+                raise ValueError(f"unknown venue {venue!r}; known venues: {', '.join(VENUES)}")
+            if not math.isfinite(bps) or bps <= -1e4 or bps >= 1e4:
+                raise ValueError(f"{venue}: expected a maker fee in bps between -10000 and 10000 (negative: a "
+                                 f"rebate), got {bps!r}")
         return fees
 
     @model_validator(mode="after")

@@ -13,6 +13,8 @@ STRATEGIES = {
     "models": "the cnn and the dqn only",
     "cnn": "the cnn only",
     "rules": "the rule signals only (imbalance crosses, arbitrage); runs no model",
+    "maker": "combined's calls worked with post-only limit orders at the touch (maker fees), a market order "
+             "after max_wait_s",
 }
 
 SERVERS = ("kafka", "questdb")  # the servers `cobflow services` runs

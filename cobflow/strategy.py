@@ -22,7 +22,12 @@ One instance serves one symbol of one run: state kept on `self` is that symbol's
 part of the account's recovery state (it must pickle), so a resumed flow goes on with it.
 An `Intent` BUY targets the long position the risk settings size (EXECUTION.md), SELL the
 short one (flat where the symbol does not short), HOLD keeps the position; the risk rules
-then pass, clip or refuse it. A strategy that raises costs that symbol-second a HOLD with
+then pass, clip or refuse it. An intent may instead carry orders (`Intent.buy().with_orders(
+Limit("buy", 0.1, 65000.0, post_only=True, client_id="a"))`: `Market`, `Limit`, `Stop`,
+`Cancel` of `cobflow.execution.orders`): then its action is only recorded, and each order
+passes the risk rules and works on the simulated venue (EXECUTION.md "Limit, stop and
+cancel orders"); `ctx.orders` shows the symbol's working orders, `ctx.target(action)` the
+position the sizing rule gives. A strategy that raises costs that symbol-second a HOLD with
 reason `strategy_error` and a dead letter with the exception's line; the flow goes on.
 """
 
@@ -39,12 +44,14 @@ import orjson
 from cobflow.config import PluginError
 from cobflow.deadletter import DeadLetter
 from cobflow.execution.fills import BookTops
+from cobflow.execution.orders import Cancel, Limit, Market, OrderRequest, OrderView, Stop, request_problem
 from cobflow.metrics.signals import Signal
 from cobflow.metrics.vectors import CNN_LAYOUT
 from cobflow.plugins import PluginParams, SymbolPlugin
 from cobflow.raw import RawMessage
 
-__all__ = ["AccountView", "Context", "Intent", "ModelOutput", "PluginError", "Strategy", "StrategySecond"]
+__all__ = ["AccountView", "Cancel", "Context", "Intent", "Limit", "Market", "ModelOutput", "OrderView", "PluginError",
+           "Stop", "Strategy", "StrategySecond"]
 ACTIONS = ("BUY", "SELL", "HOLD")
 CNN_INDEX = {name: i for i, (name, _) in enumerate(CNN_LAYOUT)}
 
@@ -102,6 +109,31 @@ class Context:
     position: float  # this symbol's signed position
     account: AccountView
     min_quality: float  # FEATURES.md: below it no new exposure is taken
+    long_target: float = 0.0  # EXECUTION.md's sizing at this second's equity and mid (base units, >= 0)
+    shorting: bool = True  # False: SELL means flat for this symbol
+    orders: tuple[OrderView, ...] = ()  # the symbol's working orders (limit, stop) of this run
+    min_order_notional: float = 0.0  # an order worth less is not sent
+
+    def target(self, action: str) -> float:
+        """The signed position an action aims at: BUY the sized long, SELL the sized short
+        (0 where the symbol does not short), HOLD the position now."""
+        if action == "BUY":
+            return self.long_target
+        if action == "SELL":
+            return -self.long_target if self.shorting else 0.0
+        return self.position
+
+    def best(self, side: str) -> float | None:
+        """The best price on `side` ("buy": the highest bid, "sell": the lowest ask) over the
+        synced venue books at the end of S, in the symbol's quote (None: no book)."""
+        tops = self.second.tops
+        if tops is None:
+            return None
+        prices = [float(lv.bid_prices[0]) if side == "buy" else float(lv.ask_prices[0])
+                  for lv in tops.venues.values() if len(lv.bid_prices if side == "buy" else lv.ask_prices)]
+        if not prices:
+            return None
+        return max(prices) if side == "buy" else min(prices)
 
     @property
     def symbol(self) -> str:
@@ -157,6 +189,12 @@ class Intent:
     score: float = 0.0
     reason: str | None = None
     source: str | None = None  # the decisions row's `source` tag (default: the strategy's name)
+    #: orders instead of the target (the action is then only recorded): Market, Limit, Stop, Cancel
+    orders: tuple[OrderRequest, ...] = ()
+
+    def with_orders(self, *orders: OrderRequest) -> Intent:
+        """This call, worked by these orders instead of a market order to the target."""
+        return Intent(self.action, self.confidence, self.score, self.reason, self.source, tuple(orders))
 
     @classmethod
     def buy(cls, confidence: float = 1.0, reason: str | None = None, score: float | None = None) -> Intent:
@@ -180,7 +218,13 @@ class Intent:
                 return f"{name} {v!r} is not a finite number"
         if not 0.0 <= self.confidence <= 1.0:
             return f"confidence {self.confidence!r} is outside [0, 1]"
+        if not isinstance(self.orders, tuple):
+            return f"orders {type(self.orders).__name__} is not a tuple"
         return None
+
+    def order_problems(self) -> list[tuple[OrderRequest, str]]:
+        """The orders that cannot be sent as they are, and why (refused one by one)."""
+        return [(o, p) for o in self.orders if (p := request_problem(o)) is not None]
 
 
 class Strategy(SymbolPlugin):

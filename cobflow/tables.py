@@ -271,22 +271,31 @@ ORDERS = Table(
     symbols=("symbol", "run"),
     columns=(("order_id", "VARCHAR"), ("decision_ts", "TIMESTAMP"), ("reason", "VARCHAR"), ("route", "VARCHAR"),
              ("side", "VARCHAR"), ("qty", "DOUBLE"), ("filled", "DOUBLE"), ("avg_price", "DOUBLE"),
-             ("fee", "DOUBLE"), ("status", "VARCHAR")),
+             ("fee", "DOUBLE"), ("status", "VARCHAR"), ("type", "VARCHAR"), ("price", "DOUBLE"),
+             ("stop_price", "DOUBLE"), ("venue", "VARCHAR"), ("client_id", "VARCHAR")),
     dedup_keys=("ts", "symbol", "order_id", "run"),
 )
-"""EXECUTION.md next-second model: one row per order sent, ts = S+1 (created and filled);
-status filled, partial (the books could not fill it all) or unfilled."""
+"""EXECUTION.md: a market order (`type` market, the next-second model) has one row, ts = S+1
+(created and filled), status filled, partial (the books could not fill it all) or unfilled.
+A limit or stop order has one row per second in which its state or filled quantity changed:
+`new` at its decision, then `open`, `partially_filled`, `filled`, or `cancelled`, `rejected`,
+`expired`, with the `reason` (would_cross, a risk rule, triggered, ...) and the `venue` it
+rests on; `price` is in the symbol's quote."""
 
 FILLS = Table(
     "fills",
     symbols=("symbol", "venue", "run"),
     columns=(("side", "VARCHAR"), ("qty", "DOUBLE"), ("price", "DOUBLE"), ("fee", "DOUBLE"), ("rate", "DOUBLE"),
-             ("order_id", "VARCHAR"), ("decision_ts", "TIMESTAMP"), ("slice", "INT")),
+             ("order_id", "VARCHAR"), ("decision_ts", "TIMESTAMP"), ("slice", "INT"), ("liquidity", "VARCHAR"),
+             ("wait_s", "DOUBLE")),
     dedup_keys=("ts", "symbol", "order_id", "slice", "run"),
 )
 """One row per venue slice of an order's walk (a level of one venue), in walk order. `price`
 and `fee` are in the symbol's quote, as the account keeps them; a converted market's slice
-has the `rate` it was converted at (its price on the venue: price / rate), else null."""
+has the `rate` it was converted at (its price on the venue: price / rate), else null.
+`liquidity` is taker (a walk, a crossing limit order's part) or maker (a resting limit
+order's fill, one row per order and second, with `wait_s`: seconds since it reached the
+venue)."""
 
 POSITIONS = Table(
     "positions",

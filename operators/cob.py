@@ -24,6 +24,7 @@ from cobflow.connectors.base import BookSyncBase
 from cobflow.deadletter import DeadLetter
 from cobflow.events import Trade
 from cobflow.execution.fills import BookTops, venue_levels
+from cobflow.execution.orders import VenueTrades
 from cobflow.metrics.cob import OFFSETS, BucketSize, ConvertedBook, VenueBook, consolidate
 from cobflow.metrics.moving import WINDOWS, SecondsAverage
 from cobflow.metrics.quality import STALE_AFTER_S, data_quality
@@ -254,7 +255,7 @@ class CobState:
         rows.extend(self._flow_rows(s, [b for b in closed if b.timeframe == "1s" and b.start_s == s]))
         rows.extend(self._book_rows(s, books))
         if self.book_notional is not None:
-            rows.append(self._tops(s, books))
+            rows.append(self._tops(s, books, trades))
         return rows
 
     def _rates_now(self) -> None:
@@ -285,12 +286,20 @@ class CobState:
         return {f.venue: r for f in self.feeds.values()
                 if f.convert is not None and (r := self.rates.get(f.convert)) is not None}
 
-    def _tops(self, s: int, books: dict[str, VenueBook]) -> BookTops:
+    def _tops(self, s: int, books: dict[str, VenueBook], trades: list[tuple[int, str, int, Trade]]) -> BookTops:
         """The levels of each synced book an order may walk at the end of second s (in the
-        symbol's quote), for the execution step (EXECUTION.md: orders of S-1 fill against these)."""
+        symbol's quote), for the execution step (EXECUTION.md: orders of S-1 fill against these),
+        and each venue's trades of s (venue prices), which resting limit orders fill by."""
         notional = self.book_notional or 0.0
+        by_venue: dict[str, list[Trade]] = {}
+        for _, venue, _, t in trades:
+            by_venue.setdefault(venue, []).append(t)
+        venue_trades = {v: VenueTrades(np.fromiter((t.price for t in ts), float, len(ts)),
+                                       np.fromiter((t.size for t in ts), float, len(ts)),
+                                       np.fromiter((1 if t.side == "buy" else -1 for t in ts), np.int8, len(ts)))
+                        for v, ts in by_venue.items()}
         return BookTops(self.symbol, s, {v: venue_levels(*b.arrays(), notional) for v, b in books.items()},
-                        self._venue_rates())
+                        self._venue_rates(), venue_trades)
 
     def _quality_row(self, s: int, synced: int) -> TableRow:
         """FEATURES.md "Data quality" for second s: `synced` venues (after its messages, with

@@ -38,8 +38,38 @@ from bytewax.operators import StatefulBatchLogic
 from cobflow.config import SymbolsConfig, TradingSettings
 from cobflow.execution.account import Account
 from cobflow.execution.control import COMMANDS_FILE, read_commands, write_status
-from cobflow.execution.fills import BookTops, BookWalk, FeeModel, FillModel, LatencyModel, NextSecond, TakerFee
+from cobflow.execution.fills import (
+    BookTops,
+    BookWalk,
+    FeeModel,
+    FillModel,
+    LatencyModel,
+    NextSecond,
+    Slice,
+    TakerFee,
+    VenueLevels,
+)
 from cobflow.execution.metrics import HOLD_RUN
+from cobflow.execution.orders import (
+    QUEUE_MODELS,
+    Cancel,
+    Limit,
+    Market,
+    OrderRequest,
+    OrderView,
+    QueueModel,
+    RiskAverse,
+    Stop,
+    WorkingOrder,
+    best_venue,
+    crosses,
+    crossing_levels,
+    off_tick,
+    request_problem,
+    resting_fill,
+    size_at,
+    to_tick,
+)
 from cobflow.execution.risk import (
     ACCOUNT_RULES,
     DAY_S,
@@ -61,6 +91,7 @@ from cobflow.strategy import AccountView, Context, Intent, Strategy, StrategySec
 from cobflow.tables import DECISIONS, EQUITY, FILLS, ORDERS, POSITIONS, RISK_EVENTS, AnyRow, TableRow
 
 NS = 1_000_000_000
+REQUESTS = (Market, Limit, Stop)
 KEY = "account"
 ACCOUNT = "account"  # the symbol tag of the account's own risk events
 
@@ -83,10 +114,13 @@ class ExecutionOptions:
     fee_model: FeeModel | None = None  # None: the venues' taker fees (fee_bps)
     latency: LatencyModel = field(default_factory=NextSecond)
     baseline: bool = False  # also run the buy-and-hold baseline (rows of run `<run>.buy_and_hold`)
+    maker_fee_bps: dict[str, float] = field(default_factory=dict)  # venue -> maker fee (default 2)
+    queue: QueueModel = field(default_factory=RiskAverse)  # how resting limit orders move up their queue
+    ticks: dict[str, dict[str, float]] = field(default_factory=dict)  # symbol -> venue -> price tick
 
     def __post_init__(self) -> None:
         if self.fee_model is None:
-            object.__setattr__(self, "fee_model", TakerFee(self.fee_bps))
+            object.__setattr__(self, "fee_model", TakerFee(self.fee_bps, maker_bps=self.maker_fee_bps))
 
     @staticmethod
     def of(trading: TradingSettings, symbols: SymbolsConfig, wait_s: int | None = None) -> ExecutionOptions:
@@ -98,7 +132,9 @@ class ExecutionOptions:
             {s: spec.trading.route for s, spec in symbols.symbols.items()},
             {v: symbols.fee_bps(v) for v in symbols.venues()}, wait_s, t.trade_from_s,
             t.trade_until_s, t.run_id, pre_trade_rules(limits, risk_rules(t.risk_rules, limits)),
-            baseline=t.baseline)
+            baseline=t.baseline, maker_fee_bps={v: symbols.maker_bps(v) for v in symbols.venues()},
+            queue=QUEUE_MODELS[t.queue_model](),
+            ticks={s: dict(spec.trading.tick_size) for s, spec in symbols.symbols.items() if spec.trading.tick_size})
 
 
 @dataclass
@@ -137,6 +173,9 @@ class ExecutionState:
     hold_orders: dict[str, Order] = field(default_factory=dict)  # its orders waiting for their second
     hold: Account | None = None  # its account (made with the options' baseline)
     hold_peak: float = 0.0
+    working: dict[str, WorkingOrder] = field(default_factory=dict)  # order id -> a strategy's limit/stop/market order
+    touched: dict[str, WorkingOrder] = field(default_factory=dict)  # orders whose state changed this second
+    last_trade: dict[tuple[str, str], float] = field(default_factory=dict)  # (symbol, venue) -> last trade price
 
     def __post_init__(self) -> None:
         self.account = Account(self.options.initial_cash)
@@ -220,6 +259,7 @@ class ExecutionState:
         out.extend(self._new_day(t))
         out.extend(self._apply_commands(t))
         filled = self._fill_due(self.pending, t, items, out)  # 1. the orders of t-1 (or older: a gap)
+        filled |= self._work_orders(t, items, out)  # 1b. limit, stop and strategies' market orders
         if o.baseline:
             out.extend(self._buy_and_hold(t, items))
         acct = self.account
@@ -241,9 +281,10 @@ class ExecutionState:
             out.extend(self._stop_loss(t, items[sym]))
         for sym in sorted(items):  # 4.
             it = items[sym]
-            decision = self._decision(it, equity)
-            if decision is not None:
-                out.extend(self._decide(t, it, decision, equity))
+            call = self._call(it, equity)
+            if call is not None:
+                out.extend(self._decide(t, it, call[0], equity, call[1]))
+        out.extend(self._order_rows(t))
         dd = drawdown(self.peak, equity)
         out.append(TableRow(EQUITY.name, ts, {}, {"equity": equity, "cash": acct.cash,
                                                   "exposure": acct.gross_exposure(), "peak": self.peak,
@@ -279,6 +320,7 @@ class ExecutionState:
             if cmd == "halt":
                 self.halted, self.halted_until = "operator", None
                 out.append(self._event(t, ACCOUNT, RiskEvent("halted", 1.0, 0.0, "halted", detail="operator halt")))
+                out.extend(self._cancel_all(t, "halted"))
             elif cmd == "resume":
                 was = self.halted
                 self.halted, self.halted_until = None, None
@@ -346,13 +388,15 @@ class ExecutionState:
             fees += fee
             out.append(TableRow(FILLS.name, ts, {"symbol": order.symbol, "venue": sl.venue, **tag}, {
                 "side": side, "qty": sl.qty, "price": sl.price, "fee": fee, "rate": rates.get(sl.venue),
-                "order_id": order.order_id, "decision_ts": order.decision_s * NS, "slice": i}))
+                "order_id": order.order_id, "decision_ts": order.decision_s * NS, "slice": i, "liquidity": "taker",
+                "wait_s": None}))
         want = abs(order.qty)
         status = "filled" if filled >= want * (1 - 1e-9) else "partial" if filled > 0 else "unfilled"
         out.append(TableRow(ORDERS.name, ts, {"symbol": order.symbol, **tag}, {
             "order_id": order.order_id, "decision_ts": order.decision_s * NS, "reason": order.reason,
             "route": order.route, "side": side, "qty": want, "filled": filled,
-            "avg_price": notional / filled if filled > 0 else None, "fee": fees, "status": status}))
+            "avg_price": notional / filled if filled > 0 else None, "fee": fees, "status": status, "type": "market",
+            "price": None, "stop_price": None, "venue": None, "client_id": None}))
         return out
 
     def _close_all(self, t: int, rule: str) -> None:
@@ -371,11 +415,18 @@ class ExecutionState:
                 self._close_all(t, rule.name)
                 self.halted, self.halted_until = rule.name, rule.halted_until(t)
                 out.append(self._event(t, ACCOUNT, event))
+                out.extend(self._cancel_all(t, rule.name))
         return out
 
     def _decision(self, it: StrategySecond, equity: float) -> TableRow | None:
         """The symbol's strategy's call on its second, as its `decisions` row (None: the
         second has no features, so no call)."""
+        call = self._call(it, equity)
+        return None if call is None else call[0]
+
+    def _call(self, it: StrategySecond, equity: float) -> tuple[TableRow, Intent] | None:
+        """The symbol's strategy's call on its second: its `decisions` row and the intent
+        (None: the second has no features, so no call)."""
         if it.features is None:
             return None
         sym = it.symbol
@@ -387,8 +438,14 @@ class ExecutionState:
         else:
             view = AccountView(equity, acct.cash, self.peak, self.halted is not None,
                                {s: h.position for s, h in acct.holdings.items()})
+            o = self.options
+            mid = it.mid
+            long_target = target_qty(equity, mid, o.limits) if mid is not None and mid > 0 else 0.0
+            mine = tuple(OrderView.of(w) for w in self.working.values() if w.symbol == sym and w.open)
+            ctx = Context(it, acct.position(sym), view, self.min_quality.get(sym, 0.5), long_target,
+                          o.shorting.get(sym, True), mine, o.min_order_notional)
             try:
-                intent = strat.on_second(Context(it, acct.position(sym), view, self.min_quality.get(sym, 0.5)))
+                intent = strat.on_second(ctx)
                 problem = None if intent is None else intent.problem() if isinstance(intent, Intent) \
                     else f"returned {type(intent).__name__}, not an Intent or None"
                 if problem:
@@ -398,8 +455,9 @@ class ExecutionState:
                 intent = Intent("HOLD", 0.0, 0.0, "strategy_error")
         if intent is None:
             intent = Intent("HOLD", 0.0, 0.0, "no_signal")
-        return TableRow(DECISIONS.name, it.s * NS, {"symbol": sym, "source": intent.source or self.label}, {
+        row = TableRow(DECISIONS.name, it.s * NS, {"symbol": sym, "source": intent.source or self.label}, {
             "action": intent.action, "confidence": intent.confidence, "score": intent.score, "reason": intent.reason})
+        return row, intent
 
     def _stop_loss(self, t: int, it: StrategySecond) -> list[AnyRow]:
         """Rule 6: a stop exit for an open position whose mid crossed its stop price."""
@@ -414,12 +472,23 @@ class ExecutionState:
                                   self.options.route.get(sym, "all"))
         return [self._event(t, sym, event)]
 
-    def _decide(self, t: int, it: StrategySecond, row: TableRow, equity: float) -> list[AnyRow]:
+    def _decide(self, t: int, it: StrategySecond, row: TableRow, equity: float,
+                intent: Intent | None = None) -> list[AnyRow]:
         sym = it.symbol
         action = row.columns["action"]
         pending = self.pending.get(sym)
-        if pending is not None and pending.decision_s == t:  # a rule's exit or close this second
-            return [self._with_reason(row, pending.reason)] if action != "HOLD" else [row]
+        if pending is not None and pending.decision_s == t:  # a rule's exit or close this second: cancels only
+            orders = intent.orders if intent is not None else ()
+            kept: list[AnyRow] = [self._with_reason(row, pending.reason)] if action != "HOLD" or orders else [row]
+            for req in orders:
+                if isinstance(req, Cancel):
+                    kept.extend(self._request(t, it, req, equity))
+            return kept
+        if intent is not None and intent.orders:
+            placed: list[AnyRow] = [row]
+            for req in intent.orders:
+                placed.extend(self._request(t, it, req, equity))
+            return placed
         if action == "HOLD":
             return [row]
         mid = it.mid
@@ -448,6 +517,265 @@ class ExecutionState:
         self.pending[sym] = Order(f"{sym}:{t}:decision", sym, t, sent, "decision", self.options.route.get(sym, "all"))
         recent.append(t)
         out.append(self._with_reason(row, ",".join(e.rule for e in events)) if events else row)
+        return out
+
+    # -- orders beyond the market order (EXECUTION.md "Limit, stop and cancel orders") -----------
+    def _refuse(self, t: int, sym: str, req: OrderRequest, reason: str, order_id: str | None = None) -> list[AnyRow]:
+        """A request that is not sent: a `risk_events` row (rule `order`) naming why, and an
+        `orders` row (rejected) for an order."""
+        out: list[AnyRow] = [self._event(t, sym, RiskEvent("order", 0.0, 0.0, "refused", detail=reason[:500]))]
+        if not isinstance(req, Cancel):
+            side = req.side if req.side in ("buy", "sell") else "buy"
+            qty = float(req.qty) if isinstance(req.qty, (int, float)) and not isinstance(req.qty, bool) else 0.0
+            o = WorkingOrder(order_id or self._order_id(sym, t, getattr(req, "client_id", None)), sym, req.type,
+                             side, qty, t, client_id=getattr(req, "client_id", None), status="rejected", note=reason,
+                             price=getattr(req, "price", None), stop_price=getattr(req, "stop_price", None))
+            self.touched[o.order_id] = o
+        return out
+
+    def _order_id(self, sym: str, t: int, client_id: str | None) -> str:
+        if client_id:
+            return f"{sym}:{t}:{client_id}"
+        n = sum(1 for k in self.touched if k.startswith(f"{sym}:{t}:o"))
+        return f"{sym}:{t}:o{n}"
+
+    def _request(self, t: int, it: StrategySecond, req: OrderRequest, equity: float) -> list[AnyRow]:
+        """One order request of a strategy at its decision second t: checked, sized by the
+        risk rules (a limit order's full quantity; resting quantity counts as filled), and made
+        a working order (created at t+1), or refused with its reason."""
+        sym = it.symbol
+        problem = request_problem(req)
+        if problem:
+            return self._refuse(t, sym, req, f"bad_order: {problem}") if isinstance(req, REQUESTS) else \
+                [self._event(t, sym, RiskEvent("order", 0.0, 0.0, "refused", detail=f"bad_order: {problem}"[:500]))]
+        mine = {w.client_id: w for w in self.working.values() if w.symbol == sym and w.open and w.client_id}
+        if isinstance(req, Cancel):
+            target = mine.get(req.client_id)
+            if target is None:
+                return self._refuse(t, sym, req, f"unknown_order: no working order {req.client_id!r} to cancel")
+            if target.cancel_at is None:
+                target.cancel_at = self.options.latency.arrival(t)
+            return []
+        if req.client_id and req.client_id in mine:
+            return self._refuse(t, sym, req, f"duplicate_client_id: {req.client_id!r} is working",
+                                order_id=f"{sym}:{t}:{req.client_id}:dup")
+        mid = it.mid
+        if mid is None or mid <= 0:
+            return self._refuse(t, sym, req, "no_mid")
+        o = self.options
+        route = o.route.get(sym, "all")
+        venue: str | None = None
+        books = it.tops.venues if it.tops is not None else {}
+        if not isinstance(req, Market):
+            venue = route if route != "all" else best_venue(books, req.side)
+            if venue is None:
+                return self._refuse(t, sym, req, "no_book: no synced venue book to rest the order on")
+        if isinstance(req, Limit):
+            tick = o.ticks.get(sym, {}).get(venue or "")
+            converted = it.tops is not None and venue in it.tops.rates
+            if tick is not None and not converted and off_tick(req.price, tick):
+                return self._refuse(t, sym, req, f"off_tick: price {req.price!r} is not a multiple of {venue}'s "
+                                                 f"tick {tick:g}")
+            lv = books.get(venue or "")
+            if req.post_only and lv is not None:
+                other = lv.ask_prices if req.side == "buy" else lv.bid_prices
+                if len(other) and (req.price >= other[0] if req.side == "buy" else req.price <= other[0]):
+                    return self._refuse(t, sym, req, f"post_only_would_cross: {req.side} at {req.price!r}, "
+                                                     f"{venue}'s best {'ask' if req.side == 'buy' else 'bid'} "
+                                                     f"{float(other[0])!r}")
+        sign = 1 if req.side == "buy" else -1
+        pos = self.account.position(sym)
+        resting = sum(w.sign * w.remaining for w in self.working.values()
+                      if w.symbol == sym and w.open and w.type == "limit")
+        eff = pos + resting  # resting quantity counts toward the position limits as if filled
+        qty = sign * float(req.qty)
+        recent = self.recent.setdefault(sym, deque())
+        while recent and recent[0] <= t - 60:
+            recent.popleft()
+        check = OrderCheck(sym, t, qty, reducing_part(eff, qty), eff, mid, it.quality, self.halted is not None,
+                           len(recent), equity, it)
+        sent, events = apply_rules(check, o.rules or pre_trade_rules(o.limits))
+        out: list[AnyRow] = [self._event(t, sym, e) for e in events]
+        order_id = self._order_id(sym, t, req.client_id)
+        if sent == 0:
+            return out + self._refuse(t, sym, req, events[-1].rule, order_id)[1:]
+        if abs(sent) * mid < o.min_order_notional:
+            return out + self._refuse(t, sym, req, "min_order_notional", order_id)[1:]
+        recent.append(t)
+        w = WorkingOrder(order_id, sym, req.type, req.side, abs(sent), t, "decision", req.client_id, route=route,
+                         venue=venue)
+        if isinstance(req, Limit):
+            w.price, w.post_only, w.expire_after_s = float(req.price), req.post_only, req.expire_after_s
+        elif isinstance(req, Stop):
+            w.stop_price, w.trigger = float(req.stop_price or 0.0), req.trigger
+        if events:
+            w.note = ",".join(e.rule for e in events)
+        self.working[order_id] = w
+        self.touched[order_id] = w
+        return out
+
+    def _work_orders(self, t: int, items: dict[str, StrategySecond], out: list[AnyRow]) -> set[str]:
+        """Second t on the simulated venue, for every working order in the order it was made:
+        resting limit orders fill by the trades of t and the book at its end, stops trigger,
+        orders due at t arrive (a market order walks; a limit order takes what it crosses
+        and rests the rest), then cancels and expiries due at t. The symbols filled."""
+        filled: set[str] = set()
+        for sym, it in items.items():  # the venues' last trades, for stops
+            if it.tops is not None:
+                for venue, tr in it.tops.trades.items():
+                    if len(tr.prices):
+                        self.last_trade[(sym, venue)] = float(tr.prices[-1])
+        for o in list(self.working.values()):
+            if not o.open:
+                continue
+            item = items.get(o.symbol)
+            tops = item.tops if item is not None else None
+            before = (o.status, o.filled)
+            arrival = self.options.latency.arrival(o.decision_s)
+            if o.triggered_s is not None:
+                arrival = self.options.latency.arrival(o.triggered_s)
+            if o.type == "market" or o.triggered_s is not None:
+                if arrival <= t:  # a market order (a triggered stop's too) walks the books of its arrival
+                    self._walk(o, t, tops if arrival == t else None, out)
+            elif o.arrival_s is None:
+                if arrival <= t:  # a gap left it behind: it arrives now, later than allowed, never earlier
+                    self._arrive(o, t, tops, out)
+            elif o.type == "limit" and o.arrival_s < t:
+                self._rest(o, t, tops, out)
+            elif o.type == "stop" and o.arrival_s < t and self._triggered(o, item):
+                o.note, o.triggered_s = "triggered", t  # a market order decided at t
+            if o.open and o.cancel_at is not None and o.cancel_at <= t:
+                o.status = "cancelled"
+                o.note = o.note if o.note and o.note != "triggered" else "cancel"
+            if o.open and o.expire_after_s is not None and o.arrival_s is not None \
+                    and t >= o.arrival_s + o.expire_after_s:
+                o.status, o.note = "expired", f"expire_after_s {o.expire_after_s}"
+            if (o.status, o.filled) != before or o.triggered_s == t:
+                self.touched[o.order_id] = o
+            if o.filled != before[1]:
+                filled.add(o.symbol)
+        return filled
+
+    def _levels(self, o: WorkingOrder, tops: BookTops | None) -> tuple[VenueLevels | None, float]:
+        """The order's venue's levels at the end of the second in venue prices, and the rate
+        they convert at (1: as quoted)."""
+        if tops is None or o.venue is None:
+            return None, 1.0
+        lv = tops.venues.get(o.venue)
+        rate = tops.rates.get(o.venue)
+        if lv is None or rate is None:
+            return lv, 1.0
+        return VenueLevels(lv.bid_prices / rate, lv.bid_sizes, lv.ask_prices / rate, lv.ask_sizes), rate
+
+    def _book(self, o: WorkingOrder, t: int, venue: str, price: float, qty: float, liquidity: str,
+              rate: float | None, out: list[AnyRow], slice_no: int) -> None:
+        """One fill of a working order: the account, the order and a `fills` row."""
+        fee_model = self.options.fee_model
+        assert fee_model is not None
+        sl = Slice(venue, price, qty, liquidity)
+        fee = fee_model.fee(sl)
+        self.account.fill(o.symbol, o.sign * qty, price, fee)
+        o.add_fill(qty, price, fee)
+        out.append(TableRow(FILLS.name, t * NS, {"symbol": o.symbol, "venue": venue}, {
+            "side": o.side, "qty": qty, "price": price, "fee": fee, "rate": rate, "order_id": o.order_id,
+            "decision_ts": o.decision_s * NS, "slice": slice_no, "liquidity": liquidity,
+            "wait_s": float(t - o.arrival_s) if liquidity == "maker" and o.arrival_s is not None else None}))
+
+    def _walk(self, o: WorkingOrder, t: int, tops: BookTops | None, out: list[AnyRow]) -> None:
+        """A market order (or a triggered stop, on its venue) at its arrival second."""
+        books = tops.venues if tops is not None else {}
+        rates = tops.rates if tops is not None else {}
+        route = o.venue if o.type == "stop" and o.venue else o.route
+        for i, sl in enumerate(self.options.fill_model.fill(books, o.sign * o.remaining, route)):
+            self._book(o, t, sl.venue, sl.price, sl.qty, "taker", rates.get(sl.venue), out, i)
+        if o.arrival_s is None:
+            o.arrival_s = t
+        if o.status != "filled":
+            if o.type == "market":
+                o.status = "partial" if o.filled > 0 else "unfilled"
+            else:
+                o.status, o.note = "cancelled", "unfilled: the books could not fill the rest"
+        elif o.type == "market":
+            o.status = "filled"
+
+    def _arrive(self, o: WorkingOrder, t: int, tops: BookTops | None, out: list[AnyRow]) -> None:
+        """A limit or stop order reaches its venue at the end of second t."""
+        o.arrival_s = t
+        if o.type == "stop":
+            o.status = "open"
+            return
+        levels, rate = self._levels(o, tops)
+        if levels is None:
+            o.status, o.note = "rejected", "no_book: its venue's book is not synced"
+            return
+        assert o.price is not None
+        tick = self.options.ticks.get(o.symbol, {}).get(o.venue or "")
+        o.venue_price = to_tick(o.price / rate, tick, o.side) if rate != 1.0 else o.price
+        if crosses(o, levels):
+            if o.post_only:
+                o.status, o.note = "rejected", "would_cross"
+                return
+            quoted = tops.rates.get(o.venue or "") if tops is not None else None
+            for i, (price, size) in enumerate(crossing_levels(o, levels)):
+                take = min(o.remaining, size)
+                if take <= 0:
+                    break
+                self._book(o, t, o.venue or "", price * rate, take, "taker", quoted, out, i)
+        if o.status == "filled":
+            return
+        o.status = "partially_filled" if o.filled > 0 else "open"
+        o.level_size = size_at(levels, o.side, o.venue_price)
+        o.ahead = self.options.queue.start(o.level_size)
+
+    def _rest(self, o: WorkingOrder, t: int, tops: BookTops | None, out: list[AnyRow]) -> None:
+        """A resting limit order through second t: its trades, then its book at the end."""
+        levels, rate = self._levels(o, tops)
+        trades = tops.trades.get(o.venue or "") if tops is not None else None
+        qty = resting_fill(o, trades, levels, self.options.queue)
+        if qty > 0:
+            assert o.venue_price is not None
+            quoted = tops.rates.get(o.venue or "") if tops is not None else None
+            self._book(o, t, o.venue or "", o.venue_price * rate, qty, "maker", quoted, out, 0)
+
+    def _triggered(self, o: WorkingOrder, item: StrategySecond | None) -> bool:
+        """A stop whose trigger (its venue's last trade, or the symbol's mid) reached its
+        stop price at the end of this second."""
+        assert o.stop_price is not None
+        if o.trigger == "mid":
+            price = item.mid if item is not None else None
+        else:
+            last = self.last_trade.get((o.symbol, o.venue or ""))
+            rate = item.tops.rates.get(o.venue or "") if item is not None and item.tops is not None else None
+            price = None if last is None else last * (rate or 1.0)
+        if price is None:
+            return False
+        return price >= o.stop_price if o.side == "buy" else price <= o.stop_price
+
+    def _cancel_all(self, t: int, rule: str) -> list[AnyRow]:
+        """The kill switch: every working order is cancelled at once, a `risk_events` row each."""
+        out: list[AnyRow] = []
+        for o in self.working.values():
+            if o.open:
+                o.status, o.note = "cancelled", rule
+                self.touched[o.order_id] = o
+                out.append(self._event(t, o.symbol, RiskEvent(rule, o.remaining, 0.0, "cancelled", o.remaining, 0.0,
+                                                              f"order {o.order_id}")))
+        return out
+
+    def _order_rows(self, t: int) -> list[AnyRow]:
+        """One `orders` row per order whose state or filled quantity changed at t; the ended
+        ones leave the book."""
+        out: list[AnyRow] = []
+        for oid, o in self.touched.items():
+            out.append(TableRow(ORDERS.name, t * NS, {"symbol": o.symbol}, {
+                "order_id": oid, "decision_ts": o.decision_s * NS, "reason": o.note or o.reason, "route": o.route,
+                "side": o.side, "qty": o.qty, "filled": o.filled,
+                "avg_price": o.notional / o.filled if o.filled > 0 else None, "fee": o.fees, "status": o.status,
+                "type": o.type, "price": o.price, "stop_price": o.stop_price, "venue": o.venue,
+                "client_id": o.client_id}))
+            if not o.open:
+                self.working.pop(oid, None)
+        self.touched.clear()
         return out
 
     @staticmethod

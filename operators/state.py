@@ -20,7 +20,7 @@ from cobflow.config import load_settings
 #: 5: the account keeps each run's strategies; the signals-and-models step no longer decides.
 #: 6: the account keeps the buy-and-hold baseline's orders.
 #: 7: venue feeds convert quotes; CobState keeps rate feeds and rates.
-STATE_LAYOUT = 7
+STATE_LAYOUT = 8
 
 
 class StaleRecoveryState(RuntimeError):

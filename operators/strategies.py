@@ -6,6 +6,8 @@ each run's strategies from the settings, and the user's risk rules.
   abstains; BUY or SELL when |score| reaches the symbol's `decision_threshold`.
 - `models`: the same over the cnn and the dqn only; `cnn`: the cnn only; `rules`: the rule
   signals only (it runs no model).
+- `maker`: combined's calls worked with post-only limit orders at the touch (maker fees),
+  crossing with a market order only after `max_wait_s`.
 
 A run is one account with one strategy instance per symbol. Several runs side by side
 (`--strategy combined,mypkg.x:Mine`) each get their own account and `run` tag.
@@ -22,7 +24,7 @@ from pydantic import Field
 from cobflow.config import MODEL_SOURCES, PluginError, PluginSpec, SymbolsConfig
 from cobflow.execution.risk import RiskLimits, RiskRule
 from cobflow.plugins import load_class, validate_params
-from cobflow.strategy import Context, Intent, Strategy
+from cobflow.strategy import Cancel, Context, Intent, Limit, Market, Strategy
 
 DQN_SIGN = {"BUY": 1, "SELL": -1, "HOLD": 0}
 
@@ -114,7 +116,70 @@ class Rules(Combined):
     models = ()
 
 
-BUILTINS: dict[str, type[Strategy]] = {"combined": Combined, "models": Models, "cnn": Cnn, "rules": Rules}
+class Maker(Combined):
+    """combined's calls, worked passively: the position it aims at is approached with one
+    post-only limit order at its side's best price (the highest bid for a buy), re-quoted
+    when the touch moves away by more than `requote_bps`; after `max_wait_s` seconds of
+    working a target the rest crosses with a market order. A cancel acts at the end of the
+    next second, so a new order is sent only once the old one is gone: never two at once."""
+
+    class Params(Combined.Params):
+        requote_bps: float = Field(2.0, gt=0, le=1000, description="re-quote when the touch moves away by more")
+        max_wait_s: int = Field(30, ge=1, le=86_400, description="seconds a target is worked passively before the "
+                                "rest crosses with a market order")
+
+    def __init__(self, symbol: str, params: Any) -> None:
+        super().__init__(symbol, params)
+        self.goal: float | None = None  # the position worked toward
+        self.since: int | None = None  # the second the work toward it began
+        self.working: str | None = None  # the client id of its order (working or being cancelled)
+        self.count = 0
+
+    def on_second(self, ctx: Context) -> Intent | None:
+        call = super().on_second(ctx)
+        assert call is not None
+        if call.action in ("BUY", "SELL"):
+            goal = ctx.target(call.action)
+            if self.goal is None or (goal > ctx.position) != (self.goal > ctx.position):
+                self.since = ctx.s
+            self.goal = goal
+        mine = {o.client_id: o for o in ctx.orders}
+        order = mine.get(self.working) if self.working is not None else None
+        if order is None:
+            self.working = None
+        mid = ctx.mid
+        if self.goal is None or mid is None:
+            return call
+        need = self.goal - ctx.position
+        if abs(need) * mid <= max(ctx.min_order_notional, 1e-9 * mid):  # at the target
+            self.since = None
+            return call.with_orders(Cancel(order.client_id)) if order is not None and order.client_id else call
+        side = "buy" if need > 0 else "sell"
+        if self.since is None:
+            self.since = ctx.s
+        waited = ctx.s - self.since >= self.params.max_wait_s
+        if order is not None:
+            touch = ctx.best(side)
+            away = touch is not None and order.price is not None and (
+                (touch - order.price if side == "buy" else order.price - touch) / order.price * 1e4
+                > self.params.requote_bps)
+            if order.side != side or waited or away:
+                return call.with_orders(Cancel(order.client_id or ""))
+            return call
+        if self.working is not None:
+            return call  # its cancel acts at the end of this second
+        if waited:
+            return call.with_orders(Market(side, abs(need)))
+        price = ctx.best(side)
+        if price is None:
+            return call
+        self.count += 1
+        self.working = f"mk{self.count}"
+        return call.with_orders(Limit(side, abs(need), price, post_only=True, client_id=self.working))
+
+
+BUILTINS: dict[str, type[Strategy]] = {"combined": Combined, "models": Models, "cnn": Cnn, "rules": Rules,
+                                       "maker": Maker}
 
 
 def strategy_class(name: str) -> type[Strategy]:

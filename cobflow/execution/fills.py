@@ -10,6 +10,7 @@ Fees are a separate model: each slice pays its notional x the venue's taker fee.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +37,8 @@ class BookTops:
     s: int
     venues: dict[str, VenueLevels]  # prices in the symbol's quote
     rates: dict[str, float] = field(default_factory=dict)  # venue -> the rate its prices were converted at
+    #: venue -> its trades of second `s` (venue prices, unconverted), for resting orders
+    trades: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +46,7 @@ class Slice:
     venue: str
     price: float
     qty: float  # > 0: the side is the order's
+    liquidity: str = "taker"  # taker, or maker (a resting limit order's fill)
 
 
 def _cover(prices: np.ndarray, sizes: np.ndarray, notional: float) -> int:
@@ -89,7 +93,7 @@ def walk(books: dict[str, VenueLevels], qty: float, route: str = ALL_VENUES) -> 
 
 
 def slice_fee(s: Slice, fee_bps: float) -> float:
-    """EXECUTION.md: notional x the venue's taker fee / 1e4."""
+    """EXECUTION.md: notional x the venue's fee (taker or maker) / 1e4."""
     return s.price * s.qty * fee_bps / 1e4
 
 
@@ -135,13 +139,19 @@ class FeeModel:
 
 
 class TakerFee(FeeModel):
-    """EXECUTION.md: notional x the venue's `taker_fee_bps` / 1e4 (default 10 bps)."""
+    """EXECUTION.md: notional x the venue's `taker_fee_bps` / 1e4 (default 10 bps); a maker
+    fill pays the venue's `maker_fee_bps` (default 2; negative: a rebate)."""
 
-    def __init__(self, bps: dict[str, float], default_bps: float = 10.0) -> None:
+    def __init__(self, bps: dict[str, float], default_bps: float = 10.0, maker_bps: dict[str, float] | None = None,
+                 maker_default_bps: float = 2.0) -> None:
         self.bps = dict(bps)
         self.default_bps = default_bps
+        self.maker_bps = dict(maker_bps or {})
+        self.maker_default_bps = maker_default_bps
 
     def fee(self, s: Slice) -> float:
+        if s.liquidity == "maker":
+            return slice_fee(s, self.maker_bps.get(s.venue, self.maker_default_bps))
         return slice_fee(s, self.bps.get(s.venue, self.default_bps))
 
 

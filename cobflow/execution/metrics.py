@@ -159,3 +159,34 @@ def buy_and_hold(ts: np.ndarray, equity: np.ndarray, fills: Sequence[Fill], init
     first = min((f.ts for f in fills), default=None)
     exposed = 0 if first is None else int(np.sum(ts >= first))
     return backtest_metrics(ts, np.asarray(equity, dtype=np.float64), list(fills), initial_cash, exposed)
+
+
+#: name -> what it counts, for the orders part of a report (issue 32: limit orders)
+ORDER_FORMULAS = {
+    "maker_fills": "fill rows of resting limit orders (liquidity maker)",
+    "taker_fills": "fill rows that took liquidity (market orders, crossing limit orders)",
+    "maker_fees": "sum of maker fills' fees (negative: rebates)",
+    "taker_fees": "sum of taker fills' fees",
+    "limit_orders": "limit orders sent (rejected ones included)",
+    "limit_fill_ratio": "filled qty / qty over the limit orders sent (null: none)",
+    "queue_wait_s": "mean over maker fills, weighted by qty, of seconds from arrival to fill (null: none)",
+}
+
+
+def order_metrics(liquidity: np.ndarray, fees: np.ndarray, qty: np.ndarray, wait_s: np.ndarray,
+                  limit_qty: np.ndarray, limit_filled: np.ndarray) -> dict[str, float | int | None]:
+    """The orders part of a report: fills and fees by liquidity, the fill ratio of limit
+    orders (each order's final qty and filled), and the average queue wait of maker fills."""
+    maker = liquidity == "maker"
+    wq = qty[maker].astype(np.float64)
+    waits = wait_s[maker].astype(np.float64)
+    sent = float(limit_qty.sum()) if len(limit_qty) else 0.0
+    return {
+        "maker_fills": int(maker.sum()),
+        "taker_fills": int((~maker).sum()),
+        "maker_fees": float(fees[maker].sum()),
+        "taker_fees": float(fees[~maker].sum()),
+        "limit_orders": len(limit_qty),
+        "limit_fill_ratio": float(limit_filled.sum()) / sent if sent > 0 else None,
+        "queue_wait_s": float((wq * waits).sum() / wq.sum()) if len(wq) and wq.sum() > 0 else None,
+    }
