@@ -286,25 +286,37 @@ def trading() -> Dashboard:
             [target(_series("realized", "unrealized", "fees", table="positions", where=f"{SYMBOL} AND {RUN_TAG}"))],
             w=12, custom=_timeseries({"lineInterpolation": "stepAfter"}))
     mid = target(f"SELECT ts AS \"time\", mid FROM cob_summary WHERE {SYMBOL} ORDER BY ts", ref="A")
-    fills = target(f"SELECT ts AS \"time\", side || ' ' || venue AS metric, price FROM fills WHERE {SYMBOL} AND {RUN_TAG} "
-                   f"ORDER BY ts", ref="B")
-    d.panel("timeseries", "Fills of $symbol on the mid (one series per side and venue)", [mid, fills],
-            w=24, h=10, custom=_timeseries({"spanNulls": True}),
-            description="Each fill is one venue slice of an order, at S+1 for a decision at S.",
-            overrides=[{"matcher": {"id": "byRegexp", "options": "^(buy|sell) .*"},
+    fills = target(f"SELECT ts AS \"time\", side || ' ' || coalesce(liquidity, 'taker') || ' ' || venue AS metric, "
+                   f"price FROM fills WHERE {SYMBOL} AND {RUN_TAG} ORDER BY ts", ref="B")
+    resting = target(f"SELECT ts AS \"time\", 'resting ' || side AS metric, price FROM orders WHERE {SYMBOL} AND "
+                     f"{RUN_TAG} AND type = 'limit' AND status IN ('new', 'open', 'partially_filled') ORDER BY ts",
+                     ref="C", may_be_empty="only strategies that send limit orders (maker) rest any")
+    d.panel("timeseries", "Fills and resting orders of $symbol on the mid (by side, liquidity and venue)",
+            [mid, fills, resting], w=24, h=10, custom=_timeseries({"spanNulls": True}),
+            description="Each fill is one venue slice of a market order (taker, at S+1 for a decision at S) or "
+                        "a resting limit order's fill (maker, at its price); 'resting' marks a limit order's "
+                        "price at each second its state changed while it rested (EXECUTION.md).",
+            overrides=[{"matcher": {"id": "byRegexp", "options": "^(buy|sell|resting) .*"},
                         "properties": [{"id": "custom.drawStyle", "value": "points"},
                                        {"id": "custom.pointSize", "value": 8},
                                        {"id": "custom.showPoints", "value": "always"}]},
                        {"matcher": {"id": "byRegexp", "options": "^buy .*"},
                         "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "green"}}]},
                        {"matcher": {"id": "byRegexp", "options": "^sell .*"},
-                        "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}}]}])
-    d.panel("barchart", "Fees by venue in range",
-            [target(f"SELECT venue, sum(fee) AS fees, sum(qty * price) AS notional FROM fills "
-                    f"WHERE {RUN} GROUP BY venue ORDER BY venue", fmt="table")],
-            w=8, options={"xField": "venue", "orientation": "vertical"})
+                        "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}}]},
+                       {"matcher": {"id": "byRegexp", "options": "^resting .*"},
+                        "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "yellow"}},
+                                       {"id": "custom.pointSize", "value": 5}]}])
+    d.panel("barchart", "Fees by venue and liquidity in range",
+            [target(f"SELECT venue || ' ' || coalesce(liquidity, 'taker') AS venue, sum(fee) AS fees, "
+                    f"sum(qty * price) AS notional, count() AS fills FROM fills WHERE {RUN} GROUP BY 1 ORDER BY 1",
+                    fmt="table")],
+            w=8, options={"xField": "venue", "orientation": "vertical"},
+            description="taker: market orders and crossing limit orders; maker: resting limit orders (the "
+                        "venue's maker_fee_bps, negative a rebate).")
     _counts(d, "Risk events by rule and action in range", "rule || ' ' || action", "risk_events", RUN, w=8)
-    _latest(d, "Orders of $symbol", "ts, order_id, reason, side, qty, filled, avg_price, fee, status", "orders",
+    _latest(d, "Orders of $symbol", "ts, order_id, type, side, price, qty, filled, avg_price, fee, status, venue, "
+            "reason", "orders",
             f"{SYMBOL} AND {RUN_TAG}", w=8, h=8)
     _latest(d, "Latest risk events", "ts, symbol, rule, action, value, threshold, qty_before, qty_after, detail",
             "risk_events", RUN)

@@ -22,6 +22,7 @@ from cobflow.app.dashboards.grafana_sql import (
     interpolate,
     panel_interval,
 )
+from cobflow.app.dashboards.model import MAY_BE_EMPTY
 from cobflow.tables import TABLES
 
 PANEL_TYPES = {"timeseries", "heatmap", "barchart", "candlestick", "state-timeline", "stat", "table",
@@ -44,6 +45,7 @@ class QueryResult:
     sql: str = ""
     rows: int | None = None
     error: str | None = None
+    empty_ok: str | None = None  # why this query may return no rows (it then passes empty)
 
 
 @dataclass
@@ -178,7 +180,7 @@ def validate_dashboard(name: str, dash: dict[str, Any], run: Runner, rng: TimeRa
         return
     for p in dash["panels"]:
         for t in p.get("targets") or []:
-            q = QueryResult(name, p.get("title", ""), t.get("refId", ""))
+            q = QueryResult(name, p.get("title", ""), t.get("refId", ""), empty_ok=t.get(MAY_BE_EMPTY))
             report.queries.append(q)
             interval = panel_interval(rng, p.get("maxDataPoints") or max_data_points, p.get("interval"))
             try:
@@ -190,7 +192,7 @@ def validate_dashboard(name: str, dash: dict[str, Any], run: Runner, rng: TimeRa
                 q.error = str(exc)
                 continue
             q.rows = len(rows)
-            if not rows:
+            if not rows and not q.empty_ok:
                 q.error = "no rows in the time range"
 
 
@@ -210,11 +212,15 @@ def format_report(report: Report) -> str:
     lines = []
     for q in report.queries:
         status = f"{q.rows:>6} rows" if q.error is None else f"FAILED: {q.error}"
+        if q.error is None and not q.rows and q.empty_ok:
+            status += f" (may be empty: {q.empty_ok})"
         lines.append(f"  {q.dashboard:26s} {q.panel[:58]:58s} {q.ref:2s} {status}")
     lines += [f"  PROBLEM: {p}" for p in report.problems]
     failed = sum(q.error is not None for q in report.queries) + len(report.problems)
+    empty = sum(q.error is None and not q.rows for q in report.queries)
     lines.append(f"{len(report.queries)} queries, {failed} failed" if failed else
-                 f"{len(report.queries)} queries, all returned rows")
+                 f"{len(report.queries)} queries, all returned rows" if not empty else
+                 f"{len(report.queries)} queries, all ran; {empty} returned no rows and may be empty")
     return "\n".join(lines)
 
 

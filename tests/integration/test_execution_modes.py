@@ -160,3 +160,50 @@ def test_beside_the_cob_flow_the_strategy_flow_still_reports_its_plug_ins_dead_l
     assert errors > 0 and len(dead) == errors
     assert {d["stage"] for d in dead} == {"strategy"} and {d["venue"] for d in dead} == {"cobflow"}
     assert all("Raising.on_second raised RuntimeError: boom at" in d["reason"] for d in dead)
+
+
+def test_the_maker_strategy_rests_and_fills_the_same_from_kafka_and_from_files_on_one_and_two_workers(
+        namespace, tmp_path):
+    """Resting limit orders (EXECUTION.md "Limit, stop and cancel orders") in both modes: the
+    same orders rows (every state change), maker and taker fills, positions and equity."""
+    settings, env = namespace
+    env["COBFLOW_MODELS__DIR"] = str(seeded_checkpoints(tmp_path / "models", SPEC))
+    env["COBFLOW_TRADING__MIN_ORDER_NOTIONAL"] = "0"
+    env["COBFLOW_TRADING__MAX_ORDERS_PER_MINUTE"] = "60"
+    capture = tmp_path / "sim.jsonl"
+    cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "120", "--seed", "63", "--alpha", "1",
+            "--out", str(capture))
+    cobflow(env, "--config", str(CONFIG), "replay", str(capture))
+    cobflow(env, "--config", str(CONFIG), "run", "strategy", "--strategy", "maker")
+    wait_for_wal(settings.questdb, [settings.questdb.table(t.name) for t in FLOW_TABLES])
+    in_questdb = {t: keyed(query(settings.questdb, f"select * from {settings.questdb.table(t)}"), t)
+                  for t in COMPARED}
+    liquidity = {r["liquidity"] for r in in_questdb["fills"]}
+    assert liquidity == {"maker", "taker"}, liquidity
+    assert {r["status"] for r in in_questdb["orders"]} >= {"new", "open", "filled"}
+    for workers in ("1", "2"):
+        out = tmp_path / f"pq{workers}"
+        cobflow(env, "--config", str(CONFIG), "compute", "--strategy", "maker", "--input", str(capture),
+                "--output", str(out), "-w", workers)
+        for t in COMPARED:
+            assert_same_rows(in_questdb[t], keyed(read_table(out, t).to_pylist(), t), t, f"-w {workers}: {t}")
+    # the Trading dashboard's resting orders and fills by liquidity, on these rows in QuestDB
+    from cobflow.app.dashboards import DASHBOARD_DIR
+    from cobflow.app.dashboards.validate import Report, TimeRange, load_dashboards, validate_dashboard, with_table_prefix
+
+    resting = [r for r in in_questdb["orders"] if r["type"] == "limit" and r["status"] == "open"]
+    dash = load_dashboards(DASHBOARD_DIR)["cobflow-trading.json"]
+    for v in dash["templating"]["list"]:
+        if v["name"] == "symbol":
+            v["current"] = {"value": resting[0]["symbol"]}
+    ts = [norm(r["ts"]) // 1_000_000 for r in in_questdb["equity"]]  # ms
+    span = TimeRange.parse(str(min(ts)), str(max(ts) + 1000), 0)
+    report = Report()
+    validate_dashboard("trading", dash, lambda sql: query(settings.questdb, with_table_prefix(
+        sql, settings.questdb.table_prefix)), span, report)
+    assert not report.problems, report.problems
+    got = {(q.panel, q.ref): q for q in report.queries}
+    fills_panel = next(k for k in got if k[0].startswith("Fills and resting orders"))[0]
+    assert got[(fills_panel, "C")].rows and got[(fills_panel, "B")].rows, got
+    fees = got[("Fees by venue and liquidity in range", "A")]
+    assert fees.error is None and fees.rows, fees

@@ -93,3 +93,48 @@ def test_one_worker_or_two_give_the_same_orders_fills_positions_and_equity(marke
     # equity: one row per second of the run, cash + positions at their mids
     equity = [r for r in full if r.table == "equity"]
     assert len({r.ts for r in equity}) == len(equity) == len({r.ts for r in full if r.table == "data_quality"})
+
+
+# -- resting orders (EXECUTION.md "Limit, stop and cancel orders"): the maker strategy -----------
+
+@pytest.fixture(scope="module")
+def maker_market(tmp_path_factory):
+    from cobflow.config import StrategySettings
+
+    opts = StrategyOptions(SPEC, seeded_checkpoints(tmp_path_factory.mktemp("models"), SPEC),
+                           StrategySettings(name="maker"))
+    msgs = sim(150.0, seed=53, venues=VENUES, alpha=1.0)
+    other = sim(150.0, seed=54, venues=VENUES, alpha=1.0)
+
+    def run(messages, workers=1):
+        return run_cob(messages, SYMBOLS, workers=workers, strategy=opts, trading=TRADING)[0]
+
+    return msgs, other, run, run(msgs)
+
+
+def upto(rows, f: int) -> list[tuple]:
+    """Every execution row (orders, fills, positions, equity, risk events) of seconds <= f."""
+    return sorted((plain(r) for r in rows if r.table in EXECUTION and r.ts // S <= f), key=repr)
+
+
+def test_a_resting_orders_fill_never_changes_when_the_messages_after_its_second_change(maker_market):
+    """A maker fill at second F uses the trades of F and the book at F's end: cutting the input
+    at F + 1s, or replacing everything from there with another market, changes no row of F
+    or before."""
+    msgs, other, run, full = maker_market
+    maker = sorted({r.ts // S for r in full if r.table == "fills" and r.columns["liquidity"] == "maker"})
+    assert len(maker) >= 3, maker
+    for f in (maker[0], maker[len(maker) // 2], maker[-1]):
+        end = (f + 1) * S
+        kept = [m for m in msgs if m.ts_recv < end]
+        want = upto(full, f)
+        assert any(r[0] == "fills" and r[1] == f * S and ("liquidity", "maker") in r[-1] for r in want)
+        assert upto(run(kept), f) == want, f
+        assert upto(run(kept + [m for m in other if m.ts_recv >= end]), f) == want, f
+
+
+def test_one_worker_or_two_give_the_same_resting_orders_and_fills(maker_market):
+    msgs, _, run, full = maker_market
+    two = run(msgs, workers=2)
+    assert {r.columns["status"] for r in full if r.table == "orders"} >= {"new", "open", "filled"}
+    assert [r for r in plain_sorted(full) if r[0] in EXECUTION] == [r for r in plain_sorted(two) if r[0] in EXECUTION]

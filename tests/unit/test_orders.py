@@ -326,3 +326,33 @@ def test_cobflow_backtest_strategy_maker_reports_maker_and_taker_fills(tmp_path)
                                                   / sum(r["qty"] for r in limits.values()))
     assert o["queue_wait_s"] == pytest.approx(sum(f["qty"] * f["wait_s"] for f in maker) / sum(f["qty"] for f in maker))
     assert "maker_fills" in proc.stdout and "limit_fill_ratio" in proc.stdout
+
+
+def test_the_docs_order_strategy_runs_as_written(tmp_path, monkeypatch):
+    """docs/strategies.md's "Orders beyond the market order" code, saved as a user's module:
+    it joins the bid post-only with a stop below, and re-quotes when the bid moves up."""
+    from pathlib import Path
+
+    from cobflow.operators.strategies import strategy_class
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "strategies.md").read_text()
+    section = doc[doc.index("### Orders beyond the market order"):]
+    code = section[section.index("```python\n") + 10:section.index("```\n", section.index("```python\n"))]
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "join.py").write_text(code)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cls = strategy_class("mine.join:Join")
+    st = ExecutionState(["X"], opts(), {"X": cls("X", cls.Params())})
+    up = book(bid=(100.0, 1.0), ask=(100.2, 1.0))
+    rows = run([sec(10), sec(11), sec(12, lv=up), sec(13, lv=up), sec(14, lv=up)], st)
+    # at mid 100: target = 100000 x 0.001 / (0.5 x 100) = 2 units; joins the bid 99.9 at 10
+    orders = [(r.ts // NS, r.columns["client_id"], r.columns["type"], r.columns["status"], r.columns["price"])
+              for r in of(rows, "orders")]
+    assert orders[:4] == [(10, "join", "limit", "new", P), (10, "stop", "stop", "new", None),
+                          (11, "join", "limit", "open", P), (11, "stop", "stop", "open", None)]
+    # the bid moved up to 100.0 at 12: the cancel asked at 12 acts at the end of 13, before
+    # 13's decision, which joins the new bid (the stop still works: not sent twice)
+    assert orders[4:] == [(13, "join", "limit", "cancelled", P), (13, "join", "limit", "new", 100.0),
+                          (14, "join", "limit", "open", 100.0)]
+    assert not of(rows, "risk_events")
+    assert {r.columns["qty"] for r in of(rows, "orders") if r.columns["client_id"] == "join"} == {2.0}
