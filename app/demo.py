@@ -75,8 +75,8 @@ def print_account(settings: Settings) -> None:
         f"max(drawdown) max_drawdown, sum(case when halted then 1 else 0 end) halted_seconds from {t('equity')}")))
     print(format_rows(query(
         settings.questdb,
-        f"select symbol, venue, side, count() fills, sum(qty) qty, sum(qty * price) notional, sum(fee) fees "
-        f"from {t('fills')} group by symbol, venue, side order by symbol, venue, side")))
+        f"select symbol, venue, side, coalesce(liquidity, 'taker') liquidity, count() fills, sum(qty) qty, "
+        f"sum(qty * price) notional, sum(fee) fees from {t('fills')} order by 1, 2, 3, 4")))
     print(format_rows(query(
         settings.questdb,
         f"select ts, symbol, position, avg_price, mid, unrealized, realized, fees from {t('positions')} "
