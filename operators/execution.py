@@ -798,6 +798,10 @@ class ExecutionState:
             "positions": {s: {"position": h.position, "avg_price": h.avg_price, "mid": acct.mids.get(s),
                               "realized": h.realized, "fees": h.fees}
                           for s, h in sorted(acct.holdings.items()) if h.position != 0 or h.fees},
+            "orders": [{"order_id": o.order_id, "symbol": o.symbol, "type": o.type, "side": o.side,
+                        "price": o.price, "stop_price": o.stop_price, "qty": o.qty, "filled": o.filled,
+                        "status": o.status, "venue": o.venue, "client_id": o.client_id}
+                       for o in self.working.values() if o.open],
         }
 
 

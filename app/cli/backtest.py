@@ -85,12 +85,14 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         elif args.walk_forward:
             return _walk_forward(args, settings)
         else:
-            bt = run_backtest(settings, args.input, args.out, args.workers, progress=not args.quiet,
+            bt = run_backtest(settings, args.input, args.out, args.workers, progress=not args.quiet and not args.json,
                               models_dir=models)
         paths = pictures(settings, bt)
     except (BacktestError, ComputeError) as exc:
         return err(str(exc))
     r = bt.report
+    if args.json:
+        return _json(r)
     ran = ", ".join(f"{c['kind']} {c['name']}" for c in r["checkpoints"]) or "none"
     print(f"backtest {r['run']} (strategy {r['strategy']}) of {args.input} ({r['period']['seconds']:,} s of market, "
           f"sha256 {r['input']['sha256'][:12]}) in {bt.seconds:.1f} s; models: {ran}; code {r['code_version']}")
@@ -98,6 +100,14 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
     print(f"report: {args.out / 'report.json'}; tables: {args.out}/<table>/; pictures:")
     for p in paths:
         print(f"  {p}")
+    return 0
+
+
+def _json(report: dict) -> int:
+    """report.json's content on stdout: every value at full precision, for scripts."""
+    import json
+
+    print(json.dumps(report, indent=1, sort_keys=True))
     return 0
 
 
@@ -112,7 +122,9 @@ def _walk_forward(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as exc:
         return err(str(exc))
     r = walk_forward(settings, args.input, args.out, train_s, test_s, TrainConfig(epochs=args.epochs),
-                     args.workers, progress=not args.quiet)
+                     args.workers, progress=not args.quiet and not args.json)
+    if args.json:
+        return _json(r)
     folds = r["walk_forward"]["folds"]
     print(f"walk-forward (strategy {r['strategy']}) of {args.input}: {len(folds)} folds of {train_s:g} s training, "
           f"{r['walk_forward']['embargo_s']:g} s embargo, {test_s:g} s test")
@@ -157,3 +169,5 @@ def add_commands(sub: Subparsers) -> None:
                    help="refuse checkpoints trained on other symbols than those configured (default: warn)")
     p.add_argument("-w", "--workers", type=positive_int, default=1, help="Bytewax workers (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the report (report.json) instead of the tables: "
+                   "full precision, for scripts; no progress bar")

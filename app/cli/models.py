@@ -44,6 +44,16 @@ def cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
 
     root = args.dir or settings.models.dir
     found = list_checkpoints(root)
+    if args.json:  # full precision, for scripts
+        import json
+
+        ranks: dict[str, int] = {}
+        rows = []
+        for kind, e in found:
+            ranks[kind] = ranks.get(kind, 0) + 1
+            rows.append({"kind": kind, "rank": ranks[kind], "checkpoint": e.name, "metric": e.metric, **e.meta})
+        print(json.dumps(rows, indent=1, sort_keys=True, default=str))
+        return 0
     if not found:
         print(f"no checkpoints in {root} (cobflow train cnn --input DIR)")
         return 0
@@ -75,3 +85,4 @@ def add_commands(sub: Subparsers) -> None:
     msub = m.add_subparsers(dest="action", required=True, metavar="ACTION")
     ls = command(msub, "list", "the kept checkpoints of each kind, best first, with their metrics", cmd_models_list)
     ls.add_argument("--dir", type=Path, help="checkpoint folder (default: COBFLOW_MODELS__DIR)")
+    ls.add_argument("--json", action="store_true", help="the checkpoints and their metadata as JSON, full precision")

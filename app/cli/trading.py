@@ -30,6 +30,11 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         if waiting:
             msg += f"; {len(waiting)} command(s) wait for it: " + ", ".join(c["command"] for c in waiting)
         return err(msg)
+    if args.json:  # full precision, for scripts: the flow's status and the commands waiting
+        import json
+
+        print(json.dumps({**st, "waiting": waiting}, indent=1, sort_keys=True))
+        return 0
     age = time.time() - st.get("written_at", 0)
     state = f"HALTED by {st['halted_by']}" if st["halted"] else "trading"
     if st.get("halted_until"):
@@ -45,6 +50,14 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
                   f"{p['fees']:10.2f}")
     else:
         print("no positions")
+    orders = st.get("orders") or []
+    if orders:
+        print(f"{'working order':28s} {'type':6s} {'side':4s} {'price':>14s} {'qty':>12s} {'filled':>12s} "
+              f"{'status':17s} venue")
+        for o in orders:
+            price = "-" if o["price"] is None else f"{o['price']:,.4f}"
+            print(f"{o['order_id'][:28]:28s} {o['type']:6s} {o['side']:4s} {price:>14s} {o['qty']:12.6f} "
+                  f"{o['filled']:12.6f} {o['status']:17s} {o['venue'] or '-'}")
     for c in waiting:
         print(f"waiting: {c['command']} (command {c['seq']})")
     return 0
@@ -66,9 +79,13 @@ def _queue(what: str) -> object:
 def add_commands(sub: Subparsers) -> None:
     p = command(sub, "trading", "paper account: status, halt (kill switch), resume")
     tsub = p.add_subparsers(dest="trading_command", required=True, metavar="ACTION")
-    for name, func, text in (("status", cmd_status, "halted or not, equity, positions, waiting commands"),
+    for name, func, text in (("status", cmd_status, "halted or not, equity, positions, working orders, waiting "
+                                                    "commands"),
                              ("halt", _queue("halt"), "kill switch: only reducing orders pass until resumed"),
                              ("resume", _queue("resume"), "lift a halt (drawdown or operator); peak equity resets")):
         c = command(tsub, name, text, func)  # type: ignore[arg-type]
         c.add_argument("--control-dir", type=Path, default=None, metavar="DIR",
                        help="the flow's control folder (default: COBFLOW_TRADING__CONTROL_DIR, .cobflow/trading)")
+        if name == "status":
+            c.add_argument("--json", action="store_true", help="the status as the flow wrote it, and the commands "
+                           "waiting, as JSON (full precision)")

@@ -140,3 +140,22 @@ def test_a_kind_that_raises_or_answers_nan_costs_its_outputs_never_the_flow(trai
     assert any("not (2, 3) finite probabilities" in d.reason for d in mine)
     decisions = [d for d in rows if d.table == "decisions"]
     assert len(decisions) > 50 and {d.columns["action"] for d in decisions} == {"HOLD"}  # heard nothing, went on
+
+
+def test_models_list_prints_a_table_and_json_gives_the_index_whole(tmp_path, capsys):
+    import json
+
+    from cobflow.app.cli import main
+    from tests.modeltools import seeded_checkpoints
+
+    root = seeded_checkpoints(tmp_path / "models")
+    assert main(["models", "list", "--dir", str(root)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["kind", "rank", "checkpoint"] and len(table) == 3
+    assert main(["models", "list", "--dir", str(root), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    index = {k: json.loads((root / k / "index.json").read_text()) for k in ("cnn", "dqn")}
+    assert [(g["kind"], g["rank"], g["metric"]) for g in got] == [("cnn", 1, 0.5), ("dqn", 1, 0.0)]
+    for g in got:  # every metadata key of the checkpoint, as stored
+        [entry] = [e for e in index[g["kind"]]["checkpoints"] if e["name"] == g["checkpoint"]]
+        assert all(g[k] == v for k, v in entry["meta"].items()), (g, entry)

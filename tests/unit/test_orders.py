@@ -306,10 +306,11 @@ def test_cobflow_backtest_strategy_maker_reports_maker_and_taker_fills(tmp_path)
     env |= {"COBFLOW_TRADING__MIN_ORDER_NOTIONAL": "0", "COBFLOW_TRADING__MAX_ORDERS_PER_MINUTE": "60"}
     out = tmp_path / "maker"
     proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), "backtest", "--input",
-                           str(capture), "--out", str(out), "--models", str(models), "--strategy", "maker", "-q"],
+                           str(capture), "--out", str(out), "--models", str(models), "--strategy", "maker", "--json"],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text())
+    assert json.loads(proc.stdout) == report  # --json: the report, whole, nothing else on stdout
     fills = [f for f in rows_of(out, "fills") if f["run"] == "paper"]
     maker = [f for f in fills if f["liquidity"] == "maker"]
     assert maker and len(maker) < len(fills)
@@ -325,7 +326,12 @@ def test_cobflow_backtest_strategy_maker_reports_maker_and_taker_fills(tmp_path)
     assert o["limit_fill_ratio"] == pytest.approx(sum(r["filled"] for r in limits.values())
                                                   / sum(r["qty"] for r in limits.values()))
     assert o["queue_wait_s"] == pytest.approx(sum(f["qty"] * f["wait_s"] for f in maker) / sum(f["qty"] for f in maker))
-    assert "maker_fills" in proc.stdout and "limit_fill_ratio" in proc.stdout
+    from cobflow.app.backtest import summary_table
+
+    table = summary_table(report).splitlines()
+    printed = {line.split()[0]: line.split()[1] for line in table[table.index("") + 2:]}
+    assert printed["maker_fills"] == f"{len(maker):,}" and printed["limit_orders"] == f"{len(limits):,}"
+    assert printed["limit_fill_ratio"] == f"{o['limit_fill_ratio'] * 100:.2f}%"
 
 
 def test_the_docs_order_strategy_runs_as_written(tmp_path, monkeypatch):
@@ -356,3 +362,28 @@ def test_the_docs_order_strategy_runs_as_written(tmp_path, monkeypatch):
                           (14, "join", "limit", "open", 100.0)]
     assert not of(rows, "risk_events")
     assert {r.columns["qty"] for r in of(rows, "orders") if r.columns["client_id"] == "join"} == {2.0}
+
+
+def test_trading_status_shows_the_working_orders_and_json_gives_the_status_whole(tmp_path, capsys):
+    import json
+
+    from cobflow.app.cli import main
+    from cobflow.execution.control import read_status
+    from cobflow.operators.execution import ExecutionLogic
+    from cobflow.operators.strategies import Run
+    from tests.unit.test_execution import CONFIG
+
+    o = opts()
+    logic = ExecutionLogic(None, CONFIG, o, tmp_path, [Run("paper", "test", {"X": (Scripted, None)})])
+    logic.on_batch([("paper", [sec(10, [Limit("buy", 2.0, P, client_id="b")]), sec(11)])])
+    logic.on_eof()
+    env = ["--control-dir", str(tmp_path)]
+    assert main(["trading", "status", *env]) == 0
+    printed = capsys.readouterr().out
+    assert "X:10:b" in printed and "limit" in printed and "99.9000" in printed and "open" in printed
+    assert main(["trading", "status", "--json", *env]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got == {**read_status(tmp_path), "waiting": []}
+    assert got["orders"] == [{"order_id": "X:10:b", "symbol": "X", "type": "limit", "side": "buy", "price": P,
+                              "stop_price": None, "qty": 2.0, "filled": 0.0, "status": "open", "venue": "a",
+                              "client_id": "b"}]
