@@ -123,7 +123,8 @@ def test_printed_tables_round_each_float_column_and_json_keeps_every_digit():
 def test_the_guides_runnable_blocks_run():
     """Every bash block a guide marks `<!-- run by tests/unit/test_docs.py -->` runs line by
     line (each `cobflow ...` as `python -m cobflow ...`) in a fresh folder, exit 0 each, and
-    the backtest guide's runs leave their reports and the comparison names both strategies."""
+    the backtest and strategy guides' runs leave their reports and each comparison names both
+    strategies (the strategies guide's: taker and maker, with fills by liquidity)."""
     import re
     import shlex
     import tempfile
@@ -134,7 +135,7 @@ def test_the_guides_runnable_blocks_run():
     for page in sorted((PROJECT_ROOT / "docs").glob("*.md")):
         text = page.read_text()
         blocks += [(page.name, m.group(1)) for m in re.finditer(re.escape(marker) + r"(.*?)```", text, re.S)]
-    assert [name for name, _ in blocks] == ["execution.md"]
+    assert [name for name, _ in blocks] == ["execution.md", "strategies.md"]
     env = {k: v for k, v in os.environ.items() if not k.startswith("COBFLOW_")}
     env["PYTHONPATH"] = str(PROJECT_ROOT)  # the examples, as from the repository's folder
     with tempfile.TemporaryDirectory() as tmp:
@@ -149,6 +150,9 @@ def test_the_guides_runnable_blocks_run():
                                       capture_output=True, text=True, timeout=600)
                 assert proc.returncode == 0, (line, proc.stderr[-2000:])
                 outputs.append(proc.stdout)
-        for run in ("bt-rules", "bt-reversion"):
+        for run in ("bt-rules", "bt-reversion", "bt-taker", "bt-maker"):
             assert (Path(tmp) / run / "report.json").is_file()
-        assert "rules" in outputs[-1] and "ImbalanceReversion" in outputs[-1]
+        compared = [o for o in outputs if o.startswith(" ") and "code versions:" in o]
+        assert len(compared) == 2, outputs
+        assert "rules" in compared[0] and "ImbalanceReversion" in compared[0]
+        assert "combined" in compared[1] and "maker" in compared[1] and "maker_fills" in compared[1]
