@@ -244,23 +244,48 @@ def size_at(levels: VenueLevels, side: str, price: float) -> float:
 
 
 class QueueModel:
-    """How a resting order's place in its level's queue moves (hftbacktest's split)."""
+    """How a resting limit order's place in its level's queue moves (hftbacktest's split of
+    queue, fill, fee and latency models). Selected by `COBFLOW_TRADING__QUEUE_MODEL`."""
 
     name: ClassVar[str] = ""
 
     def start(self, level_size: float) -> float:
-        """The queue ahead of an order that starts resting behind `level_size`."""
+        """Args:
+            level_size: the venue's size at exactly the order's price when it starts resting
+                (0: a new level; inf: beyond the levels seen, unknown).
+
+        Returns:
+            The quantity ahead of the order.
+        """
         return level_size
 
     def trade(self, ahead: float, qty: float) -> tuple[float, float]:
-        """Takers trading `qty` at the order's price: (ahead after, qty past the queue)."""
+        """Takers on the other side traded `qty` at the order's price in a second.
+
+        Args:
+            ahead: the quantity ahead of the order before these trades.
+            qty: what traded at its price.
+
+        Returns:
+            (ahead after, the quantity past the queue: what may fill the order).
+        """
         if qty <= ahead:
             return ahead - qty, 0.0
         return 0.0, qty - ahead
 
     def depth(self, ahead: float, before: float | None, after: float, traded: float) -> float:
-        """The level went from `before` to `after` over a second with `traded` at it: the
-        queue ahead after that."""
+        """The level at the order's price went from `before` to `after` over a second in
+        which `traded` traded at it.
+
+        Args:
+            ahead: the quantity ahead after the second's trades.
+            before: the level's size at the previous second's end (None: not seen).
+            after: its size at this second's end (inf: beyond the levels seen).
+            traded: what traded at the price in the second.
+
+        Returns:
+            The quantity ahead now.
+        """
         return ahead
 
 
