@@ -113,6 +113,7 @@ class Context:
     shorting: bool = True  # False: SELL means flat for this symbol
     orders: tuple[OrderView, ...] = ()  # the symbol's working orders (limit, stop) of this run
     min_order_notional: float = 0.0  # an order worth less is not sent
+    ticks: Mapping[str, float] = field(default_factory=dict)  # venue -> price tick (trading.tick_size)
 
     def target(self, action: str) -> float:
         """The signed position an action aims at: BUY the sized long, SELL the sized short
@@ -189,11 +190,13 @@ class Intent:
     score: float = 0.0
     reason: str | None = None
     source: str | None = None  # the decisions row's `source` tag (default: the strategy's name)
-    #: orders instead of the target (the action is then only recorded): Market, Limit, Stop, Cancel
-    orders: tuple[OrderRequest, ...] = ()
+    #: None: BUY and SELL are worked by a market order to the target. A tuple (empty too): the
+    #: action is only recorded and these orders are sent instead (Market, Limit, Stop, Cancel)
+    orders: tuple[OrderRequest, ...] | None = None
 
     def with_orders(self, *orders: OrderRequest) -> Intent:
-        """This call, worked by these orders instead of a market order to the target."""
+        """This call, worked by these orders instead of a market order to the target; with
+        none, the call is recorded and nothing is sent (its orders already work)."""
         return Intent(self.action, self.confidence, self.score, self.reason, self.source, tuple(orders))
 
     @classmethod
@@ -218,13 +221,13 @@ class Intent:
                 return f"{name} {v!r} is not a finite number"
         if not 0.0 <= self.confidence <= 1.0:
             return f"confidence {self.confidence!r} is outside [0, 1]"
-        if not isinstance(self.orders, tuple):
-            return f"orders {type(self.orders).__name__} is not a tuple"
+        if self.orders is not None and not isinstance(self.orders, tuple):
+            return f"orders {type(self.orders).__name__} is not a tuple or None"
         return None
 
     def order_problems(self) -> list[tuple[OrderRequest, str]]:
         """The orders that cannot be sent as they are, and why (refused one by one)."""
-        return [(o, p) for o in self.orders if (p := request_problem(o)) is not None]
+        return [(o, p) for o in self.orders or () if (p := request_problem(o)) is not None]
 
 
 class Strategy(SymbolPlugin):

@@ -443,7 +443,7 @@ class ExecutionState:
             long_target = target_qty(equity, mid, o.limits) if mid is not None and mid > 0 else 0.0
             mine = tuple(OrderView.of(w) for w in self.working.values() if w.symbol == sym and w.open)
             ctx = Context(it, acct.position(sym), view, self.min_quality.get(sym, 0.5), long_target,
-                          o.shorting.get(sym, True), mine, o.min_order_notional)
+                          o.shorting.get(sym, True), mine, o.min_order_notional, o.ticks.get(sym, {}))
             try:
                 intent = strat.on_second(ctx)
                 problem = None if intent is None else intent.problem() if isinstance(intent, Intent) \
@@ -478,13 +478,13 @@ class ExecutionState:
         action = row.columns["action"]
         pending = self.pending.get(sym)
         if pending is not None and pending.decision_s == t:  # a rule's exit or close this second: cancels only
-            orders = intent.orders if intent is not None else ()
+            orders = intent.orders if intent is not None and intent.orders is not None else ()
             kept: list[AnyRow] = [self._with_reason(row, pending.reason)] if action != "HOLD" or orders else [row]
             for req in orders:
                 if isinstance(req, Cancel):
                     kept.extend(self._request(t, it, req, equity))
             return kept
-        if intent is not None and intent.orders:
+        if intent is not None and intent.orders is not None:  # orders instead of the target
             placed: list[AnyRow] = [row]
             for req in intent.orders:
                 placed.extend(self._request(t, it, req, equity))

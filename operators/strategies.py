@@ -119,12 +119,16 @@ class Rules(Combined):
 class Maker(Combined):
     """combined's calls, worked passively: the position it aims at is approached with one
     post-only limit order at its side's best price (the highest bid for a buy), re-quoted
-    when the touch moves away by more than `requote_bps`; after `max_wait_s` seconds of
+    when the touch moves away by more than `requote_ticks` of its venue's tick (where
+    `trading.tick_size` names it), else by more than `requote_bps`; after `max_wait_s` seconds of
     working a target the rest crosses with a market order. A cancel acts at the end of the
     next second, so a new order is sent only once the old one is gone: never two at once."""
 
     class Params(Combined.Params):
-        requote_bps: float = Field(2.0, gt=0, le=1000, description="re-quote when the touch moves away by more")
+        requote_ticks: int = Field(2, ge=1, le=10_000, description="re-quote when the touch moves away by more "
+                                   "ticks of the order's venue (trading.tick_size)")
+        requote_bps: float = Field(2.0, gt=0, le=1000, description="the same in bps, where the venue's tick is "
+                                   "not configured")
         max_wait_s: int = Field(30, ge=1, le=86_400, description="seconds a target is worked passively before the "
                                 "rest crosses with a market order")
 
@@ -133,6 +137,7 @@ class Maker(Combined):
         self.goal: float | None = None  # the position worked toward
         self.since: int | None = None  # the second the work toward it began
         self.working: str | None = None  # the client id of its order (working or being cancelled)
+        self.side: str | None = None  # the side worked since `since`
         self.count = 0
 
     def on_second(self, ctx: Context) -> Intent | None:
@@ -140,8 +145,6 @@ class Maker(Combined):
         assert call is not None
         if call.action in ("BUY", "SELL"):
             goal = ctx.target(call.action)
-            if self.goal is None or (goal > ctx.position) != (self.goal > ctx.position):
-                self.since = ctx.s
             self.goal = goal
         mine = {o.client_id: o for o in ctx.orders}
         order = mine.get(self.working) if self.working is not None else None
@@ -149,30 +152,33 @@ class Maker(Combined):
             self.working = None
         mid = ctx.mid
         if self.goal is None or mid is None:
-            return call
+            return call.with_orders()  # nothing to work: never a market order to the target
         need = self.goal - ctx.position
         if abs(need) * mid <= max(ctx.min_order_notional, 1e-9 * mid):  # at the target
             self.since = None
-            return call.with_orders(Cancel(order.client_id)) if order is not None and order.client_id else call
+            return call.with_orders(*([Cancel(order.client_id)] if order is not None and order.client_id else []))
         side = "buy" if need > 0 else "sell"
-        if self.since is None:
-            self.since = ctx.s
+        if self.since is None or side != self.side:  # the work toward this side begins now
+            self.since, self.side = ctx.s, side
         waited = ctx.s - self.since >= self.params.max_wait_s
         if order is not None:
             touch = ctx.best(side)
-            away = touch is not None and order.price is not None and (
-                (touch - order.price if side == "buy" else order.price - touch) / order.price * 1e4
-                > self.params.requote_bps)
+            tick = ctx.ticks.get(order.venue or "")
+            moved = None if touch is None or order.price is None else \
+                (touch - order.price if side == "buy" else order.price - touch)
+            away = moved is not None and order.price is not None and (
+                moved > self.params.requote_ticks * tick * (1 + 1e-9) if tick is not None
+                else moved / order.price * 1e4 > self.params.requote_bps)
             if order.side != side or waited or away:
                 return call.with_orders(Cancel(order.client_id or ""))
-            return call
+            return call.with_orders()
         if self.working is not None:
-            return call  # its cancel acts at the end of this second
+            return call.with_orders()  # its cancel acts at the end of this second
         if waited:
             return call.with_orders(Market(side, abs(need)))
         price = ctx.best(side)
         if price is None:
-            return call
+            return call.with_orders()
         self.count += 1
         self.working = f"mk{self.count}"
         return call.with_orders(Limit(side, abs(need), price, post_only=True, client_id=self.working))

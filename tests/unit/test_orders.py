@@ -387,3 +387,32 @@ def test_trading_status_shows_the_working_orders_and_json_gives_the_status_whole
     assert got["orders"] == [{"order_id": "X:10:b", "symbol": "X", "type": "limit", "side": "buy", "price": P,
                               "stop_price": None, "qty": 2.0, "filled": 0.0, "status": "open", "venue": "a",
                               "client_id": "b"}]
+
+
+# -- the built-in maker strategy, second by second -----------------------------------------------
+
+def test_the_maker_joins_the_touch_requotes_when_it_moves_away_and_crosses_after_max_wait():
+    from cobflow.metrics.signals import Signal
+    from cobflow.operators.strategies import Maker
+
+    up = Signal("imbalance_cross", 1, 1.0, 1.0, 0.5)
+
+    def call(s, lv=None, tr=None):  # a rule signal calling BUY every second
+        return replace(sec(s, lv=lv, tr=tr), signals=(up,))
+
+    params = Maker.Params(threshold=0.2, smoothing_s=1, requote_ticks=2, max_wait_s=6)
+    st = ExecutionState(["X"], opts(ticks={"X": {"a": 0.1}}), {"X": Maker("X", params)})
+    moved = book(bid=(100.2, 1.0), ask=(100.4, 1.0), more_asks=((100.5, 9.0),))  # the bid 3 ticks above 99.9
+    rows = run([call(10), call(11), call(12, lv=book(bid=(100.0, 1.0))), call(13, lv=moved), call(14, lv=moved),
+                call(15, lv=moved), call(16, lv=moved), call(17, lv=moved), call(18, lv=moved)], st)
+    # target 2 units (mid 100); at 10: post-only buy of 2 at the best bid 99.9; at 12 the bid
+    # is one tick up (kept); at 13 three ticks (cancel, done at the end of 14); at 14 it is
+    # gone before the decision: a new one at 100.2; at 16 it has waited 6 s since 10: cancel
+    # (done at the end of 17); at 17 the rest crosses with a market order, filled at 18 from
+    # the asks (1 @ 100.4, 1 @ 100.5); every other second's call is recorded, nothing sent
+    orders = [(r.ts // NS, r.columns["type"], r.columns["status"], r.columns["price"]) for r in of(rows, "orders")
+              if r.ts // NS <= 18 and r.columns["decision_ts"] // NS < 18]
+    assert orders == [(10, "limit", "new", P), (11, "limit", "open", P), (14, "limit", "cancelled", P),
+                      (14, "limit", "new", 100.2), (15, "limit", "open", 100.2), (17, "limit", "cancelled", 100.2),
+                      (17, "market", "new", None), (18, "market", "filled", None)]
+    assert fills(rows) == [(18, 1.0, 100.4, "taker"), (18, 1.0, 100.5, "taker")]
