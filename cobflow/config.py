@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cobflow.names import PROJECT_ROOT, STRATEGIES
@@ -592,25 +592,17 @@ class SymbolsConfig(BaseModel):
     def maker_bps(self, venue: str) -> float:
         return self.maker_fee_bps.get(venue, DEFAULT_MAKER_FEE_BPS)
 
-    @field_validator("taker_fee_bps")
+    @field_validator("taker_fee_bps", "maker_fee_bps")
     @classmethod
-    def _fees(cls, fees: dict[str, float]) -> dict[str, float]:
+    def _fees(cls, fees: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        maker = info.field_name == "maker_fee_bps"  # a maker fee may be negative: a rebate
+        low, what = (-1e4, "a maker fee in bps between -10000 and 10000 (negative: a rebate)") if maker else \
+            (0.0, "a fee in bps between 0 and 10000")
         for venue, bps in fees.items():
             if venue not in VENUES:
                 raise ValueError(f"unknown venue {venue!r}; known venues: {', '.join(VENUES)}")
-            if not math.isfinite(bps) or bps < 0 or bps >= 1e4:
-                raise ValueError(f"{venue}: expected a fee in bps between 0 and 10000, got {bps!r}")
-        return fees
-
-    @field_validator("maker_fee_bps")
-    @classmethod
-    def _maker_fees(cls, fees: dict[str, float]) -> dict[str, float]:
-        for venue, bps in fees.items():
-            if venue not in VENUES:
-                raise ValueError(f"unknown venue {venue!r}; known venues: {', '.join(VENUES)}")
-            if not math.isfinite(bps) or bps <= -1e4 or bps >= 1e4:
-                raise ValueError(f"{venue}: expected a maker fee in bps between -10000 and 10000 (negative: a "
-                                 f"rebate), got {bps!r}")
+            if not math.isfinite(bps) or bps < low or bps >= 1e4 or (maker and bps == low):
+                raise ValueError(f"{venue}: expected {what}, got {bps!r}")
         return fees
 
     @model_validator(mode="after")

@@ -20,16 +20,25 @@ TRADING = TradingSettings(min_order_notional=0.0, max_orders_per_minute=60)
 EXECUTION = ("orders", "fills", "positions", "equity", "risk_events")
 
 
-@pytest.fixture(scope="module")
-def market(tmp_path_factory):
-    opts = StrategyOptions(SPEC, seeded_checkpoints(tmp_path_factory.mktemp("models"), SPEC))
-    msgs = sim(100.0, seed=51, venues=VENUES, alpha=1.0)
-    other = sim(100.0, seed=52, venues=VENUES, alpha=1.0)
+def _market(tmp_path_factory, seconds: float, seed: int, strategy: str | None = None):
+    """A simulated market, another from the same start, a runner of the strategy flow on
+    messages, and its rows on the first market."""
+    from cobflow.config import StrategySettings
+
+    opts = StrategyOptions(SPEC, seeded_checkpoints(tmp_path_factory.mktemp("models"), SPEC),
+                           StrategySettings(name=strategy))
+    msgs = sim(seconds, seed=seed, venues=VENUES, alpha=1.0)
+    other = sim(seconds, seed=seed + 1, venues=VENUES, alpha=1.0)
 
     def run(messages, workers=1):
         return run_cob(messages, SYMBOLS, workers=workers, strategy=opts, trading=TRADING)[0]
 
     return msgs, other, run, run(msgs)
+
+
+@pytest.fixture(scope="module")
+def market(tmp_path_factory):
+    return _market(tmp_path_factory, 100.0, 51)
 
 
 def decided_at(rows, s: int) -> list[tuple]:
@@ -99,17 +108,7 @@ def test_one_worker_or_two_give_the_same_orders_fills_positions_and_equity(marke
 
 @pytest.fixture(scope="module")
 def maker_market(tmp_path_factory):
-    from cobflow.config import StrategySettings
-
-    opts = StrategyOptions(SPEC, seeded_checkpoints(tmp_path_factory.mktemp("models"), SPEC),
-                           StrategySettings(name="maker"))
-    msgs = sim(150.0, seed=53, venues=VENUES, alpha=1.0)
-    other = sim(150.0, seed=54, venues=VENUES, alpha=1.0)
-
-    def run(messages, workers=1):
-        return run_cob(messages, SYMBOLS, workers=workers, strategy=opts, trading=TRADING)[0]
-
-    return msgs, other, run, run(msgs)
+    return _market(tmp_path_factory, 150.0, 53, "maker")
 
 
 def upto(rows, f: int) -> list[tuple]:

@@ -416,3 +416,20 @@ def test_the_maker_joins_the_touch_requotes_when_it_moves_away_and_crosses_after
                       (14, "limit", "new", 100.2), (15, "limit", "open", 100.2), (17, "limit", "cancelled", 100.2),
                       (17, "market", "new", None), (18, "market", "filled", None)]
     assert fills(rows) == [(18, 1.0, 100.4, "taker"), (18, 1.0, 100.5, "taker")]
+
+
+def test_maker_fees_may_be_negative_and_bad_values_name_their_key():
+    from cobflow.config import SymbolsConfig, TradingSettings
+
+    base = {"symbols": {"X": {"bucket": 1, "venues": {"binance": "X-USDT"}}}}
+    cfg = SymbolsConfig.model_validate({**base, "maker_fee_bps": {"binance": -0.5}})
+    assert (cfg.maker_bps("binance"), cfg.maker_bps("okx"), cfg.fee_bps("binance")) == (-0.5, 2.0, 10.0)
+    with pytest.raises(ValueError, match="binance: expected a maker fee in bps between -10000 and 10000"):
+        SymbolsConfig.model_validate({**base, "maker_fee_bps": {"binance": -1e4}})
+    with pytest.raises(ValueError, match="binance: expected a fee in bps between 0 and 10000, got -1.0"):
+        SymbolsConfig.model_validate({**base, "taker_fee_bps": {"binance": -1.0}})
+    with pytest.raises(ValueError, match="trading.tick_size.okx: not one of this symbol's venues"):
+        SymbolsConfig.model_validate({"symbols": {"X": {"bucket": 1, "venues": {"binance": "X-USDT"},
+                                                        "trading": {"tick_size": {"okx": 0.1}}}}})
+    with pytest.raises(ValueError, match="expected risk_averse or power_prob, got 'fifo'"):
+        TradingSettings(queue_model="fifo")
