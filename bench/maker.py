@@ -4,7 +4,7 @@ tests/unit/test_walkforward.py), each 30-minute test window traded by models tra
 hour before it, once by `combined` (market orders, taker fees) and once by `maker` (the
 same calls worked with post-only limit orders at the touch, a market order after
 max_wait_s). Prints return, fees by liquidity, fills, the limit orders' fill ratio and queue
-wait of both, and writes bench/results/maker.json.
+wait of both, and writes bench/results/maker.json (maker-power_prob.json with that queue model).
 
     python bench/maker.py                     # 3 h, seed 96 (about 15 minutes on 2 cores)
     python bench/maker.py --hours 1.5 --seed 97 --queue power_prob
@@ -76,8 +76,9 @@ def main() -> None:
     for k in ORDERS:
         print(f"{k:18s} " + " ".join(f"{_fmt(runs[n]['orders'].get(k)):>18s}" for n in ("combined", "maker")))
     results["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
-    print(f"wrote {RESULTS}")
+    out = RESULTS if args.queue == "risk_averse" else RESULTS.with_name(f"maker-{args.queue}.json")
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    print(f"wrote {out}")
 
 
 def _fmt(v: object) -> str:
