@@ -725,7 +725,15 @@ class ExecutionState:
             return
         o.status = "partially_filled" if o.filled > 0 else "open"
         o.level_size = size_at(levels, o.side, o.venue_price)
-        o.ahead = self.options.queue.start(o.level_size)
+        # behind the venue's size at its price, and behind the account's own orders resting
+        # there already: one trade never fills two of them with the same quantity
+        # (orders are worked in the order they were made: one with an arrival is ahead of o)
+        p = o.venue_price
+        mine = sum(w.remaining for w in self.working.values()
+                   if w is not o and w.open and w.type == "limit" and w.venue_price is not None
+                   and w.arrival_s is not None and (w.symbol, w.venue, w.side) == (o.symbol, o.venue, o.side)
+                   and abs(w.venue_price - p) <= 1e-12 * abs(p))
+        o.ahead = self.options.queue.start(o.level_size) + mine
 
     def _rest(self, o: WorkingOrder, t: int, tops: BookTops | None, out: list[AnyRow]) -> None:
         """A resting limit order through second t: its trades, then its book at the end."""

@@ -433,3 +433,13 @@ def test_maker_fees_may_be_negative_and_bad_values_name_their_key():
                                                         "trading": {"tick_size": {"okx": 0.1}}}}})
     with pytest.raises(ValueError, match="expected risk_averse or power_prob, got 'fifo'"):
         TradingSettings(queue_model="fifo")
+
+
+def test_two_orders_of_the_account_at_one_price_never_fill_from_the_same_trade_twice():
+    rows = run([sec(10, [Limit("buy", 1.0, P, client_id="first")]), sec(11, [Limit("buy", 1.0, P, client_id="second")],
+                                                                        lv=book(bid=None)),
+                sec(12, lv=book(bid=None)), sec(13, lv=book(bid=None), tr=trades((P, 1.5, SELL)))])
+    # nothing of the venue's ahead of either; the second arrives behind the first's 1.0, so the
+    # 1.5 sold at P fills the first whole and the second by 0.5
+    got = [(r.columns["order_id"], r.columns["qty"]) for r in of(rows, "fills")]
+    assert got == [("X:10:first", 1.0), ("X:11:second", 0.5)]
