@@ -57,12 +57,18 @@ def _cover(prices: np.ndarray, sizes: np.ndarray, notional: float) -> int:
     return min(len(prices), int(np.searchsorted(reach, notional, side="left")) + 1)
 
 
+#: levels each side hands execution at least, however few a market order needs: a resting
+#: limit order's queue is known only at a price among the levels seen
+MIN_LEVELS = 20
+
+
 def venue_levels(bp_asc: np.ndarray, bq: np.ndarray, ap_asc: np.ndarray, aq: np.ndarray,
                  notional: float) -> VenueLevels:
     """A book's arrays (prices ascending, as `arrays()` gives them) cut to the levels worth
-    `notional` on each side, best first."""
+    `notional` on each side, best first, and to no fewer than `MIN_LEVELS`."""
     bp, bq = bp_asc[::-1], bq[::-1]
-    nb, na = _cover(bp, bq, notional), _cover(ap_asc, aq, notional)
+    nb = max(_cover(bp, bq, notional), min(len(bp), MIN_LEVELS))
+    na = max(_cover(ap_asc, aq, notional), min(len(ap_asc), MIN_LEVELS))
     return VenueLevels(bp[:nb].copy(), bq[:nb].copy(), ap_asc[:na].copy(), aq[:na].copy())
 
 

@@ -142,12 +142,18 @@ def test_a_venue_unsynced_at_the_end_of_s_plus_1_is_left_out_of_its_books():
     assert tops[0].venues["binance"].bid_prices.tolist() == [100.2, 100.0]
 
 
-def test_the_levels_handed_to_execution_cover_the_notional_asked_and_no_more():
-    bp, bq = np.array([97.0, 98.0, 99.0]), np.array([1.0, 1.0, 1.0])
-    ap, aq = np.array([101.0, 102.0, 103.0]), np.array([1.0, 1.0, 1.0])
-    lv = venue_levels(bp, bq, ap, aq, 150.0)  # 99 < 150 <= 99 + 98
-    assert lv.bid_prices.tolist() == [99.0, 98.0] and lv.ask_prices.tolist() == [101.0, 102.0]
-    assert len(venue_levels(bp, bq, ap, aq, 1e9).ask_prices) == 3
+def test_the_levels_handed_to_execution_cover_the_notional_asked_and_at_least_twenty():
+    from cobflow.execution.fills import MIN_LEVELS
+
+    assert MIN_LEVELS == 20
+    bp, bq = np.arange(60.0, 100.0), np.ones(40)  # 40 levels of 1 a side: 60..99 and 101..140
+    ap, aq = np.arange(101.0, 141.0), np.ones(40)
+    lv = venue_levels(bp, bq, ap, aq, 150.0)  # a market order needs 2 levels (99 < 150 <= 99 + 98) ...
+    assert lv.bid_prices.tolist() == list(range(99, 79, -1)) and lv.ask_prices.tolist() == list(range(101, 121))
+    # ... resting orders keep 20; a larger notional takes what it needs (26 bids: 99..74)
+    more = venue_levels(bp, bq, ap, aq, sum(range(74, 100)) - 1.0)
+    assert more.bid_prices.tolist() == list(range(99, 73, -1))
+    assert len(venue_levels(bp[:3], bq[:3], ap[:3], aq[:3], 1e9).ask_prices) == 3  # a thin book: what there is
 
 
 # -- accounting ------------------------------------------------------------------------------
