@@ -131,6 +131,8 @@ class Maker(Combined):
                                    "not configured")
         max_wait_s: int = Field(30, ge=1, le=86_400, description="seconds a target is worked passively before the "
                                 "rest crosses with a market order")
+        min_fraction: float = Field(0.02, ge=0, lt=1, description="a difference from the target smaller than this "
+                                    "fraction of it is not worked (the target moves with equity every second)")
 
     def __init__(self, symbol: str, params: Any) -> None:
         super().__init__(symbol, params)
@@ -154,7 +156,8 @@ class Maker(Combined):
         if self.goal is None or mid is None:
             return call.with_orders()  # nothing to work: never a market order to the target
         need = self.goal - ctx.position
-        if abs(need) * mid <= max(ctx.min_order_notional, 1e-9 * mid):  # at the target
+        if abs(need) * mid <= max(ctx.min_order_notional, 1e-9 * mid) or \
+                abs(need) <= self.params.min_fraction * abs(self.goal):  # at the target
             self.since = None
             return call.with_orders(*([Cancel(order.client_id)] if order is not None and order.client_id else []))
         side = "buy" if need > 0 else "sell"

@@ -291,12 +291,20 @@ def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path | None:
     price.plot(_times(s["ts"]), s["mid"].astype(float), color="grey", lw=0.8, label="mid")
     f = src.load("fills", {"symbol": spec.symbol, "run": spec.run}, spec.start, spec.end)
     venues = sorted(set(f["venue"].astype(str))) if len(f["ts"]) else []
+    maker = (f["liquidity"].astype(str) == "maker") if "liquidity" in f and len(f["ts"]) else \
+        np.zeros(len(f["ts"]), dtype=bool)
     for i, venue in enumerate(venues):
         for side, color in (("buy", "tab:green"), ("sell", "tab:red")):
-            m = (f["venue"].astype(str) == venue) & (f["side"].astype(str) == side)
-            if m.any():
-                price.scatter(_times(f["ts"][m]), f["price"][m].astype(float), color=color, s=22,
-                              marker=VENUE_MARKERS[i % len(VENUE_MARKERS)], zorder=3, label=f"{side} {venue}")
+            for made, how in ((False, ""), (True, " maker")):  # a maker fill: hollow
+                m = (f["venue"].astype(str) == venue) & (f["side"].astype(str) == side) & (maker == made)
+                if m.any():
+                    price.scatter(_times(f["ts"][m]), f["price"][m].astype(float), s=22, zorder=3,
+                                  marker=VENUE_MARKERS[i % len(VENUE_MARKERS)], label=f"{side}{how} {venue}",
+                                  **({"facecolors": "none", "edgecolors": color} if made else {"color": color}))
+    resting = _resting(src, spec, int(e["ts"][-1]))
+    for start, end, level, side in resting:  # each limit order's price while it rested
+        price.hlines(level, _times(np.array([start]))[0], _times(np.array([end]))[0], lw=1.4, alpha=0.7,
+                     color="tab:green" if side == "buy" else "tab:red", linestyles="dotted")
     r = src.load("risk_events", {"run": spec.run}, spec.start, spec.end)
     n_events = 0
     if len(r["ts"]):
@@ -309,8 +317,10 @@ def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path | None:
     _legend(price)
     _pivots(src, spec, price)
     fees = float(f["fee"].astype(float).sum()) if len(f["ts"]) else 0.0
-    price.set_title(f"fills on the mid: {len(f['ts'])} fills, fees {fees:,.2f}; risk events (orange lines): "
-                    f"{n_events}", fontsize=10)
+    maker_fees = float(f["fee"][maker].astype(float).sum()) if maker.any() else 0.0
+    price.set_title(f"fills on the mid: {len(f['ts'])} fills ({int(maker.sum())} maker, hollow), fees {fees:,.2f} "
+                    f"({maker_fees:,.2f} maker); resting limit orders (dotted): {len(resting)}; risk events "
+                    f"(orange lines): {n_events}", fontsize=10)
     p = src.load("positions", {"symbol": spec.symbol, "run": spec.run}, spec.start, spec.end)
     if len(p["ts"]):
         position = p["position"].astype(float)
@@ -328,6 +338,25 @@ def trading(src: ReportSource, spec: ReportSpec, path: Path) -> Path | None:
         _empty(pos, "positions")
     pos.set_ylabel("position")
     return _finish(fig, [eq, price, pos], title, path)
+
+
+def _resting(src: ReportSource, spec: ReportSpec, last_ns: int) -> list[tuple[int, int, float, str]]:
+    """(from ns, to ns, price, side) of each limit order of the symbol while it rested: from
+    its first `open` or `partially_filled` row to the row that ended it (else the range's end)."""
+    o = src.load("orders", {"symbol": spec.symbol, "run": spec.run}, spec.start, spec.end)
+    if not len(o["ts"]) or "type" not in o:
+        return []
+    spans: dict[str, list] = {}
+    for i in np.argsort(o["ts"], kind="stable"):
+        if o["type"][i] != "limit" or o["price"][i] is None:
+            continue
+        oid, status = str(o["order_id"][i]), str(o["status"][i])
+        span = spans.get(oid)
+        if span is None and status in ("open", "partially_filled"):
+            spans[oid] = [int(o["ts"][i]), None, float(o["price"][i]), str(o["side"][i])]
+        elif span is not None and span[1] is None and status not in ("open", "partially_filled"):
+            span[1] = int(o["ts"][i])
+    return [(a, b if b is not None else last_ns, p, side) for a, b, p, side in spans.values()]
 
 
 def equity_view(src: ReportSource, start: int, end: int, path: Path, title: str = "paper account",

@@ -300,7 +300,7 @@ def test_cobflow_backtest_strategy_maker_reports_maker_and_taker_fills(tmp_path)
     from tests.unit.test_strategy import SPEC
 
     capture = tmp_path / "sim.jsonl"
-    write_capture(capture, simulate(load_symbols(CONFIG), SimConfig(seed=8, duration_s=150, alpha=1.0)))
+    write_capture(capture, simulate(load_symbols(CONFIG), SimConfig(seed=8, duration_s=300, alpha=1.0)))
     models = seeded_checkpoints(tmp_path / "models", SPEC)
     env = {k: v for k, v in os.environ.items() if not k.startswith("COBFLOW_")}
     env |= {"COBFLOW_TRADING__MIN_ORDER_NOTIONAL": "0", "COBFLOW_TRADING__MAX_ORDERS_PER_MINUTE": "60"}
