@@ -37,34 +37,28 @@ def run(cmd: list[str], env: dict, cwd: Path) -> str:
     return out.stdout
 
 
-def package_tree(tree: Path, at: Path) -> Path:
-    """The import tree of a checkout whose pyproject maps top-level folders into `cobflow`
-    (package-dir): `at/cobflow/` of symlinks, so that every `cobflow.*` module of that
-    checkout is found on PYTHONPATH before this checkout's editable install maps it here."""
+def package_tree(tree: Path) -> None:
+    """Make a checkout whose pyproject maps top-level folders into `cobflow` (package-dir)
+    importable from its folder alone: `cobflow/<name>` symlinks to those folders, so that its
+    own modules are found on PYTHONPATH (the flows it starts get its folder as theirs)
+    before this checkout's editable install maps `cobflow.*` here."""
     import tomllib
 
     conf = tomllib.loads((tree / "pyproject.toml").read_text()).get("tool", {}).get("setuptools", {})
-    mapped = {k: v for k, v in conf.get("package-dir", {}).items() if k.startswith("cobflow.")}
-    if not mapped:
-        return tree  # the layout before one namespace: the tree is its own import path
-    pkg = at / "cobflow"
-    pkg.mkdir(parents=True)
-    for entry in (tree / "cobflow").iterdir():
-        (pkg / entry.name).symlink_to(entry)
-    for name, folder in mapped.items():
-        (pkg / name.split(".", 1)[1]).symlink_to(tree / folder)
-    return at
+    for name, folder in conf.get("package-dir", {}).items():
+        if name.startswith("cobflow."):
+            link = tree / "cobflow" / name.split(".", 1)[1]
+            if not link.exists():
+                link.symlink_to(tree / folder)
 
 
-def compute(tree: Path, env: dict, capture: Path, out: Path, strategy: bool,
-            path: Path | None = None) -> tuple[float, dict[str, int]]:
-    """(flow seconds, rows per table) of one `cobflow compute` in that tree (`path`: its
-    import path, default the tree)."""
+def compute(tree: Path, env: dict, capture: Path, out: Path, strategy: bool) -> tuple[float, dict[str, int]]:
+    """(flow seconds, rows per table) of one `cobflow compute` in that tree."""
     shutil.rmtree(out, ignore_errors=True)
     # --output: the older trees compared against know no --out
     cmd = [sys.executable, "-m", "cobflow", "--config", str(CONFIG), "compute", "--input", str(capture),
            "--output", str(out), *(["--strategy"] if strategy else [])]
-    text = run(cmd, {**env, "PYTHONPATH": str(path or tree)}, tree)
+    text = run(cmd, {**env, "PYTHONPATH": str(tree)}, tree)
     m = re.search(r"computed in ([\d.]+) s", text)
     if m is None:
         sys.exit(f"no 'computed in' line from {tree}: {text[-500:]}")
@@ -90,7 +84,7 @@ def main() -> None:
                        capture_output=True)
         for so in (ROOT / "cobflow").glob("_native*.so"):
             shutil.copy(so, old / "cobflow" / so.name)
-        old_path = package_tree(old, work / "old-tree")
+        package_tree(old)
         env = {**os.environ, "COBFLOW_MODELS__DIR": str(seeded_checkpoints(work / "models", LabelSpec())),
                "COBFLOW_SERVICES__HOME": str(work / "home")}
         capture = work / "sim.jsonl.gz"
@@ -102,7 +96,7 @@ def main() -> None:
         for flow, strategy in (("cob", False), ("strategy", True)):
             pairs = []
             for i in range(args.repeat):
-                t_old, rows_old = compute(old, env, capture, work / "out-old", strategy, old_path)
+                t_old, rows_old = compute(old, env, capture, work / "out-old", strategy)
                 t_new, rows_new = compute(ROOT, env, capture, work / "out-new", strategy)
                 if rows_old != rows_new:
                     print(f"  rows differ: {sorted(set(rows_old.items()) ^ set(rows_new.items()))}")
