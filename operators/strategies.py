@@ -122,7 +122,8 @@ class Maker(Combined):
     when the touch moves away by more than `requote_ticks` of its venue's tick (where
     `trading.tick_size` names it), else by more than `requote_bps`; after `max_wait_s` seconds of
     working a target the rest crosses with a market order. A cancel acts at the end of the
-    next second, so a new order is sent only once the old one is gone: never two at once."""
+    next second, before that second's call: a new order is sent only once the old one has
+    left `ctx.orders`, never two at once."""
 
     class Params(Combined.Params):
         requote_ticks: int = Field(2, ge=1, le=10_000, description="re-quote when the touch moves away by more "
@@ -138,7 +139,7 @@ class Maker(Combined):
         super().__init__(symbol, params)
         self.goal: float | None = None  # the position worked toward
         self.since: int | None = None  # the second the work toward it began
-        self.working: str | None = None  # the client id of its order (working or being cancelled)
+        self.working: str | None = None  # the client id of its working order
         self.side: str | None = None  # the side worked since `since`
         self.count = 0
 
@@ -175,8 +176,6 @@ class Maker(Combined):
             if order.side != side or waited or away:
                 return call.with_orders(Cancel(order.client_id or ""))
             return call.with_orders()
-        if self.working is not None:
-            return call.with_orders()  # its cancel acts at the end of this second
         if waited:
             return call.with_orders(Market(side, abs(need)))
         price = ctx.best(side)
