@@ -218,11 +218,12 @@ def test_strategy_names_are_checked():
     from cobflow.config import StrategySettings
     from cobflow.operators.strategies import BUILTINS
 
-    with pytest.raises(ValueError, match="unknown strategy 'momentum'; built-in: combined, models, cnn, rules; "
-                                         "yours: module:Class"):
+    with pytest.raises(ValueError, match="unknown strategy 'momentum'; built-in: combined, models, cnn, rules, "
+                                         "maker; yours: module:Class"):
         StrategySettings(name="momentum")
     heard = {n: [s for s in ("cnn", "dqn", "imbalance", "arbitrage") if BUILTINS[n].listens_to(s)]  # type: ignore[attr-defined]
-             for n in ("combined", "models", "cnn", "rules")}
+             for n in ("combined", "models", "cnn", "rules", "maker")}
     assert heard == {"combined": ["cnn", "dqn", "imbalance", "arbitrage"], "models": ["cnn", "dqn"],
-                     "cnn": ["cnn"], "rules": ["imbalance", "arbitrage"]}
+                     "cnn": ["cnn"], "rules": ["imbalance", "arbitrage"],
+                     "maker": ["cnn", "dqn", "imbalance", "arbitrage"]}  # combined's calls, worked by limit orders
     assert StrategySettings(name="rules, mypkg.x:Mine").name == "rules,mypkg.x:Mine"
