@@ -25,6 +25,7 @@ the same.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -135,6 +136,35 @@ class ExecutionOptions:
             baseline=t.baseline, maker_fee_bps={v: symbols.maker_bps(v) for v in symbols.venues()},
             queue=QUEUE_MODELS[t.queue_model](),
             ticks={s: dict(spec.trading.tick_size) for s, spec in symbols.symbols.items() if spec.trading.tick_size})
+
+
+def _number(v: object) -> float | None:
+    """A strategy's number as a row may hold it: a finite float, else None (a refused order's
+    NaN or text never reaches a sink)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def fill_row(ts: int, symbol: str, venue: str, tag: dict, side: str, qty: float, price: float, fee: float,
+             rate: float | None, order_id: str, decision_s: int, slice_no: int, liquidity: str = "taker",
+             wait_s: float | None = None) -> TableRow:
+    """One `fills` row (a slice of a walk, or a resting order's fill of a second)."""
+    return TableRow(FILLS.name, ts, {"symbol": symbol, "venue": venue, **tag}, {
+        "side": side, "qty": qty, "price": price, "fee": fee, "rate": rate, "order_id": order_id,
+        "decision_ts": decision_s * NS, "slice": slice_no, "liquidity": liquidity, "wait_s": wait_s})
+
+
+def order_row(ts: int, symbol: str, tag: dict, order_id: str, decision_s: int, reason: str, route: str, side: str,
+              qty: float, filled: float, notional: float, fees: float, status: str, type: str = "market",
+              price: float | None = None, stop_price: float | None = None, venue: str | None = None,
+              client_id: str | None = None) -> TableRow:
+    """One `orders` row: a market order's at its fill, or a limit or stop order's state of a second."""
+    return TableRow(ORDERS.name, ts, {"symbol": symbol, **tag}, {
+        "order_id": order_id, "decision_ts": decision_s * NS, "reason": reason, "route": route, "side": side,
+        "qty": qty, "filled": filled, "avg_price": notional / filled if filled > 0 else None, "fee": fees,
+        "status": status, "type": type, "price": price, "stop_price": stop_price, "venue": venue,
+        "client_id": client_id})
 
 
 @dataclass
@@ -386,17 +416,12 @@ class ExecutionState:
             filled += sl.qty
             notional += sl.qty * sl.price
             fees += fee
-            out.append(TableRow(FILLS.name, ts, {"symbol": order.symbol, "venue": sl.venue, **tag}, {
-                "side": side, "qty": sl.qty, "price": sl.price, "fee": fee, "rate": rates.get(sl.venue),
-                "order_id": order.order_id, "decision_ts": order.decision_s * NS, "slice": i, "liquidity": "taker",
-                "wait_s": None}))
+            out.append(fill_row(ts, order.symbol, sl.venue, tag, side, sl.qty, sl.price, fee, rates.get(sl.venue),
+                                order.order_id, order.decision_s, i))
         want = abs(order.qty)
         status = "filled" if filled >= want * (1 - 1e-9) else "partial" if filled > 0 else "unfilled"
-        out.append(TableRow(ORDERS.name, ts, {"symbol": order.symbol, **tag}, {
-            "order_id": order.order_id, "decision_ts": order.decision_s * NS, "reason": order.reason,
-            "route": order.route, "side": side, "qty": want, "filled": filled,
-            "avg_price": notional / filled if filled > 0 else None, "fee": fees, "status": status, "type": "market",
-            "price": None, "stop_price": None, "venue": None, "client_id": None}))
+        out.append(order_row(ts, order.symbol, tag, order.order_id, order.decision_s, order.reason, order.route, side,
+                             want, filled, notional, fees, status))
         return out
 
     def _close_all(self, t: int, rule: str) -> None:
@@ -526,10 +551,11 @@ class ExecutionState:
         out: list[AnyRow] = [self._event(t, sym, RiskEvent("order", 0.0, 0.0, "refused", detail=reason[:500]))]
         if not isinstance(req, Cancel):
             side = req.side if req.side in ("buy", "sell") else "buy"
-            qty = float(req.qty) if isinstance(req.qty, (int, float)) and not isinstance(req.qty, bool) else 0.0
-            o = WorkingOrder(order_id or self._order_id(sym, t, getattr(req, "client_id", None)), sym, req.type,
-                             side, qty, t, client_id=getattr(req, "client_id", None), status="rejected", note=reason,
-                             price=getattr(req, "price", None), stop_price=getattr(req, "stop_price", None))
+            client = req.client_id if isinstance(req.client_id, str) else None
+            o = WorkingOrder(order_id or self._order_id(sym, t, client), sym, req.type, side,
+                             _number(req.qty) or 0.0, t, client_id=client, status="rejected", note=reason,
+                             price=_number(getattr(req, "price", None)),
+                             stop_price=_number(getattr(req, "stop_price", None)))
             self.touched[o.order_id] = o
         return out
 
@@ -676,10 +702,9 @@ class ExecutionState:
         fee = fee_model.fee(sl)
         self.account.fill(o.symbol, o.sign * qty, price, fee)
         o.add_fill(qty, price, fee)
-        out.append(TableRow(FILLS.name, t * NS, {"symbol": o.symbol, "venue": venue}, {
-            "side": o.side, "qty": qty, "price": price, "fee": fee, "rate": rate, "order_id": o.order_id,
-            "decision_ts": o.decision_s * NS, "slice": slice_no, "liquidity": liquidity,
-            "wait_s": float(t - o.arrival_s) if liquidity == "maker" and o.arrival_s is not None else None}))
+        out.append(fill_row(t * NS, o.symbol, venue, {}, o.side, qty, price, fee, rate, o.order_id, o.decision_s,
+                            slice_no, liquidity,
+                            float(t - o.arrival_s) if liquidity == "maker" and o.arrival_s is not None else None))
 
     def _walk(self, o: WorkingOrder, t: int, tops: BookTops | None, out: list[AnyRow]) -> None:
         """A market order (or a triggered stop, on its venue) at its arrival second."""
@@ -775,12 +800,9 @@ class ExecutionState:
         ones leave the book."""
         out: list[AnyRow] = []
         for oid, o in self.touched.items():
-            out.append(TableRow(ORDERS.name, t * NS, {"symbol": o.symbol}, {
-                "order_id": oid, "decision_ts": o.decision_s * NS, "reason": o.note or o.reason, "route": o.route,
-                "side": o.side, "qty": o.qty, "filled": o.filled,
-                "avg_price": o.notional / o.filled if o.filled > 0 else None, "fee": o.fees, "status": o.status,
-                "type": o.type, "price": o.price, "stop_price": o.stop_price, "venue": o.venue,
-                "client_id": o.client_id}))
+            out.append(order_row(t * NS, o.symbol, {}, oid, o.decision_s, o.note or o.reason, o.route, o.side, o.qty,
+                                 o.filled, o.notional, o.fees, o.status, o.type, o.price, o.stop_price, o.venue,
+                                 o.client_id))
             if not o.open:
                 self.working.pop(oid, None)
         self.touched.clear()
