@@ -1,7 +1,7 @@
 """`cobflow features`: the feature tables again from stored rows (a `cobflow compute`
 output folder, or QuestDB), for training. The stored rows of each second are handed to the
-same `FeatureState` the flow runs, in the order the flow made them, so the values are the
-flow's, value for value.
+same `FeatureState` the flow runs, as the CobSecond records the flow handed it, in its order,
+so the values are the flow's, value for value.
 
 Indicators (EMA, OBV) and trailing windows depend on everything before, so the rows are
 always read from the start of what is stored; `since` only drops the output before it.
@@ -20,10 +20,12 @@ import pyarrow.parquet as pq
 
 from cobflow.config import QuestDBSettings, SymbolsConfig
 from cobflow.dataflows.sinks.parquet import arrow_schema, read_table, write_tables
-from cobflow.metrics.trades import ALL, TIMEFRAMES
+from cobflow.dataflows.sinks.rows import feature_rows
+from cobflow.metrics.trades import ALL, TIMEFRAMES, Bar, FlowSecond
 from cobflow.operators.features import new_feature_state
 from cobflow.progress import Progress
 from cobflow.qdb import query
+from cobflow.records import CobSecond, Quality
 from cobflow.tables import (
     COB_BUCKETS,
     COB_SUMMARY,
@@ -33,7 +35,6 @@ from cobflow.tables import (
     ORDER_FLOW,
     TABLES,
     AnyRow,
-    TableRow,
     TableRows,
 )
 
@@ -108,9 +109,10 @@ def _ints(t: pa.Table, column: str) -> np.ndarray:
     return t[column].cast(pa.int64()).to_numpy()
 
 
-def stored_seconds(tables: dict[str, pa.Table], symbol: str) -> Iterator[list[AnyRow]]:
-    """The rows of each stored second of `symbol`, as the flow handed them on: its
-    data_quality row, the ALL bars that closed in it, its order flow, summary and buckets."""
+def stored_seconds(tables: dict[str, pa.Table], symbol: str) -> Iterator[CobSecond]:
+    """Each stored second of `symbol` as the flow's CobSecond (what the features step reads
+    of it): its quality, the ALL bars that closed in it, its ALL order flow, summary and
+    buckets."""
     dq = _sorted(tables[DATA_QUALITY.name], symbol, ["ts"])
     seconds = _ints(dq, "ts") // NS
     if len(seconds) == 0:
@@ -129,10 +131,14 @@ def stored_seconds(tables: dict[str, pa.Table], symbol: str) -> Iterator[list[An
     order = np.lexsort((tf_s, start_s, closing))
     bar_rows = bars.to_pylist()
     bar_ns = _ints(bars, "ts")
-    bars_at: dict[int, list[TableRow]] = {}
+    bars_at: dict[int, list[Bar]] = {}
     for i in order:
         if closing[i] < len(seconds):
-            bars_at.setdefault(int(seconds[closing[i]]), []).append(_row(OHLCV.name, bar_rows[i], int(bar_ns[i])))
+            c = bar_rows[i]
+            bars_at.setdefault(int(seconds[closing[i]]), []).append(Bar(
+                int(bar_ns[i]) // NS, ALL, c["timeframe"], float(c["open"]), float(c["high"]), float(c["low"]),
+                float(c["close"]), float(c["volume"]), float(c["buy_volume"]), float(c["sell_volume"]),
+                int(c["trades"])))
 
     by_second = {int(t) // NS: r for t, r in zip(_ints(summary, "ts"), summary.to_pylist())}
     flow_at = {int(t) // NS: r for t, r in zip(_ints(flow, "ts"), flow.to_pylist())}
@@ -141,23 +147,19 @@ def stored_seconds(tables: dict[str, pa.Table], symbol: str) -> Iterator[list[An
     starts = np.searchsorted(b_ts, seconds)
     ends = np.searchsorted(b_ts, seconds, side="right")
     dq_rows = dq.to_pylist()
+    summary_columns = [c for c, _ in COB_SUMMARY.columns]
     for j, s in enumerate(seconds.tolist()):
-        out: list[AnyRow] = [_row(DATA_QUALITY.name, dq_rows[j], s * NS)]
-        out.extend(bars_at.get(s, ()))
-        if s in flow_at:
-            out.append(_row(ORDER_FLOW.name, flow_at[s], s * NS))
-        if s in by_second:
-            out.append(_row(COB_SUMMARY.name, by_second[s], s * NS))
+        q = dq_rows[j]
+        f = flow_at.get(s)
+        flows = () if f is None else (FlowSecond(s, ALL, f["aggressive_buy_ratio"], f["cvd"]),)
+        summ = by_second.get(s)
+        cols = None
         if ends[j] > starts[j]:
             sl = slice(int(starts[j]), int(ends[j]))
-            out.append(TableRows(COB_BUCKETS.name, s * NS, {"symbol": symbol},
-                                 {c: np.asarray(v[sl], dtype=np.float64) for c, v in b_cols.items()}))
-        yield out
-
-
-def _row(name: str, r: dict, ns: int) -> TableRow:
-    t = TABLES[name]
-    return TableRow(name, ns, {s: r[s] for s in t.symbols}, {c: r[c] for c, _ in t.columns})
+            cols = {c: np.asarray(v[sl], dtype=np.float64) for c, v in b_cols.items()}
+        yield CobSecond(symbol, s, Quality(q["completeness"], q["freshness"], q["quality"], q["synced"], q["fresh"],
+                                           q["configured"]), tuple(bars_at.get(s, ())), flows,
+                        summary=None if summ is None else {c: summ[c] for c in summary_columns}, buckets=cols)
 
 
 def recompute(tables: dict[str, pa.Table], symbols: SymbolsConfig, output: Path, since_ns: int | None = None,
@@ -173,9 +175,8 @@ def recompute(tables: dict[str, pa.Table], symbols: SymbolsConfig, output: Path,
     bar = Progress("features", total=total, unit=" seconds") if progress else None
     for symbol in todo:
         state = new_feature_state(symbols, symbol)
-        for second_rows in stored_seconds(tables, symbol):
-            made = state.add(second_rows)
-            made.extend(state.finish())
+        for sec in stored_seconds(tables, symbol):
+            made = feature_rows(state.add(sec), cob=False)
             result.seconds += 1
             if bar is not None and result.seconds % 500 == 0:
                 bar(result.seconds)

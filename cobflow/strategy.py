@@ -66,6 +66,7 @@ class ModelOutput:
     probabilities: np.ndarray  # as the model gave them (cnn: down, flat, up; dqn: BUY, SELL, HOLD)
     direction: int | None = None  # -1, 0, +1 (a direction model)
     action: str | None = None  # BUY, SELL or HOLD (an action model)
+    pivots: np.ndarray | None = None  # the cnn's pivot head (stored with its output)
 
 
 @dataclass(frozen=True, slots=True)

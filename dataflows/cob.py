@@ -17,9 +17,10 @@ from bytewax.dataflow import Dataflow, Stream, operator
 
 from cobflow.config import Settings, SymbolsConfig, load_settings, load_symbols
 from cobflow.dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
+from cobflow.dataflows.latency import LatencyLog
+from cobflow.dataflows.sinks.rows import rows_and_dead
+from cobflow.dataflows.split import RowsAndDeadLetters, split_rows
 from cobflow.operators.cob import cob_books
-from cobflow.operators.latency import LatencyLog
-from cobflow.operators.split import RowsAndDeadLetters, split_rows
 from cobflow.raw import RawMessage
 from cobflow.tables import COB_TABLES, FEATURE_TABLES, Table
 
@@ -29,7 +30,8 @@ def cob(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConfig,
         idle_timeout: float | None = None, features: bool = True, lateness: float | None = None) -> RowsAndDeadLetters:
     """Raw messages -> rows of the COB tables (with `features`, of the feature tables), and
     dead letters."""
-    return split_rows("split", cob_books("cob_books", raw, symbols, idle_timeout, features, lateness))
+    seconds = cob_books("cob_books", raw, symbols, idle_timeout, features, lateness)
+    return split_rows("split", op.flat_map_batch("rows", seconds, rows_and_dead))
 
 
 def tables(features: bool = True) -> list[Table]:

@@ -20,9 +20,9 @@ from cobflow.dataflows.sinks.deadletters import DeadLetterFile, DlqSink, for_dlq
 from cobflow.dataflows.sinks.parquet import ParquetSink
 from cobflow.dataflows.sinks.questdb import QuestDBSink, by_table
 from cobflow.dataflows.sources import CaptureSource, RawTopicsSource
+from cobflow.dataflows.split import split_dead_letters, split_rows
 from cobflow.deadletter import DeadLetter
 from cobflow.kafka_io import ensure_topics
-from cobflow.operators.split import split_dead_letters, split_rows
 from cobflow.plugins import PLUGIN_STAGES
 from cobflow.raw import RawMessage
 from cobflow.tables import PIPELINE_TABLES, AnyRow, Table, TableRow

@@ -18,16 +18,18 @@ from bytewax.dataflow import Dataflow, Stream, operator
 
 from cobflow.config import Settings, SymbolsConfig, TradingSettings, load_settings, load_symbols
 from cobflow.dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
-from cobflow.deadletter import DeadLetter
+from cobflow.dataflows.sinks.rows import rows_and_dead
+from cobflow.dataflows.split import RowsAndDeadLetters, split_rows
 from cobflow.models.dataset import LabelSpec
 from cobflow.operators.cob import cob_keyed, unkey
 from cobflow.operators.execution import ExecutionOptions, execution
-from cobflow.operators.split import RowsAndDeadLetters, split_rows
 from cobflow.operators.strategies import models_wanted
 from cobflow.operators.strategies import runs as strategy_runs
 from cobflow.operators.strategy import StrategyOptions, StrategyState, signal_classes, strategy
 from cobflow.raw import RawMessage
-from cobflow.tables import FLOW_TABLES, RUN_TABLES
+from cobflow.records import Seconds, StrategyBatch
+from cobflow.strategy import StrategySecond
+from cobflow.tables import FLOW_TABLES
 
 
 @operator
@@ -38,26 +40,35 @@ def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConf
     """Raw messages -> rows of every table of the flow (FLOW_TABLES), and dead letters.
     `cob_rows=False`: the strategy's and execution's rows only (beside a COB flow that writes
     the COB and feature tables and the dead letters from the same input). `strategy_rows=False`
-    too: the decisions and the account's rows only (RUN_TABLES: a backtest's run)."""
+    too: the decisions and the account's rows only (RUN_TABLES: a backtest's run), and the
+    dead letters of the flow's plug-ins."""
     runs = strategy_runs(symbols, options.heard.name, trading.run_id)  # every plug-in checked before anything runs
     StrategyState(symbols, options.spec, None, signal_classes(options.signals))
     keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True, trading.book_notional(), lateness)
-    decided = strategy("strategy", keyed, symbols, options, execution=True, models=models_wanted(runs) != ())
+    decided = strategy("strategy", keyed, symbols, options, models=models_wanted(runs) != ())
     wait_s = max(2, math.ceil(3 * idle_timeout)) if idle_timeout else None
-    executed = execution("execution", decided, symbols, ExecutionOptions.of(trading, symbols, wait_s), control_dir,
-                         runs)
+    executed = execution("execution", op.map("to_accounts", decided, _seconds), symbols,
+                         ExecutionOptions.of(trading, symbols, wait_s), control_dir, runs)
+    made = op.map("made", decided, _made)
     if not strategy_rows:
-        executed = op.flat_map_batch("run_rows", executed, _run_rows)
-    if not cob_rows:
-        return split_rows("split", executed)
-    return split_rows("split", op.merge("with_strategy", unkey("unkey", keyed), executed))
+        made = op.map("made_dead_letters", made, _dead_only)
+    out = op.merge("with_made", op.flat_map_batch("account_rows", executed, rows_and_dead),
+                   op.flat_map_batch("made_rows", made, rows_and_dead))
+    if cob_rows:
+        out = op.merge("with_cob", op.flat_map_batch("cob_rows", unkey("unkey", keyed), rows_and_dead), out)
+    return split_rows("split", out)
 
 
-_RUN_TABLES = frozenset(t.name for t in RUN_TABLES)
+def _seconds(b: StrategyBatch) -> list[StrategySecond]:
+    return list(b.seconds)
 
 
-def _run_rows(batch: list) -> list:
-    return [r for r in batch if getattr(r, "table", None) in _RUN_TABLES or type(r) is DeadLetter]
+def _made(b: StrategyBatch) -> Seconds:
+    return b.made
+
+
+def _dead_only(s: Seconds) -> Seconds:
+    return Seconds((), s.dead)
 
 
 def strategy_options(settings: Settings) -> StrategyOptions:

@@ -10,13 +10,15 @@ at the end of the topics (replay, backtest).
 
 from __future__ import annotations
 
+import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream, operator
 
 from cobflow.config import ConfigError, Settings, load_settings, load_symbols
 from cobflow.connectors import available_venues
 from cobflow.dataflows.ends import kafka_input, questdb_output
+from cobflow.dataflows.sinks.rows import rows_and_dead
+from cobflow.dataflows.split import RowsAndDeadLetters, split_rows
 from cobflow.operators.parse import parse_raw
-from cobflow.operators.split import RowsAndDeadLetters, split_rows
 from cobflow.operators.venue_book import venue_books
 from cobflow.raw import RawMessage
 from cobflow.tables import BOOK_HEALTH, TOP_OF_BOOK
@@ -30,7 +32,7 @@ def top_of_book(
 ) -> RowsAndDeadLetters:
     """Raw messages -> rows for QuestDB, and dead letters."""
     parsed = parse_raw("parse", raw)
-    return split_rows("split", venue_books("books", parsed, idle_timeout))
+    return split_rows("split", op.flat_map_batch("rows", venue_books("books", parsed, idle_timeout), rows_and_dead))
 
 
 def venues_to_read(settings: Settings) -> list[str]:

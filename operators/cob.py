@@ -1,10 +1,11 @@
 """The consolidated order book of one symbol across its venues, one second at a time
-(METRICS.md): venue books kept in sync, seconds closed on a watermark across venues, and
-the rows of cob_summary, cob_buckets, imbalance_ma, ohlcv, order_flow and book_health.
+(METRICS.md): venue books kept in sync, seconds closed on a watermark across venues, and a
+`CobSecond` record of each (summary, buckets, imbalance averages, bars, order flow, book
+health, quality; the rows of those tables are made from it in the sinks).
 
 `CobState` is plain Python (the file mode, the Kafka mode and the tests run the same
 object); `cob_books` wraps it in a Bytewax stateful operator keyed by symbol, so every
-venue of a symbol is on one worker and any number of workers gives the same rows.
+venue of a symbol is on one worker and any number of workers gives the same records.
 """
 
 from __future__ import annotations
@@ -28,28 +29,16 @@ from cobflow.execution.orders import VenueTrades
 from cobflow.metrics.cob import OFFSETS, BucketSize, ConvertedBook, VenueBook, consolidate
 from cobflow.metrics.moving import WINDOWS, SecondsAverage
 from cobflow.metrics.quality import STALE_AFTER_S, data_quality
-from cobflow.metrics.signals import arbitrage
-from cobflow.metrics.trades import Bar, OrderFlow
+from cobflow.metrics.signals import Signal, arbitrage
+from cobflow.metrics.trades import OrderFlow
 from cobflow.native import NativeVenueBook, bar_builder
 from cobflow.operators.books import venue_book
 from cobflow.operators.features import features
 from cobflow.operators.parse import Parsed, apply_to_book, parse_batch
-from cobflow.operators.signals import signal_row
 from cobflow.operators.state import snapshot, unstamp
 from cobflow.operators.venue_book import MAX_FILL_SECONDS
 from cobflow.raw import RawMessage
-from cobflow.tables import (
-    BOOK_HEALTH,
-    COB_BUCKETS,
-    COB_SUMMARY,
-    DATA_QUALITY,
-    IMBALANCE_MA,
-    OHLCV,
-    ORDER_FLOW,
-    AnyRow,
-    TableRow,
-    TableRows,
-)
+from cobflow.records import CobSecond, FeatureSecond, OpenBars, Quality, Seconds, VenueHealth
 
 NS = 1_000_000_000
 MA_OFFSETS = np.arange(-5, 6)
@@ -192,34 +181,36 @@ class CobState:
         newest = max(seen)
         return min(t for t in seen if newest - t <= idle_ns)
 
-    # -- output --------------------------------------------------------------------------
-    def close(self, watermark: int | None, final: bool = False) -> tuple[list[AnyRow], list[DeadLetter]]:
+    # -- output ---------------------------------------------------------------------------
+    def close(self, watermark: int | None, final: bool = False) -> tuple[list[CobSecond | OpenBars], list[DeadLetter]]:
         """Emit every second S with S + 1s <= watermark; `final`: every second with data."""
-        rows: list[AnyRow] = []
+        out: list[CobSecond | OpenBars] = []
         dead: list[DeadLetter] = []
         heads = [f.queue[0][0] for f in self.all_feeds if f.queue]
         if self.next_second is None:
             if not heads:
-                return rows, dead
+                return out, dead
             self.next_second = min(heads) // NS
         if final:
             tails = [f.queue[-1][0] for f in self.all_feeds if f.queue]
             limit = max(tails) // NS + 1 if tails else self.next_second
         elif watermark is None:
-            return rows, dead
+            return out, dead
         else:
             limit = watermark // NS  # S + 1 <= watermark / 1s
         while self.next_second < limit:
             heads = [f.queue[0][0] for f in self.all_feeds if f.queue]
             if heads and min(heads) // NS - self.next_second > MAX_FILL_SECONDS:
                 self.next_second = min(heads) // NS  # a long silence is not filled
-            rows.extend(self._second(self.next_second, dead))
+            out.append(self._second(self.next_second, dead))
             self.next_second += 1
         if final:  # the bars still open at the end of the input (kept open: a resume completes them)
-            rows.extend(self._bars_rows(self.bars.open_now()))
-        return rows, dead
+            still_open = self.bars.open_now()
+            if still_open:
+                out.append(OpenBars(self.symbol, tuple(still_open)))
+        return out, dead
 
-    def _second(self, s: int, dead: list[DeadLetter]) -> list[AnyRow]:
+    def _second(self, s: int, dead: list[DeadLetter]) -> CobSecond:
         end = (s + 1) * NS
         trades: list[tuple[int, str, int, Trade]] = []
         for feed in self.all_feeds:
@@ -247,16 +238,14 @@ class CobState:
                     trades.extend((ts, feed.venue, n, t) for t in item_trades)
         self._rates_now()
         books = self._books()  # the second's books in the symbol's quote, made once
-        rows: list[AnyRow] = [self._quality_row(s, len(books))]  # first: it opens the second (cobflow.operators.features)
         trades.sort(key=lambda t: (t[0], t[1], t[2]))
         closed = self.bars.add_many([(ts, t.venue, t.price, t.size, t.side) for ts, _, _, t in trades])
         closed.extend(self.bars.close(s + 1))
-        rows.extend(self._bars_rows(closed))
-        rows.extend(self._flow_rows(s, [b for b in closed if b.timeframe == "1s" and b.start_s == s]))
-        rows.extend(self._book_rows(s, books))
-        if self.book_notional is not None:
-            rows.append(self._tops(s, books, trades))
-        return rows
+        flows = self.flow.second(s, [b for b in closed if b.timeframe == "1s" and b.start_s == s])
+        summary, buckets, mas, signals = self._book(s, books)
+        return CobSecond(self.symbol, s, self._quality(s, len(books)), tuple(closed), tuple(flows), self._health(),
+                         summary, buckets, mas, signals,
+                         self._tops(s, books, trades) if self.book_notional is not None else None)
 
     def _rates_now(self) -> None:
         """Each market rate at the end of the second: its market's mid, or the last known."""
@@ -301,31 +290,31 @@ class CobState:
         return BookTops(self.symbol, s, {v: venue_levels(*b.arrays(), notional) for v, b in books.items()},
                         self._venue_rates(), venue_trades)
 
-    def _quality_row(self, s: int, synced: int) -> TableRow:
+    def _quality(self, s: int, synced: int) -> Quality:
         """FEATURES.md "Data quality" for second s: `synced` venues (after its messages, with
         a rate where they convert) and venues heard from in [S + 1s - stale_after, S + 1s)."""
         fresh_from = (s + 1) * NS - self.stale_after_ns
         feeds = self.feeds.values()
         fresh = sum(1 for f in feeds if f.applied_ts is not None and f.applied_ts >= fresh_from)
         completeness, freshness, quality = data_quality(synced, fresh, len(self.feeds))
-        return TableRow(DATA_QUALITY.name, s * NS, {"symbol": self.symbol}, {
-            "completeness": completeness, "freshness": freshness, "quality": quality,
-            "synced": synced, "fresh": fresh, "configured": len(self.feeds)})
+        return Quality(completeness, freshness, quality, synced, fresh, len(self.feeds))
 
-    def _book_rows(self, s: int, synced: dict[str, VenueBook]) -> list[AnyRow]:
-        ts = s * NS
-        rows: list[AnyRow] = []
+    def _health(self) -> VenueHealth | None:
+        """The health of each venue heard from (None: none yet)."""
         heard = [f for f in self.feeds.values() if f.last_ts is not None]
-        if heard:  # one health row per venue heard from, as one block
-            counts = [f.sync.health_counts() for f in heard]
-            rows.append(TableRows(BOOK_HEALTH.name, ts, {"venue": [f.venue for f in heard],
-                                                         "market": [f.market for f in heard]},
-                                  {"synced": [f.sync.synced for f in heard],
-                                   **{k: [c[k] for c in counts] for k in counts[0]}}))
+        if not heard:
+            return None
+        counts = [f.sync.health_counts() for f in heard]
+        return VenueHealth(tuple(f.venue for f in heard), tuple(f.market for f in heard),
+                           tuple(f.sync.synced for f in heard), {k: [c[k] for c in counts] for k in counts[0]})
+
+    def _book(self, s: int, synced: dict[str, VenueBook]) -> tuple[dict | None, dict | None, dict | None,
+                                                                    tuple[Signal, ...]]:
+        """The consolidated book of second s: cob_summary's values, the buckets' and the
+        imbalance MAs' arrays, and the arbitrage signal (METRICS.md)."""
         cob = consolidate(synced, self.bucket)
         if cob is None:
-            return rows
-        tags = {"symbol": self.symbol}
+            return None, None, None, ()
         summary = {**self._rate_columns(),
             "venues": cob.venues, "best_bid": cob.best_bid, "best_ask": cob.best_ask, "mid": cob.mid,
             "microprice": cob.microprice, "spread_bps": cob.spread_bps, "crossed": cob.crossed,
@@ -334,25 +323,22 @@ class CobState:
         }
         if cob.mid is None:
             summary.update({f"li_ma_{n}": None for n in WINDOWS})
-            rows.append(TableRow(COB_SUMMARY.name, ts, tags, summary))
-            return rows
+            return summary, None, None, ()
         imb = cob.imbalance()
         vec = np.append(imb[20 - 5: 20 + 6], cob.liquidity_imbalance)
         mas = self.ma.add(s, vec)
         summary.update({f"li_ma_{n}": float(mas[n][-1]) for n in WINDOWS})
-        rows.append(TableRow(COB_SUMMARY.name, ts, tags, summary))
+        signals: tuple[Signal, ...] = ()
         if self.arb_notional is not None and len(synced) > 1 and cob.mid > 0:
             arb = arbitrage(synced, self.arb_notional / cob.mid, self.fee_bps, cob.mid)
             if arb is not None:
-                rows.append(signal_row(self.symbol, ts, arb))
-        # the buckets and the imbalance MAs as blocks of columns (NaN vwap: null)
-        rows.append(TableRows(COB_BUCKETS.name, ts, tags, {
-            "offset": OFFSETS, "price": cob.price, "bid_qty": cob.bid_qty, "ask_qty": cob.ask_qty,
-            "bid_notional": cob.bid_notional, "ask_notional": cob.ask_notional, "bid_vwap": cob.vwap("bid"),
-            "ask_vwap": cob.vwap("ask"), "imbalance": imb, "venues": cob.bucket_venues}))
-        rows.append(TableRows(IMBALANCE_MA.name, ts, tags, {
-            "offset": MA_OFFSETS, **{f"ma_{n}": mas[n][:len(MA_OFFSETS)] for n in WINDOWS}}))
-        return rows
+                signals = (arb,)
+        # the buckets and the imbalance MAs as arrays (NaN vwap: null)
+        buckets = {"offset": OFFSETS, "price": cob.price, "bid_qty": cob.bid_qty, "ask_qty": cob.ask_qty,
+                   "bid_notional": cob.bid_notional, "ask_notional": cob.ask_notional, "bid_vwap": cob.vwap("bid"),
+                   "ask_vwap": cob.vwap("ask"), "imbalance": imb, "venues": cob.bucket_venues}
+        ma = {"offset": MA_OFFSETS, **{f"ma_{n}": mas[n][:len(MA_OFFSETS)] for n in WINDOWS}}
+        return summary, buckets, ma, signals
 
     def _rate_columns(self) -> dict:
         """cob_summary's `rate` (the one conversion's rate; null without one or with several)
@@ -364,30 +350,10 @@ class CobState:
         text = ", ".join(f"{c}={r:.8g} {self.rate_labels[c]}" for c, r in known) or None
         return {"rate": rate, "rates": text}
 
-    def _bars_rows(self, bars: list[Bar]) -> list[AnyRow]:
-        if not bars:
-            return []
-        return [TableRows(OHLCV.name, [b.start_s * NS for b in bars],
-                          {"symbol": self.symbol, "venue": [b.venue for b in bars],
-                           "timeframe": [b.timeframe for b in bars]},
-                          {"open": [b.open for b in bars], "high": [b.high for b in bars],
-                           "low": [b.low for b in bars], "close": [b.close for b in bars],
-                           "volume": [b.volume for b in bars], "buy_volume": [b.buy_volume for b in bars],
-                           "sell_volume": [b.sell_volume for b in bars], "trades": [b.trades for b in bars],
-                           "vwap": [b.vwap for b in bars]})]
 
-    def _flow_rows(self, s: int, bars_1s: list[Bar]) -> list[AnyRow]:
-        flows = self.flow.second(s, bars_1s)
-        if not flows:
-            return []
-        return [TableRows(ORDER_FLOW.name, s * NS, {"symbol": self.symbol, "venue": [f.venue for f in flows]},
-                          {"aggressive_buy_ratio": [f.aggressive_buy_ratio for f in flows],
-                           "cvd": [f.cvd for f in flows]})]
-
-
-def _one_list(rows: list[AnyRow], dead: list[DeadLetter]) -> list[list]:
-    """A second's rows leave as one item (flattened by `unkey`): less work per row in Bytewax."""
-    return [rows + dead] if rows or dead else []
+def _one_item(records: list[CobSecond | OpenBars], dead: list[DeadLetter]) -> list[Seconds]:
+    """A batch's seconds leave as one item: less work per record in Bytewax."""
+    return [Seconds(records, dead)] if records or dead else []
 
 
 class CobLogic(StatefulBatchLogic):
@@ -408,15 +374,15 @@ class CobLogic(StatefulBatchLogic):
             if st is None:
                 st = self.state = new_cob_state(self.symbols, symbol, self.book_notional)
             st.add_raw(raws)
-        rows, dead = st.close(st.watermark(self.hold_ns))
+        seconds, dead = st.close(st.watermark(self.hold_ns))
         self.last_arrival = datetime.now(UTC)
-        return _one_list(rows, dead), StatefulBatchLogic.RETAIN
+        return _one_item(seconds, dead), StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[list, bool]:
         if self.state is None:
             return [], StatefulBatchLogic.RETAIN
-        rows, dead = self.state.close(None, final=True)
-        return _one_list(rows, dead), StatefulBatchLogic.RETAIN
+        seconds, dead = self.state.close(None, final=True)
+        return _one_item(seconds, dead), StatefulBatchLogic.RETAIN
 
     def on_notify(self) -> tuple[list, bool]:
         # live mode: wall-clock silence closes what the newest message allows
@@ -424,8 +390,8 @@ class CobLogic(StatefulBatchLogic):
         if st is None:
             return [], StatefulBatchLogic.RETAIN
         newest = max((f.last_ts for f in st.all_feeds if f.last_ts is not None), default=None)
-        rows, dead = st.close(newest)
-        return _one_list(rows, dead), StatefulBatchLogic.RETAIN
+        seconds, dead = st.close(newest)
+        return _one_item(seconds, dead), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:
         if self.idle is None or self.last_arrival is None:
@@ -492,18 +458,19 @@ def route_by_symbol(symbols: SymbolsConfig) -> Callable[[list[RawMessage]], list
     return by_symbol
 
 
-def _values(batch: list[tuple[str, list]]) -> list:
-    return [x for _, xs in batch for x in xs if type(x) is not BookTops]  # books go to execution only
+def _values(batch: list[tuple[str, Seconds]]) -> list[Seconds]:
+    return [x for _, x in batch]
 
 
 @operator
 def cob_keyed(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
               idle_timeout: float | None = None, with_features: bool = True,
-              book_notional: float | None = None, lateness: float | None = None) -> Stream:
-    """Raw messages -> (symbol, [rows and dead letters of whole seconds]): parsing, the venue
-    books and the seconds of one symbol all run on the worker that owns it. `with_features`:
-    each second's rows are followed by its features (cobflow.operators.features), on the same key.
-    `book_notional`: each second also carries its BookTops for execution (`unkey` drops them).
+              book_notional: float | None = None,
+              lateness: float | None = None) -> Stream[tuple[str, Seconds[CobSecond | FeatureSecond | OpenBars]]]:
+    """Raw messages -> (symbol, Seconds of CobSecond records and dead letters): parsing, the
+    venue books and the seconds of one symbol all run on the worker that owns it.
+    `with_features`: FeatureSecond records instead (cobflow.operators.features), on the same key.
+    `book_notional`: each second also carries its BookTops for execution (never stored).
     `lateness` (live, with `idle_timeout`): a venue this far behind the symbol's newest message
     no longer holds a second open (FlowSettings.lateness_s)."""
     keyed = op.flat_map_batch("by_symbol", up, route_by_symbol(symbols))
@@ -512,13 +479,13 @@ def cob_keyed(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
     return features("features", out, symbols) if with_features else out
 
 
-def unkey(step_id: str, keyed: Stream) -> Stream:
+def unkey(step_id: str, keyed: Stream[tuple[str, Seconds]]) -> Stream[Seconds]:
     return op.flat_map_batch(step_id, keyed, _values)
 
 
 @operator
 def cob_books(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
               idle_timeout: float | None = None, with_features: bool = True,
-              lateness: float | None = None) -> Stream:
-    """Raw messages -> rows of the COB tables (and features) and dead letters."""
+              lateness: float | None = None) -> Stream[Seconds[CobSecond | FeatureSecond | OpenBars]]:
+    """Raw messages -> Seconds of CobSecond (with features: FeatureSecond) records and dead letters."""
     return unkey("unkey", cob_keyed("keyed", up, symbols, idle_timeout, with_features, lateness=lateness))

@@ -18,9 +18,11 @@ data time is not waited for). Each second T, in this order:
    written here, with the risk rule that refused it as its reason. A strategy that raises
    costs its symbol-second a HOLD (`strategy_error`) and a dead letter.
 
-The operator runs under one key per run (one account each) on one worker; its rows do not
-depend on how the symbols' seconds interleave, so both modes and any number of workers give
-the same.
+What it makes are records of its run (`cobflow.records`: DecisionRecord, OrderRecord,
+FillRecord, PositionRecord, EquityRecord, RiskEventRecord), each a row of its table once the
+sinks write it. The operator runs under one key per run (one account each) on one worker;
+its records do not depend on how the symbols' seconds interleave, so both modes and any
+number of workers give the same.
 """
 
 from __future__ import annotations
@@ -88,10 +90,19 @@ from cobflow.execution.risk import (
 )
 from cobflow.operators.state import snapshot, unstamp
 from cobflow.operators.strategies import Run, risk_rules
+from cobflow.records import (
+    DecisionRecord,
+    EquityRecord,
+    FillRecord,
+    OrderRecord,
+    PositionRecord,
+    RiskEventRecord,
+    Seconds,
+)
 from cobflow.strategy import AccountView, Context, Intent, Strategy, StrategySecond, strategy_dead_letter
-from cobflow.tables import DECISIONS, EQUITY, FILLS, ORDERS, POSITIONS, RISK_EVENTS, AnyRow, TableRow
 
 NS = 1_000_000_000
+Made = DecisionRecord | OrderRecord | FillRecord | PositionRecord | EquityRecord | RiskEventRecord
 REQUESTS = (Market, Limit, Stop)
 KEY = "account"
 ACCOUNT = "account"  # the symbol tag of the account's own risk events
@@ -146,25 +157,12 @@ def _number(v: object) -> float | None:
     return float(v)
 
 
-def fill_row(ts: int, symbol: str, venue: str, tag: dict, side: str, qty: float, price: float, fee: float,
-             rate: float | None, order_id: str, decision_s: int, slice_no: int, liquidity: str = "taker",
-             wait_s: float | None = None) -> TableRow:
-    """One `fills` row (a slice of a walk, or a resting order's fill of a second)."""
-    return TableRow(FILLS.name, ts, {"symbol": symbol, "venue": venue, **tag}, {
-        "side": side, "qty": qty, "price": price, "fee": fee, "rate": rate, "order_id": order_id,
-        "decision_ts": decision_s * NS, "slice": slice_no, "liquidity": liquidity, "wait_s": wait_s})
-
-
-def order_row(ts: int, symbol: str, tag: dict, order_id: str, decision_s: int, reason: str, route: str, side: str,
-              qty: float, filled: float, notional: float, fees: float, status: str, type: str = "market",
-              price: float | None = None, stop_price: float | None = None, venue: str | None = None,
-              client_id: str | None = None) -> TableRow:
-    """One `orders` row: a market order's at its fill, or a limit or stop order's state of a second."""
-    return TableRow(ORDERS.name, ts, {"symbol": symbol, **tag}, {
-        "order_id": order_id, "decision_ts": decision_s * NS, "reason": reason, "route": route, "side": side,
-        "qty": qty, "filled": filled, "avg_price": notional / filled if filled > 0 else None, "fee": fees,
-        "status": status, "type": type, "price": price, "stop_price": stop_price, "venue": venue,
-        "client_id": client_id})
+def fill_record(s: int, symbol: str, venue: str, run: str, side: str, qty: float, price: float, fee: float,
+                rate: float | None, order_id: str, decision_s: int, slice_no: int, liquidity: str = "taker",
+                wait_s: float | None = None) -> FillRecord:
+    """One fill (a slice of a walk, or a resting order's fill of a second)."""
+    return FillRecord(run, symbol, venue, s, side, qty, price, fee, rate, order_id, decision_s, slice_no, liquidity,
+                      wait_s)
 
 
 @dataclass
@@ -215,29 +213,26 @@ class ExecutionState:
         self.peak = self.day_start = self.last_equity = self.options.initial_cash
 
     # -- input -----------------------------------------------------------------------
-    def add(self, items: list[StrategySecond]) -> list:
-        """Seconds of any symbols (each symbol's in time order) -> the rows of every second
-        they make workable, each tagged with the run (and the dead letters of strategies)."""
+    def add(self, items: list[StrategySecond]) -> Seconds[Made]:
+        """Seconds of any symbols (each symbol's in time order) -> the records of every second
+        they make workable, each of the run (and the dead letters of strategies)."""
         return self._tagged(self._add(items))
 
-    def flush(self) -> list:
+    def flush(self) -> Seconds[Made]:
         """The end of the input: every second still queued."""
         if self.options.mode == "off":
-            return []
+            return Seconds()
         return self._tagged(self._work(None))  # no limit
 
-    def _tagged(self, rows: list[AnyRow]) -> list:
-        run = self.options.run
-        for r in rows:
-            if "run" not in r.symbols:  # the baseline's rows carry their own
-                r.symbols = {**r.symbols, "run": run}  # type: ignore[dict-item]
+    def _tagged(self, made: list[Made]) -> Seconds[Made]:
+        """What the seconds made, with the dead letters of strategies that raised in them."""
         dead, self.dead = self.dead, []
-        return [*rows, *dead]
+        return Seconds(made, dead)
 
-    def _add(self, items: list[StrategySecond]) -> list[AnyRow]:
+    def _add(self, items: list[StrategySecond]) -> list[Made]:
         if self.options.mode == "off":
             return [d for it in items if (d := self._decision(it, self.last_equity)) is not None]
-        out: list[AnyRow] = []
+        out: list[Made] = []
         for it in items:
             if self.done is not None and it.s <= self.done:  # live mode: after it was not waited for
                 out.append(self._event(it.s, it.symbol, RiskEvent("late_second", float(self.done - it.s), 0.0,
@@ -265,9 +260,9 @@ class ExecutionState:
         newest = max(self.seen.values())
         return min(s for s in self.seen.values() if newest - s <= self.options.wait_s)
 
-    def _work(self, limit: int | None) -> list[AnyRow]:
+    def _work(self, limit: int | None) -> list[Made]:
         """Work every queued second <= limit (None: all), oldest first."""
-        out: list[AnyRow] = []
+        out: list[Made] = []
         while True:
             heads = [q[0].s for q in self.queues.values() if q]
             if not heads:
@@ -281,11 +276,11 @@ class ExecutionState:
         return out
 
     # -- one second --------------------------------------------------------------------
-    def _second(self, t: int, items: dict[str, StrategySecond]) -> list[AnyRow]:
+    def _second(self, t: int, items: dict[str, StrategySecond]) -> list[Made]:
         o = self.options
         if (o.trade_from is not None and t < o.trade_from) or (o.trade_until is not None and t >= o.trade_until):
             return [d for it in items.values() if (d := self._decision(it, self.last_equity)) is not None]
-        out: list[AnyRow] = []
+        out: list[Made] = []
         out.extend(self._new_day(t))
         out.extend(self._apply_commands(t))
         filled = self._fill_due(self.pending, t, items, out)  # 1. the orders of t-1 (or older: a gap)
@@ -298,14 +293,12 @@ class ExecutionState:
                 acct.mids[sym] = it.mid
         equity = acct.equity()
         self.peak = max(self.peak, equity)
-        ts = t * NS
         for sym in sorted(acct.holdings):
             h = acct.holdings[sym]
             if h.position != 0 or sym in filled:
                 mid = acct.mids.get(sym)
-                out.append(TableRow(POSITIONS.name, ts, {"symbol": sym}, {
-                    "position": h.position, "avg_price": h.avg_price if h.position != 0 else None, "mid": mid,
-                    "unrealized": h.unrealized(mid), "realized": h.realized, "fees": h.fees}))
+                out.append(PositionRecord(o.run, sym, t, h.position, h.avg_price if h.position != 0 else None, mid,
+                                          h.unrealized(mid), h.realized, h.fees))
         out.extend(self._account_rules(t, equity))  # 3.
         for sym in sorted(items):
             out.extend(self._stop_loss(t, items[sym]))
@@ -316,20 +309,18 @@ class ExecutionState:
                 out.extend(self._decide(t, it, call[0], equity, call[1]))
         out.extend(self._order_rows(t))
         dd = drawdown(self.peak, equity)
-        out.append(TableRow(EQUITY.name, ts, {}, {"equity": equity, "cash": acct.cash,
-                                                  "exposure": acct.gross_exposure(), "peak": self.peak,
-                                                  "drawdown": dd, "halted": self.halted is not None}))
+        out.append(EquityRecord(o.run, t, equity, acct.cash, acct.gross_exposure(), self.peak, dd,
+                                self.halted is not None))
         if self.hold is not None:  # the baseline's equity, marked at the same mids
             self.hold.mids.update(acct.mids)
             held = self.hold.equity()
             self.hold_peak = max(self.hold_peak, held)
-            out.append(TableRow(EQUITY.name, ts, {"run": self.options.run + HOLD_RUN}, {
-                "equity": held, "cash": self.hold.cash, "exposure": self.hold.gross_exposure(),
-                "peak": self.hold_peak, "drawdown": drawdown(self.hold_peak, held), "halted": False}))
+            out.append(EquityRecord(o.run + HOLD_RUN, t, held, self.hold.cash, self.hold.gross_exposure(),
+                                    self.hold_peak, drawdown(self.hold_peak, held), False))
         self.last_equity = equity
         return out
 
-    def _new_day(self, t: int) -> list[AnyRow]:
+    def _new_day(self, t: int) -> list[Made]:
         day = t // DAY_S
         if self.day is None:
             self.day = day
@@ -343,8 +334,8 @@ class ExecutionState:
                                                       detail="a new UTC day"))]
         return []
 
-    def _apply_commands(self, t: int) -> list[AnyRow]:
-        out: list[AnyRow] = []
+    def _apply_commands(self, t: int) -> list[Made]:
+        out: list[Made] = []
         while self.commands:
             cmd = self.commands.popleft()
             if cmd == "halt":
@@ -359,12 +350,12 @@ class ExecutionState:
                                                              detail=f"operator resume (was {was or 'running'})")))
         return out
 
-    def _buy_and_hold(self, t: int, items: dict[str, StrategySecond]) -> list[AnyRow]:
+    def _buy_and_hold(self, t: int, items: dict[str, StrategySecond]) -> list[Made]:
         """EXECUTION.md's buy-and-hold baseline, beside the account and independent of it and
         of the strategy: at each symbol's first worked second with a mid, BUY of the target
         size at the initial equity, filled by the same fill, fee and latency models, then held
         (its fills, orders and equity are rows of run `<run>.buy_and_hold`)."""
-        out: list[AnyRow] = []
+        out: list[Made] = []
         if self.hold is None:  # a state kept from before the baseline was turned on
             self.hold = Account(self.options.initial_cash)
         self._fill_due(self.hold_orders, t, items, out, self.options.run + HOLD_RUN)
@@ -379,7 +370,7 @@ class ExecutionState:
                                               self.options.route.get(sym, "all"))
         return out
 
-    def _fill_due(self, orders: dict[str, Order], t: int, items: dict[str, StrategySecond], out: list[AnyRow],
+    def _fill_due(self, orders: dict[str, Order], t: int, items: dict[str, StrategySecond], out: list[Made],
                   baseline: str | None = None) -> set[str]:
         """Fill the orders (symbol -> order) whose arrival is t or past (a gap left them
         behind: no books, unfilled), into `out`; the symbols filled."""
@@ -395,11 +386,11 @@ class ExecutionState:
             filled.add(sym)
         return filled
 
-    def _fill(self, order: Order, tops: BookTops | None, baseline: str | None = None) -> list[AnyRow]:
+    def _fill(self, order: Order, tops: BookTops | None, baseline: str | None = None) -> list[Made]:
         """The order's slices and its `orders` row; `baseline`: that run's, into the baseline's
         account."""
         t = self.options.latency.arrival(order.decision_s)
-        ts, out = t * NS, list[AnyRow]()
+        out: list[Made] = []
         books = tops.venues if tops is not None else {}
         rates = tops.rates if tops is not None else {}
         slices = self.options.fill_model.fill(books, order.qty, order.route)
@@ -407,7 +398,7 @@ class ExecutionState:
         assert fee_model is not None
         side, s = ("buy", 1) if order.qty > 0 else ("sell", -1)
         filled = notional = fees = 0.0
-        tag = {} if baseline is None else {"run": baseline}
+        run = self.options.run if baseline is None else baseline
         account = self.account if baseline is None else self.hold
         assert account is not None
         for i, sl in enumerate(slices):
@@ -416,12 +407,12 @@ class ExecutionState:
             filled += sl.qty
             notional += sl.qty * sl.price
             fees += fee
-            out.append(fill_row(ts, order.symbol, sl.venue, tag, side, sl.qty, sl.price, fee, rates.get(sl.venue),
-                                order.order_id, order.decision_s, i))
+            out.append(fill_record(t, order.symbol, sl.venue, run, side, sl.qty, sl.price, fee,
+                                   rates.get(sl.venue), order.order_id, order.decision_s, i))
         want = abs(order.qty)
         status = "filled" if filled >= want * (1 - 1e-9) else "partial" if filled > 0 else "unfilled"
-        out.append(order_row(ts, order.symbol, tag, order.order_id, order.decision_s, order.reason, order.route, side,
-                             want, filled, notional, fees, status))
+        out.append(OrderRecord(run, order.symbol, t, order.order_id, order.decision_s, order.reason, order.route, side,
+                               want, filled, notional, fees, status))
         return out
 
     def _close_all(self, t: int, rule: str) -> None:
@@ -430,9 +421,9 @@ class ExecutionState:
             if pos != 0:
                 self.pending[sym] = Order(f"{sym}:{t}:{rule}", sym, t, -pos, rule, self.options.route.get(sym, "all"))
 
-    def _account_rules(self, t: int, equity: float) -> list[AnyRow]:
+    def _account_rules(self, t: int, equity: float) -> list[Made]:
         """Rules 7 and 8 on equity(t), in order (a halt by 7 leaves 8 nothing to do)."""
-        out: list[AnyRow] = []
+        out: list[Made] = []
         for cls in ACCOUNT_RULES:
             rule = cls(self.options.limits)
             event = rule.breach(AccountClose(t, equity, self.peak, self.day_start, self.halted))
@@ -443,13 +434,13 @@ class ExecutionState:
                 out.extend(self._cancel_all(t, rule.name))
         return out
 
-    def _decision(self, it: StrategySecond, equity: float) -> TableRow | None:
+    def _decision(self, it: StrategySecond, equity: float) -> DecisionRecord | None:
         """The symbol's strategy's call on its second, as its `decisions` row (None: the
         second has no features, so no call)."""
         call = self._call(it, equity)
         return None if call is None else call[0]
 
-    def _call(self, it: StrategySecond, equity: float) -> tuple[TableRow, Intent] | None:
+    def _call(self, it: StrategySecond, equity: float) -> tuple[DecisionRecord, Intent] | None:
         """The symbol's strategy's call on its second: its `decisions` row and the intent
         (None: the second has no features, so no call)."""
         if it.features is None:
@@ -480,11 +471,10 @@ class ExecutionState:
                 intent = Intent("HOLD", 0.0, 0.0, "strategy_error")
         if intent is None:
             intent = Intent("HOLD", 0.0, 0.0, "no_signal")
-        row = TableRow(DECISIONS.name, it.s * NS, {"symbol": sym, "source": intent.source or self.label}, {
-            "action": intent.action, "confidence": intent.confidence, "score": intent.score, "reason": intent.reason})
-        return row, intent
+        return DecisionRecord(self.options.run, sym, it.s, intent.source or self.label, intent.action,
+                              intent.confidence, intent.score, intent.reason), intent
 
-    def _stop_loss(self, t: int, it: StrategySecond) -> list[AnyRow]:
+    def _stop_loss(self, t: int, it: StrategySecond) -> list[Made]:
         """Rule 6: a stop exit for an open position whose mid crossed its stop price."""
         sym = it.symbol
         h = self.account.holdings.get(sym)
@@ -497,20 +487,20 @@ class ExecutionState:
                                   self.options.route.get(sym, "all"))
         return [self._event(t, sym, event)]
 
-    def _decide(self, t: int, it: StrategySecond, row: TableRow, equity: float,
-                intent: Intent | None = None) -> list[AnyRow]:
+    def _decide(self, t: int, it: StrategySecond, row: DecisionRecord, equity: float,
+                intent: Intent | None = None) -> list[Made]:
         sym = it.symbol
-        action = row.columns["action"]
+        action = row.action
         pending = self.pending.get(sym)
         if pending is not None and pending.decision_s == t:  # a rule's exit or close this second: cancels only
             orders = intent.orders if intent is not None and intent.orders is not None else ()
-            kept: list[AnyRow] = [self._with_reason(row, pending.reason)] if action != "HOLD" or orders else [row]
+            kept: list[Made] = [self._with_reason(row, pending.reason)] if action != "HOLD" or orders else [row]
             for req in orders:
                 if isinstance(req, Cancel):
                     kept.extend(self._request(t, it, req, equity))
             return kept
         if intent is not None and intent.orders is not None:  # orders instead of the target
-            placed: list[AnyRow] = [row]
+            placed: list[Made] = [row]
             for req in intent.orders:
                 placed.extend(self._request(t, it, req, equity))
             return placed
@@ -532,7 +522,7 @@ class ExecutionState:
         order = OrderCheck(sym, t, qty, reducing_part(pos, qty), pos, mid, it.quality, self.halted is not None,
                            len(recent), equity, it)
         sent, events = apply_rules(order, self.options.rules or pre_trade_rules(self.options.limits))
-        out: list[AnyRow] = [self._event(t, sym, e) for e in events]
+        out: list[Made] = [self._event(t, sym, e) for e in events]
         if sent == 0:
             out.append(self._with_reason(row, events[-1].rule))
             return out
@@ -545,10 +535,10 @@ class ExecutionState:
         return out
 
     # -- orders beyond the market order (EXECUTION.md "Limit, stop and cancel orders") -----------
-    def _refuse(self, t: int, sym: str, req: OrderRequest, reason: str, order_id: str | None = None) -> list[AnyRow]:
+    def _refuse(self, t: int, sym: str, req: OrderRequest, reason: str, order_id: str | None = None) -> list[Made]:
         """A request that is not sent: a `risk_events` row (rule `order`) naming why, and an
         `orders` row (rejected) for an order."""
-        out: list[AnyRow] = [self._event(t, sym, RiskEvent("order", 0.0, 0.0, "refused", detail=reason[:500]))]
+        out: list[Made] = [self._event(t, sym, RiskEvent("order", 0.0, 0.0, "refused", detail=reason[:500]))]
         if not isinstance(req, Cancel):
             side = req.side if req.side in ("buy", "sell") else "buy"
             client = req.client_id if isinstance(req.client_id, str) else None
@@ -565,7 +555,7 @@ class ExecutionState:
         n = sum(1 for k in self.touched if k.startswith(f"{sym}:{t}:o"))
         return f"{sym}:{t}:o{n}"
 
-    def _request(self, t: int, it: StrategySecond, req: OrderRequest, equity: float) -> list[AnyRow]:
+    def _request(self, t: int, it: StrategySecond, req: OrderRequest, equity: float) -> list[Made]:
         """One order request of a strategy at its decision second t: checked, sized by the
         risk rules (a limit order's full quantity; resting quantity counts as filled), and made
         a working order (created at t+1), or refused with its reason."""
@@ -621,7 +611,7 @@ class ExecutionState:
         check = OrderCheck(sym, t, qty, reducing_part(eff, qty), eff, mid, it.quality, self.halted is not None,
                            len(recent), equity, it)
         sent, events = apply_rules(check, o.rules or pre_trade_rules(o.limits))
-        out: list[AnyRow] = [self._event(t, sym, e) for e in events]
+        out: list[Made] = [self._event(t, sym, e) for e in events]
         order_id = self._order_id(sym, t, req.client_id)
         if sent == 0:
             return out + self._refuse(t, sym, req, events[-1].rule, order_id)[1:]
@@ -640,7 +630,7 @@ class ExecutionState:
         self.touched[order_id] = w
         return out
 
-    def _work_orders(self, t: int, items: dict[str, StrategySecond], out: list[AnyRow]) -> set[str]:
+    def _work_orders(self, t: int, items: dict[str, StrategySecond], out: list[Made]) -> set[str]:
         """Second t on the simulated venue, for every working order in the order it was made:
         resting limit orders fill by the trades of t and the book at its end, stops trigger,
         orders due at t arrive (a market order walks; a limit order takes what it crosses
@@ -694,7 +684,7 @@ class ExecutionState:
         return VenueLevels(lv.bid_prices / rate, lv.bid_sizes, lv.ask_prices / rate, lv.ask_sizes), rate
 
     def _book(self, o: WorkingOrder, t: int, venue: str, price: float, qty: float, liquidity: str,
-              rate: float | None, out: list[AnyRow], slice_no: int) -> None:
+              rate: float | None, out: list[Made], slice_no: int) -> None:
         """One fill of a working order: the account, the order and a `fills` row."""
         fee_model = self.options.fee_model
         assert fee_model is not None
@@ -702,11 +692,11 @@ class ExecutionState:
         fee = fee_model.fee(sl)
         self.account.fill(o.symbol, o.sign * qty, price, fee)
         o.add_fill(qty, price, fee)
-        out.append(fill_row(t * NS, o.symbol, venue, {}, o.side, qty, price, fee, rate, o.order_id, o.decision_s,
-                            slice_no, liquidity,
-                            float(t - o.arrival_s) if liquidity == "maker" and o.arrival_s is not None else None))
+        out.append(fill_record(t, o.symbol, venue, self.options.run, o.side, qty, price, fee, rate, o.order_id,
+                               o.decision_s, slice_no, liquidity,
+                               float(t - o.arrival_s) if liquidity == "maker" and o.arrival_s is not None else None))
 
-    def _walk(self, o: WorkingOrder, t: int, tops: BookTops | None, out: list[AnyRow]) -> None:
+    def _walk(self, o: WorkingOrder, t: int, tops: BookTops | None, out: list[Made]) -> None:
         """A market order (or a triggered stop, on its venue) at its arrival second."""
         books = tops.venues if tops is not None else {}
         rates = tops.rates if tops is not None else {}
@@ -723,7 +713,7 @@ class ExecutionState:
         elif o.type == "market":
             o.status = "filled"
 
-    def _arrive(self, o: WorkingOrder, t: int, tops: BookTops | None, out: list[AnyRow]) -> None:
+    def _arrive(self, o: WorkingOrder, t: int, tops: BookTops | None, out: list[Made]) -> None:
         """A limit or stop order reaches its venue at the end of second t."""
         o.arrival_s = t
         if o.type == "stop":
@@ -760,7 +750,7 @@ class ExecutionState:
                    and abs(w.venue_price - p) <= 1e-12 * abs(p))
         o.ahead = self.options.queue.start(o.level_size) + mine
 
-    def _rest(self, o: WorkingOrder, t: int, tops: BookTops | None, out: list[AnyRow]) -> None:
+    def _rest(self, o: WorkingOrder, t: int, tops: BookTops | None, out: list[Made]) -> None:
         """A resting limit order through second t: its trades, then its book at the end."""
         levels, rate = self._levels(o, tops)
         trades = tops.trades.get(o.venue or "") if tops is not None else None
@@ -784,9 +774,9 @@ class ExecutionState:
             return False
         return price >= o.stop_price if o.side == "buy" else price <= o.stop_price
 
-    def _cancel_all(self, t: int, rule: str) -> list[AnyRow]:
+    def _cancel_all(self, t: int, rule: str) -> list[Made]:
         """The kill switch: every working order is cancelled at once, a `risk_events` row each."""
-        out: list[AnyRow] = []
+        out: list[Made] = []
         for o in self.working.values():
             if o.open:
                 o.status, o.note = "cancelled", rule
@@ -795,28 +785,25 @@ class ExecutionState:
                                                               f"order {o.order_id}")))
         return out
 
-    def _order_rows(self, t: int) -> list[AnyRow]:
+    def _order_rows(self, t: int) -> list[Made]:
         """One `orders` row per order whose state or filled quantity changed at t; the ended
         ones leave the book."""
-        out: list[AnyRow] = []
+        out: list[Made] = []
         for oid, o in self.touched.items():
-            out.append(order_row(t * NS, o.symbol, {}, oid, o.decision_s, o.note or o.reason, o.route, o.side, o.qty,
-                                 o.filled, o.notional, o.fees, o.status, o.type, o.price, o.stop_price, o.venue,
-                                 o.client_id))
+            out.append(OrderRecord(self.options.run, o.symbol, t, oid, o.decision_s, o.note or o.reason, o.route,
+                                   o.side, o.qty, o.filled, o.notional, o.fees, o.status, o.type, o.price,
+                                   o.stop_price, o.venue, o.client_id))
             if not o.open:
                 self.working.pop(oid, None)
         self.touched.clear()
         return out
 
     @staticmethod
-    def _with_reason(row: TableRow, reason: str) -> TableRow:
-        return replace(row, columns={**row.columns, "reason": reason})
+    def _with_reason(row: DecisionRecord, reason: str) -> DecisionRecord:
+        return replace(row, reason=reason)
 
-    @staticmethod
-    def _event(t: int, symbol: str, e: RiskEvent) -> TableRow:
-        return TableRow(RISK_EVENTS.name, t * NS, {"symbol": symbol, "rule": e.rule}, {
-            "action": e.action, "value": e.value, "threshold": e.threshold, "qty_before": e.qty_before,
-            "qty_after": e.qty_after, "detail": e.detail})
+    def _event(self, t: int, symbol: str, e: RiskEvent) -> RiskEventRecord:
+        return RiskEventRecord(self.options.run, symbol, t, e)
 
     # -- the operator's view -------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -891,14 +878,9 @@ class ExecutionLogic(StatefulBatchLogic):
         if self.state is None:
             self._start(values[0][0])
         self._poll()
-        items: list[StrategySecond] = []
-        rest: list = []
-        for _, batch in values:
-            for x in batch:
-                (items if type(x) is StrategySecond else rest).append(x)
-        rest.extend(self.state.add(items))
+        out = self.state.add([x for _, batch in values for x in batch])
         self._report()
-        return ([rest] if rest else []), StatefulBatchLogic.RETAIN
+        return ([out] if out else []), StatefulBatchLogic.RETAIN
 
     def on_eof(self) -> tuple[list, bool]:
         if self.state is None:
@@ -911,29 +893,20 @@ class ExecutionLogic(StatefulBatchLogic):
         return None if self.state is None else snapshot(self.state)
 
 
-def _unkey(batch: list[tuple[str, list]]) -> list:
-    return [x for _, xs in batch for x in xs]
+def _unkey(batch: list[tuple[str, Seconds[Made]]]) -> list[Seconds[Made]]:
+    return [x for _, x in batch]
 
 
 @operator
-def execution(step_id: str, up: Stream, symbols: SymbolsConfig, options: ExecutionOptions,
-              control_dir: Path | None = None, runs: list[Run] | None = None) -> Stream:
-    """Lists of the step's rows and StrategySecond items -> those rows, and each run's
-    decisions, orders, fills, positions, equity and risk events (one key per run: see
-    above). The rows of the signals-and-models step pass through the first run's key only."""
+def execution(step_id: str, up: Stream[list[StrategySecond]], symbols: SymbolsConfig, options: ExecutionOptions,
+              control_dir: Path | None = None, runs: list[Run] | None = None) -> Stream[Seconds[Made]]:
+    """Lists of StrategySecond records -> each run's decisions, orders, fills, positions,
+    equity and risk events, and its strategies' dead letters (one key per run: see above)."""
     all_runs = runs or [Run(options.run, "strategy", {})]
     keys = [r.run for r in all_runs]
 
-    def to_accounts(batch: list[list]) -> list[tuple[str, tuple[str, list]]]:
-        out: list[tuple[str, tuple[str, list]]] = []
-        for items in batch:
-            if not items:
-                continue
-            out.append((keys[0], (keys[0], items)))
-            if len(keys) > 1:
-                records = [x for x in items if type(x) is StrategySecond]
-                out.extend((k, (k, records)) for k in keys[1:] if records)
-        return out
+    def to_accounts(batch: list[list[StrategySecond]]) -> list[tuple[str, tuple[str, list[StrategySecond]]]]:
+        return [(k, (k, items)) for items in batch if items for k in keys]
 
     keyed = op.flat_map_batch("to_account", up, to_accounts)
     out = op.stateful_batch("execution", keyed, lambda resume: ExecutionLogic(unstamp(resume, step_id), symbols,

@@ -2,15 +2,15 @@
 reads. The decisions are the strategies' (`cobflow.strategy`, made in the account's step,
 `cobflow.operators.execution`, where each strategy sees its position).
 
-`StrategyState` reads the rows of whole seconds (the COB and feature rows, as the features
-step passes them on) and writes:
-- `signals`: the imbalance cross and the liquidity anomaly (the arbitrage signal is made
+`StrategyState` reads `FeatureSecond` records of whole seconds and makes, per symbol-second
+(a `StrategyMade` record, stored as rows by the sinks):
+- signals: the imbalance cross and the liquidity anomaly (the arbitrage signal is made
   where the venue books are, in `CobState`, and read here);
-- `model_outputs`: the best cnn (and dqn) of the checkpoint folder, on seconds whose quality
+- model outputs: the best cnn (and dqn) of the checkpoint folder, on seconds whose quality
   passes `min_quality`, in one batched forward pass per round (`cobflow.models.runtime`),
   only when a strategy of the flow reads models;
-- `prediction_outcomes`: each prediction scored once its horizon has passed; each source's
-  rolling hit rate goes to the strategies with the second;
+- outcomes: each prediction scored once its horizon has passed; each source's rolling hit
+  rate goes to the strategies with the second;
 and hands the account one `StrategySecond` per symbol and second.
 
 It runs under one key for all symbols (`strategy` below), so the models see every symbol in
@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,34 +34,23 @@ from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
 from cobflow.config import PluginSpec, StrategySettings, SymbolsConfig
+from cobflow.deadletter import DeadLetter
 from cobflow.execution.fills import BookTops
 from cobflow.metrics.signals import SOURCES, Signal, SignalSource, signal_problem
 from cobflow.metrics.vectors import CNN_SIZE
 from cobflow.models.dataset import LabelSpec, heatmap_rows
-from cobflow.models.output import ACTIONS, DIRECTIONS
+from cobflow.models.output import ACTIONS
 from cobflow.models.runtime import ModelRunner, ScheduledRunner, SlotOutput, load_runner
-from cobflow.operators.signals import signal_row
 from cobflow.operators.state import stamp, unstamp
 from cobflow.plugins import load_class, validate_params
+from cobflow.records import FeatureSecond, Outcome, Seconds, StrategyBatch, StrategyMade
 from cobflow.strategy import ModelOutput, StrategySecond, plugin_dead_letter
-from cobflow.tables import (
-    COB_BUCKETS,
-    COB_SUMMARY,
-    DATA_QUALITY,
-    FEATURES,
-    MODEL_OUTPUTS,
-    PREDICTION_OUTCOMES,
-    SIGNALS,
-    AnyRow,
-    TableRow,
-)
 
 NS = 1_000_000_000
 KEY = "strategy"
 ROLLING = 100  # outcomes in a source's hit rate
 PRIOR_OUTCOMES = 20  # below this many, a source weighs 0.5
 HEAT_S = 300  # the heatmap's seconds (FEATURES.md)
-WANTED = {DATA_QUALITY.name, COB_SUMMARY.name, COB_BUCKETS.name, FEATURES.name, SIGNALS.name}
 
 
 @dataclass(frozen=True)
@@ -137,8 +127,8 @@ class SymbolStrategy:
         """Every source's hit rate now (a copy: the strategies read it later)."""
         return {src: self.hit_rate(src) for src in self.hits}
 
-    def outcomes(self, s: int, mid: float) -> list[AnyRow]:
-        out: list[AnyRow] = []
+    def outcomes(self, s: int, mid: float) -> list[Outcome]:
+        out: list[Outcome] = []
         h = self.spec.horizon_s
         while self.pending and self.pending[0].second + h <= s:
             p = self.pending.popleft()
@@ -150,9 +140,7 @@ class SymbolStrategy:
             count = self.hit_count.get(p.source, 0) - (int(hits[0]) if len(hits) == ROLLING else 0) + int(hit)
             self.hit_count[p.source] = count
             hits.append(1.0 if hit else 0.0)
-            out.append(TableRow(PREDICTION_OUTCOMES.name, p.second * NS, {"symbol": self.symbol, "source": p.source}, {
-                "direction": p.direction, "confidence": p.confidence, "horizon_s": h, "realized_return_bps": ret,
-                "hit": hit, "rolling_accuracy": count / len(hits)}))
+            out.append(Outcome(p.second, p.source, p.direction, p.confidence, h, ret, hit, count / len(hits)))
         return out
 
 
@@ -163,47 +151,21 @@ class Second:
     symbol: str
     s: int
     quality: float = 0.0
-    summary: dict | None = None
-    buckets: dict | None = None
+    summary: Mapping[str, Any] | None = None
+    buckets: Mapping[str, Any] | None = None
     features: dict | None = None
     signals: list[Signal] = field(default_factory=list)
     tops: BookTops | None = None
+    made: list[Signal] = field(default_factory=list)  # the signals of this step's sources
+    outcomes: list[Outcome] = field(default_factory=list)
 
 
-def seconds_of(rows: list) -> list[Second]:
-    """The seconds of these rows, each symbol's in time order. Rows are matched to their
-    second by symbol and ts: the features step puts its rows after a batch's COB rows."""
-    out: list[Second] = []
-    by_key: dict[tuple[str, int], Second] = {}
-    for r in rows:
-        if getattr(r, "table", None) == DATA_QUALITY.name:
-            sec = Second(r.symbols["symbol"], r.ts // NS, r.columns["quality"])
-            out.append(sec)
-            by_key[(sec.symbol, sec.s)] = sec
-    for r in rows:
-        if type(r) is BookTops:
-            found = by_key.get((r.symbol, r.s))
-            if found is not None:
-                found.tops = r
-            continue
-        name = getattr(r, "table", None)
-        if name not in WANTED or name == DATA_QUALITY.name:
-            continue
-        found = by_key.get((r.symbols["symbol"], int(r.ts) // NS))
-        if found is None:
-            continue
-        sec = found
-        if name == COB_SUMMARY.name:
-            sec.summary = r.columns
-        elif name == COB_BUCKETS.name:
-            sec.buckets = r.columns
-        elif name == FEATURES.name:
-            sec.features = r.columns
-        else:
-            c = r.columns
-            sec.signals.append(Signal(r.symbols["kind"], c["direction"], c["strength"], c["value"],
-                                      c["threshold"], c["detail"]))
-    return out
+def second_of(f: FeatureSecond) -> Second:
+    """The strategy's view of a FeatureSecond (`features`: the features columns users read)."""
+    c, v = f.cob, f.vectors
+    features = None if v is None else {"quality": v.quality.quality, "completeness": v.quality.completeness,
+                                       "freshness": v.quality.freshness, "cnn": v.cnn, "rl": v.rl}
+    return Second(c.symbol, c.s, c.quality.quality, c.summary, c.buckets, features, list(c.signals), c.tops)
 
 
 def signal_sources(symbol: str, strategy: Any, extra: tuple[tuple[type[SignalSource], dict], ...]) -> list[SignalSource]:
@@ -227,15 +189,13 @@ class StrategyState:
             name: SymbolStrategy(name, spec, s.features.min_quality, signal_sources(name, s.strategy, sources))
             for name, s in symbols.symbols.items()}
 
-    def add(self, rows: list) -> list[AnyRow]:
-        """Rows of whole seconds (any symbols, each symbol's in time order) -> the step's rows."""
-        return self.add_seconds(rows)[0]
-
-    def add_seconds(self, rows: list) -> tuple[list, list[Second], dict[tuple[str, int], StrategySecond]]:
-        """`add`, the seconds it read, and the typed record of each second with features."""
-        seconds = seconds_of(rows)
-        records: dict[tuple[str, int], StrategySecond] = {}
-        out: list = []  # rows, and dead letters of plug-ins
+    def add(self, records: list[FeatureSecond]) -> tuple[list[StrategySecond], list[StrategyMade], list[DeadLetter]]:
+        """Seconds of any symbols (each symbol's in time order) -> what a strategy reads of
+        each, what this step made of each (to store), and the dead letters of plug-ins."""
+        seconds = [second_of(f) for f in records]
+        views: list[StrategySecond] = []
+        made: list[StrategyMade] = []
+        dead: list[DeadLetter] = []
         # rounds: the k-th second of each symbol in this batch go through the models together
         queues: dict[str, list[Second]] = {}
         for sec in seconds:
@@ -245,7 +205,7 @@ class StrategyState:
             queues = {sym: q for sym, q in queues.items() if q}
             inputs = {}
             for sym, sec in round_.items():
-                out.extend(self._before(self.symbols[sym], sec))
+                dead.extend(self._before(self.symbols[sym], sec))
                 x = self._model_input(self.symbols[sym], sec)
                 if x is not None:
                     inputs[sym] = x
@@ -253,22 +213,23 @@ class StrategyState:
                 if self.models is not None and inputs else {}
             if self.models is not None and inputs:
                 for kind, e in self.models.take_errors():  # a dead letter per symbol-second it cost
-                    out.extend(plugin_dead_letter("models", f"{kind}.predict", sym, round_[sym].s, e, "model")
-                               for sym in sorted(inputs))
+                    dead.extend(plugin_dead_letter("models", f"{kind}.predict", sym, round_[sym].s, e, "model")
+                                for sym in sorted(inputs))
             for sym in sorted(round_):
-                made, rec = self._after(self.symbols[sym], round_[sym], results.get(sym))
-                out.extend(made)
-                if rec is not None:
-                    records[(rec.symbol, rec.s)] = rec
-        return out, seconds, records
+                sec = round_[sym]
+                calls, view = self._after(self.symbols[sym], sec, results.get(sym))
+                views.append(view)
+                m = StrategyMade(sym, sec.s, tuple(sec.made), calls, tuple(sec.outcomes))
+                if m:
+                    made.append(m)
+        return views, made, dead
 
-    def _before(self, st: SymbolStrategy, sec: Second) -> list:
-        """The second's signals (rows, and dead letters of a user's source that raised) and outcomes."""
-        out: list = []
+    def _before(self, st: SymbolStrategy, sec: Second) -> list[DeadLetter]:
+        """The second's signals and outcomes (on `sec`); dead letters of a user's source that raised."""
+        dead: list[DeadLetter] = []
         summ = sec.summary
         if summ is None:
-            return out
-        ts = sec.s * NS
+            return dead
         for source in st.sources:
             try:
                 sig = source.on_second(sec.s, summ, sec.features)
@@ -278,54 +239,45 @@ class StrategyState:
             except Exception as e:  # a user's source costs its own signal of the second, never the flow
                 if type(source) in SOURCES:
                     raise
-                out.append(plugin_dead_letter("signals", f"{type(source).__name__}.on_second", st.symbol, sec.s, e,
-                                              "signal"))
+                dead.append(plugin_dead_letter("signals", f"{type(source).__name__}.on_second", st.symbol, sec.s, e,
+                                               "signal"))
                 sig = None
             if sig is not None:
                 sec.signals.append(sig)
-                out.append(signal_row(st.symbol, ts, sig))
+                sec.made.append(sig)
         mid = summ.get("mid")
         if mid is not None and mid > 0:
-            out.extend(st.outcomes(sec.s, mid))
+            sec.outcomes.extend(st.outcomes(sec.s, mid))
         if sec.features is not None and sec.buckets is not None:
             st.remember(sec.s, np.asarray(sec.features["cnn"], np.float32),
                         np.asarray(sec.buckets["bid_qty"], np.float64), np.asarray(sec.buckets["ask_qty"], np.float64))
-        return out
+        return dead
 
     def _model_input(self, st: SymbolStrategy, sec: Second) -> tuple | None:
         if self.models is None or sec.features is None or sec.buckets is None or sec.quality < st.min_quality:
             return None
         return st.model_inputs(sec.s, np.asarray(sec.features["rl"], np.float64))
 
-    def _after(self, st: SymbolStrategy, sec: Second, result: SlotOutput | None) -> tuple[list[AnyRow],
-                                                                                        StrategySecond | None]:
-        """The model outputs of the second and its typed record (None: no features, no call)."""
-        if sec.features is None:
-            return [], None
-        ts = sec.s * NS
-        out: list[AnyRow] = []
+    def _after(self, st: SymbolStrategy, sec: Second, result: SlotOutput | None) -> tuple[tuple[ModelOutput, ...],
+                                                                                        StrategySecond]:
+        """The model outputs of the second and what a strategy reads of it (without features:
+        its mid and books alone, for the account's fills and marks)."""
         mid = (sec.summary or {}).get("mid")
+        if sec.features is None:
+            return (), StrategySecond(sec.symbol, sec.s, sec.quality, mid, sec.summary, None, tops=sec.tops)
         calls: list[ModelOutput] = []
         predictions: list[tuple[str, int, float]] = []
         if result is not None and self.models is not None and result.direction_probs is not None:
             p = result.direction_probs
             k = int(np.argmax(p))
-            out.append(TableRow(MODEL_OUTPUTS.name, ts, {"symbol": st.symbol, "model_type": "cnn",
-                                                         "model_name": result.cnn_name}, {
-                "confidence": float(p[k]), "action": None, "action_confidence": None, "direction": DIRECTIONS[k],
-                "direction_confidence": float(p[k]), "probabilities": p.astype(np.float64),
-                "pivots": np.asarray(result.pivots).reshape(-1).astype(np.float64)}))
-            calls.append(ModelOutput("cnn", result.cnn_name, float(p[k]), p, direction=k - 1))
+            calls.append(ModelOutput("cnn", result.cnn_name, float(p[k]), p, direction=k - 1,
+                                     pivots=np.asarray(result.pivots)))
             predictions.append(("cnn", k - 1, float(p[k])))
             if result.q is not None:
                 q = result.q.astype(np.float64)
                 soft = np.exp(q - q.max())
                 soft /= soft.sum()
                 a = int(np.argmax(q))
-                out.append(TableRow(MODEL_OUTPUTS.name, ts, {"symbol": st.symbol, "model_type": "dqn",
-                                                             "model_name": result.dqn_name}, {
-                    "confidence": float(soft[a]), "action": ACTIONS[a], "action_confidence": float(soft[a]),
-                    "direction": None, "direction_confidence": None, "probabilities": soft, "pivots": np.zeros(0)}))
                 calls.append(ModelOutput("dqn", result.dqn_name, float(soft[a]), soft, action=ACTIONS[a]))
                 sign = {0: 1, 1: -1, 2: 0}[a]
                 if sign:  # a dqn HOLD makes no call on the direction
@@ -333,10 +285,6 @@ class StrategyState:
                 st.position = {0: 1.0, 1: -1.0}.get(a, st.position)
         for m in result.extra if result is not None and self.models is not None else ():
             k = m.direction + 1 if m.direction is not None else int(np.argmax(m.probabilities))
-            out.append(TableRow(MODEL_OUTPUTS.name, ts, {"symbol": st.symbol, "model_type": m.kind, "model_name": m.name}, {
-                "confidence": m.confidence, "action": None, "action_confidence": None, "direction": DIRECTIONS[k],
-                "direction_confidence": m.confidence, "probabilities": np.asarray(m.probabilities, np.float64),
-                "pivots": np.zeros(0)}))
             calls.append(m)
             predictions.append((m.kind, k - 1, m.confidence))
         for sig in sec.signals:
@@ -344,8 +292,8 @@ class StrategyState:
                 predictions.append((sig.kind, sig.direction, sig.strength))
         if mid is not None and mid > 0:
             st.pending.extend(Pending(sec.s, src, d, c, mid) for src, d, c in predictions)
-        return out, StrategySecond(sec.symbol, sec.s, sec.quality, mid, sec.summary, sec.features,
-                                   tuple(sec.signals), tuple(calls), st.hit_rates(), sec.tops)
+        return tuple(calls), StrategySecond(sec.symbol, sec.s, sec.quality, mid, sec.summary, sec.features,
+                                            tuple(sec.signals), tuple(calls), st.hit_rates(), sec.tops)
 
 
 def signal_classes(specs: tuple[PluginSpec, ...]) -> tuple[tuple[type[SignalSource], dict], ...]:
@@ -353,23 +301,9 @@ def signal_classes(specs: tuple[PluginSpec, ...]) -> tuple[tuple[type[SignalSour
     return tuple((load_class(p.use, SignalSource, "signal source"), dict(p.params)) for p in specs)
 
 
-def for_execution(made: list[AnyRow], seconds: list[Second], records: dict[tuple[str, int], StrategySecond]) -> list:
-    """The step's rows, and a StrategySecond for each second (the account reads those; a
-    second without features has one too: its fills and marks)."""
-    out: list = list(made)
-    for sec in seconds:
-        rec = records.get((sec.symbol, sec.s))
-        if rec is None:
-            rec = StrategySecond(sec.symbol, sec.s, sec.quality, (sec.summary or {}).get("mid"), sec.summary, None,
-                                 tops=sec.tops)
-        out.append(rec)
-    return out
-
-
 class StrategyLogic(StatefulBatchLogic):
     def __init__(self, state: StrategyState | None, symbols: SymbolsConfig, options: StrategyOptions,
-                 execution: bool = False, models: bool = True) -> None:
-        self.execution = execution
+                 models: bool = True) -> None:
         runner = load_runner(options.models_dir, list(symbols.symbols), options.kinds, options.spec) if models else None
         if state is None:
             spec: LabelSpec = runner.spec if runner is not None else options.spec
@@ -379,12 +313,11 @@ class StrategyLogic(StatefulBatchLogic):
             state.models = runner  # modules are not kept in the store
         self.state = state
 
-    def on_batch(self, values: list[list]) -> tuple[list, bool]:
-        rows = [r for batch in values for r in batch]
-        made, seconds, records = self.state.add_seconds(rows)
-        if self.execution:
-            made = for_execution(made, seconds, records)
-        return ([made] if made else []), StatefulBatchLogic.RETAIN
+    def on_batch(self, values: list[list[FeatureSecond]]) -> tuple[list, bool]:
+        views, made, dead = self.state.add([r for batch in values for r in batch])
+        if not views and not made and not dead:
+            return [], StatefulBatchLogic.RETAIN
+        return [StrategyBatch(views, Seconds(made, dead))], StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> tuple[int, Any]:
         models, self.state.models = self.state.models, None
@@ -394,26 +327,23 @@ class StrategyLogic(StatefulBatchLogic):
             self.state.models = models
 
 
-def _to_strategy(batch: list[tuple[str, list]]) -> list[tuple[str, list]]:
-    picked = [[r for r in rows if getattr(r, "table", None) in WANTED or type(r) is BookTops] for _, rows in batch]
-    return [(KEY, rows) for rows in picked if rows]
+def _to_strategy(batch: list[tuple[str, Seconds]]) -> list[tuple[str, list[FeatureSecond]]]:
+    """The seconds of every symbol, to the one key (the bars still open at the end of a
+    finite input are no second)."""
+    picked = [[r for r in x.records if type(r) is FeatureSecond] for _, x in batch]
+    return [(KEY, records) for records in picked if records]
 
 
-def _unkey(batch: list[tuple[str, list]]) -> list:
-    return [x for _, xs in batch for x in xs]
-
-
-def _values_lists(batch: list[tuple[str, list]]) -> list[list]:
-    return [xs for _, xs in batch]
+def _values(batch: list[tuple[str, StrategyBatch]]) -> list[StrategyBatch]:
+    return [x for _, x in batch]
 
 
 @operator
-def strategy(step_id: str, up: Stream, symbols: SymbolsConfig, options: StrategyOptions,
-             execution: bool = False, models: bool = True) -> Stream:
-    """Keyed lists of the rows of whole seconds -> the step's rows (one key: see above).
-    `execution`: lists of them with a StrategySecond per second (cobflow.operators.execution).
-    `models=False`: no strategy reads models; none is loaded or run."""
+def strategy(step_id: str, up: Stream[tuple[str, Seconds]], symbols: SymbolsConfig, options: StrategyOptions,
+             models: bool = True) -> Stream[StrategyBatch]:
+    """Keyed Seconds of FeatureSecond records -> a StrategyBatch per batch (one key: see
+    above). `models=False`: no strategy reads models; none is loaded or run."""
     keyed = op.flat_map_batch("to_strategy", up, _to_strategy)
     out = op.stateful_batch("strategy", keyed, lambda resume: StrategyLogic(unstamp(resume, step_id), symbols,
-                                                                            options, execution, models))
-    return op.flat_map_batch("unkey", out, _unkey if not execution else _values_lists)
+                                                                            options, models))
+    return op.flat_map_batch("unkey", out, _values)

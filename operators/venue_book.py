@@ -20,7 +20,7 @@ from cobflow.connectors.base import BookSyncBase
 from cobflow.deadletter import DeadLetter
 from cobflow.operators.parse import Parsed, apply_to_book
 from cobflow.operators.state import snapshot, unstamp
-from cobflow.tables import BOOK_HEALTH, TOP_OF_BOOK, TableRow
+from cobflow.records import Seconds, VenueSecond, VenueTop
 
 NS = 1_000_000_000
 #: A silence longer than this (an outage, a replay spanning days) is not filled with
@@ -42,7 +42,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class VenueBookLogic(StatefulBatchLogic[Parsed | DeadLetter, TableRow | DeadLetter, VenueBookState]):
+class VenueBookLogic(StatefulBatchLogic[Parsed | DeadLetter, Seconds[VenueSecond], VenueBookState]):
     def __init__(self, state: VenueBookState | None, idle_timeout: float | None) -> None:
         self.state = state
         self.idle_timeout = timedelta(seconds=idle_timeout) if idle_timeout else None
@@ -56,7 +56,8 @@ class VenueBookLogic(StatefulBatchLogic[Parsed | DeadLetter, TableRow | DeadLett
         st = self.state
         if st is None:
             st = self.state = self._init_state(values[0])
-        out: list[TableRow | DeadLetter] = []
+        out: list[VenueSecond] = []
+        dead: list[DeadLetter] = []
         sync = st.sync
         for item in values:
             second = item.raw.ts_recv // NS
@@ -65,53 +66,39 @@ class VenueBookLogic(StatefulBatchLogic[Parsed | DeadLetter, TableRow | DeadLett
             elif second > st.next_second:
                 self._close_until(second, out)
             st.open = True
-            out.extend(apply_to_book(sync, item)[1])
+            dead.extend(apply_to_book(sync, item)[1])
         st.last_arrival = _utcnow()
-        return out, StatefulBatchLogic.RETAIN
+        return _one(out, dead), StatefulBatchLogic.RETAIN
 
-    def _close_until(self, second: int, out: list) -> None:
-        """Emit rows for every second from next_second up to (excluding) `second`."""
+    def _close_until(self, second: int, out: list[VenueSecond]) -> None:
+        """Emit every second from next_second up to (excluding) `second`."""
         st = self.state
         start = st.next_second
         end = min(second, start + MAX_FILL_SECONDS)
         for s in range(start, end):
-            out.extend(self._rows(s))
+            out.append(self._second(s))
         st.next_second = second
         st.open = False
 
-    def _rows(self, second: int) -> list[TableRow]:
+    def _second(self, second: int) -> VenueSecond:
         st = self.state
         sync = st.sync
-        ts = second * NS
-        tags = {"venue": st.venue, "market": st.market}
         health = sync.health.as_dict()
         health["synced"] = sync.synced
-        rows = [TableRow(BOOK_HEALTH.name, ts, tags, health)]
+        top = None
         if sync.synced:
             bid = sync.book.best_bid()
             ask = sync.book.best_ask()
-            rows.append(
-                TableRow(
-                    TOP_OF_BOOK.name,
-                    ts,
-                    tags,
-                    {
-                        "best_bid": bid[0] if bid else None,
-                        "best_bid_qty": bid[1] if bid else None,
-                        "best_ask": ask[0] if ask else None,
-                        "best_ask_qty": ask[1] if ask else None,
-                        "mid": (bid[0] + ask[0]) / 2 if bid and ask else None,
-                    },
-                )
-            )
-        return rows
+            top = VenueTop(bid[0] if bid else None, bid[1] if bid else None, ask[0] if ask else None,
+                           ask[1] if ask else None, (bid[0] + ask[0]) / 2 if bid and ask else None)
+        return VenueSecond(st.venue, st.market, second, health, top)
 
-    def _close_open_second(self) -> list:
-        out: list = []
+    def _close_open_second(self) -> list[Seconds[VenueSecond]]:
+        out: list[VenueSecond] = []
         st = self.state
         if st is not None and st.open:
             self._close_until(st.next_second + 1, out)
-        return out
+        return _one(out, [])
 
     def on_eof(self) -> tuple[list, bool]:
         return self._close_open_second(), StatefulBatchLogic.RETAIN
@@ -133,12 +120,16 @@ class VenueBookLogic(StatefulBatchLogic[Parsed | DeadLetter, TableRow | DeadLett
         return snapshot(self.state)
 
 
+def _one(seconds: list[VenueSecond], dead: list[DeadLetter]) -> list[Seconds[VenueSecond]]:
+    return [Seconds(seconds, dead)] if seconds or dead else []
+
+
 @operator
 def venue_books(
     step_id: str,
     up: Stream[tuple[str, Parsed | DeadLetter]],
     idle_timeout: float | None = None,
-) -> Stream[TableRow | DeadLetter]:
+) -> Stream[Seconds[VenueSecond]]:
     """Keep each venue market's book in sync; emit its top of book and health per second.
 
     `idle_timeout` (live mode) closes a silent market's open second after that many

@@ -40,3 +40,20 @@ def run_cob(messages, symbols, workers: int = 1, features: bool = True, strategy
     else:
         cluster_main(flow, [], 0, worker_count_per_proc=workers)
     return as_rows(out), dlq
+
+
+def account_rows(made) -> list:
+    """An account's output (Seconds of records and dead letters) as rows, dead letters last."""
+    from cobflow.dataflows.sinks.rows import rows_of
+
+    return rows_of(made.records) + list(made.dead)
+
+
+def add(state, items) -> list:
+    """ExecutionState.add, as rows."""
+    return account_rows(state.add(list(items)))
+
+
+def flush(state) -> list:
+    """ExecutionState.flush, as rows."""
+    return account_rows(state.flush())

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -216,7 +218,7 @@ class SecondInput:
     """What a second's vectors are made of: its rows (METRICS.md) and what came before."""
 
     second: int
-    summary: dict | None  # cob_summary columns
+    summary: Mapping[str, Any] | None  # cob_summary values
     buckets: np.ndarray | None  # (6, 41): BUCKET_ROWS of cob_buckets, offsets -20..+20
     flow_ratio: float | None  # order_flow ALL aggressive_buy_ratio of the second
     bar_1s: tuple[float, float, float] | None  # (volume, buy_volume, sell_volume) of the second's 1s ALL bar

@@ -20,7 +20,9 @@ from cobflow.operators.execution import ExecutionLogic, ExecutionOptions
 from cobflow.operators.execution import ExecutionState as Account_
 from cobflow.operators.state import unstamp
 from cobflow.operators.strategies import Run
+from cobflow.records import CobSecond
 from cobflow.strategy import Context, Intent, Strategy, StrategySecond
+from tests.rowtools import account_rows, add, flush
 from tests.unit.test_cob_flow import CRAFTED, T0
 from tests.unit.test_cob_flow import SYMBOLS as CRAFTED_SYMBOLS
 
@@ -72,7 +74,7 @@ RUN = [Run("paper", "test", {"X": (Scripted, None)})]
 
 
 def run(state: ExecutionState, items) -> list:
-    return state.add(list(items)) + state.flush()
+    return add(state, items) + flush(state)
 
 
 def of(rows, table):
@@ -133,7 +135,7 @@ def test_a_venue_unsynced_at_the_end_of_s_plus_1_is_left_out_of_its_books():
     st = CobState("TEST-USD", spec.venues, spec.bucket, book_notional=1e6)
     st.add_raw(list(CRAFTED))
     rows, _ = st.close(None, final=True)
-    tops = {t.s - T0: t for t in rows if type(t) is BookTops}
+    tops = {sec.s - T0: sec.tops for sec in rows if isinstance(sec, CobSecond) and sec.tops is not None}
     assert sorted(tops[0].venues) == ["binance", "bybit"] and sorted(tops[1].venues) == ["bybit"]
     # bybit at the end of T0+1: bid 100.5 x 3, asks 100.8 x 2 and 101.5 x 1 (its delta at T0+1.3)
     by = tops[1].venues["bybit"]
@@ -198,10 +200,10 @@ def test_equity_marks_at_the_last_known_mid_on_a_second_without_one():
 
 def test_equity_counts_every_symbol_and_waits_for_all_of_them():
     st = ExecutionState(["X", "Y"], options())
-    out = st.add([second("X", 10, 100.0, "BUY"), second("X", 11, 100.0), second("X", 12, 100.0)])
+    out = add(st, [second("X", 10, 100.0, "BUY"), second("X", 11, 100.0), second("X", 12, 100.0)])
     assert out == []  # Y has delivered nothing: no second of the account can be worked yet
     y_book = {"a": levels([(49.9, 1000)], [(50.1, 1000)])}
-    out = st.add([second("Y", 10, 50.0, "SELL"), second("Y", 11, 51.0, books=y_book)])
+    out = add(st, [second("Y", 10, 50.0, "SELL"), second("Y", 11, 51.0, books=y_book)])
     assert [r.ts // NS for r in of(out, "equity")] == [10, 11]
     [e11] = [r.columns for r in of(out, "equity") if r.ts == 11 * NS]
     # X: 100 bought at 100.1; Y: target at mid 50 is 200 units, sold at 49.9
@@ -286,7 +288,7 @@ def test_rule_7_a_drawdown_breach_closes_everything_and_halts_until_resumed():
     # risk 0.25 with a far stop (50%): target at mid 100 = 100000 x 0.25 / (0.5 x 100) = 500
     lim = RiskLimits(0.25, 0.5, 50_000.0, 50_000.0, 10, 0.005, 0.5, 0.5)
     st = ExecutionState(["X"], options(limits=lim))
-    rows = st.add([second("X", 10, 100.0, "BUY"), second("X", 11, 100.0), second("X", 12, 99.0, "BUY"),
+    rows = add(st, [second("X", 10, 100.0, "BUY"), second("X", 11, 100.0), second("X", 12, 99.0, "BUY"),
                    second("X", 13, 99.0, "BUY"), second("X", 14, 99.0)])
     # 500 bought at 100.1 (fee 50.05): equity(11) = 99,899.95 (0.1% under the start, the peak);
     # equity(12) at mid 99 = 99,399.95: a drawdown of 0.60005% >= 0.5%
@@ -304,7 +306,7 @@ def test_rule_7_a_drawdown_breach_closes_everything_and_halts_until_resumed():
     assert st.halted == "max_drawdown_pct"
     # an operator resumes: the next BUY goes through again
     st.commands.append("resume")
-    rows = st.add([second("X", 15, 99.0, "BUY"), second("X", 16, 99.0)])
+    rows = add(st, [second("X", 15, 99.0, "BUY"), second("X", 16, 99.0)])
     assert [r.columns["action"] for r in of(rows, "risk_events")] == ["resumed"]
     assert [o.columns["reason"] for o in of(rows, "orders")] == ["decision"]
 
@@ -313,13 +315,13 @@ def test_a_reducing_order_passes_while_halted():
     st = ExecutionState(["X"], options(shorting={"X": False}, min_notional=10.0))
     run(st, [second("X", 10, 100.0, "BUY"), second("X", 11, 100.0)])
     st.commands.append("halt")
-    rows = st.add([second("X", 12, 100.0, "BUY"), second("X", 13, 100.0, "SELL"), second("X", 14, 100.0)])
+    rows = add(st, [second("X", 12, 100.0, "BUY"), second("X", 13, 100.0, "SELL"), second("X", 14, 100.0)])
     # BUY at 12: within 10 of notional of the target (sized on equity(12)): no order; SELL
     # at 13 without shorting = flat: a reduction
     assert [(o.columns["reason"], o.columns["side"], o.columns["qty"]) for o in of(rows, "orders")] == [
         ("decision", "sell", 100.0)]
     assert events(rows)[0][2:] == ("halted", "halted")
-    rows = st.add([second("X", 15, 100.0, "BUY"), second("X", 16, 100.0)])
+    rows = add(st, [second("X", 15, 100.0, "BUY"), second("X", 16, 100.0)])
     assert reasons(rows)[15] == "halted" and not of(rows, "orders")
 
 
@@ -331,7 +333,7 @@ def test_rule_8_daily_loss_closes_everything_and_halts_until_the_next_utc_day():
     seq = [second("X", end, 100.0, "BUY"), second("X", end + 1, 100.0), second("X", end + 2, 99.0, "BUY"),
            second("X", end + 3, 99.0), second("X", end + 4, 99.0, "BUY"), second("X", d0 + DAY, 99.0, "BUY"),
            second("X", d0 + DAY + 1, 99.0)]
-    rows = st.add(seq)
+    rows = add(st, seq)
     ev = [(t - d0, rule, act) for t, _, rule, act in events(rows)]
     assert ev == [(DAY - 3, "daily_loss_pct", "close_all"), (DAY - 1, "halted", "refused"),
                   (DAY, "daily_loss_pct", "resumed")]
@@ -356,7 +358,7 @@ def test_the_halt_survives_a_restart_from_the_recovery_store(tmp_path):
     again = ExecutionLogic(unstamp(stored, "execution"), CONFIG, options(), tmp_path, RUN)
     assert again.state.halted == "operator"
     out = again.on_batch([("paper", [second("X", 11, 100.0, "BUY"), second("X", 12, 100.0)])])[0]
-    rows = [r for batch in out for r in batch]
+    rows = [r for made in out for r in account_rows(made)]
     assert reasons(rows)[11] == "halted" and not of(rows, "orders")
     assert [e[2:] for e in events(rows)] == [("halted", "refused")]  # the old command is not applied twice
 

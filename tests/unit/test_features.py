@@ -285,17 +285,16 @@ def test_rows_after_the_last_whole_second_are_left_alone():
     """At a finite input's end (and again when a flow resumes there from its recovery store)
     the consolidated book shows its still-open bars after the last second's rows, outside any
     second: the features step skips them (it raised KeyError on them)."""
-    from cobflow.operators.features import new_feature_state
-    from cobflow.tables import DATA_QUALITY, OHLCV, TableRow
+    from cobflow.metrics.trades import Bar
+    from cobflow.operators.features import FeatureLogic
+    from cobflow.records import CobSecond, FeatureSecond, OpenBars, Quality, Seconds
 
     cfg = SymbolsConfig.model_validate({"symbols": {"BTC-USD": {"bucket": 10, "venues": {"binance": "BTC-USDT"}}}})
-    st = new_feature_state(cfg, "BTC-USD")
-    s = 1_700_000_000 * 1_000_000_000
-    quality = TableRow(DATA_QUALITY.name, s, {"symbol": "BTC-USD"},
-                       {"quality": 1.0, "completeness": 1.0, "freshness": 1.0})
-    bar = TableRow(OHLCV.name, s, {"symbol": "BTC-USD", "venue": "ALL", "timeframe": "1m"},
-                   {"open": 1.0, "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0, "buy_volume": 1.0,
-                    "sell_volume": 0.0, "trades": 1, "vwap": 1.0})
-    st.add([quality])
-    st.finish()
-    assert st.add([bar]) == [] and st.finish() == []
+    logic = FeatureLogic(None, cfg)
+    s = 1_700_000_000
+    second = CobSecond("BTC-USD", s, Quality(1.0, 1.0, 1.0, 1, 1, 1))
+    still_open = OpenBars("BTC-USD", (Bar(s, "ALL", "1m", 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1, 1.0),))
+    [out], _ = logic.on_batch([Seconds([second, still_open])])
+    made, passed = out.records
+    assert type(made) is FeatureSecond and made.indicators == () and passed is still_open
+    assert all(len(series) == 0 for series in logic.state.indicators.values())

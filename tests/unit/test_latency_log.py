@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from cobflow.operators.latency import LatencyLog
+from cobflow.dataflows.latency import LatencyLog
 from cobflow.tables import TableRow, TableRows
 
 S = 1_700_000_000_000_000_000

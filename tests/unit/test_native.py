@@ -26,6 +26,7 @@ from cobflow.connectors import get_venue
 from cobflow.connectors.bitfinex import js_number
 from cobflow.connectors.cryptofeed import import_cryptofeed
 from cobflow.connectors.simulator.faults import truncate_frames
+from cobflow.dataflows.sinks.rows import rows_of
 from cobflow.metrics.cob import ConvertedBook, consolidate
 from cobflow.metrics.trades import BarBuilder
 from cobflow.operators.books import native_venue_book
@@ -180,9 +181,9 @@ def cob_rows(msgs: list[RawMessage], monkeypatch, on: bool) -> list:
     for i in range(0, len(msgs), 500):
         st.add_raw([m for m in msgs[i:i + 500] if m.symbol in (None, *spec.venues.values())])
         rows, dead = st.close(st.watermark())
-        out += as_rows(rows) + dead
+        out += as_rows(rows_of(rows)) + dead
     rows, dead = st.close(None, final=True)
-    return out + as_rows(rows) + dead
+    return out + as_rows(rows_of(rows)) + dead
 
 
 def test_the_consolidated_rows_are_the_same_with_the_native_core_on_and_off(monkeypatch):

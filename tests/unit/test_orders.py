@@ -15,6 +15,7 @@ from cobflow.execution.orders import Cancel, Limit, Market, PowerProbQueue, Stop
 from cobflow.execution.risk import RiskLimits
 from cobflow.operators.execution import ExecutionOptions, ExecutionState
 from cobflow.strategy import Context, Intent, Strategy, StrategySecond
+from tests.rowtools import add, flush
 
 NS = 1_000_000_000
 LIMITS = RiskLimits(risk_per_trade=0.001, stop_loss_pct=0.5, max_order_notional=25_000.0,
@@ -64,7 +65,7 @@ def sec(s: int, orders=(), lv: VenueLevels | None = None, tr: VenueTrades | None
 
 def run(items, st: ExecutionState | None = None) -> list:
     st = st or state()
-    return st.add(list(items)) + st.flush()
+    return add(st, items) + flush(st)
 
 
 def of(rows, table):
@@ -267,9 +268,9 @@ def test_a_bad_order_is_refused_with_its_reason_and_the_flow_goes_on(request_, r
 
 def test_the_kill_switch_cancels_every_resting_order_with_a_row_each():
     st = state()
-    rows = st.add([sec(10, [buy_at_p(), Limit("sell", 1.0, 100.1, client_id="s")]), sec(11)])
+    rows = add(st, [sec(10, [buy_at_p(), Limit("sell", 1.0, 100.1, client_id="s")]), sec(11)])
     st.commands.append("halt")
-    rows += st.add([sec(12, tr=trades((99.0, 9.0, SELL)))]) + st.flush()
+    rows += add(st, [sec(12, tr=trades((99.0, 9.0, SELL)))]) + flush(st)
     cancels = [(r.ts // NS, r.symbols["rule"], r.columns["action"], r.columns["detail"]) for r in of(rows, "risk_events")
                if r.columns["action"] == "cancelled"]
     assert cancels == [(12, "halted", "cancelled", "order X:10:b"), (12, "halted", "cancelled", "order X:10:s")]

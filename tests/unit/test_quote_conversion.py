@@ -12,7 +12,8 @@ from cobflow.config import ConfigError, SymbolsConfig, load_symbols
 from cobflow.execution.fills import BookTops
 from cobflow.operators.cob import new_cob_state
 from cobflow.raw import RawMessage
-from tests.rowtools import run_cob
+from cobflow.records import CobSecond
+from tests.rowtools import add, flush, run_cob
 
 S = 1_000_000_000
 T0 = 2_000
@@ -132,7 +133,7 @@ def test_execution_walks_the_converted_books_and_fills_carry_the_rate():
     st = new_cob_state(symbols(RATE), "AAA-USD", book_notional=1e9)
     st.add_raw(MARKET)
     rows, _ = st.close(None, final=True)
-    [tops] = [r for r in rows if isinstance(r, BookTops) and r.s == T0]
+    [tops] = [sec.tops for sec in rows if isinstance(sec, CobSecond) and sec.tops is not None and sec.s == T0]
     assert tops.rates == {"binance": pytest.approx(0.996)}
     assert list(tops.venues["binance"].ask_prices) == [pytest.approx(100.8 * 0.996)]
     assert list(tops.venues["bybit"].ask_prices) == [100.3]
@@ -141,8 +142,8 @@ def test_execution_walks_the_converted_books_and_fills_carry_the_rate():
 
     st = ExecutionState(["X"], options(limits=LIMITS, fees={"binance": 10.0, "bybit": 2.0}))
     book = {"binance": tops.venues["binance"], "bybit": tops.venues["bybit"]}
-    out = st.add([second("X", 10, 100.35, "BUY", books=book),
-                  StrategySecondWithRates("X", 11, 100.35, book, tops.rates)]) + st.flush()
+    out = add(st, [second("X", 10, 100.35, "BUY", books=book),
+                  StrategySecondWithRates("X", 11, 100.35, book, tops.rates)]) + flush(st)
     fills = of(out, "fills")
     assert fills, out
     first = fills[0].columns  # the best ask: bybit's 100.3 < binance's 100.8 x 0.996 = 100.3968
