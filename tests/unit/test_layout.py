@@ -218,3 +218,35 @@ def test_the_venue_lists_derive_from_the_registry():
     assert set(FILE_VENUES.values()) == set(available_venues())
     assert set(load_symbols(ALL_VENUES).venues()) == set(SIMULATED)
     assert list(VENUES) == sorted(VENUES)  # kept sorted for readers; no rule depends on its order
+
+
+#: where a storage row may be made: the sinks' one mapping of records to rows, the table
+#: definitions themselves, and the rows of the pipeline's own tables (a dead letter's, the
+#: Kafka source's consumer lag)
+ROW_MAKERS = {"cobflow.dataflows.sinks.rows", "cobflow.tables", "cobflow.deadletter", "cobflow.consumer_lag"}
+STAGE_LAYERS = ("connectors", "operators and models")
+
+
+def row_violations(files: list[tuple[str, str]]) -> list[str]:
+    """A storage row made outside ROW_MAKERS, and a stage (connectors, operators, models)
+    that imports the table definitions (reads another stage's table by name)."""
+    out = []
+    for module, text in files:
+        tree = ast.parse(text)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id in ("TableRow", "TableRows") and module not in ROW_MAKERS:
+                out.append(f"{module}:{node.lineno} makes a {node.func.id} (rows are made in cobflow.dataflows.sinks.rows)")
+        if layer_of(module) in STAGE_LAYERS:
+            for line, imported, _ in project_imports(tree, module):
+                if imported == "cobflow.tables":
+                    out.append(f"{module}:{line} imports cobflow.tables (a stage reads the record before it)")
+    return out
+
+
+def test_stages_hand_each_other_records_and_rows_are_made_only_in_the_sinks():
+    files = [(module_name(p), p.read_text()) for p in sources()]
+    assert row_violations(files) == []
+    planted = [("cobflow.operators.cob", "from cobflow.tables import COB_SUMMARY\n"),
+               ("cobflow.operators.features", "x = TableRow('features', 0, {}, {})\n")]
+    assert len(row_violations(planted)) == 2
