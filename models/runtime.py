@@ -22,19 +22,10 @@ from cobflow.models.checkpoints import CheckpointStore
 from cobflow.models.dataset import LabelSpec
 from cobflow.models.kinds import ModelKind
 from cobflow.models.loading import load_cnn, load_dqn
+from cobflow.models.output import SlotOutput
 from cobflow.models.registry import kind_class
 from cobflow.models.train import PIVOT_SCALE, Normalised
 from cobflow.strategy import ModelOutput
-
-
-@dataclass
-class SlotOutput:
-    direction_probs: np.ndarray | None  # (3,) down, flat, up (None: no cnn trained)
-    pivots: np.ndarray | None  # (LEVELS, 2): price offset bps, time offset s
-    q: np.ndarray | None  # (3,) BUY, SELL, HOLD
-    cnn_name: str = ""  # the checkpoints that made it
-    dqn_name: str = ""
-    extra: tuple[ModelOutput, ...] = ()  # the other kinds' calls (COBFLOW_MODELS__KINDS)
 
 
 @dataclass

@@ -21,6 +21,7 @@ different symbols interleave (the Kafka mode, the file mode, any number of worke
 from __future__ import annotations
 
 import copy
+import importlib
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -39,8 +40,7 @@ from cobflow.execution.fills import BookTops
 from cobflow.metrics.signals import SOURCES, Signal, SignalSource, signal_problem
 from cobflow.metrics.vectors import CNN_SIZE
 from cobflow.models.dataset import LabelSpec, heatmap_rows
-from cobflow.models.output import ACTIONS
-from cobflow.models.runtime import ModelRunner, ScheduledRunner, SlotOutput, load_runner
+from cobflow.models.output import ACTIONS, RUNTIME, Runner, SlotOutput
 from cobflow.operators.state import stamp, unstamp
 from cobflow.plugins import load_class, validate_params
 from cobflow.records import FeatureSecond, Outcome, Seconds, StrategyBatch, StrategyMade
@@ -180,7 +180,7 @@ def signal_sources(symbol: str, strategy: Any, extra: tuple[tuple[type[SignalSou
 
 
 class StrategyState:
-    def __init__(self, symbols: SymbolsConfig, spec: LabelSpec, models: ModelRunner | ScheduledRunner | None,
+    def __init__(self, symbols: SymbolsConfig, spec: LabelSpec, models: Runner | None,
                  sources: tuple[tuple[type[SignalSource], dict], ...] = ()) -> None:
         """`sources`: the user's signal sources after the built-ins, (class, params) each."""
         self.spec = spec
@@ -304,7 +304,7 @@ def signal_classes(specs: tuple[PluginSpec, ...]) -> tuple[tuple[type[SignalSour
 class StrategyLogic(StatefulBatchLogic):
     def __init__(self, state: StrategyState | None, symbols: SymbolsConfig, options: StrategyOptions,
                  models: bool = True) -> None:
-        runner = load_runner(options.models_dir, list(symbols.symbols), options.kinds, options.spec) if models else None
+        runner = load_runner(options, list(symbols.symbols)) if models else None
         if state is None:
             spec: LabelSpec = runner.spec if runner is not None else options.spec
             state = StrategyState(symbols, spec, runner,
@@ -325,6 +325,15 @@ class StrategyLogic(StatefulBatchLogic):
             return stamp(copy.deepcopy(self.state))  # type: ignore[return-value]
         finally:
             self.state.models = models
+
+
+def load_runner(options: StrategyOptions, symbols: list[str]) -> Runner | None:
+    """The models of the options' checkpoints folder (None: none trained). Their runtime,
+    and torch with it, is loaded by name here: a flow whose strategies read no model never
+    imports torch (start-up and memory)."""
+    runtime = importlib.import_module(RUNTIME)
+    runner: Runner | None = runtime.load_runner(options.models_dir, symbols, options.kinds, options.spec)
+    return runner
 
 
 def _to_strategy(batch: list[tuple[str, Seconds]]) -> list[tuple[str, list[FeatureSecond]]]:

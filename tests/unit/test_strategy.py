@@ -5,6 +5,8 @@ outcomes that say what they are."""
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -145,20 +147,21 @@ def test_outcomes_score_each_prediction_after_its_horizon_by_hand(flow_rows):
         assert r.columns["hit"] == (abs(ret) <= SPEC.dead_zone_bps if d == 0 else d * ret > 0)
 
 
-def test_the_cob_flow_never_loads_torch_the_strategy_flow_does():
+def test_importing_a_flow_or_the_command_loads_no_torch():
+    """torch comes in only where a model runs (below: a flow whose strategies read models)."""
     import subprocess
     import sys
 
     probe = "import sys, {m}; print('torch' in sys.modules)"
-    for module, loads in (("cobflow.dataflows.cob", False), ("cobflow.dataflows.strategy", True)):
+    for module in ("cobflow.dataflows.cob", "cobflow.dataflows.strategy", "cobflow.app.cli", "cobflow.app.backtest"):
         out = subprocess.run([sys.executable, "-c", probe.format(m=module)], capture_output=True, text=True, check=True)
-        assert out.stdout.strip() == str(loads), module
+        assert out.stdout.strip() == "False", module
 
 
 def _decide(state, sym: str, s: int, probs, q=None, quality: float = 1.0):
     """One second through the signals-and-models step with these model outputs, then the
     strategy's call on it (no flow, no torch)."""
-    from cobflow.models.runtime import SlotOutput
+    from cobflow.models.output import SlotOutput
     from cobflow.operators.strategy import Second
     from cobflow.strategy import AccountView, Context
 
@@ -227,3 +230,30 @@ def test_strategy_names_are_checked():
                      "cnn": ["cnn"], "rules": ["imbalance", "arbitrage"],
                      "maker": ["cnn", "dqn", "imbalance", "arbitrage"]}  # combined's calls, worked by limit orders
     assert StrategySettings(name="rules, mypkg.x:Mine").name == "rules,mypkg.x:Mine"
+
+
+def test_a_flow_whose_strategies_read_no_model_never_imports_torch(tmp_path):
+    """The rules strategy reads no model: its flow runs the whole capture without torch in
+    the process (start-up and memory); the models strategy's loads it."""
+    import subprocess
+    import sys
+
+    from cobflow.capture import write_capture
+
+    capture = tmp_path / "in.jsonl"
+    write_capture(capture, sim(20.0, seed=3))
+    script = (
+        "import sys\n"
+        "from bytewax.testing import run_main\n"
+        "from cobflow.config import load_settings\n"
+        "from cobflow.dataflows.strategy import file_flow\n"
+        "settings = load_settings(strategy={'name': sys.argv[3]}, models={'dir': sys.argv[4]})\n"
+        "run_main(file_flow(sys.argv[1], sys.argv[2], 'tests/data/cob_e2e.yaml', settings=settings))\n"
+        "print('torch' in sys.modules)\n")
+    models = seeded_checkpoints(tmp_path / "models", LabelSpec(window_s=10, horizon_s=10))
+    for name, loaded in (("rules", "False"), ("models", "True")):
+        out = subprocess.run([sys.executable, "-c", script, str(capture), str(tmp_path / name), name, str(models)],
+                             capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2],
+                             env={k: v for k, v in os.environ.items() if not k.startswith("COBFLOW_")})
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip().splitlines()[-1] == loaded, name
