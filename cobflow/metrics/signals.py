@@ -14,8 +14,10 @@ The per-second ones are `SignalSource`s (below), the plug-in point for a user's 
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -88,26 +90,78 @@ class ImbalanceCross:
 
 
 class LiquidityAnomaly:
+    """The robust z-score of the second's total book quantity against the last `window_s`
+    seconds: (total - median) / (1.4826 * MAD), MAD the median absolute deviation.
+
+    The window is kept sorted (`ordered`), so the median is read off it and the MAD is the
+    middle of two sorted runs of deviations (below and above the median), found by bisection:
+    O(log n) a second instead of two O(n) medians, the same values as numpy's bit for bit
+    (tests/unit/test_strategy.py holds it against np.median)."""
+
     def __init__(self, window_s: int = 600, z: float = 4.0) -> None:
         self.window_s, self.z = window_s, z
         self.history: deque[tuple[int, float]] = deque()
+        self.ordered: list[float] = []
 
     def second(self, s: int, total: float) -> Signal | None:
         h = self.history
+        ordered = self._ordered()
         while h and h[0][0] <= s - self.window_s:
-            h.popleft()
+            _, old = h.popleft()
+            del ordered[bisect_left(ordered, old)]
         out = None
         if len(h) >= 30:
-            values = np.array([v for _, v in h])
-            median = float(np.median(values))
-            mad = float(np.median(np.abs(values - median))) * 1.4826
+            median, mad = median_and_mad(ordered)
+            mad *= 1.4826
             if mad > 0:
                 z = (total - median) / mad
                 if abs(z) >= self.z:
                     out = Signal("liquidity_anomaly", 0, min(1.0, abs(z) / (2 * self.z)), z, self.z,
                                  "more liquidity than usual" if z > 0 else "liquidity drained")
         h.append((s, total))
+        insort(ordered, total)
         return out
+
+    def _ordered(self) -> list[float]:
+        """The window sorted (a state stored before it was kept: made from the history)."""
+        ordered: list[float] | None = getattr(self, "ordered", None)
+        if ordered is None or len(ordered) != len(self.history):
+            ordered = self.ordered = sorted(v for _, v in self.history)
+        return ordered
+
+
+def median_and_mad(v: list[float]) -> tuple[float, float]:
+    """numpy's median of sorted values and the median of their absolute deviations from it
+    (the mean of the two middle values where there is an even number), without sorting."""
+    n = len(v)
+    m = n // 2
+    median = v[m] if n % 2 else (v[m - 1] + v[m]) / 2
+    split = bisect_left(v, median)  # below: v < median, deviation median - v; the rest v - median
+
+    def below(j: int) -> float:  # the j-th smallest deviation of those below (ascending)
+        return median - v[split - 1 - j]
+
+    def above(j: int) -> float:
+        return v[split + j] - median
+
+    if n % 2:
+        return median, _kth(below, split, above, n - split, m)
+    return median, (_kth(below, split, above, n - split, m - 1) + _kth(below, split, above, n - split, m)) / 2
+
+
+def _kth(a: Callable[[int], float], na: int, b: Callable[[int], float], nb: int, k: int) -> float:
+    """The k-th smallest (0-based) of two ascending runs a[0..na) and b[0..nb)."""
+    lo, hi = max(0, k + 1 - nb), min(k + 1, na)
+    while lo < hi:  # i: how many of the k + 1 smallest come from a
+        i = (lo + hi) // 2
+        if a(i) < b(k - i):  # a[i] is among them: take more from a
+            lo = i + 1
+        else:
+            hi = i
+    i = lo
+    from_a = a(i - 1) if i > 0 else -math.inf
+    from_b = b(k - i) if k - i >= 0 else -math.inf
+    return max(from_a, from_b)
 
 
 class SignalSource(SymbolPlugin):

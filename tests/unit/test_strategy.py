@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cobflow.config import SymbolsConfig
 from cobflow.metrics.signals import ImbalanceCross, LiquidityAnomaly, arbitrage, executable
@@ -41,6 +43,37 @@ def test_a_liquidity_anomaly_is_a_robust_z_score_against_the_last_ten_minutes():
     for s in range(40):
         b.second(s, 100.0)
     assert b.second(700, 500.0) is None  # everything before 100 s has left the window: too few seconds
+
+
+@given(st.lists(st.one_of(st.integers(0, 6).map(float), st.floats(0, 1e6, allow_nan=False)), min_size=1,
+                max_size=80))
+@settings(max_examples=300, deadline=None)
+def test_the_sorted_window_gives_numpys_median_and_mad_bit_for_bit(values):
+    from cobflow.metrics.signals import median_and_mad
+
+    a = np.array(values)
+    median = float(np.median(a))
+    assert median_and_mad(sorted(values)) == (median, float(np.median(np.abs(a - median))))
+
+
+@given(st.lists(st.tuples(st.integers(1, 40), st.integers(0, 4).map(float)), min_size=40, max_size=400))
+@settings(max_examples=60, deadline=None)
+def test_the_anomaly_z_is_numpys_as_seconds_come_and_go(steps):
+    """Against the window's np.median and MAD recomputed every second (repeats and gaps)."""
+    a, s, window = LiquidityAnomaly(window_s=60, z=0.5), 0, []
+    for gap, total in steps:
+        s += gap
+        window = [(t, v) for t, v in window if t > s - 60]
+        got = a.second(s, total * 10 + gap)
+        want = None
+        if len(window) >= 30:
+            v = np.array([x for _, x in window])
+            med = float(np.median(v))
+            mad = float(np.median(np.abs(v - med))) * 1.4826
+            z = (total * 10 + gap - med) / mad if mad > 0 else 0.0
+            want = z if mad > 0 and abs(z) >= 0.5 else None
+        assert (got.value if got is not None else None) == want
+        window.append((s, total * 10 + gap))
 
 
 class Book:
