@@ -14,11 +14,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from cobflow.metrics.vectors import check_layout
+
+if TYPE_CHECKING:
+    import torch
 
 INDEX = "index.json"
 
@@ -81,6 +82,8 @@ class CheckpointStore:
             return None
         name = f"{self.kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{time.time_ns() % 10**9:09d}"
         meta = {**meta, "kind": self.kind, "metric": metric}
+        import torch  # here: listing checkpoints (a backtest's report) loads no torch
+
         torch.save({"state_dict": state_dict, "meta": meta}, self.folder / f"{name}.pt")
         (self.folder / f"{name}.json").write_text(json.dumps(meta, indent=2))
         entry = Entry(name, metric, meta)
@@ -103,6 +106,8 @@ class CheckpointStore:
             raise CheckpointError(f"{self.folder}: no {self.kind} checkpoint; train one: cobflow train {self.kind}")
         path = self.folder / f"{entry.name}.pt"
         try:
+            import torch
+
             data = torch.load(path, weights_only=True, map_location="cpu")
             state, meta = data["state_dict"], data["meta"]
         except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged file
@@ -128,6 +133,8 @@ def pin(paths: list[Path], root: Path) -> Path:
         if path.suffix != ".pt" or not path.is_file():
             raise CheckpointError(f"{path}: no such checkpoint file (give a <name>.pt of a models folder)")
         try:
+            import torch
+
             meta = torch.load(path, weights_only=True, map_location="cpu")["meta"]
             kind = str(meta["kind"])
         except Exception as exc:  # noqa: BLE001 - as in load
