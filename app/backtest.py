@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from cobflow.operators.strategies import Run
 
 REPORT = "report.json"
+#: what report.json and the pictures read: a backtest writes these (`--tables report`, the
+#: default) and no other table's rows are made (`--tables all`: every table of the flow)
+REPORT_TABLES = ("cob_summary", "pivots", "decisions", "orders", "fills", "positions", "equity", "risk_events")
+TABLE_SETS: dict[str, tuple[str, ...] | None] = {"report": REPORT_TABLES, "all": None}
 BASELINE = {"COBFLOW_TRADING__BASELINE": "true"}  # the flow runs the buy-and-hold baseline too
 NS = 1_000_000_000
 

@@ -49,6 +49,10 @@ def compute(settings: Settings, input: Path, output: Path, workers: int = 1, pro
     start = time.perf_counter()
     try:
         locator = file_flow(input.resolve(), staging, settings.symbols_file, progress, strategy=strategy)
+        # the tables the flow writes are these settings' (a name in the environment the flow
+        # inherits would otherwise win): every table of the flow when none are chosen
+        names = settings.flow.tables if settings.flow.tables is not None else [t.name for t in FLOW_TABLES]
+        env = {**(env or {}), "COBFLOW_FLOW__TABLES": orjson.dumps(list(names)).decode()}
         rc = run_flow(locator, workers, processes=processes, epoch_s=settings.flow.epoch_s, env=env)
         if rc != 0:
             raise ComputeError(f"the dataflow failed (exit {rc}); {output} is left as it was")
@@ -56,7 +60,7 @@ def compute(settings: Settings, input: Path, output: Path, workers: int = 1, pro
         shutil.copyfile(settings.symbols_file, output / SYMBOLS_FILE)  # `report`, `features` read it back
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    tables = FLOW_TABLES if strategy else (*COB_TABLES, *FEATURE_TABLES)
+    tables = [t for t in (FLOW_TABLES if strategy else (*COB_TABLES, *FEATURE_TABLES)) if settings.flow.keeps(t.name)]
     rows = {t.name: sum(pq.ParquetFile(f).metadata.num_rows for f in (output / t.name).glob("*.parquet"))
             for t in tables}
     dead, unreadable = 0, []

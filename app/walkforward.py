@@ -104,7 +104,8 @@ def walk_forward(settings: Settings, input: Path, out: Path, train_s: float, tes
     out.mkdir(parents=True, exist_ok=True)
     config = config or TrainConfig()
     bar = Progress("walk-forward", total=len(folds) + 2, unit=" steps") if progress else None
-    compute(settings, input, out / "rows", workers, progress=False)
+    every = settings.model_copy(update={"flow": settings.flow.model_copy(update={"tables": None})})
+    compute(every, input, out / "rows", workers, progress=False)  # the training rows: every table
     if bar is not None:
         bar(1)
     models = out / "models"

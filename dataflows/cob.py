@@ -18,20 +18,31 @@ from bytewax.dataflow import Dataflow, Stream, operator
 from cobflow.config import Settings, SymbolsConfig, load_settings, load_symbols
 from cobflow.dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
 from cobflow.dataflows.latency import LatencyLog
-from cobflow.dataflows.sinks.rows import rows_and_dead
+from cobflow.dataflows.sinks.rows import keeping
 from cobflow.dataflows.split import RowsAndDeadLetters, split_rows
 from cobflow.operators.cob import cob_books
+from cobflow.operators.features import Stored
 from cobflow.raw import RawMessage
-from cobflow.tables import COB_TABLES, FEATURE_TABLES, Table
+from cobflow.tables import COB_TABLES, FEATURE_TABLES, INDICATORS, PIVOTS, Table
 
 
 @operator
 def cob(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConfig,
-        idle_timeout: float | None = None, features: bool = True, lateness: float | None = None) -> RowsAndDeadLetters:
+        idle_timeout: float | None = None, features: bool = True, lateness: float | None = None,
+        keep: frozenset[str] | None = None) -> RowsAndDeadLetters:
     """Raw messages -> rows of the COB tables (with `features`, of the feature tables), and
-    dead letters."""
-    seconds = cob_books("cob_books", raw, symbols, idle_timeout, features, lateness)
-    return split_rows("split", op.flat_map_batch("rows", seconds, rows_and_dead))
+    dead letters. `keep`: the rows of these tables only (None: all)."""
+    seconds = cob_books("cob_books", raw, symbols, idle_timeout, features, lateness, stored_of(keep))
+    return split_rows("split", op.flat_map_batch("rows", seconds, keeping(keep)))
+
+
+def stored_of(keep: frozenset[str] | None) -> Stored:
+    """What the features step's tables `keep` stores."""
+    return Stored(keep is None or INDICATORS.name in keep, keep is None or PIVOTS.name in keep)
+
+
+def kept(tables: list[Table], keep: frozenset[str] | None) -> list[Table]:
+    return [t for t in tables if keep is None or t.name in keep]
 
 
 def tables(features: bool = True) -> list[Table]:
@@ -48,11 +59,12 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None, featu
     symbols = load_symbols(settings.symbols_file)
     flow = Dataflow("cob")
     raw, lag, unread = kafka_input(flow, settings, symbols.venues(), tail)
+    keep = keep_of(settings)
     rows, dead = cob("cob", raw, symbols, settings.flow.idle_timeout_s if tail else None, features,
-                     settings.flow.lateness_s if tail else None)
+                     settings.flow.lateness_s if tail else None, keep)
     if settings.flow.latency_log is not None:
         op.inspect("latency_log", rows, LatencyLog(settings.flow.latency_log))
-    questdb_output(settings, tables(features), rows, dead, lag, unread, "cob")
+    questdb_output(settings, kept(tables(features), keep), rows, dead, lag, unread, "cob")
     return flow
 
 
@@ -64,6 +76,11 @@ def file_flow(input: str | Path, output: str | Path, symbols_file: str | Path | 
     symbols = load_symbols(symbols_file or settings.symbols_file)
     flow = Dataflow("cob")
     raw, unread = file_input(flow, input, settings.flow.batch_size, progress, settings.flow.strict)
-    rows, dead = cob("cob", raw, symbols, features=features)
-    parquet_output(output, tables(features), rows, dead, unread)
+    keep = keep_of(settings)
+    rows, dead = cob("cob", raw, symbols, features=features, keep=keep)
+    parquet_output(output, kept(tables(features), keep), rows, dead, unread)
     return flow
+
+
+def keep_of(settings: Settings) -> frozenset[str] | None:
+    return None if settings.flow.tables is None else frozenset(settings.flow.tables)

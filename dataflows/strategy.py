@@ -17,8 +17,9 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream, operator
 
 from cobflow.config import Settings, SymbolsConfig, TradingSettings, load_settings, load_symbols
+from cobflow.dataflows.cob import keep_of, kept, stored_of
 from cobflow.dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
-from cobflow.dataflows.sinks.rows import rows_and_dead
+from cobflow.dataflows.sinks.rows import keeping
 from cobflow.dataflows.split import RowsAndDeadLetters, split_rows
 from cobflow.models.dataset import LabelSpec
 from cobflow.operators.cob import cob_keyed, unkey
@@ -36,15 +37,17 @@ from cobflow.tables import FLOW_TABLES
 def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConfig, options: StrategyOptions,
                      trading: TradingSettings, idle_timeout: float | None = None,
                      control_dir: Path | None = None, cob_rows: bool = True,
-                     strategy_rows: bool = True, lateness: float | None = None) -> RowsAndDeadLetters:
+                     strategy_rows: bool = True, lateness: float | None = None,
+                     keep: frozenset[str] | None = None) -> RowsAndDeadLetters:
     """Raw messages -> rows of every table of the flow (FLOW_TABLES), and dead letters.
     `cob_rows=False`: the strategy's and execution's rows only (beside a COB flow that writes
     the COB and feature tables and the dead letters from the same input). `strategy_rows=False`
     too: the decisions and the account's rows only (RUN_TABLES: a backtest's run), and the
-    dead letters of the flow's plug-ins."""
+    dead letters of the flow's plug-ins. `keep`: the rows of these tables only (None: all)."""
     runs = strategy_runs(symbols, options.heard.name, trading.run_id)  # every plug-in checked before anything runs
     StrategyState(symbols, options.spec, None, signal_classes(options.signals))
-    keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True, trading.book_notional(), lateness)
+    keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True, trading.book_notional(), lateness,
+                      stored_of(keep))
     decided = strategy("strategy", keyed, symbols, options, models=models_wanted(runs) != ())
     wait_s = max(2, math.ceil(3 * idle_timeout)) if idle_timeout else None
     executed = execution("execution", op.map("to_accounts", decided, _seconds), symbols,
@@ -52,10 +55,10 @@ def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConf
     made = op.map("made", decided, _made)
     if not strategy_rows:
         made = op.map("made_dead_letters", made, _dead_only)
-    out = op.merge("with_made", op.flat_map_batch("account_rows", executed, rows_and_dead),
-                   op.flat_map_batch("made_rows", made, rows_and_dead))
+    out = op.merge("with_made", op.flat_map_batch("account_rows", executed, keeping(keep)),
+                   op.flat_map_batch("made_rows", made, keeping(keep)))
     if cob_rows:
-        out = op.merge("with_cob", op.flat_map_batch("cob_rows", unkey("unkey", keyed), rows_and_dead), out)
+        out = op.merge("with_cob", op.flat_map_batch("cob_rows", unkey("unkey", keyed), keeping(keep)), out)
     return split_rows("split", out)
 
 
@@ -84,11 +87,12 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Da
     symbols = load_symbols(settings.symbols_file)
     flow = Dataflow("strategy")
     raw, lag, unread = kafka_input(flow, settings, symbols.venues(), tail)
+    keep = keep_of(settings)
     rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings), settings.trading,
                                   settings.flow.idle_timeout_s if tail else None,
                                   settings.trading.control_dir if tail else None, settings.flow.cob_tables,
-                                  settings.flow.strategy_tables, settings.flow.lateness_s if tail else None)
-    questdb_output(settings, list(FLOW_TABLES), rows, dead, lag, unread, "strategy",
+                                  settings.flow.strategy_tables, settings.flow.lateness_s if tail else None, keep)
+    questdb_output(settings, kept(list(FLOW_TABLES), keep), rows, dead, lag, unread, "strategy",
                    dead_letters=settings.flow.cob_tables)  # beside the COB flow, it reports them
     return flow
 
@@ -99,6 +103,7 @@ def file_flow(input: str | Path, output: str | Path, symbols_file: str | Path | 
     symbols = load_symbols(symbols_file or settings.symbols_file)
     flow = Dataflow("strategy")
     raw, unread = file_input(flow, input, settings.flow.batch_size, progress, settings.flow.strict)
-    rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings), settings.trading)
-    parquet_output(output, list(FLOW_TABLES), rows, dead, unread)
+    keep = keep_of(settings)
+    rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings), settings.trading, keep=keep)
+    parquet_output(output, kept(list(FLOW_TABLES), keep), rows, dead, unread)
     return flow

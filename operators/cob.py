@@ -33,7 +33,7 @@ from cobflow.metrics.signals import Signal, arbitrage
 from cobflow.metrics.trades import OrderFlow
 from cobflow.native import NativeVenueBook, bar_builder
 from cobflow.operators.books import venue_book
-from cobflow.operators.features import features
+from cobflow.operators.features import ALL_STORED, Stored, features
 from cobflow.operators.parse import Parsed, apply_to_book, parse_batch
 from cobflow.operators.state import snapshot, unstamp
 from cobflow.operators.venue_book import MAX_FILL_SECONDS
@@ -465,8 +465,8 @@ def _values(batch: list[tuple[str, Seconds]]) -> list[Seconds]:
 @operator
 def cob_keyed(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
               idle_timeout: float | None = None, with_features: bool = True,
-              book_notional: float | None = None,
-              lateness: float | None = None) -> Stream[tuple[str, Seconds[CobSecond | FeatureSecond | OpenBars]]]:
+              book_notional: float | None = None, lateness: float | None = None,
+              stored: Stored = ALL_STORED) -> Stream[tuple[str, Seconds[CobSecond | FeatureSecond | OpenBars]]]:
     """Raw messages -> (symbol, Seconds of CobSecond records and dead letters): parsing, the
     venue books and the seconds of one symbol all run on the worker that owns it.
     `with_features`: FeatureSecond records instead (cobflow.operators.features), on the same key.
@@ -476,7 +476,7 @@ def cob_keyed(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
     keyed = op.flat_map_batch("by_symbol", up, route_by_symbol(symbols))
     out = op.stateful_batch("cob", keyed, lambda resume: CobLogic(unstamp(resume, step_id), symbols, idle_timeout,
                                                                   book_notional, lateness))
-    return features("features", out, symbols) if with_features else out
+    return features("features", out, symbols, stored) if with_features else out
 
 
 def unkey(step_id: str, keyed: Stream[tuple[str, Seconds]]) -> Stream[Seconds]:
@@ -486,6 +486,8 @@ def unkey(step_id: str, keyed: Stream[tuple[str, Seconds]]) -> Stream[Seconds]:
 @operator
 def cob_books(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
               idle_timeout: float | None = None, with_features: bool = True,
-              lateness: float | None = None) -> Stream[Seconds[CobSecond | FeatureSecond | OpenBars]]:
+              lateness: float | None = None,
+              stored: Stored = ALL_STORED) -> Stream[Seconds[CobSecond | FeatureSecond | OpenBars]]:
     """Raw messages -> Seconds of CobSecond (with features: FeatureSecond) records and dead letters."""
-    return unkey("unkey", cob_keyed("keyed", up, symbols, idle_timeout, with_features, lateness=lateness))
+    return unkey("unkey", cob_keyed("keyed", up, symbols, idle_timeout, with_features, lateness=lateness,
+                                    stored=stored))

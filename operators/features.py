@@ -12,6 +12,7 @@ values. Bars are used once closed, when `start + timeframe <= S + 1`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import bytewax.operators as op
@@ -29,6 +30,18 @@ from cobflow.records import CobSecond, FeatureSecond, IndicatorBar, OpenBars, Se
 
 NS = 1_000_000_000
 PIVOT_LEVEL_IN_VECTORS = 2
+
+
+@dataclass(frozen=True)
+class Stored:
+    """Which of the step's outputs the flow writes (its --tables): one nobody stores is
+    computed only as far as the vectors read it."""
+
+    indicators: bool = True
+    pivots: bool = True
+
+
+ALL_STORED = Stored()
 
 
 class FeatureState:
@@ -95,9 +108,17 @@ def _bucket_arrays(columns: Mapping[str, Any] | None) -> np.ndarray | None:
     return np.array([np.asarray(columns[k], dtype=np.float64) for k in BUCKET_ROWS])
 
 
-def new_feature_state(symbols: SymbolsConfig, symbol: str) -> FeatureState:
+def new_feature_state(symbols: SymbolsConfig, symbol: str, stored: Stored = ALL_STORED) -> FeatureState:
+    """The symbol's features. Where the flow does not store the indicators (or the pivots),
+    only the 1s series the vectors read are kept (FEATURES.md: the vectors read the latest
+    closed 1s bar's indicators and the 1s pivots), so what is stored has the same values."""
     spec = symbols.symbols[symbol]
-    return FeatureState(symbol, spec.features, len(spec.venues))
+    fs = spec.features
+    if not stored.indicators:
+        fs = fs.model_copy(update={"indicator_timeframes": tuple(t for t in fs.indicator_timeframes if t == "1s")})
+    if not stored.pivots:
+        fs = fs.model_copy(update={"pivot_timeframes": tuple(t for t in fs.pivot_timeframes if t == "1s")})
+    return FeatureState(symbol, fs, len(spec.venues))
 
 
 class FeatureLogic(StatefulBatchLogic):
@@ -106,9 +127,10 @@ class FeatureLogic(StatefulBatchLogic):
     finite input pass as they are). The symbol is read from the first second (a stateful
     step is not told its key)."""
 
-    def __init__(self, state: FeatureState | None, symbols: SymbolsConfig) -> None:
+    def __init__(self, state: FeatureState | None, symbols: SymbolsConfig, stored: Stored = ALL_STORED) -> None:
         self.state = state
         self.symbols = symbols
+        self.stored = stored
 
     def on_batch(self, values: list[Seconds]) -> tuple[list, bool]:
         out = []
@@ -120,7 +142,7 @@ class FeatureLogic(StatefulBatchLogic):
                     continue
                 st = self.state
                 if st is None:
-                    st = self.state = new_feature_state(self.symbols, sec.symbol)
+                    st = self.state = new_feature_state(self.symbols, sec.symbol, self.stored)
                 made.append(st.add(sec))
             out.append(Seconds(made, batch.dead))
         return out, StatefulBatchLogic.RETAIN
@@ -130,7 +152,8 @@ class FeatureLogic(StatefulBatchLogic):
 
 
 @operator
-def features(step_id: str, up: Stream[tuple[str, Seconds[CobSecond | OpenBars]]],
-             symbols: SymbolsConfig) -> Stream[tuple[str, Seconds[FeatureSecond | OpenBars]]]:
-    """Keyed Seconds of CobSecond records -> the same with FeatureSecond records."""
-    return op.stateful_batch("features", up, lambda resume: FeatureLogic(unstamp(resume, step_id), symbols))
+def features(step_id: str, up: Stream[tuple[str, Seconds[CobSecond | OpenBars]]], symbols: SymbolsConfig,
+             stored: Stored = ALL_STORED) -> Stream[tuple[str, Seconds[FeatureSecond | OpenBars]]]:
+    """Keyed Seconds of CobSecond records -> the same with FeatureSecond records. `stored`:
+    which of its outputs the flow writes (see `new_feature_state`)."""
+    return op.stateful_batch("features", up, lambda resume: FeatureLogic(unstamp(resume, step_id), symbols, stored))

@@ -12,12 +12,16 @@ from cobflow.names import STRATEGIES
 if TYPE_CHECKING:
     from cobflow.config import Settings
 
-from cobflow.app.cli.common import Subparsers, command, err, positive_int, with_strategy
+from cobflow.app.cli.common import Subparsers, command, err, positive_int, with_strategy, with_tables
 
 
 def _choices(args: argparse.Namespace, settings: Settings) -> Settings:
-    """--strategy into the settings and the flow's environment (it runs as a subprocess)."""
-    return with_strategy(args.strategy, settings)
+    """--strategy and --tables into the settings and the flow's environment (it runs as a
+    subprocess)."""
+    from cobflow.app.backtest import TABLE_SETS
+
+    which = args.tables or ("all" if args.walk_forward else "report")
+    return with_tables(which, with_strategy(args.strategy, settings), TABLE_SETS)
 
 
 def _models(args: argparse.Namespace) -> Path | None:
@@ -160,6 +164,11 @@ def add_commands(sub: Subparsers) -> None:
                    help="a built-in (" + "; ".join(f"{k}: {v}" for k, v in STRATEGIES.items())
                    + ") or your module:Class (docs/strategies.md); default: each symbol's "
                    "strategy.use, else combined (or COBFLOW_STRATEGY__NAME)")
+    p.add_argument("--tables", metavar="WHICH",
+                   help="the tables written to --out: report (the default: what report.json and the pictures read: "
+                   "cob_summary, pivots and the run's decisions, orders, fills, positions, equity, risk_events), "
+                   "all (every table of the strategy flow; the default of --walk-forward), or a comma-separated "
+                   "list; the rows of the others are never made")
     p.add_argument("--walk-forward", action="store_true",
                    help="train on each --train window, test on the next --test window, roll forward")
     p.add_argument("--train", default="2h", help="walk-forward: training window (90s, 30m, 2h; default 2h)")

@@ -67,6 +67,24 @@ def symbols_of(folder: Path | None, args: argparse.Namespace, settings: Settings
     return settings.model_copy(update={"symbols_file": stored})
 
 
+def with_tables(value: str | None, settings: Settings, named: dict[str, tuple[str, ...] | None]) -> Settings:
+    """`--tables NAME|t1,t2,...` (`named`: the sets a name stands for, None: every table)
+    into the settings (`cobflow.app.compute` hands them to the flow it starts)."""
+    from pydantic import ValidationError
+
+    from cobflow.config import ConfigError, FlowSettings
+
+    if value is None:
+        return settings
+    tables = named[value] if value in named else tuple(t.strip() for t in value.split(",") if t.strip())
+    try:
+        flow = FlowSettings.model_validate({**settings.flow.model_dump(), "tables": tables})
+    except ValidationError as exc:
+        problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"--tables: {problem} (or one of: {', '.join(named)})") from None
+    return settings.model_copy(update={"flow": flow})
+
+
 def with_strategy(name: str | None, settings: Settings) -> Settings:
     """`--strategy NAME[,NAME...]` into the settings and the environment of the flows this
     command starts, every strategy loaded and its parameters checked first (one line)."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cobflow.tables import TABLES
 
 
 class FlowSettings(BaseModel):
@@ -46,3 +48,19 @@ class FlowSettings(BaseModel):
         "between workers and processes (Bytewax's own default, 10 s, let a fast reader queue ~10 s of "
         "input for a slower process)",
     )
+    tables: tuple[str, ...] | None = Field(
+        None, description='the tables the flow writes (JSON list, e.g. ["cob_summary","equity"]; default: every '
+        "table of the flow). The rows of the others are never made, and the features step computes only what "
+        "the kept tables and the strategies read (`cobflow backtest --tables`)")
+
+    @field_validator("tables")
+    @classmethod
+    def _tables(cls, tables: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for name in tables or ():
+            if name not in TABLES:
+                raise ValueError(f"unknown table {name!r}; known: {', '.join(sorted(TABLES))}")
+        return tables
+
+    def keeps(self, table: str) -> bool:
+        """The flow writes this table."""
+        return self.tables is None or table in self.tables

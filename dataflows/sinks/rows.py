@@ -11,6 +11,7 @@ time order).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -240,10 +241,19 @@ def rows_of(records: Iterable[Any]) -> list[AnyRow]:
     return out
 
 
-def rows_and_dead(batch: list[Seconds]) -> list[AnyRow | DeadLetter]:
-    """A batch of Seconds -> their rows and dead letters (split by the flow's ends)."""
+def rows_and_dead(batch: list[Seconds], keep: frozenset[str] | None = None) -> list[AnyRow | DeadLetter]:
+    """A batch of Seconds -> their rows and dead letters (split by the flow's ends).
+    `keep`: the rows of these tables only (None: all)."""
     out: list[AnyRow | DeadLetter] = []
     for item in batch:
-        out.extend(rows_of(item.records))
+        if keep is None:
+            out.extend(rows_of(item.records))
+        else:
+            out.extend(r for r in rows_of(item.records) if r.table in keep)
         out.extend(item.dead)
     return out
+
+
+def keeping(keep: frozenset[str] | None) -> Callable[[list[Seconds]], list[AnyRow | DeadLetter]]:
+    """`rows_and_dead` of these tables, as a flow step's function."""
+    return partial(rows_and_dead, keep=keep)

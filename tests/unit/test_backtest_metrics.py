@@ -120,7 +120,8 @@ def rows_of(folder: Path, table: str) -> list[dict]:
 
 
 def test_cobflow_backtest_writes_the_report_its_pictures_and_compares(tmp_path):
-    """Twice on the same capture: byte-identical report.json; `compare` prints both."""
+    """Twice on the same capture, writing the report's tables (the default) and every table:
+    byte-identical report.json and the same rows in what both wrote; `compare` prints both."""
     from cobflow.capture import write_capture
     from cobflow.config import load_symbols
     from cobflow.connectors.simulator import SimConfig, simulate
@@ -132,15 +133,22 @@ def test_cobflow_backtest_writes_the_report_its_pictures_and_compares(tmp_path):
     models = seeded_checkpoints(tmp_path / "models", SPEC)
     env = {**os.environ, "COBFLOW_TRADING__MIN_ORDER_NOTIONAL": "0"}
     outs = []
-    for name in ("a", "b"):
+    for name, tables in (("a", []), ("b", ["--tables", "all"])):
         out = tmp_path / name
         proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), "backtest", "--input",
-                               str(capture), "--out", str(out), "--models", str(models), "-q"],
+                               str(capture), "--out", str(out), "--models", str(models), "-q", *tables],
                               capture_output=True, text=True, env=env)
         assert proc.returncode == 0, proc.stderr
         outs.append((out, proc.stdout))
     (a, printed), (b, _) = outs
     assert (a / "report.json").read_bytes() == (b / "report.json").read_bytes()
+    from cobflow.app.backtest import REPORT_TABLES
+    from cobflow.tables import FLOW_TABLES
+
+    written = {p.name for p in a.iterdir() if p.is_dir() and p.name != "pictures"}
+    assert written == set(REPORT_TABLES) and {t.name for t in FLOW_TABLES} <= {p.name for p in b.iterdir()}
+    for table in REPORT_TABLES:  # the rows nobody keeps are never made; the kept ones are the same
+        assert sorted(map(repr, rows_of(a, table))) == sorted(map(repr, rows_of(b, table))), table
     report = json.loads((a / "report.json").read_text())
     assert set(report["metrics"]) == set(report["baselines"]["no_trades"]) == set(report["formulas"])
     minutes = {r["ts"] // (60 * NS) for r in rows_of(a, "equity") if r["run"] == "paper"}
@@ -177,9 +185,11 @@ def test_cobflow_backtest_writes_the_report_its_pictures_and_compares(tmp_path):
     assert row[1] == row[2] == f"{report['metrics']['fills']:,}"
     # the baseline does not depend on the strategy
     other = tmp_path / "rules"
-    proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), "backtest", "--input",
-                           str(capture), "--out", str(other), "--models", str(models), "--strategy", "rules", "-q"],
-                          capture_output=True, text=True, env=env)
+    base = [sys.executable, "-m", "cobflow", "--config", str(CONFIG), "backtest", "--input", str(capture), "--out",
+            str(other), "--models", str(models), "--strategy", "rules", "-q"]
+    refused = subprocess.run([*base, "--tables", "equity,nope"], capture_output=True, text=True, env=env)
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--tables: unknown table 'nope'" in refused.stderr
+    proc = subprocess.run(base, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     theirs = json.loads((other / "report.json").read_text())
     assert theirs["baselines"] == report["baselines"] and theirs["metrics"] != report["metrics"]
