@@ -20,7 +20,11 @@ def _choices(args: argparse.Namespace, settings: Settings) -> Settings:
     subprocess)."""
     from cobflow.app.backtest import TABLE_SETS
 
+    from cobflow.app.backtest import REPORT_TABLES
+
     which = args.tables or ("all" if args.walk_forward else "report")
+    if which not in TABLE_SETS:  # a list: written besides the report's own
+        which = ",".join(dict.fromkeys([*REPORT_TABLES, *(t.strip() for t in which.split(","))]))
     return with_tables(which, with_strategy(args.strategy, settings), TABLE_SETS)
 
 
@@ -168,7 +172,8 @@ def add_commands(sub: Subparsers) -> None:
                    help="the tables written to --out: report (the default: what report.json and the pictures read: "
                    "cob_summary, pivots and the run's decisions, orders, fills, positions, equity, risk_events), "
                    "all (every table of the strategy flow; the default of --walk-forward), or a comma-separated "
-                   "list; the rows of the others are never made")
+                   "list of tables written besides the report's (e.g. model_outputs,signals); the rows of the "
+                   "others are never made")
     p.add_argument("--walk-forward", action="store_true",
                    help="train on each --train window, test on the next --test window, roll forward")
     p.add_argument("--train", default="2h", help="walk-forward: training window (90s, 30m, 2h; default 2h)")

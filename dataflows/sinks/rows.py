@@ -87,46 +87,56 @@ def bars_rows(symbol: str, bars: Iterable[Bar]) -> list[AnyRow]:
                        "vwap": [b.vwap for b in bars]})]
 
 
-def cob_rows(c: CobSecond) -> list[AnyRow]:
+Keep = frozenset[str] | None  # the tables whose rows are made (None: every table)
+
+
+def cob_rows(c: CobSecond, keep: Keep = None) -> list[AnyRow]:
     """data_quality, ohlcv, order_flow, book_health, cob_summary, the arbitrage signal,
-    cob_buckets and imbalance_ma of one second."""
+    cob_buckets and imbalance_ma of one second (those `keep` names)."""
     ts, q = c.s * NS, c.quality
     tags = {"symbol": c.symbol}
-    rows: list[AnyRow] = [TableRow(DATA_QUALITY.name, ts, dict(tags), {
-        "completeness": q.completeness, "freshness": q.freshness, "quality": q.quality,
-        "synced": q.synced, "fresh": q.fresh, "configured": q.configured})]
-    rows.extend(bars_rows(c.symbol, c.bars))
-    if c.flows:
+    k = _keeps(keep)
+    rows: list[AnyRow] = []
+    if k(DATA_QUALITY.name):
+        rows.append(TableRow(DATA_QUALITY.name, ts, dict(tags), {
+            "completeness": q.completeness, "freshness": q.freshness, "quality": q.quality,
+            "synced": q.synced, "fresh": q.fresh, "configured": q.configured}))
+    if k(OHLCV.name):
+        rows.extend(bars_rows(c.symbol, c.bars))
+    if c.flows and k(ORDER_FLOW.name):
         rows.append(TableRows(ORDER_FLOW.name, ts, {"symbol": c.symbol, "venue": [f.venue for f in c.flows]},
                               {"aggressive_buy_ratio": [f.aggressive_buy_ratio for f in c.flows],
                                "cvd": [f.cvd for f in c.flows]}))
     h = c.health
-    if h is not None:
+    if h is not None and k(BOOK_HEALTH.name):
         rows.append(TableRows(BOOK_HEALTH.name, ts, {"venue": list(h.venues), "market": list(h.markets)},
                               {"synced": list(h.synced), **h.counts}))
-    if c.summary is not None:
+    if c.summary is not None and k(COB_SUMMARY.name):
         rows.append(TableRow(COB_SUMMARY.name, ts, dict(tags), dict(c.summary)))
-    rows.extend(signal_row(c.symbol, ts, sig) for sig in c.signals)
-    if c.buckets is not None:
+    if k(SIGNALS.name):
+        rows.extend(signal_row(c.symbol, ts, sig) for sig in c.signals)
+    if c.buckets is not None and k(COB_BUCKETS.name):
         rows.append(TableRows(COB_BUCKETS.name, ts, tags, c.buckets))
-    if c.imbalance_ma is not None:
+    if c.imbalance_ma is not None and k(IMBALANCE_MA.name):
         rows.append(TableRows(IMBALANCE_MA.name, ts, tags, c.imbalance_ma))
     return rows
 
 
-def feature_rows(f: FeatureSecond, cob: bool = True) -> list[AnyRow]:
-    """The second's COB rows (`cob`), then its indicators, pivots and features rows."""
-    rows = cob_rows(f.cob) if cob else []
+def feature_rows(f: FeatureSecond, keep: Keep = None, cob: bool = True) -> list[AnyRow]:
+    """The second's COB rows (`cob`), then its indicators, pivots and features rows (those
+    `keep` names)."""
+    rows = cob_rows(f.cob, keep) if cob else []
     symbol = f.cob.symbol
-    for ind in f.indicators:
+    k = _keeps(keep)
+    for ind in f.indicators if k(INDICATORS.name) else ():
         rows.append(TableRow(INDICATORS.name, ind.start_s * NS, {"symbol": symbol, "timeframe": ind.timeframe},
                              dict(ind.values)))
-    for tp in f.pivots:
+    for tp in f.pivots if k(PIVOTS.name) else ():
         p = tp.pivot
         rows.append(TableRow(PIVOTS.name, p.start_ns, {"symbol": symbol, "timeframe": tp.timeframe, "kind": p.kind},
                              {"level": p.level, "price": p.price, "confirmed_ts": p.confirmed_ns}))
     v = f.vectors
-    if v is not None:
+    if v is not None and k(FEATURES.name):
         q = v.quality
         rows.append(TableRow(FEATURES.name, f.cob.s * NS, {"symbol": symbol, "layout": LAYOUT}, {
             "quality": q.quality, "completeness": q.completeness, "freshness": q.freshness,
@@ -156,12 +166,15 @@ def outcome_row(symbol: str, o: Outcome) -> TableRow:
         "realized_return_bps": o.realized_return_bps, "hit": o.hit, "rolling_accuracy": o.rolling_accuracy})
 
 
-def made_rows(m: StrategyMade) -> list[AnyRow]:
-    """signals, prediction_outcomes and model_outputs of one second of the strategy step."""
-    ts = m.s * NS
-    rows: list[AnyRow] = [signal_row(m.symbol, ts, sig) for sig in m.signals]
-    rows.extend(outcome_row(m.symbol, o) for o in m.outcomes)
-    rows.extend(model_row(m.symbol, ts, x) for x in m.models)
+def made_rows(m: StrategyMade, keep: Keep = None) -> list[AnyRow]:
+    """signals, prediction_outcomes and model_outputs of one second of the strategy step
+    (those `keep` names)."""
+    ts, k = m.s * NS, _keeps(keep)
+    rows: list[AnyRow] = [signal_row(m.symbol, ts, sig) for sig in m.signals] if k(SIGNALS.name) else []
+    if k(PREDICTION_OUTCOMES.name):
+        rows.extend(outcome_row(m.symbol, o) for o in m.outcomes)
+    if k(MODEL_OUTPUTS.name):
+        rows.extend(model_row(m.symbol, ts, x) for x in m.models)
     return rows
 
 
@@ -218,38 +231,53 @@ def risk_event_row(r: RiskEventRecord) -> TableRow:
         "qty_after": e.qty_after, "detail": e.detail})
 
 
-_ROWS: dict[type, Callable[[Any], list[AnyRow]]] = {
-    DecisionRecord: lambda r: [decision_row(r)],
-    FillRecord: lambda r: [fill_row(r)],
-    OrderRecord: lambda r: [order_row(r)],
-    PositionRecord: lambda r: [position_row(r)],
-    EquityRecord: lambda r: [equity_row(r)],
-    RiskEventRecord: lambda r: [risk_event_row(r)],
+def _keeps(keep: Keep) -> Callable[[str], bool]:
+    """`keep` as a test of a table's name."""
+    return _every if keep is None else keep.__contains__
+
+
+def _every(_: str) -> bool:
+    return True
+
+#: records of one table each: (its table, its row)
+_ONE: dict[type, tuple[str, Callable[[Any], TableRow]]] = {
+    DecisionRecord: (DECISIONS.name, decision_row),
+    FillRecord: (FILLS.name, fill_row),
+    OrderRecord: (ORDERS.name, order_row),
+    PositionRecord: (POSITIONS.name, position_row),
+    EquityRecord: (EQUITY.name, equity_row),
+    RiskEventRecord: (RISK_EVENTS.name, risk_event_row),
+}
+#: records of several tables: their rows of the kept ones
+_MANY: dict[type, Callable[[Any, Keep], list[AnyRow]]] = {
     CobSecond: cob_rows,
     FeatureSecond: feature_rows,
-    OpenBars: lambda o: bars_rows(o.symbol, o.bars),
+    OpenBars: lambda o, keep: bars_rows(o.symbol, o.bars) if _keeps(keep)(OHLCV.name) else [],
     StrategyMade: made_rows,
-    VenueSecond: venue_rows,
+    VenueSecond: lambda v, keep: [r for r in venue_rows(v) if _keeps(keep)(r.table)],
 }
 
 
-def rows_of(records: Iterable[Any]) -> list[AnyRow]:
-    """The rows of these records (of any stage), in their order."""
+def rows_of(records: Iterable[Any], keep: Keep = None) -> list[AnyRow]:
+    """The rows of these records (of any stage), in their order; `keep`: of these tables only
+    (the others are never made)."""
     out: list[AnyRow] = []
+    k = _keeps(keep)
     for r in records:
-        out.extend(_ROWS[type(r)](r))
+        one = _ONE.get(type(r))
+        if one is None:
+            out.extend(_MANY[type(r)](r, keep))
+        elif k(one[0]):
+            out.append(one[1](r))
     return out
 
 
-def rows_and_dead(batch: list[Seconds], keep: frozenset[str] | None = None) -> list[AnyRow | DeadLetter]:
+def rows_and_dead(batch: list[Seconds], keep: Keep = None) -> list[AnyRow | DeadLetter]:
     """A batch of Seconds -> their rows and dead letters (split by the flow's ends).
     `keep`: the rows of these tables only (None: all)."""
     out: list[AnyRow | DeadLetter] = []
     for item in batch:
-        if keep is None:
-            out.extend(rows_of(item.records))
-        else:
-            out.extend(r for r in rows_of(item.records) if r.table in keep)
+        out.extend(rows_of(item.records, keep))
         out.extend(item.dead)
     return out
 

@@ -211,8 +211,8 @@ def test_backtest_runs_the_checkpoint_files_it_is_given_and_the_named_strategy(t
     other = next((seeded_checkpoints(tmp_path / "models2", SPEC, seed=5) / "cnn").glob("*.pt"))
     out = tmp_path / "bt"
     base = [sys.executable, "-m", "cobflow", "--config", str(CONFIG), "backtest", "--input", str(capture), "-q"]
-    proc = subprocess.run([*base, "--out", str(out), "--model", str(cnn), "--strategy", "cnn"],
-                          capture_output=True, text=True)
+    proc = subprocess.run([*base, "--out", str(out), "--model", str(cnn), "--strategy", "cnn",
+                           "--tables", "model_outputs"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "report.json").read_text())
     assert [(c["kind"], c["name"]) for c in report["checkpoints"]] == [("cnn", cnn.stem)]
