@@ -18,9 +18,7 @@ from cobflow.app.cli.common import Subparsers, command, err, positive_int, with_
 def _choices(args: argparse.Namespace, settings: Settings) -> Settings:
     """--strategy and --tables into the settings and the flow's environment (it runs as a
     subprocess)."""
-    from cobflow.app.backtest import TABLE_SETS
-
-    from cobflow.app.backtest import REPORT_TABLES
+    from cobflow.app.backtest import REPORT_TABLES, TABLE_SETS
 
     which = args.tables or ("all" if args.walk_forward else "report")
     if which not in TABLE_SETS:  # a list: written besides the report's own
