@@ -42,9 +42,10 @@ class Seconds(Generic[R]):
 
     records: Sequence[R] = ()
     dead: Sequence[DeadLetter] = ()
+    open_bars: Sequence[OpenBars] = ()  # at the end of a finite input: the bars still open (stored only)
 
     def __bool__(self) -> bool:
-        return bool(self.records) or bool(self.dead)
+        return bool(self.records) or bool(self.dead) or bool(self.open_bars)
 
 
 @dataclass(frozen=True, slots=True)

@@ -182,9 +182,9 @@ class CobState:
         return min(t for t in seen if newest - t <= idle_ns)
 
     # -- output ---------------------------------------------------------------------------
-    def close(self, watermark: int | None, final: bool = False) -> tuple[list[CobSecond | OpenBars], list[DeadLetter]]:
+    def close(self, watermark: int | None, final: bool = False) -> tuple[list[CobSecond], list[DeadLetter]]:
         """Emit every second S with S + 1s <= watermark; `final`: every second with data."""
-        out: list[CobSecond | OpenBars] = []
+        out: list[CobSecond] = []
         dead: list[DeadLetter] = []
         heads = [f.queue[0][0] for f in self.all_feeds if f.queue]
         if self.next_second is None:
@@ -204,11 +204,13 @@ class CobState:
                 self.next_second = min(heads) // NS  # a long silence is not filled
             out.append(self._second(self.next_second, dead))
             self.next_second += 1
-        if final:  # the bars still open at the end of the input (kept open: a resume completes them)
-            still_open = self.bars.open_now()
-            if still_open:
-                out.append(OpenBars(self.symbol, tuple(still_open)))
         return out, dead
+
+    def open_bars(self) -> list[OpenBars]:
+        """The bars still open (at the end of a finite input: stored, kept open, a resume
+        completes them)."""
+        still_open = self.bars.open_now()
+        return [OpenBars(self.symbol, tuple(still_open))] if still_open else []
 
     def _second(self, s: int, dead: list[DeadLetter]) -> CobSecond:
         end = (s + 1) * NS
@@ -351,9 +353,11 @@ class CobState:
         return {"rate": rate, "rates": text}
 
 
-def _one_item(records: list[CobSecond | OpenBars], dead: list[DeadLetter]) -> list[Seconds]:
+def _one_item(records: list[CobSecond], dead: list[DeadLetter],
+              open_bars: list[OpenBars] | None = None) -> list[Seconds[CobSecond]]:
     """A batch's seconds leave as one item: less work per record in Bytewax."""
-    return [Seconds(records, dead)] if records or dead else []
+    item = Seconds(records, dead, open_bars or ())
+    return [item] if item else []
 
 
 class CobLogic(StatefulBatchLogic):
@@ -382,7 +386,7 @@ class CobLogic(StatefulBatchLogic):
         if self.state is None:
             return [], StatefulBatchLogic.RETAIN
         seconds, dead = self.state.close(None, final=True)
-        return _one_item(seconds, dead), StatefulBatchLogic.RETAIN
+        return _one_item(seconds, dead, self.state.open_bars()), StatefulBatchLogic.RETAIN
 
     def on_notify(self) -> tuple[list, bool]:
         # live mode: wall-clock silence closes what the newest message allows
@@ -466,7 +470,7 @@ def _values(batch: list[tuple[str, Seconds]]) -> list[Seconds]:
 def cob_keyed(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
               idle_timeout: float | None = None, with_features: bool = True,
               book_notional: float | None = None, lateness: float | None = None,
-              stored: Stored = ALL_STORED) -> Stream[tuple[str, Seconds[CobSecond | FeatureSecond | OpenBars]]]:
+              stored: Stored = ALL_STORED) -> Stream[tuple[str, Seconds[CobSecond] | Seconds[FeatureSecond]]]:
     """Raw messages -> (symbol, Seconds of CobSecond records and dead letters): parsing, the
     venue books and the seconds of one symbol all run on the worker that owns it.
     `with_features`: FeatureSecond records instead (cobflow.operators.features), on the same key.
@@ -487,7 +491,7 @@ def unkey(step_id: str, keyed: Stream[tuple[str, Seconds]]) -> Stream[Seconds]:
 def cob_books(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
               idle_timeout: float | None = None, with_features: bool = True,
               lateness: float | None = None,
-              stored: Stored = ALL_STORED) -> Stream[Seconds[CobSecond | FeatureSecond | OpenBars]]:
+              stored: Stored = ALL_STORED) -> Stream[Seconds[CobSecond] | Seconds[FeatureSecond]]:
     """Raw messages -> Seconds of CobSecond (with features: FeatureSecond) records and dead letters."""
     return unkey("unkey", cob_keyed("keyed", up, symbols, idle_timeout, with_features, lateness=lateness,
                                     stored=stored))

@@ -26,7 +26,7 @@ from cobflow.metrics.pivots import PivotTracker
 from cobflow.metrics.trades import TIMEFRAMES, Bar
 from cobflow.metrics.vectors import BUCKET_ROWS, FeatureVectors, SecondInput
 from cobflow.operators.state import snapshot, unstamp
-from cobflow.records import CobSecond, FeatureSecond, IndicatorBar, OpenBars, Seconds, TimeframePivot, Vectors
+from cobflow.records import CobSecond, FeatureSecond, IndicatorBar, Seconds, TimeframePivot, Vectors
 
 NS = 1_000_000_000
 PIVOT_LEVEL_IN_VECTORS = 2
@@ -135,16 +135,13 @@ class FeatureLogic(StatefulBatchLogic):
     def on_batch(self, values: list[Seconds]) -> tuple[list, bool]:
         out = []
         for batch in values:
-            made: list[FeatureSecond | OpenBars] = []
+            made: list[FeatureSecond] = []
             for sec in batch.records:
-                if type(sec) is OpenBars:
-                    made.append(sec)
-                    continue
                 st = self.state
                 if st is None:
                     st = self.state = new_feature_state(self.symbols, sec.symbol, self.stored)
                 made.append(st.add(sec))
-            out.append(Seconds(made, batch.dead))
+            out.append(Seconds(made, batch.dead, batch.open_bars))
         return out, StatefulBatchLogic.RETAIN
 
     def snapshot(self) -> tuple[int, FeatureState] | None:
@@ -152,8 +149,8 @@ class FeatureLogic(StatefulBatchLogic):
 
 
 @operator
-def features(step_id: str, up: Stream[tuple[str, Seconds[CobSecond | OpenBars]]], symbols: SymbolsConfig,
-             stored: Stored = ALL_STORED) -> Stream[tuple[str, Seconds[FeatureSecond | OpenBars]]]:
+def features(step_id: str, up: Stream[tuple[str, Seconds[CobSecond]]], symbols: SymbolsConfig,
+             stored: Stored = ALL_STORED) -> Stream[tuple[str, Seconds[FeatureSecond]]]:
     """Keyed Seconds of CobSecond records -> the same with FeatureSecond records. `stored`:
     which of its outputs the flow writes (see `new_feature_state`)."""
     return op.stateful_batch("features", up, lambda resume: FeatureLogic(unstamp(resume, step_id), symbols, stored))

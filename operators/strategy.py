@@ -337,10 +337,8 @@ def load_runner(options: StrategyOptions, symbols: list[str]) -> Runner | None:
 
 
 def _to_strategy(batch: list[tuple[str, Seconds]]) -> list[tuple[str, list[FeatureSecond]]]:
-    """The seconds of every symbol, to the one key (the bars still open at the end of a
-    finite input are no second)."""
-    picked = [[r for r in x.records if type(r) is FeatureSecond] for _, x in batch]
-    return [(KEY, records) for records in picked if records]
+    """The seconds of every symbol, to the one key."""
+    return [(KEY, list(x.records)) for _, x in batch if x.records]
 
 
 def _values(batch: list[tuple[str, StrategyBatch]]) -> list[StrategyBatch]:

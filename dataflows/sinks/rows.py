@@ -278,6 +278,7 @@ def rows_and_dead(batch: list[Seconds], keep: Keep = None) -> list[AnyRow | Dead
     out: list[AnyRow | DeadLetter] = []
     for item in batch:
         out.extend(rows_of(item.records, keep))
+        out.extend(rows_of(item.open_bars, keep))
         out.extend(item.dead)
     return out
 

@@ -294,7 +294,7 @@ def test_rows_after_the_last_whole_second_are_left_alone():
     s = 1_700_000_000
     second = CobSecond("BTC-USD", s, Quality(1.0, 1.0, 1.0, 1, 1, 1))
     still_open = OpenBars("BTC-USD", (Bar(s, "ALL", "1m", 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 1, 1.0),))
-    [out], _ = logic.on_batch([Seconds([second, still_open])])
-    made, passed = out.records
-    assert type(made) is FeatureSecond and made.indicators == () and passed is still_open
+    [out], _ = logic.on_batch([Seconds([second], open_bars=[still_open])])
+    [made] = out.records
+    assert type(made) is FeatureSecond and made.indicators == () and list(out.open_bars) == [still_open]
     assert all(len(series) == 0 for series in logic.state.indicators.values())

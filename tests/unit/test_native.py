@@ -183,7 +183,7 @@ def cob_rows(msgs: list[RawMessage], monkeypatch, on: bool) -> list:
         rows, dead = st.close(st.watermark())
         out += as_rows(rows_of(rows)) + dead
     rows, dead = st.close(None, final=True)
-    return out + as_rows(rows_of(rows)) + dead
+    return out + as_rows(rows_of(rows)) + dead + as_rows(rows_of(st.open_bars()))
 
 
 def test_the_consolidated_rows_are_the_same_with_the_native_core_on_and_off(monkeypatch):
