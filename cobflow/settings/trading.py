@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cobflow.settings.base import PluginSpec, _default_home
 
+MODES = ("paper", "off", "shadow", "live")
+
 
 class TradingSettings(BaseModel):
     """Paper execution and its risk manager (EXECUTION.md); per-symbol shorting and route
@@ -17,7 +19,22 @@ class TradingSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    mode: str = Field("paper", description="paper (simulated fills) or off (decisions only)")
+    mode: str = Field("paper", description="paper (simulated fills), off (decisions only), shadow (real venue "
+                      "connections, orders built and validated, nothing placed) or live (real orders: keys needed)")
+    environment: str = Field("testnet", description="testnet (the venues' sandboxes: Binance spot testnet, Bybit "
+                             "testnet, OKX demo trading) or mainnet (real money: `cobflow trade --mainnet` as well)")
+    secrets_file: Path | None = Field(
+        None, description="YAML of venue keys (venue: {api_key, secret, passphrase}), mode 0600; otherwise keys "
+        "come from COBFLOW_<VENUE>_API_KEY, COBFLOW_<VENUE>_SECRET, COBFLOW_<VENUE>_PASSPHRASE")
+    endpoints: dict[str, str] = Field(
+        default_factory=dict, description="venue -> base URL replacing its REST API (a local exchange imitation, "
+        "a proxy); the venue's sandbox or mainnet URL otherwise")
+    live_venue: str = Field("binance", description="where shadow and live orders of a symbol routed to `all` go "
+                            "(a symbol's `trading.route` names its venue otherwise)")
+    reconcile_every_s: float = Field(30.0, gt=0, description="the gateway compares its orders and balances with "
+                                     "each venue's this often (and at start)")
+    request_timeout_s: float = Field(10.0, gt=0, description="a venue request without an answer after this is "
+                                     "`unknown`: the order is queried by its client id before anything else")
     run_id: str = Field("paper", pattern=r"^[A-Za-z0-9_.-]{1,64}$",
                         description="the `run` tag of the account's rows: `paper` live, a backtest's own id")
     initial_cash: float = Field(100_000.0, gt=0, description="quote currency")
@@ -56,11 +73,28 @@ class TradingSettings(BaseModel):
     @field_validator("mode")
     @classmethod
     def _mode(cls, mode: str) -> str:
-        if mode == "live":
-            raise ValueError("live trading is not available in this version; use paper or off")
-        if mode not in ("paper", "off"):
-            raise ValueError(f"expected paper or off, got {mode!r} (live trading is not available in this version)")
+        if mode not in MODES:
+            raise ValueError(f"expected one of {', '.join(MODES)}, got {mode!r}")
         return mode
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, env: str) -> str:
+        if env not in ("testnet", "mainnet"):
+            raise ValueError(f"expected testnet or mainnet, got {env!r}")
+        return env
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, urls: dict[str, str]) -> dict[str, str]:
+        for venue, url in urls.items():
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{venue}: expected an http(s) URL, got {url!r}")
+        return {v: u.rstrip("/") for v, u in urls.items()}
+
+    def venue_orders(self) -> bool:
+        """Orders go to the venues (shadow validates them there, live places them)."""
+        return self.mode in ("shadow", "live")
 
     def book_notional(self) -> float:
         """Notional of levels each venue side hands execution: the largest order that passes

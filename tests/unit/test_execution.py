@@ -381,11 +381,14 @@ def test_cobflow_trading_halt_resume_and_status(tmp_path, capsys):
     assert "HALTED" in printed and "operator" in printed and "equity" in printed
 
 
-def test_live_trading_is_refused_and_bad_limits_name_their_key():
+def test_unknown_modes_and_bad_limits_name_their_key():
     from cobflow.config import ConfigError, load_settings
 
-    with pytest.raises(ConfigError, match="COBFLOW_TRADING__MODE: live trading is not available in this version"):
-        load_settings(trading={"mode": "live"})
+    with pytest.raises(ConfigError, match="COBFLOW_TRADING__MODE: expected one of paper, off, shadow, live"):
+        load_settings(trading={"mode": "real"})
+    with pytest.raises(ConfigError, match="COBFLOW_TRADING__ENVIRONMENT: expected testnet or mainnet"):
+        load_settings(trading={"environment": "prod"})
+    assert load_settings(trading={"mode": "live"}).trading.environment == "testnet"
     with pytest.raises(ConfigError, match="COBFLOW_TRADING__STOP_LOSS_PCT"):
         load_settings(trading={"stop_loss_pct": 0})
     with pytest.raises(ValueError, match="trading.route 'okx' is not one of this symbol's venues"):
