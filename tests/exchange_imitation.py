@@ -1,0 +1,410 @@
+"""A local imitation of Binance's spot REST API (the endpoints ccxt calls to trade), for the
+live-trading tests: no exchange is reachable here.
+
+It speaks what the venue documents (https://developers.binance.com/docs/binance-spot-api-docs/rest-api),
+not what our code sends: signed endpoints need the `X-MBX-APIKEY` header and an HMAC-SHA256
+`signature` of the query string concatenated with the body, keyed by the secret, and a
+`timestamp` within `recvWindow` of the server's clock; errors are the venue's JSON
+(`{"code": -2013, "msg": "Order does not exist."}`) with its HTTP statuses. Orders fill from a
+scripted book the test sets: a market order walks the levels (what the book cannot fill
+expires, as on Binance), a limit order takes what it crosses and rests; a resting order fills
+whole when the test moves the book through its price. Fees are charged in the asset received
+(base on a buy, quote on a sell), as on an account without BNB.
+
+A test can make the next requests to an endpoint fail: `429` (with `Retry-After`), `5xx`,
+`accept_then_hang` (the order is accepted, the answer never comes: the client times out),
+`hide_fill` (the order's answer says NEW though it filled; only a query shows the fill).
+Every request is logged (`requests`) so a test can count what the client really sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+FEE_RATE = 0.001  # Binance spot's base taker and maker commission: 0.1%
+
+
+@dataclass
+class Market:
+    symbol: str  # BTCUSDT
+    base: str
+    quote: str
+    tick: float = 0.01
+    step: float = 0.00001
+    bids: list[tuple[float, float]] = field(default_factory=list)  # best first
+    asks: list[tuple[float, float]] = field(default_factory=list)
+
+
+@dataclass
+class ImOrder:
+    order_id: int
+    client_id: str
+    symbol: str
+    side: str  # BUY / SELL
+    type: str  # MARKET / LIMIT / LIMIT_MAKER
+    qty: float
+    price: float
+    time_ms: int
+    tif: str = "GTC"
+    executed: float = 0.0
+    quote: float = 0.0
+    status: str = "NEW"
+
+    def view(self) -> dict[str, Any]:
+        return {"symbol": self.symbol, "orderId": self.order_id, "orderListId": -1, "clientOrderId": self.client_id,
+                "price": f"{self.price:.8f}", "origQty": f"{self.qty:.8f}", "executedQty": f"{self.executed:.8f}",
+                "cummulativeQuoteQty": f"{self.quote:.8f}", "status": self.status, "timeInForce": self.tif,
+                "type": self.type, "side": self.side, "stopPrice": "0.00000000", "icebergQty": "0.00000000",
+                "time": self.time_ms, "updateTime": self.time_ms, "isWorking": self.status in ("NEW", "PARTIALLY_FILLED"),
+                "workingTime": self.time_ms, "origQuoteOrderQty": "0.00000000", "selfTradePreventionMode": "NONE"}
+
+
+class VenueError(Exception):
+    def __init__(self, http: int, code: int, msg: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(msg)
+        self.http, self.code, self.msg, self.headers = http, code, msg, headers or {}
+
+
+class BinanceImitation:
+    """The venue's state and rules; `serve()` puts it behind HTTP on a free local port."""
+
+    def __init__(self, api_key: str, secret: str, balances: dict[str, float] | None = None,
+                 recv_window_ms: int = 5000) -> None:
+        self.api_key, self.secret = api_key, secret
+        self.balances: dict[str, float] = dict(balances or {"USDT": 100_000.0, "BTC": 1.0, "ETH": 10.0})
+        self.markets: dict[str, Market] = {}
+        self.orders: dict[int, ImOrder] = {}
+        self.trades: list[dict[str, Any]] = []
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.faults: dict[str, list[tuple[str, float]]] = {}
+        self.recv_window_ms = recv_window_ms
+        self._ids = itertools.count(1000)
+        self._trade_ids = itertools.count(1)
+        self.lock = threading.RLock()
+        self.server: ThreadingHTTPServer | None = None
+        self.hung: list[threading.Event] = []
+
+    # --- what a test sets -------------------------------------------------------------
+    def add_market(self, symbol: str, base: str, quote: str, bids: list[tuple[float, float]],
+                   asks: list[tuple[float, float]], tick: float = 0.01, step: float = 0.00001) -> None:
+        with self.lock:
+            self.markets[symbol] = Market(symbol, base, quote, tick, step, list(bids), list(asks))
+
+    def set_book(self, symbol: str, bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> None:
+        """A new book; resting orders it crosses fill whole at their price (maker)."""
+        with self.lock:
+            m = self.markets[symbol]
+            m.bids, m.asks = list(bids), list(asks)
+            for o in self.orders.values():
+                if o.symbol != symbol or o.status not in ("NEW", "PARTIALLY_FILLED"):
+                    continue
+                through = (o.side == "BUY" and m.asks and m.asks[0][0] <= o.price) or \
+                          (o.side == "SELL" and m.bids and m.bids[0][0] >= o.price)
+                if through:
+                    self._fill(o, o.qty - o.executed, o.price, maker=True)
+
+    def fail(self, endpoint: str, kind: str, times: int = 1, retry_after: float = 1.0) -> None:
+        """The next `times` requests to endpoint ("POST /api/v3/order", ...) fail with `kind`:
+        429, 503, accept_then_hang, hide_fill; or go through (`ok`: to fail a later one)."""
+        with self.lock:
+            self.faults.setdefault(endpoint, []).extend([(kind, retry_after)] * times)
+
+    def open_orders(self) -> list[ImOrder]:
+        with self.lock:
+            return [o for o in self.orders.values() if o.status in ("NEW", "PARTIALLY_FILLED")]
+
+    def by_client(self, client_id: str) -> list[ImOrder]:
+        with self.lock:
+            return [o for o in self.orders.values() if o.client_id == client_id]
+
+    def count(self, method: str, path: str) -> int:
+        return sum(1 for m, p, _ in self.requests if m == method and p == path)
+
+    # --- the matching engine ------------------------------------------------------------
+    def _fill(self, o: ImOrder, qty: float, price: float, maker: bool) -> None:
+        m = self.markets[o.symbol]
+        if qty <= 0:
+            return
+        notional = qty * price
+        if o.side == "BUY":
+            fee, fee_asset = qty * FEE_RATE, m.base
+            self.balances[m.quote] = self.balances.get(m.quote, 0.0) - notional
+            self.balances[m.base] = self.balances.get(m.base, 0.0) + qty - fee
+        else:
+            fee, fee_asset = notional * FEE_RATE, m.quote
+            self.balances[m.base] = self.balances.get(m.base, 0.0) - qty
+            self.balances[m.quote] = self.balances.get(m.quote, 0.0) + notional - fee
+        o.executed += qty
+        o.quote += notional
+        o.status = "FILLED" if o.executed >= o.qty - 1e-12 else "PARTIALLY_FILLED"
+        self.trades.append({"symbol": o.symbol, "id": next(self._trade_ids), "orderId": o.order_id,
+                            "orderListId": -1, "price": f"{price:.8f}", "qty": f"{qty:.8f}",
+                            "quoteQty": f"{notional:.8f}", "commission": f"{fee:.8f}", "commissionAsset": fee_asset,
+                            "time": int(time.time() * 1000), "isBuyer": o.side == "BUY", "isMaker": maker,
+                            "isBestMatch": True})
+
+    def _take(self, o: ImOrder, limit: float | None) -> list[dict[str, str]]:
+        """Walk the other side's levels (up to limit); the levels taken leave the book."""
+        m = self.markets[o.symbol]
+        levels = m.asks if o.side == "BUY" else m.bids
+        fills = []
+        while levels and o.executed < o.qty - 1e-12:
+            price, size = levels[0]
+            if limit is not None and ((o.side == "BUY" and price > limit) or (o.side == "SELL" and price < limit)):
+                break
+            qty = min(size, o.qty - o.executed)
+            before = len(self.trades)
+            self._fill(o, qty, price, maker=False)
+            t = self.trades[before]
+            fills.append({"price": t["price"], "qty": t["qty"], "commission": t["commission"],
+                          "commissionAsset": t["commissionAsset"], "tradeId": t["id"]})
+            if qty >= size - 1e-12:
+                levels.pop(0)
+            else:
+                levels[0] = (price, size - qty)
+        return fills
+
+    def _new_order(self, p: dict[str, str]) -> dict[str, Any]:
+        symbol = p.get("symbol", "")
+        if symbol not in self.markets:
+            raise VenueError(400, -1121, "Invalid symbol.")
+        m = self.markets[symbol]
+        side, typ = p.get("side", ""), p.get("type", "")
+        if side not in ("BUY", "SELL") or typ not in ("MARKET", "LIMIT", "LIMIT_MAKER"):
+            raise VenueError(400, -1102, "Mandatory parameter 'side' or 'type' was not sent, was empty/null, "
+                                          "or malformed.")
+        try:
+            qty = float(p["quantity"])
+        except (KeyError, ValueError) as e:
+            raise VenueError(400, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, "
+                                          "or malformed.") from e
+        if abs(round(qty / m.step) * m.step - qty) > 1e-9:
+            raise VenueError(400, -1013, "Filter failure: LOT_SIZE")
+        price = 0.0
+        if typ != "MARKET":
+            try:
+                price = float(p["price"])
+            except (KeyError, ValueError) as e:
+                raise VenueError(400, -1102, "Mandatory parameter 'price' was not sent, was empty/null, "
+                                              "or malformed.") from e
+            if abs(round(price / m.tick) * m.tick - price) > 1e-9:
+                raise VenueError(400, -1013, "Filter failure: PRICE_FILTER")
+        cid = p.get("newClientOrderId") or f"x-{next(self._ids)}"
+        if any(o.client_id == cid and o.status in ("NEW", "PARTIALLY_FILLED") for o in self.orders.values()):
+            raise VenueError(400, -2010, "Duplicate order sent.")
+        # funds: the whole order must be covered (a market buy at the worst level it may reach)
+        if side == "BUY":
+            worst = price if typ != "MARKET" else (m.asks[-1][0] if m.asks else 0.0)
+            if qty * worst > self.balances.get(m.quote, 0.0) + 1e-9:
+                raise VenueError(400, -2010, "Account has insufficient balance for requested action.")
+        elif qty > self.balances.get(m.base, 0.0) + 1e-12:
+            raise VenueError(400, -2010, "Account has insufficient balance for requested action.")
+        o = ImOrder(next(self._ids), cid, symbol, side, typ, qty, price, int(time.time() * 1000),
+                    tif=p.get("timeInForce", "GTC") if typ == "LIMIT" else "GTC")
+        crosses = (side == "BUY" and m.asks and m.asks[0][0] <= price) or \
+                  (side == "SELL" and m.bids and m.bids[0][0] >= price)
+        if typ == "LIMIT_MAKER" and crosses:
+            raise VenueError(400, -2010, "Order would immediately match and take.")
+        self.orders[o.order_id] = o
+        fills = self._take(o, None if typ == "MARKET" else price) if typ != "LIMIT_MAKER" else []
+        if o.status != "FILLED" and (typ == "MARKET" or o.tif in ("IOC", "FOK")):
+            o.status = "EXPIRED"
+        return {**o.view(), "transactTime": o.time_ms, "fills": fills}
+
+    def _find(self, p: dict[str, str]) -> ImOrder:
+        if "orderId" in p:
+            o = self.orders.get(int(p["orderId"]))
+            found = [o] if o is not None and o.symbol == p.get("symbol") else []
+        elif "origClientOrderId" in p:
+            found = [o for o in self.orders.values()
+                     if o.client_id == p["origClientOrderId"] and o.symbol == p.get("symbol")]
+        else:
+            raise VenueError(400, -1102, "Param 'origClientOrderId' or 'orderId' must be sent, but both were "
+                                          "empty/null!")
+        if not found:
+            raise VenueError(400, -2013, "Order does not exist.")
+        return found[-1]
+
+    def _cancel(self, o: ImOrder) -> dict[str, Any]:
+        if o.status not in ("NEW", "PARTIALLY_FILLED"):
+            raise VenueError(400, -2011, "Unknown order sent.")
+        o.status = "CANCELED"
+        return {**o.view(), "origClientOrderId": o.client_id, "transactTime": int(time.time() * 1000)}
+
+    # --- the HTTP face ---------------------------------------------------------------------
+    def handle(self, method: str, path: str, query: str, body: str, headers: dict[str, str]) -> tuple[int, Any, dict]:
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        params.update(dict(parse_qsl(body, keep_blank_values=True)))
+        with self.lock:
+            self.requests.append((method, path, params))
+            queue = self.faults.get(f"{method} {path}")
+            fault = queue.pop(0) if queue else None
+        if fault is not None and fault[0] in ("429", "503"):
+            if fault[0] == "429":
+                return 429, {"code": -1003, "msg": "Too many requests; current limit of IP is 6000 request weight "
+                                                   "per 1 MINUTE."}, {"Retry-After": str(int(fault[1]))}
+            return 503, {"code": -1001, "msg": "Internal error; unable to process your request. Please try again."}, {}
+        signed = path in ("/api/v3/order", "/api/v3/order/test", "/api/v3/openOrders", "/api/v3/account",
+                          "/api/v3/myTrades", "/api/v3/allOrders")
+        if signed:
+            self._check_signature(query, body, headers)
+        with self.lock:
+            if path == "/api/v3/time":
+                return 200, {"serverTime": int(time.time() * 1000)}, {}
+            if path == "/api/v3/ping":
+                return 200, {}, {}
+            if path == "/api/v3/exchangeInfo":
+                return 200, self._exchange_info(), {}
+            if path == "/api/v3/order/test" and method == "POST":
+                self._validate_only(params)
+                return 200, {}, {}
+            if path == "/api/v3/order" and method == "POST":
+                out = self._new_order(params)
+                if fault is not None and fault[0] == "hide_fill":
+                    out = {**out, "status": "NEW", "executedQty": "0.00000000", "cummulativeQuoteQty": "0.00000000",
+                           "fills": []}
+                if fault is not None and fault[0] == "accept_then_hang":
+                    return -1, out, {}
+                return 200, out, {}
+            if path == "/api/v3/order" and method == "GET":
+                return 200, self._find(params).view(), {}
+            if path == "/api/v3/order" and method == "DELETE":
+                return 200, self._cancel(self._find(params)), {}
+            if path == "/api/v3/openOrders" and method == "GET":
+                sym = params.get("symbol")
+                return 200, [o.view() for o in self.open_orders() if sym is None or o.symbol == sym], {}
+            if path == "/api/v3/openOrders" and method == "DELETE":
+                sym = params.get("symbol")
+                out = [self._cancel(o) for o in self.open_orders() if o.symbol == sym]
+                if not out:
+                    raise VenueError(400, -2011, "Unknown order sent.")
+                return 200, out, {}
+            if path == "/api/v3/account":
+                return 200, {"makerCommission": 10, "takerCommission": 10, "canTrade": True, "canWithdraw": False,
+                             "canDeposit": False, "accountType": "SPOT", "permissions": ["SPOT"],
+                             "updateTime": int(time.time() * 1000),
+                             "balances": [{"asset": a, "free": f"{v - self._locked(a):.8f}",
+                                           "locked": f"{self._locked(a):.8f}"} for a, v in self.balances.items()]}, {}
+            if path == "/api/v3/myTrades":  # orderId: that order's trades only
+                sym, oid = params.get("symbol"), params.get("orderId")
+                return 200, [t for t in self.trades if t["symbol"] == sym and
+                             (oid is None or t["orderId"] == int(oid))], {}
+        raise VenueError(404, -1000, f"unknown endpoint {method} {path}")
+
+    def _locked(self, asset: str) -> float:
+        out = 0.0
+        for o in self.open_orders():
+            m = self.markets[o.symbol]
+            if o.side == "BUY" and asset == m.quote:
+                out += (o.qty - o.executed) * o.price
+            elif o.side == "SELL" and asset == m.base:
+                out += o.qty - o.executed
+        return out
+
+    def _validate_only(self, p: dict[str, str]) -> None:
+        """order/test: the checks of a new order, nothing placed."""
+        saved = (dict(self.orders), dict(self.balances), list(self.trades),
+                 {s: (list(m.bids), list(m.asks)) for s, m in self.markets.items()})
+        try:
+            self._new_order(p)
+        finally:
+            self.orders, self.balances, self.trades = saved[0], saved[1], saved[2]
+            for s, (b, a) in saved[3].items():
+                self.markets[s].bids, self.markets[s].asks = b, a
+
+    def _check_signature(self, query: str, body: str, headers: dict[str, str]) -> None:
+        key = headers.get("x-mbx-apikey")
+        if key != self.api_key:
+            raise VenueError(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        total = query + body
+        if "&signature=" not in total:
+            raise VenueError(400, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, "
+                                          "or malformed.")
+        payload, _, sig = total.rpartition("&signature=")
+        want = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(want, sig):
+            raise VenueError(400, -1022, "Signature for this request is not valid.")
+        p = dict(parse_qsl(payload))
+        ts, window = int(p.get("timestamp", "0")), int(p.get("recvWindow", self.recv_window_ms))
+        now = int(time.time() * 1000)
+        if ts > now + 1000 or now - ts > window:
+            raise VenueError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+
+    def _exchange_info(self) -> dict[str, Any]:
+        syms = []
+        for m in self.markets.values():
+            syms.append({
+                "symbol": m.symbol, "status": "TRADING", "baseAsset": m.base, "baseAssetPrecision": 8,
+                "quoteAsset": m.quote, "quotePrecision": 8, "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
+                "quoteCommissionPrecision": 8, "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"],
+                "icebergAllowed": True, "ocoAllowed": True, "quoteOrderQtyMarketAllowed": True,
+                "allowTrailingStop": False, "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
+                "isMarginTradingAllowed": False, "permissions": ["SPOT"], "permissionSets": [["SPOT"]],
+                "defaultSelfTradePreventionMode": "NONE", "allowedSelfTradePreventionModes": ["NONE"],
+                "filters": [
+                    {"filterType": "PRICE_FILTER", "minPrice": f"{m.tick:.8f}", "maxPrice": "1000000.00000000",
+                     "tickSize": f"{m.tick:.8f}"},
+                    {"filterType": "LOT_SIZE", "minQty": f"{m.step:.8f}", "maxQty": "9000.00000000",
+                     "stepSize": f"{m.step:.8f}"},
+                    {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": True,
+                     "maxNotional": "9000000.00000000", "applyMaxToMarket": False, "avgPriceMins": 5}]})
+        return {"timezone": "UTC", "serverTime": int(time.time() * 1000), "rateLimits": [], "exchangeFilters": [],
+                "symbols": syms}
+
+    def serve(self) -> str:
+        """Start the HTTP server on a free local port (a daemon thread); returns its base URL."""
+        venue = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _any(self) -> None:
+                url = urlsplit(self.path)
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n).decode() if n else ""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                extra: dict[str, str] = {}
+                try:
+                    status, out, extra = venue.handle(self.command, url.path, url.query, body, headers)
+                except VenueError as e:
+                    status, out, extra = e.http, {"code": e.code, "msg": e.msg}, e.headers
+                if status == -1:  # accepted, never answered: hold the connection until the server stops
+                    gone = threading.Event()
+                    venue.hung.append(gone)
+                    gone.wait(60)
+                    self.close_connection = True
+                    return
+                data = json.dumps(out).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in extra.items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_DELETE = do_PUT = _any
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def close(self) -> None:
+        for e in self.hung:
+            e.set()
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()

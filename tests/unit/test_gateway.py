@@ -1,0 +1,262 @@
+"""The gateway against a local imitation of Binance's spot REST API, through ccxt unmodified:
+signatures checked as the venue checks them, orders filled from a scripted book, faults on
+cue. Expected values come from the book the test sets and Binance's rules (fees 0.1% in the
+asset received), never from the gateway's own output."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from cobflow.connectors.trading import client_for
+from cobflow.execution.live import (
+    ExecutionReport,
+    GatewayEvent,
+    IllegalTransition,
+    OrderIntent,
+    Reconciliation,
+    client_order_id,
+    dumps,
+    loads,
+    run_tag,
+    transition,
+)
+from cobflow.operators.gateway import Gateway
+from cobflow.settings.secrets import VenueKeys
+from cobflow.settings.trading import TradingSettings
+from tests.exchange_imitation import FEE_RATE, BinanceImitation
+
+KEY = "kEy" + "7" * 61  # distinctive: a test greps every output for them
+SECRET = "sEcReT" + "9" * 58
+RUN = "live-test"
+BOOK_BIDS = [(50_000.0, 1.0), (49_990.0, 2.0)]
+BOOK_ASKS = [(50_010.0, 0.5), (50_020.0, 2.0)]
+
+
+@pytest.fixture()
+def venue():
+    im = BinanceImitation(KEY, SECRET)
+    im.add_market("BTCUSDT", "BTC", "USDT", BOOK_BIDS, BOOK_ASKS)
+    url = im.serve()
+    im.url = url  # type: ignore[attr-defined]
+    yield im
+    im.close()
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, s: float) -> None:
+        self.waits.append(s)
+
+
+def gateway(venue: BinanceImitation, mode: str = "live", secret: str = SECRET, timeout_s: float = 5.0,
+            sleeps: Sleeps | None = None) -> Gateway:
+    trading = TradingSettings(mode=mode, endpoints={"binance": venue.url}, request_timeout_s=timeout_s)  # type: ignore[attr-defined]
+    from pydantic import SecretStr
+
+    keys = VenueKeys(api_key=SecretStr(KEY), secret=SecretStr(secret))
+    client = client_for("binance", keys, trading)
+    return Gateway(RUN, mode, {"binance": client}, {("binance", "BTC/USDT"): "BTC-USDT"},
+                   sleep=sleeps or Sleeps())
+
+
+def intent(second: int, side: str = "buy", qty: float = 0.2, type: str = "market", price: float | None = None,
+           seq: int = 0, **kw: object) -> OrderIntent:
+    return OrderIntent(run=RUN, client_id=client_order_id(RUN, "BTC-USDT", second, seq), symbol="BTC-USDT",
+                       venue="binance", market="BTC/USDT", action="place", side=side, type=type, qty=qty,
+                       price=price, decided_s=second, **kw)  # type: ignore[arg-type]
+
+
+def reports(records: list) -> list[ExecutionReport]:
+    return [r for r in records if isinstance(r, ExecutionReport)]
+
+
+# -- client ids and the state machine --------------------------------------------------------
+
+def test_client_ids_are_deterministic_alphanumeric_and_name_their_run():
+    a = client_order_id(RUN, "BTC-USDT", 1_700_000_000, 3)
+    assert a == client_order_id(RUN, "BTC-USDT", 1_700_000_000, 3)
+    assert len(a) == 24 and a.isalnum() and a.startswith(run_tag(RUN))
+    others = {client_order_id(RUN, "ETH-USDT", 1_700_000_000, 3), client_order_id(RUN, "BTC-USDT", 1_700_000_001, 3),
+              client_order_id(RUN, "BTC-USDT", 1_700_000_000, 4), client_order_id("other", "BTC-USDT", 1_700_000_000, 3)}
+    assert a not in others and len(others) == 4
+
+
+def test_the_state_machine_refuses_what_the_spec_does_not_allow():
+    assert transition("new", "unknown") == "unknown"
+    assert transition("unknown", "filled") == "filled"
+    for old, new in (("filled", "open"), ("cancelled", "filled"), ("rejected", "open"), ("shadow", "filled"),
+                     ("open", "new")):
+        with pytest.raises(IllegalTransition):
+            transition(old, new)
+
+
+def test_records_travel_as_tagged_json_and_bad_values_say_why():
+    i = intent(10)
+    assert loads(dumps(i)) == i
+    with pytest.raises(ValueError, match="not JSON"):
+        loads(b"{")
+    with pytest.raises(ValueError, match="unknown field"):
+        loads(b'{"kind": "OrderIntent", "nope": 1}')
+
+
+# -- orders at the venue ------------------------------------------------------------------------
+
+def test_a_market_order_fills_by_the_book_and_the_ledger_equals_the_venue(venue):
+    gw = gateway(venue)
+    assert gw.reconcile() == []  # the first look starts the ledger's balances
+    out = reports(gw.submit(intent(100, qty=0.6)))
+    assert [r.status for r in out] == ["filled"]
+    r = out[0]
+    # 0.5 at 50,010 and 0.1 at 50,020 (the book), fee 0.1% of the base bought, valued at each price
+    assert r.filled == pytest.approx(0.6)
+    assert r.notional == pytest.approx(0.5 * 50_010 + 0.1 * 50_020)
+    assert r.fee == pytest.approx(FEE_RATE * (0.5 * 50_010 + 0.1 * 50_020))
+    assert r.venue_order_id is not None and r.sent_ns is not None and r.acked_ns >= r.sent_ns
+    assert len(venue.by_client(r.client_id)) == 1
+    assert gw.reconcile() == []  # balances: 100,000 - notional USDT, 1 + 0.6 - 0.0006 BTC, as the venue has
+    assert venue.balances["BTC"] == pytest.approx(1 + 0.6 * (1 - FEE_RATE))
+
+
+def test_an_order_the_book_cannot_fill_expires_with_its_partial_fill(venue):
+    venue.balances["USDT"] = 1_000_000.0
+    out = reports(gateway(venue).submit(intent(100, qty=3.0)))
+    assert out[-1].status == "expired" and out[-1].filled == pytest.approx(2.5)
+
+
+def test_a_429_is_waited_out_as_the_venue_asks_and_the_order_placed_once(venue):
+    sleeps = Sleeps()
+    gw = gateway(venue, sleeps=sleeps)
+    venue.fail("POST /api/v3/order", "429", times=3, retry_after=2)
+    out = reports(gw.submit(intent(100)))
+    assert out[-1].status == "filled"
+    assert sleeps.waits == [2.0, 2.0, 2.0]
+    assert venue.count("POST", "/api/v3/order") == 4 and len(venue.orders) == 1
+
+
+def test_a_timeout_after_the_venue_accepted_is_resolved_by_a_query_not_a_resend(venue):
+    gw = gateway(venue, timeout_s=0.5)
+    venue.fail("POST /api/v3/order", "accept_then_hang")
+    out = reports(gw.submit(intent(100, qty=0.2)))
+    assert [r.status for r in out] == ["unknown", "filled"]
+    assert out[-1].filled == pytest.approx(0.2)
+    assert venue.count("POST", "/api/v3/order") == 1 and len(venue.orders) == 1
+    assert venue.count("GET", "/api/v3/order") >= 1
+
+
+def test_a_5xx_before_the_venue_took_it_ends_rejected_after_queries_and_nothing_is_placed(venue):
+    sleeps = Sleeps()
+    gw = gateway(venue, sleeps=sleeps)
+    venue.fail("POST /api/v3/order", "503")
+    out = reports(gw.submit(intent(100)))
+    assert [r.status for r in out] == ["unknown", "rejected"]
+    assert "never placed" in out[-1].reason
+    assert venue.count("GET", "/api/v3/order") == 3 and venue.orders == {}
+    assert reports(gw.submit(intent(101)))[-1].status == "filled"  # the next decision trades normally
+
+
+def test_a_duplicate_client_id_is_adopted_never_doubled(venue):
+    first = gateway(venue)
+    resting = intent(100, side="sell", qty=0.1, type="limit", price=50_100.0)
+    assert reports(first.submit(resting))[-1].status == "open"
+    second = gateway(venue)  # a gateway that lost its ledger sends the same intent again
+    out = reports(second.submit(resting))
+    assert [r.status for r in out] == ["unknown", "open"]
+    assert len(venue.by_client(resting.client_id)) == 1
+
+
+def test_after_a_restart_an_intent_read_again_is_queried_first_and_not_sent(venue):
+    i = intent(100, qty=0.2)
+    assert reports(gateway(venue).submit(i))[-1].status == "filled"
+    again = reports(gateway(venue).submit(i, recovering=True))
+    assert [r.status for r in again] == ["filled"] and again[0].filled == pytest.approx(0.2)
+    assert venue.count("POST", "/api/v3/order") == 1 and len(venue.orders) == 1
+    # the restored ledger (reports read back) knows it: nothing asked at all
+    gw = gateway(venue)
+    gw.restore(again)
+    before = len(venue.requests)
+    assert gw.submit(i, recovering=True) == [] and len(venue.requests) == before
+
+
+def test_a_fill_only_a_query_shows_is_found_by_the_poll(venue):
+    gw = gateway(venue)
+    venue.fail("POST /api/v3/order", "hide_fill")
+    assert [r.status for r in reports(gw.submit(intent(100)))] == ["open"]
+    polled = reports(gw.poll())
+    assert [r.status for r in polled] == ["filled"] and polled[0].fee == pytest.approx(FEE_RATE * 0.2 * 50_010)
+
+
+def test_a_resting_order_fills_when_the_book_moves_through_it(venue):
+    gw = gateway(venue)
+    assert reports(gw.submit(intent(100, side="buy", qty=0.3, type="limit", price=49_950.0)))[-1].status == "open"
+    venue.set_book("BTCUSDT", [(49_900.0, 1.0)], [(49_940.0, 1.0)])
+    polled = reports(gw.poll())
+    assert polled[-1].status == "filled" and polled[-1].notional == pytest.approx(0.3 * 49_950)
+
+
+def test_shadow_mode_validates_at_the_venue_and_places_nothing(venue):
+    gw = gateway(venue, mode="shadow")
+    ok = reports(gw.submit(intent(100)))
+    bad = reports(gw.submit(intent(101, qty=0.123456789)))  # finer than the step: ccxt truncates to it
+    too_big = reports(gw.submit(intent(102, qty=5.0, type="limit", price=60_000.0)))
+    assert ok[-1].status == "shadow" and bad[-1].status == "shadow"
+    assert too_big[-1].status == "rejected" and "insufficient balance" in too_big[-1].reason
+    assert venue.orders == {} and venue.count("POST", "/api/v3/order/test") == 3
+    assert venue.count("POST", "/api/v3/order") == 0
+
+
+def test_reconciliation_adopts_the_venues_orders_and_balances(venue):
+    gw = gateway(venue)
+    gw.reconcile()
+    other = gateway(venue)  # an order of this run the ledger never saw (sent before a crash)
+    lost = intent(100, side="sell", qty=0.1, type="limit", price=50_200.0)
+    other.submit(lost)
+    venue.balances["USDT"] += 1_000.0  # a deposit
+    rec = gw.reconcile()
+    diffs = [r for r in rec if isinstance(r, Reconciliation)]
+    assert {(r.what, r.key) for r in diffs} == {("order", lost.client_id), ("balance", "USDT")}
+    assert gw.orders[lost.client_id].status == "open"
+    usdt = next(r for r in diffs if r.key == "USDT")
+    assert float(usdt.ours) == pytest.approx(100_000.0) and float(usdt.venue_says) == pytest.approx(101_000.0)
+    assert gw.reconcile() == []  # the venue's word taken: nothing differs any more
+
+
+def test_the_kill_switch_cancels_every_open_order_and_flattens(venue):
+    gw = gateway(venue)
+    gw.reconcile()
+    gw.submit(intent(100, qty=0.4))  # a position of 0.4 BTC
+    gw.submit(intent(101, side="buy", qty=0.1, type="limit", price=49_000.0))
+    gw.submit(intent(102, side="sell", qty=0.1, type="limit", price=51_000.0))
+    assert len(venue.open_orders()) == 2
+    out = gw.halt(flatten=True)
+    assert venue.open_orders() == []
+    events = [e for e in out if isinstance(e, GatewayEvent)]
+    assert sum(e.rule == "halted" and e.action == "cancel" for e in events) == 2
+    # bought 0.4 of which the venue kept 0.1% as its fee: 0.3996 held, 0.3996 sold
+    assert any(e.rule == "flatten" and e.action == f"sell {0.4 * (1 - FEE_RATE):g} at market" for e in events)
+    assert gw.positions()[("binance", "BTC-USDT")] == pytest.approx(0.0, abs=1e-12)
+    assert venue.balances["BTC"] == pytest.approx(1.0)
+    assert gw.reconcile() == []
+
+
+def test_keys_never_reach_a_report_a_log_or_an_error(venue, caplog):
+    caplog.set_level(logging.DEBUG)
+    gw = gateway(venue, timeout_s=0.5)
+    venue.fail("POST /api/v3/order", "accept_then_hang")
+    venue.fail("POST /api/v3/order", "429")
+    out = gw.submit(intent(100)) + gw.submit(intent(101)) + gw.reconcile() + gw.halt(flatten=True)
+    from cobflow.connectors.trading.client import Unauthorized
+
+    with pytest.raises(Unauthorized) as refused:
+        gateway(venue, secret="wrong" + SECRET[5:]).submit(intent(102))
+    text = "".join(dumps(r).decode() for r in out) + caplog.text + str(refused.value) + repr(gw.clients)
+    from pydantic import SecretStr
+
+    from cobflow.settings.secrets import VenueKeys as K
+
+    text += repr(K(api_key=SecretStr(KEY), secret=SecretStr(SECRET)))
+    assert KEY not in text and SECRET not in text and SECRET[5:] not in text
+    assert "refused the API key" in str(refused.value) and "\n" not in str(refused.value)
