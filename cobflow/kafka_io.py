@@ -70,12 +70,17 @@ def topic_config(settings: KafkaSettings) -> dict[str, str]:
     return {"retention.ms": "-1", "retention.bytes": str(settings.retention_bytes)}
 
 
-def ensure_topics(settings: KafkaSettings, topics: Sequence[str], partitions: int | None = None) -> None:
+#: a topic that is a record to keep (the orders and reports of a run): never trimmed
+KEEP_ALL = {"retention.ms": "-1", "retention.bytes": "-1"}
+
+
+def ensure_topics(settings: KafkaSettings, topics: Sequence[str], partitions: int | None = None,
+                  config: dict[str, str] | None = None) -> None:
     client = admin(settings)
     existing = set(client.list_topics(timeout=15).topics)
     new = [
         NewTopic(t, num_partitions=partitions or settings.partitions, replication_factor=1,
-                 config=topic_config(settings))
+                 config={**topic_config(settings), **(config or {})})
         for t in topics
         if t not in existing
     ]
@@ -265,7 +270,7 @@ def _produce_all(p, settings: KafkaSettings, messages: Iterable[RawMessage], spe
     return n
 
 
-def _watermarks(c: Any, tp: Any, wait_s: float = 30.0) -> tuple[int, int]:
+def watermarks(c: Any, tp: Any, wait_s: float = 30.0) -> tuple[int, int]:
     """A partition's (low, high) offsets, waiting out a topic just made (no leader yet)."""
     deadline = time.monotonic() + wait_s
     while True:
@@ -290,7 +295,7 @@ def time_ranges(settings: KafkaSettings, topics: Sequence[str]) -> dict[str, tup
         wanted: list[TopicPartition] = []
         for t in topics:
             for p in md.topics[t].partitions if t in md.topics else ():
-                low, high = _watermarks(c, TopicPartition(t, p))
+                low, high = watermarks(c, TopicPartition(t, p))
                 if high > low:
                     wanted += [TopicPartition(t, p, low), TopicPartition(t, p, high - 1)]
         for tp in wanted:  # one record at a time: a seek, a poll

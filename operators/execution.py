@@ -52,6 +52,7 @@ from cobflow.execution.fills import (
     TakerFee,
     VenueLevels,
 )
+from cobflow.execution.live import OrderIntent, client_order_id, live_route
 from cobflow.execution.metrics import HOLD_RUN
 from cobflow.execution.orders import (
     QUEUE_MODELS,
@@ -102,7 +103,7 @@ from cobflow.records import (
 from cobflow.strategy import AccountView, Context, Intent, Strategy, StrategySecond, strategy_dead_letter
 
 NS = 1_000_000_000
-Made = DecisionRecord | OrderRecord | FillRecord | PositionRecord | EquityRecord | RiskEventRecord
+Made = DecisionRecord | OrderRecord | FillRecord | PositionRecord | EquityRecord | RiskEventRecord | OrderIntent
 REQUESTS = (Market, Limit, Stop)
 KEY = "account"
 ACCOUNT = "account"  # the symbol tag of the account's own risk events
@@ -129,6 +130,8 @@ class ExecutionOptions:
     maker_fee_bps: dict[str, float] = field(default_factory=dict)  # venue -> maker fee (default 2)
     queue: QueueModel = field(default_factory=RiskAverse)  # how resting limit orders move up their queue
     ticks: dict[str, dict[str, float]] = field(default_factory=dict)  # symbol -> venue -> price tick
+    venue_orders: bool = False  # shadow/live: every order decided is also an OrderIntent for the gateway
+    live_routes: dict[str, tuple[str, str]] = field(default_factory=dict)  # symbol -> (venue, market) of its intents
 
     def __post_init__(self) -> None:
         if self.fee_model is None:
@@ -146,7 +149,10 @@ class ExecutionOptions:
             t.trade_until_s, t.run_id, pre_trade_rules(limits, risk_rules(t.risk_rules, limits)),
             baseline=t.baseline, maker_fee_bps={v: symbols.maker_bps(v) for v in symbols.venues()},
             queue=QUEUE_MODELS[t.queue_model](),
-            ticks={s: dict(spec.trading.tick_size) for s, spec in symbols.symbols.items() if spec.trading.tick_size})
+            ticks={s: dict(spec.trading.tick_size) for s, spec in symbols.symbols.items() if spec.trading.tick_size},
+            venue_orders=t.venue_orders(),
+            live_routes={s: live_route(s, dict(spec.venues), spec.trading.route, t.live_venue)
+                         for s, spec in symbols.symbols.items()})
 
 
 def _number(v: object) -> float | None:
@@ -204,6 +210,8 @@ class ExecutionState:
     working: dict[str, WorkingOrder] = field(default_factory=dict)  # order id -> a strategy's limit/stop/market order
     touched: dict[str, WorkingOrder] = field(default_factory=dict)  # orders whose state changed this second
     last_trade: dict[tuple[str, str], float] = field(default_factory=dict)  # (symbol, venue) -> last trade price
+    sent: dict[str, str] = field(default_factory=dict)  # order id -> the client id of its venue order
+    cancels_sent: set[str] = field(default_factory=set)  # order ids whose venue order was asked to cancel
 
     def __post_init__(self) -> None:
         self.account = Account(self.options.initial_cash)
@@ -307,6 +315,8 @@ class ExecutionState:
             call = self._call(it, equity)
             if call is not None:
                 out.extend(self._decide(t, it, call[0], equity, call[1]))
+        if o.venue_orders:
+            out.extend(self._intents(t, items))
         out.extend(self._order_rows(t))
         dd = drawdown(self.peak, equity)
         out.append(EquityRecord(o.run, t, equity, acct.cash, acct.gross_exposure(), self.peak, dd,
@@ -783,6 +793,59 @@ class ExecutionState:
                 self.touched[o.order_id] = o
                 out.append(self._event(t, o.symbol, RiskEvent(rule, o.remaining, 0.0, "cancelled", o.remaining, 0.0,
                                                               f"order {o.order_id}")))
+        return out
+
+    def _intents(self, t: int, items: dict[str, StrategySecond]) -> list[Made]:
+        """Shadow and live modes: the orders decided at t as intents for the gateway (market
+        orders of the target and of the risk rules, strategies' market and limit orders, stops
+        as they trigger), and cancels of venue orders the account cancelled or let expire.
+        Client ids from the run, symbol, second and a sequence: the same on a replay. A limit
+        price goes in the venue's quote (a converted market's: / the rate of t, to its tick)."""
+        out: list[Made] = []
+        seq: dict[str, int] = {}
+        run = self.options.run
+
+        def where(sym: str) -> tuple[str, str]:
+            return self.options.live_routes.get(sym) or (self.options.route.get(sym, "all"), sym.replace("-", "/"))
+
+        def intent(sym: str, oid: str, **kw: Any) -> OrderIntent:
+            n = seq.get(sym, 0)
+            seq[sym] = n + 1
+            cid = client_order_id(run, sym, t, n)
+            self.sent[oid] = cid
+            venue, market = where(sym)
+            return OrderIntent(run=run, client_id=cid, symbol=sym, venue=venue, market=market, action="place",
+                               decided_s=t, decided_ns=time.time_ns(), **kw)
+
+        for sym in sorted(self.pending):
+            p = self.pending[sym]
+            if p.decision_s == t and p.order_id not in self.sent:
+                out.append(intent(sym, p.order_id, side="buy" if p.qty > 0 else "sell", type="market", qty=abs(p.qty),
+                                  reason=p.reason))
+        for oid, w in self.working.items():
+            if oid not in self.sent and w.status != "rejected" and (
+                    (w.type in ("market", "limit") and w.decision_s == t) or (w.type == "stop" and w.triggered_s == t)):
+                limit = w.type == "limit"
+                price = None
+                if limit and w.price is not None:
+                    venue = where(w.symbol)[0]
+                    it = items.get(w.symbol)
+                    rate = it.tops.rates.get(venue) if it is not None and it.tops is not None else None
+                    price = to_tick(w.price / rate, self.options.ticks.get(w.symbol, {}).get(venue), w.side) \
+                        if rate else w.price
+                out.append(intent(w.symbol, oid, side=w.side, type="limit" if limit else "market",
+                                  qty=w.remaining if w.type == "stop" else w.qty, price=price, post_only=w.post_only,
+                                  reason=w.note or w.reason))
+            elif oid in self.sent and oid not in self.cancels_sent and (
+                    w.cancel_at is not None or w.status in ("cancelled", "expired")):
+                self.cancels_sent.add(oid)
+                venue, market = where(w.symbol)
+                out.append(OrderIntent(run=run, client_id=self.sent[oid], symbol=w.symbol, venue=venue,
+                                       market=market, action="cancel", decided_s=t, decided_ns=time.time_ns(),
+                                       reason=w.note or "cancel"))
+        live = set(self.working) | {p.order_id for p in self.pending.values()}
+        self.sent = {k: v for k, v in self.sent.items() if k in live}
+        self.cancels_sent &= live
         return out
 
     def _order_rows(self, t: int) -> list[Made]:

@@ -34,6 +34,15 @@ class KafkaSettings(BaseModel):
     def dlq(self) -> str:
         return f"{self.topic_prefix}{self.dlq_topic}"
 
+    def orders_topic(self, run: str) -> str:
+        """The order intents a run's account sends its gateway."""
+        return f"{self.topic_prefix}orders.{run}"
+
+    def reports_topic(self, run: str) -> str:
+        """What the run's gateway learned from the venues: execution reports, reconciliation
+        differences, kill-switch actions."""
+        return f"{self.topic_prefix}reports.{run}"
+
     def venue_of_topic(self, topic: str) -> str:
         prefix = f"{self.topic_prefix}raw."
         if not topic.startswith(prefix):

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from cobflow.deadletter import DeadLetter
+from cobflow.execution.live import OrderIntent
 from cobflow.metrics.signals import Signal
 from cobflow.metrics.trades import Bar
 from cobflow.metrics.vectors import LAYOUT
@@ -255,6 +256,7 @@ _MANY: dict[type, Callable[[Any, Keep], list[AnyRow]]] = {
     OpenBars: lambda o, keep: bars_rows(o.symbol, o.bars) if _keeps(keep)(OHLCV.name) else [],
     StrategyMade: made_rows,
     VenueSecond: lambda v, keep: [r for r in venue_rows(v) if _keeps(keep)(r.table)],
+    OrderIntent: lambda i, keep: [],  # not a row: the orders topic's (the gateway reports what became of it)
 }
 
 

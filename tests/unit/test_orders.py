@@ -446,3 +446,39 @@ def test_two_orders_of_the_account_at_one_price_never_fill_from_the_same_trade_t
     # 1.5 sold at P fills the first whole and the second by 0.5
     got = [(r.columns["order_id"], r.columns["qty"]) for r in of(rows, "fills")]
     assert got == [("X:10:first", 1.0), ("X:11:second", 0.5)]
+
+
+# -- shadow and live: the same orders, also as intents for the gateway ----------------------------
+
+def _intents_and_rows(mode_opts: ExecutionOptions, items) -> tuple[list, list]:
+    from cobflow.dataflows.sinks.rows import rows_of
+    from cobflow.execution.live import OrderIntent
+
+    st = state(mode_opts)
+    made = list(st.add(items).records) + list(st.flush().records)
+    return [r for r in made if isinstance(r, OrderIntent)], rows_of(made)
+
+
+def test_shadow_decides_the_paper_orders_and_sends_each_as_an_intent_with_its_own_client_id():
+    from cobflow.execution.live import client_order_id
+
+    script = [sec(10, [buy_at_p(qty=2.0), Stop("sell", 2.0, 99.5, client_id="s")]), sec(11),
+              sec(12, [Cancel("b")]), sec(13, tr=trades((99.4, 1.0, SELL))), sec(14), sec(15)]
+    paper_intents, paper_rows = _intents_and_rows(opts(), script)
+    shadow = opts(venue_orders=True, run="shadow-1", live_routes={"X": ("a", "X")})
+    shadow_intents, shadow_rows = _intents_and_rows(shadow, script)
+    assert paper_intents == []
+    # the same orders, fills and equity: only the run tag differs
+    assert [(r.table, r.ts, {k: v for k, v in r.columns.items() if k != "run"}) for r in paper_rows] == \
+           [(r.table, r.ts, {k: v for k, v in r.columns.items() if k != "run"}) for r in shadow_rows]
+    got = [(i.action, i.decided_s, i.side, i.type, i.qty, i.price, i.client_id, i.venue, i.market)
+           for i in shadow_intents]
+    cid = client_order_id
+    assert got == [
+        ("place", 10, "buy", "limit", 2.0, P, cid("shadow-1", "X", 10, 0), "a", "X"),  # the resting buy
+        ("cancel", 12, "", "market", 0.0, None, cid("shadow-1", "X", 10, 0), "a", "X"),  # its cancel, when decided
+        ("place", 13, "sell", "market", 2.0, None, cid("shadow-1", "X", 13, 0), "a", "X"),  # the stop, triggered
+    ]
+    # a replay makes the same ids (a resend the gateway recognises)
+    again, _ = _intents_and_rows(shadow, script)
+    assert [i.client_id for i in again] == [i.client_id for i in shadow_intents]
