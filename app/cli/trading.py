@@ -68,12 +68,22 @@ def _queue(what: str) -> object:
 
     def run(args: argparse.Namespace, settings: Settings) -> int:
         folder = args.control_dir or settings.trading.control_dir
-        seq = append_command(folder, what)
+        flatten = bool(getattr(args, "flatten", False))
+        seq = append_command(folder, what, flatten=flatten)
         effect = "only orders that reduce a position pass" if what == "halt" else "new exposure is allowed again"
         print(f"{what} queued (command {seq} in {folder}); the running strategy flow applies it at its next "
               f"second: {effect}. Check with: cobflow trading status")
+        if what == "halt":
+            print("a running gateway (cobflow trade) cancels every open order of the run at the venues"
+                  + (" and closes its positions with market orders" if flatten else ""))
         return 0
     return run
+
+
+def cmd_trade(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.app.trade import main
+
+    return main(settings, mainnet=args.mainnet, for_s=args.for_s)
 
 
 def add_commands(sub: Subparsers) -> None:
@@ -89,3 +99,12 @@ def add_commands(sub: Subparsers) -> None:
         if name == "status":
             c.add_argument("--json", action="store_true", help="the status as the flow wrote it, and the commands "
                            "waiting, as JSON (full precision)")
+        if name == "halt":
+            c.add_argument("--flatten", action="store_true", help="the gateway also closes every position of the "
+                           "run at the venues with market orders")
+    t = command(sub, "trade", "the order gateway: the run's order intents to the venues (shadow or live mode; "
+                "testnet unless --mainnet)", cmd_trade)
+    t.add_argument("--mainnet", action="store_true", help="real money: needs COBFLOW_TRADING__ENVIRONMENT=mainnet "
+                   "as well")
+    t.add_argument("--for", dest="for_s", type=float, default=None, metavar="SECONDS",
+                   help="stop after this long (default: until Ctrl-C or SIGTERM)")
