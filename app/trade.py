@@ -68,6 +68,70 @@ def build_gateway(settings: Settings, symbols: SymbolsConfig) -> Gateway:
     return Gateway(t.run_id, t.mode, clients, markets)
 
 
+class RowsOut:
+    """The gateway's records as QuestDB rows (live_orders, reconciliation, venue_balances,
+    risk_events), written by a thread of their own every second: QuestDB away never stalls
+    an order (the reports topic is the record; the rows wait, up to `limit`, and go when it is
+    back)."""
+
+    def __init__(self, settings: Settings, limit: int = 200_000) -> None:
+        import queue
+        import threading
+
+        self.settings, self.limit = settings, limit
+        self.queue: queue.SimpleQueue[list[Record]] = queue.SimpleQueue()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="cobflow-gateway-rows", daemon=True)
+        self.thread.start()
+
+    def put(self, records: list[Record]) -> None:
+        if records:
+            self.queue.put(records)
+
+    def _loop(self) -> None:
+        import queue
+
+        from cobflow.dataflows.sinks.questdb import RowWriter
+        from cobflow.dataflows.sinks.rows import rows_of
+        from cobflow.tables import GATEWAY_TABLES
+
+        writer, pending, away = None, [], False
+        while True:
+            done = self.stopping.wait(1.0)
+            try:
+                while True:
+                    pending += rows_of(self.queue.get_nowait())
+            except queue.Empty:
+                pass
+            if len(pending) > self.limit:
+                log.warning("QuestDB away: %d oldest gateway rows dropped (the reports topic keeps them)",
+                            len(pending) - self.limit)
+                pending = pending[-self.limit:]
+            if pending:
+                try:
+                    writer = writer or RowWriter(self.settings.questdb, list(GATEWAY_TABLES))
+                    writer.write(pending)
+                    pending = []
+                    if away:
+                        log.info("QuestDB is back: gateway rows written again")
+                    away = False
+                except Exception as e:  # noqa: BLE001 - an outage of the rows, never of the orders
+                    if not away:
+                        log.warning("gateway rows wait for QuestDB: %s", " ".join(str(e).split())[:200])
+                    away = True
+                    if writer is not None:
+                        writer.close()
+                    writer = None
+            if done:
+                if writer is not None:
+                    writer.close()
+                return
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(15)
+
+
 @dataclass
 class Loop:
     """The gateway between its Kafka topics (one process per run)."""
@@ -75,6 +139,7 @@ class Loop:
     settings: Settings
     gateway: Gateway
     stop_when: Callable[[], bool] = lambda: False
+    rows: RowsOut | None = None
 
     def __post_init__(self) -> None:
         from confluent_kafka import Consumer, Producer
@@ -148,6 +213,8 @@ class Loop:
         if offsets:
             self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), 30)
         self.producer.commit_transaction(30)
+        if self.rows is not None:
+            self.rows.put(records)  # after the commit: a row for each record the topic holds
 
     def run(self) -> int:
         gw, t = self.gateway, self.settings.trading
@@ -258,11 +325,16 @@ def main(settings: Settings, mainnet: bool = False, for_s: float | None = None) 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     until = None if for_s is None else time.monotonic() + for_s
-    loop = Loop(settings, gateway, lambda: stopping["now"] or (until is not None and time.monotonic() >= until))
-    t = settings.trading
-    print(f"cobflow trade: {t.mode} on {t.environment} ({', '.join(sorted(gateway.clients))}), run {t.run_id}: "
-          f"intents from {loop.orders}, reports to {loop.reports}", file=sys.stderr, flush=True)
-    return loop.run()
+    rows = RowsOut(settings)
+    try:
+        loop = Loop(settings, gateway, lambda: stopping["now"] or (until is not None and time.monotonic() >= until),
+                    rows)
+        t = settings.trading
+        print(f"cobflow trade: {t.mode} on {t.environment} ({', '.join(sorted(gateway.clients))}), run {t.run_id}: "
+              f"intents from {loop.orders}, reports to {loop.reports}", file=sys.stderr, flush=True)
+        return loop.run()
+    finally:
+        rows.close()
 
 
 __all__ = ["Reconciliation", "check_mode", "main", "markets_of"]

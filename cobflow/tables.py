@@ -324,6 +324,37 @@ RISK_EVENTS = Table(
 )
 """Every refusal, clip, stop, close-all, halt and resume; symbol `account` for the account's."""
 
+LIVE_ORDERS = Table(
+    "live_orders",
+    symbols=("symbol", "venue", "run"),
+    columns=(("client_id", "VARCHAR"), ("venue_order_id", "VARCHAR"), ("status", "VARCHAR"), ("side", "VARCHAR"),
+             ("type", "VARCHAR"), ("qty", "DOUBLE"), ("price", "DOUBLE"), ("filled", "DOUBLE"),
+             ("avg_price", "DOUBLE"), ("fee", "DOUBLE"), ("reason", "VARCHAR"), ("decision_ts", "TIMESTAMP"),
+             ("sent_ms", "DOUBLE"), ("ack_ms", "DOUBLE")),
+    dedup_keys=("ts", "client_id", "run"),
+)
+"""The gateway's orders at the venues (`cobflow trade`): one row per report, when the order's
+state, fill or fee changed; `ts` when the gateway learned it. `status` is EXECUTION.md's plus
+`unknown` (sent, no answer yet) and `shadow` (validated, not placed); `fee` in the quote;
+`sent_ms` and `ack_ms` from the decision (wall clock) to the send and to the venue's answer."""
+
+RECONCILIATION = Table(
+    "reconciliation",
+    symbols=("venue", "what", "run"),
+    columns=(("item", "VARCHAR"), ("ours", "VARCHAR"), ("venue_says", "VARCHAR"), ("action", "VARCHAR")),
+    dedup_keys=("ts", "venue", "item", "run"),
+)
+"""Each difference the gateway found between its ledger and a venue (`what`: order or balance;
+`item`: the client id or the asset); the venue wins, `action` says what was done."""
+
+VENUE_BALANCES = Table(
+    "venue_balances",
+    symbols=("venue", "asset", "run"),
+    columns=(("total", "DOUBLE"),),
+    dedup_keys=("ts", "venue", "asset", "run"),
+)
+"""Each venue's balances (free + locked) as the gateway read them at each reconciliation."""
+
 STRATEGY_TABLES = (MODEL_OUTPUTS, DECISIONS, PREDICTION_OUTCOMES)  # cobflow.operators.strategy (it adds signals too)
 RUNS = Table(
     "runs",
@@ -340,4 +371,5 @@ EXECUTION_TABLES = (ORDERS, FILLS, POSITIONS, EQUITY, RISK_EVENTS)  # cobflow.op
 RUN_TABLES = (DECISIONS, *EXECUTION_TABLES)
 FLOW_TABLES = (*COB_TABLES, *FEATURE_TABLES, *STRATEGY_TABLES, *EXECUTION_TABLES)  # the strategy flow's
 PIPELINE_TABLES = (DEAD_LETTERS, CONSUMER_LAG)  # written by the flows reading Kafka
-TABLES = {t.name: t for t in (TOP_OF_BOOK, *FLOW_TABLES, *PIPELINE_TABLES, RUNS)}
+GATEWAY_TABLES = (LIVE_ORDERS, RECONCILIATION, VENUE_BALANCES, RISK_EVENTS)  # `cobflow trade`'s
+TABLES = {t.name: t for t in (TOP_OF_BOOK, *FLOW_TABLES, *PIPELINE_TABLES, RUNS, *GATEWAY_TABLES)}

@@ -32,7 +32,9 @@ from cobflow.operators.strategy import StrategyOptions, StrategyState, signal_cl
 from cobflow.raw import RawMessage
 from cobflow.records import Seconds, StrategyBatch
 from cobflow.strategy import StrategySecond
-from cobflow.tables import FLOW_TABLES
+from cobflow.tables import FLOW_TABLES, GATEWAY_TABLES
+
+GATEWAY_ONLY = [t for t in GATEWAY_TABLES if t not in FLOW_TABLES]
 
 
 @operator
@@ -99,7 +101,9 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Da
                                   settings.flow.strategy_tables, settings.flow.lateness_s if tail else None, keep,
                                   IntentSink(settings.kafka, settings.trading.run_id)
                                   if settings.trading.venue_orders() else None)
-    questdb_output(settings, kept(list(FLOW_TABLES), keep), rows, dead, lag, unread, "strategy",
+    # the gateway's tables too (empty until `cobflow trade` writes them): the Trading dashboard
+    # reads them in every mode
+    questdb_output(settings, [*kept(list(FLOW_TABLES), keep), *GATEWAY_ONLY], rows, dead, lag, unread, "strategy",
                    dead_letters=settings.flow.cob_tables)  # beside the COB flow, it reports them
     return flow
 

@@ -41,6 +41,7 @@ from cobflow.connectors.trading.client import (
 from cobflow.execution.live import (
     OPEN,
     TERMINAL,
+    Balance,
     ExecutionReport,
     GatewayEvent,
     OrderIntent,
@@ -52,7 +53,7 @@ from cobflow.execution.live import (
 
 log = logging.getLogger("cobflow.gateway")
 T = TypeVar("T")
-Record = ExecutionReport | Reconciliation | GatewayEvent
+Record = ExecutionReport | Reconciliation | Balance | GatewayEvent
 
 
 class OrderClient(Protocol):
@@ -335,10 +336,10 @@ class Gateway:
         assert isinstance(theirs, dict)
         ours = self.balances.get(venue)
         self.balances[venue] = dict(theirs)
+        out: list[Record] = [Balance(self.run, venue, now, a, v) for a, v in sorted(theirs.items())]
         if ours is None:  # the first look: the venue's balances are where the ledger starts
             log.info("%s balances: %s", venue, ", ".join(f"{a} {v:.10g}" for a, v in sorted(theirs.items())))
-            return []
-        out: list[Record] = []
+            return out
         for asset in sorted(set(ours) | set(theirs)):
             a, b = ours.get(asset, 0.0), theirs.get(asset, 0.0)
             if abs(a - b) > 1e-9 * max(1.0, abs(a), abs(b)):

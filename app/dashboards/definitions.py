@@ -32,10 +32,10 @@ def _timeseries(custom: dict[str, Any] | None = None) -> dict[str, Any]:
 
 
 def _latest(d: Dashboard, title: str, columns: str, table: str, where: str, limit: int = 50, w: int = 12,
-            h: int = 9) -> None:
+            h: int = 9, may_be_empty: str | None = None) -> None:
     """A table panel of the newest rows."""
     d.panel("table", title, [target(f"SELECT {columns} FROM {table} WHERE {where} ORDER BY ts DESC LIMIT {limit}",
-                                    fmt="table")], w=w, h=h)
+                                    fmt="table", may_be_empty=may_be_empty)], w=w, h=h)
 
 
 def _counts(d: Dashboard, title: str, what: str, table: str, where: str, w: int) -> None:
@@ -255,13 +255,16 @@ def models() -> Dashboard:
 
 
 def trading() -> Dashboard:
-    d = Dashboard("cobflow-trading", "cobflow / Trading: paper account, fills, risk",
+    d = Dashboard("cobflow-trading", "cobflow / Trading: paper account, fills, risk, live orders",
                   "The paper account of the strategy flow (EXECUTION.md): equity, positions, fills on the "
-                  "price, fees and the risk manager's events.")
+                  "price, fees and the risk manager's events; in shadow and live modes the gateway's orders at "
+                  "the venues, its latencies, reconciliation and the venues' balances.")
     # the account's runs (`paper` live, each backtest of the raw topics under its id), and the
     # symbols traded (a position or a fill)
-    d.query_variable("run", "Run", "SELECT DISTINCT run FROM equity ORDER BY run")
-    d.query_variable("symbol", "Symbol", "SELECT DISTINCT symbol FROM positions ORDER BY symbol")
+    d.query_variable("run", "Run", "SELECT run FROM (SELECT DISTINCT run FROM equity UNION "
+                                   "SELECT DISTINCT run FROM live_orders) ORDER BY run")
+    d.query_variable("symbol", "Symbol", "SELECT symbol FROM (SELECT DISTINCT symbol FROM positions UNION "
+                                         "SELECT DISTINCT symbol FROM live_orders) ORDER BY symbol")
     d.panel("timeseries", "Equity and drawdown",
             [target(_series("equity", "drawdown", table="equity", where=RUN))],
             w=16, custom=_timeseries(),
@@ -322,7 +325,41 @@ def trading() -> Dashboard:
             "risk_events", RUN)
     _latest(d, "Latest decisions of $symbol", "ts, action, confidence, score, source, reason", "decisions",
             f"{SYMBOL} AND {RUN_TAG}")
+    _live_panels(d)
     return d
+
+
+LIVE = "only in shadow and live modes, while `cobflow trade` runs (docs/live-trading.md)"
+
+
+def _live_panels(d: Dashboard) -> None:
+    """The gateway's orders at the venues (`cobflow trade`): states, latencies, reconciliation,
+    balances."""
+    d.panel("barchart", "Live orders by state (each order's latest) in range",
+            [target(f"SELECT status AS what, count() AS n FROM (SELECT client_id, status FROM live_orders "
+                    f"WHERE {RUN} LATEST ON ts PARTITION BY client_id) GROUP BY 1 ORDER BY 2 DESC",
+                    fmt="table", may_be_empty=LIVE)],
+            w=8, options={"xField": "what", "orientation": "horizontal"},
+            description="unknown: sent, no answer yet (queried by client id); shadow: validated at the venue, "
+                        "not placed.")
+    d.panel("timeseries", "Decision -> send -> venue answer (ms)",
+            [target(f"SELECT {GROUP}, avg(sent_ms) AS to_send, avg(ack_ms) AS to_answer, max(ack_ms) AS "
+                    f"to_answer_max FROM live_orders WHERE {RUN} AND ack_ms IS NOT NULL GROUP BY 1 ORDER BY 1",
+                    may_be_empty=LIVE)],
+            w=8, custom=_timeseries({"drawStyle": "points", "showPoints": "always"}),
+            description="From the account's decision (wall clock) to the gateway's send and to the venue's "
+                        "first answer: the orders topic, the gateway, the network and the venue.")
+    d.panel("timeseries", "Venue balances (each reconciliation)",
+            [target(f"SELECT {GROUP}, venue || ' ' || asset AS metric, last(total) AS total FROM venue_balances "
+                    f"WHERE {RUN} GROUP BY 1, 2 ORDER BY 1", may_be_empty=LIVE)],
+            w=8, custom=_timeseries({"lineInterpolation": "stepAfter"}))
+    _latest(d, "Live orders of $symbol", "ts, client_id, venue, type, side, price, qty, filled, avg_price, fee, "
+            "status, ack_ms, reason", "live_orders", f"{SYMBOL} AND {RUN_TAG}", w=16, h=8, may_be_empty=LIVE)
+    d.panel("table", "Reconciliation differences (the venue wins)",
+            [target(f"SELECT ts, venue, what, item, ours, venue_says, action FROM reconciliation WHERE {RUN} "
+                    f"ORDER BY ts DESC LIMIT 50", fmt="table",
+                    may_be_empty="only where the gateway's ledger and a venue differed")],
+            w=8, h=8)
 
 
 DASHBOARDS = {"cob": consolidated_book, "market": market, "health": pipeline_health, "models": models,

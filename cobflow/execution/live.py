@@ -153,6 +153,17 @@ class Reconciliation:
 
 
 @dataclass(frozen=True, slots=True)
+class Balance:
+    """A venue's balance of one asset (free + locked) at a reconciliation."""
+
+    run: str
+    venue: str
+    ts_ns: int
+    asset: str
+    total: float
+
+
+@dataclass(frozen=True, slots=True)
 class GatewayEvent:
     """A kill-switch action or a refusal of the gateway's own (a risk_events row)."""
 
@@ -166,15 +177,17 @@ class GatewayEvent:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-_KINDS: dict[str, type] = {c.__name__: c for c in (OrderIntent, ExecutionReport, Reconciliation, GatewayEvent)}
+Record = OrderIntent | ExecutionReport | Reconciliation | Balance | GatewayEvent
+_KINDS: dict[str, type] = {c.__name__: c for c in (OrderIntent, ExecutionReport, Reconciliation, Balance,
+                                                    GatewayEvent)}
 
 
-def dumps(record: OrderIntent | ExecutionReport | Reconciliation | GatewayEvent) -> bytes:
+def dumps(record: Record) -> bytes:
     """A record as a Kafka value: JSON tagged with its kind."""
     return orjson.dumps({"kind": type(record).__name__, **asdict(record)})
 
 
-def loads(data: bytes) -> OrderIntent | ExecutionReport | Reconciliation | GatewayEvent:
+def loads(data: bytes) -> Record:
     """The record of a Kafka value; a ValueError says what is wrong (a dead letter's reason)."""
     try:
         obj = orjson.loads(data)

@@ -442,3 +442,38 @@ class QuestDBSink(FixedPartitionedSink[AnyRow, None]):
 def by_table(batch: list[AnyRow]) -> list[tuple[str, AnyRow]]:
     """Rows keyed by their table, the sink's partition (`op.flat_map_batch`: once a batch)."""
     return [(row.table, row) for row in batch]
+
+
+class RowWriter:
+    """Rows of a process that is not a dataflow (the order gateway) into QuestDB, through the
+    official client: one transaction a table a call. A failed call raises (the caller keeps
+    the rows and tries again; the tables' dedup keys make a repeat harmless)."""
+
+    def __init__(self, settings: QuestDBSettings, tables: list[Table]) -> None:
+        ensure_tables(settings, tables)
+        self.settings = settings
+        self.tables = {t.name: t for t in tables}
+        self.lines: dict[str, _ClientLines] = {}
+
+    def write(self, rows: list[AnyRow]) -> None:
+        by_table: dict[str, list[AnyRow]] = {}
+        for r in rows:
+            by_table.setdefault(r.table, []).append(r)
+        for name, rs in by_table.items():
+            lines = self.lines.get(name)
+            if lines is None:
+                lines = self.lines[name] = _ClientLines(self.settings, self.tables[name])
+            lines.add(rs)
+            buf = lines.take()
+            try:
+                lines.send(buf)
+            finally:
+                lines.sent(buf)  # sent or not: the caller holds the rows
+
+    def close(self) -> None:
+        for lines in self.lines.values():
+            try:
+                lines.close()
+            except ClientError:
+                pass
+        self.lines.clear()

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cobflow.deadletter import DeadLetter
-from cobflow.execution.live import OrderIntent
+from cobflow.execution.live import Balance, ExecutionReport, GatewayEvent, OrderIntent, Reconciliation
 from cobflow.metrics.signals import Signal
 from cobflow.metrics.trades import Bar
 from cobflow.metrics.vectors import LAYOUT
@@ -49,6 +49,7 @@ from cobflow.tables import (
     FILLS,
     IMBALANCE_MA,
     INDICATORS,
+    LIVE_ORDERS,
     MODEL_OUTPUTS,
     OHLCV,
     ORDER_FLOW,
@@ -56,9 +57,11 @@ from cobflow.tables import (
     PIVOTS,
     POSITIONS,
     PREDICTION_OUTCOMES,
+    RECONCILIATION,
     RISK_EVENTS,
     SIGNALS,
     TOP_OF_BOOK,
+    VENUE_BALANCES,
     AnyRow,
     TableRow,
     TableRows,
@@ -232,6 +235,38 @@ def risk_event_row(r: RiskEventRecord) -> TableRow:
         "qty_after": e.qty_after, "detail": e.detail})
 
 
+def _ms(a: int | None, b: int | None) -> float | None:
+    return (a - b) / 1e6 if a and b else None
+
+
+def live_order_row(r: ExecutionReport) -> TableRow:
+    return TableRow(LIVE_ORDERS.name, r.ts_ns, {"symbol": r.symbol, "venue": r.venue, "run": r.run}, {
+        "client_id": r.client_id, "venue_order_id": r.venue_order_id, "status": r.status, "side": r.side,
+        "type": r.type, "qty": r.qty, "price": r.price, "filled": r.filled, "avg_price": r.avg_price, "fee": r.fee,
+        "reason": r.reason[:500], "decision_ts": r.decided_s * NS if r.decided_s else None,
+        "sent_ms": _ms(r.sent_ns, r.decided_ns), "ack_ms": _ms(r.acked_ns, r.decided_ns)})
+
+
+def reconciliation_row(r: Reconciliation) -> TableRow:
+    return TableRow(RECONCILIATION.name, r.ts_ns, {"venue": r.venue, "what": r.what, "run": r.run}, {
+        "item": r.key, "ours": r.ours, "venue_says": r.venue_says, "action": r.action})
+
+
+def balance_row(b: Balance) -> TableRow:
+    return TableRow(VENUE_BALANCES.name, b.ts_ns, {"venue": b.venue, "asset": b.asset, "run": b.run},
+                    {"total": b.total})
+
+
+def gateway_event_rows(e: GatewayEvent, keep: Keep) -> list[AnyRow]:
+    """A kill-switch action or a refusal of the gateway: a risk_events row (the operator's
+    commands themselves are the gateway's bookkeeping, not rows)."""
+    if e.rule == "command" or not _keeps(keep)(RISK_EVENTS.name):
+        return []
+    return [TableRow(RISK_EVENTS.name, e.ts_ns, {"symbol": e.symbol or "account", "rule": e.rule, "run": e.run}, {
+        "action": e.action, "value": None, "threshold": None, "qty_before": None, "qty_after": None,
+        "detail": f"{e.venue}: {e.detail}"[:500] if e.venue else e.detail[:500]})]
+
+
 def _keeps(keep: Keep) -> Callable[[str], bool]:
     """`keep` as a test of a table's name."""
     return _every if keep is None else keep.__contains__
@@ -248,6 +283,9 @@ _ONE: dict[type, tuple[str, Callable[[Any], TableRow]]] = {
     PositionRecord: (POSITIONS.name, position_row),
     EquityRecord: (EQUITY.name, equity_row),
     RiskEventRecord: (RISK_EVENTS.name, risk_event_row),
+    ExecutionReport: (LIVE_ORDERS.name, live_order_row),
+    Reconciliation: (RECONCILIATION.name, reconciliation_row),
+    Balance: (VENUE_BALANCES.name, balance_row),
 }
 #: records of several tables: their rows of the kept ones
 _MANY: dict[type, Callable[[Any, Keep], list[AnyRow]]] = {
@@ -257,6 +295,7 @@ _MANY: dict[type, Callable[[Any, Keep], list[AnyRow]]] = {
     StrategyMade: made_rows,
     VenueSecond: lambda v, keep: [r for r in venue_rows(v) if _keeps(keep)(r.table)],
     OrderIntent: lambda i, keep: [],  # not a row: the orders topic's (the gateway reports what became of it)
+    GatewayEvent: gateway_event_rows,
 }
 
 

@@ -151,8 +151,43 @@ def test_a_gateway_killed_between_send_and_answer_places_nothing_twice_and_halts
     from cobflow.execution.live import Reconciliation
 
     assert [r for r in records if isinstance(r, Reconciliation) and r.what == "balance"] == []
+    # the same in QuestDB: each order's latest row, the kill switch's risk events, the balances;
+    # and the Trading dashboard's live panels have rows to show
+    from cobflow.qdb import query, wait_for_wal
+    from cobflow.tables import GATEWAY_TABLES
+
+    q = settings.questdb
+    wait_for_wal(q, [q.table(t.name) for t in GATEWAY_TABLES])
+    rows = query(q, f"select client_id, last(status) status, last(filled) filled, last(ack_ms) ack_ms "
+                    f"from {q.table('live_orders')} where run = '{RUN}' group by client_id")
+    by_id = {r["client_id"]: r for r in rows}
+    assert all(by_id[i.client_id]["status"] == "filled" and by_id[i.client_id]["filled"] == pytest.approx(0.1)
+               for i in intents)
+    assert len(by_id) == 8  # five buys, two resting (cancelled), the flatten
+    risk = query(q, f"select rule, action from {q.table('risk_events')} where run = '{RUN}'")
+    assert sorted((r["rule"], r["action"]) for r in risk) == sorted(
+        [("halted", "cancel")] * 2 + [("flatten", f"sell {0.5 * (1 - FEE_RATE):g} at market")])
+    assert query(q, f"select count() n from {q.table('venue_balances')} where run = '{RUN}'")[0]["n"] >= 4
+    from cobflow.app.dashboards import DASHBOARD_DIR
+    from cobflow.app.dashboards.validate import Report, TimeRange, load_dashboards, validate_dashboard, with_table_prefix
+    from cobflow.qdb import ensure_tables
+    from cobflow.tables import FLOW_TABLES
+
+    ensure_tables(q, list(FLOW_TABLES))  # as the strategy flow beside the gateway makes them
+    dash = load_dashboards(DASHBOARD_DIR)["cobflow-trading.json"]
+    for v in dash["templating"]["list"]:
+        if v["name"] in ("run", "symbol"):
+            v["current"] = {"value": RUN if v["name"] == "run" else "BTC-USDT"}
+    now_ms = time.time_ns() // 1_000_000
+    report = Report()
+    validate_dashboard("trading", dash, lambda sql: query(q, with_table_prefix(sql, q.table_prefix)),
+                       TimeRange.parse(str(now_ms - 3_600_000), str(now_ms + 60_000), now_ms), report)
+    live = {r.panel: r for r in report.queries if r.panel.startswith(("Live orders", "Decision -> send",
+                                                                       "Venue balances"))}
+    assert len(live) == 4 and all(r.error is None and r.rows for r in live.values()), (report.problems, live)
+    stored = json.dumps(query(q, f"select * from {q.table('live_orders')}"), default=str)
     text = log.read_text() + "".join(dumps(r).decode() for r in records) + \
-        (tmp_path / "control" / "gateway.json").read_text()
+        (tmp_path / "control" / "gateway.json").read_text() + stored
     assert KEY not in text and SECRET not in text
 
 

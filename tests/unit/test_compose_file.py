@@ -19,6 +19,7 @@ from cobflow.config import PROJECT_ROOT, load_settings
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 APPS = ("simulator", "live", "cob", "strategy")
+GATEWAY = "gateway"  # the order gateway: an app only with COMPOSE_PROFILES=trading
 SERVERS = ("kafka", "questdb", "grafana")
 
 
@@ -75,10 +76,10 @@ def test_compose_file_validates_with_docker_compose_config():
 
 def test_servers_are_healthchecked_and_apps_wait_for_them():
     services = compose_config()["services"]
-    assert set(services) == {*SERVERS, *APPS}
+    assert set(services) == {*SERVERS, *APPS, GATEWAY}
     for name in SERVERS:
         assert services[name]["healthcheck"]["test"], name
-    for name in APPS:
+    for name in (*APPS, GATEWAY):
         dep = services[name]["depends_on"]
         assert {k: v["condition"] for k, v in dep.items()} == {"kafka": "service_healthy",
                                                                 "questdb": "service_healthy"}, name
@@ -142,7 +143,7 @@ def test_every_app_mounts_the_symbols_file_a_user_names_in_env(tmp_path):
     mine = tmp_path / "mine.yaml"
     for env, host in (({}, PROJECT_ROOT / "symbols.yaml"), ({"COBFLOW_SYMBOLS_FILE": str(mine)}, mine)):
         cfg = compose_config(extra_env=env)
-        for app in APPS:
+        for app in (*APPS, GATEWAY):
             svc = cfg["services"][app]
             assert Path(mounts(svc)["/etc/cobflow/symbols.yaml"]) == host, app
             assert svc["environment"]["COBFLOW_SYMBOLS_FILE"] == "/etc/cobflow/symbols.yaml"
@@ -181,3 +182,16 @@ def test_app_commands_are_cobflow_commands_the_tests_run():
 
     services = compose_config()["services"]
     assert {name: services[name]["command"] for name in APPS} == TESTED_COMMANDS
+
+
+def test_the_gateway_runs_only_when_asked_testnet_with_keys_passed_through():
+    cfg = compose_config(extra_env={"COBFLOW_TRADING__MODE": "shadow", "COBFLOW_BINANCE_API_KEY": "k-1",
+                                    "COBFLOW_BINANCE_SECRET": "s-1"})
+    gw = cfg["services"]["gateway"]
+    assert gw["profiles"] == ["trading"] and gw["command"] == ["cobflow", "trade"]  # never --mainnet
+    env = gw["environment"]
+    assert env["COBFLOW_TRADING__MODE"] == "shadow" and env["COBFLOW_TRADING__ENVIRONMENT"] == "testnet"
+    assert env["COBFLOW_BINANCE_API_KEY"] == "k-1" and env["COBFLOW_BINANCE_SECRET"] == "s-1"
+    strategy = cfg["services"]["strategy"]
+    assert mounts(gw)["/var/lib/cobflow/trading"] == mounts(strategy)["/var/lib/cobflow/trading"]
+    assert env["COBFLOW_TRADING__RUN_ID"] == strategy["environment"]["COBFLOW_TRADING__RUN_ID"]

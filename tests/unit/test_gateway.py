@@ -11,6 +11,7 @@ import pytest
 
 from cobflow.connectors.trading import client_for
 from cobflow.execution.live import (
+    Balance,
     ExecutionReport,
     GatewayEvent,
     IllegalTransition,
@@ -74,6 +75,10 @@ def reports(records: list) -> list[ExecutionReport]:
     return [r for r in records if isinstance(r, ExecutionReport)]
 
 
+def diffs(records: list) -> list[Reconciliation]:
+    return [r for r in records if isinstance(r, Reconciliation)]
+
+
 # -- client ids and the state machine --------------------------------------------------------
 
 def test_client_ids_are_deterministic_alphanumeric_and_name_their_run():
@@ -107,7 +112,10 @@ def test_records_travel_as_tagged_json_and_bad_values_say_why():
 
 def test_a_market_order_fills_by_the_book_and_the_ledger_equals_the_venue(venue):
     gw = gateway(venue)
-    assert gw.reconcile() == []  # the first look starts the ledger's balances
+    first = gw.reconcile()  # the first look starts the ledger's balances: no differences, each balance said
+    assert diffs(first) == []
+    assert {(b.asset, b.total) for b in first if isinstance(b, Balance)} == {("USDT", 100_000.0), ("BTC", 1.0),
+                                                                            ("ETH", 10.0)}
     out = reports(gw.submit(intent(100, qty=0.6)))
     assert [r.status for r in out] == ["filled"]
     r = out[0]
@@ -117,7 +125,7 @@ def test_a_market_order_fills_by_the_book_and_the_ledger_equals_the_venue(venue)
     assert r.fee == pytest.approx(FEE_RATE * (0.5 * 50_010 + 0.1 * 50_020))
     assert r.venue_order_id is not None and r.sent_ns is not None and r.acked_ns >= r.sent_ns
     assert len(venue.by_client(r.client_id)) == 1
-    assert gw.reconcile() == []  # balances: 100,000 - notional USDT, 1 + 0.6 - 0.0006 BTC, as the venue has
+    assert diffs(gw.reconcile()) == []  # balances: 100,000 - notional USDT, 1 + 0.6 - 0.0006 BTC, as the venue has
     assert venue.balances["BTC"] == pytest.approx(1 + 0.6 * (1 - FEE_RATE))
 
 
@@ -215,13 +223,12 @@ def test_reconciliation_adopts_the_venues_orders_and_balances(venue):
     lost = intent(100, side="sell", qty=0.1, type="limit", price=50_200.0)
     other.submit(lost)
     venue.balances["USDT"] += 1_000.0  # a deposit
-    rec = gw.reconcile()
-    diffs = [r for r in rec if isinstance(r, Reconciliation)]
-    assert {(r.what, r.key) for r in diffs} == {("order", lost.client_id), ("balance", "USDT")}
+    found = diffs(gw.reconcile())
+    assert {(r.what, r.key) for r in found} == {("order", lost.client_id), ("balance", "USDT")}
     assert gw.orders[lost.client_id].status == "open"
-    usdt = next(r for r in diffs if r.key == "USDT")
+    usdt = next(r for r in found if r.key == "USDT")
     assert float(usdt.ours) == pytest.approx(100_000.0) and float(usdt.venue_says) == pytest.approx(101_000.0)
-    assert gw.reconcile() == []  # the venue's word taken: nothing differs any more
+    assert diffs(gw.reconcile()) == []  # the venue's word taken: nothing differs any more
 
 
 def test_the_kill_switch_cancels_every_open_order_and_flattens(venue):
@@ -239,7 +246,7 @@ def test_the_kill_switch_cancels_every_open_order_and_flattens(venue):
     assert any(e.rule == "flatten" and e.action == f"sell {0.4 * (1 - FEE_RATE):g} at market" for e in events)
     assert gw.positions()[("binance", "BTC-USDT")] == pytest.approx(0.0, abs=1e-12)
     assert venue.balances["BTC"] == pytest.approx(1.0)
-    assert gw.reconcile() == []
+    assert diffs(gw.reconcile()) == []
 
 
 def test_keys_never_reach_a_report_a_log_or_an_error(venue, caplog):
@@ -260,3 +267,35 @@ def test_keys_never_reach_a_report_a_log_or_an_error(venue, caplog):
     text += repr(K(api_key=SecretStr(KEY), secret=SecretStr(SECRET)))
     assert KEY not in text and SECRET not in text and SECRET[5:] not in text
     assert "refused the API key" in str(refused.value) and "\n" not in str(refused.value)
+
+
+# -- the guards of `cobflow trade` ---------------------------------------------------------------
+
+@pytest.mark.parametrize("env, says", [
+    ({"COBFLOW_TRADING__MODE": "paper"}, "cobflow trade sends orders in shadow or live mode"),
+    ({"COBFLOW_TRADING__MODE": "live"}, "trading on binance needs its keys: set COBFLOW_BINANCE_API_KEY and "
+                                        "COBFLOW_BINANCE_SECRET"),
+    ({"COBFLOW_TRADING__MODE": "live", "COBFLOW_TRADING__ENVIRONMENT": "mainnet",
+      "COBFLOW_BINANCE_API_KEY": KEY, "COBFLOW_BINANCE_SECRET": SECRET}, "trades real money: add --mainnet"),
+    ({"COBFLOW_TRADING__MODE": "live", "secrets_mode": 0o644}, "has mode 0644: others can read it"),
+])
+def test_trade_refuses_in_one_line_what_is_missing_and_never_prints_a_key(env, says, monkeypatch, tmp_path, capsys):
+    import os
+
+    from cobflow.app.cli import main
+
+    (tmp_path / "symbols.yaml").write_text("symbols:\n  BTC-USDT:\n    bucket: 1\n    venues: {binance: BTC-USDT}\n")
+    monkeypatch.setenv("COBFLOW_SYMBOLS_FILE", str(tmp_path / "symbols.yaml"))
+    for k in ("COBFLOW_BINANCE_API_KEY", "COBFLOW_BINANCE_SECRET"):
+        monkeypatch.delenv(k, raising=False)
+    env = dict(env)
+    if "secrets_mode" in env:
+        f = tmp_path / "keys.yaml"
+        f.write_text(f"binance: {{api_key: {KEY}, secret: {SECRET}}}\n")
+        os.chmod(f, env.pop("secrets_mode"))
+        monkeypatch.setenv("COBFLOW_TRADING__SECRETS_FILE", str(f))
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert main(["trade"]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and KEY not in err and SECRET not in err
