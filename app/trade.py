@@ -154,9 +154,10 @@ class Loop:
                                                 "transactional.id": f"cobflow-gateway-{run}",
                                                 "transaction.timeout.ms": 60_000}))
         self.producer.init_transactions(30)
+        # an intent is fetched as soon as it is written (librdkafka would wait up to 500 ms for more)
         self.consumer = Consumer(client_config({"bootstrap.servers": k.servers, "group.id": f"cobflow-gateway-{run}",
                                                 "enable.auto.commit": False, "auto.offset.reset": "earliest",
-                                                "isolation.level": "read_committed"}))
+                                                "isolation.level": "read_committed", "fetch.wait.max.ms": 5}))
         from confluent_kafka import TopicPartition
 
         # assigned, not subscribed: a restarted gateway reads on at once, without waiting for the

@@ -9,8 +9,9 @@ The rules (after Nautilus' order state machine and reconciliation, freqtrade's n
 - When recovering (intents read again after a crash) an unknown client id is first queried
   at the venue; only a "no such order" answer lets it be placed.
 - A placement is never repeated after an uncertain outcome (a timeout, a 5xx): the order is
-  `unknown` and queried by its client id until the venue answers; `max_misses` "no such
-  order" answers in a row make it `rejected` (it never reached the venue). A 429 is repeated
+  `unknown` and queried by its client id, at once and then at each poll (every second) until
+  the venue answers; `max_misses` "no such order" answers in a row make it `rejected` (it
+  never reached the venue). The orders behind it are not held up. A 429 is repeated
   after its Retry-After (the venue did nothing), at most `max_rate_waits` times.
 - A duplicate client id means the venue has it: the order is queried and adopted.
 - Reconciliation: the venue is the truth. Every order the ledger holds open is queried; every
@@ -87,14 +88,13 @@ class LiveOrder:
 class Gateway:
     def __init__(self, run: str, mode: str, clients: Mapping[str, OrderClient],
                  markets: Mapping[tuple[str, str], str], clock: Callable[[], int] = time.time_ns,
-                 sleep: Callable[[float], None] = time.sleep, max_misses: int = 3, miss_wait_s: float = 0.5,
-                 max_rate_waits: int = 30) -> None:
+                 sleep: Callable[[float], None] = time.sleep, max_misses: int = 3, max_rate_waits: int = 30) -> None:
         if mode not in ("shadow", "live"):
             raise ValueError(f"the gateway runs in shadow or live mode, not {mode!r}")
         self.run, self.mode, self.clients = run, mode, clients
         self.markets = dict(markets)  # (venue, market) -> cobflow symbol
         self.clock, self.sleep = clock, sleep
-        self.max_misses, self.miss_wait_s, self.max_rate_waits = max_misses, miss_wait_s, max_rate_waits
+        self.max_misses, self.max_rate_waits = max_misses, max_rate_waits
         self.orders: dict[str, LiveOrder] = {}
         self.balances: dict[str, dict[str, float]] = {}  # venue -> asset -> what the ledger expects
         self.tag = run_tag(run)
@@ -179,28 +179,30 @@ class Gateway:
             return [self._set(o, "unknown", reason=str(e)), *self._resolve(o, client)]
         assert got is not None
         o.acked_ns = self.clock()
+        if not got.complete:  # an acknowledgement only: the venue's state comes from a query
+            o.venue_order_id = got.venue_order_id
+            return [self._set(o, "open"), *self._requery(o, client)]
         return self._adopt(o, got, client)
 
     def _resolve(self, o: LiveOrder, client: OrderClient) -> list[Record]:
-        """Query an unknown order until the venue says what it is, or says `max_misses` times
-        that it has none (then it never reached the venue: rejected)."""
-        while o.status == "unknown":
-            try:
-                got = self._with_rate(lambda: client.query(o.intent.market, o.intent.client_id))
-            except NotFound:
-                o.misses += 1
-                if o.misses >= self.max_misses:
-                    return [self._set(o, "rejected", reason=f"not at {o.intent.venue} after {o.misses} queries: "
-                                                            "never placed")]
-                self.sleep(self.miss_wait_s)
-                continue
-            except Uncertain:
-                return []  # still unknown: poll() asks again
-            assert got is not None
-            if o.acked_ns is None:
-                o.acked_ns = self.clock()
-            return self._adopt(o, got, client)
-        return []
+        """Ask the venue about an unknown order once (poll() asks again each second, so a slow
+        venue never holds up the orders behind it): its state when the venue has it; after
+        `max_misses` "no such order" answers in a row it never reached the venue: rejected."""
+        if o.status != "unknown":
+            return []
+        try:
+            got = self._with_rate(lambda: client.query(o.intent.market, o.intent.client_id))
+        except NotFound:
+            o.misses += 1
+            if o.misses >= self.max_misses:
+                return [self._set(o, "rejected", reason=f"not at {o.intent.venue} after {o.misses} queries: "
+                                                        "never placed")]
+            return []
+        except (Uncertain, Rejected):
+            return []  # still unknown: asked again at the next poll
+        if o.acked_ns is None:
+            o.acked_ns = self.clock()
+        return self._adopt(o, got, client)
 
     def _adopt(self, o: LiveOrder, got: VenueOrder, client: OrderClient) -> list[Record]:
         """Take the venue's word for the order; a report when anything changed."""
@@ -252,7 +254,7 @@ class Gateway:
         except Uncertain:
             return self._requery(o, client)
         assert got is not None
-        out = self._adopt(o, got, client)
+        out = self._adopt(o, got, client) if got.complete else self._requery(o, client)
         if out and o.status == "cancelled":
             out = [replace(r, reason=why) if isinstance(r, ExecutionReport) else r for r in out]
         return out

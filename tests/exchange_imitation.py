@@ -86,6 +86,7 @@ class BinanceImitation:
         self.trades: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.faults: dict[str, list[tuple[str, float]]] = {}
+        self.served: dict[str, int] = {}  # faults answered, by kind
         self.recv_window_ms = recv_window_ms
         self._ids = itertools.count(1000)
         self._trade_ids = itertools.count(1)
@@ -248,6 +249,8 @@ class BinanceImitation:
             self.requests.append((method, path, params))
             queue = self.faults.get(f"{method} {path}")
             fault = queue.pop(0) if queue else None
+            if fault is not None and fault[0] != "ok":
+                self.served[fault[0]] = self.served.get(fault[0], 0) + 1
         if fault is not None and fault[0] in ("429", "503"):
             if fault[0] == "429":
                 return 429, {"code": -1003, "msg": "Too many requests; current limit of IP is 6000 request weight "
@@ -408,3 +411,167 @@ class BinanceImitation:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+
+
+class BybitImitation(BinanceImitation):
+    """Bybit's v5 REST API (https://bybit-exchange.github.io/docs/v5/intro) over the same
+    matching engine, as a unified trading account's spot market: signed requests carry
+    `X-BAPI-API-KEY`, `X-BAPI-TIMESTAMP`, `X-BAPI-RECV-WINDOW` and `X-BAPI-SIGN`, the HMAC-SHA256
+    of timestamp + key + recv window + the query string (GET) or the JSON body (POST); answers
+    are `{"retCode", "retMsg", "result", "time"}`, with Bybit's codes (10004 signature, 10006
+    rate limit with `X-Bapi-Limit-Reset-Timestamp`, 110072 duplicate orderLinkId, 170131
+    insufficient balance, 110001 order not found)."""
+
+    _CODES = {-2010: 110007, -2013: 110001, -2011: 110001, -1013: 170136, -1121: 10001, -1102: 10001,
+              -1022: 10004, -2015: 10003, -1021: 10002}
+    _STATUS = {"NEW": "New", "PARTIALLY_FILLED": "PartiallyFilled", "FILLED": "Filled", "CANCELED": "Cancelled",
+               "EXPIRED": "Cancelled", "REJECTED": "Rejected"}
+
+    def _bybit_order(self, o: ImOrder) -> dict[str, Any]:
+        status = self._STATUS[o.status]
+        if status == "Cancelled" and o.executed > 0:
+            status = "PartiallyFilledCanceled"
+        fee = sum(float(t["commission"]) for t in self.trades if t["orderId"] == o.order_id)
+        return {"orderId": str(o.order_id), "orderLinkId": o.client_id, "blockTradeId": "", "symbol": o.symbol,
+                "price": f"{o.price:.8f}" if o.type != "MARKET" else "0", "qty": f"{o.qty:.8f}",
+                "side": "Buy" if o.side == "BUY" else "Sell", "isLeverage": "0", "positionIdx": 0,
+                "orderStatus": status, "cancelType": "UNKNOWN", "rejectReason": "EC_NoError",
+                "avgPrice": f"{o.quote / o.executed:.8f}" if o.executed else "", "leavesQty": f"{o.qty - o.executed:.8f}",
+                "leavesValue": "0", "cumExecQty": f"{o.executed:.8f}", "cumExecValue": f"{o.quote:.8f}",
+                "cumExecFee": f"{fee:.8f}", "timeInForce": "IOC" if o.type == "MARKET" else o.tif,
+                "orderType": "Market" if o.type == "MARKET" else "Limit", "stopOrderType": "", "orderIv": "",
+                "triggerPrice": "0", "takeProfit": "0", "stopLoss": "0", "tpTriggerBy": "", "slTriggerBy": "",
+                "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "", "reduceOnly": False,
+                "closeOnTrigger": False, "smpType": "None", "smpGroup": 0, "smpOrderId": "", "tpslMode": "",
+                "tpLimitPrice": "", "slLimitPrice": "", "placeType": "", "createdTime": str(o.time_ms),
+                "updatedTime": str(o.time_ms)}
+
+    def handle(self, method: str, path: str, query: str, body: str, headers: dict[str, str]) -> tuple[int, Any, dict]:
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        data = json.loads(body) if body else {}
+        with self.lock:
+            self.requests.append((method, path, {**params, **{k: str(v) for k, v in data.items()}}))
+            queue = self.faults.get(f"{method} {path}")
+            fault = queue.pop(0) if queue else None
+            if fault is not None and fault[0] != "ok":
+                self.served[fault[0]] = self.served.get(fault[0], 0) + 1
+        now = int(time.time() * 1000)
+
+        def ok(result: Any, extra: dict | None = None) -> tuple[int, Any, dict]:
+            return 200, {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": now}, extra or {}
+
+        if fault is not None and fault[0] == "429":  # Bybit: HTTP 200, retCode 10006, the reset time in a header
+            return 200, {"retCode": 10006, "retMsg": "Too many visits!", "result": {}, "retExtInfo": {}, "time": now}, \
+                {"X-Bapi-Limit-Reset-Timestamp": str(now + int(fault[1] * 1000))}
+        if fault is not None and fault[0] == "503":
+            return 503, {"retCode": 10016, "retMsg": "Internal server error.", "result": {}, "time": now}, {}
+        try:
+            if path.startswith("/v5/") and not path.startswith("/v5/market/"):
+                self._check_bybit_signature(method, query, body, headers)
+            with self.lock:
+                if path == "/v5/market/time":
+                    return ok({"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)})
+                if path == "/v5/market/instruments-info":
+                    return ok({"category": "spot", "nextPageCursor": "",
+                               "list": [self._instrument(m) for m in self.markets.values()]
+                               if params.get("category") == "spot" else []})
+                if path == "/v5/asset/coin/query-info":
+                    return ok({"rows": []})
+                if path == "/v5/order/create" and method == "POST":
+                    if data.get("category") != "spot":
+                        raise VenueError(400, -1121, "category only spot here")
+                    typ = {"Market": "MARKET", "Limit": "LIMIT"}.get(str(data.get("orderType")), "")
+                    if typ == "LIMIT" and data.get("timeInForce") == "PostOnly":
+                        typ = "LIMIT_MAKER"
+                    if any(o.client_id == data.get("orderLinkId") for o in self.orders.values()):
+                        # Bybit refuses a repeated orderLinkId whatever its order's state
+                        return 200, {"retCode": 110072, "retMsg": "OrderLinkedID is duplicate", "result": {},
+                                     "retExtInfo": {}, "time": now}, {}
+                    out = self._new_order({"symbol": str(data.get("symbol")), "side": str(data.get("side", "")).upper(),
+                                           "type": typ, "quantity": str(data.get("qty", "")),
+                                           **({"price": str(data["price"])} if "price" in data else {}),
+                                           "timeInForce": "IOC" if data.get("timeInForce") == "IOC" else "GTC",
+                                           "newClientOrderId": str(data.get("orderLinkId") or "")})
+                    if fault is not None and fault[0] == "accept_then_hang":
+                        return -1, {}, {}
+                    return ok({"orderId": str(out["orderId"]), "orderLinkId": out["clientOrderId"]})
+                if path == "/v5/order/cancel" and method == "POST":
+                    o = self._find_bybit(data)
+                    self._cancel(o)
+                    return ok({"orderId": str(o.order_id), "orderLinkId": o.client_id})
+                if path == "/v5/order/realtime":  # openOnly 0 (default): open orders only; 1: recent closed
+                    sym, closed = params.get("symbol"), params.get("openOnly", "0") == "1"
+                    found = [o for o in self.orders.values() if (sym is None or o.symbol == sym)
+                             and (params.get("orderLinkId") in (None, o.client_id))
+                             and (params.get("orderId") in (None, str(o.order_id)))
+                             and (o.status in ("NEW", "PARTIALLY_FILLED")) != closed]
+                    return ok({"category": "spot", "nextPageCursor": "", "list": [self._bybit_order(o) for o in found]})
+                if path == "/v5/order/history":
+                    sym = params.get("symbol")
+                    found = [o for o in self.orders.values() if (sym is None or o.symbol == sym)
+                             and params.get("orderLinkId") in (None, o.client_id)
+                             and params.get("orderId") in (None, str(o.order_id))]
+                    return ok({"category": "spot", "nextPageCursor": "", "list": [self._bybit_order(o) for o in found]})
+                if path == "/v5/execution/list":
+                    oid = params.get("orderId")
+                    rows = []
+                    for t in self.trades:
+                        if (oid is None or str(t["orderId"]) == oid) and t["symbol"] == params.get("symbol", t["symbol"]):
+                            o = self.orders[t["orderId"]]
+                            rows.append({"symbol": t["symbol"], "orderId": str(t["orderId"]), "orderLinkId": o.client_id,
+                                         "side": "Buy" if o.side == "BUY" else "Sell", "orderPrice": f"{o.price:.8f}",
+                                         "orderQty": f"{o.qty:.8f}", "leavesQty": "0", "orderType": "Market" if
+                                         o.type == "MARKET" else "Limit", "stopOrderType": "", "execFee": t["commission"],
+                                         "feeCurrency": t["commissionAsset"], "execId": str(t["id"]),
+                                         "execPrice": t["price"], "execQty": t["qty"], "execType": "Trade",
+                                         "execValue": t["quoteQty"], "execTime": str(t["time"]),
+                                         "isMaker": t["isMaker"], "feeRate": str(FEE_RATE), "markPrice": "",
+                                         "indexPrice": "", "underlyingPrice": "", "blockTradeId": "",
+                                         "closedSize": "", "seq": t["id"]})
+                    return ok({"category": "spot", "nextPageCursor": "", "list": rows})
+                if path == "/v5/account/wallet-balance":
+                    coins = [{"coin": a, "equity": f"{v:.8f}", "walletBalance": f"{v:.8f}",
+                              "locked": f"{self._locked(a):.8f}", "free": f"{v - self._locked(a):.8f}",
+                              "availableToWithdraw": f"{v - self._locked(a):.8f}", "usdValue": "0",
+                              "unrealisedPnl": "0", "cumRealisedPnl": "0", "borrowAmount": "0",
+                              "accruedInterest": "0", "totalOrderIM": "0", "totalPositionIM": "0",
+                              "totalPositionMM": "0", "bonus": "0", "collateralSwitch": True,
+                              "marginCollateral": True} for a, v in self.balances.items()]
+                    return ok({"list": [{"accountType": "UNIFIED", "totalEquity": "0", "accountIMRate": "0",
+                                         "accountMMRate": "0", "totalWalletBalance": "0", "totalAvailableBalance": "0",
+                                         "totalPerpUPL": "0", "totalInitialMargin": "0", "totalMaintenanceMargin": "0",
+                                         "coin": coins}]})
+            raise VenueError(404, -1000, f"unknown endpoint {method} {path}")
+        except VenueError as e:
+            code = self._CODES.get(e.code, 10001)
+            if e.msg.startswith("Account has insufficient balance"):
+                code = 170131
+            return 200, {"retCode": code, "retMsg": e.msg, "result": {}, "retExtInfo": {}, "time": now}, {}
+
+    def _find_bybit(self, data: dict[str, Any]) -> ImOrder:
+        found = [o for o in self.orders.values() if o.symbol == data.get("symbol") and
+                 (o.client_id == data.get("orderLinkId") or str(o.order_id) == str(data.get("orderId")))]
+        if not found:
+            raise VenueError(400, -2013, "Order does not exist.")
+        return found[-1]
+
+    def _check_bybit_signature(self, method: str, query: str, body: str, headers: dict[str, str]) -> None:
+        if headers.get("x-bapi-api-key") != self.api_key:
+            raise VenueError(401, -2015, "API key is invalid.")
+        ts, window = headers.get("x-bapi-timestamp", "0"), headers.get("x-bapi-recv-window", "5000")
+        payload = ts + self.api_key + window + (body if method == "POST" else query)
+        want = hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(want, headers.get("x-bapi-sign", "")):
+            raise VenueError(401, -1022, "error sign! origin_string[...]")
+        now = int(time.time() * 1000)
+        if int(ts) > now + 1000 or now - int(ts) > int(window):
+            raise VenueError(400, -1021, "invalid request, please check your server timestamp or recv_window param")
+
+    def _instrument(self, m: Market) -> dict[str, Any]:
+        return {"symbol": m.symbol, "baseCoin": m.base, "quoteCoin": m.quote, "innovation": "0", "status": "Trading",
+                "marginTrading": "none", "stTag": "0",
+                "lotSizeFilter": {"basePrecision": f"{m.step:.8f}".rstrip("0"), "quotePrecision": "0.00000001",
+                                  "minOrderQty": f"{m.step:.8f}".rstrip("0"), "maxOrderQty": "9000",
+                                  "minOrderAmt": "1", "maxOrderAmt": "9000000"},
+                "priceFilter": {"tickSize": f"{m.tick:.8f}".rstrip("0")},
+                "riskParameters": {"limitParameter": "0.05", "marketParameter": "0.05"}}

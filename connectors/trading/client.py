@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,9 @@ class VenueProfile:
     client_id_param: str = "clientOrderId"
     query_id_param: str = "clientOrderId"
     test_order: bool = False  # the venue validates an order without placing it (ccxt's params {"test": True})
+    # how an order is found by its client id: one fetch_order (Binance), or the open orders then
+    # the closed ones, each filtered by the client id (Bybit v5: no single lookup for both)
+    query_open_then_closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class VenueOrder:
     notional: float
     fee: float | None = None
     fees: dict[str, float] | None = None  # per asset, as charged (None: not known yet)
+    complete: bool = True  # False: an acknowledgement without the order's state (Bybit's create): query it
 
 
 class VenueProblem(Exception):
@@ -161,8 +166,12 @@ class CcxtClient:
         try:
             return fn(*args, **kwargs)
         except (ccxt.RateLimitExceeded, ccxt.DDoSProtection) as e:
-            headers = self.exchange.last_response_headers or {}
-            retry = _num(headers.get("Retry-After") or headers.get("retry-after")) or 1.0
+            headers = {k.lower(): v for k, v in (self.exchange.last_response_headers or {}).items()}
+            retry = _num(headers.get("retry-after"))
+            reset_ms = _num(headers.get("x-bapi-limit-reset-timestamp"))  # Bybit: when the limit resets
+            if not retry and reset_ms:
+                retry = max(0.0, reset_ms / 1000 - time.time())
+            retry = retry or 1.0
             raise RateLimited(self._say(e), retry) from None
         except ccxt.AuthenticationError as e:
             raise Unauthorized(f"{self.venue} refused the API key: {self._say(e)}") from None
@@ -234,8 +243,14 @@ class CcxtClient:
 
     def query(self, market: str, client_id: str) -> VenueOrder:
         self.load()
-        raw = self._call(self.exchange.fetch_order, None, market, params={self.profile.query_id_param: client_id})
-        return self._order(raw, client_id)
+        by_id = {self.profile.query_id_param: client_id}
+        if not self.profile.query_open_then_closed:
+            return self._order(self._call(self.exchange.fetch_order, None, market, params=by_id), client_id)
+        for fetch in (self.exchange.fetch_open_orders, self.exchange.fetch_canceled_and_closed_orders):
+            found = [o for o in self._call(fetch, market, params=by_id) if o.get("clientOrderId") == client_id]
+            if found:
+                return self._order(found[-1], client_id)
+        raise NotFound(f"{self.venue} has no order {client_id} on {market}")
 
     def cancel(self, market: str, client_id: str) -> VenueOrder:
         self.load()
@@ -278,6 +293,9 @@ class CcxtClient:
         status = _STATUS.get(str(raw.get("status")), "open")
         if status == "open" and filled > 0:
             status = "partially_filled"
+        qty = _num(raw.get("amount"))
+        if status == "filled" and qty > 0 and filled < qty * (1 - 1e-9):
+            status = "expired"  # closed with less than its quantity: the venue ended the rest
         cost = raw.get("cost")
         notional = _num(cost) if cost is not None else filled * _num(raw.get("average"))
         fee, fees = None, None
@@ -289,5 +307,5 @@ class CcxtClient:
         return VenueOrder(client_id=raw.get("clientOrderId") or client_id,
                           venue_order_id=str(raw["id"]) if raw.get("id") is not None else None,
                           status=status, side=str(raw.get("side") or ""), type=str(raw.get("type") or ""),
-                          qty=_num(raw.get("amount")), price=_num(price) if price else None,
-                          filled=filled, notional=notional, fee=fee, fees=fees)
+                          qty=qty, price=_num(price) if price else None,
+                          filled=filled, notional=notional, fee=fee, fees=fees, complete=raw.get("status") is not None)

@@ -160,10 +160,12 @@ def test_a_5xx_before_the_venue_took_it_ends_rejected_after_queries_and_nothing_
     gw = gateway(venue, sleeps=sleeps)
     venue.fail("POST /api/v3/order", "503")
     out = reports(gw.submit(intent(100)))
-    assert [r.status for r in out] == ["unknown", "rejected"]
-    assert "never placed" in out[-1].reason
-    assert venue.count("GET", "/api/v3/order") == 3 and venue.orders == {}
-    assert reports(gw.submit(intent(101)))[-1].status == "filled"  # the next decision trades normally
+    assert [r.status for r in out] == ["unknown"]  # queried once at once, not found: asked again at each poll
+    assert reports(gw.submit(intent(101)))[-1].status == "filled"  # the next order is not held up
+    assert reports(gw.poll()) == []
+    out = reports(gw.poll())
+    assert [r.status for r in out] == ["rejected"] and "never placed" in out[-1].reason
+    assert venue.count("GET", "/api/v3/order") == 3 and len(venue.orders) == 1
 
 
 def test_a_duplicate_client_id_is_adopted_never_doubled(venue):
@@ -299,3 +301,78 @@ def test_trade_refuses_in_one_line_what_is_missing_and_never_prints_a_key(env, s
     assert main(["trade"]) == 2
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1 and KEY not in err and SECRET not in err
+
+
+# -- Bybit v5 (a unified account's spot market), through the same gateway ---------------------------
+
+@pytest.fixture()
+def bybit():
+    from tests.exchange_imitation import BybitImitation
+
+    im = BybitImitation(KEY[:18], SECRET[:36])
+    im.add_market("BTCUSDT", "BTC", "USDT", BOOK_BIDS, BOOK_ASKS)
+    im.url = im.serve()  # type: ignore[attr-defined]
+    yield im
+    im.close()
+
+
+def bybit_gateway(venue, sleeps: Sleeps | None = None, timeout_s: float = 5.0, mode: str = "live") -> Gateway:
+    from pydantic import SecretStr
+
+    trading = TradingSettings(mode=mode, endpoints={"bybit": venue.url}, request_timeout_s=timeout_s)
+    client = client_for("bybit", VenueKeys(api_key=SecretStr(KEY[:18]), secret=SecretStr(SECRET[:36])), trading)
+    return Gateway(RUN, mode, {"bybit": client}, {("bybit", "BTC/USDT"): "BTC-USDT"}, sleep=sleeps or Sleeps())
+
+
+def on_bybit(i: OrderIntent) -> OrderIntent:
+    from dataclasses import replace
+
+    return replace(i, venue="bybit")
+
+
+def test_bybit_fills_by_the_book_its_answer_is_queried_and_the_ledger_equals_the_venue(bybit):
+    gw = bybit_gateway(bybit)
+    assert diffs(gw.reconcile()) == []
+    out = reports(gw.submit(on_bybit(intent(100, qty=0.6))))
+    # Bybit's create answers with the ids only: the order is open until its query says filled
+    assert [r.status for r in out] == ["open", "filled"]
+    assert out[-1].notional == pytest.approx(0.5 * 50_010 + 0.1 * 50_020)
+    assert out[-1].fee == pytest.approx(FEE_RATE * (0.5 * 50_010 + 0.1 * 50_020))
+    assert bybit.count("POST", "/v5/order/create") == 1 and len(bybit.orders) == 1
+    assert diffs(gw.reconcile()) == []
+
+
+def test_bybit_rate_limit_waits_for_its_reset_time_and_places_once(bybit):
+    sleeps = Sleeps()
+    gw = bybit_gateway(bybit, sleeps=sleeps)
+    bybit.fail("POST /v5/order/create", "429", times=2, retry_after=3)
+    assert reports(gw.submit(on_bybit(intent(100))))[-1].status == "filled"
+    assert len(sleeps.waits) == 2 and all(2.0 < w <= 3.0 for w in sleeps.waits)  # X-Bapi-Limit-Reset-Timestamp
+    assert bybit.count("POST", "/v5/order/create") == 3 and len(bybit.orders) == 1
+
+
+def test_bybit_timeout_after_accept_and_a_repeated_link_id_never_double(bybit):
+    gw = bybit_gateway(bybit, timeout_s=0.5)
+    bybit.fail("POST /v5/order/create", "accept_then_hang")
+    first = intent(100, qty=0.2)
+    assert [r.status for r in reports(gw.submit(on_bybit(first)))] == ["unknown", "filled"]
+    again = reports(bybit_gateway(bybit).submit(on_bybit(first)))  # a gateway without its ledger sends it again
+    assert [r.status for r in again] == ["unknown", "filled"]  # Bybit: orderLinkId is duplicate -> queried
+    assert bybit.count("POST", "/v5/order/create") == 2 and len(bybit.orders) == 1
+
+
+def test_bybit_kill_switch_and_shadow_mode(bybit):
+    gw = bybit_gateway(bybit)
+    gw.reconcile()
+    gw.submit(on_bybit(intent(100, qty=0.4)))
+    gw.submit(on_bybit(intent(101, side="sell", qty=0.1, type="limit", price=51_000.0)))
+    assert len(bybit.open_orders()) == 1
+    gw.halt(flatten=True)
+    assert bybit.open_orders() == [] and bybit.balances["BTC"] == pytest.approx(1.0)
+    assert diffs(gw.reconcile()) == []
+    shadow = bybit_gateway(bybit, mode="shadow")
+    placed = len(bybit.orders)
+    assert reports(shadow.submit(on_bybit(intent(200))))[-1].status == "shadow"
+    tiny = reports(shadow.submit(on_bybit(intent(201, qty=0.000001))))[-1]  # below the market's step
+    assert tiny.status == "rejected" and "minimum amount" in tiny.reason
+    assert len(bybit.orders) == placed  # shadow places nothing (Bybit has no test-order endpoint)
