@@ -223,7 +223,10 @@ class Loop:
         next_poll = next_reconcile = time.monotonic()
         next_reconcile += t.reconcile_every_s
         while not self.stop_when():
-            msgs = self.consumer.consume(100, timeout=0.2)
+            # the first intent as soon as it is there, then whatever else is already fetched
+            # (consume(n, timeout) would wait the whole timeout for n)
+            first = self.consumer.poll(0.2)
+            msgs = [first, *self.consumer.consume(99, timeout=0)] if first is not None else []
             records: list[Record] = []
             for m in msgs:
                 if m.error():

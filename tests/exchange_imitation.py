@@ -19,6 +19,7 @@ Every request is logged (`requests`) so a test can count what the client really 
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import itertools
@@ -575,3 +576,184 @@ class BybitImitation(BinanceImitation):
                                   "minOrderAmt": "1", "maxOrderAmt": "9000000"},
                 "priceFilter": {"tickSize": f"{m.tick:.8f}".rstrip("0")},
                 "riskParameters": {"limitParameter": "0.05", "marketParameter": "0.05"}}
+
+
+class OkxImitation(BinanceImitation):
+    """OKX's v5 REST API (https://www.okx.com/docs-v5/en/) in demo trading, over the same
+    engine, as a spot (cash) account: signed requests carry `OK-ACCESS-KEY`,
+    `OK-ACCESS-PASSPHRASE`, `OK-ACCESS-TIMESTAMP` (ISO 8601) and `OK-ACCESS-SIGN`, the base64
+    HMAC-SHA256 of timestamp + method + request path (and query) + body; demo keys work only
+    with `x-simulated-trading: 1` (50101 otherwise). Answers are `{"code", "msg", "data"}`; an
+    order's own outcome is in `data[i].sCode` (51016 duplicated clOrdId, 51008 insufficient
+    balance, 51603 not found, 51400 nothing to cancel); 50011 with HTTP 429 when too frequent.
+    Fees are negative numbers, as OKX reports them."""
+
+    _CODES = {-2010: "51000", -2013: "51603", -2011: "51400", -1013: "51000", -1121: "51001", -1102: "51000",
+              -1022: "50113", -2015: "50111", -1021: "50102"}
+    _STATE = {"NEW": "live", "PARTIALLY_FILLED": "partially_filled", "FILLED": "filled", "CANCELED": "canceled",
+              "EXPIRED": "canceled", "REJECTED": "canceled"}
+
+    def __init__(self, api_key: str, secret: str, passphrase: str, **kw: Any) -> None:
+        super().__init__(api_key, secret, **kw)
+        self.passphrase = passphrase
+
+    @staticmethod
+    def _inst(symbol: str, m: Market) -> str:
+        return f"{m.base}-{m.quote}"
+
+    def _market_of(self, inst: str | None) -> Market:
+        for m in self.markets.values():
+            if self._inst(m.symbol, m) == inst:
+                return m
+        raise VenueError(400, -1121, f"Instrument ID {inst} does not exist.")
+
+    def _okx_order(self, o: ImOrder) -> dict[str, Any]:
+        m = self.markets[o.symbol]
+        trades = [t for t in self.trades if t["orderId"] == o.order_id]
+        fee = sum(float(t["commission"]) for t in trades)
+        fee_ccy = trades[0]["commissionAsset"] if trades else (m.base if o.side == "BUY" else m.quote)
+        last = trades[-1] if trades else None
+        return {"instType": "SPOT", "instId": self._inst(o.symbol, m), "ccy": "", "ordId": str(o.order_id),
+                "clOrdId": o.client_id, "tag": "", "px": f"{o.price:.8f}" if o.type != "MARKET" else "",
+                "sz": f"{o.qty:.8f}", "pnl": "0", "ordType": {"MARKET": "market", "LIMIT": "limit" if o.tif != "IOC"
+                                                               else "ioc", "LIMIT_MAKER": "post_only"}[o.type],
+                "side": o.side.lower(), "posSide": "net", "tdMode": "cash", "accFillSz": f"{o.executed:.8f}",
+                "fillPx": last["price"] if last else "", "tradeId": str(last["id"]) if last else "",
+                "fillSz": last["qty"] if last else "0", "fillTime": str(last["time"]) if last else "",
+                "avgPx": f"{o.quote / o.executed:.8f}" if o.executed else "", "state": self._STATE[o.status],
+                "lever": "", "feeCcy": fee_ccy, "fee": f"{-fee:.8f}", "rebateCcy": fee_ccy, "rebate": "0",
+                "tgtCcy": "", "category": "normal", "reduceOnly": "false", "cancelSource": "",
+                "uTime": str(o.time_ms), "cTime": str(o.time_ms)}
+
+    def handle(self, method: str, path: str, query: str, body: str, headers: dict[str, str]) -> tuple[int, Any, dict]:
+        params = dict(parse_qsl(query, keep_blank_values=True))
+        data = json.loads(body) if body else {}
+        with self.lock:
+            first = data[0] if isinstance(data, list) and data else data if isinstance(data, dict) else {}
+            self.requests.append((method, path, {**params, **{k: str(v) for k, v in first.items()}}))
+            queue = self.faults.get(f"{method} {path}")
+            fault = queue.pop(0) if queue else None
+            if fault is not None and fault[0] != "ok":
+                self.served[fault[0]] = self.served.get(fault[0], 0) + 1
+
+        def ok(rows: list[Any]) -> tuple[int, Any, dict]:
+            return 200, {"code": "0", "msg": "", "data": rows}, {}
+
+        if fault is not None and fault[0] == "429":
+            return 429, {"code": "50011", "msg": "Too Many Requests", "data": []}, {"Retry-After": str(int(fault[1]))}
+        if fault is not None and fault[0] == "503":
+            return 503, {"code": "50001", "msg": "Service temporarily unavailable. Please try again later.",
+                         "data": []}, {}
+        try:
+            if not path.startswith("/api/v5/public/"):
+                self._check_okx_signature(method, path, query, body, headers)
+            with self.lock:
+                if path == "/api/v5/public/time":
+                    return ok([{"ts": str(int(time.time() * 1000))}])
+                if path == "/api/v5/public/instruments":
+                    return ok([self._okx_instrument(m) for m in self.markets.values()]
+                              if params.get("instType") == "SPOT" else [])
+                if path == "/api/v5/trade/batch-orders" and method == "POST":  # ccxt's way to place one
+                    answers = [self._place_okx(d, fault) for d in data]
+                    if any(a is None for a in answers):
+                        return -1, {}, {}
+                    failed = [a for a in answers if a["sCode"] != "0"]
+                    code = "0" if not failed else "1" if len(failed) == len(answers) else "2"
+                    return 200, {"code": code, "msg": "" if code == "0" else "All operations failed",
+                                 "data": answers}, {}
+                if path == "/api/v5/trade/order" and method == "POST":
+                    a = self._place_okx(data, fault)
+                    if a is None:
+                        return -1, {}, {}
+                    return 200, {"code": "0" if a["sCode"] == "0" else "1",
+                                 "msg": "" if a["sCode"] == "0" else "All operations failed", "data": [a]}, {}
+                if path == "/api/v5/trade/order" and method == "GET":
+                    m = self._market_of(params.get("instId"))
+                    found = [o for o in self.orders.values() if o.symbol == m.symbol and
+                             (o.client_id == params.get("clOrdId") or str(o.order_id) == params.get("ordId"))]
+                    if not found:
+                        raise VenueError(400, -2013, "Order does not exist")
+                    return ok([self._okx_order(found[-1])])
+                if path == "/api/v5/trade/cancel-order" and method == "POST":
+                    m = self._market_of(data.get("instId"))
+                    found = [o for o in self.orders.values() if o.symbol == m.symbol and
+                             (o.client_id == data.get("clOrdId") or str(o.order_id) == data.get("ordId"))]
+                    if not found or found[-1].status not in ("NEW", "PARTIALLY_FILLED"):
+                        return 200, {"code": "1", "msg": "All operations failed", "data": [
+                            {"clOrdId": data.get("clOrdId", ""), "ordId": "", "sCode": "51400",
+                             "sMsg": "Cancellation failed as the order has been filled, canceled or does not exist"}]}, {}
+                    self._cancel(found[-1])
+                    return ok([{"clOrdId": found[-1].client_id, "ordId": str(found[-1].order_id), "sCode": "0",
+                                "sMsg": ""}])
+                if path == "/api/v5/trade/orders-pending":
+                    inst = params.get("instId")
+                    return ok([self._okx_order(o) for o in self.open_orders()
+                               if inst is None or self._inst(o.symbol, self.markets[o.symbol]) == inst])
+                if path in ("/api/v5/trade/fills", "/api/v5/trade/fills-history"):
+                    rows = []
+                    for t in self.trades:
+                        o = self.orders[t["orderId"]]
+                        if params.get("ordId") not in (None, str(o.order_id)):
+                            continue
+                        rows.append({"instType": "SPOT", "instId": self._inst(o.symbol, self.markets[o.symbol]),
+                                     "tradeId": str(t["id"]), "ordId": str(o.order_id), "clOrdId": o.client_id,
+                                     "billId": str(t["id"]), "tag": "", "fillPx": t["price"], "fillSz": t["qty"],
+                                     "side": o.side.lower(), "posSide": "net", "execType": "M" if t["isMaker"] else "T",
+                                     "feeCcy": t["commissionAsset"], "fee": f"{-float(t['commission']):.8f}",
+                                     "ts": str(t["time"]), "fillTime": str(t["time"])})
+                    return ok(rows)
+                if path == "/api/v5/account/balance":
+                    return ok([{"totalEq": "0", "uTime": str(int(time.time() * 1000)), "details": [
+                        {"ccy": a, "eq": f"{v:.8f}", "cashBal": f"{v:.8f}", "availBal": f"{v - self._locked(a):.8f}",
+                         "frozenBal": f"{self._locked(a):.8f}", "ordFrozen": f"{self._locked(a):.8f}",
+                         "availEq": f"{v - self._locked(a):.8f}", "uTime": str(int(time.time() * 1000))}
+                        for a, v in self.balances.items()]}])
+            raise VenueError(404, -1000, f"unknown endpoint {method} {path}")
+        except VenueError as e:
+            http = 401 if e.code in (-2015, -1022) else 400
+            return http, {"code": self._CODES.get(e.code, "51000"), "msg": e.msg, "data": []}, {}
+
+    def _place_okx(self, d: dict[str, Any], fault: tuple[str, float] | None) -> dict[str, Any] | None:
+        """One order of a place request: its answer entry (None: taken, never answered)."""
+        cid = str(d.get("clOrdId") or "")
+        if any(o.client_id == cid for o in self.orders.values()):
+            return {"clOrdId": cid, "ordId": "", "tag": "", "sCode": "51016", "sMsg": "Duplicated clOrdId"}
+        typ = {"market": "MARKET", "limit": "LIMIT", "ioc": "LIMIT", "post_only": "LIMIT_MAKER"}.get(
+            str(d.get("ordType")), "")
+        try:
+            m = self._market_of(d.get("instId"))
+            out = self._new_order({"symbol": m.symbol, "side": str(d.get("side", "")).upper(), "type": typ,
+                                   "quantity": str(d.get("sz", "")), **({"price": str(d["px"])} if d.get("px") else {}),
+                                   "timeInForce": "IOC" if d.get("ordType") == "ioc" else "GTC",
+                                   "newClientOrderId": cid})
+        except VenueError as e:
+            code = "51008" if e.msg.startswith("Account has insufficient") else self._CODES.get(e.code, "51000")
+            return {"clOrdId": cid, "ordId": "", "tag": "", "sCode": code, "sMsg": e.msg}
+        if fault is not None and fault[0] == "accept_then_hang":
+            return None
+        return {"clOrdId": cid, "ordId": str(out["orderId"]), "tag": "", "sCode": "0", "sMsg": "Order placed"}
+
+    def _check_okx_signature(self, method: str, path: str, query: str, body: str, headers: dict[str, str]) -> None:
+        if headers.get("ok-access-key") != self.api_key or headers.get("ok-access-passphrase") != self.passphrase:
+            raise VenueError(401, -2015, "Invalid OK-ACCESS-KEY or passphrase")
+        if headers.get("x-simulated-trading") != "1":
+            raise VenueError(401, -2015, "APIKey does not match current environment.")
+        ts = headers.get("ok-access-timestamp", "")
+        payload = ts + method + path + (f"?{query}" if query else "") + body
+        want = base64.b64encode(hmac.new(self.secret.encode(), payload.encode(), hashlib.sha256).digest()).decode()
+        if not hmac.compare_digest(want, headers.get("ok-access-sign", "")):
+            raise VenueError(401, -1022, "Invalid Sign")
+        from datetime import datetime
+
+        sent = datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+        if abs(time.time() - sent) > 30:
+            raise VenueError(400, -1021, "Timestamp request expired")
+
+    def _okx_instrument(self, m: Market) -> dict[str, Any]:
+        return {"instType": "SPOT", "instId": self._inst(m.symbol, m), "uly": "", "instFamily": "", "baseCcy": m.base,
+                "quoteCcy": m.quote, "settleCcy": "", "ctVal": "", "ctMult": "", "ctValCcy": "", "optType": "",
+                "stk": "", "listTime": "1606468572000", "expTime": "", "lever": "", "tickSz": f"{m.tick:g}",
+                "lotSz": f"{m.step:.8f}".rstrip("0"), "minSz": f"{m.step:.8f}".rstrip("0"), "ctType": "",
+                "alias": "", "state": "live", "ruleType": "normal", "maxLmtSz": "9999999999",
+                "maxMktSz": "1000000", "maxLmtAmt": "20000000", "maxMktAmt": "1000000", "maxTwapSz": "",
+                "maxIcebergSz": "", "maxTriggerSz": "", "maxStopSz": ""}

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from cobflow.settings.trading import TradingSettings
 
 #: venues whose order API cobflow drives, tested against a local imitation of that API
-TRADING_VENUES = ("binance", "bybit")
+TRADING_VENUES = ("binance", "bybit", "okx")
 
 
 class UnsupportedVenue(LookupError):

@@ -303,76 +303,107 @@ def test_trade_refuses_in_one_line_what_is_missing_and_never_prints_a_key(env, s
     assert says in err and err.count("\n") == 1 and KEY not in err and SECRET not in err
 
 
-# -- Bybit v5 (a unified account's spot market), through the same gateway ---------------------------
+# -- Bybit v5 and OKX v5 (spot), through the same gateway ----------------------------------------
 
-@pytest.fixture()
-def bybit():
-    from tests.exchange_imitation import BybitImitation
+PASSPHRASE = "pAsSpHrAsE-41"
+#: venue -> (its place endpoint, the imitation's class name)
+OTHERS = {"bybit": "POST /v5/order/create", "okx": "POST /api/v5/trade/batch-orders"}
 
-    im = BybitImitation(KEY[:18], SECRET[:36])
+
+@pytest.fixture(params=sorted(OTHERS))
+def other(request):
+    from tests import exchange_imitation as ex
+
+    name = request.param
+    im = ex.BybitImitation(KEY[:18], SECRET[:36]) if name == "bybit" else ex.OkxImitation(KEY[:32], SECRET[:32],
+                                                                                          PASSPHRASE)
     im.add_market("BTCUSDT", "BTC", "USDT", BOOK_BIDS, BOOK_ASKS)
     im.url = im.serve()  # type: ignore[attr-defined]
+    im.name = name  # type: ignore[attr-defined]
+    im.place = OTHERS[name].split()  # type: ignore[attr-defined]
     yield im
     im.close()
 
 
-def bybit_gateway(venue, sleeps: Sleeps | None = None, timeout_s: float = 5.0, mode: str = "live") -> Gateway:
+def other_gateway(venue, sleeps: Sleeps | None = None, timeout_s: float = 5.0, mode: str = "live") -> Gateway:
     from pydantic import SecretStr
 
-    trading = TradingSettings(mode=mode, endpoints={"bybit": venue.url}, request_timeout_s=timeout_s)
-    client = client_for("bybit", VenueKeys(api_key=SecretStr(KEY[:18]), secret=SecretStr(SECRET[:36])), trading)
-    return Gateway(RUN, mode, {"bybit": client}, {("bybit", "BTC/USDT"): "BTC-USDT"}, sleep=sleeps or Sleeps())
+    name = venue.name
+    trading = TradingSettings(mode=mode, endpoints={name: venue.url}, request_timeout_s=timeout_s)
+    n = 18 if name == "bybit" else 32
+    keys = VenueKeys(api_key=SecretStr(KEY[:n]), secret=SecretStr(SECRET[:36 if name == "bybit" else 32]),
+                     passphrase=SecretStr(PASSPHRASE) if name == "okx" else None)
+    return Gateway(RUN, mode, {name: client_for(name, keys, trading)}, {(name, "BTC/USDT"): "BTC-USDT"},
+                   sleep=sleeps or Sleeps())
 
 
-def on_bybit(i: OrderIntent) -> OrderIntent:
+def on(venue, i: OrderIntent) -> OrderIntent:
     from dataclasses import replace
 
-    return replace(i, venue="bybit")
+    return replace(i, venue=venue.name)
 
 
-def test_bybit_fills_by_the_book_its_answer_is_queried_and_the_ledger_equals_the_venue(bybit):
-    gw = bybit_gateway(bybit)
+def test_bybit_and_okx_fill_by_the_book_answers_are_queried_and_the_ledger_equals_the_venue(other):
+    gw = other_gateway(other)
     assert diffs(gw.reconcile()) == []
-    out = reports(gw.submit(on_bybit(intent(100, qty=0.6))))
-    # Bybit's create answers with the ids only: the order is open until its query says filled
+    out = reports(gw.submit(on(other, intent(100, qty=0.6))))
+    # their create answers carry the ids only: the order is open until its query says filled
     assert [r.status for r in out] == ["open", "filled"]
     assert out[-1].notional == pytest.approx(0.5 * 50_010 + 0.1 * 50_020)
     assert out[-1].fee == pytest.approx(FEE_RATE * (0.5 * 50_010 + 0.1 * 50_020))
-    assert bybit.count("POST", "/v5/order/create") == 1 and len(bybit.orders) == 1
+    assert other.count(*other.place) == 1 and len(other.orders) == 1
     assert diffs(gw.reconcile()) == []
 
 
-def test_bybit_rate_limit_waits_for_its_reset_time_and_places_once(bybit):
+def test_bybit_and_okx_rate_limits_are_waited_out_and_the_order_placed_once(other):
     sleeps = Sleeps()
-    gw = bybit_gateway(bybit, sleeps=sleeps)
-    bybit.fail("POST /v5/order/create", "429", times=2, retry_after=3)
-    assert reports(gw.submit(on_bybit(intent(100))))[-1].status == "filled"
-    assert len(sleeps.waits) == 2 and all(2.0 < w <= 3.0 for w in sleeps.waits)  # X-Bapi-Limit-Reset-Timestamp
-    assert bybit.count("POST", "/v5/order/create") == 3 and len(bybit.orders) == 1
+    gw = other_gateway(other, sleeps=sleeps)
+    other.fail(" ".join(other.place), "429", times=2, retry_after=3)
+    assert reports(gw.submit(on(other, intent(100))))[-1].status == "filled"
+    # Bybit: X-Bapi-Limit-Reset-Timestamp; OKX: Retry-After
+    assert len(sleeps.waits) == 2 and all(2.0 < w <= 3.0 for w in sleeps.waits), sleeps.waits
+    assert other.count(*other.place) == 3 and len(other.orders) == 1
 
 
-def test_bybit_timeout_after_accept_and_a_repeated_link_id_never_double(bybit):
-    gw = bybit_gateway(bybit, timeout_s=0.5)
-    bybit.fail("POST /v5/order/create", "accept_then_hang")
-    first = intent(100, qty=0.2)
-    assert [r.status for r in reports(gw.submit(on_bybit(first)))] == ["unknown", "filled"]
-    again = reports(bybit_gateway(bybit).submit(on_bybit(first)))  # a gateway without its ledger sends it again
-    assert [r.status for r in again] == ["unknown", "filled"]  # Bybit: orderLinkId is duplicate -> queried
-    assert bybit.count("POST", "/v5/order/create") == 2 and len(bybit.orders) == 1
+def test_bybit_and_okx_timeout_after_accept_and_a_repeated_client_id_never_double(other):
+    gw = other_gateway(other, timeout_s=0.5)
+    other.fail(" ".join(other.place), "accept_then_hang")
+    first = on(other, intent(100, qty=0.2))
+    assert [r.status for r in reports(gw.submit(first))] == ["unknown", "filled"]
+    again = reports(other_gateway(other).submit(first))  # a gateway without its ledger sends it again
+    assert [r.status for r in again] == ["unknown", "filled"]  # the venue: duplicate client id -> queried
+    assert other.count(*other.place) == 2 and len(other.orders) == 1
 
 
-def test_bybit_kill_switch_and_shadow_mode(bybit):
-    gw = bybit_gateway(bybit)
+def test_bybit_and_okx_kill_switch_and_shadow_mode(other):
+    gw = other_gateway(other)
     gw.reconcile()
-    gw.submit(on_bybit(intent(100, qty=0.4)))
-    gw.submit(on_bybit(intent(101, side="sell", qty=0.1, type="limit", price=51_000.0)))
-    assert len(bybit.open_orders()) == 1
+    gw.submit(on(other, intent(100, qty=0.4)))
+    gw.submit(on(other, intent(101, side="sell", qty=0.1, type="limit", price=51_000.0)))
+    assert len(other.open_orders()) == 1
     gw.halt(flatten=True)
-    assert bybit.open_orders() == [] and bybit.balances["BTC"] == pytest.approx(1.0)
+    assert other.open_orders() == [] and other.balances["BTC"] == pytest.approx(1.0)
     assert diffs(gw.reconcile()) == []
-    shadow = bybit_gateway(bybit, mode="shadow")
-    placed = len(bybit.orders)
-    assert reports(shadow.submit(on_bybit(intent(200))))[-1].status == "shadow"
-    tiny = reports(shadow.submit(on_bybit(intent(201, qty=0.000001))))[-1]  # below the market's step
+    shadow = other_gateway(other, mode="shadow")
+    placed = len(other.orders)
+    assert reports(shadow.submit(on(other, intent(200))))[-1].status == "shadow"
+    tiny = reports(shadow.submit(on(other, intent(201, qty=0.000001))))[-1]  # below the market's step
     assert tiny.status == "rejected" and "minimum amount" in tiny.reason
-    assert len(bybit.orders) == placed  # shadow places nothing (Bybit has no test-order endpoint)
+    assert len(other.orders) == placed  # shadow places nothing (neither has a test-order endpoint)
+
+
+def test_okx_keys_and_passphrase_never_reach_an_output(caplog):
+    from tests.exchange_imitation import OkxImitation
+
+    caplog.set_level(logging.DEBUG)
+    im = OkxImitation(KEY[:32], SECRET[:32], PASSPHRASE)
+    im.add_market("BTCUSDT", "BTC", "USDT", BOOK_BIDS, BOOK_ASKS)
+    im.url, im.name, im.place = im.serve(), "okx", OTHERS["okx"].split()  # type: ignore[attr-defined]
+    try:
+        gw = other_gateway(im, timeout_s=0.5)
+        im.fail(" ".join(im.place), "accept_then_hang")
+        out = gw.submit(on(im, intent(100))) + gw.reconcile() + gw.halt(flatten=True)
+    finally:
+        im.close()
+    text = "".join(dumps(r).decode() for r in out) + caplog.text
+    assert KEY[:32] not in text and SECRET[:32] not in text and PASSPHRASE not in text
