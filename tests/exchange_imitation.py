@@ -69,6 +69,18 @@ class ImOrder:
                 "workingTime": self.time_ms, "origQuoteOrderQty": "0.00000000", "selfTradePreventionMode": "NONE"}
 
 
+def _on_grid(p: dict[str, str], name: str, step: float, filter_name: str) -> float:
+    """A number parameter that must be a multiple of the market's step (Binance's filters)."""
+    try:
+        x = float(p[name])
+    except (KeyError, ValueError) as e:
+        raise VenueError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or "
+                                      "malformed.") from e
+    if abs(round(x / step) * step - x) > 1e-9:
+        raise VenueError(400, -1013, f"Filter failure: {filter_name}")
+    return x
+
+
 class VenueError(Exception):
     def __init__(self, http: int, code: int, msg: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(msg)
@@ -184,22 +196,8 @@ class BinanceImitation:
         if side not in ("BUY", "SELL") or typ not in ("MARKET", "LIMIT", "LIMIT_MAKER"):
             raise VenueError(400, -1102, "Mandatory parameter 'side' or 'type' was not sent, was empty/null, "
                                           "or malformed.")
-        try:
-            qty = float(p["quantity"])
-        except (KeyError, ValueError) as e:
-            raise VenueError(400, -1102, "Mandatory parameter 'quantity' was not sent, was empty/null, "
-                                          "or malformed.") from e
-        if abs(round(qty / m.step) * m.step - qty) > 1e-9:
-            raise VenueError(400, -1013, "Filter failure: LOT_SIZE")
-        price = 0.0
-        if typ != "MARKET":
-            try:
-                price = float(p["price"])
-            except (KeyError, ValueError) as e:
-                raise VenueError(400, -1102, "Mandatory parameter 'price' was not sent, was empty/null, "
-                                              "or malformed.") from e
-            if abs(round(price / m.tick) * m.tick - price) > 1e-9:
-                raise VenueError(400, -1013, "Filter failure: PRICE_FILTER")
+        qty = _on_grid(p, "quantity", m.step, "LOT_SIZE")
+        price = _on_grid(p, "price", m.tick, "PRICE_FILTER") if typ != "MARKET" else 0.0
         cid = p.get("newClientOrderId") or f"x-{next(self._ids)}"
         if any(o.client_id == cid and o.status in ("NEW", "PARTIALLY_FILLED") for o in self.orders.values()):
             raise VenueError(400, -2010, "Duplicate order sent.")

@@ -29,6 +29,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         msg = f"no strategy flow has written a status in {folder} (start one: cobflow run strategy --follow)"
         if waiting:
             msg += f"; {len(waiting)} command(s) wait for it: " + ", ".join(c["command"] for c in waiting)
+        _gateway_status(folder)
         return err(msg)
     if args.json:  # full precision, for scripts: the flow's status and the commands waiting
         import json
@@ -60,7 +61,28 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
                   f"{o['filled']:12.6f} {o['status']:17s} {o['venue'] or '-'}")
     for c in waiting:
         print(f"waiting: {c['command']} (command {c['seq']})")
+    _gateway_status(folder)
     return 0
+
+
+def _gateway_status(folder: Path) -> None:
+    """The order gateway's side (`cobflow trade`), when one writes beside the flow."""
+    from cobflow.execution.control import GATEWAY_FILE, read_status
+
+    gw = read_status(folder, GATEWAY_FILE)
+    if gw is None:
+        return
+    age = time.time() - gw.get("written_at", 0)
+    states = ", ".join(f"{n} {s}" for s, n in sorted(gw.get("orders", {}).items())) or "no orders"
+    print(f"gateway ({gw['mode']} on {gw['environment']}, run {gw['run']}, status {age:.0f} s old): {states}")
+    for o in gw.get("open", []):
+        price = "market" if o["price"] is None else f"{o['price']:,.4f}"
+        print(f"  open at {o['venue']}: {o['client_id']} {o['symbol']} {o['side']} {o['qty']:g} @ {price} "
+              f"filled {o['filled']:g} ({o['status']})")
+    for key, qty in sorted(gw.get("positions", {}).items()):
+        print(f"  position {key}: {qty:g}")
+    for venue, assets in sorted(gw.get("balances", {}).items()):
+        print(f"  {venue} balances: " + ", ".join(f"{a} {v:,.8g}" for a, v in sorted(assets.items())))
 
 
 def _queue(what: str) -> object:

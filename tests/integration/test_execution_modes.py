@@ -162,11 +162,9 @@ def test_beside_the_cob_flow_the_strategy_flow_still_reports_its_plug_ins_dead_l
     assert all("Raising.on_second raised RuntimeError: boom at" in d["reason"] for d in dead)
 
 
-def test_the_maker_strategy_rests_and_fills_the_same_from_kafka_and_from_files_on_one_and_two_workers(
-        namespace, tmp_path):
-    """Resting limit orders (EXECUTION.md "Limit, stop and cancel orders") in both modes: the
-    same orders rows (every state change), maker and taker fills, positions and equity."""
-    settings, env = namespace
+def maker_from_kafka(settings, env: dict, tmp_path: Path) -> Path:
+    """Two minutes of a simulated market replayed into Kafka, the strategy flow (maker: resting
+    limit orders, an order a second allowed) reading it into QuestDB; the capture."""
     env["COBFLOW_MODELS__DIR"] = str(seeded_checkpoints(tmp_path / "models", SPEC))
     env["COBFLOW_TRADING__MIN_ORDER_NOTIONAL"] = "0"
     env["COBFLOW_TRADING__MAX_ORDERS_PER_MINUTE"] = "60"
@@ -176,6 +174,15 @@ def test_the_maker_strategy_rests_and_fills_the_same_from_kafka_and_from_files_o
     cobflow(env, "--config", str(CONFIG), "replay", str(capture))
     cobflow(env, "--config", str(CONFIG), "run", "strategy", "--strategy", "maker")
     wait_for_wal(settings.questdb, [settings.questdb.table(t.name) for t in FLOW_TABLES])
+    return capture
+
+
+def test_the_maker_strategy_rests_and_fills_the_same_from_kafka_and_from_files_on_one_and_two_workers(
+        namespace, tmp_path):
+    """Resting limit orders (EXECUTION.md "Limit, stop and cancel orders") in both modes: the
+    same orders rows (every state change), maker and taker fills, positions and equity."""
+    settings, env = namespace
+    capture = maker_from_kafka(settings, env, tmp_path)
     in_questdb = {t: keyed(query(settings.questdb, f"select * from {settings.questdb.table(t)}"), t)
                   for t in COMPARED}
     liquidity = {r["liquidity"] for r in in_questdb["fills"]}

@@ -185,7 +185,7 @@ def test_a_gateway_killed_between_send_and_answer_places_nothing_twice_and_halts
     live = {r.panel: r for r in report.queries if r.panel.startswith(("Live orders", "Decision -> send",
                                                                        "Venue balances"))}
     assert len(live) == 4 and all(r.error is None and r.rows for r in live.values()), (report.problems, live)
-    stored = json.dumps(query(q, f"select * from {q.table('live_orders')}"), default=str)
+    stored = "".join(json.dumps(query(q, f"select * from {q.table(t.name)}"), default=str) for t in GATEWAY_TABLES)
     text = log.read_text() + "".join(dumps(r).decode() for r in records) + \
         (tmp_path / "control" / "gateway.json").read_text() + stored
     assert KEY not in text and SECRET not in text
@@ -197,25 +197,14 @@ def test_the_strategy_flow_in_shadow_mode_sends_its_paper_orders_and_the_gateway
     reads the replayed capture from Kafka, keeps its paper account, and writes one intent per
     order it decided to the orders topic; the gateway has the venue check each one (Binance's
     test-order endpoint) and places nothing."""
-    from cobflow.qdb import query, wait_for_wal
-    from cobflow.tables import FLOW_TABLES
-    from tests.integration.helpers import cobflow
+    from cobflow.qdb import query
     from tests.integration.test_cob_e2e import norm
-    from tests.integration.test_execution_modes import CONFIG
-    from tests.modeltools import seeded_checkpoints
-    from tests.unit.test_strategy import SPEC
+    from tests.integration.test_execution_modes import CONFIG, maker_from_kafka
 
     settings, env = namespace
     run = "shadow-e2e"
-    env = {**env, "COBFLOW_MODELS__DIR": str(seeded_checkpoints(tmp_path / "models", SPEC)),
-           "COBFLOW_TRADING__MIN_ORDER_NOTIONAL": "0", "COBFLOW_TRADING__MAX_ORDERS_PER_MINUTE": "60",
-           "COBFLOW_TRADING__MODE": "shadow", "COBFLOW_TRADING__RUN_ID": run}
-    capture = tmp_path / "sim.jsonl"
-    cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "120", "--seed", "63", "--alpha", "1",
-            "--out", str(capture))
-    cobflow(env, "--config", str(CONFIG), "replay", str(capture))
-    cobflow(env, "--config", str(CONFIG), "run", "strategy", "--strategy", "maker")
-    wait_for_wal(settings.questdb, [settings.questdb.table(t.name) for t in FLOW_TABLES])
+    env = {**env, "COBFLOW_TRADING__MODE": "shadow", "COBFLOW_TRADING__RUN_ID": run}
+    maker_from_kafka(settings, env, tmp_path)
     orders = query(settings.questdb, f"select * from {settings.questdb.table('orders')} where run = '{run}'")
     decided = {}
     for r in orders:  # each order's first row: what was decided

@@ -407,3 +407,22 @@ def test_okx_keys_and_passphrase_never_reach_an_output(caplog):
         im.close()
     text = "".join(dumps(r).decode() for r in out) + caplog.text
     assert KEY[:32] not in text and SECRET[:32] not in text and PASSPHRASE not in text
+
+
+def test_trading_status_shows_the_gateway_and_halt_flatten_reaches_it(tmp_path, capsys):
+    from cobflow.app.cli import main
+    from cobflow.execution.control import read_commands, write_gateway_status
+
+    write_gateway_status(tmp_path, {"mode": "live", "environment": "testnet", "run": RUN,
+                                    "orders": {"filled": 3, "open": 1},
+                                    "open": [{"client_id": "cf01", "symbol": "BTC-USDT", "venue": "binance",
+                                              "side": "buy", "type": "limit", "qty": 0.01, "price": 49_000.0,
+                                              "filled": 0.0, "status": "open"}],
+                                    "positions": {"binance:BTC-USDT": 0.2997}, "balances": {"binance": {"BTC": 1.2997}}})
+    assert main(["trading", "status", "--control-dir", str(tmp_path)]) == 2  # no flow beside it
+    out = capsys.readouterr().out
+    assert "gateway (live on testnet, run live-test" in out and "3 filled" in out and "1 open" in out
+    assert "open at binance: cf01 BTC-USDT buy 0.01 @ 49,000.0000" in out and "position binance:BTC-USDT: 0.2997" in out
+    assert main(["trading", "halt", "--flatten", "--control-dir", str(tmp_path)]) == 0
+    assert "closes its positions" in capsys.readouterr().out
+    assert read_commands(tmp_path)[-1]["flatten"] is True

@@ -482,3 +482,23 @@ def test_shadow_decides_the_paper_orders_and_sends_each_as_an_intent_with_its_ow
     # a replay makes the same ids (a resend the gateway recognises)
     again, _ = _intents_and_rows(shadow, script)
     assert [i.client_id for i in again] == [i.client_id for i in shadow_intents]
+
+
+def test_a_drawdown_halt_in_live_mode_cancels_the_venue_orders_and_closes_the_position_there():
+    from cobflow.execution.live import client_order_id
+
+    limits = replace(LIMITS, max_drawdown_pct=0.001)
+    live = opts(venue_orders=True, run="live-1", live_routes={"X": ("a", "X")}, limits=limits)
+    script = [sec(10, [Market("buy", 50.0)]), sec(11, [Limit("sell", 2.0, 110.0, client_id="s")]), sec(12),
+              sec(13, lv=book(bid=(89.9, 100.0), ask=(90.1, 100.0)), mid=90.0), sec(14, mid=90.0)]
+    intents, rows = _intents_and_rows(live, script)
+    halt = [r for r in rows if r.table == "risk_events" and r.columns["action"] != "refused"]
+    assert halt and {r.symbols["rule"] for r in halt} >= {"max_drawdown_pct"}  # rule 7, equity marked at 90
+    t = min(r.ts // NS for r in halt)
+    at_halt = [(i.action, i.side, i.type, i.qty, i.client_id) for i in intents if i.decided_s == t]
+    resting = client_order_id("live-1", "X", 11, 0)
+    held = [r.columns["position"] for r in rows if r.table == "positions" and r.ts // NS == t - 1][0]
+    assert held > 0
+    # the resting sell is cancelled at the venue and what is held is sold there, both decided at t
+    assert ("cancel", "", "market", 0.0, resting) in at_halt
+    assert ("place", "sell", "market", held, client_order_id("live-1", "X", t, 0)) in at_halt
