@@ -271,13 +271,16 @@ def _produce_all(p, settings: KafkaSettings, messages: Iterable[RawMessage], spe
 
 
 def watermarks(c: Any, tp: Any, wait_s: float = 30.0) -> tuple[int, int]:
-    """A partition's (low, high) offsets, waiting out a topic just made (no leader yet)."""
+    """A partition's (low, high) offsets, waiting out a topic just made (no leader yet, or not
+    in this client's metadata yet)."""
     deadline = time.monotonic() + wait_s
     while True:
         try:
             return c.get_watermark_offsets(tp, timeout=15)
         except KafkaException as exc:
-            if not exc.args[0].retriable() and "leader" not in str(exc).lower() or time.monotonic() > deadline:
+            text = str(exc).lower()
+            young = "leader" in text or "unknown partition" in text or "unknown topic" in text
+            if not exc.args[0].retriable() and not young or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
 

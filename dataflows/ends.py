@@ -2,7 +2,7 @@
 
 - Kafka mode: the raw.<venue> topics in (read in step on ts_recv, with the flow's
   consumer_lag rows); rows, dead_letters and consumer_lag into QuestDB, dead letters whole
-  into the dlq topic.
+  into the dlq topic; in live trading, the run's execution reports in as well.
 - file mode: a capture file in; one Parquet folder per table and the dead letters as JSON
   Lines out.
 """
@@ -22,7 +22,8 @@ from cobflow.dataflows.sinks.questdb import QuestDBSink, by_table
 from cobflow.dataflows.sources import CaptureSource, RawTopicsSource
 from cobflow.dataflows.split import split_dead_letters, split_rows
 from cobflow.deadletter import DeadLetter
-from cobflow.kafka_io import ensure_topics
+from cobflow.execution.live import ExecutionReport, loads
+from cobflow.kafka_io import KEEP_ALL, ensure_topics
 from cobflow.plugins import PLUGIN_STAGES
 from cobflow.raw import RawMessage
 from cobflow.tables import PIPELINE_TABLES, AnyRow, Table, TableRow
@@ -45,6 +46,34 @@ def kafka_input(flow: Dataflow, settings: Settings, venues: list[str],
     lag, read = split_rows("lag_or_raw", items)
     unread, raw = split_dead_letters("unread_or_raw", read)
     return raw, lag, unread
+
+
+def reports_input(flow: Dataflow, settings: Settings, tail: bool) -> Stream[list[ExecutionReport]]:
+    """Live mode: the run's execution reports (the gateway's reports topic, read committed,
+    from its start: a flow resumed from a snapshot goes on from its offset), a list a batch."""
+    from bytewax.connectors.kafka import KafkaSource, KafkaSourceMessage
+    from confluent_kafka import OFFSET_BEGINNING
+
+    kafka = settings.kafka
+    topic = kafka.reports_topic(settings.trading.run_id)
+    ensure_topics(kafka, [topic], partitions=1, config=KEEP_ALL)
+    msgs = op.input("reports_in", flow, KafkaSource([kafka.servers], [topic], tail=tail,
+                                                    starting_offset=OFFSET_BEGINNING, raise_on_errors=False,
+                                                    add_config={"isolation.level": "read_committed"}))
+
+    def reports(batch: list) -> list[list[ExecutionReport]]:
+        out = []
+        for m in batch:
+            if isinstance(m, KafkaSourceMessage) and m.value:
+                try:
+                    r = loads(m.value)
+                except ValueError:
+                    continue  # not ours to read: the gateway wrote it (its dead letter is there)
+                if isinstance(r, ExecutionReport):
+                    out.append(r)
+        return [out] if out else []
+
+    return op.flat_map_batch("reports", msgs, reports)
 
 
 def questdb_output(settings: Settings, tables: list[Table], rows: Stream[AnyRow],

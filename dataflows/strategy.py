@@ -19,10 +19,11 @@ from bytewax.outputs import DynamicSink
 
 from cobflow.config import Settings, SymbolsConfig, TradingSettings, load_settings, load_symbols
 from cobflow.dataflows.cob import keep_of, kept, stored_of
-from cobflow.dataflows.ends import file_input, kafka_input, parquet_output, questdb_output
+from cobflow.dataflows.ends import file_input, kafka_input, parquet_output, questdb_output, reports_input
 from cobflow.dataflows.sinks.intents import IntentSink, intents_of
 from cobflow.dataflows.sinks.rows import keeping
 from cobflow.dataflows.split import RowsAndDeadLetters, split_rows
+from cobflow.execution.live import ExecutionReport
 from cobflow.models.dataset import LabelSpec
 from cobflow.operators.cob import cob_keyed, unkey
 from cobflow.operators.execution import ExecutionOptions, execution
@@ -42,13 +43,15 @@ def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConf
                      trading: TradingSettings, idle_timeout: float | None = None,
                      control_dir: Path | None = None, cob_rows: bool = True,
                      strategy_rows: bool = True, lateness: float | None = None,
-                     keep: frozenset[str] | None = None, intents: DynamicSink | None = None) -> RowsAndDeadLetters:
+                     keep: frozenset[str] | None = None, intents: DynamicSink | None = None,
+                     reports: Stream[list[ExecutionReport]] | None = None) -> RowsAndDeadLetters:
     """Raw messages -> rows of every table of the flow (FLOW_TABLES), and dead letters.
     `cob_rows=False`: the strategy's and execution's rows only (beside a COB flow that writes
     the COB and feature tables and the dead letters from the same input). `strategy_rows=False`
     too: the decisions and the account's rows only (RUN_TABLES: a backtest's run), and the
     dead letters of the flow's plug-ins. `keep`: the rows of these tables only (None: all).
-    `intents`: where the account's order intents go (shadow and live modes: the orders topic)."""
+    `intents`: where the account's order intents go (shadow and live modes: the orders topic);
+    `reports` (live mode): the venues' execution reports, which fill the orders sent."""
     runs = strategy_runs(symbols, options.heard.name, trading.run_id)  # every plug-in checked before anything runs
     StrategyState(symbols, options.spec, None, signal_classes(options.signals))
     keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True, trading.book_notional(), lateness,
@@ -56,7 +59,7 @@ def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConf
     decided = strategy("strategy", keyed, symbols, options, models=models_wanted(runs) != ())
     wait_s = max(2, math.ceil(3 * idle_timeout)) if idle_timeout else None
     executed = execution("execution", op.map("to_accounts", decided, _seconds), symbols,
-                         ExecutionOptions.of(trading, symbols, wait_s), control_dir, runs)
+                         ExecutionOptions.of(trading, symbols, wait_s), control_dir, runs, reports)
     if intents is not None:
         op.output("intents_out", op.flat_map("intents", executed, intents_of), intents)
     made = op.map("made", decided, _made)
@@ -100,7 +103,8 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Da
                                   settings.trading.control_dir if tail else None, settings.flow.cob_tables,
                                   settings.flow.strategy_tables, settings.flow.lateness_s if tail else None, keep,
                                   IntentSink(settings.kafka, settings.trading.run_id)
-                                  if settings.trading.venue_orders() else None)
+                                  if settings.trading.venue_orders() else None,
+                                  reports_input(flow, settings, tail) if settings.trading.mode == "live" else None)
     # the gateway's tables too (empty until `cobflow trade` writes them): the Trading dashboard
     # reads them in every mode
     questdb_output(settings, [*kept(list(FLOW_TABLES), keep), *GATEWAY_ONLY], rows, dead, lag, unread, "strategy",

@@ -52,7 +52,8 @@ from cobflow.execution.fills import (
     TakerFee,
     VenueLevels,
 )
-from cobflow.execution.live import OrderIntent, client_order_id, live_route
+from cobflow.execution.live import TERMINAL as TERMINAL_LIVE
+from cobflow.execution.live import ExecutionReport, OrderIntent, client_order_id, live_route
 from cobflow.execution.metrics import HOLD_RUN
 from cobflow.execution.orders import (
     QUEUE_MODELS,
@@ -132,6 +133,7 @@ class ExecutionOptions:
     ticks: dict[str, dict[str, float]] = field(default_factory=dict)  # symbol -> venue -> price tick
     venue_orders: bool = False  # shadow/live: every order decided is also an OrderIntent for the gateway
     live_routes: dict[str, tuple[str, str]] = field(default_factory=dict)  # symbol -> (venue, market) of its intents
+    live_fills: bool = False  # live: the venues' reports fill the orders sent, nothing is simulated for them
 
     def __post_init__(self) -> None:
         if self.fee_model is None:
@@ -150,7 +152,7 @@ class ExecutionOptions:
             baseline=t.baseline, maker_fee_bps={v: symbols.maker_bps(v) for v in symbols.venues()},
             queue=QUEUE_MODELS[t.queue_model](),
             ticks={s: dict(spec.trading.tick_size) for s, spec in symbols.symbols.items() if spec.trading.tick_size},
-            venue_orders=t.venue_orders(),
+            venue_orders=t.venue_orders(), live_fills=t.mode == "live",
             live_routes={s: live_route(s, dict(spec.venues), spec.trading.route, t.live_venue)
                          for s, spec in symbols.symbols.items()})
 
@@ -169,6 +171,27 @@ def fill_record(s: int, symbol: str, venue: str, run: str, side: str, qty: float
     """One fill (a slice of a walk, or a resting order's fill of a second)."""
     return FillRecord(run, symbol, venue, s, side, qty, price, fee, rate, order_id, decision_s, slice_no, liquidity,
                       wait_s)
+
+
+@dataclass
+class Track:
+    """Live mode: an order at a venue as its reports said so far (cumulative)."""
+
+    order_id: str
+    symbol: str
+    side: str
+    qty: float
+    decision_s: int
+    reason: str
+    route: str
+    working: bool  # a strategy's order (in `working`), else a market order of the target or a rule
+    filled: float = 0.0
+    notional: float = 0.0
+    fee: float = 0.0
+    slices: int = 0
+
+    def remaining(self) -> float:
+        return (self.qty - self.filled) * (1 if self.side == "buy" else -1)
 
 
 @dataclass
@@ -211,6 +234,8 @@ class ExecutionState:
     touched: dict[str, WorkingOrder] = field(default_factory=dict)  # orders whose state changed this second
     last_trade: dict[tuple[str, str], float] = field(default_factory=dict)  # (symbol, venue) -> last trade price
     sent: dict[str, str] = field(default_factory=dict)  # order id -> the client id of its venue order
+    tracks: dict[str, Track] = field(default_factory=dict)  # live: client id -> its order at the venue
+    reports_in: list = field(default_factory=list)  # live: the venues' reports not applied yet
     cancels_sent: set[str] = field(default_factory=set)  # order ids whose venue order was asked to cancel
 
     def __post_init__(self) -> None:
@@ -291,7 +316,8 @@ class ExecutionState:
         out: list[Made] = []
         out.extend(self._new_day(t))
         out.extend(self._apply_commands(t))
-        filled = self._fill_due(self.pending, t, items, out)  # 1. the orders of t-1 (or older: a gap)
+        filled = self._venue_fills(t, out) if o.live_fills else set()  # live: what the venues reported
+        filled |= self._fill_due(self.pending, t, items, out)  # 1. the orders of t-1 (or older: a gap)
         filled |= self._work_orders(t, items, out)  # 1b. limit, stop and strategies' market orders
         if o.baseline:
             out.extend(self._buy_and_hold(t, items))
@@ -427,8 +453,8 @@ class ExecutionState:
 
     def _close_all(self, t: int, rule: str) -> None:
         for sym in sorted(self.account.holdings):
-            pos = self.account.holdings[sym].position
-            if pos != 0:
+            pos = self.account.holdings[sym].position + self._in_flight(sym)
+            if abs(pos) > 1e-12:
                 self.pending[sym] = Order(f"{sym}:{t}:{rule}", sym, t, -pos, rule, self.options.route.get(sym, "all"))
 
     def _account_rules(self, t: int, equity: float) -> list[Made]:
@@ -488,7 +514,7 @@ class ExecutionState:
         """Rule 6: a stop exit for an open position whose mid crossed its stop price."""
         sym = it.symbol
         h = self.account.holdings.get(sym)
-        if h is None or h.position == 0 or sym in self.pending or it.mid is None:
+        if h is None or h.position == 0 or sym in self.pending or it.mid is None or self._in_flight(sym):
             return []
         event = StopLoss(self.options.limits).exit(h.position, h.avg_price, it.mid)
         if event is None:
@@ -522,7 +548,7 @@ class ExecutionState:
         target = target_qty(equity, mid, self.options.limits)
         if action == "SELL":
             target = -target if self.options.shorting.get(sym, True) else 0.0
-        pos = self.account.position(sym)
+        pos = self.account.position(sym) + self._in_flight(sym)  # live: what the venues still owe counts
         qty = target - pos
         if abs(qty) * mid <= max(self.options.min_order_notional, 1e-9 * max(equity, 1.0)):
             return [self._with_reason(row, "at_target")]
@@ -653,6 +679,11 @@ class ExecutionState:
                         self.last_trade[(sym, venue)] = float(tr.prices[-1])
         for o in list(self.working.values()):
             if not o.open:
+                continue
+            if o.at_venue:  # live: the venue fills it; only its expiry is ours to ask for
+                if o.expire_after_s is not None and o.cancel_at is None and \
+                        t >= self.options.latency.arrival(o.decision_s) + o.expire_after_s:
+                    o.cancel_at, o.note = t, f"expire_after_s {o.expire_after_s}"
                 continue
             item = items.get(o.symbol)
             tops = item.tops if item is not None else None
@@ -817,11 +848,16 @@ class ExecutionState:
             return OrderIntent(run=run, client_id=cid, symbol=sym, venue=venue, market=market, action="place",
                                decided_s=t, decided_ns=time.time_ns(), **kw)
 
+        live = self.options.live_fills
         for sym in sorted(self.pending):
             p = self.pending[sym]
             if p.decision_s == t and p.order_id not in self.sent:
-                out.append(intent(sym, p.order_id, side="buy" if p.qty > 0 else "sell", type="market", qty=abs(p.qty),
-                                  reason=p.reason))
+                side = "buy" if p.qty > 0 else "sell"
+                made = intent(sym, p.order_id, side=side, type="market", qty=abs(p.qty), reason=p.reason)
+                out.append(made)
+                if live:  # the venue fills it: not the simulated next second
+                    self.tracks[made.client_id] = Track(p.order_id, sym, side, abs(p.qty), t, p.reason, p.route, False)
+                    del self.pending[sym]
         for oid, w in self.working.items():
             if oid not in self.sent and w.status != "rejected" and (
                     (w.type in ("market", "limit") and w.decision_s == t) or (w.type == "stop" and w.triggered_s == t)):
@@ -833,9 +869,13 @@ class ExecutionState:
                     rate = it.tops.rates.get(venue) if it is not None and it.tops is not None else None
                     price = to_tick(w.price / rate, self.options.ticks.get(w.symbol, {}).get(venue), w.side) \
                         if rate else w.price
-                out.append(intent(w.symbol, oid, side=w.side, type="limit" if limit else "market",
-                                  qty=w.remaining if w.type == "stop" else w.qty, price=price, post_only=w.post_only,
-                                  reason=w.note or w.reason))
+                made = intent(w.symbol, oid, side=w.side, type="limit" if limit else "market",
+                              qty=w.remaining if w.type == "stop" else w.qty, price=price, post_only=w.post_only,
+                              reason=w.note or w.reason)
+                out.append(made)
+                if live:
+                    w.at_venue = True
+                    self.tracks[made.client_id] = Track(oid, w.symbol, w.side, made.qty, t, w.reason, w.route, True)
             elif oid in self.sent and oid not in self.cancels_sent and (
                     w.cancel_at is not None or w.status in ("cancelled", "expired")):
                 self.cancels_sent.add(oid)
@@ -843,10 +883,64 @@ class ExecutionState:
                 out.append(OrderIntent(run=run, client_id=self.sent[oid], symbol=w.symbol, venue=venue,
                                        market=market, action="cancel", decided_s=t, decided_ns=time.time_ns(),
                                        reason=w.note or "cancel"))
-        live = set(self.working) | {p.order_id for p in self.pending.values()}
-        self.sent = {k: v for k, v in self.sent.items() if k in live}
-        self.cancels_sent &= live
+        kept = set(self.working) | {p.order_id for p in self.pending.values()} | \
+            {tr.order_id for tr in self.tracks.values()}
+        self.sent = {k: v for k, v in self.sent.items() if k in kept}
+        self.cancels_sent &= kept
         return out
+
+    def take_reports(self, reports: list[ExecutionReport]) -> None:
+        """Live mode: the venues' reports of this run, applied at the next second worked."""
+        self.reports_in.extend(r for r in reports if r.run == self.options.run)
+
+    def _in_flight(self, sym: str) -> float:
+        """Live mode: the signed quantity the symbol's market orders at the venues still owe."""
+        return sum(tr.remaining() for tr in self.tracks.values() if tr.symbol == sym and not tr.working)
+
+    def _venue_fills(self, t: int, out: list[Made]) -> set[str]:
+        """Live mode: each report's new fill is a fill of second t at its average price (the
+        venue's fee in the quote), into the account; a strategy's order takes the venue's state;
+        a market order's `orders` row is written when it is final. An order of the run the
+        account never sent (the gateway's flatten) is booked the same way. The symbols filled."""
+        filled: set[str] = set()
+        reports, self.reports_in = self.reports_in, []
+        run = self.options.run
+        for r in reports:
+            tr = self.tracks.get(r.client_id)
+            if tr is None:
+                if r.status in TERMINAL_LIVE and r.filled <= 0:
+                    continue
+                tr = self.tracks[r.client_id] = Track(f"{r.symbol}:{r.decided_s}:{r.client_id}", r.symbol, r.side,
+                                                      r.qty, r.decided_s, r.reason or "venue", r.venue, False)
+            delta = r.filled - tr.filled
+            if delta > 1e-12:
+                price = (r.notional - tr.notional) / delta
+                fee = r.fee - tr.fee
+                sign = 1 if tr.side == "buy" else -1
+                self.account.fill(tr.symbol, sign * delta, price, fee)
+                out.append(fill_record(t, tr.symbol, r.venue, run, tr.side, delta, price, fee, None, tr.order_id,
+                                       tr.decision_s, tr.slices, "maker" if r.type == "limit" else "taker"))
+                tr.slices += 1
+                tr.filled, tr.notional, tr.fee = r.filled, r.notional, r.fee
+                filled.add(tr.symbol)
+            w = self.working.get(tr.order_id) if tr.working else None
+            if w is not None:
+                w.filled, w.notional, w.fees = tr.filled, tr.notional, tr.fee
+                if r.status in ("open", "partially_filled", "filled", "cancelled", "rejected", "expired"):
+                    if r.status in ("cancelled", "rejected", "expired") and r.reason:
+                        w.note = r.reason[:200]
+                    w.status = r.status
+                self.touched[w.order_id] = w
+            if r.status in TERMINAL_LIVE:
+                if not tr.working:
+                    status = "filled" if tr.filled >= tr.qty * (1 - 1e-9) else "partial" if tr.filled > 0 else \
+                        ("rejected" if r.status == "rejected" else "unfilled")
+                    out.append(OrderRecord(run, tr.symbol, t, tr.order_id, tr.decision_s,
+                                           r.reason[:200] if r.status == "rejected" else tr.reason, tr.route, tr.side,
+                                           tr.qty, tr.filled, tr.notional, tr.fee, status, venue=r.venue,
+                                           client_id=r.client_id))  # the venue order's client id
+                del self.tracks[r.client_id]
+        return filled
 
     def _order_rows(self, t: int) -> list[Made]:
         """One `orders` row per order whose state or filled quantity changed at t; the ended
@@ -941,7 +1035,12 @@ class ExecutionLogic(StatefulBatchLogic):
         if self.state is None:
             self._start(values[0][0])
         self._poll()
-        out = self.state.add([x for _, batch in values for x in batch])
+        items = [x for _, batch in values for x in batch]
+        reports = [x for x in items if isinstance(x, ExecutionReport)]
+        if reports:  # live: what the venues said, applied at the next second
+            self.state.take_reports(reports)
+            items = [x for x in items if not isinstance(x, ExecutionReport)]
+        out = self.state.add(items)
         self._report()
         return ([out] if out else []), StatefulBatchLogic.RETAIN
 
@@ -962,9 +1061,11 @@ def _unkey(batch: list[tuple[str, Seconds[Made]]]) -> list[Seconds[Made]]:
 
 @operator
 def execution(step_id: str, up: Stream[list[StrategySecond]], symbols: SymbolsConfig, options: ExecutionOptions,
-              control_dir: Path | None = None, runs: list[Run] | None = None) -> Stream[Seconds[Made]]:
+              control_dir: Path | None = None, runs: list[Run] | None = None,
+              reports: Stream[list[ExecutionReport]] | None = None) -> Stream[Seconds[Made]]:
     """Lists of StrategySecond records -> each run's decisions, orders, fills, positions,
-    equity and risk events, and its strategies' dead letters (one key per run: see above)."""
+    equity and risk events, and its strategies' dead letters (one key per run: see above).
+    `reports` (live mode): the venues' execution reports, to the account of their run."""
     all_runs = runs or [Run(options.run, "strategy", {})]
     keys = [r.run for r in all_runs]
 
@@ -972,6 +1073,11 @@ def execution(step_id: str, up: Stream[list[StrategySecond]], symbols: SymbolsCo
         return [(k, (k, items)) for items in batch if items for k in keys]
 
     keyed = op.flat_map_batch("to_account", up, to_accounts)
+    if reports is not None:
+        def by_run(batch: list[list[ExecutionReport]]) -> list[tuple[str, tuple[str, list]]]:
+            return [(r.run, (r.run, [r])) for rs in batch for r in rs if r.run in keys]
+
+        keyed = op.merge("with_reports", keyed, op.flat_map_batch("reports_to_account", reports, by_run))
     out = op.stateful_batch("execution", keyed, lambda resume: ExecutionLogic(unstamp(resume, step_id), symbols,
                                                                               options, control_dir, all_runs))
     return op.flat_map_batch("unkey", out, _unkey)

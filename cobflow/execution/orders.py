@@ -174,6 +174,7 @@ class WorkingOrder:
     note: str | None = None  # why it ended or changed (would_cross, a rule, ...)
     cancel_at: int | None = None  # a cancel takes effect at this second's end
     triggered_s: int | None = None  # a stop: the second it triggered (a market order decided then)
+    at_venue: bool = False  # live mode: sent to a real venue, whose reports fill it (not simulated here)
 
     @property
     def remaining(self) -> float:

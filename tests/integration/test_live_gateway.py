@@ -243,3 +243,68 @@ def test_the_strategy_flow_in_shadow_mode_sends_its_paper_orders_and_the_gateway
     assert {r.status for r in final.values()} == {"shadow"}, {r.reason for r in final.values()}
     assert venue.orders == {} and venue.count("POST", "/api/v3/order") == 0
     assert venue.count("POST", "/api/v3/order/test") == len(places)
+
+
+def test_live_mode_end_to_end_the_account_books_what_the_venue_filled(namespace, tmp_path):
+    """A live simulated market in Kafka, the strategy flow following it in live mode, the
+    gateway placing its orders at the Binance imitation and the venue's reports read back:
+    every market order the account booked as final has the venue's quantity, average price and
+    fee, and the account's position is what those fills add up to."""
+    from cobflow.qdb import query, wait_for_wal
+    from cobflow.tables import FLOW_TABLES
+    from tests.integration.test_compose_commands import TESTED_COMMANDS
+    from tests.integration.test_execution_modes import CONFIG
+    from tests.modeltools import seeded_checkpoints
+    from tests.unit.test_strategy import SPEC
+
+    settings, env = namespace
+    run = "live-e2e"
+    venue = BinanceImitation(KEY, SECRET, balances={"USDT": 1e9, "BTC": 1e4, "ETH": 1e5})
+    venue.add_market("BTCUSDT", "BTC", "USDT", [(64_990.0, 1e6)], [(65_010.0, 1e6)])
+    venue.add_market("ETHUSDT", "ETH", "USDT", [(3_190.0, 1e6)], [(3_192.0, 1e6)], tick=0.001)
+    url = venue.serve()
+    env = {**env, "COBFLOW_SYMBOLS_FILE": str(CONFIG), "COBFLOW_MODELS__DIR": str(seeded_checkpoints(
+        tmp_path / "models", SPEC)), "COBFLOW_TRADING__MIN_ORDER_NOTIONAL": "0",
+        "COBFLOW_TRADING__MAX_ORDERS_PER_MINUTE": "60", "COBFLOW_TRADING__MODE": "live",
+        "COBFLOW_TRADING__RUN_ID": run, "COBFLOW_TRADING__ENDPOINTS": json.dumps({"binance": url}),
+        "COBFLOW_TRADING__CONTROL_DIR": str(tmp_path / "control"), "COBFLOW_FLOW__IDLE_TIMEOUT_S": "1.0",
+        "COBFLOW_BINANCE_API_KEY": KEY, "COBFLOW_BINANCE_SECRET": SECRET}
+    log = tmp_path / "live.log"
+    q = settings.questdb
+
+    def booked() -> list[dict]:
+        try:
+            return query(q, f"select * from {q.table('orders')} where run = '{run}' and type = 'market' "
+                            f"and status in ('filled', 'partial')")
+        except RuntimeError:
+            return []
+
+    try:
+        with open(log, "ab") as out:
+            procs = [start(local(TESTED_COMMANDS["simulator"]), env, out),
+                     start(local(["cobflow", "run", "strategy", "--follow"]), env, out),
+                     start(local(["cobflow", "trade"]), env, out)]
+            try:
+                _wait(lambda: len(booked()) >= 6, 240, "six market orders booked from the venue's reports", log,
+                      procs[2])
+            finally:
+                codes = [stop(p) for p in reversed(procs)]
+        assert all(c in (0, 130, -signal.SIGINT) for c in codes), (codes, log.read_text()[-3000:])
+    finally:
+        venue.close()
+    wait_for_wal(q, [q.table(t.name) for t in FLOW_TABLES])
+    at_venue = {o.client_id: o for o in venue.orders.values()}
+    fills = query(q, f"select * from {q.table('fills')} where run = '{run}'")
+    orders = booked()
+    assert len(orders) >= 6
+    by_order: dict[str, list[dict]] = {}
+    for f in fills:
+        by_order.setdefault(f["order_id"], []).append(f)
+    for o in orders:
+        # the order's fills are the venue's: its order there (by client id), quantity, price, fee
+        vo = at_venue[o["client_id"]]
+        assert o["filled"] == pytest.approx(vo.executed) and o["venue"] == "binance"
+        assert o["avg_price"] == pytest.approx(vo.quote / vo.executed)
+        assert o["fee"] == pytest.approx(FEE_RATE * vo.quote)  # 0.1%: in BTC on a buy (at its price), USDT on a sell
+        assert sum(f["qty"] for f in by_order[o["order_id"]]) == pytest.approx(vo.executed)
+    assert "Traceback" not in log.read_text()

@@ -502,3 +502,81 @@ def test_a_drawdown_halt_in_live_mode_cancels_the_venue_orders_and_closes_the_po
     # the resting sell is cancelled at the venue and what is held is sold there, both decided at t
     assert ("cancel", "", "market", 0.0, resting) in at_halt
     assert ("place", "sell", "market", held, client_order_id("live-1", "X", t, 0)) in at_halt
+
+
+# -- live mode: the venues' reports fill the orders sent ---------------------------------------------
+
+def _report(i, status, filled=0.0, notional=0.0, fee=0.0, **kw):
+    from cobflow.execution.live import ExecutionReport
+
+    return ExecutionReport(run=i.run, client_id=i.client_id, symbol=i.symbol, venue=i.venue, status=status,
+                           side=i.side, type=i.type, qty=i.qty, price=i.price, filled=filled, notional=notional,
+                           fee=fee, **kw)
+
+
+def _live_state() -> ExecutionState:
+    return state(opts(venue_orders=True, live_fills=True, run="live-1", live_routes={"X": ("a", "X")}))
+
+
+def _step(st: ExecutionState, items) -> tuple[list, list]:
+    from cobflow.dataflows.sinks.rows import rows_of
+    from cobflow.execution.live import OrderIntent
+
+    made = list(st.add(list(items)).records)
+    return [r for r in made if isinstance(r, OrderIntent)], rows_of(made)
+
+
+def test_live_mode_books_the_venues_fill_not_the_simulated_one():
+    st = _live_state()
+    [buy], _ = _step(st, [sec(10, [Market("buy", 2.0)])])
+    assert (buy.action, buy.side, buy.type, buy.qty) == ("place", "buy", "market", 2.0)
+    _, rows = _step(st, [sec(11)])  # paper would fill it now at 100.1 (venue a's ask): live waits for the venue
+    assert of(rows, "fills") == [] and st.account.position("X") == 0.0
+    st.take_reports([_report(buy, "filled", 2.0, 2 * 100.3, 0.2)])
+    _, rows = _step(st, [sec(12)])
+    assert fills(rows) == [(12, 2.0, pytest.approx(100.3), "taker")]
+    assert [r.columns["fee"] for r in of(rows, "fills")] == [pytest.approx(0.2)]
+    [order] = of(rows, "orders")
+    assert (order.columns["status"], order.columns["filled"]) == ("filled", 2.0)
+    [eq] = of(rows, "equity")  # cash 100,000 - 200.6 - 0.2, and 2 held at the mid 100
+    assert eq.columns["equity"] == pytest.approx(100_000 - 200.6 - 0.2 + 2 * 100.0)
+
+
+def test_live_mode_a_resting_order_takes_the_venues_fills_and_its_cancel():
+    st = _live_state()
+    [place], _ = _step(st, [sec(10, [buy_at_p(qty=2.0)])])
+    through = book(bid=(99.0, 5.0), ask=(99.5, 5.0))  # paper: the ask through P fills it whole
+    _, rows = _step(st, [sec(11, lv=through, tr=trades((99.0, 9.0, SELL)))])
+    assert of(rows, "fills") == []
+    st.take_reports([_report(place, "open"), _report(place, "partially_filled", 1.0, P, 0.02)])
+    cancels, rows = _step(st, [sec(12, [Cancel("b")])])
+    assert fills(rows) == [(12, 1.0, pytest.approx(P), "maker")]
+    assert [(c.action, c.client_id) for c in cancels] == [("cancel", place.client_id)]
+    assert states(rows)[-1] == (12, "partially_filled", 1.0)
+    st.take_reports([_report(place, "cancelled", 1.0, P, 0.02, reason="cancel")])
+    _, rows = _step(st, [sec(13)])
+    assert states(rows) == [(13, "cancelled", 1.0)] and st.account.position("X") == pytest.approx(1.0)
+
+
+def test_live_mode_counts_what_the_venue_still_owes_and_sends_again_after_a_reject():
+    from dataclasses import replace as copy
+
+    from cobflow.strategy import Intent as Call
+
+    class Buyer(Strategy):
+        def on_second(self, ctx: Context) -> Call | None:
+            return Call("BUY", 1.0, 1.0, None, "test")
+
+    o = opts(venue_orders=True, live_fills=True, run="live-1", live_routes={"X": ("a", "X")})
+    st = ExecutionState(["X"], copy(o, limits=copy(LIMITS, risk_per_trade=0.01), min_order_notional=50.0),
+                        {"X": Buyer("X", None)})
+    [first], _ = _step(st, [sec(10)])
+    again, _ = _step(st, [sec(11)])  # still at the venue, unanswered: the target is met by it
+    assert again == []
+    st.take_reports([_report(first, "rejected", reason="insufficient balance")])
+    [second_try], rows = _step(st, [sec(12)])  # the reject is booked; the target is still missed: sent again
+    assert of(rows, "orders")[0].columns["status"] == "rejected"
+    assert second_try.qty == pytest.approx(first.qty) and second_try.client_id != first.client_id
+    st.take_reports([_report(second_try, "filled", second_try.qty, second_try.qty * 100.1, 0.1)])
+    after, rows = _step(st, [sec(13)])
+    assert after == [] and st.account.position("X") == pytest.approx(second_try.qty)
