@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from cobflow.execution.control import read_commands, write_gateway_status
 from cobflow.execution.live import ExecutionReport, GatewayEvent, Reconciliation, dumps, live_route, loads
-from cobflow.kafka_io import watermarks
+from cobflow.kafka_io import KafkaIOError, watermarks
 from cobflow.settings.base import ConfigError
 from cobflow.settings.secrets import load_keys
 
@@ -180,8 +180,11 @@ class Loop:
             applied = 0
             if high > low:
                 c.assign([TopicPartition(self.reports, 0, low)])
-                pos = low
+                pos, deadline = low, time.monotonic() + 120
                 while pos < high:
+                    if time.monotonic() > deadline:
+                        raise KafkaIOError(f"could not read {self.reports} to its end in 120 s (at offset {pos} of "
+                                          f"{high}): is Kafka well?")
                     for m in c.consume(1000, timeout=1.0):
                         if m.error():
                             continue
@@ -220,7 +223,7 @@ class Loop:
     def run(self) -> int:
         gw, t = self.gateway, self.settings.trading
         self._send(gw.reconcile(balances=False))
-        next_poll = next_reconcile = time.monotonic()
+        next_poll = next_reconcile = next_status = time.monotonic()
         next_reconcile += t.reconcile_every_s
         while not self.stop_when():
             # the first intent as soon as it is there, then whatever else is already fetched
@@ -253,7 +256,9 @@ class Loop:
                 records += gw.reconcile()
                 next_reconcile = now + t.reconcile_every_s
             self._send(records)
-            write_gateway_status(t.control_dir, self._status())
+            if now >= next_status:
+                write_gateway_status(t.control_dir, self._status())
+                next_status = now + 1.0
         self.consumer.close()
         return 0
 

@@ -106,7 +106,8 @@ class Gateway:
             intent = OrderIntent(run=r.run, client_id=r.client_id, symbol=r.symbol, venue=r.venue,
                                  market=self._market(r.venue, r.symbol), action="place", side=r.side, type=r.type,
                                  qty=r.qty, price=r.price, decided_s=r.decided_s, decided_ns=r.decided_ns)
-            self.orders[r.client_id] = LiveOrder(intent, r.status, r.filled, r.notional, r.fee, None,
+            fees = dict(r.fee_assets) if r.fee_assets or r.filled == 0 else None  # None: read again
+            self.orders[r.client_id] = LiveOrder(intent, r.status, r.filled, r.notional, r.fee, fees,
                                                  r.venue_order_id, r.sent_ns, r.acked_ns, reason=r.reason)
 
     def _market(self, venue: str, symbol: str) -> str:
@@ -416,7 +417,8 @@ class Gateway:
                                side=i.side, type=i.type, qty=i.qty, price=i.price, filled=o.filled,
                                notional=o.notional, fee=o.fee, venue_order_id=o.venue_order_id,
                                reason=o.reason or i.reason, decided_s=i.decided_s, decided_ns=i.decided_ns,
-                               sent_ns=o.sent_ns, acked_ns=o.acked_ns, ts_ns=self.clock())
+                               sent_ns=o.sent_ns, acked_ns=o.acked_ns, ts_ns=self.clock(),
+                               fee_assets=dict(o.fees or {}))
 
     def _set_list(self, o: LiveOrder, status: str, reason: str) -> list[Record]:
         return [self._set(o, status, reason)]

@@ -132,6 +132,7 @@ class ExecutionReport:
     sent_ns: int | None = None
     acked_ns: int | None = None  # the venue's first answer
     ts_ns: int = 0  # when the gateway learned this
+    fee_assets: dict[str, float] = field(default_factory=dict)  # the fees as charged, per asset (cumulative)
 
     @property
     def avg_price(self) -> float | None:

@@ -426,3 +426,15 @@ def test_trading_status_shows_the_gateway_and_halt_flatten_reaches_it(tmp_path, 
     assert main(["trading", "halt", "--flatten", "--control-dir", str(tmp_path)]) == 0
     assert "closes its positions" in capsys.readouterr().out
     assert read_commands(tmp_path)[-1]["flatten"] is True
+
+
+def test_a_restored_ledger_knows_the_fees_taken_in_the_base_and_flattens_exactly(venue):
+    first = gateway(venue)
+    first.reconcile()
+    made = reports(first.submit(intent(100, qty=0.4)))
+    assert made[-1].fee_assets == {"BTC": pytest.approx(0.4 * FEE_RATE)}
+    second = gateway(venue)  # a restart: the ledger from the reports topic
+    second.restore(loads(dumps(r)) for r in made)  # type: ignore[misc]
+    second.reconcile()
+    second.halt(flatten=True)
+    assert venue.balances["BTC"] == pytest.approx(1.0)  # 0.3996 held, 0.3996 sold: not 0.4
