@@ -20,7 +20,9 @@ from cobflow.config import load_settings
 #: 5: the account keeps each run's strategies; the signals-and-models step no longer decides.
 #: 6: the account keeps the buy-and-hold baseline's orders.
 #: 7: venue feeds convert quotes; CobState keeps rate feeds and rates.
-STATE_LAYOUT = 8
+#: 8: the account keeps working orders (limit, stop, cancel) and the venues' last trades.
+#: 9: the account keeps its venue orders (shadow/live: client ids sent, tracks, reports).
+STATE_LAYOUT = 9
 
 
 class StaleRecoveryState(RuntimeError):
