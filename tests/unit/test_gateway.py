@@ -6,6 +6,8 @@ asset received), never from the gateway's own output."""
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import replace
 
 import pytest
 
@@ -438,3 +440,21 @@ def test_a_restored_ledger_knows_the_fees_taken_in_the_base_and_flattens_exactly
     second.reconcile()
     second.halt(flatten=True)
     assert venue.balances["BTC"] == pytest.approx(1.0)  # 0.3996 held, 0.3996 sold: not 0.4
+
+
+def test_gateway_rows_wait_for_questdb_without_holding_up_anything(caplog):
+    from cobflow.app.runflow import free_ports
+    from cobflow.app.trade import RowsOut
+    from cobflow.config import load_settings
+
+    (port,) = free_ports(1)  # nothing listens there: QuestDB is away
+    settings = load_settings(questdb={"http_port": port, "host": "127.0.0.1"})
+    rows = RowsOut(settings, limit=3)
+    started = time.monotonic()
+    report = ExecutionReport(run=RUN, client_id="cf1", symbol="BTC-USDT", venue="binance", status="filled", side="buy",
+                             type="market", qty=1.0, price=None, filled=1.0, notional=100.0, ts_ns=1)
+    rows.put([replace(report, ts_ns=i) for i in range(5)])  # put returns at once
+    assert time.monotonic() - started < 0.1
+    time.sleep(2.5)
+    rows.close()
+    assert "gateway rows wait for QuestDB" in caplog.text and "2 oldest gateway rows dropped" in caplog.text
