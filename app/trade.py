@@ -52,7 +52,7 @@ def check_mode(settings: Settings, mainnet: bool) -> None:
 
 def markets_of(symbols: SymbolsConfig, live_venue: str) -> dict[tuple[str, str], str]:
     """(venue, the client's market name) -> symbol, where each symbol's orders go."""
-    return {live_route(sym, dict(spec.venues), spec.trading.route, live_venue): sym
+    return {live_route(sym, dict(spec.venues), spec.trading.route, live_venue, spec.trading.instrument): sym
             for sym, spec in symbols.symbols.items()}
 
 

@@ -153,7 +153,7 @@ class ExecutionOptions:
             queue=QUEUE_MODELS[t.queue_model](),
             ticks={s: dict(spec.trading.tick_size) for s, spec in symbols.symbols.items() if spec.trading.tick_size},
             venue_orders=t.venue_orders(), live_fills=t.mode == "live",
-            live_routes={s: live_route(s, dict(spec.venues), spec.trading.route, t.live_venue)
+            live_routes={s: live_route(s, dict(spec.venues), spec.trading.route, t.live_venue, spec.trading.instrument)
                          for s, spec in symbols.symbols.items()})
 
 

@@ -68,6 +68,8 @@ class OrderClient(Protocol):
     def balances(self) -> dict[str, float]: ...
     def fees_of(self, market: str, venue_order_id: str) -> tuple[float, dict[str, float]]: ...
     def base_quote(self, market: str) -> tuple[str, str]: ...
+    def is_contract(self, market: str) -> bool: ...
+    def position(self, market: str) -> float: ...
 
 
 @dataclass
@@ -97,6 +99,7 @@ class Gateway:
         self.max_misses, self.max_rate_waits = max_misses, max_rate_waits
         self.orders: dict[str, LiveOrder] = {}
         self.balances: dict[str, dict[str, float]] = {}  # venue -> asset -> what the ledger expects
+        self.perps: dict[tuple[str, str], tuple[float, float]] = {}  # (venue, perpetual) -> (position, avg entry)
         self.tag = run_tag(run)
 
     # --- state across restarts: the last report of each order ------------------------------
@@ -109,6 +112,10 @@ class Gateway:
             fees = dict(r.fee_assets) if r.fee_assets or r.filled == 0 else None  # None: read again
             self.orders[r.client_id] = LiveOrder(intent, r.status, r.filled, r.notional, r.fee, fees,
                                                  r.venue_order_id, r.sent_ns, r.acked_ns, reason=r.reason)
+        for o in sorted(self.orders.values(), key=lambda o: o.intent.decided_ns):  # perpetuals' entries again
+            i = o.intent
+            if o.filled > 0 and i.venue in self.clients and self.clients[i.venue].is_contract(i.market):
+                self._perp_fill((i.venue, i.market), o.filled if i.side == "buy" else -o.filled, o.notional / o.filled)
 
     def _market(self, venue: str, symbol: str) -> str:
         for (v, market), sym in self.markets.items():
@@ -224,18 +231,43 @@ class Gateway:
         return [self._set(o, got.status)] if changed else []
 
     def _account(self, o: LiveOrder, got: VenueOrder) -> None:
-        """The ledger's expected balances move with the fill (base, quote and fees)."""
+        """The ledger's expected balances move with the fill: on a spot market the base and the
+        quote; on a perpetual the quote by the realized PnL (average-cost); the fees as charged."""
         client = self.clients[o.intent.venue]
+        base, quote = client.base_quote(o.intent.market)
+        sign = 1.0 if o.intent.side == "buy" else -1.0
+        dq, dn = got.filled - o.filled, got.notional - o.notional
+        realized = self._perp_fill((o.intent.venue, o.intent.market), sign * dq, dn / dq) \
+            if dq > 0 and client.is_contract(o.intent.market) else None
         book = self.balances.get(o.intent.venue)
         if book is None:  # not reconciled yet: the first look at the venue starts the ledger
             return
-        base, quote = client.base_quote(o.intent.market)
-        sign = 1.0 if o.intent.side == "buy" else -1.0
-        book[base] = book.get(base, 0.0) + sign * (got.filled - o.filled)
-        book[quote] = book.get(quote, 0.0) - sign * (got.notional - o.notional)
+        if realized is not None:
+            book[quote] = book.get(quote, 0.0) + realized
+        else:
+            book[base] = book.get(base, 0.0) + sign * dq
+            book[quote] = book.get(quote, 0.0) - sign * dn
         if got.fees is not None:  # fees not read yet are counted when they are
             for asset in set(got.fees) | set(o.fees or {}):
                 book[asset] = book.get(asset, 0.0) - (got.fees.get(asset, 0.0) - (o.fees or {}).get(asset, 0.0))
+
+    def _perp_fill(self, key: tuple[str, str], q: float, price: float) -> float:
+        """A perpetual's position and average entry after a fill of signed q; the PnL it realized."""
+        pos, avg = self.perps.get(key, (0.0, 0.0))
+        realized = 0.0
+        if pos == 0 or (pos > 0) == (q > 0):
+            avg = (abs(pos) * avg + abs(q) * price) / (abs(pos) + abs(q))
+            pos += q
+        else:
+            closed = min(abs(q), abs(pos))
+            realized = (price - avg) * closed * (1 if pos > 0 else -1)
+            pos += q
+            if abs(pos) < 1e-12:
+                pos, avg = 0.0, 0.0
+            elif (pos > 0) == (q > 0):  # flipped through zero: the rest opens at the fill's price
+                avg = price
+        self.perps[key] = (pos, avg)
+        return realized
 
     def _cancel_intent(self, intent: OrderIntent, problem: str | None) -> list[Record]:
         o = self.orders.get(intent.client_id)
@@ -322,12 +354,31 @@ class Gateway:
                 out += self._adopt(known, v, client)
                 out.append(Reconciliation(self.run, venue, now, "order", cid, ours,
                                           f"{v.status} filled {v.filled:g}", "adopted the venue's state"))
+            out += self._positions(venue, client, markets, now)
             if balances:
                 out += self._balances(venue, client, now)
         for r in out:
             if isinstance(r, Reconciliation):
                 log.warning("reconciliation %s %s %s: we had %s, the venue says %s; %s",
                             r.venue, r.what, r.key, r.ours, r.venue_says, r.action)
+        return out
+
+    def _positions(self, venue: str, client: OrderClient, markets: list[str], now: int) -> list[Record]:
+        """A perpetual's position at the venue against the run's (its orders' fills)."""
+        out: list[Record] = []
+        ours = self.positions()
+        for m in markets:
+            if not client.is_contract(m):
+                continue
+            try:
+                theirs = self._with_rate(partial(client.position, m))
+            except (Uncertain, Rejected, NotFound, RateLimited) as e:
+                log.warning("position of %s on %s not read: %s", m, venue, e)
+                continue
+            mine = ours.get((venue, self.markets[(venue, m)]), 0.0)
+            if abs(mine - theirs) > 1e-9 * max(1.0, abs(theirs)):
+                out.append(Reconciliation(self.run, venue, now, "position", m, f"{mine:.10g}", f"{theirs:.10g}",
+                                          "reported: the venue holds another position than the run's fills make"))
         return out
 
     def _balances(self, venue: str, client: OrderClient, now: int) -> list[Record]:
@@ -399,7 +450,8 @@ class Gateway:
                 intent = OrderIntent(run=self.run, client_id=client_order_id(self.run, symbol, now_s, seq),
                                      symbol=symbol, venue=venue, market=market, action="place",
                                      side="sell" if qty > 0 else "buy", type="market", qty=abs(qty),
-                                     decided_s=now_s, decided_ns=self.clock(), reason=f"flatten: {why}")
+                                     decided_s=now_s, decided_ns=self.clock(), reason=f"flatten: {why}",
+                                     reduce_only=self.clients[venue].is_contract(market))
                 reports = self.submit(intent)
                 out += reports
                 out.append(GatewayEvent(self.run, venue, symbol, self.clock(), "flatten",

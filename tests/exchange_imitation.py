@@ -43,6 +43,7 @@ class Market:
     step: float = 0.00001
     bids: list[tuple[float, float]] = field(default_factory=list)  # best first
     asks: list[tuple[float, float]] = field(default_factory=list)
+    linear: bool = False  # a linear perpetual settled in the quote: a position, no base balance
 
 
 @dataclass
@@ -59,6 +60,7 @@ class ImOrder:
     executed: float = 0.0
     quote: float = 0.0
     status: str = "NEW"
+    reduce_only: bool = False
 
     def view(self) -> dict[str, Any]:
         return {"symbol": self.symbol, "orderId": self.order_id, "orderListId": -1, "clientOrderId": self.client_id,
@@ -97,6 +99,7 @@ class BinanceImitation:
         self.markets: dict[str, Market] = {}
         self.orders: dict[int, ImOrder] = {}
         self.trades: list[dict[str, Any]] = []
+        self.positions: dict[str, tuple[float, float]] = {}  # perpetual -> (signed size, average entry)
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.faults: dict[str, list[tuple[str, float]]] = {}
         self.served: dict[str, int] = {}  # faults answered, by kind
@@ -109,9 +112,10 @@ class BinanceImitation:
 
     # --- what a test sets -------------------------------------------------------------
     def add_market(self, symbol: str, base: str, quote: str, bids: list[tuple[float, float]],
-                   asks: list[tuple[float, float]], tick: float = 0.01, step: float = 0.00001) -> None:
+                   asks: list[tuple[float, float]], tick: float = 0.01, step: float = 0.00001,
+                   linear: bool = False) -> None:
         with self.lock:
-            self.markets[symbol] = Market(symbol, base, quote, tick, step, list(bids), list(asks))
+            self.markets[symbol] = Market(symbol, base, quote, tick, step, list(bids), list(asks), linear)
 
     def set_book(self, symbol: str, bids: list[tuple[float, float]], asks: list[tuple[float, float]]) -> None:
         """A new book; resting orders it crosses fill whole at their price (maker)."""
@@ -149,7 +153,21 @@ class BinanceImitation:
         if qty <= 0:
             return
         notional = qty * price
-        if o.side == "BUY":
+        if m.linear:  # the position moves; the quote takes the realized PnL (average cost) and the fee
+            fee, fee_asset = notional * FEE_RATE, m.quote
+            pos, avg = self.positions.get(o.symbol, (0.0, 0.0))
+            q = qty if o.side == "BUY" else -qty
+            pnl = 0.0
+            if pos == 0 or (pos > 0) == (q > 0):
+                avg = (abs(pos) * avg + qty * price) / (abs(pos) + qty)
+            else:
+                pnl = (price - avg) * min(qty, abs(pos)) * (1 if pos > 0 else -1)
+                if abs(q) > abs(pos):
+                    avg = price
+            pos += q
+            self.positions[o.symbol] = (pos, avg if abs(pos) > 1e-12 else 0.0)
+            self.balances[m.quote] = self.balances.get(m.quote, 0.0) + pnl - fee
+        elif o.side == "BUY":
             fee, fee_asset = qty * FEE_RATE, m.base
             self.balances[m.quote] = self.balances.get(m.quote, 0.0) - notional
             self.balances[m.base] = self.balances.get(m.base, 0.0) + qty - fee
@@ -201,15 +219,24 @@ class BinanceImitation:
         cid = p.get("newClientOrderId") or f"x-{next(self._ids)}"
         if any(o.client_id == cid and o.status in ("NEW", "PARTIALLY_FILLED") for o in self.orders.values()):
             raise VenueError(400, -2010, "Duplicate order sent.")
-        # funds: the whole order must be covered (a market buy at the worst level it may reach)
-        if side == "BUY":
+        reduce_only = p.get("reduceOnly") in ("true", "True", True)
+        if m.linear and reduce_only:  # only what shrinks the position, at most all of it
+            pos = self.positions.get(symbol, (0.0, 0.0))[0]
+            if pos == 0 or (pos > 0) == (side == "BUY"):
+                raise VenueError(400, -4118, "reduce-only rule not satisfied")
+            qty = min(qty, abs(pos))
+        # funds: the whole order must be covered (a market buy at the worst level it may reach);
+        # a perpetual's margin is not modelled
+        if m.linear:
+            pass
+        elif side == "BUY":
             worst = price if typ != "MARKET" else (m.asks[-1][0] if m.asks else 0.0)
             if qty * worst > self.balances.get(m.quote, 0.0) + 1e-9:
                 raise VenueError(400, -2010, "Account has insufficient balance for requested action.")
         elif qty > self.balances.get(m.base, 0.0) + 1e-12:
             raise VenueError(400, -2010, "Account has insufficient balance for requested action.")
         o = ImOrder(next(self._ids), cid, symbol, side, typ, qty, price, int(time.time() * 1000),
-                    tif=p.get("timeInForce", "GTC") if typ == "LIMIT" else "GTC")
+                    tif=p.get("timeInForce", "GTC") if typ == "LIMIT" else "GTC", reduce_only=reduce_only)
         crosses = (side == "BUY" and m.asks and m.asks[0][0] <= price) or \
                   (side == "SELL" and m.bids and m.bids[0][0] >= price)
         if typ == "LIMIT_MAKER" and crosses:
@@ -306,6 +333,8 @@ class BinanceImitation:
         out = 0.0
         for o in self.open_orders():
             m = self.markets[o.symbol]
+            if m.linear:
+                continue
             if o.side == "BUY" and asset == m.quote:
                 out += (o.qty - o.executed) * o.price
             elif o.side == "SELL" and asset == m.base:
@@ -422,7 +451,7 @@ class BybitImitation(BinanceImitation):
     insufficient balance, 110001 order not found)."""
 
     _CODES = {-2010: 110007, -2013: 110001, -2011: 110001, -1013: 170136, -1121: 10001, -1102: 10001,
-              -1022: 10004, -2015: 10003, -1021: 10002}
+              -1022: 10004, -2015: 10003, -1021: 10002, -4118: 110017}
     _STATUS = {"NEW": "New", "PARTIALLY_FILLED": "PartiallyFilled", "FILLED": "Filled", "CANCELED": "Cancelled",
                "EXPIRED": "Cancelled", "REJECTED": "Rejected"}
 
@@ -431,16 +460,18 @@ class BybitImitation(BinanceImitation):
         if status == "Cancelled" and o.executed > 0:
             status = "PartiallyFilledCanceled"
         fee = sum(float(t["commission"]) for t in self.trades if t["orderId"] == o.order_id)
-        return {"orderId": str(o.order_id), "orderLinkId": o.client_id, "blockTradeId": "", "symbol": o.symbol,
+        return {"orderId": str(o.order_id), "orderLinkId": o.client_id, "blockTradeId": "",
+                "symbol": o.symbol.removesuffix(".P"),
                 "price": f"{o.price:.8f}" if o.type != "MARKET" else "0", "qty": f"{o.qty:.8f}",
                 "side": "Buy" if o.side == "BUY" else "Sell", "isLeverage": "0", "positionIdx": 0,
+                "reduceOnly": o.reduce_only,
                 "orderStatus": status, "cancelType": "UNKNOWN", "rejectReason": "EC_NoError",
                 "avgPrice": f"{o.quote / o.executed:.8f}" if o.executed else "", "leavesQty": f"{o.qty - o.executed:.8f}",
                 "leavesValue": "0", "cumExecQty": f"{o.executed:.8f}", "cumExecValue": f"{o.quote:.8f}",
                 "cumExecFee": f"{fee:.8f}", "timeInForce": "IOC" if o.type == "MARKET" else o.tif,
                 "orderType": "Market" if o.type == "MARKET" else "Limit", "stopOrderType": "", "orderIv": "",
                 "triggerPrice": "0", "takeProfit": "0", "stopLoss": "0", "tpTriggerBy": "", "slTriggerBy": "",
-                "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "", "reduceOnly": False,
+                "triggerDirection": 0, "triggerBy": "", "lastPriceOnCreated": "",
                 "closeOnTrigger": False, "smpType": "None", "smpGroup": 0, "smpOrderId": "", "tpslMode": "",
                 "tpLimitPrice": "", "slLimitPrice": "", "placeType": "", "createdTime": str(o.time_ms),
                 "updatedTime": str(o.time_ms)}
@@ -455,6 +486,10 @@ class BybitImitation(BinanceImitation):
             if fault is not None and fault[0] != "ok":
                 self.served[fault[0]] = self.served.get(fault[0], 0) + 1
         now = int(time.time() * 1000)
+        category = params.get("category") or data.get("category") or "spot"
+
+        def key(symbol: Any) -> str | None:  # a perpetual and the spot market share Bybit's name
+            return None if symbol is None else f"{symbol}.P" if category == "linear" else str(symbol)
 
         def ok(result: Any, extra: dict | None = None) -> tuple[int, Any, dict]:
             return 200, {"retCode": 0, "retMsg": "OK", "result": result, "retExtInfo": {}, "time": now}, extra or {}
@@ -470,15 +505,16 @@ class BybitImitation(BinanceImitation):
             with self.lock:
                 if path == "/v5/market/time":
                     return ok({"timeSecond": str(now // 1000), "timeNano": str(now * 1_000_000)})
-                if path == "/v5/market/instruments-info":
-                    return ok({"category": "spot", "nextPageCursor": "",
-                               "list": [self._instrument(m) for m in self.markets.values()]
-                               if params.get("category") == "spot" else []})
+                if path == "/v5/market/instruments-info":  # one page: a cursor asks for the next, empty
+                    rows = [] if params.get("cursor") or params.get("status") == "PreLaunch" else \
+                        [self._instrument(m) for m in self.markets.values()
+                         if m.linear == (category == "linear") and category in ("spot", "linear")]
+                    return ok({"category": category, "nextPageCursor": "", "list": rows})
                 if path == "/v5/asset/coin/query-info":
                     return ok({"rows": []})
                 if path == "/v5/order/create" and method == "POST":
-                    if data.get("category") != "spot":
-                        raise VenueError(400, -1121, "category only spot here")
+                    if category not in ("spot", "linear"):
+                        raise VenueError(400, -1121, "category spot or linear here")
                     typ = {"Market": "MARKET", "Limit": "LIMIT"}.get(str(data.get("orderType")), "")
                     if typ == "LIMIT" and data.get("timeInForce") == "PostOnly":
                         typ = "LIMIT_MAKER"
@@ -486,7 +522,9 @@ class BybitImitation(BinanceImitation):
                         # Bybit refuses a repeated orderLinkId whatever its order's state
                         return 200, {"retCode": 110072, "retMsg": "OrderLinkedID is duplicate", "result": {},
                                      "retExtInfo": {}, "time": now}, {}
-                    out = self._new_order({"symbol": str(data.get("symbol")), "side": str(data.get("side", "")).upper(),
+                    out = self._new_order({"symbol": str(key(data.get("symbol"))),
+                                           "side": str(data.get("side", "")).upper(),
+                                           "reduceOnly": "true" if data.get("reduceOnly") else "false",
                                            "type": typ, "quantity": str(data.get("qty", "")),
                                            **({"price": str(data["price"])} if "price" in data else {}),
                                            "timeInForce": "IOC" if data.get("timeInForce") == "IOC" else "GTC",
@@ -499,25 +537,43 @@ class BybitImitation(BinanceImitation):
                     self._cancel(o)
                     return ok({"orderId": str(o.order_id), "orderLinkId": o.client_id})
                 if path == "/v5/order/realtime":  # openOnly 0 (default): open orders only; 1: recent closed
-                    sym, closed = params.get("symbol"), params.get("openOnly", "0") == "1"
+                    sym, closed = key(params.get("symbol")), params.get("openOnly", "0") == "1"
                     found = [o for o in self.orders.values() if (sym is None or o.symbol == sym)
                              and (params.get("orderLinkId") in (None, o.client_id))
                              and (params.get("orderId") in (None, str(o.order_id)))
                              and (o.status in ("NEW", "PARTIALLY_FILLED")) != closed]
                     return ok({"category": "spot", "nextPageCursor": "", "list": [self._bybit_order(o) for o in found]})
                 if path == "/v5/order/history":
-                    sym = params.get("symbol")
+                    sym = key(params.get("symbol"))
                     found = [o for o in self.orders.values() if (sym is None or o.symbol == sym)
                              and params.get("orderLinkId") in (None, o.client_id)
                              and params.get("orderId") in (None, str(o.order_id))]
                     return ok({"category": "spot", "nextPageCursor": "", "list": [self._bybit_order(o) for o in found]})
+                if path == "/v5/position/list":
+                    sym = key(params.get("symbol"))
+                    rows = []
+                    for name, (size, avg) in self.positions.items():
+                        if sym in (None, name) and size:
+                            rows.append({"positionIdx": 0, "riskId": 1, "riskLimitValue": "2000000",
+                                         "symbol": name.removesuffix(".P"), "side": "Buy" if size > 0 else "Sell",
+                                         "size": f"{abs(size):.8f}", "avgPrice": f"{avg:.8f}",
+                                         "positionValue": f"{abs(size) * avg:.8f}", "tradeMode": 0,
+                                         "positionStatus": "Normal", "autoAddMargin": 0, "adlRankIndicator": 2,
+                                         "leverage": "1", "positionBalance": "0", "markPrice": f"{avg:.8f}",
+                                         "liqPrice": "", "bustPrice": "", "positionMM": "0", "positionIM": "0",
+                                         "tpslMode": "Full", "takeProfit": "0", "stopLoss": "0",
+                                         "trailingStop": "0", "unrealisedPnl": "0", "curRealisedPnl": "0",
+                                         "cumRealisedPnl": "0", "seq": 1, "isReduceOnly": False,
+                                         "createdTime": str(now), "updatedTime": str(now)})
+                    return ok({"category": "linear", "nextPageCursor": "", "list": rows})
                 if path == "/v5/execution/list":
-                    oid = params.get("orderId")
+                    oid, sym = params.get("orderId"), key(params.get("symbol"))
                     rows = []
                     for t in self.trades:
-                        if (oid is None or str(t["orderId"]) == oid) and t["symbol"] == params.get("symbol", t["symbol"]):
+                        if (oid is None or str(t["orderId"]) == oid) and t["symbol"] == (sym or t["symbol"]):
                             o = self.orders[t["orderId"]]
-                            rows.append({"symbol": t["symbol"], "orderId": str(t["orderId"]), "orderLinkId": o.client_id,
+                            rows.append({"symbol": t["symbol"].removesuffix(".P"), "orderId": str(t["orderId"]),
+                                         "orderLinkId": o.client_id,
                                          "side": "Buy" if o.side == "BUY" else "Sell", "orderPrice": f"{o.price:.8f}",
                                          "orderQty": f"{o.qty:.8f}", "leavesQty": "0", "orderType": "Market" if
                                          o.type == "MARKET" else "Limit", "stopOrderType": "", "execFee": t["commission"],
@@ -548,7 +604,8 @@ class BybitImitation(BinanceImitation):
             return 200, {"retCode": code, "retMsg": e.msg, "result": {}, "retExtInfo": {}, "time": now}, {}
 
     def _find_bybit(self, data: dict[str, Any]) -> ImOrder:
-        found = [o for o in self.orders.values() if o.symbol == data.get("symbol") and
+        sym = f"{data.get('symbol')}.P" if data.get("category") == "linear" else data.get("symbol")
+        found = [o for o in self.orders.values() if o.symbol == sym and
                  (o.client_id == data.get("orderLinkId") or str(o.order_id) == str(data.get("orderId")))]
         if not found:
             raise VenueError(400, -2013, "Order does not exist.")
@@ -567,6 +624,19 @@ class BybitImitation(BinanceImitation):
             raise VenueError(400, -1021, "invalid request, please check your server timestamp or recv_window param")
 
     def _instrument(self, m: Market) -> dict[str, Any]:
+        if m.linear:
+            step = f"{m.step:.8f}".rstrip("0")
+            return {"symbol": m.symbol.removesuffix(".P"), "contractType": "LinearPerpetual", "status": "Trading",
+                    "baseCoin": m.base, "quoteCoin": m.quote, "settleCoin": m.quote, "launchTime": "1585526400000",
+                    "deliveryTime": "0", "deliveryFeeRate": "", "priceScale": "2",
+                    "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
+                    "priceFilter": {"minPrice": "0.10", "maxPrice": "1999999.80",
+                                    "tickSize": f"{m.tick:.8f}".rstrip("0")},
+                    "lotSizeFilter": {"maxOrderQty": "1190.000", "minOrderQty": step, "qtyStep": step,
+                                      "postOnlyMaxOrderQty": "1190.000", "maxMktOrderQty": "500.000",
+                                      "minNotionalValue": "5"},
+                    "unifiedMarginTrade": True, "fundingInterval": 480, "copyTrading": "both",
+                    "upperFundingRate": "0.00375", "lowerFundingRate": "-0.00375", "isPreListing": False}
         return {"symbol": m.symbol, "baseCoin": m.base, "quoteCoin": m.quote, "innovation": "0", "status": "Trading",
                 "marginTrading": "none", "stTag": "0",
                 "lotSizeFilter": {"basePrecision": f"{m.step:.8f}".rstrip("0"), "quotePrecision": "0.00000001",

@@ -45,14 +45,18 @@ def transition(old: str, new: str) -> str:
     return new
 
 
-def live_route(symbol: str, venues: dict[str, str], route: str, live_venue: str) -> tuple[str, str]:
+def live_route(symbol: str, venues: dict[str, str], route: str, live_venue: str,
+               instrument: str = "spot") -> tuple[str, str]:
     """(venue, market) where a symbol's venue orders go: its `trading.route` if it names a
     venue, else `trading.live_venue`; the market is the symbol's market there as ccxt spells it
-    (BASE/QUOTE: `binance: BTC-USDT` -> BTC/USDT), the symbol itself where it lists none."""
+    (BASE/QUOTE: `binance: BTC-USDT` -> BTC/USDT; a linear perpetual BASE/QUOTE:QUOTE), the
+    symbol itself where it lists none."""
     venue = route if route != "all" else live_venue
     market = venues.get(venue, symbol)
     for sep in ("-", "_", ":"):
         market = market.replace(sep, "/")
+    if instrument == "perpetual":
+        market = f"{market}:{market.rsplit('/', 1)[-1]}"
     return venue, market
 
 
@@ -86,6 +90,7 @@ class OrderIntent:
     price: float | None = None
     post_only: bool = False
     tif: str = "GTC"  # GTC | IOC (limit orders)
+    reduce_only: bool = False  # a perpetual's order that may only shrink the position (the kill switch's)
     decided_s: int = 0  # the market second of the decision
     decided_ns: int = 0  # wall clock when the account decided it (latency)
     reason: str = ""  # the decision's reason, or why it is cancelled (halt, stop...)

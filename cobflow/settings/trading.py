@@ -112,6 +112,16 @@ class TradingSpec(BaseModel):
     tick_size: dict[str, float] = Field(
         default_factory=dict, description="venue -> its price tick on this market (venue prices): a limit "
         "order off the tick is refused; a converted market's price is rounded to it")
+    instrument: str = Field("spot", description="what shadow and live orders trade at the venue: spot, or "
+                            "perpetual (the linear perpetual of the same market, settled in its quote: shorts "
+                            "are possible; leverage and funding are not modelled)")
+
+    @field_validator("instrument")
+    @classmethod
+    def _instrument(cls, kind: str) -> str:
+        if kind not in ("spot", "perpetual"):
+            raise ValueError(f"expected spot or perpetual, got {kind!r}")
+        return kind
 
     @field_validator("tick_size")
     @classmethod

@@ -1,5 +1,6 @@
 """Bybit v5 through ccxt: the testnet (api-testnet.bybit.com) by default, a unified trading
-account's spot market, client ids in `orderLinkId`. Bybit has no test-order endpoint: shadow
+account's spot markets and linear perpetuals (`trading: {instrument: perpetual}`), client ids
+in `orderLinkId`. Bybit has no test-order endpoint: shadow
 mode checks an order against the market's own limits."""
 
 from cobflow.connectors.trading.client import VenueProfile
@@ -7,8 +8,8 @@ from cobflow.connectors.trading.client import VenueProfile
 PROFILE = VenueProfile(
     venue="bybit",
     ccxt_id="bybit",
-    # spot of a unified trading account (testnet accounts are unified): no account-type probe
-    options={"fetchMarkets": {"types": ["spot"]}, "defaultType": "spot", "enableUnifiedAccount": True,
+    # a unified trading account (testnet accounts are unified): no account-type probe
+    options={"fetchMarkets": {"types": ["spot", "linear"]}, "defaultType": "spot", "enableUnifiedAccount": True,
              "enableUnifiedMargin": False},
     url_groups={"spot": "", "futures": "", "v2": "", "public": "", "private": ""},
     client_id_param="clientOrderId",  # ccxt puts it in orderLinkId

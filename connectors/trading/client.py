@@ -201,6 +201,20 @@ class CcxtClient:
         m = self.exchange.market(market)
         return m["base"], m["quote"]
 
+    def is_contract(self, market: str) -> bool:
+        """A perpetual (settled in its quote), not a spot market."""
+        self.load()
+        return bool(self.exchange.market(market).get("contract"))
+
+    def position(self, market: str) -> float:
+        """The venue's signed position in a perpetual (0 without one)."""
+        self.load()
+        out = 0.0
+        for p in self._call(self.exchange.fetch_positions, [market]):
+            size = _num(p.get("contracts")) * (_num(p.get("contractSize")) or 1.0)
+            out += -size if p.get("side") == "short" else size
+        return out
+
     def _amount(self, intent: OrderIntent) -> str:
         try:
             amount = self.exchange.amount_to_precision(intent.market, intent.qty)
@@ -215,6 +229,8 @@ class CcxtClient:
         if intent.market not in self.exchange.markets:
             raise Rejected(f"{self.venue} has no market {intent.market}")
         params: dict[str, Any] = {self.profile.client_id_param: intent.client_id}
+        if intent.reduce_only:
+            params["reduceOnly"] = True
         price = None
         if intent.type == "limit":
             price = self.exchange.price_to_precision(intent.market, intent.price)

@@ -458,3 +458,51 @@ def test_gateway_rows_wait_for_questdb_without_holding_up_anything(caplog):
     time.sleep(2.5)
     rows.close()
     assert "gateway rows wait for QuestDB" in caplog.text and "2 oldest gateway rows dropped" in caplog.text
+
+
+# -- a linear perpetual (Bybit): shorts, the realized PnL in the quote, reduce-only flatten ------------
+
+def test_a_bybit_perpetual_goes_short_flips_and_flattens_and_the_ledger_follows_the_venue(caplog):
+    from tests.exchange_imitation import BybitImitation
+
+    im = BybitImitation(KEY[:18], SECRET[:36], balances={"USDT": 100_000.0})
+    im.add_market("BTCUSDT.P", "BTC", "USDT", [(49_990.0, 10.0)], [(50_010.0, 10.0)], tick=0.1, step=0.001,
+                  linear=True)
+    im.url, im.name = im.serve(), "bybit"  # type: ignore[attr-defined]
+    try:
+        from pydantic import SecretStr
+
+        trading = TradingSettings(mode="live", endpoints={"bybit": im.url})  # type: ignore[attr-defined]
+        client = client_for("bybit", VenueKeys(api_key=SecretStr(KEY[:18]), secret=SecretStr(SECRET[:36])), trading)
+        gw = Gateway(RUN, "live", {"bybit": client}, {("bybit", "BTC/USDT:USDT"): "BTC-USDT"}, sleep=Sleeps())
+        gw.reconcile()
+        perp = "BTC/USDT:USDT"
+        short = OrderIntent(run=RUN, client_id=client_order_id(RUN, "BTC-USDT", 100, 0), symbol="BTC-USDT",
+                            venue="bybit", market=perp, action="place", side="sell", type="market", qty=0.3)
+        assert reports(gw.submit(short))[-1].status == "filled"  # a short: no base to hold on a perpetual
+        im.set_book("BTCUSDT.P", [(48_990.0, 10.0)], [(49_010.0, 10.0)])
+        flip = replace(short, client_id=client_order_id(RUN, "BTC-USDT", 101, 0), side="buy", qty=0.5)
+        assert reports(gw.submit(flip))[-1].status == "filled"  # buys 0.3 back (+1,000 x 0.3) and 0.2 long
+        assert gw.positions()[("bybit", "BTC-USDT")] == pytest.approx(0.2)
+        assert diffs(gw.reconcile()) == []  # the venue's position and USDT are the ledger's
+        fees = FEE_RATE * (0.3 * 49_990 + 0.5 * 49_010)
+        assert im.balances["USDT"] == pytest.approx(100_000 + 0.3 * (49_990 - 49_010) - fees)
+        out = gw.halt(flatten=True)
+        assert im.positions["BTCUSDT.P"][0] == pytest.approx(0.0)
+        assert im.orders[max(im.orders)].reduce_only  # the kill switch's order may only shrink
+        assert any(isinstance(e, GatewayEvent) and e.rule == "flatten" and e.action == "sell 0.2 at market"
+                   for e in out)
+        assert diffs(gw.reconcile()) == []
+    finally:
+        im.close()
+
+
+def test_a_symbol_trades_its_venue_market_or_that_markets_perpetual():
+    from cobflow.app.trade import markets_of
+    from cobflow.settings.symbols import SymbolsConfig
+
+    cfg = SymbolsConfig.model_validate({"symbols": {
+        "BTC-USD": {"bucket": 1, "venues": {"binance": "BTC-USDT", "bybit": "BTC-USDT"}},
+        "ETH-USD": {"bucket": 1, "venues": {"bybit": "ETH-USDT"},
+                    "trading": {"route": "bybit", "instrument": "perpetual"}}}})
+    assert markets_of(cfg, "binance") == {("binance", "BTC/USDT"): "BTC-USD", ("bybit", "ETH/USDT:USDT"): "ETH-USD"}
