@@ -31,7 +31,7 @@ from cobflow.settings.secrets import load_keys
 
 if TYPE_CHECKING:
     from cobflow.config import Settings
-    from cobflow.operators.gateway import Gateway, Record
+    from cobflow.operators.gateway import Gateway, OrderClient, Record
     from cobflow.settings.symbols import SymbolsConfig
 
 log = logging.getLogger("cobflow.trade")
@@ -65,7 +65,13 @@ def build_gateway(settings: Settings, symbols: SymbolsConfig) -> Gateway:
     venues = sorted({v for v, _ in markets})
     keys = load_keys(venues, t.secrets_file)
     clients = {v: client_for(v, keys[v], t) for v in venues}
-    return Gateway(t.run_id, t.mode, clients, markets)
+    senders: dict[str, list[OrderClient]] = {}
+    if t.mode == "live" and t.senders:
+        for v, c in clients.items():
+            senders[v] = [c.sender() for _ in range(t.senders)]
+            for s in senders[v]:  # together at the venue's rate, as one client would be
+                s.exchange.rateLimit = c.exchange.rateLimit * t.senders  # type: ignore[attr-defined]
+    return Gateway(t.run_id, t.mode, clients, markets, senders=senders)
 
 
 class RowsOut:
@@ -244,7 +250,7 @@ class Loop:
                 records += gw.submit(intent, recovering=self.recovering)  # type: ignore[arg-type]
             if msgs:
                 self._send(records, self.consumer.position(self.consumer.assignment()))
-            records = self._commands()
+            records = [*gw.collect(), *self._commands()]
             if self.recovering and self._caught_up():
                 self.recovering = False  # the intents read again are carried out: the balances start here
                 records += gw.reconcile()

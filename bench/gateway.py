@@ -9,8 +9,9 @@ Two phases, side by side in one run:
 - faults: the same load while the imitation answers about 10% of placement requests with a
   429 (Retry-After 1 s), 5% with a 503 before taking the order, 5% by taking it and never
   answering (the gateway's request timeout: 2 s); every intent must end in exactly one venue
-  order or a `rejected` report, none doubled, none lost. The gateway sends one request at a
-  time: a 429's wait and a hung request's timeout hold up the orders behind them.
+  order or a `rejected` report, none doubled, none lost. The gateway's senders (4 a venue,
+  `COBFLOW_TRADING__SENDERS`) carry placements at once: a hung request holds up its own
+  order only; a 429's wait holds up its sender.
 
     python bench/gateway.py                      # 60 s at 5 orders/s per phase
     python bench/gateway.py --seconds 20 --rate 2

@@ -25,8 +25,10 @@ The rules (after Nautilus' order state machine and reconciliation, freqtrade's n
 from __future__ import annotations
 
 import logging
+import queue
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent import futures
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Protocol, TypeVar
@@ -38,6 +40,7 @@ from cobflow.connectors.trading.client import (
     Rejected,
     Uncertain,
     VenueOrder,
+    VenueProblem,
 )
 from cobflow.execution.live import (
     OPEN,
@@ -90,7 +93,8 @@ class LiveOrder:
 class Gateway:
     def __init__(self, run: str, mode: str, clients: Mapping[str, OrderClient],
                  markets: Mapping[tuple[str, str], str], clock: Callable[[], int] = time.time_ns,
-                 sleep: Callable[[float], None] = time.sleep, max_misses: int = 3, max_rate_waits: int = 30) -> None:
+                 sleep: Callable[[float], None] = time.sleep, max_misses: int = 3, max_rate_waits: int = 30,
+                 senders: Mapping[str, list[OrderClient]] | None = None) -> None:
         if mode not in ("shadow", "live"):
             raise ValueError(f"the gateway runs in shadow or live mode, not {mode!r}")
         self.run, self.mode, self.clients = run, mode, clients
@@ -100,6 +104,16 @@ class Gateway:
         self.orders: dict[str, LiveOrder] = {}
         self.balances: dict[str, dict[str, float]] = {}  # venue -> asset -> what the ledger expects
         self.perps: dict[tuple[str, str], tuple[float, float]] = {}  # (venue, perpetual) -> (position, avg entry)
+        # senders (cobflow trade): each venue's placements on clients of their own, in threads, so a
+        # hung request holds up only its own order; the state stays in the calling thread
+        self.senders: dict[str, queue.Queue[OrderClient]] = {}
+        for venue, cs in (senders or {}).items():
+            self.senders[venue] = queue.Queue()
+            for c in cs:
+                self.senders[venue].put(c)
+        n = sum(len(cs) for cs in (senders or {}).values())
+        self.pool = futures.ThreadPoolExecutor(n, thread_name_prefix="cobflow-sender") if n else None
+        self.inflight: dict[str, futures.Future[VenueOrder]] = {}
         self.tag = run_tag(run)
 
     # --- state across restarts: the last report of each order ------------------------------
@@ -171,26 +185,67 @@ class Gateway:
 
     def _place(self, o: LiveOrder, client: OrderClient) -> list[Record]:
         o.sent_ns = self.clock()
+        venue = o.intent.venue
+        if self.pool is not None and venue in self.senders:
+            # one of the venue's senders carries it: the orders behind it do not wait for its answer
+            self.inflight[o.intent.client_id] = self.pool.submit(self._send, venue, o.intent)
+            return [self._set(o, "unknown", reason="sent: waiting for the venue's answer")]
         try:
             got = self._with_rate(lambda: client.place(o.intent))
-        except RateLimited as e:
-            return [self._set(o, "rejected", reason=f"rate limited {self.max_rate_waits} times: {e}")]
-        except Rejected as e:
+        except VenueProblem as e:
+            return self._outcome(o, client, None, e)
+        return self._outcome(o, client, got, None)
+
+    def _send(self, venue: str, intent: OrderIntent) -> VenueOrder:
+        """A sender thread's work: the placement on a client of its own (429s waited out)."""
+        free = self.senders[venue]
+        client = free.get()
+        try:
+            return self._with_rate(lambda: client.place(intent))
+        finally:
+            free.put(client)
+
+    def _outcome(self, o: LiveOrder, client: OrderClient, got: VenueOrder | None,
+                 exc: VenueProblem | None) -> list[Record]:
+        """What a placement's answer (or its failure) makes of the order."""
+        if isinstance(exc, RateLimited):
+            return [self._set(o, "rejected", reason=f"rate limited {self.max_rate_waits} times: {exc}")]
+        if isinstance(exc, Rejected):
             o.acked_ns = self.clock()
-            return [self._set(o, "rejected", reason=str(e))]
-        except Duplicate:
+            return [self._set(o, "rejected", reason=str(exc))]
+        if isinstance(exc, Duplicate):
             log.info("%s: the venue has this client id already; querying it", o.intent.client_id)
             return [*self._set_list(o, "unknown", "duplicate client id: querying"), *self._resolve(o, client)]
-        except (Uncertain, NotFound) as e:
+        if exc is not None:  # Uncertain, NotFound: it may have happened
             log.warning("%s: no clear answer from %s (%s): querying by client id", o.intent.client_id,
-                        o.intent.venue, e)
-            return [self._set(o, "unknown", reason=str(e)), *self._resolve(o, client)]
+                        o.intent.venue, exc)
+            return [self._set(o, "unknown", reason=str(exc)), *self._resolve(o, client)]
         assert got is not None
         o.acked_ns = self.clock()
         if not got.complete:  # an acknowledgement only: the venue's state comes from a query
             o.venue_order_id = got.venue_order_id
             return [self._set(o, "open"), *self._requery(o, client)]
         return self._adopt(o, got, client)
+
+    def collect(self, wait_s: float = 0.0) -> list[Record]:
+        """The answers of the placements the senders finished (waiting up to wait_s for all)."""
+        if not self.inflight:
+            return []
+        if wait_s > 0:
+            futures.wait(list(self.inflight.values()), timeout=wait_s)
+        out: list[Record] = []
+        for cid, fut in list(self.inflight.items()):
+            if not fut.done():
+                continue
+            del self.inflight[cid]
+            o = self.orders[cid]
+            try:
+                got = fut.result()
+            except VenueProblem as e:
+                out += self._outcome(o, self.clients[o.intent.venue], None, e)
+                continue
+            out += self._outcome(o, self.clients[o.intent.venue], got, None)
+        return out
 
     def _resolve(self, o: LiveOrder, client: OrderClient) -> list[Record]:
         """Ask the venue about an unknown order once (poll() asks again each second, so a slow
@@ -303,9 +358,9 @@ class Gateway:
     # --- the periodic work -----------------------------------------------------------------
     def poll(self) -> list[Record]:
         """Ask the venue about every order not final yet (unknown ones first)."""
-        out: list[Record] = []
+        out: list[Record] = self.collect()
         for o in sorted(self.orders.values(), key=lambda o: o.status != "unknown"):
-            if o.status in TERMINAL:
+            if o.status in TERMINAL or o.intent.client_id in self.inflight:  # its sender has not answered yet
                 continue
             client = self.clients.get(o.intent.venue)
             if client is None:
@@ -416,8 +471,10 @@ class Gateway:
 
     def halt(self, flatten: bool = False, why: str = "operator") -> list[Record]:
         """The kill switch: cancel every open order of the run on every venue (the ledger's and
-        any the venue shows with the run's prefix); with flatten, close every position."""
-        out: list[Record] = []
+        any the venue shows with the run's prefix); with flatten, close every position. The
+        placements on their way are waited for first: an order that lands after its cancel
+        would rest."""
+        out: list[Record] = self.collect(wait_s=60.0)
         for venue, client in self.clients.items():
             for m in sorted(m for (v, m) in self.markets if v == venue):
                 try:

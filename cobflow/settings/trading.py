@@ -33,6 +33,9 @@ class TradingSettings(BaseModel):
                             "(a symbol's `trading.route` names its venue otherwise)")
     reconcile_every_s: float = Field(30.0, gt=0, description="the gateway compares its orders and balances with "
                                      "each venue's this often (and at start)")
+    senders: int = Field(4, ge=0, le=32, description="placements in flight at once per venue (cobflow trade): a "
+                         "hung request holds up only its own order; the venue's request rate is shared among "
+                         "them. 0: one request at a time")
     request_timeout_s: float = Field(10.0, gt=0, description="a venue request without an answer after this is "
                                      "`unknown`: the order is queried by its client id before anything else")
     run_id: str = Field("paper", pattern=r"^[A-Za-z0-9_.-]{1,64}$",

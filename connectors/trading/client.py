@@ -146,6 +146,7 @@ class CcxtClient:
             self._secrets = keys.values()
             _SCRUB.secrets.update(self._secrets)
         self.exchange = getattr(ccxt, profile.ccxt_id)(config)
+        self._config, self._sandbox = config, sandbox
         if sandbox:
             self.exchange.set_sandbox_mode(True)
         if endpoint is not None:
@@ -195,6 +196,19 @@ class CcxtClient:
         if not self._loaded:
             self._call(self.exchange.load_markets)
             self._loaded = True
+
+    def sender(self) -> CcxtClient:
+        """Another client of the same venue and keys for a sender thread: the markets this one
+        loaded, and its share of the venue's request rate (ccxt throttles per client)."""
+        self.load()
+        other = CcxtClient.__new__(CcxtClient)
+        other.__dict__.update(self.__dict__)
+        other.exchange = type(self.exchange)(dict(self._config))
+        if self._sandbox:
+            other.exchange.set_sandbox_mode(True)
+        other.exchange.urls["api"] = dict(self.exchange.urls["api"])
+        other.exchange.set_markets(self.exchange.markets, self.exchange.currencies)
+        return other
 
     def base_quote(self, market: str) -> tuple[str, str]:
         self.load()

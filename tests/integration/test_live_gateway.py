@@ -100,7 +100,7 @@ def test_a_gateway_killed_between_send_and_answer_places_nothing_twice_and_halts
                     p.produce(orders_topic, dumps(i), i.client_id.encode())
                 p.flush(30)
                 _wait(lambda: len(venue.hung) == 1, 60, "the third order to be sent", log, gw)
-                assert venue.count("POST", "/api/v3/order") == 3
+                assert venue.count("POST", "/api/v3/order") >= 3  # with senders, the 4th and 5th go on
             finally:
                 os.killpg(gw.pid, signal.SIGKILL)  # between the send and its answer
                 gw.wait(10)

@@ -506,3 +506,27 @@ def test_a_symbol_trades_its_venue_market_or_that_markets_perpetual():
         "ETH-USD": {"bucket": 1, "venues": {"bybit": "ETH-USDT"},
                     "trading": {"route": "bybit", "instrument": "perpetual"}}}})
     assert markets_of(cfg, "binance") == {("binance", "BTC/USDT"): "BTC-USD", ("bybit", "ETH/USDT:USDT"): "ETH-USD"}
+
+
+def test_with_senders_a_hung_placement_holds_up_only_its_own_order(venue):
+    from pydantic import SecretStr
+
+    trading = TradingSettings(mode="live", endpoints={"binance": venue.url}, request_timeout_s=2.0)
+    main = client_for("binance", VenueKeys(api_key=SecretStr(KEY), secret=SecretStr(SECRET)), trading)
+    gw = Gateway(RUN, "live", {"binance": main}, {("binance", "BTC/USDT"): "BTC-USDT"}, sleep=Sleeps(),
+                 senders={"binance": [main.sender(), main.sender()]})
+    venue.fail("POST /api/v3/order", "accept_then_hang")  # the first to arrive: taken, never answered
+    started = time.monotonic()
+    first, second = intent(100, qty=0.1), intent(101, qty=0.2)
+    assert [r.status for r in reports(gw.submit(first) + gw.submit(second))] == ["unknown", "unknown"]
+    filled: dict[str, float] = {}
+    while time.monotonic() - started < 8 and len(filled) < 2:
+        for r in reports(gw.poll()):
+            if r.status == "filled":
+                filled[r.client_id] = time.monotonic() - started
+        time.sleep(0.05)
+    # the two senders raced: one order hung (its sender timed out after 2 s, then a query by
+    # client id found it filled), the other was answered at once
+    fast, slow = sorted(filled.values())
+    assert len(filled) == 2 and fast < 1.0 and slow >= 2.0
+    assert sorted(o.client_id for o in venue.orders.values()) == sorted([first.client_id, second.client_id])
