@@ -234,7 +234,7 @@ class Loop:
         while not self.stop_when():
             # the first intent as soon as it is there, then whatever else is already fetched
             # (consume(n, timeout) would wait the whole timeout for n)
-            first = self.consumer.poll(0.2)
+            first = self.consumer.poll(0.01 if gw.inflight else 0.2)  # answers on their way: look soon
             msgs = [first, *self.consumer.consume(99, timeout=0)] if first is not None else []
             records: list[Record] = []
             for m in msgs:

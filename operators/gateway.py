@@ -113,7 +113,7 @@ class Gateway:
                 self.senders[venue].put(c)
         n = sum(len(cs) for cs in (senders or {}).values())
         self.pool = futures.ThreadPoolExecutor(n, thread_name_prefix="cobflow-sender") if n else None
-        self.inflight: dict[str, futures.Future[VenueOrder]] = {}
+        self.inflight: dict[str, futures.Future[tuple[VenueOrder, int]]] = {}
         self.tag = run_tag(run)
 
     # --- state across restarts: the last report of each order ------------------------------
@@ -196,17 +196,19 @@ class Gateway:
             return self._outcome(o, client, None, e)
         return self._outcome(o, client, got, None)
 
-    def _send(self, venue: str, intent: OrderIntent) -> VenueOrder:
-        """A sender thread's work: the placement on a client of its own (429s waited out)."""
+    def _send(self, venue: str, intent: OrderIntent) -> tuple[VenueOrder, int]:
+        """A sender thread's work: the placement on a client of its own (429s waited out), and
+        when the venue answered."""
         free = self.senders[venue]
         client = free.get()
         try:
-            return self._with_rate(lambda: client.place(intent))
+            got = self._with_rate(lambda: client.place(intent))
+            return got, self.clock()
         finally:
             free.put(client)
 
     def _outcome(self, o: LiveOrder, client: OrderClient, got: VenueOrder | None,
-                 exc: VenueProblem | None) -> list[Record]:
+                 exc: VenueProblem | None, answered_ns: int | None = None) -> list[Record]:
         """What a placement's answer (or its failure) makes of the order."""
         if isinstance(exc, RateLimited):
             return [self._set(o, "rejected", reason=f"rate limited {self.max_rate_waits} times: {exc}")]
@@ -221,7 +223,7 @@ class Gateway:
                         o.intent.venue, exc)
             return [self._set(o, "unknown", reason=str(exc)), *self._resolve(o, client)]
         assert got is not None
-        o.acked_ns = self.clock()
+        o.acked_ns = answered_ns or self.clock()
         if not got.complete:  # an acknowledgement only: the venue's state comes from a query
             o.venue_order_id = got.venue_order_id
             return [self._set(o, "open"), *self._requery(o, client)]
@@ -240,11 +242,11 @@ class Gateway:
             del self.inflight[cid]
             o = self.orders[cid]
             try:
-                got = fut.result()
+                got, answered_ns = fut.result()
             except VenueProblem as e:
                 out += self._outcome(o, self.clients[o.intent.venue], None, e)
                 continue
-            out += self._outcome(o, self.clients[o.intent.venue], got, None)
+            out += self._outcome(o, self.clients[o.intent.venue], got, None, answered_ns)
         return out
 
     def _resolve(self, o: LiveOrder, client: OrderClient) -> list[Record]:
