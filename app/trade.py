@@ -24,7 +24,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cobflow.execution.control import read_commands, write_gateway_status
-from cobflow.execution.live import ExecutionReport, GatewayEvent, Reconciliation, dumps, live_route, loads
+from cobflow.execution.live import (
+    ExecutionReport,
+    GatewayEvent,
+    OrderIntent,
+    Reconciliation,
+    dumps,
+    live_route,
+    loads,
+)
 from cobflow.kafka_io import KafkaIOError, watermarks
 from cobflow.settings.base import ConfigError
 from cobflow.settings.secrets import load_keys
@@ -183,6 +191,7 @@ class Loop:
         try:
             low, high = watermarks(c, TopicPartition(self.reports, 0))
             reports: dict[str, ExecutionReport] = {}
+            everything: list[Record] = []  # rows again: a crash may have kept some from QuestDB
             applied = 0
             if high > low:
                 c.assign([TopicPartition(self.reports, 0, low)])
@@ -199,6 +208,8 @@ class Loop:
                             r = loads(m.value() or b"")
                         except ValueError:
                             continue
+                        if not isinstance(r, OrderIntent):
+                            everything.append(r)
                         if isinstance(r, ExecutionReport):
                             reports[r.client_id] = r
                         elif isinstance(r, GatewayEvent) and "command_seq" in r.extra:
@@ -206,6 +217,8 @@ class Loop:
                     if c.position([TopicPartition(self.reports, 0)])[0].offset >= high:
                         break
             self.gateway.restore(reports.values())
+            if self.rows is not None:  # the same rows again (their dedup keys keep one of each)
+                self.rows.put(everything)
             log.info("restored %d orders from %s", len(reports), self.reports)
             return applied
         finally:
