@@ -68,7 +68,7 @@ def reports_input(flow: Dataflow, settings: Settings, tail: bool) -> Stream[list
                 try:
                     r = loads(m.value)
                 except ValueError:
-                    continue  # not ours to read: the gateway wrote it (its dead letter is there)
+                    continue  # only the gateway writes this topic: a record of another version
                 if isinstance(r, ExecutionReport):
                     out.append(r)
         return [out] if out else []

@@ -898,14 +898,20 @@ class ExecutionState:
         return sum(tr.remaining() for tr in self.tracks.values() if tr.symbol == sym and not tr.working)
 
     def _venue_fills(self, t: int, out: list[Made]) -> set[str]:
-        """Live mode: each report's new fill is a fill of second t at its average price (the
+        """Live mode: each report due by t (learned at t or before) makes its new fill a fill of
+        second t at its average price (the
         venue's fee in the quote), into the account; a strategy's order takes the venue's state;
         a market order's `orders` row is written when it is final. An order of the run the
         account never sent (the gateway's flatten) is booked the same way. The symbols filled."""
         filled: set[str] = set()
-        reports, self.reports_in = self.reports_in, []
+        # a report counts from the second the gateway learned it on, never earlier (a flow that
+        # replays older market data waits for it; an account reads no fill before its time)
+        due = [r for r in self.reports_in if r.ts_ns // NS <= t]
+        if not due:
+            return filled
+        self.reports_in = [r for r in self.reports_in if r.ts_ns // NS > t]
         run = self.options.run
-        for r in reports:
+        for r in due:
             tr = self.tracks.get(r.client_id)
             if tr is None:
                 if r.status in TERMINAL_LIVE and r.filled <= 0:
@@ -1036,9 +1042,8 @@ class ExecutionLogic(StatefulBatchLogic):
             self._start(values[0][0])
         self._poll()
         items = [x for _, batch in values for x in batch]
-        reports = [x for x in items if isinstance(x, ExecutionReport)]
-        if reports:  # live: what the venues said, applied at the next second
-            self.state.take_reports(reports)
+        if self.state.options.live_fills:  # live: what the venues said, applied when due
+            self.state.take_reports([x for x in items if isinstance(x, ExecutionReport)])
             items = [x for x in items if not isinstance(x, ExecutionReport)]
         out = self.state.add(items)
         self._report()

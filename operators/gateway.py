@@ -471,6 +471,16 @@ class Gateway:
                 out[k] = out.get(k, 0.0) + (o.filled if o.intent.side == "buy" else -o.filled) - paid
         return out
 
+    def _owed(self) -> dict[tuple[str, str], float]:
+        """The signed quantity of the run's market orders not final yet, per (venue, symbol)."""
+        out: dict[tuple[str, str], float] = {}
+        for o in self.orders.values():
+            if o.status not in TERMINAL and o.intent.type == "market":
+                k = (o.intent.venue, o.intent.symbol)
+                left = o.intent.qty - o.filled
+                out[k] = out.get(k, 0.0) + (left if o.intent.side == "buy" else -left)
+        return out
+
     def halt(self, flatten: bool = False, why: str = "operator") -> list[Record]:
         """The kill switch: cancel every open order of the run on every venue (the ledger's and
         any the venue shows with the run's prefix); with flatten, close every position. The
@@ -499,7 +509,9 @@ class Gateway:
                                         "cancel", f"{o.intent.client_id}: {o.status}"))
         if flatten:
             now_s = self.clock() // 1_000_000_000
-            for (venue, symbol), qty in sorted(self.positions().items()):
+            owed = self._owed()  # a close already on its way (a second halt) is not sent again
+            for (venue, symbol), held in sorted(self.positions().items()):
+                qty = held + owed.get((venue, symbol), 0.0)
                 if abs(qty) < 1e-12:
                     continue
                 market = self._market(venue, symbol)

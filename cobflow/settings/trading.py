@@ -6,11 +6,22 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from cobflow.settings.base import PluginSpec, _default_home
 
 MODES = ("paper", "off", "shadow", "live")
+#: the settings that take one of a few words
+CHOICES = {"mode": MODES, "environment": ("testnet", "mainnet"), "queue_model": ("risk_averse", "power_prob"),
+           "instrument": ("spot", "perpetual")}
+
+
+def one_of(value: str, choices: tuple[str, ...]) -> str:
+    """The value if it is one of the choices; else a ValueError naming them."""
+    if value not in choices:
+        named = " or ".join(choices) if len(choices) == 2 else f"one of {', '.join(choices)}"
+        raise ValueError(f"expected {named}, got {value!r}")
+    return value
 
 
 class TradingSettings(BaseModel):
@@ -66,26 +77,10 @@ class TradingSettings(BaseModel):
         (), description='your pre-trade rules after rules 1-5, in order (JSON): ["mypkg.rules:MaxSpread"] or '
         '[{"use": "mypkg.rules:MaxSpread", "params": {"max_bps": 5}}]')
 
-    @field_validator("queue_model")
+    @field_validator("queue_model", "mode", "environment")
     @classmethod
-    def _queue(cls, name: str) -> str:
-        if name not in ("risk_averse", "power_prob"):
-            raise ValueError(f"expected risk_averse or power_prob, got {name!r}")
-        return name
-
-    @field_validator("mode")
-    @classmethod
-    def _mode(cls, mode: str) -> str:
-        if mode not in MODES:
-            raise ValueError(f"expected one of {', '.join(MODES)}, got {mode!r}")
-        return mode
-
-    @field_validator("environment")
-    @classmethod
-    def _environment(cls, env: str) -> str:
-        if env not in ("testnet", "mainnet"):
-            raise ValueError(f"expected testnet or mainnet, got {env!r}")
-        return env
+    def _choice(cls, value: str, info: ValidationInfo) -> str:
+        return one_of(value, CHOICES[str(info.field_name)])
 
     @field_validator("endpoints")
     @classmethod
@@ -122,9 +117,7 @@ class TradingSpec(BaseModel):
     @field_validator("instrument")
     @classmethod
     def _instrument(cls, kind: str) -> str:
-        if kind not in ("spot", "perpetual"):
-            raise ValueError(f"expected spot or perpetual, got {kind!r}")
-        return kind
+        return one_of(kind, CHOICES["instrument"])
 
     @field_validator("tick_size")
     @classmethod

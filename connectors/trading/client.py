@@ -135,24 +135,29 @@ class CcxtClient:
         self.profile = profile
         self.venue = profile.venue
         self._ccxt = ccxt
-        config: dict[str, Any] = {"enableRateLimit": True, "timeout": int(timeout_s * 1000),
-                                  "options": dict(profile.options)}
-        self._secrets: list[str] = []
+        self._keys, self._timeout_s, self._sandbox = keys, timeout_s, sandbox
+        self._secrets: list[str] = keys.values() if keys is not None else []
+        _SCRUB.secrets.update(self._secrets)
+        self.exchange = self._exchange()
+        if endpoint is not None:
+            for group, path in profile.url_groups.items():
+                self.exchange.urls["api"][group] = endpoint + path
+        self._loaded = False
+
+    def _exchange(self) -> Any:
+        """A ccxt client of the venue: the keys go to it only (no copy of them is kept here)."""
+        config: dict[str, Any] = {"enableRateLimit": True, "timeout": int(self._timeout_s * 1000),
+                                  "options": dict(self.profile.options)}
+        keys = self._keys
         if keys is not None:
             config["apiKey"] = keys.api_key.get_secret_value()
             config["secret"] = keys.secret.get_secret_value()
             if keys.passphrase is not None:
                 config["password"] = keys.passphrase.get_secret_value()
-            self._secrets = keys.values()
-            _SCRUB.secrets.update(self._secrets)
-        self.exchange = getattr(ccxt, profile.ccxt_id)(config)
-        self._config, self._sandbox = config, sandbox
-        if sandbox:
-            self.exchange.set_sandbox_mode(True)
-        if endpoint is not None:
-            for group, path in profile.url_groups.items():
-                self.exchange.urls["api"][group] = endpoint + path
-        self._loaded = False
+        exchange = getattr(self._ccxt, self.profile.ccxt_id)(config)
+        if self._sandbox:
+            exchange.set_sandbox_mode(True)
+        return exchange
 
     # --- errors ----------------------------------------------------------------------------
     def _say(self, e: BaseException) -> str:
@@ -203,9 +208,7 @@ class CcxtClient:
         self.load()
         other = CcxtClient.__new__(CcxtClient)
         other.__dict__.update(self.__dict__)
-        other.exchange = type(self.exchange)(dict(self._config))
-        if self._sandbox:
-            other.exchange.set_sandbox_mode(True)
+        other.exchange = self._exchange()
         other.exchange.urls["api"] = dict(self.exchange.urls["api"])
         other.exchange.set_markets(self.exchange.markets, self.exchange.currencies)
         return other

@@ -530,3 +530,19 @@ def test_with_senders_a_hung_placement_holds_up_only_its_own_order(venue):
     fast, slow = sorted(filled.values())
     assert len(filled) == 2 and fast < 1.0 and slow >= 2.0
     assert sorted(o.client_id for o in venue.orders.values()) == sorted([first.client_id, second.client_id])
+
+
+def test_a_second_halt_does_not_close_again_what_a_close_on_its_way_will_close(venue):
+    gw = gateway(venue)
+    gw.reconcile()
+    gw.submit(intent(100, qty=0.4))
+    venue.fail("POST /api/v3/order", "503")  # the close is not taken; its outcome is unknown for now
+    gw.halt(flatten=True)
+    posts = venue.count("POST", "/api/v3/order")
+    gw.halt(flatten=True)  # the operator presses again: the unknown close still counts
+    assert venue.count("POST", "/api/v3/order") == posts
+    gw.poll()
+    gw.poll()  # three "no such order": the close never reached the venue
+    gw.halt(flatten=True)  # now it is sent again, once
+    assert venue.count("POST", "/api/v3/order") == posts + 1
+    assert venue.balances["BTC"] == pytest.approx(1.0)

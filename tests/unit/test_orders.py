@@ -580,3 +580,16 @@ def test_live_mode_counts_what_the_venue_still_owes_and_sends_again_after_a_reje
     st.take_reports([_report(second_try, "filled", second_try.qty, second_try.qty * 100.1, 0.1)])
     after, rows = _step(st, [sec(13)])
     assert after == [] and st.account.position("X") == pytest.approx(second_try.qty)
+
+
+def test_live_mode_a_report_is_booked_no_earlier_than_the_second_it_was_learned():
+    st, cut = _live_state(), _live_state()
+    [buy], _ = _step(st, [sec(10, [Market("buy", 2.0)])])
+    _step(cut, [sec(10, [Market("buy", 2.0)])])
+    st.take_reports([_report(buy, "filled", 2.0, 2 * 100.3, 0.2, ts_ns=20 * NS)])  # learned at second 20
+    # seconds 11..19 are the same with the report and without it (cut): nothing from its future
+    for s in range(11, 20):
+        with_it, without = _step(st, [sec(s)])[1], _step(cut, [sec(s)])[1]
+        assert [(r.table, r.ts, r.columns) for r in with_it] == [(r.table, r.ts, r.columns) for r in without]
+    _, rows = _step(st, [sec(20)])
+    assert fills(rows) == [(20, 2.0, pytest.approx(100.3), "taker")]
