@@ -79,7 +79,7 @@ def build_gateway(settings: Settings, symbols: SymbolsConfig) -> Gateway:
             senders[v] = [c.sender() for _ in range(t.senders)]
             for s in senders[v]:  # together at the venue's rate, as one client would be
                 s.exchange.rateLimit = c.exchange.rateLimit * t.senders  # type: ignore[attr-defined]
-    return Gateway(t.run_id, t.mode, clients, markets, senders=senders)
+    return Gateway(t.run_id, t.mode, clients, markets, senders=senders, max_age_s=t.max_decision_age_s)
 
 
 class RowsOut:

@@ -104,10 +104,11 @@ def phase(name: str, settings, env: dict, tmp: Path, seconds: float, rate: float
                 r = rng.random()
                 kind = "429" if r < 0.10 else "503" if r < 0.15 else "accept_then_hang" if r < 0.20 else "ok"
                 venue.fail("POST /api/v3/order", kind, retry_after=1.0)
-            intent = OrderIntent(run=run, client_id=client_order_id(run, "BTC-USDT", 1_000_000 + i, 0),
+            second = int(time.time())  # a fresh decision (the gateway places no stale one)
+            intent = OrderIntent(run=run, client_id=client_order_id(run, "BTC-USDT", second, i % 100),
                                  symbol="BTC-USDT", venue="binance", market="BTC/USDT", action="place",
                                  side="buy" if i % 2 == 0 else "sell", type="market", qty=0.001,
-                                 decided_s=1_000_000 + i, decided_ns=time.time_ns())
+                                 decided_s=second, decided_ns=time.time_ns())
             p.produce(settings.kafka.orders_topic(run), dumps(intent), intent.client_id.encode())
             p.poll(0)
         p.flush(30)

@@ -94,7 +94,7 @@ class Gateway:
     def __init__(self, run: str, mode: str, clients: Mapping[str, OrderClient],
                  markets: Mapping[tuple[str, str], str], clock: Callable[[], int] = time.time_ns,
                  sleep: Callable[[float], None] = time.sleep, max_misses: int = 3, max_rate_waits: int = 30,
-                 senders: Mapping[str, list[OrderClient]] | None = None) -> None:
+                 senders: Mapping[str, list[OrderClient]] | None = None, max_age_s: float | None = None) -> None:
         if mode not in ("shadow", "live"):
             raise ValueError(f"the gateway runs in shadow or live mode, not {mode!r}")
         self.run, self.mode, self.clients = run, mode, clients
@@ -102,6 +102,9 @@ class Gateway:
         self.clock, self.sleep = clock, sleep
         self.max_misses, self.max_rate_waits = max_misses, max_rate_waits
         self.orders: dict[str, LiveOrder] = {}
+        # live: an intent decided longer ago than this (market second against the wall clock) is
+        # not placed: a flow replaying old market data must not trade it at today's prices
+        self.max_age_s = max_age_s
         self.balances: dict[str, dict[str, float]] = {}  # venue -> asset -> what the ledger expects
         self.perps: dict[tuple[str, str], tuple[float, float]] = {}  # (venue, perpetual) -> (position, avg entry)
         # senders (cobflow trade): each venue's placements on clients of their own, in threads, so a
@@ -148,6 +151,14 @@ class Gateway:
             return []  # carried out already (an intent read again)
         o = LiveOrder(intent)
         self.orders[intent.client_id] = o
+        stale = None
+        if self.mode == "live" and self.max_age_s is not None:
+            age = self.clock() / 1e9 - intent.decided_s
+            if age > self.max_age_s:
+                stale = (f"stale decision: second {intent.decided_s} is {age:.0f} s old (more than "
+                         f"trading.max_decision_age_s {self.max_age_s:g}): not placed")
+        if problem is None and stale is not None and not recovering:
+            problem = stale
         if problem is not None:
             return [self._set(o, "rejected", reason=problem)]
         client = self.clients[intent.venue]
@@ -163,6 +174,8 @@ class Gateway:
             if found is not None:
                 log.info("%s: found at %s after a restart, not sent again", intent.client_id, intent.venue)
                 return self._adopt(o, found, client)
+            if stale is not None:
+                return [self._set(o, "rejected", reason=stale)]
         return self._place(o, client)
 
     def _shadow(self, o: LiveOrder, client: OrderClient) -> ExecutionReport:

@@ -47,6 +47,9 @@ class TradingSettings(BaseModel):
     senders: int = Field(4, ge=0, le=32, description="placements in flight at once per venue (cobflow trade): a "
                          "hung request holds up only its own order; the venue's request rate is shared among "
                          "them. 0: one request at a time")
+    max_decision_age_s: float = Field(
+        30.0, gt=0, description="live: the gateway places no order decided on a market second older than this "
+        "(wall clock): a flow replaying old data (a new run, a restart without --recovery) must not trade it now")
     request_timeout_s: float = Field(10.0, gt=0, description="a venue request without an answer after this is "
                                      "`unknown`: the order is queried by its client id before anything else")
     run_id: str = Field("paper", pattern=r"^[A-Za-z0-9_.-]{1,64}$",

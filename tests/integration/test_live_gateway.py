@@ -84,9 +84,10 @@ def test_a_gateway_killed_between_send_and_answer_places_nothing_twice_and_halts
            "COBFLOW_BINANCE_API_KEY": KEY, "COBFLOW_BINANCE_SECRET": SECRET}
     orders_topic = settings.kafka.orders_topic(RUN)
     reports_topic = settings.kafka.reports_topic(RUN)
-    intents = [OrderIntent(run=RUN, client_id=client_order_id(RUN, "BTC-USDT", 100 + i, 0), symbol="BTC-USDT",
+    now = int(time.time())  # fresh decisions: the gateway places none older than max_decision_age_s
+    intents = [OrderIntent(run=RUN, client_id=client_order_id(RUN, "BTC-USDT", now + i, 0), symbol="BTC-USDT",
                            venue="binance", market="BTC/USDT", action="place", side="buy", type="market", qty=0.1,
-                           decided_s=100 + i, decided_ns=time.time_ns()) for i in range(5)]
+                           decided_s=now + i, decided_ns=time.time_ns()) for i in range(5)]
     venue.fail("POST /api/v3/order", "ok", times=2)
     venue.fail("POST /api/v3/order", "accept_then_hang")  # the third: accepted, never answered
     log = tmp_path / "gateway.log"
@@ -116,9 +117,10 @@ def test_a_gateway_killed_between_send_and_answer_places_nothing_twice_and_halts
                 assert venue.count("POST", "/api/v3/order") == 5
                 # two resting orders of the run, then the kill switch with --flatten
                 for n, price in enumerate((49_000.0, 48_000.0)):
-                    rest = OrderIntent(run=RUN, client_id=client_order_id(RUN, "BTC-USDT", 200 + n, 0),
+                    second = int(time.time())
+                    rest = OrderIntent(run=RUN, client_id=client_order_id(RUN, "BTC-USDT", second, 10 + n),
                                        symbol="BTC-USDT", venue="binance", market="BTC/USDT", action="place",
-                                       side="buy", type="limit", qty=0.01, price=price, decided_s=200 + n)
+                                       side="buy", type="limit", qty=0.01, price=price, decided_s=second)
                     p.produce(orders_topic, dumps(rest), rest.client_id.encode())
                 p.flush(30)
                 _wait(lambda: len(venue.open_orders()) == 2, 60, "two resting orders", log, gw)

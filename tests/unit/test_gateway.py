@@ -546,3 +546,18 @@ def test_a_second_halt_does_not_close_again_what_a_close_on_its_way_will_close(v
     gw.halt(flatten=True)  # now it is sent again, once
     assert venue.count("POST", "/api/v3/order") == posts + 1
     assert venue.balances["BTC"] == pytest.approx(1.0)
+
+
+def test_live_places_no_stale_decision_but_adopts_one_the_venue_already_has(venue):
+    now = int(time.time())
+    gw = gateway(venue)
+    gw.max_age_s = 30.0
+    old = intent(now - 3600, qty=0.1)  # a flow replaying an hour-old market decided it
+    [r] = reports(gw.submit(old))
+    assert r.status == "rejected" and "stale decision" in r.reason and venue.orders == {}
+    fresh = intent(now, qty=0.1)
+    assert reports(gw.submit(fresh))[-1].status == "filled"
+    again = gateway(venue)  # after a restart an old intent read again is looked up, not refused
+    again.max_age_s = 30.0
+    assert reports(again.submit(replace(fresh, decided_s=now - 3600), recovering=True))[-1].status == "filled"
+    assert len(venue.orders) == 1
