@@ -193,6 +193,25 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class ModelEvent:
+    """What happened to a model kind's running checkpoint (model_events): the learner's
+    promotion or refusal of a challenger (with both scores and the test's p-value), a drift
+    trigger, the flow's swap to a promoted checkpoint or its refusal of one it cannot run."""
+
+    s: int  # the second it happened at (the flow's second; the learner's data clock)
+    kind: str
+    event: str  # promoted | refused | drift | retrain | swapped | swap_refused
+    checkpoint: str  # the challenger, or the checkpoint swapped to
+    running: str  # the checkpoint that ran before
+    reason: str
+    source: str = "flow"  # flow | learner
+    challenger_score: float | None = None
+    champion_score: float | None = None
+    labels: int | None = None  # the independent labels the scores rest on
+    p_value: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StrategyMade:
     """What the signals-and-models step made of one symbol's second, to be stored: the
     signals of its sources (the arbitrage signal is the CobSecond's), the model outputs, and
@@ -203,9 +222,10 @@ class StrategyMade:
     signals: tuple[Signal, ...] = ()
     models: tuple[ModelOutput, ...] = ()
     outcomes: tuple[Outcome, ...] = ()
+    events: tuple[ModelEvent, ...] = ()  # the models swapped (or refused) at this second
 
     def __bool__(self) -> bool:
-        return bool(self.signals) or bool(self.models) or bool(self.outcomes)
+        return bool(self.signals) or bool(self.models) or bool(self.outcomes) or bool(self.events)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +252,7 @@ class DecisionRecord:
     confidence: float
     score: float
     reason: str | None
+    models: str | None = None  # the checkpoints it heard, kind:name comma-separated (None: no model ran)
 
 
 @dataclass(frozen=True, slots=True)

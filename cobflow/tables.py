@@ -250,10 +250,12 @@ MODEL_OUTPUTS = Table(
 DECISIONS = Table(
     "decisions",
     symbols=("symbol", "source", "run"),
-    columns=(("action", "VARCHAR"), ("confidence", "DOUBLE"), ("score", "DOUBLE"), ("reason", "VARCHAR")),
+    columns=(("action", "VARCHAR"), ("confidence", "DOUBLE"), ("score", "DOUBLE"), ("reason", "VARCHAR"),
+             ("models", "VARCHAR")),
     dedup_keys=("ts", "symbol", "run"),
 )
-"""EXECUTION.md "Decisions": one per symbol and second with a features row."""
+"""EXECUTION.md "Decisions": one per symbol and second with a features row; `models`: the
+checkpoints the strategy heard that second (kind:name, comma-separated)."""
 
 PREDICTION_OUTCOMES = Table(
     "prediction_outcomes",
@@ -355,7 +357,19 @@ VENUE_BALANCES = Table(
 )
 """Each venue's balances (free + locked) as the gateway read them at each reconciliation."""
 
-STRATEGY_TABLES = (MODEL_OUTPUTS, DECISIONS, PREDICTION_OUTCOMES)  # cobflow.operators.strategy (it adds signals too)
+MODEL_EVENTS = Table(
+    "model_events",
+    symbols=("kind", "event", "source"),
+    columns=(("checkpoint", "VARCHAR"), ("running", "VARCHAR"), ("reason", "VARCHAR"),
+             ("challenger_score", "DOUBLE"), ("champion_score", "DOUBLE"), ("labels", "INT"), ("p_value", "DOUBLE")),
+    dedup_keys=("ts", "kind", "event", "source", "checkpoint"),
+)
+"""What happened to a model kind's running checkpoint: the learner's retrains, promotions and
+refusals (both scores, the independent labels they rest on, the test's p-value) and drift
+triggers; the flow's swaps and refused swaps (records.ModelEvent)."""
+
+# cobflow.operators.strategy (it adds signals too)
+STRATEGY_TABLES = (MODEL_OUTPUTS, DECISIONS, PREDICTION_OUTCOMES, MODEL_EVENTS)
 RUNS = Table(
     "runs",
     symbols=("run",),

@@ -84,11 +84,12 @@ def _dead_only(s: Seconds) -> Seconds:
     return Seconds((), s.dead)
 
 
-def strategy_options(settings: Settings) -> StrategyOptions:
-    """The models of COBFLOW_MODELS__DIR if any are trained (their own label spec then)."""
+def strategy_options(settings: Settings, watch: bool = False) -> StrategyOptions:
+    """The models of COBFLOW_MODELS__DIR if any are trained (their own label spec then);
+    `watch` (a flow following Kafka): checkpoints promoted meanwhile are swapped in."""
     m = settings.models
     return StrategyOptions(LabelSpec(window_s=m.window_s, horizon_s=m.horizon_s, dead_zone_bps=m.dead_zone_bps),
-                           m.dir, settings.strategy, m.kinds, settings.strategy.signals)
+                           m.dir, settings.strategy, m.kinds, settings.strategy.signals, watch)
 
 
 def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Dataflow:
@@ -98,7 +99,7 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Da
     flow = Dataflow("strategy")
     raw, lag, unread = kafka_input(flow, settings, symbols.venues(), tail)
     keep = keep_of(settings)
-    rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings), settings.trading,
+    rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings, watch=tail), settings.trading,
                                   settings.flow.idle_timeout_s if tail else None,
                                   settings.trading.control_dir if tail else None, settings.flow.cob_tables,
                                   settings.flow.strategy_tables, settings.flow.lateness_s if tail else None, keep,

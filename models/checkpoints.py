@@ -4,7 +4,11 @@ A folder per kind: `<name>.pt` (the state dict and plain metadata, loaded with
 `weights_only=True`), `<name>.json` (the same metadata, for people and `cobflow models
 list`), and `index.json`, the top k, best first, replaced atomically. Opening the store
 repairs what a crash can leave: an entry whose file is gone is dropped, a file no entry
-names is deleted. The best checkpoint is what the flow loads at start.
+names is deleted (a checkpoint is written to a temporary name and renamed: it is whole or
+absent).
+
+The **champion** is what the flow runs: the checkpoint `champion.json` names (the learner's
+promotion, `cobflow models promote`), else the best. It is never pruned while it runs.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ if TYPE_CHECKING:
     import torch
 
 INDEX = "index.json"
+CHAMPION = "champion.json"
 
 
 class CheckpointError(RuntimeError):
@@ -36,15 +41,19 @@ class Entry:
 
 
 class CheckpointStore:
-    def __init__(self, root: Path, kind: str, keep: int = 5) -> None:
+    def __init__(self, root: Path, kind: str, keep: int = 5, read_only: bool = False) -> None:
+        """`read_only`: a reader beside a writer (the flow beside the learner) repairs
+        nothing: what looks half-written to it may be a checkpoint on its way."""
         if keep < 1:
             raise ValueError(f"keep at least 1 checkpoint, not {keep}")
         self.folder = Path(root) / kind
         self.kind = kind
         self.keep = keep
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if not read_only:
+            self.folder.mkdir(parents=True, exist_ok=True)
         self.entries = self._read_index()
-        self._repair()
+        if not read_only:
+            self._repair()
 
     # -- the index ------------------------------------------------------------------------
     def _read_index(self) -> list[Entry]:
@@ -68,27 +77,35 @@ class CheckpointStore:
         kept = [e for e in self.entries if (self.folder / f"{e.name}.pt").exists()]
         names = {e.name for e in kept}
         for f in self.folder.iterdir():
-            if f.suffix in (".pt", ".json") and f.name != INDEX and f.stem not in names:
+            if f.suffix == ".tmp" or (f.suffix in (".pt", ".json") and f.name not in (INDEX, CHAMPION)
+                                      and f.stem not in names):
                 f.unlink()  # a checkpoint pruned or half-written before a crash
         if kept != self.entries:
             self.entries = kept
             self._write_index()
 
     # -- saving and loading ---------------------------------------------------------------
-    def save(self, state_dict: dict[str, torch.Tensor], meta: dict[str, Any], metric: float) -> Entry | None:
-        """Keep this checkpoint if it is among the top k (higher metric is better); the
-        one it pushes out is deleted. None: not good enough to keep."""
-        if len(self.entries) >= self.keep and metric <= self.entries[-1].metric:
+    def save(self, state_dict: dict[str, torch.Tensor], meta: dict[str, Any], metric: float,
+             force: bool = False) -> Entry | None:
+        """Keep this checkpoint if it is among the top k (higher metric is better), or
+        whatever its rank with `force` (one about to be promoted); the one it pushes out is
+        deleted (never the champion). None: not good enough to keep."""
+        if not force and len(self.entries) >= self.keep and metric <= self.entries[-1].metric:
             return None
         name = f"{self.kind}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{time.time_ns() % 10**9:09d}"
         meta = {**meta, "kind": self.kind, "metric": metric}
         import torch  # here: listing checkpoints (a backtest's report) loads no torch
 
-        torch.save({"state_dict": state_dict, "meta": meta}, self.folder / f"{name}.pt")
-        (self.folder / f"{name}.json").write_text(json.dumps(meta, indent=2))
+        tmp = self.folder / f"{name}.pt.tmp"
+        torch.save({"state_dict": state_dict, "meta": meta}, tmp)
+        os.replace(tmp, self.folder / f"{name}.pt")
+        _write_atomic(self.folder / f"{name}.json", json.dumps(meta, indent=2))
         entry = Entry(name, metric, meta)
-        self.entries = sorted([*self.entries, entry], key=lambda e: -e.metric)
-        dropped, self.entries = self.entries[self.keep:], self.entries[:self.keep]
+        ranked = sorted([*self.entries, entry], key=lambda e: -e.metric)
+        protect = {self.champion_name(), name if force else None}
+        ranked = [e for e in ranked if e.name in protect] + [e for e in ranked if e.name not in protect]
+        n = max(self.keep, sum(e.name in protect for e in ranked))
+        dropped, self.entries = ranked[n:], sorted(ranked[:n], key=lambda e: -e.metric)
         self._write_index()
         for e in dropped:
             for suffix in (".pt", ".json"):
@@ -98,10 +115,34 @@ class CheckpointStore:
     def best(self) -> Entry | None:
         return self.entries[0] if self.entries else None
 
+    def entry(self, name: str) -> Entry | None:
+        return next((e for e in self.entries if e.name == name), None)
+
+    def champion_name(self) -> str | None:
+        """The name champion.json gives (None: no promotion yet; a damaged pointer is none)."""
+        try:
+            return str(json.loads((self.folder / CHAMPION).read_text())["name"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def champion(self) -> Entry | None:
+        """What the flow runs: the promoted checkpoint if it is still here, else the best."""
+        name = self.champion_name()
+        return (self.entry(name) if name else None) or self.best()
+
+    def promote(self, name: str, reason: str = "") -> Entry:
+        """Make `name` the champion (one atomic rename: a flow watching sees the old or the new)."""
+        entry = self.entry(name)
+        if entry is None:
+            raise CheckpointError(f"{self.folder}: no checkpoint {name} (cobflow models list)")
+        _write_atomic(self.folder / CHAMPION, json.dumps({"name": name, "reason": reason,
+                                                          "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
+        return entry
+
     def load(self, entry: Entry | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-        """(state dict, metadata) of `entry` (default: the best); another feature layout or
+        """(state dict, metadata) of `entry` (default: the champion); another feature layout or
         an unreadable file is refused with what to do."""
-        entry = entry or self.best()
+        entry = entry or self.champion()
         if entry is None:
             raise CheckpointError(f"{self.folder}: no {self.kind} checkpoint; train one: cobflow train {self.kind}")
         path = self.folder / f"{entry.name}.pt"
@@ -117,11 +158,17 @@ class CheckpointStore:
         return state, meta
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def list_checkpoints(root: Path) -> list[tuple[str, Entry]]:
     out = []
     for kind_dir in sorted(p for p in Path(root).iterdir() if p.is_dir()) if Path(root).is_dir() else []:
         if (kind_dir / INDEX).exists():
-            out += [(kind_dir.name, e) for e in CheckpointStore(root, kind_dir.name).entries]
+            out += [(kind_dir.name, e) for e in CheckpointStore(root, kind_dir.name, read_only=True).entries]
     return out
 
 

@@ -56,17 +56,21 @@ class DatasetError(ValueError):
     pass
 
 
-def load_series(folder: Path) -> list[SymbolSeries]:
+def load_series(folder: Path, since_s: int | None = None, until_s: int | None = None) -> list[SymbolSeries]:
     """Every symbol of a folder with `features`, `cob_summary`, `cob_buckets` and `pivots`
-    (a `cobflow compute` output, or `cobflow features` output beside it)."""
+    (a `cobflow compute` output, or `cobflow features` output beside it); with `since_s` /
+    `until_s`, only what was known in [since, until]: rows of those seconds, pivots
+    confirmed by `until` (the learner at its data clock)."""
     for name in ("features", "cob_summary", "cob_buckets", "pivots"):
         if not any((folder / name).glob("*.parquet")):
             raise DatasetError(f"{folder}: no {name}/ table here (a `cobflow compute` output folder has them)")
-    feats = read_table(folder, "features")
+    feats, summary, buckets, pivots = (_between(read_table(folder, n), since_s, until_s)
+                                       for n in ("features", "cob_summary", "cob_buckets", "pivots"))
+    if until_s is not None:
+        pivots = pivots.filter(pc.less(pc.cast(pivots["confirmed_ts"], pa.int64()), (until_s + 1) * NS))
     layouts = set(feats["layout"].to_pylist())
     for layout in layouts:
         check_layout(layout, f"{folder}/features")
-    summary, buckets, pivots = (read_table(folder, n) for n in ("cob_summary", "cob_buckets", "pivots"))
     out = []
     for symbol in sorted(set(feats["symbol"].to_pylist())):
         f = _of(feats, symbol).sort_by("ts")
@@ -100,6 +104,15 @@ def load_series(folder: Path) -> list[SymbolSeries]:
     if not out:
         raise DatasetError(f"{folder}: the features table is empty")
     return out
+
+
+def _between(table: pa.Table, since_s: int | None, until_s: int | None) -> pa.Table:
+    ts = pc.cast(table["ts"], pa.int64())
+    if since_s is not None:
+        table, ts = table.filter(pc.greater_equal(ts, since_s * NS)), ts.filter(pc.greater_equal(ts, since_s * NS))
+    if until_s is not None:
+        table = table.filter(pc.less(ts, (until_s + 1) * NS))
+    return table
 
 
 def _of(table, symbol):  # type: ignore[no-untyped-def]

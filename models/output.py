@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from cobflow.records import ModelEvent
 from cobflow.strategy import ModelOutput
 
 if TYPE_CHECKING:
@@ -44,3 +45,11 @@ class Runner(Protocol):
     def run(self, inputs: Inputs, seconds: dict[str, int] | None = None) -> dict[str, SlotOutput]: ...
 
     def take_errors(self) -> list[tuple[str, BaseException]]: ...
+
+    def refresh(self, s: int) -> list[ModelEvent]:
+        """Swap in newly promoted checkpoints before the round of second s: what happened."""
+        ...
+
+    def names(self) -> dict[str, str]:
+        """kind -> the checkpoint running."""
+        ...

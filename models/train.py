@@ -5,6 +5,7 @@ the checkpoint (buffers of the model), never computed on what it is applied to."
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from cobflow.metrics.vectors import CNN_SIZE
 from cobflow.models.cnn import CnnModel
 from cobflow.models.dataset import DOWN, UP, Samples, walk_forward
 from cobflow.models.dqn import DqnModel
+from cobflow.models.promotion import independent
 
 PIVOT_SCALE = torch.tensor([10.0, 60.0])  # bps, seconds: the pivot targets brought near 1
 
@@ -31,6 +33,8 @@ class TrainConfig:
     pivot_weight: float = 0.1
     taker_fee_bps: float = 10.0  # dqn reward
     gamma: float = 0.9  # dqn
+    weight_decay: float = 1e-3  # AdamW's: few independent labels make overfitting the default
+    patience: int = 3  # cnn: stop after this many epochs without a better validation accuracy (the best kept)
 
 
 EpochReport = Callable[[int, float, float], None]  # epoch, train loss, validation metric
@@ -85,6 +89,10 @@ def cnn_outputs(model: Normalised, samples: Samples, idx: np.ndarray | None = No
 
 def train_cnn(samples: Samples, config: TrainConfig = TrainConfig(),
               report: EpochReport | None = None) -> tuple[Normalised, dict]:
+    """Early stopping on the walk-forward validation: the weights of the epoch with the best
+    validation accuracy are returned, and training stops `patience` epochs after it. The
+    metrics say how many independent labels (one moved label per symbol per horizon) that
+    accuracy rests on, and its value on them."""
     _seed(config.seed)
     spec = samples.spec
     train, valid = walk_forward(samples, spec.horizon_s, config.validation_share)
@@ -99,9 +107,10 @@ def train_cnn(samples: Samples, config: TrainConfig = TrainConfig(),
     counts = np.bincount(samples.direction[train], minlength=3).astype(float)
     weights = torch.tensor(counts.sum() / np.maximum(counts, 1) / 3, dtype=torch.float32)  # classes balanced
     ce = nn.CrossEntropyLoss(weight=weights)
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     metrics: dict = {}
+    best: tuple[float, dict, dict] | None = None  # (accuracy, weights, metrics) of the best epoch
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = rng.permutation(train)
@@ -125,6 +134,19 @@ def train_cnn(samples: Samples, config: TrainConfig = TrainConfig(),
         metrics = {"train_loss": float(np.mean(losses)), "val_directional_accuracy": acc, "epoch": epoch}
         if report is not None:
             report(epoch, metrics["train_loss"], acc)
+        if best is None or acc > best[0] or (math.isnan(best[0]) and not math.isnan(acc)):
+            best = (acc, copy.deepcopy(model.state_dict()), {**metrics, "probs": probs})
+        elif epoch - best[2]["epoch"] >= config.patience:
+            break
+    assert best is not None
+    model.load_state_dict(best[1])
+    probs = best[2].pop("probs")
+    metrics = {**best[2], "best_epoch": best[2]["epoch"], "epochs_run": epoch}
+    ind = independent(samples.seconds[valid], [samples.symbols[i] for i in valid], samples.direction[valid],
+                      spec.horizon_s)
+    metrics["val_independent_labels"] = int(len(ind))
+    metrics["val_independent_accuracy"] = directional_accuracy(probs[ind], samples.direction[valid][ind]) \
+        if len(ind) else math.nan
     metrics.update(_ranges(samples, train, valid))
     return model, metrics
 
@@ -163,7 +185,7 @@ def train_dqn(samples: Samples, cnn: Normalised, config: TrainConfig = TrainConf
     states = dqn_states(samples, cnn, np.arange(len(samples)))
     model, target = DqnModel(), DqnModel()
     target.load_state_dict(model.state_dict())
-    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     pairs = np.array([(i, p) for i in train if nxt[i] >= 0 for p in range(3)])
     if len(pairs) == 0:

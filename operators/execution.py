@@ -507,8 +507,9 @@ class ExecutionState:
                 intent = Intent("HOLD", 0.0, 0.0, "strategy_error")
         if intent is None:
             intent = Intent("HOLD", 0.0, 0.0, "no_signal")
+        heard = ",".join(f"{m.kind}:{m.name}" for m in it.models) or None
         return DecisionRecord(self.options.run, sym, it.s, intent.source or self.label, intent.action,
-                              intent.confidence, intent.score, intent.reason), intent
+                              intent.confidence, intent.score, intent.reason, heard), intent
 
     def _stop_loss(self, t: int, it: StrategySecond) -> list[Made]:
         """Rule 6: a stop exit for an open position whose mid crossed its stop price."""

@@ -22,7 +22,7 @@ from cobflow.config import load_settings
 #: 7: venue feeds convert quotes; CobState keeps rate feeds and rates.
 #: 8: the account keeps working orders (limit, stop, cancel) and the venues' last trades.
 #: 9: the account keeps its venue orders (shadow/live: client ids sent, tracks, reports).
-STATE_LAYOUT = 9
+STATE_LAYOUT = 10
 
 
 class StaleRecoveryState(RuntimeError):

@@ -43,7 +43,7 @@ from cobflow.models.dataset import LabelSpec, heatmap_rows
 from cobflow.models.output import ACTIONS, RUNTIME, Runner, SlotOutput
 from cobflow.operators.state import stamp, unstamp
 from cobflow.plugins import load_class, validate_params
-from cobflow.records import FeatureSecond, Outcome, Seconds, StrategyBatch, StrategyMade
+from cobflow.records import FeatureSecond, ModelEvent, Outcome, Seconds, StrategyBatch, StrategyMade
 from cobflow.strategy import ModelOutput, StrategySecond, plugin_dead_letter
 
 NS = 1_000_000_000
@@ -62,6 +62,7 @@ class StrategyOptions:
     heard: StrategySettings = StrategySettings()  # the strategies of the flow (their names)
     kinds: tuple[str, ...] = ()  # the user's model kinds that run beside cnn and dqn (module:Class)
     signals: tuple[PluginSpec, ...] = ()  # the user's signal sources after the built-ins
+    watch: bool = False  # swap in checkpoints the learner promotes (a live flow; a backtest's models are fixed)
 
 
 @dataclass
@@ -185,6 +186,7 @@ class StrategyState:
         """`sources`: the user's signal sources after the built-ins, (class, params) each."""
         self.spec = spec
         self.models = models
+        self.running: dict[str, str] = models.names() if models is not None else {}  # kind -> checkpoint
         self.symbols = {
             name: SymbolStrategy(name, spec, s.features.min_quality, signal_sources(name, s.strategy, sources))
             for name, s in symbols.symbols.items()}
@@ -203,6 +205,7 @@ class StrategyState:
         while queues:
             round_ = {sym: q.pop(0) for sym, q in queues.items()}
             queues = {sym: q for sym, q in queues.items() if q}
+            events = self._swap(min(sec.s for sec in round_.values())) if self.models is not None else ()
             inputs = {}
             for sym, sec in round_.items():
                 dead.extend(self._before(self.symbols[sym], sec))
@@ -219,10 +222,20 @@ class StrategyState:
                 sec = round_[sym]
                 calls, view = self._after(self.symbols[sym], sec, results.get(sym))
                 views.append(view)
-                m = StrategyMade(sym, sec.s, tuple(sec.made), calls, tuple(sec.outcomes))
+                m = StrategyMade(sym, sec.s, tuple(sec.made), calls, tuple(sec.outcomes), events)
+                events = ()  # stored once, with the round's first symbol
                 if m:
                     made.append(m)
         return views, made, dead
+
+    def _swap(self, s: int) -> tuple[ModelEvent, ...]:
+        """Checkpoints promoted since the last round, swapped in before this one (at a second
+        boundary; the choice is recovery state)."""
+        assert self.models is not None
+        events = tuple(self.models.refresh(s))
+        if events:
+            self.running = self.models.names()
+        return events
 
     def _before(self, st: SymbolStrategy, sec: Second) -> list[DeadLetter]:
         """The second's signals and outcomes (on `sec`); dead letters of a user's source that raised."""
@@ -304,13 +317,16 @@ def signal_classes(specs: tuple[PluginSpec, ...]) -> tuple[tuple[type[SignalSour
 class StrategyLogic(StatefulBatchLogic):
     def __init__(self, state: StrategyState | None, symbols: SymbolsConfig, options: StrategyOptions,
                  models: bool = True) -> None:
-        runner = load_runner(options, list(symbols.symbols)) if models else None
+        runner = load_runner(options, list(symbols.symbols), state.running if state is not None else None) \
+            if models else None
         if state is None:
             spec: LabelSpec = runner.spec if runner is not None else options.spec
             state = StrategyState(symbols, spec, runner,
                                   signal_classes(options.signals))
         else:
             state.models = runner  # modules are not kept in the store
+            if runner is not None:
+                state.running = runner.names()
         self.state = state
 
     def on_batch(self, values: list[list[FeatureSecond]]) -> tuple[list, bool]:
@@ -327,12 +343,13 @@ class StrategyLogic(StatefulBatchLogic):
             self.state.models = models
 
 
-def load_runner(options: StrategyOptions, symbols: list[str]) -> Runner | None:
-    """The models of the options' checkpoints folder (None: none trained). Their runtime,
-    and torch with it, is loaded by name here: a flow whose strategies read no model never
-    imports torch (start-up and memory)."""
+def load_runner(options: StrategyOptions, symbols: list[str], pinned: dict[str, str] | None = None) -> Runner | None:
+    """The models of the options' checkpoints folder (None: none trained); `pinned`: the
+    checkpoints a resumed flow ran. Their runtime, and torch with it, is loaded by name here:
+    a flow whose strategies read no model never imports torch (start-up and memory)."""
     runtime = importlib.import_module(RUNTIME)
-    runner: Runner | None = runtime.load_runner(options.models_dir, symbols, options.kinds, options.spec)
+    runner: Runner | None = runtime.load_runner(options.models_dir, symbols, options.kinds, options.spec,
+                                                pinned, options.watch)
     return runner
 
 

@@ -32,9 +32,13 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     except (DatasetError, CheckpointError, ValueError) as exc:
         return err(str(exc))
     metric = r.metric_name
+    ind = r.metrics.get("val_independent_labels")
     print(f"trained {r.kind} in {r.seconds:.1f} s: {metric} {r.metrics[metric]:.4f} "
           f"(train loss {r.metrics['train_loss']:.4f}; {r.metrics['samples_train']:,} training and "
-          f"{r.metrics['samples_valid']:,} validation samples)")
+          f"{r.metrics['samples_valid']:,} validation samples"
+          + (f", {ind:,} of them independent labels (one per symbol per horizon): accuracy "
+             f"{r.metrics['val_independent_accuracy']:.4f}; best epoch {r.metrics['best_epoch']}" if ind is not None
+             else "") + ")")
     print(f"kept as {r.kept.name}" if r.kept else "not kept: the top checkpoints are all better")
     return 0
 
@@ -57,14 +61,44 @@ def cmd_models_list(args: argparse.Namespace, settings: Settings) -> int:
     if not found:
         print(f"no checkpoints in {root} (cobflow train cnn --input DIR)")
         return 0
-    print(f"{'kind':5s} {'rank':4s} {'checkpoint':36s} {'metric':28s} {'data':42s} layout")
+    from cobflow.models.checkpoints import CheckpointStore
+
+    print(f"  {'kind':5s} {'rank':4s} {'checkpoint':36s} {'metric':28s} {'data':42s} layout")
     rank: dict[str, int] = {}
+    running = {kind: CheckpointStore(root, kind, read_only=True).champion() for kind in {k for k, _ in found}}
     for kind, e in found:
         rank[kind] = rank.get(kind, 0) + 1
         m = e.meta
-        print(f"{kind:5s} {rank[kind]:<4d} {e.name:36s} {m.get('metric_name', '?')[:18]:18s} {e.metric:9.4f} "
+        mark = "*" if running[kind] is not None and running[kind].name == e.name else " "  # type: ignore[union-attr]
+        print(f"{mark} {kind:5s} {rank[kind]:<4d} {e.name:36s} {m.get('metric_name', '?')[:18]:18s} {e.metric:9.4f} "
               f"{m.get('data_from', '?')} - {m.get('data_to', '?')}  {m.get('layout')}")
+    print("* the champion: what the flow runs (promoted by `cobflow learn` or `cobflow models promote`, else the best)")
     return 0
+
+
+def cmd_models_promote(args: argparse.Namespace, settings: Settings) -> int:
+    from cobflow.models.checkpoints import CheckpointError, CheckpointStore
+
+    root = args.dir or settings.models.dir
+    kind = args.checkpoint.rsplit("-", 2)[0]
+    if not (root / kind / "index.json").exists():
+        return err(f"{args.checkpoint}: no {kind} checkpoints in {root} (cobflow models list)")
+    try:
+        CheckpointStore(root, kind, settings.models.keep).promote(args.checkpoint, "by hand")
+    except CheckpointError as exc:
+        return err(str(exc))
+    print(f"{args.checkpoint} is the {kind} champion: a strategy flow following Kafka swaps to it within a second")
+    return 0
+
+
+def cmd_learn(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+    import sys
+
+    from cobflow.app.learn import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    return run(settings, once=args.once, for_s=args.for_s)
 
 
 def add_commands(sub: Subparsers) -> None:
@@ -86,3 +120,12 @@ def add_commands(sub: Subparsers) -> None:
     ls = command(msub, "list", "the kept checkpoints of each kind, best first, with their metrics", cmd_models_list)
     ls.add_argument("--dir", type=Path, help="checkpoint folder (default: COBFLOW_MODELS__DIR)")
     ls.add_argument("--json", action="store_true", help="the checkpoints and their metadata as JSON, full precision")
+    lr = command(sub, "learn", "retrain the models from the stored rows on a schedule; promote a challenger only "
+                 "when it beats the running model on the latest held-out seconds", cmd_learn)
+    lr.add_argument("--once", action="store_true", help="one retrain now (on the newest rows), then exit")
+    lr.add_argument("--for", dest="for_s", type=float, default=None, metavar="SECONDS",
+                    help="stop after this long (default: until Ctrl-C or SIGTERM)")
+    pr = command(msub, "promote", "make a kept checkpoint the one the flow runs (its kind's champion)",
+                 cmd_models_promote)
+    pr.add_argument("checkpoint", help="a checkpoint's name (cobflow models list)")
+    pr.add_argument("--dir", type=Path, help="checkpoint folder (default: COBFLOW_MODELS__DIR)")

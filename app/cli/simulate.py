@@ -32,7 +32,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         return err("--duration: a positive number of seconds (0 = forever is for Kafka output only)")
     duration = args.duration or math.inf
     cfg = SimConfig(seed=args.seed, duration_s=duration, rate_scale=args.rate_scale, alpha=args.alpha,
-                    trend_scale=args.trend_scale)
+                    trend_scale=args.trend_scale, signal=args.signal, alpha_flip_s=args.flip_at)
     if args.start is not None:
         cfg.start_ns = parse_time(args.start)
     pairs = ", ".join(f"{v} {m}" for v, ms in symbols.markets().items() for m in ms)
@@ -67,6 +67,11 @@ def add_commands(sub: Subparsers) -> None:
     s.add_argument("--alpha", type=float, default=0.0,
                    help="plant a learnable signal: the latent trend shows in the aggressor mix and the depth at "
                         "the touch, this strongly (0: none, the default market; 1: the tests' learnable market)")
+    s.add_argument("--signal", choices=("touch", "depth"), default="touch",
+                   help="where --alpha's signal shows: touch (aggressor mix and touch sizes, the default) or depth "
+                        "(only the sizes added deeper in the book: a second signal, for models tuned on the first)")
+    s.add_argument("--flip-at", type=float, default=None, metavar="SECONDS",
+                   help="a regime change: the planted signal's sign reverses this many seconds in")
     s.add_argument("--trend-scale", type=float, default=1.0,
                    help="size of the fair price's latent trends (default 1; 0: a driftless random walk whose "
                         "direction nothing can predict, the market the no-leak tests train on)")

@@ -70,6 +70,11 @@ class SimConfig:
     rate_scale: float = 1.0  # update and trade rates multiplied by this (load tests)
     resnapshot_s: float | None = None  # a fresh snapshot every so often, as a reconnecting client gets
     alpha: float = 0.0  # the planted signal's strength (`FairPrice.signal`); 0: none, the same bytes as before
+    # where the planted signal shows: "touch" (the aggressor mix and the sizes at the touch)
+    # or "depth" (only the sizes of the levels added away from the touch: imbalance deeper
+    # in the book, touch and trades as without a signal)
+    signal: str = "touch"
+    alpha_flip_s: float | None = None  # a regime change: the signal's sign reverses this many seconds in
     trend_scale: float = 1.0  # the latent trends' size; 0: a driftless random walk (nothing to predict)
     # each venue market's basis: None, within its spread (BASIS_SHARE of its half-spread); a
     # number: uniform within +- that many bps whatever the spread (3.0: before the change)
@@ -226,16 +231,19 @@ class VenueMarket:
                 levels.setdefault(bid - d if side == "bid" else ask + d, self._size())
 
     def step(self, fair: float, dt_s: float, tilt: float = 0.0,
-             widen: float = 1.0) -> tuple[list[Change], list[SimTrade]]:
+             widen: float = 1.0, depth: bool = False) -> tuple[list[Change], list[SimTrade]]:
         """Move the book to the fair price, its half-spread `widen` times the usual; return
         the changed levels and the trades.
 
         `tilt` (alpha x the fair price's signal, in [-alpha, alpha]) is the planted signal:
         takers buy with probability 0.5 + 0.2 x tilt, and the sizes put at the touch are
         scaled by 1 + 0.5 x tilt on the bid and 1 - 0.5 x tilt on the ask (clipped to
-        [0.1, 1.9]). With tilt 0 nothing changes, not even a random draw."""
+        [0.1, 1.9]). `depth`: the touch and the takers are left alone; the levels added away
+        from the touch are sized 1 + 0.8 x tilt on the bid and 1 - 0.8 x tilt on the ask. With
+        tilt 0 nothing changes, not even a random draw."""
         bids, asks, rng, spec = self.book.bids, self.book.asks, self.rng, self.spec
-        p_buy = 0.5 + 0.2 * tilt
+        touch_tilt, deep_tilt = (0.0, tilt) if depth else (tilt, 0.0)
+        p_buy = 0.5 + 0.2 * touch_tilt
         old_bids: dict[int, float] = {}  # tick -> size before this step, for each touched level
         old_asks: dict[int, float] = {}
 
@@ -272,20 +280,20 @@ class VenueMarket:
         self.best_bid, self.best_ask = bid, ask
         if bid not in bids:
             old_bids.setdefault(bid, 0.0)
-            bids[bid] = self._size() if not tilt else self._tilted(1 + 0.5 * tilt)
+            bids[bid] = self._size() if not touch_tilt else self._tilted(1 + 0.5 * touch_tilt)
         if ask not in asks:
             old_asks.setdefault(ask, 0.0)
-            asks[ask] = self._size() if not tilt else self._tilted(1 - 0.5 * tilt)
+            asks[ask] = self._size() if not touch_tilt else self._tilted(1 - 0.5 * touch_tilt)
         for _ in range(1 + rng.getrandbits(2)):  # 1 to 4 random adds/cancels
             if rng.random() < 0.5:
-                levels, old, tick = bids, old_bids, bid - self._distance()
+                levels, old, tick, lean = bids, old_bids, bid - self._distance(), deep_tilt
             else:
-                levels, old, tick = asks, old_asks, ask + self._distance()
+                levels, old, tick, lean = asks, old_asks, ask + self._distance(), -deep_tilt
             old.setdefault(tick, levels.get(tick, 0.0))
             if tick in levels and rng.random() < 0.4:
                 del levels[tick]  # a cancel
             else:
-                levels[tick] = self._size()
+                levels[tick] = self._size() if not lean else self._tilted(1 + 0.8 * lean)
         cap = spec.max_levels
         while len(bids) > cap:
             t = min(bids)
@@ -337,6 +345,10 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
     """Raw messages of the configured venue markets (all venues, or `venues`), in ts_recv
     order; messages received at the same nanosecond come in venue order."""
     start = cfg.start_ns
+    if cfg.signal not in ("touch", "depth"):
+        raise ValueError(f"signal {cfg.signal!r}: touch or depth")
+    depth = cfg.signal == "depth"
+    flip_at = None if cfg.alpha_flip_s is None else start + int(cfg.alpha_flip_s * NS)
     # An infinite duration runs until the consumer stops (a real-time feed into Kafka).
     end = start + int(cfg.duration_s * NS) if math.isfinite(cfg.duration_s) else 2**63 - 1
     # Every random stream is seeded by name: a venue's frames do not depend on which other
@@ -437,7 +449,10 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
         price = by_venue[venue][market]
         fair = price.at(t)
         tilt = cfg.alpha * price.signal() if cfg.alpha else 0.0
-        changes, trades = vm.step(fair, dt / 1000 * cfg.rate_scale, tilt, cfg.burst_spread if price.burst else 1.0)
+        if flip_at is not None and t >= flip_at:
+            tilt = -tilt
+        changes, trades = vm.step(fair, dt / 1000 * cfg.rate_scale, tilt, cfg.burst_spread if price.burst else 1.0,
+                                  depth)
         if trades:
             emit(venue, t, wire.trades(t, market, trades))
         if changes:

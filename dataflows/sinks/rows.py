@@ -28,6 +28,7 @@ from cobflow.records import (
     EquityRecord,
     FeatureSecond,
     FillRecord,
+    ModelEvent,
     OpenBars,
     OrderRecord,
     Outcome,
@@ -50,6 +51,7 @@ from cobflow.tables import (
     IMBALANCE_MA,
     INDICATORS,
     LIVE_ORDERS,
+    MODEL_EVENTS,
     MODEL_OUTPUTS,
     OHLCV,
     ORDER_FLOW,
@@ -179,7 +181,15 @@ def made_rows(m: StrategyMade, keep: Keep = None) -> list[AnyRow]:
         rows.extend(outcome_row(m.symbol, o) for o in m.outcomes)
     if k(MODEL_OUTPUTS.name):
         rows.extend(model_row(m.symbol, ts, x) for x in m.models)
+    if k(MODEL_EVENTS.name):
+        rows.extend(model_event_row(e) for e in m.events)
     return rows
+
+
+def model_event_row(e: ModelEvent) -> TableRow:
+    return TableRow(MODEL_EVENTS.name, e.s * NS, {"kind": e.kind, "event": e.event, "source": e.source}, {
+        "checkpoint": e.checkpoint, "running": e.running, "reason": e.reason, "challenger_score": e.challenger_score,
+        "champion_score": e.champion_score, "labels": e.labels, "p_value": e.p_value})
 
 
 def venue_rows(v: VenueSecond) -> list[AnyRow]:
@@ -199,7 +209,7 @@ def venue_rows(v: VenueSecond) -> list[AnyRow]:
 
 def decision_row(d: DecisionRecord) -> TableRow:
     return TableRow(DECISIONS.name, d.s * NS, {"symbol": d.symbol, "source": d.source, "run": d.run}, {
-        "action": d.action, "confidence": d.confidence, "score": d.score, "reason": d.reason})
+        "action": d.action, "confidence": d.confidence, "score": d.score, "reason": d.reason, "models": d.models})
 
 
 def fill_row(f: FillRecord) -> TableRow:

@@ -33,12 +33,15 @@ def digests(rows) -> dict[str, str]:
     # columns added after the digests were written, left out where they hold what every row of
     # that code would: fills' `rate` (issue 38) null on markets without quote conversion (all
     # here); issue 32's `liquidity` taker and `wait_s` null on fills, `type` market and null
-    # price, stop price, venue and client id on orders (these strategies send market orders)
+    # price, stop price, venue and client id on orders (these strategies send market orders);
+    # issue 34's decisions' `models` names checkpoints, which carry their time, as model_name
+    # tags do (dropped for that reason)
     added = {"rate": None, "wait_s": None, "liquidity": "taker", "type": "market", "price": None,
              "stop_price": None, "venue": None, "client_id": None}
     rows = [replace(r, symbols={k: v for k, v in r.symbols.items() if k != "model_name"},
                     columns={k: v for k, v in r.columns.items()
-                             if not (k in added and v == added[k] and (k != "price" or r.table == "orders"))})
+                             if not (k in added and v == added[k] and (k != "price" or r.table == "orders"))
+                             and not (k == "models" and r.table == "decisions")})
             for r in rows]
     out = {table: digest([r for r in rows if r.table == table]) for table in TABLES}
     # the rule signals' outcomes alone (a strategy that reads no model runs none)
