@@ -43,7 +43,7 @@ from cobflow.models.checkpoints import CheckpointError, CheckpointStore, Entry
 from cobflow.models.dataset import DatasetError, LabelSpec, Samples, SymbolSeries, load_series, make_samples
 from cobflow.models.kinds import ModelKind
 from cobflow.models.loading import load_cnn
-from cobflow.models.promotion import Verdict, challenge, independent
+from cobflow.models.promotion import Verdict, challenge, independent, says_up
 from cobflow.models.registry import kind_class
 from cobflow.models.train import TrainConfig, cnn_outputs, train_dqn
 from cobflow.provenance import code_version
@@ -255,8 +255,6 @@ class Learner:
         if why.startswith("drift"):
             events.append(ModelEvent(now, "cnn", "drift", "", self._running("cnn"), why, "learner"))
             log.warning(why)
-        self.state["last_retrain_s"] = now
-        self._write_state()
         learn, spec = self.learn, self.spec
         first = now - learn.train_window_s
         try:
@@ -264,9 +262,13 @@ class Learner:
             samples = make_samples(series, spec, stride=learn.stride)
         except DatasetError as e:
             events.append(ModelEvent(now, "cnn", "refused", "", self._running("cnn"), f"no retrain: {e}", "learner"))
+            self.state["last_retrain_s"] = now
+            self._write_state()
             self.emit(events)
             return events
         h0 = now - learn.holdout_s
+        log.info("retraining %s on %s..%s, holding out the seconds from %s (%s)", ", ".join(self.kinds), _iso(first),
+                 _iso(now), _iso(h0), why)
         train = np.flatnonzero((samples.seconds >= first) & (samples.seconds + spec.horizon_s < h0))
         held = np.flatnonzero((samples.seconds >= h0) & (samples.direction >= 0))
         for kind in self.kinds:
@@ -278,6 +280,8 @@ class Learner:
                 events.append(ModelEvent(now, kind, "refused", "", self._running(kind),
                                          f"retrain failed: {type(e).__name__}: {' '.join(str(e).split())[:300]}",
                                          "learner"))
+        self.state["last_retrain_s"] = now  # after the retrain: one killed on its way is done again
+        self._write_state()
         self.emit(events)
         return events
 
@@ -298,6 +302,10 @@ class Learner:
         mk: ModelKind = kind_class(self.kind_specs[kind], self.settings.models.kinds)()
         store = CheckpointStore(self.root, kind, self.settings.models.keep)
         champion = store.champion()
+        if champion is not None and store.champion_name() is None:
+            # from here the learner owns what runs: a challenger it refuses must never become
+            # the flow's model by being the best by its validation metric
+            store.promote(champion.name, "the running checkpoint when the learner first trained")
         train_samples = samples.take(train)
         model, metrics, extra = mk.train(train_samples, self.config, None, self.root)
         ind = held[independent(samples.seconds[held], [samples.symbols[i] for i in held], samples.direction[held],
@@ -402,6 +410,86 @@ class Learner:
 
 def _iso(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Period:
+    """The seconds [start, end) of a replay, served by the cnn champion at `start`."""
+
+    start_s: int
+    end_s: int
+    champion: str
+    accuracy: float  # on every moved label of the period
+    labels: int  # moved labels
+    independent: int  # of them independent (one per symbol per horizon)
+    frozen_accuracy: float  # the first champion's, on the same labels
+
+
+def replay(learner: Learner, first_s: int, last_s: int,
+           progress: Callable[[int], None] | None = None) -> list[Period]:
+    """The learner over stored rows, on the data clock: a retrain every retrain_every_s from
+    `first_s`, each period until the next served by the champion of its start (what a flow
+    watching the folder would have run), scored on the period's labels beside the first
+    champion frozen. What the learner decides at t reads nothing after t; the scores, which
+    are the replay's report, read the labels of their period."""
+    spec, every = learner.spec, learner.learn.retrain_every_s
+    series = learner.source.series(first_s - learner.learn.train_window_s - spec.window_s - HEAT_S, last_s)
+    everything = make_samples(series, spec, stride=learner.learn.stride)
+    out: list[Period] = []
+    frozen = None
+    t = first_s
+    while t + every <= last_s:
+        learner.retrain(t, "schedule")
+        store = CheckpointStore(learner.root, "cnn", read_only=True)
+        if store.entries:
+            model, entry, _ = load_cnn(store)
+            frozen = frozen or model
+            idx = np.flatnonzero((everything.seconds >= t) & (everything.seconds < t + every)
+                                 & ((everything.direction == 0) | (everything.direction == 2)))
+            if len(idx):
+                truth = everything.direction[idx] == 2
+                acc = float(np.mean(says_up(cnn_outputs(model, everything, idx)[0]) == truth))
+                fro = float(np.mean(says_up(cnn_outputs(frozen, everything, idx)[0]) == truth))
+                ind = independent(everything.seconds[idx], [everything.symbols[i] for i in idx],
+                                  everything.direction[idx], spec.horizon_s)
+                out.append(Period(t, t + every, entry.name, acc, len(idx), len(ind), fro))
+        t += every
+        if progress is not None:
+            progress(t - first_s)
+    return out
+
+
+def replay_folder(settings: Settings, folder: Path, out: Path | None) -> int:
+    """`cobflow learn --replay DIR`: the learner over a compute folder, printed."""
+    from cobflow.progress import Progress
+
+    root = out or Path(tempfile.mkdtemp(prefix="cobflow-learn-replay-"))
+    source = FolderSource(folder)
+    learner = Learner(settings, source, root=root)
+    last = source.latest()
+    if last is None:
+        log.error("%s: the features table is empty", folder)
+        return 1
+    first_row = min(int(s.seconds[0]) for s in source.series(0, last) if len(s.seconds))
+    first = first_row + learner.learn.train_window_s
+    if first + learner.learn.retrain_every_s > last:
+        log.error("%s holds %d s of rows: fewer than the train window (%d s) and one retrain interval (%d s)",
+                  folder, last - first_row, learner.learn.train_window_s, learner.learn.retrain_every_s)
+        return 1
+    bar = Progress("learn --replay", last - first, " s of data")
+    periods = replay(learner, first, last, bar)
+    bar.finish()
+    for r in learner.history:
+        v = r.verdict
+        print(f"{_iso(r.now)} {r.kind}: {'promoted' if v and v.promote else 'refused '} "
+              + (f"challenger {v.challenger_score:.3f} vs champion {v.champion_score:.3f} on {v.labels} independent "
+                 f"labels, p {v.p_value:.3g}" if v else "") + f" ({r.seconds:.1f} s, peak RSS {r.peak_rss_mib:.0f} MiB)")
+    for p in periods:
+        print(f"{_iso(p.start_s)}..{_iso(p.end_s)} served by {p.champion}: accuracy {p.accuracy:.3f} "
+              f"(the first champion, frozen: {p.frozen_accuracy:.3f}) on {p.labels} moved labels, {p.independent} "
+              "independent")
+    print(f"checkpoints in {root}")
+    return 0
 
 
 def run(settings: Settings, once: bool = False, for_s: float | None = None) -> int:

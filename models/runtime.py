@@ -76,9 +76,10 @@ class ModelRunner:
     the champion of each configured kind that runs alone (`CheckpointStore.champion`).
 
     `pinned` (kind -> checkpoint): what a resumed flow ran, loaded instead of the champion
-    while it is still in the folder. `watch`: `refresh` swaps in a newly promoted champion
-    (the flow calls it between rounds: at a second boundary); one that cannot be loaded or
-    does not fit (another label spec) is refused and the running one kept."""
+    while it is still in the folder (a backtest resumed runs what it ran). `watch`: `refresh`
+    swaps in the champion when it is not what runs (the flow calls it between rounds: at a
+    second boundary; the first call compares at once); one that cannot be loaded or does not
+    fit (another label spec) is refused and the running one kept."""
 
     WATCH_EVERY_S = 0.5  # wall seconds between looks at the folder
 
@@ -108,8 +109,11 @@ class ModelRunner:
         self.kinds = load_kinds(root, kinds, pinned)
         self.errors: list[tuple[str, BaseException]] = []  # (kind, error) of rounds not yet reported
         self.watch = watch
-        self._looked = time.monotonic()
-        self._stamps = self._folder_stamps()
+        self._looked = time.monotonic() - self.WATCH_EVERY_S
+        # watching, the first round compares what runs with the champion: a resumed flow runs
+        # the checkpoints it ran (pinned) only until then, and one that cannot load the
+        # champion keeps them (a swap_refused row) instead of failing to start
+        self._stamps = None if watch else self._folder_stamps()
         self._refused: set[tuple[str, str]] = set()  # (kind, checkpoint) refused once: not tried again
 
     def names(self) -> dict[str, str]:

@@ -95,9 +95,13 @@ def cmd_learn(args: argparse.Namespace, settings: Settings) -> int:
     import logging
     import sys
 
-    from cobflow.app.learn import run
+    from cobflow.app.learn import replay_folder, run
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr)
+    if args.replay is not None:
+        if not (args.replay / "features").is_dir():
+            return err(f"{args.replay}: not a `cobflow compute` output folder (no features/ in it)")
+        return replay_folder(settings, args.replay, args.out)
     return run(settings, once=args.once, for_s=args.for_s)
 
 
@@ -125,6 +129,11 @@ def add_commands(sub: Subparsers) -> None:
     lr.add_argument("--once", action="store_true", help="one retrain now (on the newest rows), then exit")
     lr.add_argument("--for", dest="for_s", type=float, default=None, metavar="SECONDS",
                     help="stop after this long (default: until Ctrl-C or SIGTERM)")
+    lr.add_argument("--replay", type=Path, metavar="DIR",
+                    help="what the learner would have done over a `cobflow compute` folder, on its data clock: "
+                         "each retrain's verdict and each period's accuracy (checkpoints to --out)")
+    lr.add_argument("--out", "--output", type=Path, metavar="DIR",
+                    help="--replay: the checkpoint folder it fills (default: a new temporary folder)")
     pr = command(msub, "promote", "make a kept checkpoint the one the flow runs (its kind's champion)",
                  cmd_models_promote)
     pr.add_argument("checkpoint", help="a checkpoint's name (cobflow models list)")

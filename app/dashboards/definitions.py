@@ -38,10 +38,11 @@ def _latest(d: Dashboard, title: str, columns: str, table: str, where: str, limi
                                     fmt="table", may_be_empty=may_be_empty)], w=w, h=h)
 
 
-def _counts(d: Dashboard, title: str, what: str, table: str, where: str, w: int) -> None:
+def _counts(d: Dashboard, title: str, what: str, table: str, where: str, w: int,
+            may_be_empty: str | None = None) -> None:
     """A horizontal bar per value of `what` (an SQL expression), the 20 most frequent."""
     d.panel("barchart", title, [target(f"SELECT {what} AS what, count() AS n FROM {table} WHERE {where} "
-                                       f"GROUP BY 1 ORDER BY 2 DESC LIMIT 20", fmt="table")],
+                                       f"GROUP BY 1 ORDER BY 2 DESC LIMIT 20", fmt="table", may_be_empty=may_be_empty)],
             w=w, options={"xField": "what", "orientation": "horizontal"})
 
 
@@ -251,7 +252,39 @@ def models() -> Dashboard:
     _latest(d, "Latest decisions", "ts, symbol, action, confidence, score, source, reason", "decisions", SYMBOL)
     _latest(d, "Latest rule signals", "ts, symbol, kind, direction, strength, value, threshold, detail", "signals",
             IN_RANGE, w=24, h=8)
+    _learning_panels(d)
     return d
+
+
+LEARNER = "only once `cobflow learn` has judged a challenger (or the flow swapped a checkpoint)"
+
+
+def _learning_panels(d: Dashboard) -> None:
+    """The loop of `cobflow learn`: what ran when, the verdicts with both scores, drift."""
+    d.panel("timeseries", "Running checkpoint per kind (model_outputs rows of $symbol per interval)",
+            [target(f"SELECT {GROUP}, model_type || ' ' || model_name AS metric, count() AS n FROM model_outputs "
+                    f"WHERE {SYMBOL} GROUP BY 1, 2 ORDER BY 1")],
+            w=12, custom=_timeseries({"drawStyle": "bars", "fillOpacity": 60, "stacking": {"mode": "normal"}}),
+            description="Each colour is a checkpoint: a promoted one takes over at a second boundary, "
+                        "without a restart (decisions rows name the checkpoints they heard).")
+    d.panel("timeseries", "Held-out accuracy at each verdict: challenger vs champion",
+            [target(f"SELECT ts AS \"time\", kind || ' challenger' AS metric, challenger_score AS accuracy "
+                    f"FROM model_events WHERE source = 'learner' AND challenger_score IS NOT NULL AND {IN_RANGE} "
+                    "ORDER BY ts", may_be_empty=LEARNER),
+             target(f"SELECT ts AS \"time\", kind || ' champion' AS metric, champion_score AS accuracy "
+                    f"FROM model_events WHERE source = 'learner' AND champion_score IS NOT NULL AND {IN_RANGE} "
+                    "ORDER BY ts", ref="B", may_be_empty=LEARNER)],
+            w=12, min=0, max=1, custom=_timeseries({"drawStyle": "points", "pointSize": 6}),
+            description="Both on the same latest held-out seconds the challenger never trained on; promoted "
+                        "only when a one-sided paired test says the challenger is better (p in the table).")
+    d.panel("timeseries", "Rolling accuracy of the cnn, every symbol (drift below the floor triggers a retrain)",
+            [target(f"SELECT {GROUP}, symbol AS metric, last(rolling_accuracy) AS accuracy FROM prediction_outcomes "
+                    f"WHERE source = 'cnn' AND {IN_RANGE} GROUP BY 1, 2 ORDER BY 1")],
+            w=12, min=0, max=1, custom=_timeseries({"lineInterpolation": "stepAfter"}))
+    _counts(d, "Model events in range", "kind || ' ' || event", "model_events", IN_RANGE, w=12, may_be_empty=LEARNER)
+    _latest(d, "Promotions, refusals, swaps and drift", "ts, kind, event, source, checkpoint, running, "
+            "challenger_score, champion_score, labels, p_value, reason", "model_events", IN_RANGE, w=24, h=9,
+            may_be_empty=LEARNER)
 
 
 def trading() -> Dashboard:

@@ -103,9 +103,12 @@ class FairPrice:
         self.price = price
 
     def signal(self) -> float:
-        """The latent trend scaled to [-1, 1] (tanh of the trend in units of its own spread):
-        what `--alpha` lets the book and the trades show of the coming drift."""
-        return math.tanh(self.trend / (self.sigma * 0.3))
+        """The latent trend scaled to [-1, 1] (tanh of the trend in units of its own spread,
+        whatever the trend scale): what `--alpha` lets the book and the trades show of the
+        coming drift."""
+        if not self.trend_scale:
+            return 0.0
+        return math.tanh(self.trend / (self.sigma * 0.3 * self.trend_scale))
 
     def at(self, t_ns: int) -> float:
         if t_ns < self.t + self.STEP_NS:

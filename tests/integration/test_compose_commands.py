@@ -24,6 +24,7 @@ TESTED_COMMANDS = {
     "live": ["cobflow", "live"],
     "cob": ["cobflow", "run", "cob", "--follow", "--recovery", "/var/lib/cobflow/recovery"],
     "strategy": ["cobflow", "run", "strategy", "--follow", "--recovery", "/var/lib/cobflow/recovery", "--train-if-none"],
+    "learner": ["cobflow", "learn"],
 }
 CONTAINER_RECOVERY = "/var/lib/cobflow/recovery"
 

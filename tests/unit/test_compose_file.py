@@ -18,7 +18,7 @@ import yaml
 from cobflow.config import PROJECT_ROOT, load_settings
 
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
-APPS = ("simulator", "live", "cob", "strategy")
+APPS = ("simulator", "live", "cob", "strategy", "learner")
 GATEWAY = "gateway"  # the order gateway: an app only with COMPOSE_PROFILES=trading
 SERVERS = ("kafka", "questdb", "grafana")
 

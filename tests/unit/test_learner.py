@@ -7,7 +7,8 @@ one kept, a restart keeps the model it ran)."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
+import pickle
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,7 @@ def test_the_champion_is_the_promoted_checkpoint_else_the_best_and_is_never_prun
     assert store.champion().name == b  # nothing promoted: the best
     store.promote(a, "test")
     assert CheckpointStore(tmp_path, "cnn", keep=2).champion().name == a
-    for seed, metric in ((3, 0.7), (4, 0.8), (5, 0.9)):  # better ones push the others out, never the champion
+    for metric in (0.7, 0.8, 0.9):  # better ones push the others out, never the champion
         store.save(Normalised(CnnModel(SPEC.window_s, 60)).state_dict(), {"layout": LAYOUT}, metric)
     names = [e.name for e in CheckpointStore(tmp_path, "cnn", keep=2).entries]
     assert a in names and len(names) == 2 and (tmp_path / "cnn" / f"{a}.pt").exists()
@@ -227,19 +228,34 @@ def test_a_damaged_or_incompatible_checkpoint_is_refused_and_the_running_one_kep
     assert runner.refresh(START + 1) == []  # refused once, not tried again every second
 
 
-def test_a_restarted_flow_runs_the_checkpoint_it_ran_not_a_better_one_trained_meanwhile(tmp_path):
+def test_a_restarted_flow_runs_the_checkpoint_it_ran_and_a_watching_one_then_takes_the_champion(tmp_path):
     models = seeded_checkpoints(tmp_path / "models", SPEC)
     ran = CheckpointStore(models, "cnn").champion().name
-    opts = StrategyOptions(SPEC, models, StrategySettings(name="combined"), watch=True)
-    logic = StrategyLogic(None, SYMBOLS, opts)
+    fixed = StrategyOptions(SPEC, models, StrategySettings(name="combined"))  # a backtest's: no watching
+    logic = StrategyLogic(None, SYMBOLS, fixed)
     assert logic.state.running["cnn"] == ran
-    snapshot = logic.snapshot()
+    stored = pickle.dumps(logic.snapshot())  # as the recovery store keeps it: each resume reads its own copy
+
+    def snapshot():
+        return pickle.loads(stored)
+
     better = cnn_checkpoint(models, 14, 0.99)  # `cobflow train` while the flow was down: now the best
     assert CheckpointStore(models, "cnn").champion().name == better
-    again = StrategyLogic(unstamp(snapshot, "strategy"), SYMBOLS, opts)
+    again = StrategyLogic(unstamp(snapshot(), "strategy"), SYMBOLS, fixed)
     assert again.state.models.cnn_name == ran and again.state.running["cnn"] == ran
-    # a flow started afresh runs the champion
-    assert StrategyLogic(None, SYMBOLS, opts).state.running["cnn"] == better
+    assert again.state.models.refresh(START) == []  # resumed, a backtest runs what it ran
+    # watching (a live flow), the resumed flow starts with what it ran, and its first round
+    # swaps to the champion: what the folder says runs, with a row that says so
+    watching = StrategyLogic(unstamp(snapshot(), "strategy"), SYMBOLS, replace(fixed, watch=True))
+    assert watching.state.models.cnn_name == ran
+    [event] = [e for e in watching.state._swap(START) if e.kind == "cnn"]
+    assert (event.event, event.checkpoint, event.running) == ("swapped", better, ran)
+    assert watching.state.running["cnn"] == better
+    # the champion damaged while it was down: the resumed flow keeps what it ran, and starts
+    (models / "cnn" / f"{better}.pt").write_bytes(b"\x00")
+    damaged = StrategyLogic(unstamp(snapshot(), "strategy"), SYMBOLS, replace(fixed, watch=True))
+    [event] = [e for e in damaged.state._swap(START) if e.kind == "cnn"]
+    assert event.event == "swap_refused" and damaged.state.running["cnn"] == ran
 
 
 def test_a_watching_flow_with_no_checkpoint_yet_takes_the_first_one_promoted(tmp_path):
@@ -250,3 +266,70 @@ def test_a_watching_flow_with_no_checkpoint_yet_takes_the_first_one_promoted(tmp
     CheckpointStore(tmp_path, "cnn").promote(name)
     [event] = runner.refresh(START + 1)
     assert event.event == "swapped" and runner.cnn_name == name and event.running == ""
+
+
+# -- the commands ---------------------------------------------------------------------------
+
+
+def test_models_promote_and_list_show_and_change_what_the_flow_runs(tmp_path, capsys, monkeypatch):
+    from cobflow.app.cli import main
+
+    monkeypatch.setenv("COBFLOW_MODELS__DIR", str(tmp_path))
+    a = cnn_checkpoint(tmp_path, 1, 0.7)
+    b = cnn_checkpoint(tmp_path, 2, 0.6)
+    assert main(["models", "list"]) == 0
+    marked = [line for line in capsys.readouterr().out.splitlines() if line.startswith("*")]
+    assert len(marked) == 2 and a in marked[0]  # the best runs until something is promoted (and the legend)
+    assert main(["models", "promote", b]) == 0
+    assert "is the cnn champion" in capsys.readouterr().out
+    assert CheckpointStore(tmp_path, "cnn").champion().name == b
+    assert main(["models", "list"]) == 0
+    assert [line for line in capsys.readouterr().out.splitlines() if line.startswith("* cnn")][0].split()[3] == b
+    assert main(["models", "promote", "cnn-20200101T000000-000000000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no checkpoint cnn-20200101T000000-000000000" in err[0]
+    assert main(["models", "promote", "lstm-20200101T000000-000000000"]) == 2
+    assert "no lstm checkpoints in" in capsys.readouterr().err
+
+
+def test_learn_replay_refuses_a_folder_without_features_in_one_line(tmp_path, capsys):
+    from cobflow.app.cli import main
+
+    assert main(["learn", "--replay", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a `cobflow compute` output folder" in err[0]
+
+
+# -- drift ------------------------------------------------------------------------------------
+
+
+class Outcomes:
+    """A row source with only scored outcomes (what drift reads)."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def outcomes(self, source, since_s, until_s):
+        return [r for r in self.rows if since_s <= r[1] <= until_s and source == "cnn"]
+
+
+def test_drift_is_a_symbol_under_the_floor_on_every_outcome_for_the_whole_span(tmp_path):
+    from cobflow.app.learn import Learner
+    from cobflow.config import load_settings
+
+    settings = load_settings(models={"dir": str(tmp_path), "horizon_s": 60,
+                                     "learn": {"drift_floor": 0.5, "drift_for_s": 600}})
+    now = START + 3600
+    span = range(now - 660, now - 59, 10)  # outcomes of predictions made over the last 600 s (+ horizon)
+    low = [("BTC-USD", s, 0.40) for s in span] + [("ETH-USD", s, 0.70) for s in span]
+    lrn = Learner(settings, Outcomes(low))  # type: ignore[arg-type]
+    why = lrn.drift(now)
+    assert why is not None and "BTC-USD" in why and "600 s" in why and "0.400" in why
+    assert lrn.drift(now + 300) is None  # at most one early retrain per span
+    lrn.source = Outcomes(low + [(sym, s + 600, a) for sym, s, a in low])  # type: ignore[assignment]
+    assert lrn.drift(now + 600) is not None  # still under the floor a span later: again
+    # one outcome at the floor or above, or outcomes that do not cover the span: no drift
+    once = [*low[:-1], ("BTC-USD", now - 60, 0.55)]
+    assert Learner(settings, Outcomes(once)).drift(now) is None  # type: ignore[arg-type]
+    late = [r for r in low if r[1] > now - 300]
+    assert Learner(settings, Outcomes(late)).drift(now) is None  # type: ignore[arg-type]

@@ -1,0 +1,229 @@
+"""Models that keep learning, measured: what the cnn learns out of sample on each simulated
+market, and the learner through a regime change, with its cost per retrain.
+
+Two parts, in one run:
+- oos: the cnn trained on one simulated hour and scored on another (other seeds), on the
+  planted signals (touch: the aggressor mix and the touch sizes; depth: only the sizes added
+  away from the touch), on the same trending market without a planted signal (what the
+  trend alone lets a model learn: momentum), and on a driftless walk; the accuracy on every
+  moved label and on the independent ones (one per symbol per horizon), with their counts;
+- regime: a market whose planted signal reverses sign halfway (`--flip-at`), replayed
+  through `cobflow.app.learn.replay`: a retrain every --every s of data on the last --window
+  s, challenger against champion on the last --holdout s; each period served by the
+  champion of its start, scored beside the first champion frozen; the verdicts (scores,
+  independent labels, p) and each retrain's wall time, CPU time and peak RSS.
+
+    python bench/learner.py                          # both parts (about 20 min on 2 cores)
+    python bench/learner.py --part regime --hours 4 --symbols 6
+
+Writes bench/results/learner.json and docs/images/learning.png (the loop, and the regime
+replay's accuracy). Simulated data is cached under .cobflow/bench-learner/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+CACHE = ROOT / ".cobflow" / "bench-learner"
+E2E = ROOT / "tests" / "data" / "cob_e2e.yaml"
+START = 1_767_225_600
+BASES = ("BTC", "ETH", "SOL", "XRP", "DOGE", "ADA", "LTC", "BNB")
+
+
+def symbols_file(n: int) -> Path:
+    """n symbols on five venues each (the USDT books converted at coinbase's USDT-USD)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    path = CACHE / f"symbols-{n}.yaml"
+    lines = ["symbols:"]
+    for base in BASES[:n]:
+        lines += [f"  {base}-USD:", "    bucket: 2bps",
+                  f"    venues: {{binance: {base}-USDT, coinbase: {base}-USD, okx: {base}-USDT, bybit: {base}-USDT, "
+                  f"kraken: {base}/USD}}", "    quote: {USDT: {market: coinbase:USDT-USD}}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def market(name: str, symbols: Path, seconds: int, **sim) -> Path:
+    """A simulated market through `cobflow compute` (cached by name)."""
+    from cobflow.app.compute import compute
+    from cobflow.config import load_settings, load_symbols
+    from cobflow.connectors.simulator import SimConfig
+    from cobflow.connectors.simulator.to_file import simulate_to_file
+
+    folder = CACHE / name
+    if (folder / "features").is_dir():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    capture = CACHE / f"{name}.jsonl"
+    t = time.perf_counter()
+    simulate_to_file(load_symbols(symbols), SimConfig(duration_s=seconds, **sim), capture)
+    compute(load_settings(symbols_file=symbols), capture, folder, progress=False)
+    capture.unlink()
+    print(f"  {name}: simulated and computed in {time.perf_counter() - t:.0f} s", flush=True)
+    return folder
+
+
+def oos() -> list[dict]:
+    from cobflow.models.dataset import DOWN, UP, LabelSpec, load_series, make_samples
+    from cobflow.models.promotion import independent
+    from cobflow.models.train import TrainConfig, cnn_outputs, directional_accuracy, train_cnn
+
+    spec = LabelSpec()
+    sym = ROOT / "tests" / "data" / "learn_symbols.yaml"
+    rows = []
+    for name, sim in (("touch", {"alpha": 1.0}), ("depth", {"alpha": 1.0, "signal": "depth"}),
+                      ("trend, no planted signal", {"alpha": 0.0}),
+                      ("driftless", {"alpha": 0.0, "trend_scale": 0.0}),
+                      ("touch, trend x0.25", {"alpha": 1.0, "trend_scale": 0.25}),
+                      ("trend x0.25, no planted signal", {"alpha": 0.0, "trend_scale": 0.25})):
+        key = name.replace(", ", "-").replace(" ", "_")
+        a = market(f"oos-{key}-51", sym, 3600, seed=51, **sim)
+        b = market(f"oos-{key}-52", sym, 3600, seed=52, **sim)
+        t = time.perf_counter()
+        model, _ = train_cnn(make_samples(load_series(a), spec, stride=2), TrainConfig(epochs=6))
+        test = make_samples(load_series(b), spec, stride=2)
+        probs, _, _ = cnn_outputs(model, test)
+        ind = independent(test.seconds, test.symbols, test.direction, spec.horizon_s)
+        moved = int(((test.direction == UP) | (test.direction == DOWN)).sum())
+        row = {"market": name, "accuracy": directional_accuracy(probs, test.direction), "moved_labels": moved,
+               "independent_labels": int(len(ind)),
+               "independent_accuracy": directional_accuracy(probs[ind], test.direction[ind]),
+               "train_s": time.perf_counter() - t}
+        print(f"  {name:32s} accuracy {row['accuracy']:.3f} on {moved} moved labels; {len(ind)} independent: "
+              f"{row['independent_accuracy']:.3f}", flush=True)
+        rows.append(row)
+    return rows
+
+
+def regime(args: argparse.Namespace) -> dict:
+    from cobflow.app.learn import FolderSource, Learner, replay
+    from cobflow.config import load_settings
+
+    sym = symbols_file(args.symbols)
+    seconds = int(args.hours * 3600)
+    flip = seconds // 2
+    folder = market(f"regime-{args.symbols}-{seconds}-{args.trend:g}", sym, seconds, seed=61, alpha=1.0,
+                    trend_scale=args.trend, alpha_flip_s=flip)
+    models = CACHE / "regime-models"
+    shutil.rmtree(models, ignore_errors=True)
+    settings = load_settings(symbols_file=sym, models={"dir": str(models), "learn": {
+        "retrain_every_s": args.every, "train_window_s": args.window, "holdout_s": args.holdout,
+        "min_labels": 30, "epochs": 6, "dqn": False}})
+    learner = Learner(settings, FolderSource(folder))
+    t = time.perf_counter()
+    periods = replay(learner, START + args.window, START + seconds)
+    wall = time.perf_counter() - t
+    out_periods = [{"from_min": (p.start_s - START) / 60, "to_min": (p.end_s - START) / 60, "champion": p.champion,
+                    "accuracy": p.accuracy, "frozen_accuracy": p.frozen_accuracy, "moved_labels": p.labels,
+                    "independent_labels": p.independent} for p in periods]
+    verdicts = [{"at_min": (r.now - START) / 60, "promoted": bool(r.verdict and r.verdict.promote),
+                 "challenger": r.verdict.challenger_score if r.verdict else None,
+                 "champion": r.verdict.champion_score if r.verdict else None,
+                 "independent_labels": r.verdict.labels if r.verdict else None,
+                 "p_value": r.verdict.p_value if r.verdict else None, "wall_s": r.seconds, "cpu_s": r.cpu_s,
+                 "peak_rss_mib": r.peak_rss_mib, "samples": r.samples} for r in learner.history]
+    for p in out_periods:
+        print(f"  {p['from_min']:5.0f}-{p['to_min']:<5.0f} min  served {p['accuracy']:.3f}  frozen "
+              f"{p['frozen_accuracy']:.3f}  ({p['moved_labels']} moved labels, {p['independent_labels']} independent)"
+              f"  {p['champion']}")
+    for v in verdicts:
+        print(f"  retrain at {v['at_min']:5.0f} min: {'promoted' if v['promoted'] else 'refused '} challenger "
+              f"{v['challenger']:.3f} vs {v['champion']:.3f} on {v['independent_labels']} labels, p {v['p_value']:.3g};"
+              f" {v['wall_s']:.1f} s wall, {v['cpu_s']:.1f} s CPU, peak RSS {v['peak_rss_mib']:.0f} MiB")
+    after = [p for p in out_periods if p["from_min"] * 60 >= flip]
+    recovered = next((i + 1 for i, p in enumerate(after) if p["accuracy"] > 0.55), None)
+    return {"symbols": args.symbols, "venues_each": 5, "hours": args.hours, "trend_scale": args.trend,
+            "flip_min": flip / 60, "every_s": args.every, "window_s": args.window, "holdout_s": args.holdout,
+            "periods": out_periods, "verdicts": verdicts, "replay_wall_s": wall,
+            "retrains_after_flip_until_served_above_0_55": recovered,
+            "frozen_after_flip": sum(p["frozen_accuracy"] * p["moved_labels"] for p in after) /
+            max(1, sum(p["moved_labels"] for p in after))}
+
+
+def picture(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, (loop, acc) = plt.subplots(1, 2, figsize=(13, 4.6), gridspec_kw={"width_ratios": [1, 1.25]})
+    loop.set_xlim(0, 10)
+    loop.set_ylim(0, 10)
+    loop.axis("off")
+    boxes = {"data": (5, 8.6, "market data\n-> features (QuestDB)"),
+             "flow": (8.3, 5.6, "strategy flow:\nthe champion predicts\nonce a second"),
+             "outcomes": (6.6, 1.6, "prediction outcomes\n(rolling accuracy,\ndrift)"),
+             "train": (1.9, 1.6, "cobflow learn: train on\nthe last window, embargoed"),
+             "promote": (1.7, 5.6, "challenger vs champion\non held-out seconds\n(paired test, p)")}
+    for x, y, text in boxes.values():
+        loop.add_patch(FancyBboxPatch((x - 1.55, y - 0.9), 3.1, 1.8, boxstyle="round,pad=0.1", fc="#eef3fb",
+                                      ec="#335"))
+        loop.text(x, y, text, ha="center", va="center", fontsize=8.5)
+    for a, b, label in (("data", "flow", ""), ("flow", "outcomes", "horizon passes"),
+                        ("outcomes", "train", "every hour, or drift"), ("train", "promote", "checkpoint"),
+                        ("promote", "flow", "promoted: swapped at\nthe next second")):
+        (x1, y1, _), (x2, y2, _) = boxes[a], boxes[b]
+        loop.add_patch(FancyArrowPatch((x1, y1), (x2, y2), arrowstyle="-|>", mutation_scale=14, color="#335",
+                                       shrinkA=38, shrinkB=38, connectionstyle="arc3,rad=-0.15"))
+        if label:
+            loop.text((x1 + x2) / 2, (y1 + y2) / 2, label, ha="center", va="center", fontsize=7.5, color="#a33")
+    loop.set_title("the loop: data -> outcomes -> training -> promotion -> swap", fontsize=10)
+    periods = result["periods"]
+    mids = [(p["from_min"] + p["to_min"]) / 2 for p in periods]
+    acc.step(mids, [p["accuracy"] for p in periods], where="mid", label="served by the learner's champion", lw=2)
+    acc.step(mids, [p["frozen_accuracy"] for p in periods], where="mid", label="the first model, frozen", lw=1.5,
+             ls="--")
+    acc.axvline(result["flip_min"], color="grey", lw=1)
+    acc.text(result["flip_min"], 0.97, " planted signal reverses", fontsize=8, va="top", color="grey")
+    for v in result["verdicts"]:
+        if v["promoted"]:
+            acc.axvline(v["at_min"], color="tab:green", lw=0.8, ls=":")
+    acc.axhline(0.5, color="k", lw=0.5)
+    acc.set_ylim(0.2, 1.0)
+    acc.set_xlabel("minutes of market (dotted: a promotion)")
+    acc.set_ylabel("directional accuracy per period")
+    acc.set_title(f"a regime change: {result['symbols']} symbols x 5 venues, retrain every "
+                  f"{result['every_s'] // 60} min on the last {result['window_s'] // 60}", fontsize=10)
+    acc.legend(fontsize=8, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--part", choices=("oos", "regime", "all"), default="all")
+    p.add_argument("--symbols", type=int, default=6, help="regime: symbols, five venues each (at most 8)")
+    p.add_argument("--hours", type=float, default=4.0, help="regime: hours of market (the flip halfway)")
+    p.add_argument("--trend", type=float, default=0.25,
+                   help="regime: the latent trends' scale (small: the trend alone predicts little, the planted "
+                        "signal most)")
+    p.add_argument("--every", type=int, default=1800, help="regime: seconds of data between retrains")
+    p.add_argument("--window", type=int, default=5400, help="regime: seconds each retrain reads")
+    p.add_argument("--holdout", type=int, default=1800, help="regime: held-out seconds of each verdict")
+    args = p.parse_args()
+    out = ROOT / "bench" / "results" / "learner.json"
+    result = json.loads(out.read_text()) if out.exists() else {}
+    result.update({"machine": "2 cores, 24 GiB, no GPU", "date": time.strftime("%Y-%m-%d")})
+    if args.part in ("oos", "all"):
+        print("out of sample (trained on seed 51, scored on seed 52; SOL and XRP on five venues each):", flush=True)
+        result["oos"] = oos()
+    if args.part in ("regime", "all"):
+        print("a regime change, replayed through the learner:", flush=True)
+        result["regime"] = regime(args)
+        picture(result["regime"], ROOT / "docs" / "images" / "learning.png")
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
