@@ -58,14 +58,15 @@ class Backtest:
 
 
 def checkpoints(root: Path) -> list[dict[str, Any]]:
-    """The checkpoint of each kind the flow loads (the best), with its metric and data range."""
-    from cobflow.models.checkpoints import list_checkpoints
+    """The checkpoint of each kind the flow loads (its champion: the promoted one, else the
+    best), with its metric and data range."""
+    from cobflow.models.checkpoints import CheckpointStore, list_checkpoints
 
-    seen, out = set(), []
-    for kind, e in list_checkpoints(root):
-        if kind in seen:
+    out = []
+    for kind in dict.fromkeys(k for k, _ in list_checkpoints(root)):
+        e = CheckpointStore(root, kind, read_only=True).champion()
+        if e is None:
             continue
-        seen.add(kind)
         out.append({"kind": kind, "name": e.name, "metric": e.metric, "metric_name": e.meta.get("metric_name"),
                     "data_from": e.meta.get("data_from"), "data_to": e.meta.get("data_to"),
                     "layout": e.meta.get("layout"), "symbols": e.meta.get("symbols")})

@@ -87,10 +87,18 @@ class FolderSource:
         return read_table(self.folder, name) if any((self.folder / name).glob("*.parquet")) else None
 
     def latest(self) -> int | None:
+        return self._edge("max")
+
+    def earliest(self) -> int | None:
+        return self._edge("min")
+
+    def _edge(self, which: str) -> int | None:
         import pyarrow.compute as pc
 
         t = self._table("features")
-        return None if t is None or len(t) == 0 else int(pc.max(t["ts"].cast("int64")).as_py()) // 1_000_000_000
+        if t is None or len(t) == 0:
+            return None
+        return int(getattr(pc, which)(t["ts"].cast("int64")).as_py()) // 1_000_000_000
 
     def series(self, since_s: int, until_s: int) -> list[SymbolSeries]:
         return load_series(self.folder, since_s, until_s)
@@ -330,6 +338,8 @@ class Learner:
         value = float(metrics.get(mk.metric_name, math.nan))
         kept = store.save(model.state_dict(), meta, value if value == value else float("-inf"), force=verdict.promote)
         events = []
+        if champion is None and not verdict.promote and store.champion_name() is None:
+            store.withhold(f"the learner refused {kept.name if kept else 'its first challenger'}: {verdict.reason}")
         if verdict.promote and kept is not None:
             if kind == "cnn" and learn.dqn:
                 events += self._dqn_for(model, kept, train_samples, now)
@@ -441,7 +451,7 @@ def replay(learner: Learner, first_s: int, last_s: int,
     while t + every <= last_s:
         learner.retrain(t, "schedule")
         store = CheckpointStore(learner.root, "cnn", read_only=True)
-        if store.entries:
+        if store.champion() is not None:
             model, entry, _ = load_cnn(store)
             frozen = frozen or model
             idx = np.flatnonzero((everything.seconds >= t) & (everything.seconds < t + every)
@@ -466,11 +476,10 @@ def replay_folder(settings: Settings, folder: Path, out: Path | None) -> int:
     root = out or Path(tempfile.mkdtemp(prefix="cobflow-learn-replay-"))
     source = FolderSource(folder)
     learner = Learner(settings, source, root=root)
-    last = source.latest()
-    if last is None:
+    last, first_row = source.latest(), source.earliest()
+    if last is None or first_row is None:
         log.error("%s: the features table is empty", folder)
         return 1
-    first_row = min(int(s.seconds[0]) for s in source.series(0, last) if len(s.seconds))
     first = first_row + learner.learn.train_window_s
     if first + learner.learn.retrain_every_s > last:
         log.error("%s holds %d s of rows: fewer than the train window (%d s) and one retrain interval (%d s)",

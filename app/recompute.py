@@ -73,16 +73,38 @@ def read_questdb(settings: QuestDBSettings, until_ns: int | None) -> dict[str, p
 
 def export_questdb(settings: QuestDBSettings, names: tuple[str, ...], since_ns: int | None, until_ns: int | None,
                    folder: Path) -> None:
-    """Tables' rows in [since, until) from QuestDB into Parquet folders (training input)."""
+    """Tables' rows in [since, until) from QuestDB into Parquet folders (training input):
+    streamed by QuestDB as Parquet (`/exp?fmt=parquet`; a day of buckets is millions of
+    rows, too many for JSON), through JSON where the server has no Parquet export."""
     for name in names:
         cond = [f"ts >= {since_ns // 1000}"] if since_ns is not None else []
         cond += [f"ts < {until_ns // 1000}"] if until_ns is not None else []
         where = f" WHERE {' AND '.join(cond)}" if cond else ""
-        rows = query(settings, f"SELECT * FROM {settings.table(name)}{where} ORDER BY ts")
-        table = _arrow(name, rows)
+        try:
+            table = _exported(settings, name, where)
+        except (OSError, ValueError, pa.ArrowException):  # an older server: the JSON way
+            table = _arrow(name, query(settings, f"SELECT * FROM {settings.table(name)}{where} ORDER BY ts"))
         out = folder / name
         out.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, out / "part-0.parquet")
+
+
+def _exported(settings: QuestDBSettings, name: str, where: str) -> pa.Table:
+    """A table's rows as QuestDB's Parquet export streams them, in the flow's schema. VARCHAR
+    columns are cast to STRING in the query: QuestDB 9.3 writes VARCHAR to Parquet in a
+    form pyarrow reads as nulls."""
+    import io
+    import urllib.parse
+    import urllib.request
+
+    t = TABLES[name]
+    cols = ["ts", *t.symbols, *(f"cast({c} as string) {c}" if kind == "VARCHAR" else c for c, kind in t.columns)]
+    sql = f"SELECT {', '.join(cols)} FROM {settings.table(name)}{where} ORDER BY ts"
+    url = f"{settings.http_url}/exp?" + urllib.parse.urlencode({"query": sql, "fmt": "parquet"})
+    with urllib.request.urlopen(url, timeout=600) as resp:
+        got = pq.read_table(io.BytesIO(resp.read()))
+    schema = arrow_schema(t)
+    return pa.table([got[f.name].cast(f.type) for f in schema], schema=schema)
 
 
 def _arrow(name: str, rows: list[dict]) -> pa.Table:

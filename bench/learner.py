@@ -7,14 +7,16 @@ Two parts, in one run:
   away from the touch), on the same trending market without a planted signal (what the
   trend alone lets a model learn: momentum), and on a driftless walk; the accuracy on every
   moved label and on the independent ones (one per symbol per horizon), with their counts;
-- regime: a market whose planted signal reverses sign halfway (`--flip-at`), replayed
+- regime: a lead-lag market (the book shows the latent trend a minute before the price
+  follows it; trends last 30 s on average, so past returns say little) whose planted
+  signal reverses sign halfway (`--flip-at`), replayed
   through `cobflow.app.learn.replay`: a retrain every --every s of data on the last --window
   s, challenger against champion on the last --holdout s; each period served by the
   champion of its start, scored beside the first champion frozen; the verdicts (scores,
   independent labels, p) and each retrain's wall time, CPU time and peak RSS.
 
     python bench/learner.py                          # both parts (about 20 min on 2 cores)
-    python bench/learner.py --part regime --hours 4 --symbols 6
+    python bench/learner.py --part regime --hours 3 --symbols 4
 
 Writes bench/results/learner.json and docs/images/learning.png (the loop, and the regime
 replay's accuracy). Simulated data is cached under .cobflow/bench-learner/.
@@ -82,7 +84,9 @@ def oos() -> list[dict]:
                       ("trend, no planted signal", {"alpha": 0.0}),
                       ("driftless", {"alpha": 0.0, "trend_scale": 0.0}),
                       ("touch, trend x0.25", {"alpha": 1.0, "trend_scale": 0.25}),
-                      ("trend x0.25, no planted signal", {"alpha": 0.0, "trend_scale": 0.25})):
+                      ("trend x0.25, no planted signal", {"alpha": 0.0, "trend_scale": 0.25}),
+                      ("touch, lead-lag", {"alpha": 1.0, "trend_every_s": 30.0, "lead_s": 60.0}),
+                      ("lead-lag, no planted signal", {"alpha": 0.0, "trend_every_s": 30.0, "lead_s": 60.0})):
         key = name.replace(", ", "-").replace(" ", "_")
         a = market(f"oos-{key}-51", sym, 3600, seed=51, **sim)
         b = market(f"oos-{key}-52", sym, 3600, seed=52, **sim)
@@ -109,13 +113,15 @@ def regime(args: argparse.Namespace) -> dict:
     sym = symbols_file(args.symbols)
     seconds = int(args.hours * 3600)
     flip = seconds // 2
-    folder = market(f"regime-{args.symbols}-{seconds}-{args.trend:g}", sym, seconds, seed=61, alpha=1.0,
-                    trend_scale=args.trend, alpha_flip_s=flip)
+    folder = market(f"regime-{args.symbols}-{seconds}-{args.alpha:g}-{args.trend:g}-{args.trend_every:g}-{args.lead:g}",
+                    sym,
+                    seconds, seed=61, alpha=args.alpha, trend_scale=args.trend, alpha_flip_s=flip,
+                    trend_every_s=args.trend_every, lead_s=args.lead)
     models = CACHE / "regime-models"
     shutil.rmtree(models, ignore_errors=True)
     settings = load_settings(symbols_file=sym, models={"dir": str(models), "learn": {
         "retrain_every_s": args.every, "train_window_s": args.window, "holdout_s": args.holdout,
-        "min_labels": 30, "epochs": 6, "dqn": False}})
+        "min_labels": args.min_labels, "epochs": 8, "stride": args.stride, "dqn": False}})
     learner = Learner(settings, FolderSource(folder))
     t = time.perf_counter()
     periods = replay(learner, START + args.window, START + seconds)
@@ -140,6 +146,8 @@ def regime(args: argparse.Namespace) -> dict:
     after = [p for p in out_periods if p["from_min"] * 60 >= flip]
     recovered = next((i + 1 for i, p in enumerate(after) if p["accuracy"] > 0.55), None)
     return {"symbols": args.symbols, "venues_each": 5, "hours": args.hours, "trend_scale": args.trend,
+            "trend_every_s": args.trend_every, "lead_s": args.lead, "min_labels": args.min_labels,
+            "alpha": args.alpha, "stride": args.stride,
             "flip_min": flip / 60, "every_s": args.every, "window_s": args.window, "holdout_s": args.holdout,
             "periods": out_periods, "verdicts": verdicts, "replay_wall_s": wall,
             "retrains_after_flip_until_served_above_0_55": recovered,
@@ -174,23 +182,25 @@ def picture(result: dict, path: Path) -> None:
         loop.add_patch(FancyArrowPatch((x1, y1), (x2, y2), arrowstyle="-|>", mutation_scale=14, color="#335",
                                        shrinkA=38, shrinkB=38, connectionstyle="arc3,rad=-0.15"))
         if label:
-            loop.text((x1 + x2) / 2, (y1 + y2) / 2, label, ha="center", va="center", fontsize=7.5, color="#a33")
+            dy = -0.9 if a == "outcomes" else 0.0  # below the arc that joins the two lower boxes
+            loop.text((x1 + x2) / 2, (y1 + y2) / 2 + dy, label, ha="center", va="center", fontsize=7.5, color="#a33")
     loop.set_title("the loop: data -> outcomes -> training -> promotion -> swap", fontsize=10)
     periods = result["periods"]
-    mids = [(p["from_min"] + p["to_min"]) / 2 for p in periods]
-    acc.step(mids, [p["accuracy"] for p in periods], where="mid", label="served by the learner's champion", lw=2)
-    acc.step(mids, [p["frozen_accuracy"] for p in periods], where="mid", label="the first model, frozen", lw=1.5,
-             ls="--")
+    edges = [p["from_min"] for p in periods] + [periods[-1]["to_min"]]
+    for key, label, style in (("accuracy", "served by the learner's champion", {"lw": 2}),
+                              ("frozen_accuracy", "the first model, frozen", {"lw": 1.5, "ls": "--"})):
+        ys = [p[key] for p in periods]
+        acc.step(edges, ys + ys[-1:], where="post", label=label, **style)
     acc.axvline(result["flip_min"], color="grey", lw=1)
     acc.text(result["flip_min"], 0.97, " planted signal reverses", fontsize=8, va="top", color="grey")
     for v in result["verdicts"]:
         if v["promoted"]:
             acc.axvline(v["at_min"], color="tab:green", lw=0.8, ls=":")
     acc.axhline(0.5, color="k", lw=0.5)
-    acc.set_ylim(0.2, 1.0)
+    acc.set_ylim(0.0, 1.0)
     acc.set_xlabel("minutes of market (dotted: a promotion)")
     acc.set_ylabel("directional accuracy per period")
-    acc.set_title(f"a regime change: {result['symbols']} symbols x 5 venues, retrain every "
+    acc.set_title(f"a regime change (lead-lag market): {result['symbols']} symbols x 5 venues, retrain every "
                   f"{result['every_s'] // 60} min on the last {result['window_s'] // 60}", fontsize=10)
     acc.legend(fontsize=8, loc="lower left")
     fig.tight_layout()
@@ -200,15 +210,21 @@ def picture(result: dict, path: Path) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--part", choices=("oos", "regime", "all"), default="all")
-    p.add_argument("--symbols", type=int, default=6, help="regime: symbols, five venues each (at most 8)")
-    p.add_argument("--hours", type=float, default=4.0, help="regime: hours of market (the flip halfway)")
-    p.add_argument("--trend", type=float, default=0.25,
-                   help="regime: the latent trends' scale (small: the trend alone predicts little, the planted "
-                        "signal most)")
-    p.add_argument("--every", type=int, default=1800, help="regime: seconds of data between retrains")
-    p.add_argument("--window", type=int, default=5400, help="regime: seconds each retrain reads")
-    p.add_argument("--holdout", type=int, default=1800, help="regime: held-out seconds of each verdict")
+    p.add_argument("--part", choices=("oos", "regime", "all", "picture"), default="all",
+                   help="picture: draw docs/images/learning.png again from the results file")
+    p.add_argument("--symbols", type=int, default=4, help="regime: symbols, five venues each (at most 8)")
+    p.add_argument("--alpha", type=float, default=2.0, help="regime: the planted signal's strength")
+    p.add_argument("--stride", type=int, default=1, help="regime: one training sample every N seconds")
+    p.add_argument("--hours", type=float, default=1.5, help="regime: hours of market (the flip halfway)")
+    p.add_argument("--trend", type=float, default=1.0, help="regime: the latent trends' scale")
+    p.add_argument("--trend-every", type=float, default=30.0, help="regime: seconds a latent trend lasts, on average")
+    p.add_argument("--lead", type=float, default=60.0,
+                   help="regime: seconds the book leads the price (the lead-lag market: the trend alone "
+                        "predicts little, the planted signal most)")
+    p.add_argument("--every", type=int, default=600, help="regime: seconds of data between retrains")
+    p.add_argument("--window", type=int, default=1800, help="regime: seconds each retrain reads")
+    p.add_argument("--holdout", type=int, default=600, help="regime: held-out seconds of each verdict")
+    p.add_argument("--min-labels", type=int, default=15, help="regime: independent labels a verdict needs")
     args = p.parse_args()
     out = ROOT / "bench" / "results" / "learner.json"
     result = json.loads(out.read_text()) if out.exists() else {}
@@ -216,6 +232,9 @@ def main() -> int:
     if args.part in ("oos", "all"):
         print("out of sample (trained on seed 51, scored on seed 52; SOL and XRP on five venues each):", flush=True)
         result["oos"] = oos()
+    if args.part == "picture":
+        picture(result["regime"], ROOT / "docs" / "images" / "learning.png")
+        return 0
     if args.part in ("regime", "all"):
         print("a regime change, replayed through the learner:", flush=True)
         result["regime"] = regime(args)

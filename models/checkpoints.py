@@ -118,17 +118,32 @@ class CheckpointStore:
     def entry(self, name: str) -> Entry | None:
         return next((e for e in self.entries if e.name == name), None)
 
-    def champion_name(self) -> str | None:
-        """The name champion.json gives (None: no promotion yet; a damaged pointer is none)."""
+    def _pointer(self) -> dict[str, Any] | None:
+        """champion.json (None: none, or damaged)."""
         try:
-            return str(json.loads((self.folder / CHAMPION).read_text())["name"])
-        except (OSError, ValueError, KeyError, TypeError):
+            pointer = json.loads((self.folder / CHAMPION).read_text())
+            return pointer if isinstance(pointer, dict) and "name" in pointer else None
+        except (OSError, ValueError):
             return None
 
+    def champion_name(self) -> str | None:
+        """The name champion.json gives (None: no promotion yet, or none withheld)."""
+        pointer = self._pointer()
+        return None if pointer is None or pointer["name"] is None else str(pointer["name"])
+
     def champion(self) -> Entry | None:
-        """What the flow runs: the promoted checkpoint if it is still here, else the best."""
+        """What the flow runs: the promoted checkpoint if it is still here, else the best;
+        None when the learner withheld every checkpoint (none passed its test yet)."""
+        pointer = self._pointer()
+        if pointer is not None and pointer["name"] is None:
+            return None
         name = self.champion_name()
         return (self.entry(name) if name else None) or self.best()
+
+    def withhold(self, reason: str) -> None:
+        """No checkpoint runs (the learner refused the first challenger it judged)."""
+        _write_atomic(self.folder / CHAMPION, json.dumps({"name": None, "reason": reason,
+                                                          "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
 
     def promote(self, name: str, reason: str = "") -> Entry:
         """Make `name` the champion (one atomic rename: a flow watching sees the old or the new)."""

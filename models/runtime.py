@@ -48,6 +48,12 @@ def _store(root: Path, kind: str) -> CheckpointStore | None:
     return store if store.entries else None
 
 
+def _runs(root: Path, kind: str) -> bool:
+    """A kind has a checkpoint to run (one is kept, and not every one withheld)."""
+    store = _store(root, kind)
+    return store is not None and store.champion() is not None
+
+
 def _wanted(store: CheckpointStore, pinned: Mapping[str, str] | None) -> Entry | None:
     """The pinned checkpoint (a resumed flow's) if it is still there, else the champion."""
     name = (pinned or {}).get(store.kind)
@@ -94,8 +100,9 @@ class ModelRunner:
         self.cnn_name = ""
         self.spec = spec or LabelSpec()
         store = _store(root, "cnn")
-        if store is not None:
-            self.cnn, cnn_entry, self.spec = load_cnn(store, _wanted(store, pinned))
+        want = _wanted(store, pinned) if store is not None else None
+        if store is not None and want is not None:
+            self.cnn, cnn_entry, self.spec = load_cnn(store, want)
             self.cnn_name = cnn_entry.name
         self.dqn: nn.Module | None = None
         self.dqn_name = ""
@@ -103,8 +110,9 @@ class ModelRunner:
         if self.cnn is not None and store is not None:
             name = (pinned or {}).get("dqn")
             entry = (store.entry(name) if name else None) or _dqn_for(store, self.cnn_name) or store.champion()
-            self.dqn, dqn_entry = load_dqn(store, entry)
-            self.dqn_name = dqn_entry.name
+            if entry is not None:
+                self.dqn, dqn_entry = load_dqn(store, entry)
+                self.dqn_name = dqn_entry.name
         self.kind_specs = kinds
         self.kinds = load_kinds(root, kinds, pinned)
         self.errors: list[tuple[str, BaseException]] = []  # (kind, error) of rounds not yet reported
@@ -201,11 +209,11 @@ class ModelRunner:
 
     @staticmethod
     def has_cnn(root: Path) -> bool:
-        return _store(root, "cnn") is not None
+        return _runs(root, "cnn")
 
     @staticmethod
     def available(root: Path, kinds: tuple[str, ...] = ()) -> bool:
-        return ModelRunner.has_cnn(root) or any(_store(root, kind_class(k).name) is not None for k in kinds)
+        return ModelRunner.has_cnn(root) or any(_runs(root, kind_class(k).name) for k in kinds)
 
     @torch.inference_mode()
     def run(self, inputs: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, float]],

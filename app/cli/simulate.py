@@ -32,7 +32,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         return err("--duration: a positive number of seconds (0 = forever is for Kafka output only)")
     duration = args.duration or math.inf
     cfg = SimConfig(seed=args.seed, duration_s=duration, rate_scale=args.rate_scale, alpha=args.alpha,
-                    trend_scale=args.trend_scale, signal=args.signal, alpha_flip_s=args.flip_at)
+                    trend_scale=args.trend_scale, signal=args.signal, alpha_flip_s=args.flip_at,
+                    trend_every_s=args.trend_every, lead_s=args.lead)
     if args.start is not None:
         cfg.start_ns = parse_time(args.start)
     pairs = ", ".join(f"{v} {m}" for v, ms in symbols.markets().items() for m in ms)
@@ -72,6 +73,12 @@ def add_commands(sub: Subparsers) -> None:
                         "(only the sizes added deeper in the book: a second signal, for models tuned on the first)")
     s.add_argument("--flip-at", type=float, default=None, metavar="SECONDS",
                    help="a regime change: the planted signal's sign reverses this many seconds in")
+    s.add_argument("--trend-every", type=float, default=120.0, metavar="SECONDS",
+                   help="a new latent trend every this many seconds on average (default 120)")
+    s.add_argument("--lead", type=float, default=0.0, metavar="SECONDS",
+                   help="the price follows the latent trend this many seconds late while the book shows it at once "
+                        "(default 0): with short trends, the past returns then say little of the next ones, the "
+                        "planted signal most")
     s.add_argument("--trend-scale", type=float, default=1.0,
                    help="size of the fair price's latent trends (default 1; 0: a driftless random walk whose "
                         "direction nothing can predict, the market the no-leak tests train on)")

@@ -75,6 +75,10 @@ class SimConfig:
     # in the book, touch and trades as without a signal)
     signal: str = "touch"
     alpha_flip_s: float | None = None  # a regime change: the signal's sign reverses this many seconds in
+    trend_every_s: float = 120.0  # a new latent trend every this many seconds on average
+    # the price follows the latent trend this many seconds late, while the book shows it at
+    # once (the planted signal leads the price): past returns then say little of the next ones
+    lead_s: float = 0.0
     trend_scale: float = 1.0  # the latent trends' size; 0: a driftless random walk (nothing to predict)
     # each venue market's basis: None, within its spread (BASIS_SHARE of its half-spread); a
     # number: uniform within +- that many bps whatever the spread (3.0: before the change)
@@ -92,8 +96,12 @@ class FairPrice:
 
     STEP_NS = 10_000_000
 
-    def __init__(self, price: float, rng: random.Random, t_ns: int, trend_scale: float = 1.0) -> None:
+    def __init__(self, price: float, rng: random.Random, t_ns: int, trend_scale: float = 1.0,
+                 trend_every_s: float = 120.0, lead_s: float = 0.0) -> None:
         self.trend_scale = trend_scale
+        self.trend_every_s = trend_every_s
+        self.lead_ns = int(lead_s * NS)
+        self.switches: list[tuple[int, float]] = [(t_ns, 0.0)]  # (from, trend): what the lagging price reads
         self.x = math.log(price)
         self.rng = rng
         self.t = t_ns
@@ -117,13 +125,21 @@ class FairPrice:
         dt = self.STEP_NS / NS
         sqrt_dt = math.sqrt(dt)
         x, trend, burst = self.x, self.trend, self.burst
+        every, lead, switches = self.trend_every_s, self.lead_ns, self.switches
         while self.t + self.STEP_NS <= t_ns:
             self.t += self.STEP_NS
             if rand() < dt / (30 if burst else 300):  # enter / leave a burst
                 burst = not burst
-            if rand() < dt / 120:  # a new trend every two minutes or so
+            if rand() < dt / every:  # a new trend every two minutes or so
                 trend = gauss(0.0, self.sigma * 0.3) * self.trend_scale
-            x += trend * dt + self.sigma * (5.0 if burst else 1.0) * sqrt_dt * gauss(0.0, 1.0)
+                if lead:
+                    switches.append((self.t + lead, trend))
+            drift = trend
+            if lead:  # the trend of `lead` ago moves the price now
+                while len(switches) > 1 and switches[1][0] <= self.t:
+                    switches.pop(0)
+                drift = switches[0][1]
+            x += drift * dt + self.sigma * (5.0 if burst else 1.0) * sqrt_dt * gauss(0.0, 1.0)
             if rand() < dt / 600:  # a jump every ten minutes or so, ~30 bps
                 x += gauss(0.0, 0.003)
         self.x, self.trend, self.burst = x, trend, burst
@@ -356,7 +372,8 @@ def simulate(symbols: SymbolsConfig, cfg: SimConfig, venues: list[str] | None = 
     end = start + int(cfg.duration_s * NS) if math.isfinite(cfg.duration_s) else 2**63 - 1
     # Every random stream is seeded by name: a venue's frames do not depend on which other
     # venues are simulated with it (so venues can be simulated in parallel and merged).
-    fairs = {sym: FairPrice(base_price(sym), random.Random(f"{cfg.seed}:fair:{sym}"), start, cfg.trend_scale)
+    fairs = {sym: FairPrice(base_price(sym), random.Random(f"{cfg.seed}:fair:{sym}"), start, cfg.trend_scale,
+                            cfg.trend_every_s, cfg.lead_s)
              for sym in symbols.symbols}
     usdt = StableRate(cfg.usdt_bps, random.Random(f"{cfg.seed}:rate:USDT-USD"), start)
 

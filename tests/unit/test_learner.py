@@ -263,6 +263,9 @@ def test_a_watching_flow_with_no_checkpoint_yet_takes_the_first_one_promoted(tmp
     runner.WATCH_EVERY_S = 0.0
     assert runner.cnn is None and runner.refresh(START) == []
     name = cnn_checkpoint(tmp_path, 15, 0.6)
+    CheckpointStore(tmp_path, "cnn").withhold("refused")  # kept, not passed: nothing runs
+    assert runner.refresh(START) == [] and runner.cnn is None
+    assert not ModelRunner.available(tmp_path)
     CheckpointStore(tmp_path, "cnn").promote(name)
     [event] = runner.refresh(START + 1)
     assert event.event == "swapped" and runner.cnn_name == name and event.running == ""

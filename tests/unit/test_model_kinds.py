@@ -151,7 +151,9 @@ def test_models_list_prints_a_table_and_json_gives_the_index_whole(tmp_path, cap
     root = seeded_checkpoints(tmp_path / "models")
     assert main(["models", "list", "--dir", str(root)]) == 0
     table = capsys.readouterr().out.splitlines()
-    assert table[0].split()[:3] == ["kind", "rank", "checkpoint"] and len(table) == 3
+    assert table[0].split()[:3] == ["kind", "rank", "checkpoint"] and len(table) == 4
+    assert [line.split()[:3] for line in table[1:3]] == [["*", "cnn", "1"], ["*", "dqn", "1"]]  # * the champions
+    assert table[3].startswith("* the champion: what the flow runs")
     assert main(["models", "list", "--dir", str(root), "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     index = {k: json.loads((root / k / "index.json").read_text()) for k in ("cnn", "dqn")}

@@ -241,4 +241,75 @@ def test_on_a_market_with_nothing_to_predict_the_learner_promotes_nothing(root, 
     lrn = learner(tmp_path, hour(45, 0.0, 0.0, root, symbols=LEARN), holdout_s=1800)
     [e] = lrn.retrain(lrn.source.latest())
     assert e.event == "refused" and e.p_value >= 0.05 and "does not beat a coin" in e.reason
-    assert CheckpointStore(tmp_path, "cnn").champion_name() is None
+    store = CheckpointStore(tmp_path, "cnn")
+    # the refused challenger is kept for the record, and withheld: no flow runs it as "the best"
+    assert store.entries and store.champion_name() is None and store.champion() is None
+
+
+def test_learn_replay_serves_each_period_with_the_champion_of_its_start(root, tmp_path, monkeypatch, capsys):
+    """`cobflow learn --replay DIR`: the learner on the folder's own clock, a retrain every
+    half hour of data; each period is served by the champion of its start."""
+    import re
+
+    from cobflow.app.cli import main
+
+    folder = hour(13, 1.0, 1.0, root, hours=2)
+    for key, value in (("RETRAIN_EVERY_S", "1800"), ("TRAIN_WINDOW_S", "3600"), ("HOLDOUT_S", "1500"),
+                       ("MIN_LABELS", "20"), ("EPOCHS", "3"), ("DQN", "false")):
+        monkeypatch.setenv(f"COBFLOW_MODELS__LEARN__{key}", value)
+    monkeypatch.setenv("COBFLOW_SYMBOLS_FILE", str(E2E))
+    assert main(["learn", "--replay", str(folder), "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    verdicts = re.findall(r" cnn: (promoted|refused ) challenger ([0-9.]+) vs champion ([0-9.]+) on (\d+) independent",
+                          out)
+    periods = re.findall(r"served by (\S+): accuracy ([0-9.]+) \(the first champion, frozen: ([0-9.]+)\)", out)
+    assert len(verdicts) == len(periods) == 2  # at 60 and 90 minutes of the two hours
+    assert all(20 <= int(n) <= 50 for *_, n in verdicts)  # 1500 s held out: at most 25 windows x 2 symbols
+    kept = {e.name for e in CheckpointStore(tmp_path, "cnn").entries}
+    assert {name for name, _, _ in periods} <= kept
+    if verdicts[0][0] == "promoted":  # the first period runs the first champion, frozen or not: one accuracy
+        assert periods[0][1] == periods[0][2]
+    if verdicts[1][0].strip() == "refused":  # the second period runs the first period's checkpoint
+        assert periods[1][0] == periods[0][0] and periods[1][1] == periods[1][2]
+
+
+def test_a_regime_change_is_learned_back_while_the_frozen_model_fails(root, tmp_path):
+    """The lead-lag market (the book shows the latent trend a minute before the price follows
+    it, trends last 30 s: past returns say little, the planted signal most), its planted
+    signal reversed at minute 40 of 90. The learner retrains every 10 simulated minutes on
+    the last 30 (the last 10 held out), each period served by the champion of its start: the
+    first model, frozen, falls below chance after the change; the learner's champion is back
+    above 0.55 within three retrains after it."""
+    from cobflow.app.compute import compute
+    from cobflow.app.learn import FolderSource, Learner, replay
+    from cobflow.connectors.simulator import SimConfig
+    from cobflow.connectors.simulator.to_file import simulate_to_file
+
+    folder = Path(root) / "regime"
+    capture = folder.with_suffix(".jsonl")
+    simulate_to_file(load_symbols(E2E), SimConfig(seed=31, duration_s=5400, alpha=2.0, alpha_flip_s=2400,
+                                                  trend_every_s=30, lead_s=60), capture)
+    compute(load_settings(symbols_file=E2E), capture, folder, progress=False)
+    settings = load_settings(symbols_file=E2E, models={"dir": str(tmp_path), "learn": {
+        "retrain_every_s": 600, "train_window_s": 1800, "holdout_s": 600, "min_labels": 15, "epochs": 8,
+        "stride": 1, "dqn": False}})
+    learner = Learner(settings, FolderSource(folder))
+    start = 1_767_225_600
+    periods = replay(learner, start + 1800, start + 5400)
+    flip = start + 2400
+    for p in periods:
+        print(f"\n{(p.start_s - start) // 60:3d}-{(p.end_s - start) // 60} min: served {p.accuracy:.3f}, frozen "
+              f"{p.frozen_accuracy:.3f} ({p.labels} moved labels, {p.independent} independent) by {p.champion}", end="")
+    for r in learner.history:
+        v = r.verdict
+        print(f"\nretrain at {(r.now - start) // 60} min: {'promoted' if v.promote else 'refused'} "
+              f"{v.challenger_score:.3f} vs {v.champion_score:.3f} on {v.labels} labels, p {v.p_value:.3g}", end="")
+    after = [p for p in periods if p.start_s >= flip]
+    assert len(after) == 5 and all(p.frozen_accuracy < 0.5 for p in after)  # the change breaks the frozen model
+    served = [p.accuracy > 0.55 for p in after]
+    retrains = [r for r in learner.history if r.now > flip]
+    recovered = next(i for i, ok in enumerate(served) if ok)  # the period of after[i] starts at the i-th retrain
+    print(f"\nback above 0.55 after {recovered} retrains after the change")
+    assert 1 <= recovered <= 3 and all(served[recovered:])
+    assert any(r.verdict.promote for r in retrains[:recovered])
+    assert after[-1].champion != after[0].champion  # swapped, by promotion

@@ -207,3 +207,66 @@ def test_usdt_markets_quote_the_usd_price_at_one_slowly_moving_usdt_rate():
     flat = per_second(0.0)
     assert abs(statistics.median(usd / usdt - 1 for usdt, usd, _ in flat)) < 1e-4
     assert abs(statistics.median(rate for *_, rate in flat) - 1) < 1e-4
+
+
+def _market(seed: str):
+    import random
+
+    from cobflow.connectors.simulator.book import MarketSpec
+    from cobflow.connectors.simulator.engine import DYNAMICS, VenueMarket
+
+    spec = MarketSpec("binance", "BTC-USDT", "BTCUSDT", 0.01, 2, 5, 100)
+    vm = VenueMarket(spec, DYNAMICS["binance"], random.Random(seed), 0.0)
+    vm.seed_book(65_000.0)
+    return vm
+
+
+def test_the_depth_signal_leans_the_levels_added_away_from_the_touch_and_leaves_the_takers_alone():
+    """`--signal depth` (issue 34's second planted signal): with the latent trend up (tilt 1),
+    takers buy half the time, as without a signal (the touch signal makes it 0.7), and the
+    sizes added deeper lean to the bid, 1.8 to 0.2 before rounding and clipping."""
+    for depth, buy_share in ((True, 0.5), (False, 0.7)):
+        vm = _market("lean")
+        trades, added = [], {"bid": [], "ask": []}
+        for _ in range(20_000):  # a still fair price: the touch stays, every new deeper level is a random add
+            before = {"bid": dict(vm.book.bids), "ask": dict(vm.book.asks)}
+            changes, ts = vm.step(65_000.0, 0.5, tilt=1.0, depth=depth)
+            trades += ts
+            for side, tick, size in changes:
+                if tick not in before[side] and size > 0 and abs(tick - (vm.best_bid if side == "bid" else
+                                                                          vm.best_ask)) >= 5:
+                    added[side].append(size)
+        share = sum(t.side == "buy" for t in trades) / len(trades)
+        assert abs(share - buy_share) < 0.03, (depth, share)
+        lean = statistics.fmean(added["bid"]) / statistics.fmean(added["ask"])
+        assert (lean > 3.0) if depth else (0.7 < lean < 1.4), (depth, lean)
+
+
+def test_in_the_lead_lag_market_the_book_leads_and_the_past_returns_say_little():
+    """`--lead 60 --trend-every 30`: the price follows the latent trend a minute late, so the
+    planted signal (the trend shown now) predicts the next minute's return, and the last
+    minute's return hardly does; in the default market (no lead, two-minute trends) the past
+    return predicts it too (momentum)."""
+    import random
+
+    import numpy as np
+
+    from cobflow.connectors.simulator.engine import FairPrice
+
+    def corr(a, b):
+        return float(np.corrcoef(a, b)[0, 1])
+
+    for lead, every in ((60.0, 30.0), (0.0, 120.0)):
+        fp = FairPrice(65_000.0, random.Random("lead"), 0, 1.0, every, lead)
+        x, sig = [], []
+        for s in range(1, 4 * 3600 + 1):
+            x.append(math.log(fp.at(s * 1_000_000_000)))
+            sig.append(fp.signal())
+        x, sig = np.array(x), np.array(sig)
+        t = np.arange(60, len(x) - 60, 10)
+        past, future = x[t] - x[t - 60], x[t + 60] - x[t]
+        shown = np.array([sig[i - 59:i + 1].mean() for i in t])  # the signal over the last minute (a model's window)
+        if lead:
+            assert corr(shown, future) > 0.45 and abs(corr(past, future)) < 0.2
+        else:
+            assert corr(past, future) > 0.15
