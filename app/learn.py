@@ -537,7 +537,13 @@ def run(settings: Settings, once: bool = False, for_s: float | None = None) -> i
                 return 1
             learner.retrain(now, "asked")
             return 0
-        learner.step()
+        try:
+            learner.step()
+        except Exception as e:  # noqa: BLE001 - QuestDB away, a disk full: said in a line, tried again next look
+            if os.environ.get("COBFLOW_DEBUG") == "1":
+                log.exception("a look at the data failed")
+            log.warning("no retrain this time (%s: %s); trying again in %.0f s", type(e).__name__,
+                        " ".join(str(e).split())[:300], learner.learn.poll_s)
         if deadline is not None and time.monotonic() >= deadline:
             break
         stop.wait(learner.learn.poll_s if deadline is None else min(learner.learn.poll_s,

@@ -1,7 +1,7 @@
 """Models that keep learning, measured: what the cnn learns out of sample on each simulated
 market, and the learner through a regime change, with its cost per retrain.
 
-Two parts, in one run:
+Three parts, in one run:
 - oos: the cnn trained on one simulated hour and scored on another (other seeds), on the
   planted signals (touch: the aggressor mix and the touch sizes; depth: only the sizes added
   away from the touch), on the same trending market without a planted signal (what the
@@ -13,9 +13,11 @@ Two parts, in one run:
   through `cobflow.app.learn.replay`: a retrain every --every s of data on the last --window
   s, challenger against champion on the last --holdout s; each period served by the
   champion of its start, scored beside the first champion frozen; the verdicts (scores,
-  independent labels, p) and each retrain's wall time, CPU time and peak RSS.
+  independent labels, p) and each retrain's wall time, CPU time and peak RSS;
+- day: one retrain with the default settings (a day of rows) on a simulated day: its cost.
 
-    python bench/learner.py                          # both parts (about 20 min on 2 cores)
+    python bench/learner.py                          # every part (about 40 min on 2 cores)
+    python bench/learner.py --part day               # the default retrain's cost, on a simulated day
     python bench/learner.py --part regime --hours 3 --symbols 4
 
 Writes bench/results/learner.json and docs/images/learning.png (the loop, and the regime
@@ -155,6 +157,29 @@ def regime(args: argparse.Namespace) -> dict:
             max(1, sum(p["moved_labels"] for p in after))}
 
 
+def day() -> dict:
+    """One retrain with the default settings (a day of rows, an hour held out, 8 epochs at
+    most, the dqn on a promoted cnn) on a simulated day of 2 symbols x 5 venues: its cost."""
+    from cobflow.app.learn import FolderSource, Learner
+    from cobflow.config import load_settings
+
+    folder = market("day-2", E2E, 86400, seed=71, alpha=1.0)
+    models = CACHE / "day-models"
+    shutil.rmtree(models, ignore_errors=True)
+    learner = Learner(load_settings(symbols_file=E2E, models={"dir": str(models)}), FolderSource(folder))
+    t = time.perf_counter()
+    events = learner.retrain(START + 86400 - 1, "bench")
+    wall = time.perf_counter() - t
+    [r] = learner.history
+    out = {"wall_s": wall, "cnn_wall_s": r.seconds, "cnn_cpu_s": r.cpu_s, "peak_rss_mib": r.peak_rss_mib,
+           "training_samples": r.samples, "events": [(e.kind, e.event, e.challenger_score, e.labels, e.p_value)
+                                                      for e in events]}
+    print(f"  a day's retrain: {wall:.0f} s wall in all (the cnn {r.seconds:.0f} s, {r.cpu_s:.0f} s CPU, on "
+          f"{r.samples:,} samples; reading the rows and the dqn the rest), peak RSS {r.peak_rss_mib:.0f} MiB; "
+          f"{', '.join(f'{k} {e}' for k, e, *_ in out['events'])}")
+    return out
+
+
 def picture(result: dict, path: Path) -> None:
     import matplotlib
 
@@ -210,7 +235,7 @@ def picture(result: dict, path: Path) -> None:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--part", choices=("oos", "regime", "all", "picture"), default="all",
+    p.add_argument("--part", choices=("oos", "regime", "day", "all", "picture"), default="all",
                    help="picture: draw docs/images/learning.png again from the results file")
     p.add_argument("--symbols", type=int, default=4, help="regime: symbols, five venues each (at most 8)")
     p.add_argument("--alpha", type=float, default=2.0, help="regime: the planted signal's strength")
@@ -235,6 +260,9 @@ def main() -> int:
     if args.part == "picture":
         picture(result["regime"], ROOT / "docs" / "images" / "learning.png")
         return 0
+    if args.part in ("day", "all"):
+        print("the default retrain (a day of rows) on a simulated day:", flush=True)
+        result["day"] = day()
     if args.part in ("regime", "all"):
         print("a regime change, replayed through the learner:", flush=True)
         result["regime"] = regime(args)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from cobflow.app.learn import QuestDBSource
 from cobflow.models.checkpoints import CheckpointStore
 from cobflow.models.dataset import LabelSpec
 from cobflow.qdb import query, wait_for_wal
@@ -87,6 +89,13 @@ def test_the_learner_promotes_and_the_following_flow_swaps_keeps_every_second_an
             assert verdict["event"] == "promoted", verdict
             assert verdict["running"] == champion and verdict["labels"] >= 10
             assert 0 <= verdict["p_value"] < 0.5 and verdict["challenger_score"] > verdict["champion_score"]
+            # the champion was judged on the calls the flow recorded for it (model_outputs), not replayed
+            recorded = re.search(r"champion's calls: (\d+) recorded, (\d+) replayed", verdict["reason"])
+            assert recorded and int(recorded.group(1)) >= 10 and int(recorded.group(2)) == 0, verdict["reason"]
+            # what drift reads: the running cnn's scored outcomes, as the flow wrote them
+            outcomes = QuestDBSource(settings).outcomes("cnn", START, START + 1260)
+            assert len(outcomes) > 100 and {s for s, _, _ in outcomes} == {"BTC-USD", "ETH-USD"}
+            assert all(0.0 <= a <= 1.0 for _, _, a in outcomes)
             promoted = verdict["checkpoint"]
             assert CheckpointStore(models, "cnn").champion().name == promoted
             dqn = CheckpointStore(models, "dqn").champion()
