@@ -30,23 +30,23 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
+from cobflow.app.training import checkpoint_meta
+from cobflow.app.training import iso as _iso
 from cobflow.config import Settings
-from cobflow.metrics.vectors import LAYOUT
-from cobflow.models.checkpoints import CheckpointError, CheckpointStore, Entry
+from cobflow.models.checkpoints import CheckpointError, CheckpointStore, Entry, write_atomic
 from cobflow.models.dataset import DatasetError, LabelSpec, Samples, SymbolSeries, load_series, make_samples
 from cobflow.models.kinds import ModelKind
 from cobflow.models.loading import load_cnn
 from cobflow.models.promotion import Verdict, challenge, independent, says_up
 from cobflow.models.registry import kind_class
 from cobflow.models.train import TrainConfig, cnn_outputs, train_dqn
-from cobflow.provenance import code_version
 from cobflow.records import ModelEvent
 
 log = logging.getLogger("cobflow.learn")
@@ -217,9 +217,7 @@ class Learner:
 
     def _write_state(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / (STATE + ".tmp")
-        tmp.write_text(json.dumps(self.state))
-        os.replace(tmp, self.root / STATE)
+        write_atomic(self.root / STATE, json.dumps(self.state))
 
     def due(self, now: int) -> str | None:
         """Why a retrain is due at data second `now` (None: it is not)."""
@@ -235,12 +233,13 @@ class Learner:
         last = self.state.get("last_drift_s")
         if last is not None and now - last < span:
             return None
-        rows = self.source.outcomes("cnn", now - span - self.spec.horizon_s, now)
+        h = self.spec.horizon_s
+        rows = self.source.outcomes("cnn", now - span - h, now - h)  # scored by now: made h s before
         by_symbol: dict[str, list[tuple[int, float]]] = {}
         for sym, s, acc in rows:
             by_symbol.setdefault(sym, []).append((s, acc))
         for sym, xs in sorted(by_symbol.items()):
-            covers = xs[0][0] <= now - span - self.spec.horizon_s + 60 and xs[-1][0] >= now - self.spec.horizon_s - 60
+            covers = xs[0][0] <= now - span - h + 60 and xs[-1][0] >= now - h - 60
             worst = max(a for _, a in xs)
             if covers and worst < self.learn.drift_floor:
                 self.state["last_drift_s"] = now
@@ -326,15 +325,12 @@ class Learner:
             judged = np.isfinite(theirs).all(axis=1)
             ind, mine, theirs = ind[judged], mine[judged], theirs[judged]
         verdict = challenge(mine, theirs, samples.direction[ind], learn.p_value, learn.min_labels)
-        meta = {"metric_name": mk.metric_name, "layout": LAYOUT, "code_version": code_version(),
-                "created": datetime.now(UTC).isoformat(timespec="seconds"), "label_spec": asdict(spec),
-                "train_config": asdict(self.config), "symbols": sorted(set(train_samples.symbols)),
-                "data_from": _iso(int(train_samples.seconds.min())), "data_to": _iso(int(train_samples.seconds.max())),
-                "metrics": metrics, "trained_by": "learner", "why": why,
-                "parent": champion.name if champion else None, "holdout_from": _iso(now - learn.holdout_s),
-                "holdout_to": _iso(now), "holdout_accuracy": verdict.challenger_score,
-                "champion_holdout_accuracy": verdict.champion_score, "holdout_labels": verdict.labels,
-                "p_value": verdict.p_value, **extra}
+        meta = checkpoint_meta(mk.metric_name, spec, self.config, train_samples, metrics, trained_by="learner",
+                               why=why, parent=champion.name if champion else None,
+                               holdout_from=_iso(now - learn.holdout_s), holdout_to=_iso(now),
+                               holdout_accuracy=verdict.challenger_score,
+                               champion_holdout_accuracy=verdict.champion_score, holdout_labels=verdict.labels,
+                               p_value=verdict.p_value, **extra)
         value = float(metrics.get(mk.metric_name, math.nan))
         kept = store.save(model.state_dict(), meta, value if value == value else float("-inf"), force=verdict.promote)
         events = []
@@ -403,11 +399,8 @@ class Learner:
     def _dqn_for(self, cnn: Any, cnn_entry: Entry, train_samples: Samples, now: int) -> list[ModelEvent]:
         """A dqn trained on the promoted cnn, kept (to be promoted with it: it follows its cnn)."""
         model, metrics = train_dqn(train_samples, cnn, self.config)
-        meta = {"metric_name": "val_mean_reward_bps", "layout": LAYOUT, "code_version": code_version(),
-                "created": datetime.now(UTC).isoformat(timespec="seconds"), "label_spec": asdict(self.spec),
-                "train_config": asdict(self.config), "metrics": metrics, "trained_by": "learner",
-                "cnn_checkpoint": cnn_entry.name, "data_from": cnn_entry.meta.get("data_from"),
-                "data_to": cnn_entry.meta.get("data_to")}
+        meta = checkpoint_meta("val_mean_reward_bps", self.spec, self.config, train_samples, metrics,
+                               trained_by="learner", cnn_checkpoint=cnn_entry.name)
         value = float(metrics["val_mean_reward_bps"])
         store = CheckpointStore(self.root, "dqn", self.settings.models.keep)
         kept = store.save(model.state_dict(), meta, value if value == value else float("-inf"), force=True)
@@ -417,9 +410,6 @@ class Learner:
                            f"trained on the promoted cnn {cnn_entry.name} (validation reward {value:.3f} bps/step)",
                            "learner")]
 
-
-def _iso(second: int) -> str:
-    return datetime.fromtimestamp(second, UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)

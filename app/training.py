@@ -8,12 +8,13 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cobflow.app.recompute import export_questdb
 from cobflow.config import Settings
 from cobflow.metrics.vectors import LAYOUT
 from cobflow.models.checkpoints import CheckpointStore, Entry
-from cobflow.models.dataset import LabelSpec, load_series, make_samples
+from cobflow.models.dataset import LabelSpec, Samples, load_series, make_samples
 from cobflow.models.registry import KINDS, kind_class
 from cobflow.models.train import TrainConfig
 from cobflow.progress import Progress
@@ -60,17 +61,26 @@ def train(settings: Settings, kind: str, input: Path | None, since: int | None, 
         extra = {**extra, "kind_class": f"{type(model_kind).__module__}:{type(model_kind).__qualname__}"}
     if bar is not None:
         bar.finish()
-    meta = {"metric_name": metric_name, "layout": LAYOUT, "code_version": code_version(),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"), "label_spec": asdict(spec),
-            "train_config": asdict(config), "symbols": sorted(set(samples.symbols)),
-            "data_from": _iso(int(samples.seconds.min())), "data_to": _iso(int(samples.seconds.max())),
-            "metrics": metrics, **extra}
+    meta = checkpoint_meta(metric_name, spec, config, samples, metrics, **extra)
     value = metrics[metric_name]
     store = CheckpointStore(root, name, settings.models.keep)
     kept = store.save(model.state_dict(), meta, float(value) if value == value else float("-inf"))
     return TrainResult(name, metrics, kept, time.perf_counter() - start, metric_name)
 
 
-def _iso(second: int) -> str:
+def checkpoint_meta(metric_name: str, spec: LabelSpec, config: TrainConfig, samples: Samples | None,
+                    metrics: dict, **extra: Any) -> dict[str, Any]:
+    """What a checkpoint keeps about itself (`cobflow train`'s and the learner's): its
+    metric, feature layout, code version, label spec, config, symbols and data range."""
+    meta: dict[str, Any] = {"metric_name": metric_name, "layout": LAYOUT, "code_version": code_version(),
+                            "created": datetime.now(UTC).isoformat(timespec="seconds"), "label_spec": asdict(spec),
+                            "train_config": asdict(config)}
+    if samples is not None:
+        meta.update({"symbols": sorted(set(samples.symbols)), "data_from": iso(int(samples.seconds.min())),
+                     "data_to": iso(int(samples.seconds.max()))})
+    return {**meta, "metrics": metrics, **extra}
+
+
+def iso(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).isoformat().replace("+00:00", "Z")
 

@@ -68,10 +68,8 @@ class CheckpointStore:
                 from None
 
     def _write_index(self) -> None:
-        tmp = self.folder / (INDEX + ".tmp")
-        tmp.write_text(json.dumps({"kind": self.kind, "keep": self.keep, "checkpoints": [
+        write_atomic(self.folder / INDEX, json.dumps({"kind": self.kind, "keep": self.keep, "checkpoints": [
             {"name": e.name, "metric": e.metric, "meta": e.meta} for e in self.entries]}, indent=2))
-        os.replace(tmp, self.folder / INDEX)
 
     def _repair(self) -> None:
         kept = [e for e in self.entries if (self.folder / f"{e.name}.pt").exists()]
@@ -99,7 +97,7 @@ class CheckpointStore:
         tmp = self.folder / f"{name}.pt.tmp"
         torch.save({"state_dict": state_dict, "meta": meta}, tmp)
         os.replace(tmp, self.folder / f"{name}.pt")
-        _write_atomic(self.folder / f"{name}.json", json.dumps(meta, indent=2))
+        write_atomic(self.folder / f"{name}.json", json.dumps(meta, indent=2))
         entry = Entry(name, metric, meta)
         ranked = sorted([*self.entries, entry], key=lambda e: -e.metric)
         protect = {self.champion_name(), name if force else None}
@@ -142,7 +140,7 @@ class CheckpointStore:
 
     def withhold(self, reason: str) -> None:
         """No checkpoint runs (the learner refused the first challenger it judged)."""
-        _write_atomic(self.folder / CHAMPION, json.dumps({"name": None, "reason": reason,
+        write_atomic(self.folder / CHAMPION, json.dumps({"name": None, "reason": reason,
                                                           "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
 
     def promote(self, name: str, reason: str = "") -> Entry:
@@ -150,7 +148,7 @@ class CheckpointStore:
         entry = self.entry(name)
         if entry is None:
             raise CheckpointError(f"{self.folder}: no checkpoint {name} (cobflow models list)")
-        _write_atomic(self.folder / CHAMPION, json.dumps({"name": name, "reason": reason,
+        write_atomic(self.folder / CHAMPION, json.dumps({"name": name, "reason": reason,
                                                           "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
         return entry
 
@@ -173,7 +171,8 @@ class CheckpointStore:
         return state, meta
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """`text` in `path`, whole or not at all (a temporary file renamed over it)."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)

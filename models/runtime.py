@@ -161,7 +161,17 @@ class ModelRunner:
             return []
         self._stamps = stamps
         events: list[ModelEvent] = []
-        store = _store(self.root, "cnn")
+
+        def readable(kind: str, running: str) -> CheckpointStore | None:
+            """The kind's store, or None with a row when its index cannot be read (being
+            edited by hand, damaged): the running checkpoint stays, the flow goes on."""
+            try:
+                return _store(self.root, kind)
+            except CheckpointError as e:
+                events.append(ModelEvent(s, kind, "swap_refused", "", running, str(e)))
+                return None
+
+        store = readable("cnn", self.cnn_name)
         want = store.champion() if store is not None else None
         if store is not None and want is not None and want.name != self.cnn_name \
                 and ("cnn", want.name) not in self._refused:
@@ -175,7 +185,7 @@ class ModelRunner:
             except CheckpointError as e:
                 self._refused.add(("cnn", want.name))
                 events.append(ModelEvent(s, "cnn", "swap_refused", want.name, self.cnn_name, str(e)))
-        dqn_store = _store(self.root, "dqn")
+        dqn_store = readable("dqn", self.dqn_name)
         if self.cnn is not None and dqn_store is not None:
             want = _dqn_for(dqn_store, self.cnn_name)
             if want is not None and want.name != self.dqn_name and ("dqn", want.name) not in self._refused:
@@ -188,7 +198,7 @@ class ModelRunner:
                     self._refused.add(("dqn", want.name))
                     events.append(ModelEvent(s, "dqn", "swap_refused", want.name, self.dqn_name, str(e)))
         for i, k in enumerate(self.kinds):
-            store = _store(self.root, k.kind.name)
+            store = readable(k.kind.name, k.name)
             want = store.champion() if store is not None else None
             if store is None or want is None or want.name == k.name or (k.kind.name, want.name) in self._refused:
                 continue

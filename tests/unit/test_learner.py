@@ -226,6 +226,10 @@ def test_a_damaged_or_incompatible_checkpoint_is_refused_and_the_running_one_kep
     [event] = runner.refresh(START)
     assert event.event == "swap_refused" and "label spec" in event.reason and runner.cnn_name == old
     assert runner.refresh(START + 1) == []  # refused once, not tried again every second
+    # an index that cannot be read (edited by hand, damaged): a row, the running one kept
+    (models / "cnn" / "index.json").write_text("{not json")
+    [event] = runner.refresh(START + 2)
+    assert event.event == "swap_refused" and "not a checkpoint index" in event.reason and runner.cnn_name == old
 
 
 def test_a_restarted_flow_runs_the_checkpoint_it_ran_and_a_watching_one_then_takes_the_champion(tmp_path):
