@@ -149,7 +149,7 @@ def _wait_all(procs: list[subprocess.Popen]) -> int:
                 rc = code
                 for other in pending:
                     other.terminate()
-        time.sleep(0.05)
+        time.sleep(0.2)
     return rc
 
 

@@ -7,6 +7,7 @@ import itertools
 import sys
 import time
 from collections import deque
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -88,6 +89,10 @@ class CaptureSource(FixedPartitionedSource[RawMessage | DeadLetter, int]):
 TopicPartitionKey = tuple[str, int]
 HOLD_HIGH, HOLD_LOW = 8000, 2000  # records held back per partition: pause at, resume at
 MAX_BATCH_WAIT_S = 0.05  # a batch is filled from what librdkafka has for at most this long
+# A caught-up source asks again after 20 ms, 250 ms once nothing has come for a second, not
+# 1 ms later as Bytewax would (half a core for nothing). It does not wait in librdkafka
+# instead: that would hold the worker, and the steps after this one would not run meanwhile.
+IDLE_WAIT, QUIET_WAIT, QUIET_AFTER_S = timedelta(seconds=0.02), timedelta(seconds=0.25), 1.0
 
 
 Item = RawMessage | DeadLetter  # a record read, or one that cannot be (stage `read`)
@@ -107,7 +112,8 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
             # a resumed partition refills quickly; fetches of 128 kB per partition (a few
             # seconds of market) keep the topics' records interleaved in librdkafka's queue,
             # so fewer are held back (1 MB fetches: 40% of the batches came out empty)
-            "fetch.wait.max.ms": "10", "fetch.queue.backoff.ms": "10", "max.partition.fetch.bytes": "131072",
+            # (a fetch returns as soon as a byte is there: the wait only paces an idle broker's answers)
+            "fetch.wait.max.ms": "100", "fetch.queue.backoff.ms": "10", "max.partition.fetch.bytes": "131072",
         }
         # the native core's consumer where it is on (records into raw messages with no
         # Python object per record between), else confluent-kafka's and Python reads all
@@ -132,6 +138,7 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
         self.lag = LagMeter(servers, known_end=self._fetched_end)
         self.done = False
         self.kafka_away: float | None = None  # since when the broker has been unreachable
+        self.idle_since: float | None = None  # since when the batches have found nothing in librdkafka
 
     def next_batch(self) -> list[RawMessage | DeadLetter | TableRow]:
         """Up to `batch_size` records (and the lag rows): librdkafka is asked again while it
@@ -142,6 +149,7 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
         out: list[RawMessage | DeadLetter | TableRow] = []
         last_offset: dict[TopicPartitionKey, int] = {}
         deadline = time.monotonic() + MAX_BATCH_WAIT_S
+        fetched = False
         while True:
             floor = self._floor()
             self._drain(out, last_offset, floor)  # what waited for the others first, in order
@@ -156,6 +164,11 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
                 if not self.native.fetch(self.batch_size, 0.001):
                     break
                 self._read_native(out, last_offset, floor)
+            fetched = True
+        if fetched or out:
+            self.idle_since = None
+        elif self.idle_since is None:
+            self.idle_since = time.monotonic()
         self._align()
         if last_offset:
             out.extend(self.lag(last_offset))
@@ -165,6 +178,12 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
             if final:
                 out.extend(self.lag(final, force=True))
         return out
+
+    def next_awake(self) -> datetime | None:
+        if self.idle_since is None:
+            return None
+        quiet = time.monotonic() - self.idle_since >= QUIET_AFTER_S
+        return datetime.now(UTC) + (QUIET_WAIT if quiet else IDLE_WAIT)
 
     def _drain(self, out: list, last_offset: dict[TopicPartitionKey, int], floor: int | None) -> None:
         """Each partition's held records, oldest first, out while `_may_emit` lets them

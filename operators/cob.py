@@ -395,6 +395,7 @@ class CobLogic(StatefulBatchLogic):
             return [], StatefulBatchLogic.RETAIN
         newest = max((f.last_ts for f in st.all_feeds if f.last_ts is not None), default=None)
         seconds, dead = st.close(newest)
+        self.last_arrival = None  # all that silence can close is closed: the next message arms it again
         return _one_item(seconds, dead), StatefulBatchLogic.RETAIN
 
     def notify_at(self) -> datetime | None:

@@ -20,7 +20,6 @@ different symbols interleave (the Kafka mode, the file mode, any number of worke
 
 from __future__ import annotations
 
-import copy
 import importlib
 import math
 from collections import deque
@@ -41,7 +40,7 @@ from cobflow.metrics.signals import SOURCES, Signal, SignalSource, signal_proble
 from cobflow.metrics.vectors import CNN_SIZE
 from cobflow.models.dataset import LabelSpec, heatmap_rows
 from cobflow.models.output import ACTIONS, RUNTIME, Runner, SlotOutput
-from cobflow.operators.state import stamp, unstamp
+from cobflow.operators.state import snapshot, unstamp
 from cobflow.plugins import load_class, validate_params
 from cobflow.records import FeatureSecond, ModelEvent, Outcome, Seconds, StrategyBatch, StrategyMade
 from cobflow.strategy import ModelOutput, StrategySecond, plugin_dead_letter
@@ -335,10 +334,10 @@ class StrategyLogic(StatefulBatchLogic):
             return [], StatefulBatchLogic.RETAIN
         return [StrategyBatch(views, Seconds(made, dead))], StatefulBatchLogic.RETAIN
 
-    def snapshot(self) -> tuple[int, Any]:
-        models, self.state.models = self.state.models, None
+    def snapshot(self) -> tuple[int, Any] | None:
+        models, self.state.models = self.state.models, None  # modules are not kept in the store
         try:
-            return stamp(copy.deepcopy(self.state))  # type: ignore[return-value]
+            return snapshot(self.state)
         finally:
             self.state.models = models
 

@@ -258,3 +258,28 @@ def test_live_lateness_lets_a_quiet_venue_stop_holding_its_symbols_second():
     assert watermark(T0 + 0.5, T0 + 1.4, idle_timeout=2.0, lateness=0.25) == at(T0 + 1.4)  # 0.9 s > 0.25 s
     assert watermark(T0 + 1.2, T0 + 1.4, idle_timeout=2.0, lateness=0.25) == at(T0 + 1.2)  # within: it holds
     assert watermark(T0 + 0.5, T0 + 1.4, idle_timeout=None, lateness=0.25) == at(T0 + 0.5)  # file mode: exact
+
+
+def test_silence_closes_the_open_seconds_once_then_the_step_sleeps_until_a_message():
+    """Live mode: after the idle timeout the newest message closes what it allows (on_notify);
+    then nothing more can close without a message, so the step asks not to be woken again
+    (a wake-up time in the past made Bytewax call it in a loop: half a core for nothing);
+    the next message arms it again."""
+    from cobflow.operators.cob import CobLogic, new_cob_state
+
+    logic = CobLogic(new_cob_state(SYMBOLS, "TEST-USD"), SYMBOLS, idle_timeout=2.0)
+    assert logic.notify_at() is None  # nothing has come: nothing to close
+    logic.on_batch([("TEST-USD", CRAFTED[:3])])  # seconds T0 (both venues' books) .. T0 + 0.7
+    armed = logic.notify_at()
+    assert armed is not None
+    out, _ = logic.on_notify()
+    closed = [sec.s for item in out for sec in item.records]
+    assert closed == []  # the newest message is at T0 + 0.7: second T0 is not over by the data's clock
+    assert logic.notify_at() is None
+    logic.on_batch([("TEST-USD", CRAFTED[3:4])])  # bybit at T0 + 1.3: the venue binance holds T0 open
+    assert logic.notify_at() is not None
+    out, _ = logic.on_notify()  # silence: the newest message (T0 + 1.3) closes second T0
+    assert [sec.s for item in out for sec in item.records] == [T0]
+    assert logic.notify_at() is None
+    out, _ = logic.on_notify()  # woken anyway (another key's timer): nothing new, nothing twice
+    assert out == []
