@@ -6,6 +6,16 @@ store is the series itself; a resumed flow opens the handles again on it and car
 the values of one uninterrupted run. A bar TA-Lib would reject (not finite, high below low)
 is refused before any handle sees it: a rejected update could leave one handle a bar ahead
 of the others.
+
+The series is not kept forever (it would grow 2.8 MB a day per symbol, copied into every
+snapshot): once it holds COMPACT_AT bars, all but the last KEEP are dropped and the handles
+opened again on the rest, at the same bar in every run, so a resumed flow still writes the
+values of one uninterrupted run, bit for bit. OBV is the sum of the whole history: it is kept
+as its running value (TA-Lib's own recurrence, exact). The recursive ones (EMA, RSI, ATR,
+MACD) forget their start geometrically ((25/27)^5000 is below 1e-160): reopened on KEEP bars
+they give TA-Lib's full-history values bit for bit (measured); SMA and BBANDS keep a running
+sum in TA-Lib, whose rounding differs from the full history's in the last digits (within
+FEATURES.md's 1e-9).
 """
 
 from __future__ import annotations
@@ -46,6 +56,8 @@ INDICATORS = (
 COLUMNS = tuple(c for ind in INDICATORS for c in ind.columns)
 SERIES = ("high", "low", "close", "volume")
 _ARGS = tuple(tuple(SERIES.index(name) for name in ind.inputs) for ind in INDICATORS)
+_OBV = next(i for i, ind in enumerate(INDICATORS) if ind.function == "OBV")  # kept as its running value
+KEEP, COMPACT_AT = 5_000, 10_000  # bars kept of a series once it reaches COMPACT_AT
 
 
 class InvalidBar(ValueError):
@@ -70,9 +82,12 @@ class IndicatorSeries:
 
     def __init__(self) -> None:
         self.series = {name: array("d") for name in SERIES}
-        self.handles: list[Any] = [None] * len(INDICATORS)
+        self.handles: list[Any] = [None] * len(INDICATORS)  # OBV's stays None
+        self.obv: float | None = None  # OBV's running value, and the close it compares with
+        self.prev_close = math.nan
 
     def __len__(self) -> int:
+        """Bars kept (at most COMPACT_AT - 1)."""
         return len(self.series["close"])
 
     def add(self, bar: Bar) -> dict[str, float | None]:
@@ -83,7 +98,9 @@ class IndicatorSeries:
             a.append(v)
         values: list = []
         for i, handle in enumerate(self.handles):
-            if handle is None:
+            if i == _OBV:
+                out = self._obv(bar.close, bar.volume)
+            elif handle is None:
                 out = self._open(i)
             else:
                 out = handle.update(*[point[j] for j in _ARGS[i]])
@@ -91,7 +108,27 @@ class IndicatorSeries:
                 values.extend(out)
             else:
                 values.append(out)
+        if len(self) >= COMPACT_AT:
+            self._compact()
         return {c: None if v != v else float(v) for c, v in zip(COLUMNS, values)}
+
+    def _obv(self, close: float, volume: float) -> float:
+        """TA-Lib's OBV recurrence: the first volume, then + or - each volume as the close rises or falls."""
+        if self.obv is None:
+            self.obv = volume
+        elif close > self.prev_close:
+            self.obv += volume
+        elif close < self.prev_close:
+            self.obv -= volume
+        self.prev_close = close
+        return self.obv
+
+    def _compact(self) -> None:
+        """All but the last KEEP bars dropped; the handles opened again on those."""
+        self.series = {name: a[-KEEP:] for name, a in self.series.items()}
+        for i in range(len(INDICATORS)):
+            if i != _OBV:
+                self._open(i)
 
     def _open(self, i: int) -> tuple:
         """Open indicator i's handle on the whole series if it has history enough; its
@@ -106,9 +143,9 @@ class IndicatorSeries:
         value = handle.value
         return value if isinstance(value, tuple) else (value,)
 
-    # the recovery store keeps the series; handles are opened again from it
+    # the recovery store keeps the series and OBV's running value; handles are opened again from them
     def __getstate__(self) -> dict:
-        return {"series": {name: bytes(a) for name, a in self.series.items()}}
+        return {"series": {name: bytes(a) for name, a in self.series.items()}, "obv": (self.obv, self.prev_close)}
 
     def __setstate__(self, state: dict) -> None:
         self.series = {}
@@ -117,13 +154,21 @@ class IndicatorSeries:
             a.frombytes(data)
             self.series[name] = a
         self.handles = [None] * len(INDICATORS)
+        if "obv" in state:
+            self.obv, self.prev_close = state["obv"]
+        else:  # a store written before compaction: the whole series, OBV's value read off it
+            self.obv, self.prev_close = None, math.nan
+            for close, volume in zip(self.series["close"], self.series["volume"]):
+                self._obv(close, volume)
         if len(self):
             for i in range(len(INDICATORS)):
-                self._open(i)
+                if i != _OBV:
+                    self._open(i)
 
     def __deepcopy__(self, memo: dict) -> IndicatorSeries:
         """A copy with copied handles (the Bytewax snapshot pickles it: `__getstate__`)."""
         other = IndicatorSeries.__new__(IndicatorSeries)
         other.series = {name: array("d", a) for name, a in self.series.items()}
         other.handles = [None if h is None else h.copy() for h in self.handles]
+        other.obv, other.prev_close = self.obv, self.prev_close
         return other

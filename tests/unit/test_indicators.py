@@ -119,3 +119,53 @@ def test_a_bar_talib_would_reject_is_refused_and_leaves_every_handle_as_it_was(f
         s.add(bad)
     assert len(s) == 50
     assert run_series(s, bs[50:]) == want[50:]
+
+
+def test_a_long_series_is_compacted_and_stays_within_the_spec_of_the_whole_history():
+    """Past COMPACT_AT bars the series keeps its last KEEP (memory and snapshots flat over
+    weeks); every value still equals TA-Lib on the whole history (FEATURES.md: 1e-9
+    relative), the recursive ones and OBV bit for bit, nulls where TA-Lib has NaN."""
+    from cobflow.metrics.indicators import COLUMNS, COMPACT_AT, KEEP
+
+    bs = bars(2 * COMPACT_AT + 3_000, seed=8)
+    s = IndicatorSeries()
+    got = []
+    sizes = []
+    for b in bs:
+        got.append(s.add(b))
+        assert len(s) < COMPACT_AT
+        sizes.append(len(s))
+    assert min(sizes[COMPACT_AT:]) == KEEP  # compacted (twice), never below KEEP
+    want = reference([{"close": b.close, "high": b.high, "low": b.low, "volume": b.volume} for b in bs])
+    for col in COLUMNS:
+        values = [g[col] for g in got]
+        assert [v is None for v in values] == list(np.isnan(want[col])), col
+        bad = [(i, v, w) for i, (v, w) in enumerate(zip(values, want[col])) if v is not None and not close_enough(v, w)]
+        assert not bad, (col, bad[:3])
+    for col in ("ema_12", "ema_26", "rsi_14", "macd", "macd_signal", "macd_hist", "atr_14", "obv"):
+        assert [g[col] for g in got[COMPACT_AT:]] == list(want[col][COMPACT_AT:]), col  # exact after compaction
+    assert len(pickle.dumps(s)) < 32 * COMPACT_AT + 1_000  # what a snapshot copies: bounded, not a day's
+
+
+def test_a_resume_across_a_compaction_writes_the_values_of_one_uninterrupted_run():
+    from cobflow.metrics.indicators import COMPACT_AT
+
+    bs = bars(COMPACT_AT + 6_000, seed=9)
+    whole = run_series(IndicatorSeries(), bs)
+    for cut in (COMPACT_AT - 1, COMPACT_AT, COMPACT_AT + 1, COMPACT_AT + 4_000):  # around and after it
+        first = IndicatorSeries()
+        head = run_series(first, bs[:cut])
+        resumed = pickle.loads(pickle.dumps(first))  # what the recovery store holds
+        assert head + run_series(resumed, bs[cut:]) == whole, cut  # bit for bit
+
+
+def test_a_snapshot_from_before_compaction_resumes_with_obv_read_off_its_series():
+    bs = bars(400, seed=10)
+    whole = run_series(IndicatorSeries(), bs)
+    first = IndicatorSeries()
+    head = run_series(first, bs[:250])
+    old = first.__getstate__()
+    del old["obv"]  # what cobflow stored before: the whole series alone
+    resumed = IndicatorSeries.__new__(IndicatorSeries)
+    resumed.__setstate__(old)
+    assert head + run_series(resumed, bs[250:]) == whole
