@@ -81,6 +81,10 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         if args.since is not None:
             if args.input is not None or args.walk_forward:
                 return err("--from/--to backtests the raw.* topics of a period: no --input, no --walk-forward")
+            if args.tables is not None:
+                return err("--from/--to writes the run's own tables into QuestDB (decisions, orders, fills, "
+                           "positions, equity, risk_events; the market's are the live flow's): --tables is for "
+                           "--input backtests")
             from cobflow.times import parse_time
 
             bt = kafka_backtest(settings, parse_time(args.since), parse_time(args.until), args.out, args.workers,

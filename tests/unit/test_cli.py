@@ -73,3 +73,13 @@ def test_errors_are_one_line_without_class_names(tmp_path):
     done = cobflow("backtest", "compare", str(tmp_path))
     assert done.returncode == 2 and done.stderr.count("\n") == 1
     assert done.stderr.startswith("cobflow: error: ") and "Error:" not in done.stderr
+
+
+def test_a_kafka_backtest_refuses_tables_it_would_not_write(tmp_path):
+    """--from/--to writes only the run's tables (QuestDB keeps the market's from the live flow):
+    --tables there was silently ignored; now it is refused in one line, before anything runs."""
+    done = cobflow("backtest", "--from", "2026-01-01T00:00:00Z", "--to", "2026-01-01T01:00:00Z", "--out",
+                   str(tmp_path / "o"), "--tables", "all", "--strategy", "rules")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1
+    assert "--tables is for --input backtests" in done.stderr
+    assert not (tmp_path / "o").exists()
