@@ -98,6 +98,7 @@ class IndicatorSeries:
             a.append(v)
         values: list = []
         for i, handle in enumerate(self.handles):
+            out: Any
             if i == _OBV:
                 out = self._obv(bar.close, bar.volume)
             elif handle is None:
