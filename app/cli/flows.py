@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,11 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         from cobflow.app.demo import DemoOptions, ensure_models
 
         print(f"cobflow: models: {ensure_models(settings, DemoOptions())}", flush=True)
+        if "torch" in sys.modules and "--train-if-none" in sys.argv[1:]:
+            # it trained: this process waits on the flow for weeks, so it starts afresh without
+            # torch's memory (the same PID, as a container's first process must keep)
+            again = [a for a in sys.argv[1:] if a != "--train-if-none"]
+            os.execv(sys.executable, [sys.executable, "-m", "cobflow", *again])
     if args.flow == "strategy":  # the symbols file of the account's run, for `report --run`
         from cobflow.app.runs import record_run
 
