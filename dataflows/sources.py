@@ -89,10 +89,11 @@ class CaptureSource(FixedPartitionedSource[RawMessage | DeadLetter, int]):
 TopicPartitionKey = tuple[str, int]
 HOLD_HIGH, HOLD_LOW = 8000, 2000  # records held back per partition: pause at, resume at
 MAX_BATCH_WAIT_S = 0.05  # a batch is filled from what librdkafka has for at most this long
-# A caught-up source asks again after 20 ms, 250 ms once nothing has come for a second, not
-# 1 ms later as Bytewax would (half a core for nothing). It does not wait in librdkafka
-# instead: that would hold the worker, and the steps after this one would not run meanwhile.
-IDLE_WAIT, QUIET_WAIT, QUIET_AFTER_S = timedelta(seconds=0.02), timedelta(seconds=0.25), 1.0
+# A caught-up source is asked again after 20 ms, not 1 ms later as Bytewax would (half a core
+# for nothing); it does not wait in librdkafka then, which would hold the worker while the
+# steps after it have work. Once nothing has come for a second (they have none), it waits in
+# librdkafka for the next record, at most 100 ms a call (a worker's loop idles at 2% of a core).
+IDLE_WAIT, QUIET_AFTER_S, QUIET_WAIT_S = timedelta(seconds=0.02), 1.0, 0.1
 
 
 Item = RawMessage | DeadLetter  # a record read, or one that cannot be (stage `read`)
@@ -149,6 +150,8 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
         out: list[RawMessage | DeadLetter | TableRow] = []
         last_offset: dict[TopicPartitionKey, int] = {}
         deadline = time.monotonic() + MAX_BATCH_WAIT_S
+        # quiet: the first fetch waits for one record (and returns as it comes)
+        n, wait = (1, QUIET_WAIT_S) if self._quiet() else (self.batch_size, 0.001)
         fetched = False
         while True:
             floor = self._floor()
@@ -156,15 +159,15 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
             if len(out) >= self.batch_size or time.monotonic() > deadline:
                 break
             if self.native is None:
-                msgs = self.consumer.consume(self.batch_size, 0.001)
+                msgs = self.consumer.consume(n, wait)
                 if not msgs:
                     break
                 self._read(msgs, out, last_offset, floor)
             else:
-                if not self.native.fetch(self.batch_size, 0.001):
+                if not self.native.fetch(n, wait):
                     break
                 self._read_native(out, last_offset, floor)
-            fetched = True
+            fetched, n, wait = True, self.batch_size, 0.001
         if fetched or out:
             self.idle_since = None
         elif self.idle_since is None:
@@ -179,11 +182,13 @@ class _RawTopicsPartition(StatefulSourcePartition[RawMessage | DeadLetter | Tabl
                 out.extend(self.lag(final, force=True))
         return out
 
+    def _quiet(self) -> bool:
+        return self.idle_since is not None and time.monotonic() - self.idle_since >= QUIET_AFTER_S
+
     def next_awake(self) -> datetime | None:
-        if self.idle_since is None:
-            return None
-        quiet = time.monotonic() - self.idle_since >= QUIET_AFTER_S
-        return datetime.now(UTC) + (QUIET_WAIT if quiet else IDLE_WAIT)
+        if self.idle_since is None or self._quiet():
+            return None  # busy: at once; quiet: next_batch waits in librdkafka
+        return datetime.now(UTC) + IDLE_WAIT
 
     def _drain(self, out: list, last_offset: dict[TopicPartitionKey, int], floor: int | None) -> None:
         """Each partition's held records, oldest first, out while `_may_emit` lets them
