@@ -39,6 +39,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +56,31 @@ LAYOUTS = {"w1": (1, 1), "w2": (2, 1), "p2": (1, 2)}  # name -> (worker threads,
 
 
 # -- measuring a flow process ------------------------------------------------------------
+@contextmanager
+def servers_up() -> Iterator[None]:
+    """The servers of `cobflow services` for the block: started if they were not (and then
+    stopped after it), left running if they were."""
+    from cobflow.app.services import Services
+
+    svc = Services(load_settings())
+    started = svc.up()
+    try:
+        yield
+    finally:
+        svc.stop(started)
+
+
+def stop(*procs: subprocess.Popen | None) -> None:
+    """Each process still running: terminated, killed after 30 s."""
+    for p in procs:
+        if p is not None and p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
 def rss_mb(pid: int) -> float | None:
     try:
         with open(f"/proc/{pid}/status") as f:

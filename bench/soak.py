@@ -58,19 +58,15 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=10.0, help="the simulator's rate scale (updates and trades)")
     args = ap.parse_args()
     sys.path.insert(0, str(ROOT / "bench"))
-    from cob import rss_mb, start_flow  # bench/cob.py
+    from cob import rss_mb, servers_up, start_flow, stop  # bench/cob.py
 
     from cobflow.app.runflow import kafka_flow
-    from cobflow.app.services import Services
     from cobflow.app.services.namespace import scratch_namespace
     from cobflow.config import load_settings
 
-    base = load_settings()
-    svc = Services(base)
-    started = svc.up()
     samples: list[dict] = []
-    try:
-        with scratch_namespace(base) as (settings, env):
+    with servers_up():
+        with scratch_namespace(load_settings()) as (settings, env):
             env["COBFLOW_SYMBOLS_FILE"] = str(CONFIG)
             (flow,) = start_flow(kafka_flow("cob", tail=True), env)
             sim = subprocess.Popen([sys.executable, "-m", "cobflow", "simulate", "--duration", "0", "--start", "now",
@@ -95,14 +91,7 @@ def main() -> None:
                     print(f"{minute:>6d} {s['lag'] if s['lag'] is not None else '-':>14} "
                           f"{s['rss_mb'] or 0:>12.0f} {behind:>30s}", flush=True)
             finally:
-                for p in (sim, flow):
-                    p.terminate()
-                    try:
-                        p.wait(30)
-                    except subprocess.TimeoutExpired:
-                        p.kill()
-    finally:
-        svc.stop(started)
+                stop(sim, flow)
     half = len(samples) // 2
     first, second = samples[:half] or samples, samples[half:] or samples
     mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
