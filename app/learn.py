@@ -411,7 +411,6 @@ class Learner:
                            "learner")]
 
 
-
 @dataclass(frozen=True)
 class Period:
     """The seconds [start, end) of a replay, served by the cnn champion at `start`."""
