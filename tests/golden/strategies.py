@@ -6,6 +6,15 @@ The file was written by the code before the Strategy API (commit 90100c4, with F
 pivot start rule applied; model_name tags dropped, as checkpoint names carry their time), so
 the test proves that the built-ins on the new API decide, order, fill and account byte for
 byte as the old fixed pipeline did.
+
+The models' outputs depend in their last bits on the CPU's vector unit (torch's kernels are
+chosen at run time: AVX2, AVX-512, ...), and so do the tables that carry them: model_outputs,
+prediction_outcomes, and decisions (their probabilities). strategies.json's are those of
+the machine of that commit (where the equality with the old pipeline was proven);
+`strategies-by-cpu.json` holds them per other kind of CPU (`python -m tests.golden.strategies
+--cpu` writes this CPU's from the code it runs: a regression anchor there, not a second
+proof). Everything else (signals, orders, fills, positions, equity, risk events) must be
+strategies.json's bytes on every CPU: on an AMD EPYC with AVX2 they are.
 """
 
 from __future__ import annotations
@@ -50,6 +59,35 @@ def digests(rows) -> dict[str, str]:
     return out
 
 
+BY_CPU = HERE / "strategies-by-cpu.json"
+
+
+def cpu() -> str:
+    """The kind of CPU the models' bits depend on: its vendor and torch's kernel level."""
+    import torch
+
+    vendor = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("vendor_id"):
+                vendor = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{vendor}/{torch.backends.cpu.get_cpu_capability()}"
+
+
+#: the tables whose bytes carry the models' outputs (see the module's doc)
+MODEL_BITS = ("model_outputs", "prediction_outcomes", "decisions")
+
+
+def expected(name: str) -> dict[str, str]:
+    """The digests `name` must give on this CPU (see the module's doc)."""
+    out = json.loads((HERE / "strategies.json").read_text())[name]
+    by_cpu = json.loads(BY_CPU.read_text()) if BY_CPU.exists() else {}
+    return {**out, **by_cpu.get(cpu(), {}).get(name, {})}
+
+
 def market():
     from tests.simdata import sim
 
@@ -86,6 +124,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         models = seeded_checkpoints(Path(tmp), SPEC)
         msgs = market()
+        if sys.argv[1:] == ["--cpu"]:  # this CPU's digests of the strategies that read a model
+            by_cpu = json.loads(BY_CPU.read_text()) if BY_CPU.exists() else {}
+            by_cpu[cpu()] = {name: {t: d for t, d in run(name, models, msgs).items() if t in MODEL_BITS}
+                             for name in STRATEGIES if name != "rules"}
+            BY_CPU.write_text(json.dumps(by_cpu, indent=1, sort_keys=True) + "\n")
+            json.dump(by_cpu[cpu()], sys.stdout, indent=1)
+            return
         result = {name: run(name, models, msgs) for name in STRATEGIES}
     out = HERE / "strategies.json"
     out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")

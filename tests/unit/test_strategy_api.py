@@ -6,7 +6,6 @@ at start in one line."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import subprocess
@@ -56,9 +55,10 @@ def of(rows, table: str, run: str | None = None):
 
 @pytest.mark.parametrize("name", golden.STRATEGIES)
 def test_the_built_ins_give_the_rows_of_the_fixed_pipeline(name, tmp_path):
-    """Digests written by the code before the API (tests/golden/strategies.py says how): the
-    decisions, orders, fills, positions, equity and risk events are the same bytes."""
-    expected = json.loads((golden.HERE / "strategies.json").read_text())[name]
+    """Digests written by the code before the API (tests/golden/strategies.py says how, and
+    which hold on which CPU): the decisions, orders, fills, positions, equity and risk events
+    are the same bytes."""
+    expected = golden.expected(name)
     got = golden.run(name, seeded_checkpoints(tmp_path, SPEC), golden.market())
     if name == "rules":
         # it reads no model, so none runs now (the fixed pipeline ran both for nothing): no
