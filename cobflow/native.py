@@ -22,6 +22,7 @@ import numpy as np
 from cobflow.config import load_settings
 from cobflow.deadletter import DeadLetter
 from cobflow.events import BookDelta, BookHealth, BookSnapshot, Precision, Trade
+from cobflow.execution.fills import MIN_LEVELS, VenueLevels
 from cobflow.metrics.trades import TIMEFRAMES, Bar, BarBuilder
 from cobflow.raw import RawMessage
 from cobflow.tables import Table, TableRows
@@ -137,18 +138,46 @@ def bucket_books(books: Sequence[object], b: float, center: int) -> tuple | None
     code gives: (bid qty, bid notional, ask qty, ask notional, venues, bid total, ask total).
     A book seen in another quote (`ConvertedBook`) is bucketed at its rate in the same call.
     None unless every book is a native one."""
+    found = _cores(books)
+    if found is None:
+        return None
+    cores, scales = found
+    bq, bn, aq, an, venues, bt, at = _native.bucket_books(cores, b, center, scales)  # type: ignore[union-attr]
+    return _f64(bq), _f64(bn), _f64(aq), _f64(an), np.frombuffer(venues, dtype=np.int64), bt, at
+
+
+def executable_prices(books: Sequence[object], qty: float) -> list[tuple[float | None, float | None]] | None:
+    """`signals.executable` of every book in one native call, the same bits as its numpy
+    code gives: (selling `qty` into its bids, buying it from its asks) per book, None where a
+    side is not that deep. None unless every book is a native one."""
+    found = _cores(books)
+    if found is None:
+        return None
+    return _native.executable_prices(found[0], qty, found[1])  # type: ignore[union-attr]
+
+
+def book_levels(books: Sequence[object], notional: float) -> list[VenueLevels] | None:
+    """`fills.venue_levels` of every book in one native call, the same bits as its numpy code
+    gives (the levels worth `notional` on each side, best first, at least `MIN_LEVELS`).
+    None unless every book is a native one."""
+    found = _cores(books)
+    if found is None:
+        return None
+    return [VenueLevels(_f64(bp), _f64(bq), _f64(ap), _f64(aq))
+            for bp, bq, ap, aq in _native.book_levels(found[0], notional, found[1], MIN_LEVELS)]  # type: ignore[union-attr]
+
+
+def _cores(books: Sequence[object]) -> tuple[list[Any], list[float]] | None:
+    """Each book's native core and the rate its prices are seen at (a `ConvertedBook`,
+    cobflow.metrics.cob, is a book and its rate); None unless every book is native."""
     cores, scales = [], []
     for x in books:
-        # a ConvertedBook (cobflow.metrics.cob) is a book and its rate
         book, rate = (x.book, x.rate) if hasattr(x, "rate") else (x, 1.0)  # type: ignore[attr-defined]
         if type(book) is not NativeVenueBook:
             return None
         cores.append(book.core)
         scales.append(rate)
-    if not cores:
-        return None
-    bq, bn, aq, an, venues, bt, at = _native.bucket_books(cores, b, center, scales)  # type: ignore[union-attr]
-    return _f64(bq), _f64(bn), _f64(aq), _f64(an), np.frombuffer(venues, dtype=np.int64), bt, at
+    return (cores, scales) if cores else None
 
 
 class NativeVenueBook:

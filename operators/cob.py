@@ -20,6 +20,7 @@ import numpy as np
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
 
+from cobflow import native
 from cobflow.config import QuoteRate, SymbolsConfig, converted_quote
 from cobflow.connectors.base import BookSyncBase
 from cobflow.deadletter import DeadLetter
@@ -289,8 +290,9 @@ class CobState:
                                        np.fromiter((t.size for t in ts), float, len(ts)),
                                        np.fromiter((1 if t.side == "buy" else -1 for t in ts), np.int8, len(ts)))
                         for v, ts in by_venue.items()}
-        return BookTops(self.symbol, s, {v: venue_levels(*b.arrays(), notional) for v, b in books.items()},
-                        self._venue_rates(), venue_trades)
+        levels = native.book_levels(list(books.values()), notional) or [venue_levels(*b.arrays(), notional)
+                                                                          for b in books.values()]
+        return BookTops(self.symbol, s, dict(zip(books, levels)), self._venue_rates(), venue_trades)
 
     def _quality(self, s: int, synced: int) -> Quality:
         """FEATURES.md "Data quality" for second s: `synced` venues (after its messages, with

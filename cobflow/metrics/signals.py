@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import Field
 
+from cobflow import native
 from cobflow.plugins import PluginParams, SymbolPlugin
 
 
@@ -48,13 +49,16 @@ def executable(prices_asc: np.ndarray, sizes: np.ndarray, qty: float, sell: bool
     return float((take * p).sum() / qty)
 
 
+def _executable_both(book: Any, qty: float) -> tuple[float | None, float | None]:
+    bp, bq, ap, aq = book.arrays()
+    return executable(bp, bq, qty, sell=True), executable(ap, aq, qty, sell=False)
+
+
 def arbitrage(books: dict, qty: float, fee_bps: dict[str, float], mid: float) -> Signal | None:
     """The best cross-venue edge for `qty` (books: venue -> book with `arrays()`), if positive."""
     bids, asks = {}, {}
-    for venue, book in books.items():
-        bp, bq, ap, aq = book.arrays()
-        b = executable(bp, bq, qty, sell=True)
-        a = executable(ap, aq, qty, sell=False)
+    prices = native.executable_prices(list(books.values()), qty) or [_executable_both(b, qty) for b in books.values()]
+    for venue, (b, a) in zip(books, prices):
         if b is not None:
             bids[venue] = b * (1 - fee_bps.get(venue, 10.0) / 1e4)
         if a is not None:

@@ -63,3 +63,50 @@ pub fn pairwise_sum(a: &[f64]) -> f64 {
     n2 -= n2 % 8;
     pairwise_sum(&a[..n2]) + pairwise_sum(&a[n2..])
 }
+
+/// The average price of selling `qty` into the bids (`sell`) or buying it from the asks,
+/// best levels first, each price times `scale`; None when the side is not that deep. As
+/// `cobflow/metrics/signals.py` `executable` computes it with numpy, bit for bit: the
+/// running total of sizes capped at `qty` (cumsum, minimum), each level's take its
+/// difference, the takes times the prices summed pairwise (every level's, zeros too).
+pub fn executable(side: &Side, scale: f64, qty: f64, sell: bool) -> Option<f64> {
+    let n = side.prices.len();
+    if n == 0 {
+        return None;
+    }
+    let mut products = Vec::with_capacity(n);
+    let (mut total, mut before) = (0.0, 0.0);
+    for idx in 0..n {
+        let i = if sell { n - 1 - idx } else { idx };
+        let q = side.sizes[i];
+        total = if idx == 0 { q } else { total + q };
+        let filled = if total.is_nan() || total < qty { total } else { qty };
+        products.push((filled - before) * (side.prices[i] * scale));
+        before = filled;
+    }
+    if before < qty * (1.0 - 1e-12) {
+        return None;
+    }
+    Some(pairwise_sum(&products) / qty)
+}
+
+/// The levels of one side an order of `notional` reaches, best first, and no fewer than
+/// `min_levels` (`cobflow/execution/fills.py` `venue_levels`, bit for bit): the running
+/// total of price x size (a cumsum), the first level where it reaches `notional`
+/// (searchsorted, left) and that one; prices times `scale`.
+pub fn levels_for(side: &Side, scale: f64, notional: f64, min_levels: usize) -> (Vec<f64>, Vec<f64>) {
+    let n = side.prices.len();
+    let best_first = |k: usize| if side.is_bid { n - 1 - k } else { k };
+    let (mut reach, mut cover) = (0.0, n);
+    for k in 0..n {
+        let i = best_first(k);
+        let value = side.prices[i] * scale * side.sizes[i];
+        reach = if k == 0 { value } else { reach + value };
+        if !(reach < notional) {
+            cover = k + 1;
+            break;
+        }
+    }
+    let take = cover.max(n.min(min_levels));
+    (0..take).map(|k| (side.prices[best_first(k)] * scale, side.sizes[best_first(k)])).unzip()
+}

@@ -192,6 +192,39 @@ fn bucket_books<'py>(py: Python<'py>, books: Vec<PyRef<'py, NativeBook>>, b: f64
     Ok((f(&bid.qty), f(&bid.notional), f(&ask.qty), f(&ask.notional), i, bid.total, ask.total))
 }
 
+/// Each book's executable prices for `qty` (`buckets::executable`): (selling into its bids,
+/// buying from its asks), None where a side is not that deep; book v's prices times
+/// `scales[v]` (a quote conversion's rate).
+#[pyfunction]
+fn executable_prices(books: Vec<PyRef<'_, NativeBook>>, qty: f64, scales: Vec<f64>)
+    -> PyResult<Vec<(Option<f64>, Option<f64>)>> {
+    if scales.len() != books.len() {
+        return Err(PyValueError::new_err(format!("{} scales for {} books", scales.len(), books.len())));
+    }
+    Ok(books.iter().zip(&scales).map(|(x, &scale)| {
+        let book = &x.engine.book;
+        (buckets::executable(&book.bids, scale, qty, true), buckets::executable(&book.asks, scale, qty, false))
+    }).collect())
+}
+
+/// Each book's levels an order of `notional` reaches on each side (`buckets::levels_for`):
+/// (bid prices descending, bid sizes, ask prices ascending, ask sizes) as float64 bytes;
+/// book v's prices times `scales[v]`.
+#[pyfunction]
+fn book_levels<'py>(py: Python<'py>, books: Vec<PyRef<'py, NativeBook>>, notional: f64, scales: Vec<f64>,
+                    min_levels: usize) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+    if scales.len() != books.len() {
+        return Err(PyValueError::new_err(format!("{} scales for {} books", scales.len(), books.len())));
+    }
+    let f = |v: &[f64]| PyBytes::new(py, &v.iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>());
+    books.iter().zip(&scales).map(|(x, &scale)| {
+        let book = &x.engine.book;
+        let (bp, bq) = buckets::levels_for(&book.bids, scale, notional, min_levels);
+        let (ap, aq) = buckets::levels_for(&book.asks, scale, notional, min_levels);
+        PyTuple::new(py, [f(&bp), f(&bq), f(&ap), f(&aq)])
+    }).collect()
+}
+
 /// A closed or open bar as the fields of `cobflow.metrics.trades.Bar`, in its order.
 type BarTuple = (i64, String, String, f64, f64, f64, f64, f64, f64, f64, i64, f64);
 
@@ -264,6 +297,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_restore, m)?)?;
     m.add_function(wrap_pyfunction!(_js_number, m)?)?;
     m.add_function(wrap_pyfunction!(bucket_books, m)?)?;
+    m.add_function(wrap_pyfunction!(executable_prices, m)?)?;
+    m.add_function(wrap_pyfunction!(book_levels, m)?)?;
     m.add("VENUES", sync::Venue::ALL.map(sync::Venue::id).to_vec())?;
     Ok(())
 }

@@ -27,7 +27,9 @@ from cobflow.connectors.bitfinex import js_number
 from cobflow.connectors.cryptofeed import import_cryptofeed
 from cobflow.connectors.simulator.faults import truncate_frames
 from cobflow.dataflows.sinks.rows import rows_of
+from cobflow.execution.fills import venue_levels
 from cobflow.metrics.cob import ConvertedBook, consolidate
+from cobflow.metrics.signals import executable
 from cobflow.metrics.trades import BarBuilder
 from cobflow.operators.books import native_venue_book
 from cobflow.operators.cob import CobState
@@ -304,6 +306,53 @@ def test_native_books_consolidate_to_the_same_bits_as_the_numpy_buckets(bucket, 
         nat[raw.exchange].apply([raw])
         python_step(ref[raw.exchange], raw, market_key(raw.exchange, raw.symbol))
     assert compared >= 15
+
+
+_sizes = st.sampled_from([1e-8, 0.001, 0.3, 1.0, 2.5, 123.456, 0.1 + 0.2])
+_side = st.lists(st.tuples(st.integers(1, 3000), _sizes), max_size=300, unique_by=lambda lv: lv[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(bids=_side, asks=_side, qty=st.sampled_from([1e-9, 0.001, 0.7, 1.0, 5.0, 77.7, 1e4]),
+       rate=st.sampled_from([None, 0.9987, 1.0003]))
+def test_native_executable_prices_are_the_numpy_walk_to_the_bit(bids, asks, qty, rate):
+    """The arbitrage signal's walk (signals.executable, numpy) and the native one agree bit
+    for bit: books up to 300 levels a side (the pairwise sum's blocks of 8 and 128), sizes
+    whose running totals round, quote conversion."""
+    book = native_venue_book("binance", "BTC-USDT")
+    book.core.apply_event(True, [(50_000 - 0.5 * t, q) for t, q in bids], [(50_000 + 0.5 * t, q) for t, q in asks],
+                          1, None, None, None, None)
+    seen = book if rate is None else ConvertedBook(book, rate)
+    bp, bq, ap, aq = seen.arrays()
+    want = (executable(bp, bq, qty, sell=True), executable(ap, aq, qty, sell=False))
+    assert native.executable_prices([seen], qty) == [want]
+
+
+@settings(max_examples=300, deadline=None)
+@given(bids=_side, asks=_side, notional=st.sampled_from([0.0, 1.0, 5e4, 1e5 + 0.1, 3e6, 1e12]),
+       rate=st.sampled_from([None, 0.9987, 1.0003]))
+def test_native_book_levels_are_the_numpy_cut_to_the_bit(bids, asks, notional, rate):
+    """What execution is handed of a book each second (fills.venue_levels, numpy): the levels
+    worth `notional` on each side, best first, at least MIN_LEVELS; the native cut gives the
+    same arrays bit for bit, with quote conversion."""
+    book = native_venue_book("binance", "BTC-USDT")
+    book.core.apply_event(True, [(50_000 - 0.5 * t, q) for t, q in bids], [(50_000 + 0.5 * t, q) for t, q in asks],
+                          1, None, None, None, None)
+    seen = book if rate is None else ConvertedBook(book, rate)
+    want = venue_levels(*seen.arrays(), notional)
+    (got,) = native.book_levels([seen], notional)
+    for f in ("bid_prices", "bid_sizes", "ask_prices", "ask_sizes"):
+        assert getattr(got, f).tobytes() == getattr(want, f).tobytes(), f
+
+
+def test_native_executable_prices_by_hand():
+    book = native_venue_book("binance", "BTC-USDT")
+    book.core.apply_event(True, [(100.4, 1.0), (100.5, 1.0)], [(100.0, 0.5), (100.1, 1.0)], 1, None, None, None, None)
+    # selling 1.5: 1 at 100.5, 0.5 at 100.4; buying 1.5: 0.5 at 100.0, 1 at 100.1; 2.5: too deep for both
+    assert native.executable_prices([book], 1.5) == [(pytest.approx((100.5 + 0.5 * 100.4) / 1.5),
+                                                      pytest.approx((0.5 * 100.0 + 100.1) / 1.5))]
+    assert native.executable_prices([book], 2.5) == [(None, None)]
+    assert native.executable_prices([book, object()], 1.0) is None  # not every book native: numpy's walk
 
 
 def read_both(path, monkeypatch) -> tuple:
