@@ -102,7 +102,7 @@ pub fn levels_for(side: &Side, scale: f64, notional: f64, min_levels: usize) -> 
         let i = best_first(k);
         let value = side.prices[i] * scale * side.sizes[i];
         reach = if k == 0 { value } else { reach + value };
-        if !(reach < notional) {
+        if reach >= notional || reach.is_nan() {
             cover = k + 1;
             break;
         }
