@@ -2,10 +2,10 @@
 included, so waiting on Kafka or on QuestDB counts), each sample charged to the innermost
 step of ours on its stack:
 
-    source  cobflow/sources.py (reading Kafka or a capture, records -> raw messages)
+    source  dataflows/sources.py (reading Kafka or a capture, records -> raw messages)
     parse   the venue parsers and books (connectors/, operators/parse.py, the native core)
     flow    the rest of the flow's steps (consolidation, metrics, features: operators/, ...)
-    sink    the sinks (cobflow/sinks/: rows -> QuestDB or Parquet)
+    sink    the sinks (dataflows/sinks/: rows -> QuestDB or Parquet)
     other   Bytewax and start-up (imports, connecting), where no step of ours is on the stack
 
     python bench/flow_profile.py STACKS.txt         # the shares of a py-spy raw file
@@ -23,8 +23,8 @@ from pathlib import Path
 CATEGORIES = ("source", "parse", "flow", "sink", "other")
 #: (category, path fragment) in the order they are tried on a frame's file
 _ANCHORS = (
-    ("sink", "cobflow/sinks/"),
-    ("source", "cobflow/sources.py"),
+    ("sink", "dataflows/sinks/"),
+    ("source", "dataflows/sources.py"),
     ("parse", "connectors/"),
     ("parse", "operators/parse.py"),
     ("parse", "operators/venue_book.py"),
