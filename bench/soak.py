@@ -49,11 +49,13 @@ def produced(settings) -> int | None:  # type: ignore[no-untyped-def]
     simulator has sent, to tell a producer that cannot keep up from a flow that cannot."""
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+    from cobflow.kafka_io import watermarks
+
     c = Consumer({"bootstrap.servers": settings.kafka.servers, "group.id": "cobflow-soak-unused"})
     try:
         md = c.list_topics(timeout=10)
         prefix = settings.kafka.raw_topic("")
-        return sum(c.get_watermark_offsets(TopicPartition(name, p), timeout=10)[1]
+        return sum(watermarks(c, TopicPartition(name, p), wait_s=10)[1]
                    for name, t in md.topics.items() if name.startswith(prefix) for p in t.partitions)
     except KafkaException:
         return None
