@@ -88,11 +88,11 @@ def main() -> None:
     import tempfile
 
     from cob import rss_mb, servers_up, start_flow, stop  # bench/cob.py
-    from scale import symbols_yaml  # bench/scale.py
 
     from cobflow.app.runflow import kafka_flow
     from cobflow.app.services.namespace import scratch_namespace
     from cobflow.config import load_settings
+    from cobflow.connectors.simulator.universe import symbols_yaml
 
     samples: list[dict] = []
     config = CONFIG
