@@ -218,11 +218,29 @@ def mark_recovery(argv: list[str], environ: MutableMapping[str, str]) -> None:
         environ.setdefault("COBFLOW_FLOW__RECOVERY", "false")
 
 
+def mark_workers(argv: list[str], environ: MutableMapping[str, str]) -> None:
+    """The cluster's workers in all and its processes, from bytewax.run's -w and -a (or their
+    BYTEWAX_ variables), for the steps that shard by worker and the capture read per process
+    (FlowSettings.workers and .processes; an explicit setting wins)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("-w", "--workers-per-process", type=int, default=None)
+    ap.add_argument("-a", "--addresses", default=None)
+    args, _ = ap.parse_known_args(argv[1:])
+    per = args.workers_per_process or int(environ.get("BYTEWAX_WORKERS_PER_PROCESS") or 1)
+    addresses = args.addresses or environ.get("BYTEWAX_ADDRESSES") or ""
+    processes = len([a for a in addresses.split(";") if a.strip()]) or 1
+    environ.setdefault("COBFLOW_FLOW__WORKERS", str(per * processes))
+    environ.setdefault("COBFLOW_FLOW__PROCESSES", str(processes))
+
+
 def main() -> int:
     tune_gc()
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     sys.argv = ["bytewax.run", *sys.argv[1:]]
     mark_recovery(sys.argv, os.environ)
+    mark_workers(sys.argv, os.environ)
     debug = os.environ.get("COBFLOW_DEBUG", "").lower() in ("1", "true", "yes", "on")
     log = None if debug else _native_stderr_to_log()
     try:

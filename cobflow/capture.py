@@ -52,9 +52,13 @@ OnBad = Callable[[CaptureError, bytes, int], Any]
 
 
 def read_capture(path: Path | str, progress: Callable[[float], None] | None = None,
-                 on_bad: OnBad | None = None) -> Iterator[Any]:
+                 on_bad: OnBad | None = None, keep: tuple[list[tuple[str, str]], list[str]] | None = None
+                 ) -> Iterator[Any]:
     """The messages of a capture, in order. `progress`, if given, is told how much has been
-    read (in `capture_extent`'s unit) every PROGRESS_EVERY messages and at the end.
+    read (in `capture_extent`'s unit) every PROGRESS_EVERY messages and at the end. `keep`
+    (venue, market) pairs and venues: a hint that only those frames (and the venues' frames
+    without a market) are wanted; the native reader then makes no message of the others,
+    other readers may still yield them.
 
     A line that is no raw message raises CaptureError naming the file and line; with
     `on_bad`, it is handed there and reading goes on. A compressed file cut short is read up
@@ -68,7 +72,7 @@ def read_capture(path: Path | str, progress: Callable[[float], None] | None = No
     # Bytes, not text: orjson reads (and checks) UTF-8 itself, so decoding first is waste.
     with open(path, "rb") as raw:
         f = gzip.GzipFile(fileobj=raw, mode="rb") if str(path).lower().endswith(".gz") else raw
-        reader = native.line_reader()
+        reader = native.line_reader(keep)
         counted = [0, 0]  # lines read so far (for the error at a cut), the last ts_recv read
         try:
             if reader is not None:

@@ -61,12 +61,16 @@ def venues() -> tuple[str, ...]:
     return tuple(_native.VENUES) if _native is not None else ()
 
 
-def line_reader():  # type: ignore[no-untyped-def]
+def line_reader(keep: tuple[list[tuple[str, str]], list[str]] | None = None):  # type: ignore[no-untyped-def]
     """The capture-line reader of the native core (`read_capture` hands it chunks of JSON
-    Lines), or None where Python reads every line."""
+    Lines), or None where Python reads every line. `keep`: only the frames of these (venue,
+    market) pairs, and those without a market of these venues, become messages."""
     if not enabled():
         return None
-    return _native.LineReader(object.__new__, RawMessage, sorted(VENUES))  # type: ignore[union-attr]
+    reader = _native.LineReader(object.__new__, RawMessage, sorted(VENUES))  # type: ignore[union-attr]
+    if keep is not None:
+        reader.keep_only(*keep)
+    return reader
 
 
 def kafka_consumer(config: dict[str, str] | None, venue_of: dict[str, str]):  # type: ignore[no-untyped-def]

@@ -29,10 +29,11 @@ from cobflow.tables import COB_TABLES, FEATURE_TABLES, INDICATORS, PIVOTS, Table
 @operator
 def cob(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConfig,
         idle_timeout: float | None = None, features: bool = True, lateness: float | None = None,
-        keep: frozenset[str] | None = None) -> RowsAndDeadLetters:
+        keep: frozenset[str] | None = None, routed: bool = False) -> RowsAndDeadLetters:
     """Raw messages -> rows of the COB tables (with `features`, of the feature tables), and
-    dead letters. `keep`: the rows of these tables only (None: all)."""
-    seconds = cob_books("cob_books", raw, symbols, idle_timeout, features, lateness, stored_of(keep))
+    dead letters. `keep`: the rows of these tables only (None: all). `routed`: `raw` comes
+    keyed by symbol (`file_input` in a cluster)."""
+    seconds = cob_books("cob_books", raw, symbols, idle_timeout, features, lateness, stored_of(keep), routed)
     return split_rows("split", op.flat_map_batch("rows", seconds, keeping(keep)))
 
 
@@ -75,9 +76,10 @@ def file_flow(input: str | Path, output: str | Path, symbols_file: str | Path | 
     settings = settings or load_settings()
     symbols = load_symbols(symbols_file or settings.symbols_file)
     flow = Dataflow("cob")
-    raw, unread = file_input(flow, input, settings.flow.batch_size, progress, settings.flow.strict)
+    raw, unread, routed = file_input(flow, input, settings.flow.batch_size, progress, settings.flow.strict, symbols,
+                                     settings.flow.processes)
     keep = keep_of(settings)
-    rows, dead = cob("cob", raw, symbols, features=features, keep=keep)
+    rows, dead = cob("cob", raw, symbols, features=features, keep=keep, routed=routed)
     parquet_output(output, kept(tables(features), keep), rows, dead, unread)
     return flow
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 
-from cobflow.config import Settings
+from cobflow.config import Settings, SymbolsConfig
 from cobflow.dataflows.sinks.deadletters import DeadLetterFile, DlqSink, for_dlq
 from cobflow.dataflows.sinks.parquet import ParquetSink
 from cobflow.dataflows.sinks.questdb import QuestDBSink, by_table
-from cobflow.dataflows.sources import CaptureSource, RawTopicsSource
+from cobflow.dataflows.sources import CaptureSource, LocalCaptureSource, RawTopicsSource
 from cobflow.dataflows.split import split_dead_letters, split_rows
 from cobflow.deadletter import DeadLetter
 from cobflow.execution.live import ExecutionReport, loads
@@ -99,13 +99,20 @@ def _own(d: DeadLetter) -> bool:
 
 
 def file_input(flow: Dataflow, path: str | Path, batch_size: int, progress: bool | str,
-               strict: bool = False) -> tuple[Stream[RawMessage], Stream[DeadLetter]]:
+               strict: bool = False, symbols: SymbolsConfig | None = None,
+               processes: int = 1) -> tuple[Stream[RawMessage], Stream[DeadLetter], bool]:
     """A capture file's raw messages (CAPTURE.md), and its lines that are none as dead
     letters (stage `read`; `strict`: the first one ends the run). `progress`: a progress bar
-    on stderr."""
+    on stderr. With `symbols` and a cluster of several processes, each process reads the
+    file for its own symbols (LocalCaptureSource): the messages come already routed to their
+    symbol (the third value, True; `cob_keyed`'s `routed`)."""
+    if symbols is not None and processes > 1:
+        items = op.input("capture", flow, LocalCaptureSource(path, symbols, processes, batch_size, progress, strict))
+        unread, keyed = split_dead_letters("unread_or_routed", items)
+        return keyed, unread, True
     items = op.input("capture", flow, CaptureSource(path, batch_size, progress, strict))
     unread, raw = split_dead_letters("unread_or_raw", items)
-    return raw, unread
+    return raw, unread, False
 
 
 def parquet_output(output: str | Path, tables: list[Table], rows: Stream[AnyRow],

@@ -1,5 +1,6 @@
 """Bytewax sources: a capture file (`cobflow compute`: one partition, read in batches,
-resumable at a message index) and the raw.<venue> Kafka topics read in step."""
+resumable at a message index; in a cluster, read by every worker for its own symbols) and
+the raw.<venue> Kafka topics read in step."""
 
 from __future__ import annotations
 
@@ -7,24 +8,30 @@ import itertools
 import sys
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
+from bytewax.inputs import DynamicSource, FixedPartitionedSource, StatefulSourcePartition, StatelessSourcePartition
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from cobflow import native
 from cobflow.capture import CaptureError, capture_extent, read_capture
+from cobflow.config import SymbolsConfig
 from cobflow.consumer_lag import LagMeter
 from cobflow.deadletter import DeadLetter
 from cobflow.kafka_io import client_config, from_record, unreadable_record
+from cobflow.operators.cob import route_by_symbol
 from cobflow.progress import Progress
 from cobflow.raw import RawMessage
+from cobflow.shards import worker_of
 from cobflow.tables import TableRow
 
 
 class _CapturePartition(StatefulSourcePartition[RawMessage | DeadLetter, int]):
-    def __init__(self, path: Path, batch_size: int, resume: int | None, progress: bool | str, strict: bool) -> None:
+    def __init__(self, path: Path, batch_size: int, resume: int | None, progress: bool | str, strict: bool,
+                 keep: tuple[list[tuple[str, str]], list[str]] | None = None) -> None:
         self.batch_size = batch_size
         self.offset = resume or 0
         if progress:
@@ -35,8 +42,8 @@ class _CapturePartition(StatefulSourcePartition[RawMessage | DeadLetter, int]):
             self.bar = None
         self.first_ts: int | None = None
         self.started = time.monotonic()
-        self.it = itertools.islice(read_capture(path, self.bar, None if strict else self._unreadable), self.offset,
-                                   None)
+        self.it = itertools.islice(read_capture(path, self.bar, None if strict else self._unreadable, keep),
+                                   self.offset, None)
 
     @staticmethod
     def _unreadable(err: CaptureError, line: bytes, last_ts: int) -> DeadLetter:
@@ -83,6 +90,51 @@ class CaptureSource(FixedPartitionedSource[RawMessage | DeadLetter, int]):
 
     def build_part(self, step_id: str, for_part: str, resume_state: int | None) -> _CapturePartition:
         return _CapturePartition(self.path, self.batch_size, resume_state, self.progress, self.strict)
+
+
+class _LocalCapturePartition(StatelessSourcePartition[Any]):
+    """One process's read of the whole capture: the frames of the symbols its workers hold,
+    grouped per symbol as the keyed step takes them, and (the first process alone) the lines
+    that are no raw message."""
+
+    def __init__(self, read: _CapturePartition | None, route: Callable[[list[RawMessage]], list], process: int
+                 ) -> None:
+        self.read, self.route, self.process = read, route, process
+
+    def next_batch(self) -> list[Any]:
+        if self.read is None:  # a process's other workers: its first one reads
+            raise StopIteration
+        batch = self.read.next_batch()  # StopIteration at the end
+        raws = [x for x in batch if type(x) is RawMessage]
+        out: list[Any] = [x for x in batch if type(x) is not RawMessage] if self.process == 0 else []
+        out.extend(self.route(raws))
+        return out
+
+
+class LocalCaptureSource(DynamicSource[Any]):
+    """A capture read once in each process of a cluster, for the symbols whose books that
+    process's workers hold (`cobflow.shards.worker_of`: where Bytewax routes a symbol's key;
+    a process holds workers `process * per_process` onwards, as Timely numbers them): raw
+    messages never cross between processes, where pickling them cost a third of the reading
+    process's time. Items are (symbol, (symbol, [raw messages])) as
+    `cobflow.operators.cob.route_by_symbol` makes them, and DeadLetters (stage `read`, from the
+    first process). Were a symbol to land elsewhere, Bytewax would carry it there: only speed
+    rests on the placement. No resume state: a file-mode flow keeps no recovery store."""
+
+    def __init__(self, path: Path | str, symbols: SymbolsConfig, processes: int, batch_size: int = 1000,
+                 progress: bool | str = False, strict: bool = False) -> None:
+        self.path, self.symbols, self.processes = Path(path), symbols, processes
+        self.batch_size, self.progress, self.strict = batch_size, progress, strict
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _LocalCapturePartition:
+        per_process = max(1, worker_count // self.processes)
+        process = worker_index // per_process
+        mine = {s for s in self.symbols.symbols if worker_of(s, worker_count) // per_process == process}
+        markets = [m for m, readers in self.symbols.readers().items() if mine.intersection(readers)]
+        read = None if worker_index % per_process else _CapturePartition(
+            self.path, self.batch_size, None, self.progress if process == 0 else False, self.strict,
+            (markets, sorted({venue for venue, _ in markets})))
+        return _LocalCapturePartition(read, route_by_symbol(self.symbols, mine), process)
 
 
 # -- Kafka --------------------------------------------------------------------------------

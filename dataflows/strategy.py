@@ -44,19 +44,22 @@ def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConf
                      control_dir: Path | None = None, cob_rows: bool = True,
                      strategy_rows: bool = True, lateness: float | None = None,
                      keep: frozenset[str] | None = None, intents: DynamicSink | None = None,
-                     reports: Stream[list[ExecutionReport]] | None = None) -> RowsAndDeadLetters:
+                     reports: Stream[list[ExecutionReport]] | None = None, workers: int = 1,
+                     routed: bool = False) -> RowsAndDeadLetters:
     """Raw messages -> rows of every table of the flow (FLOW_TABLES), and dead letters.
     `cob_rows=False`: the strategy's and execution's rows only (beside a COB flow that writes
     the COB and feature tables and the dead letters from the same input). `strategy_rows=False`
     too: the decisions and the account's rows only (RUN_TABLES: a backtest's run), and the
     dead letters of the flow's plug-ins. `keep`: the rows of these tables only (None: all).
     `intents`: where the account's order intents go (shadow and live modes: the orders topic);
-    `reports` (live mode): the venues' execution reports, which fill the orders sent."""
+    `reports` (live mode): the venues' execution reports, which fill the orders sent.
+    `workers`: the cluster's workers in all (the strategy step's shards; rows do not depend on it).
+    `routed`: `raw` comes keyed by symbol (`file_input` in a cluster)."""
     runs = strategy_runs(symbols, options.heard.name, trading.run_id)  # every plug-in checked before anything runs
     StrategyState(symbols, options.spec, None, signal_classes(options.signals))
     keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True, trading.book_notional(), lateness,
-                      stored_of(keep))
-    decided = strategy("strategy", keyed, symbols, options, models=models_wanted(runs) != ())
+                      stored_of(keep), routed)
+    decided = strategy("strategy", keyed, symbols, options, models=models_wanted(runs) != (), workers=workers)
     wait_s = max(2, math.ceil(3 * idle_timeout)) if idle_timeout else None
     executed = execution("execution", op.map("to_accounts", decided, _seconds), symbols,
                          ExecutionOptions.of(trading, symbols, wait_s), control_dir, runs, reports)
@@ -105,7 +108,8 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Da
                                   settings.flow.strategy_tables, settings.flow.lateness_s if tail else None, keep,
                                   IntentSink(settings.kafka, settings.trading.run_id)
                                   if settings.trading.venue_orders() else None,
-                                  reports_input(flow, settings, tail) if settings.trading.mode == "live" else None)
+                                  reports_input(flow, settings, tail) if settings.trading.mode == "live" else None,
+                                  settings.flow.workers)
     # the gateway's tables too (empty until `cobflow trade` writes them): the Trading dashboard
     # reads them in every mode
     questdb_output(settings, [*kept(list(FLOW_TABLES), keep), *GATEWAY_ONLY], rows, dead, lag, unread, "strategy",
@@ -118,8 +122,10 @@ def file_flow(input: str | Path, output: str | Path, symbols_file: str | Path | 
     settings = settings or load_settings()
     symbols = load_symbols(symbols_file or settings.symbols_file)
     flow = Dataflow("strategy")
-    raw, unread = file_input(flow, input, settings.flow.batch_size, progress, settings.flow.strict)
+    raw, unread, routed = file_input(flow, input, settings.flow.batch_size, progress, settings.flow.strict, symbols,
+                                     settings.flow.processes)
     keep = keep_of(settings)
-    rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings), settings.trading, keep=keep)
+    rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings), settings.trading, keep=keep,
+                                  workers=settings.flow.workers, routed=routed)
     parquet_output(output, kept(list(FLOW_TABLES), keep), rows, dead, unread)
     return flow

@@ -435,15 +435,20 @@ def new_cob_state(symbols: SymbolsConfig, symbol: str, book_notional: float | No
                     spec.quote, reports)
 
 
-def route_by_symbol(symbols: SymbolsConfig) -> Callable[[list[RawMessage]], list[tuple[str, tuple[str, list]]]]:
+def route_by_symbol(symbols: SymbolsConfig, only: set[str] | None = None
+                    ) -> Callable[[list[RawMessage]], list[tuple[str, tuple[str, list]]]]:
     """Raw messages -> (symbol, (symbol, [its raw messages])), one item per symbol per batch.
 
     A frame's `symbol` (CAPTURE.md: the canonical market) says which symbol parses it, so
     that each symbol's frames are parsed on its own worker and only raw text crosses between
     workers. A frame without a market (control frames, several markets at once) goes to
     every symbol of its venue; frames of markets no symbol follows are not read further.
+    `only`: these symbols' frames alone (one worker's share of a cluster's input).
     """
     markets = symbols.readers()
+    if only is not None:
+        markets = {m: tuple(s for s in readers if s in only) for m, readers in markets.items()}
+        markets = {m: readers for m, readers in markets.items() if readers}
     of_venue: dict[str, tuple[str, ...]] = {}
     for (venue, _), readers in markets.items():
         of_venue[venue] = (*of_venue.get(venue, ()), *(s for s in readers if s not in of_venue.get(venue, ())))
@@ -473,14 +478,16 @@ def _values(batch: list[tuple[str, Seconds]]) -> list[Seconds]:
 def cob_keyed(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
               idle_timeout: float | None = None, with_features: bool = True,
               book_notional: float | None = None, lateness: float | None = None,
-              stored: Stored = ALL_STORED) -> Stream[tuple[str, Seconds[CobSecond] | Seconds[FeatureSecond]]]:
+              stored: Stored = ALL_STORED, routed: bool = False
+              ) -> Stream[tuple[str, Seconds[CobSecond] | Seconds[FeatureSecond]]]:
     """Raw messages -> (symbol, Seconds of CobSecond records and dead letters): parsing, the
     venue books and the seconds of one symbol all run on the worker that owns it.
     `with_features`: FeatureSecond records instead (cobflow.operators.features), on the same key.
     `book_notional`: each second also carries its BookTops for execution (never stored).
     `lateness` (live, with `idle_timeout`): a venue this far behind the symbol's newest message
-    no longer holds a second open (FlowSettings.lateness_s)."""
-    keyed = op.flat_map_batch("by_symbol", up, route_by_symbol(symbols))
+    no longer holds a second open (FlowSettings.lateness_s). `routed`: `up` is already keyed
+    as `route_by_symbol` keys it (a cluster's LocalCaptureSource)."""
+    keyed = up if routed else op.flat_map_batch("by_symbol", up, route_by_symbol(symbols))
     out = op.stateful_batch("cob", keyed, lambda resume: CobLogic(unstamp(resume, step_id), symbols, idle_timeout,
                                                                   book_notional, lateness))
     return features("features", out, symbols, stored) if with_features else out
@@ -493,8 +500,8 @@ def unkey(step_id: str, keyed: Stream[tuple[str, Seconds]]) -> Stream[Seconds]:
 @operator
 def cob_books(step_id: str, up: Stream[RawMessage], symbols: SymbolsConfig,
               idle_timeout: float | None = None, with_features: bool = True,
-              lateness: float | None = None,
-              stored: Stored = ALL_STORED) -> Stream[Seconds[CobSecond] | Seconds[FeatureSecond]]:
+              lateness: float | None = None, stored: Stored = ALL_STORED,
+              routed: bool = False) -> Stream[Seconds[CobSecond] | Seconds[FeatureSecond]]:
     """Raw messages -> Seconds of CobSecond (with features: FeatureSecond) records and dead letters."""
     return unkey("unkey", cob_keyed("keyed", up, symbols, idle_timeout, with_features, lateness=lateness,
-                                    stored=stored))
+                                    stored=stored, routed=routed))

@@ -13,9 +13,14 @@ reads. The decisions are the strategies' (`cobflow.strategy`, made in the accoun
   rate goes to the strategies with the second;
 and hands the account one `StrategySecond` per symbol and second.
 
-It runs under one key for all symbols (`strategy` below), so the models see every symbol in
-one batch; everything it keeps is per symbol, so the rows do not depend on how seconds of
-different symbols interleave (the Kafka mode, the file mode, any number of workers).
+It runs one shard per worker of the flow (`strategy` below; one key for all symbols on one
+worker): a shard holds the symbols whose books its worker holds (`cobflow.shards`), so their
+seconds never cross between processes, and runs the models over its symbols in one batch.
+The batch keeps a slot for every configured symbol (`cobflow.models.runtime`), so a symbol's
+outputs are the same bits in any shard; everything kept is per symbol, so the rows do not
+depend on how seconds of different symbols interleave nor on how many shards there are (the
+Kafka mode, the file mode, any number of workers and processes). Checkpoint swaps (a live
+flow) are stored by the shard of the first symbol only.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +48,7 @@ from cobflow.models.output import ACTIONS, RUNTIME, Runner, SlotOutput
 from cobflow.operators.state import snapshot, unstamp
 from cobflow.plugins import load_class, validate_params
 from cobflow.records import FeatureSecond, ModelEvent, Outcome, Seconds, StrategyBatch, StrategyMade
+from cobflow.shards import shards
 from cobflow.strategy import ModelOutput, StrategySecond, plugin_dead_letter
 
 NS = 1_000_000_000
@@ -189,6 +195,7 @@ class StrategyState:
         self.symbols = {
             name: SymbolStrategy(name, spec, s.features.min_quality, signal_sources(name, s.strategy, sources))
             for name, s in symbols.symbols.items()}
+        self.keeps_events = True  # this shard stores the checkpoint swaps (the first symbol's shard)
 
     def add(self, records: list[FeatureSecond]) -> tuple[list[StrategySecond], list[StrategyMade], list[DeadLetter]]:
         """Seconds of any symbols (each symbol's in time order) -> what a strategy reads of
@@ -205,6 +212,8 @@ class StrategyState:
             round_ = {sym: q.pop(0) for sym, q in queues.items()}
             queues = {sym: q for sym, q in queues.items() if q}
             events = self._swap(min(sec.s for sec in round_.values())) if self.models is not None else ()
+            if not self.keeps_events:
+                events = ()
             inputs = {}
             for sym, sec in round_.items():
                 dead.extend(self._before(self.symbols[sym], sec))
@@ -315,7 +324,9 @@ def signal_classes(specs: tuple[PluginSpec, ...]) -> tuple[tuple[type[SignalSour
 
 class StrategyLogic(StatefulBatchLogic):
     def __init__(self, state: StrategyState | None, symbols: SymbolsConfig, options: StrategyOptions,
-                 models: bool = True) -> None:
+                 models: bool = True, lead: str = KEY) -> None:
+        """`lead`: the shard key that stores checkpoint swaps."""
+        self.lead = lead
         runner = load_runner(options, list(symbols.symbols), state.running if state is not None else None) \
             if models else None
         if state is None:
@@ -328,8 +339,9 @@ class StrategyLogic(StatefulBatchLogic):
                 state.running = runner.names()
         self.state = state
 
-    def on_batch(self, values: list[list[FeatureSecond]]) -> tuple[list, bool]:
-        views, made, dead = self.state.add([r for batch in values for r in batch])
+    def on_batch(self, values: list[tuple[str, list[FeatureSecond]]]) -> tuple[list, bool]:
+        self.state.keeps_events = values[0][0] == self.lead
+        views, made, dead = self.state.add([r for _, batch in values for r in batch])
         if not views and not made and not dead:
             return [], StatefulBatchLogic.RETAIN
         return [StrategyBatch(views, Seconds(made, dead))], StatefulBatchLogic.RETAIN
@@ -352,9 +364,19 @@ def load_runner(options: StrategyOptions, symbols: list[str], pinned: dict[str, 
     return runner
 
 
-def _to_strategy(batch: list[tuple[str, Seconds]]) -> list[tuple[str, list[FeatureSecond]]]:
-    """The seconds of every symbol, to the one key."""
-    return [(KEY, list(x.records)) for _, x in batch if x.records]
+def to_shards(symbols: SymbolsConfig, workers: int) -> Callable[[list[tuple[str, Seconds]]],
+                                                                  list[tuple[str, tuple[str, list[FeatureSecond]]]]]:
+    """Keyed seconds -> (shard key, (shard key, its seconds)), one item per shard per batch."""
+    route = shards(symbols.symbols, KEY, workers)
+
+    def by_shard(batch: list[tuple[str, Seconds]]) -> list[tuple[str, tuple[str, list[FeatureSecond]]]]:
+        out: dict[str, list[FeatureSecond]] = {}
+        for symbol, x in batch:
+            if x.records:
+                out.setdefault(route.get(symbol, KEY), []).extend(x.records)
+        return [(key, (key, records)) for key, records in out.items()]
+
+    return by_shard
 
 
 def _values(batch: list[tuple[str, StrategyBatch]]) -> list[StrategyBatch]:
@@ -363,10 +385,12 @@ def _values(batch: list[tuple[str, StrategyBatch]]) -> list[StrategyBatch]:
 
 @operator
 def strategy(step_id: str, up: Stream[tuple[str, Seconds]], symbols: SymbolsConfig, options: StrategyOptions,
-             models: bool = True) -> Stream[StrategyBatch]:
-    """Keyed Seconds of FeatureSecond records -> a StrategyBatch per batch (one key: see
-    above). `models=False`: no strategy reads models; none is loaded or run."""
-    keyed = op.flat_map_batch("to_strategy", up, _to_strategy)
+             models: bool = True, workers: int = 1) -> Stream[StrategyBatch]:
+    """Keyed Seconds of FeatureSecond records -> a StrategyBatch per batch and shard (a shard
+    per worker of the `workers` in the cluster: see above). `models=False`: no strategy reads
+    models; none is loaded or run."""
+    keyed = op.flat_map_batch("to_strategy", up, to_shards(symbols, workers))
+    lead = shards(symbols.symbols, KEY, workers)[min(symbols.symbols)] if symbols.symbols else KEY
     out = op.stateful_batch("strategy", keyed, lambda resume: StrategyLogic(unstamp(resume, step_id), symbols,
-                                                                            options, models))
+                                                                            options, models, lead))
     return op.flat_map_batch("unkey", out, _values)

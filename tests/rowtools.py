@@ -31,7 +31,7 @@ def run_cob(messages, symbols, workers: int = 1, features: bool = True, strategy
     else:
         from cobflow.config import TradingSettings
 
-        rows, dead = cob_and_strategy("cob", raw, symbols, strategy, trading or TradingSettings())
+        rows, dead = cob_and_strategy("cob", raw, symbols, strategy, trading or TradingSettings(), workers=workers)
     out, dlq = [], []
     op.output("rows", rows, TestingSink(out))
     op.output("dlq", dead, TestingSink(dlq))

@@ -48,6 +48,14 @@ class FlowSettings(BaseModel):
         "between workers and processes (Bytewax's own default, 10 s, let a fast reader queue ~10 s of "
         "input for a slower process)",
     )
+    workers: int = Field(
+        1, ge=1, description="the flow's workers in all (processes x workers per process): the strategy step "
+        "runs one shard per worker, beside the books of its symbols. Every flow started through "
+        "cobflow.app.runflow (`cobflow run`, `compute`, `backtest`) sets it from its -w and -a; set it on a "
+        "plain `python -m bytewax.run` cluster. It changes speed only, never a row")
+    processes: int = Field(
+        1, ge=1, description="the flow's processes (set as `workers` is): in a cluster of several, each process "
+        "reads a capture file for its own symbols, so that no raw message crosses between processes")
     tables: tuple[str, ...] | None = Field(
         None, description='the tables the flow writes (JSON list, e.g. ["cob_summary","equity"]; default: every '
         "table of the flow). The rows of the others are never made, and the features step computes only what "

@@ -15,6 +15,9 @@ use serde::Deserialize;
 
 const MAX_SHARED: usize = 65_536; // distinct field strings kept for reuse
 
+/// venue -> its markets kept, and the venues whose frames without a market are kept
+type Keep = (HashMap<String, HashSet<String>>, HashSet<String>);
+
 #[derive(Deserialize)]
 struct Envelope<'a> {
     ts_recv: u64,
@@ -38,6 +41,9 @@ pub struct LineReader {
     cls: PyObject, // RawMessage
     venues: HashSet<String>,
     shared: HashMap<String, Py<PyString>>,
+    // `keep_only`: the (venue, market) pairs kept, and the venues whose frames without a
+    // market are kept; None: every valid line is a message
+    keep: Option<Keep>,
 }
 
 impl LineReader {
@@ -84,6 +90,14 @@ impl LineReader {
             && matches!(e.encoding.as_deref(), None | Some("base64") | Some("base64-gzip"));
         known.then_some(e)
     }
+
+    fn kept(&self, e: &Envelope) -> bool {
+        match (&self.keep, &e.symbol) {
+            (None, _) => true,
+            (Some((_, venues)), None) => venues.contains(e.exchange.as_ref()),
+            (Some((markets, _)), Some(s)) => markets.get(e.exchange.as_ref()).is_some_and(|m| m.contains(s.as_ref())),
+        }
+    }
 }
 
 #[pymethods]
@@ -91,7 +105,18 @@ impl LineReader {
     /// `new`: object.__new__; `cls`: RawMessage (a slots dataclass); `venues`: the known ids.
     #[new]
     fn py_new(new: PyObject, cls: PyObject, venues: Vec<String>) -> Self {
-        LineReader { new, cls, venues: venues.into_iter().collect(), shared: HashMap::new() }
+        LineReader { new, cls, venues: venues.into_iter().collect(), shared: HashMap::new(), keep: None }
+    }
+
+    /// Read only the frames of these (venue, market) pairs, and those without a market of
+    /// these venues (one process's share of a cluster's input); other valid lines are
+    /// skipped without a message (they still count as lines read).
+    fn keep_only(&mut self, markets: Vec<(String, String)>, venues: Vec<String>) {
+        let mut by_venue: HashMap<String, HashSet<String>> = HashMap::new();
+        for (venue, market) in markets {
+            by_venue.entry(venue).or_default().insert(market);
+        }
+        self.keep = Some((by_venue, venues.into_iter().collect()));
     }
 
     /// The messages of the whole lines of `buf[start:]` (with `last`, a final line without
@@ -112,7 +137,9 @@ impl LineReader {
             // Python's bytes.strip() whitespace: a blank line is skipped
             if !line.iter().all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)) {
                 let Some(e) = self.valid(line) else { return Ok((out, pos, lines, true)) };
-                out.append(self.message(py, &e)?)?;
+                if self.kept(&e) {
+                    out.append(self.message(py, &e)?)?;
+                }
             }
             lines += 1;
             pos = end;

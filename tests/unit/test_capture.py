@@ -79,7 +79,7 @@ def test_a_ts_recv_beyond_64_bits_is_refused_by_both_readers(tmp_path, monkeypat
     from cobflow import native
 
     if not native_reader:
-        monkeypatch.setattr(native, "line_reader", lambda: None)
+        monkeypatch.setattr(native, "line_reader", lambda keep=None: None)
     elif native.line_reader() is None:
         pytest.skip("the native core is not built")
     p = tmp_path / "big.jsonl"

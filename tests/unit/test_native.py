@@ -375,6 +375,23 @@ def test_the_native_line_reader_reads_a_capture_as_python_does(tmp_path, monkeyp
         assert native_read == python_read == [m.to_dict() for m in msgs]
 
 
+def test_the_native_line_reader_keeps_only_the_markets_asked_and_their_venues_frames_without_one(tmp_path):
+    """A cluster process's share of a capture: the frames of its (venue, market) pairs and its
+    venues' frames without a market, in file order, the same messages as Python's read of them."""
+    if native.line_reader() is None:
+        pytest.skip("the native core is not built")
+    msgs = list(sim(20.0, seed=4))
+    write_capture(tmp_path / "c.jsonl", msgs)
+    pairs = sorted({(m.exchange, m.symbol) for m in msgs if m.symbol is not None})
+    assert len(pairs) > 4
+    for keep_pairs, keep_venues in ((pairs[::2], ["binance", "okx"]), (pairs[1:2], []), ([], ["kraken"])):
+        wanted = [m.to_dict() for m in msgs if (m.exchange, m.symbol) in set(keep_pairs)
+                  or (m.symbol is None and m.exchange in keep_venues)]
+        got = [m.to_dict() for m in read_capture(tmp_path / "c.jsonl", keep=([*keep_pairs], keep_venues))]
+        assert got == wanted
+        assert len(got) < len(msgs) and (got or not keep_pairs)
+
+
 _GOOD = {"ts_recv": 5, "exchange": "okx", "kind": "ws", "channel": "books", "symbol": "BTC-USDT", "payload": "{}"}
 _line_field = st.sampled_from(list(_GOOD) + ["encoding", "other"])
 _line_value = st.one_of(st.none(), st.booleans(), st.integers(-3, 2**64 + 3), st.floats(allow_nan=False),

@@ -89,6 +89,23 @@ def test_a_flow_without_a_recovery_store_keeps_no_snapshots_one_with_a_store_doe
     assert env == {"COBFLOW_FLOW__RECOVERY": "true"}  # set by the user: kept
 
 
+def test_a_flow_knows_its_workers_in_all_and_its_processes_from_its_command_line():
+    from cobflow.app.runflow import flow_commands, mark_workers
+
+    cases = [(["-w", "2"], {}, "2", "1"), (["-w", "2", "-i", "1", "-a", "h1:2101;h2:2101;h3:2101"], {}, "6", "3"),
+             (["--workers-per-process", "3", "--addresses", "127.0.0.1:1"], {}, "3", "1"), ([], {}, "1", "1"),
+             ([], {"BYTEWAX_WORKERS_PER_PROCESS": "2", "BYTEWAX_ADDRESSES": "a:1;b:1"}, "4", "2"),
+             (["-w", "2"], {"COBFLOW_FLOW__WORKERS": "5", "COBFLOW_FLOW__PROCESSES": "5"}, "5", "5")]  # the user's
+    for args, env, workers, processes in cases:
+        env = dict(env)
+        mark_workers(["bytewax.run", "x:y()", *args], env)
+        assert (env["COBFLOW_FLOW__WORKERS"], env["COBFLOW_FLOW__PROCESSES"]) == (workers, processes), (args, env)
+    for cmd in flow_commands("x:y()", 2, processes=3):  # what `cobflow run --processes 3 -w 2` starts
+        env = {}
+        mark_workers(["bytewax.run", *cmd[3:]], env)
+        assert (env["COBFLOW_FLOW__WORKERS"], env["COBFLOW_FLOW__PROCESSES"]) == ("6", "3")
+
+
 def test_a_steps_snapshot_is_a_copy_with_a_store_and_nothing_without(monkeypatch):
     from cobflow.operators import state
 
