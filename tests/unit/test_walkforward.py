@@ -16,6 +16,7 @@ import pytest
 
 from cobflow.app.walkforward import make_folds, training_rows
 from cobflow.dataflows.sinks.parquet import read_table
+from tests.walkforward_market import walk_forward_on
 
 NS = 1_000_000_000
 CONFIG = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"
@@ -119,49 +120,6 @@ def test_on_a_driftless_market_the_walk_forward_models_earn_nothing_before_fees(
     print(f"driftless walk-forward: gross minute-return t = {t_stat:.2f} over {len(r)} minutes; {report['metrics']}")
 
 
-def _walk_forward_on(tmp_path: Path, seed: int, alpha: float, strategies: tuple[str, ...] = ("combined",)
-                     ) -> dict[str, tuple[dict, float]]:
-    """Three simulated hours of cob_e2e's 2 symbols x 5 venues, walk-forward with the
-    defaults (1 h of training, 30 min tests: 3 folds), once per strategy on the same
-    capture: strategy -> (the report, the t-statistic of the test period's minute returns
-    of equity after fees)."""
-    import numpy as np
-    import yaml
-
-    from cobflow.capture import write_capture
-    from cobflow.config import load_symbols
-    from cobflow.connectors.simulator import SimConfig, simulate
-    from cobflow.execution.metrics import minute_returns
-
-    # the market the strategy's settings were looked at on (seed 95): USDT = USD and spreads
-    # as wide in bursts as outside them, read as quoted (on today's market, with 3x wider
-    # spreads in bursts, the same settings lose 0.9% after fees on seed 96: issue 38's note)
-    config = tmp_path / "as_quoted.yaml"
-    data = yaml.safe_load(CONFIG.read_text())
-    for spec in data["symbols"].values():
-        spec.pop("quote", None)
-    config.write_text(yaml.safe_dump(data))
-    capture = tmp_path / f"alpha{alpha:g}.jsonl.gz"  # 140 MB (1.1 GB as plain JSON Lines)
-    write_capture(capture, simulate(load_symbols(config), SimConfig(seed=seed, duration_s=3 * 3600, alpha=alpha,
-                                                                    usdt_bps=0.0, burst_spread=1.0)))
-    out: dict[str, tuple[dict, float]] = {}
-    for strategy in strategies:
-        folder = tmp_path / f"wf-alpha{alpha:g}-{strategy}"
-        proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(config), "backtest", "--walk-forward",
-                               "--train", "1h", "--test", "30m", "--strategy", strategy, "--input", str(capture),
-                               "--out", str(folder), "-q"], capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr
-        report = json.loads((folder / "report.json").read_text())
-        assert len(report["walk_forward"]["folds"]) == 3
-        eq = read_table(folder / "backtest", "equity").to_pydict()
-        mine = [i for i, run in enumerate(eq["run"]) if run == report["run"]]  # not the buy-and-hold baseline's
-        r = minute_returns(np.array([int(eq["ts"][i].timestamp()) * NS for i in mine]),
-                           np.array([eq["equity"][i] for i in mine]))
-        out[strategy] = report, float(np.mean(r) / np.std(r, ddof=1) * np.sqrt(len(r)))
-    capture.unlink()
-    return out
-
-
 def test_the_walk_forward_models_beat_no_trades_after_fees_with_the_signal_and_not_without(tmp_path):
     """Seed 96, on which no setting of the strategy was chosen (the vote smoothing and the
     threshold were looked at on seed 95). The same fair-price path twice (the price has its
@@ -169,14 +127,14 @@ def test_the_walk_forward_models_beat_no_trades_after_fees_with_the_signal_and_n
     1`), and without it (`--alpha 0`: the trends are still there, in the price alone). Each
     30-minute test window is traded by models trained on the hour before it, plus the
     embargo. With the signal the account ends above the no-trade baseline after every taker
-    fee; without it its Sharpe is not significantly above zero (minute-return t below 2)."""
-    runs = _walk_forward_on(tmp_path, 96, 1.0, ("combined", "maker"))
-    planted, t_planted = runs["combined"]
+    fee; without it its Sharpe is not significantly above zero (minute-return t below 2).
+    The maker strategy on the same walk-forward, and other seeds: `bench/walk_forward.py`."""
+    planted, t_planted = walk_forward_on(tmp_path, 96, 1.0)["combined"]
     m = planted["metrics"]
     assert m["fees"] > 0 and m["fills"] > 0
     assert m["total_return"] > planted["baselines"]["no_trades"]["total_return"] == 0.0, m
     assert t_planted > 0
-    none, t_none = _walk_forward_on(tmp_path, 96, 0.0)["combined"]
+    none, t_none = walk_forward_on(tmp_path, 96, 0.0)["combined"]
     assert t_none < 2.0, none["metrics"]
     assert none["baselines"]["buy_and_hold"]["total_return"] == pytest.approx(
         planted["baselines"]["buy_and_hold"]["total_return"], abs=2e-3)  # the same market moves
@@ -185,13 +143,3 @@ def test_the_walk_forward_models_beat_no_trades_after_fees_with_the_signal_and_n
         print(f"{name}, seed 96, walk-forward: net total return {x['total_return']:+.4f}, sharpe {x['sharpe']:.1f}, "
               f"minute-return t = {t:.2f}, fees {x['fees']:,.0f}, turnover {x['turnover']:.1f}; buy and hold "
               f"{r['baselines']['buy_and_hold']['total_return']:+.4f}")
-    # issue 32: the same calls worked by resting orders on the same market (the maker strategy)
-    maker, _ = runs["maker"]
-    o, mm = maker["orders"], maker["metrics"]
-    for name, r in (("taker (combined)", planted), ("maker", maker)):
-        x, ords = r["metrics"], r["orders"]
-        print(f"alpha 1, seed 96, {name}: return {x['total_return']:+.4f}, fees {x['fees']:,.0f} (maker "
-              f"{ords['maker_fees']:,.0f} over {ords['maker_fills']} fills, taker {ords['taker_fees']:,.0f} over "
-              f"{ords['taker_fills']}), limit fill ratio {ords['limit_fill_ratio']}, queue wait {ords['queue_wait_s']}")
-    assert o["maker_fills"] > 0 and o["limit_orders"] > 0 and planted["orders"]["maker_fills"] == 0
-    assert mm["fees"] < m["fees"]  # 2 bps maker against 10 bps taker on most of the volume
