@@ -57,6 +57,24 @@ def test_kafka_questdb_and_compute_agree_row_for_row(namespace, tmp_path, scale)
     assert_questdb_equals_compute(settings, env, capture, tmp_path)
 
 
+def test_a_two_process_cluster_gives_the_rows_of_compute_on_twenty_symbols(namespace, tmp_path):
+    """20 symbols x 5 venues through Kafka into a Bytewax cluster of two processes (addresses
+    on this machine, as across machines): the strategy step runs a shard on each, beside the
+    books of its symbols; every table equals `cobflow compute` on the same capture."""
+    from cobflow.connectors.simulator.universe import symbols_yaml
+
+    settings, env = namespace
+    env["COBFLOW_MODELS__DIR"] = str(seeded_checkpoints(tmp_path / "models", SPEC))
+    config = tmp_path / "twenty.yaml"
+    config.write_text(symbols_yaml(20))
+    capture = tmp_path / "twenty.jsonl"
+    cobflow(env, "--config", str(config), "simulate", "--duration", "20", "--seed", "29", "--out", str(capture))
+    cobflow(env, "--config", str(config), "replay", str(capture))
+    printed = cobflow(env, "--config", str(config), "run", "strategy", "--processes", "2")
+    assert printed.count("-i 0 -a") == 1 and printed.count("-i 1 -a") == 1, printed
+    assert_questdb_equals_compute(settings, env, capture, tmp_path, config, seconds=20)
+
+
 def test_two_workers_stopped_and_resumed_from_recovery_give_the_same_rows(namespace, tmp_path):
     """Half the capture, stop, the other half, resume from the Bytewax recovery store: with
     two workers, the rows equal one pass over the whole capture (`cobflow compute`)."""
@@ -95,9 +113,9 @@ def delete_all_records(settings) -> None:
         fut.result(timeout=30)
 
 
-def assert_questdb_equals_compute(settings, env, capture, tmp_path):
+def assert_questdb_equals_compute(settings, env, capture, tmp_path, config=CONFIG, seconds=40):
     out = tmp_path / "parquet"
-    printed = cobflow(env, "--config", str(CONFIG), "compute", "--strategy", "--input", str(capture),
+    printed = cobflow(env, "--config", str(config), "compute", "--strategy", "--input", str(capture),
                       "--output", str(out))
     assert "cob_buckets" in printed
     names = [settings.questdb.table(t.name) for t in FLOW_TABLES]
@@ -115,7 +133,7 @@ def assert_questdb_equals_compute(settings, env, capture, tmp_path):
         for qr, pr in zip(q, p):
             for c in cols:
                 assert same(norm(qr[c]), norm(pr[c])), (t.name, c, qr, pr)
-    # every second of both symbols is there: 40 s of market, 41 buckets each
+    # every second of every symbol is there: `seconds` of market, one bucket row more each
     n = query(settings.questdb, f"select count() n from {settings.questdb.table('cob_buckets')}")[0]["n"]
-    assert n == 41 * len(query(settings.questdb, f"select ts from {settings.questdb.table('cob_summary')} "
+    assert n == (seconds + 1) * len(query(settings.questdb, f"select ts from {settings.questdb.table('cob_summary')} "
                                                  f"where mid is not null"))
