@@ -1,6 +1,7 @@
 """Which worker of a Bytewax cluster holds a key, so that a step that gathers many symbols
-(the strategy step's batched models) can run one shard per worker, each on the worker that
-already holds its symbols' books: their seconds then never cross between processes.
+(the strategy step's batched models) can run one shard per process, each on a worker of the
+process that already holds its symbols' books: their seconds then never cross between
+processes.
 
 Bytewax 0.21 routes a stateful step's key to worker `hash % workers`, the hash being Rust's
 `DefaultHasher` (SipHash-1-3, keys 0 and 0) of the key's text followed by the byte 0xff (how
@@ -74,6 +75,12 @@ def shard_key(prefix: str, worker: int, workers: int) -> str:
     return f"{prefix}.{k}"
 
 
-def shards(keys: Iterable[str], prefix: str, workers: int) -> dict[str, str]:
-    """Each key -> the shard key on the worker that holds it (one shard per worker used)."""
-    return {k: shard_key(prefix, worker_of(k, workers), workers) for k in keys}
+def shards(keys: Iterable[str], prefix: str, workers: int, processes: int = 1) -> dict[str, str]:
+    """Each key -> its process's shard key: one shard per process of the cluster, on the
+    first worker of the process that holds the key (Timely numbers a process's workers
+    `process * per_process` onwards). Worker threads of one process share the interpreter
+    lock, so a shard per thread would add work, not speed: one process, one shard, `prefix`."""
+    if processes <= 1 or workers <= 1:
+        return {k: prefix for k in keys}
+    per = max(1, workers // processes)
+    return {k: shard_key(prefix, worker_of(k, workers) // per * per, workers) for k in keys}

@@ -45,7 +45,7 @@ def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConf
                      strategy_rows: bool = True, lateness: float | None = None,
                      keep: frozenset[str] | None = None, intents: DynamicSink | None = None,
                      reports: Stream[list[ExecutionReport]] | None = None, workers: int = 1,
-                     routed: bool = False) -> RowsAndDeadLetters:
+                     routed: bool = False, processes: int = 1) -> RowsAndDeadLetters:
     """Raw messages -> rows of every table of the flow (FLOW_TABLES), and dead letters.
     `cob_rows=False`: the strategy's and execution's rows only (beside a COB flow that writes
     the COB and feature tables and the dead letters from the same input). `strategy_rows=False`
@@ -53,13 +53,15 @@ def cob_and_strategy(step_id: str, raw: Stream[RawMessage], symbols: SymbolsConf
     dead letters of the flow's plug-ins. `keep`: the rows of these tables only (None: all).
     `intents`: where the account's order intents go (shadow and live modes: the orders topic);
     `reports` (live mode): the venues' execution reports, which fill the orders sent.
-    `workers`: the cluster's workers in all (the strategy step's shards; rows do not depend on it).
+    `workers`, `processes`: the cluster's workers in all and its processes (the strategy step's
+    shards; rows do not depend on them).
     `routed`: `raw` comes keyed by symbol (`file_input` in a cluster)."""
     runs = strategy_runs(symbols, options.heard.name, trading.run_id)  # every plug-in checked before anything runs
     StrategyState(symbols, options.spec, None, signal_classes(options.signals))
     keyed = cob_keyed("cob_books", raw, symbols, idle_timeout, True, trading.book_notional(), lateness,
                       stored_of(keep), routed)
-    decided = strategy("strategy", keyed, symbols, options, models=models_wanted(runs) != (), workers=workers)
+    decided = strategy("strategy", keyed, symbols, options, models=models_wanted(runs) != (), workers=workers,
+                       processes=processes)
     wait_s = max(2, math.ceil(3 * idle_timeout)) if idle_timeout else None
     executed = execution("execution", op.map("to_accounts", decided, _seconds), symbols,
                          ExecutionOptions.of(trading, symbols, wait_s), control_dir, runs, reports)
@@ -109,7 +111,7 @@ def kafka_flow(settings: Settings | None = None, tail: bool | None = None) -> Da
                                   IntentSink(settings.kafka, settings.trading.run_id)
                                   if settings.trading.venue_orders() else None,
                                   reports_input(flow, settings, tail) if settings.trading.mode == "live" else None,
-                                  settings.flow.workers)
+                                  settings.flow.workers, processes=settings.flow.processes)
     # the gateway's tables too (empty until `cobflow trade` writes them): the Trading dashboard
     # reads them in every mode
     questdb_output(settings, [*kept(list(FLOW_TABLES), keep), *GATEWAY_ONLY], rows, dead, lag, unread, "strategy",
@@ -126,6 +128,6 @@ def file_flow(input: str | Path, output: str | Path, symbols_file: str | Path | 
                                      settings.flow.processes)
     keep = keep_of(settings)
     rows, dead = cob_and_strategy("cob", raw, symbols, strategy_options(settings), settings.trading, keep=keep,
-                                  workers=settings.flow.workers, routed=routed)
+                                  workers=settings.flow.workers, routed=routed, processes=settings.flow.processes)
     parquet_output(output, kept(list(FLOW_TABLES), keep), rows, dead, unread)
     return flow

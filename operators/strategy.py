@@ -13,9 +13,10 @@ reads. The decisions are the strategies' (`cobflow.strategy`, made in the accoun
   rate goes to the strategies with the second;
 and hands the account one `StrategySecond` per symbol and second.
 
-It runs one shard per worker of the flow (`strategy` below; one key for all symbols on one
-worker): a shard holds the symbols whose books its worker holds (`cobflow.shards`), so their
-seconds never cross between processes, and runs the models over its symbols in one batch.
+It runs one shard per process of the flow (`strategy` below; one key for all symbols in one
+process): a shard holds the symbols whose books its process holds (`cobflow.shards`), so
+their seconds never cross between processes, and runs the models over its symbols in one
+batch.
 The batch keeps a slot for every configured symbol (`cobflow.models.runtime`), so a symbol's
 outputs are the same bits in any shard; everything kept is per symbol, so the rows do not
 depend on how seconds of different symbols interleave nor on how many shards there are (the
@@ -364,10 +365,10 @@ def load_runner(options: StrategyOptions, symbols: list[str], pinned: dict[str, 
     return runner
 
 
-def to_shards(symbols: SymbolsConfig, workers: int) -> Callable[[list[tuple[str, Seconds]]],
-                                                                  list[tuple[str, tuple[str, list[FeatureSecond]]]]]:
+def to_shards(symbols: SymbolsConfig, workers: int, processes: int
+              ) -> Callable[[list[tuple[str, Seconds]]], list[tuple[str, tuple[str, list[FeatureSecond]]]]]:
     """Keyed seconds -> (shard key, (shard key, its seconds)), one item per shard per batch."""
-    route = shards(symbols.symbols, KEY, workers)
+    route = shards(symbols.symbols, KEY, workers, processes)
 
     def by_shard(batch: list[tuple[str, Seconds]]) -> list[tuple[str, tuple[str, list[FeatureSecond]]]]:
         out: dict[str, list[FeatureSecond]] = {}
@@ -385,12 +386,12 @@ def _values(batch: list[tuple[str, StrategyBatch]]) -> list[StrategyBatch]:
 
 @operator
 def strategy(step_id: str, up: Stream[tuple[str, Seconds]], symbols: SymbolsConfig, options: StrategyOptions,
-             models: bool = True, workers: int = 1) -> Stream[StrategyBatch]:
+             models: bool = True, workers: int = 1, processes: int = 1) -> Stream[StrategyBatch]:
     """Keyed Seconds of FeatureSecond records -> a StrategyBatch per batch and shard (a shard
-    per worker of the `workers` in the cluster: see above). `models=False`: no strategy reads
-    models; none is loaded or run."""
-    keyed = op.flat_map_batch("to_strategy", up, to_shards(symbols, workers))
-    lead = shards(symbols.symbols, KEY, workers)[min(symbols.symbols)] if symbols.symbols else KEY
+    per process of a cluster of `workers` in `processes`: see above). `models=False`: no
+    strategy reads models; none is loaded or run."""
+    keyed = op.flat_map_batch("to_strategy", up, to_shards(symbols, workers, processes))
+    lead = shards(symbols.symbols, KEY, workers, processes)[min(symbols.symbols)] if symbols.symbols else KEY
     out = op.stateful_batch("strategy", keyed, lambda resume: StrategyLogic(unstamp(resume, step_id), symbols,
                                                                             options, models, lead))
     return op.flat_map_batch("unkey", out, _values)

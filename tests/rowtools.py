@@ -14,8 +14,11 @@ def plain_sorted(rows) -> list[tuple]:
     return sorted((plain(r) for r in rows), key=repr)
 
 
-def run_cob(messages, symbols, workers: int = 1, features: bool = True, strategy=None, trading=None):
-    """The COB flow (with its features) on messages, in this process: (rows one by one, dead letters)."""
+def run_cob(messages, symbols, workers: int = 1, features: bool = True, strategy=None, trading=None,
+            processes: int = 1):
+    """The COB flow (with its features) on messages, in this process: (rows one by one, dead letters).
+    `processes`: the strategy step shards as in a cluster of that many processes (of the
+    `workers` threads here)."""
     import bytewax.operators as op
     from bytewax.dataflow import Dataflow
     from bytewax.testing import TestingSink, TestingSource, cluster_main, run_main
@@ -31,7 +34,8 @@ def run_cob(messages, symbols, workers: int = 1, features: bool = True, strategy
     else:
         from cobflow.config import TradingSettings
 
-        rows, dead = cob_and_strategy("cob", raw, symbols, strategy, trading or TradingSettings(), workers=workers)
+        rows, dead = cob_and_strategy("cob", raw, symbols, strategy, trading or TradingSettings(), workers=workers,
+                                      processes=processes)
     out, dlq = [], []
     op.output("rows", rows, TestingSink(out))
     op.output("dlq", dead, TestingSink(dlq))

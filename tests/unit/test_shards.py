@@ -1,6 +1,6 @@
-"""The strategy step's shards: one per worker, each where Bytewax routes its symbols (checked
-on the installed Bytewax, as a cluster of threads and of processes places them), and the rows
-of a 20-symbol market with models equal whatever the number of workers and processes."""
+"""The strategy step's shards: one per process, each where Bytewax routes its symbols (the
+routing checked on the installed Bytewax), and the rows of a 20-symbol market with models
+equal whatever the number of workers, shards and processes."""
 
 from __future__ import annotations
 
@@ -71,8 +71,20 @@ def test_each_worker_gets_one_shard_key_that_lands_on_it(workers):
     assert [worker_of(k, workers) for k in keys] == list(range(workers))
     assert len(set(keys)) == workers
     assert shard_key("strategy", 0, 1) == "strategy"  # one worker: the key of before (recovery stores)
-    route = shards([f"{n}-USD" for n in NAMES[:20]], "strategy", workers)
-    assert all(worker_of(k, workers) == worker_of(sym, workers) for sym, k in route.items())
+
+
+@pytest.mark.parametrize(("workers", "processes"), [(1, 1), (2, 1), (2, 2), (3, 3), (4, 2), (6, 3)])
+def test_a_shard_per_process_on_a_worker_of_the_process_that_holds_its_symbols(workers, processes):
+    symbols = [f"{n}-USD" for n in NAMES]
+    route = shards(symbols, "strategy", workers, processes)
+    per = workers // processes
+    if processes == 1:  # threads of one process share its interpreter lock: one shard
+        assert set(route.values()) == {"strategy"}
+        return
+    assert len(set(route.values())) == processes
+    for sym, key in route.items():
+        assert worker_of(key, workers) // per == worker_of(sym, workers) // per  # the same process
+        assert worker_of(key, workers) % per == 0  # its first worker
 
 
 SPEC = LabelSpec(window_s=20, horizon_s=10)
@@ -86,15 +98,15 @@ def twenty(tmp_path_factory):
     return tuple(simulate(TWENTY, SimConfig(seed=5, duration_s=30))), models
 
 
-def test_a_twenty_symbol_market_gives_the_same_rows_on_one_two_and_three_workers(twenty):
+def test_a_twenty_symbol_market_gives_the_same_rows_on_one_two_and_three_workers_and_shards(twenty):
     msgs, models = twenty
     opts = StrategyOptions(SPEC, models)
     one, dead1 = run_cob(msgs, TWENTY, strategy=opts)
     assert {"model_outputs", "decisions", "fills", "equity"} <= {r.table for r in one}
-    for workers in (2, 3):
-        assert len(set(shards(TWENTY.symbols, "strategy", workers).values())) == workers  # a shard per worker
-        rows, dead = run_cob(msgs, TWENTY, workers=workers, strategy=opts)
-        assert plain_sorted(rows) == plain_sorted(one), f"{workers} workers"
+    for workers, processes in ((2, 1), (2, 2), (3, 3)):  # sharded as in a cluster of `processes`
+        assert len(set(shards(TWENTY.symbols, "strategy", workers, processes).values())) == processes
+        rows, dead = run_cob(msgs, TWENTY, workers=workers, strategy=opts, processes=processes)
+        assert plain_sorted(rows) == plain_sorted(one), f"{workers} workers, {processes} shards"
         assert len(dead) == len(dead1)
 
 
