@@ -50,7 +50,7 @@ class FlowSettings(BaseModel):
     )
     workers: int = Field(
         1, ge=1, description="the flow's workers in all (processes x workers per process): the strategy step "
-        "runs one shard per worker, beside the books of its symbols. Every flow started through "
+        "runs one shard per process, beside the books of its symbols. Every flow started through "
         "cobflow.app.runflow (`cobflow run`, `compute`, `backtest`) sets it from its -w and -a; set it on a "
         "plain `python -m bytewax.run` cluster. It changes speed only, never a row")
     processes: int = Field(

@@ -72,7 +72,7 @@ def test_a_two_process_cluster_gives_the_rows_of_compute_on_twenty_symbols(names
     cobflow(env, "--config", str(config), "replay", str(capture))
     printed = cobflow(env, "--config", str(config), "run", "strategy", "--processes", "2")
     assert printed.count("-i 0 -a") == 1 and printed.count("-i 1 -a") == 1, printed
-    assert_questdb_equals_compute(settings, env, capture, tmp_path, config, seconds=20)
+    assert_questdb_equals_compute(settings, env, capture, tmp_path, config)
 
 
 def test_two_workers_stopped_and_resumed_from_recovery_give_the_same_rows(namespace, tmp_path):
@@ -113,7 +113,7 @@ def delete_all_records(settings) -> None:
         fut.result(timeout=30)
 
 
-def assert_questdb_equals_compute(settings, env, capture, tmp_path, config=CONFIG, seconds=40):
+def assert_questdb_equals_compute(settings, env, capture, tmp_path, config=CONFIG):
     out = tmp_path / "parquet"
     printed = cobflow(env, "--config", str(config), "compute", "--strategy", "--input", str(capture),
                       "--output", str(out))
@@ -133,7 +133,7 @@ def assert_questdb_equals_compute(settings, env, capture, tmp_path, config=CONFI
         for qr, pr in zip(q, p):
             for c in cols:
                 assert same(norm(qr[c]), norm(pr[c])), (t.name, c, qr, pr)
-    # every second of every symbol is there: `seconds` of market, one bucket row more each
+    # every second of every symbol with a mid has its 41 bucket rows
     n = query(settings.questdb, f"select count() n from {settings.questdb.table('cob_buckets')}")[0]["n"]
-    assert n == (seconds + 1) * len(query(settings.questdb, f"select ts from {settings.questdb.table('cob_summary')} "
+    assert n == 41 * len(query(settings.questdb, f"select ts from {settings.questdb.table('cob_summary')} "
                                                  f"where mid is not null"))
