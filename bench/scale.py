@@ -4,6 +4,7 @@ holds after a day, and what a cluster of two processes gives on 20 symbols.
     python bench/scale.py                           # 2, 10, 20, 50 symbols x 5 venues, 10 min each
     python bench/scale.py --symbols 2 10 --seconds 120 --no-cluster   # a quick look
     python bench/scale.py --state-only        # part 2 alone (updates the results file)
+    python bench/scale.py --cluster-only      # part 3 alone (updates the results file)
 
 1. the sweep: the simulator writes N symbols x 5 venues (binance, coinbase, kraken, okx,
    bybit; USDT books converted at coinbase's USDT-USD) for `--seconds`; then, in file mode on
@@ -14,7 +15,9 @@ holds after a day, and what a cluster of two processes gives on 20 symbols.
    fed one and then three days of bars in every timeframe (86,400 1 s bars a day, 1,440 1 m,
    24 1 h, 1 1 d), pickled as the recovery store keeps it.
 3. the cluster: the strategy flow on the 20-symbol capture with `--processes 2` (a Bytewax
-   cluster of two processes on this machine) against one process.
+   cluster of two processes on this machine) against one process, and two independent
+   one-process runs side by side: what this machine gives two busy processes at the time
+   (its ceiling for any cluster), three alternating rounds, medians.
 
 Writes bench/results/scale.json.
 """
@@ -27,26 +30,11 @@ import os
 import pickle
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "scale.json"
-NAMES = ("BTC", "ETH", "SOL", "BNB", "XRP", "DOGE", "ADA", "AVAX", "LINK", "DOT", "LTC", "BCH", "ATOM", "UNI", "XLM",
-         "ETC", "FIL", "APT", "ARB", "OP", "NEAR", "ICP", "INJ", "AAVE", "ALGO", "SAND", "MANA", "AXS", "EGLD", "XTZ",
-         "EOS", "FLOW", "CHZ", "GRT", "MKR", "SNX", "CRV", "COMP", "ZEC", "DASH", "KSM", "RUNE", "ENJ", "BAT", "ZIL",
-         "1INCH", "SUSHI", "YFI", "LRC", "KAVA")
-
-
-def symbols_yaml(n: int) -> str:
-    lines = ["symbols:"]
-    for name in NAMES[:n]:
-        lines += [f"  {name}-USD:", "    bucket: 2bps",
-                  f"    venues: {{binance: {name}-USDT, coinbase: {name}-USD, kraken: {name}/USD, "
-                  f"okx: {name}-USDT, bybit: {name}-USDT}}",
-                  "    quote: {USDT: {market: coinbase:USDT-USD}}"]
-    return "\n".join(lines) + "\n"
-
-
 def days_of_indicator_state(days: tuple[int, ...] = (1, 3)) -> dict:
     """One symbol's indicator series after whole days of bars in each timeframe, pickled as the
     recovery store keeps them (bytes per timeframe, for each number of days)."""
@@ -77,17 +65,68 @@ def show_state() -> dict:
     return state
 
 
+def cluster(case: tuple[Path, Path, int], models: Path, tmp: Path, seconds: float, rounds: int) -> dict:
+    """The strategy flow on the 20-symbol capture: one process, a cluster of two processes
+    (addresses on this machine, as across machines), and, as the ceiling of this machine at
+    that moment, two independent one-process runs side by side (what two busy processes get
+    of its two cores). Rounds alternate; the medians are the results. CPU time: the flow's
+    processes' user + system time."""
+    import statistics
+    import subprocess
+
+    from cob import run_flow_sampled, start_flow, throughput  # bench/cob.py
+
+    from cobflow.app.runflow import file_flow
+
+    config, capture, count = case
+    env = {**os.environ, "COBFLOW_SYMBOLS_FILE": str(config), "COBFLOW_MODELS__DIR": str(models)}
+    runs: dict[str, list[dict]] = {"one_process": [], "two_processes": [], "two_independent_processes": []}
+    for i in range(rounds):
+        for label, procs in (("one_process", 1), ("two_processes", 2)):
+            subprocess.run(["rm", "-rf", str(tmp / f"cluster-{procs}")], check=True)
+            locator = file_flow(capture, tmp / f"cluster-{procs}", config, strategy=True)
+            r = throughput(count, seconds, procs, run_flow_sampled(locator, env, processes=procs))
+            runs[label].append(r)
+            print(f"round {i + 1}: strategy flow, 20 symbols, {label.replace('_', ' ')}: {r['wall_s']:.1f} s wall, "
+                  f"{r['flow_cpu_s']:.1f} s CPU, {r['msg_per_s']:,.0f} msg/s", flush=True)
+        for k in "ab":
+            subprocess.run(["rm", "-rf", str(tmp / f"alone-{k}")], check=True)
+        t0 = time.perf_counter()
+        pair = [p for k in "ab" for p in start_flow(file_flow(capture, tmp / f"alone-{k}", config, strategy=True), env)]
+        for p in pair:
+            p.wait()
+        wall = time.perf_counter() - t0
+        runs["two_independent_processes"].append({"wall_s": wall})
+        print(f"round {i + 1}: two independent one-process runs side by side: {wall:.1f} s wall", flush=True)
+    med = {k: statistics.median(r["wall_s"] for r in v) for k, v in runs.items()}
+    out: dict = {"rounds": runs, "median_wall_s": med, "speed_up": med["one_process"] / med["two_processes"],
+                 "ceiling_speed_up": 2 * med["one_process"] / med["two_independent_processes"],
+                 "cpu_s_median": {k: statistics.median(r["flow_cpu_s"] for r in runs[k])
+                                  for k in ("one_process", "two_processes")},
+                 "target_speed_up": 1.7}
+    out["of_ceiling"] = out["speed_up"] / out["ceiling_speed_up"]
+    print(f"two processes against one: {out['speed_up']:.2f}x (target 1.7x); two independent runs side by side "
+          f"give {out['ceiling_speed_up']:.2f}x on this machine now: the cluster has {out['of_ceiling']:.0%} of "
+          f"what two processes can have; CPU {out['cpu_s_median']['two_processes']:.1f} s against "
+          f"{out['cpu_s_median']['one_process']:.1f} s", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--symbols", type=int, nargs="+", default=[2, 10, 20, 50], help="symbol counts of the sweep")
     ap.add_argument("--seconds", type=float, default=600.0, help="simulated seconds per capture (default 10 min)")
     ap.add_argument("--no-cluster", action="store_true", help="skip the two-process cluster")
+    ap.add_argument("--cluster-rounds", type=int, default=3, help="alternating rounds of the cluster's runs")
     ap.add_argument("--state-only", action="store_true",
                     help="measure the indicator state alone and update it in the results file")
+    ap.add_argument("--cluster-only", action="store_true",
+                    help="part 3 alone (the 20-symbol capture and the cluster; updates the results file)")
     args = ap.parse_args()
     if args.state_only:
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        results["indicator_state_per_symbol"] = show_state()
+        if not args.cluster_only:
+            results["indicator_state_per_symbol"] = show_state()
         RESULTS.write_text(json.dumps(results, indent=2) + "\n")
         print(f"updated {RESULTS.relative_to(ROOT)}")
         return
@@ -99,9 +138,13 @@ def main() -> None:
     from cobflow.config import load_settings, load_symbols
     from cobflow.connectors.simulator import SimConfig
     from cobflow.connectors.simulator.to_file import simulate_to_file
+    from cobflow.connectors.simulator.universe import symbols_yaml
 
     results: dict = {"seconds_of_market": args.seconds, "cpus": os.cpu_count(), "venues_per_symbol": 5,
                      "sweep": {}}
+    if args.cluster_only:
+        results = json.loads(RESULTS.read_text()) if RESULTS.exists() else results
+        args.symbols = []
     with tempfile.TemporaryDirectory() as tmp_:
         tmp = Path(tmp_)
         models = tmp / "models"
@@ -139,21 +182,12 @@ def main() -> None:
                 f: (hi[f]["peak_rss_mb"] - lo[f]["peak_rss_mb"]) / (counts[-1] - counts[0]) for f in ("cob", "strategy")}
             print("peak RSS per added symbol (5 venues, {:g} s of history): COB flow {cob:.1f} MB, strategy flow "
                   "{strategy:.1f} MB".format(args.seconds, **results["rss_mb_per_added_symbol"]))
-        results["indicator_state_per_symbol"] = show_state()
+        if not args.cluster_only:
+            results["indicator_state_per_symbol"] = show_state()
         if not args.no_cluster:
-            config, capture, count = captures[20]
-            env = {**os.environ, "COBFLOW_SYMBOLS_FILE": str(config), "COBFLOW_MODELS__DIR": str(models)}
-            cluster = {}
-            for label, procs in (("one_process", 1), ("two_processes", 2)):
-                locator = file_flow(capture, tmp / f"cluster-{procs}", config, strategy=True)
-                r = throughput(count, args.seconds, procs, run_flow_sampled(locator, env, processes=procs))
-                cluster[label] = r
-                print(f"strategy flow, 20 symbols, {label.replace('_', ' ')}: {r['wall_s']:.1f} s wall, "
-                      f"{r['msg_per_s']:,.0f} msg/s", flush=True)
-            cluster["speed_up"] = cluster["one_process"]["wall_s"] / cluster["two_processes"]["wall_s"]
-            cluster["target_speed_up"] = 1.7
-            results["cluster_20_symbols"] = cluster
-            print(f"two processes against one: {cluster['speed_up']:.2f}x (target 1.7x)")
+            results["cluster_20_symbols"] = cluster(captures[20], models, tmp, args.seconds, args.cluster_rounds)
+        if args.cluster_only:
+            results["cluster_20_symbols"]["when"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written {RESULTS.relative_to(ROOT)}")
 
