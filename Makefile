@@ -21,7 +21,7 @@ demo: install
 # on real Kafka and QuestDB (started if needed, stopped afterwards if the run started them).
 # No tests collected is a failure (exit 5).
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
 
 # `cargo test` links libpython instead of being loaded by it (no extension-module feature).
 PYLIB := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))")
