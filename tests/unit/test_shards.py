@@ -4,6 +4,7 @@ equal whatever the number of workers, shards and processes."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -112,7 +113,8 @@ def test_a_twenty_symbol_market_gives_the_same_rows_on_one_two_and_three_workers
 
 def test_a_cluster_of_two_processes_computes_the_rows_of_one(twenty, tmp_path):
     """`cobflow compute --strategy --processes 2` (addresses on this machine, as across
-    machines) against one process, on the 20-symbol capture: every table equal."""
+    machines) against one process, on the 20-symbol capture with a line that is no raw
+    message: every table equal, and that line one dead letter, not one per process."""
     from cobflow.capture import write_capture
     from cobflow.dataflows.sinks.parquet import read_table
     from cobflow.tables import FLOW_TABLES
@@ -120,6 +122,8 @@ def test_a_cluster_of_two_processes_computes_the_rows_of_one(twenty, tmp_path):
     msgs, models = twenty
     capture, config = tmp_path / "twenty.jsonl", tmp_path / "twenty.yaml"
     write_capture(capture, msgs)
+    lines = capture.read_text().splitlines(keepends=True)
+    capture.write_text("".join([*lines[:1000], "not a raw message\n", *lines[1000:]]))  # read by both processes
     config.write_text(symbols_yaml(20))
     env = {"COBFLOW_MODELS__DIR": str(models), "PATH": "/usr/bin:/bin"}
     outs = {}
@@ -130,6 +134,8 @@ def test_a_cluster_of_two_processes_computes_the_rows_of_one(twenty, tmp_path):
                               capture_output=True, text=True, env=env, cwd=Path(__file__).resolve().parents[2])
         assert proc.returncode == 0, proc.stderr[-2000:]
         outs[procs] = out
+        dead = [json.loads(line) for f in out.glob("dead_letters*.jsonl") for line in f.read_text().splitlines()]
+        assert [d["stage"] for d in dead] == ["read"], dead  # once, whatever the number of processes
     compared = 0
     for table in (t.name for t in FLOW_TABLES):
         if not (outs["1"] / table).exists():
