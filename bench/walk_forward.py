@@ -1,5 +1,6 @@
 """Does the walk-forward learn the planted signal, and only it? The long form of
-tests/unit/test_walkforward.py's last test, over several seeds: three simulated hours of 2
+tests/unit/test_walkforward.py's last test (which keeps seed 96 with the signal; the control
+without it lives here), over several seeds: three simulated hours of 2
 symbols x 5 venues per seed, with the signal planted (`--alpha 1`) and without it (`--alpha
 0`, the same price path), each 30-minute test window traded by models trained on the hour
 before it. Per seed and strategy: the net return after fees against no trades, and the

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from cobflow.app.walkforward import make_folds, training_rows
 from cobflow.dataflows.sinks.parquet import read_table
@@ -120,26 +119,19 @@ def test_on_a_driftless_market_the_walk_forward_models_earn_nothing_before_fees(
     print(f"driftless walk-forward: gross minute-return t = {t_stat:.2f} over {len(r)} minutes; {report['metrics']}")
 
 
-def test_the_walk_forward_models_beat_no_trades_after_fees_with_the_signal_and_not_without(tmp_path):
+def test_the_walk_forward_models_beat_no_trades_after_fees_with_the_planted_signal(tmp_path):
     """Seed 96, on which no setting of the strategy was chosen (the vote smoothing and the
-    threshold were looked at on seed 95). The same fair-price path twice (the price has its
-    own random stream): with the signal planted in the order flow and the touch (`--alpha
-    1`), and without it (`--alpha 0`: the trends are still there, in the price alone). Each
-    30-minute test window is traded by models trained on the hour before it, plus the
-    embargo. With the signal the account ends above the no-trade baseline after every taker
-    fee; without it its Sharpe is not significantly above zero (minute-return t below 2).
-    The maker strategy on the same walk-forward, and other seeds: `bench/walk_forward.py`."""
+    threshold were looked at on seed 95), with the signal planted in the order flow and the
+    touch (`--alpha 1`). Each 30-minute test window is traded by models trained on the hour
+    before it, plus the embargo: the account ends above the no-trade baseline after every
+    taker fee. That nothing is earned without a signal: the driftless test above; the same
+    price path without the planted signal (`--alpha 0`, t below 2), other seeds and the maker
+    strategy: `bench/walk_forward.py` and `bench/maker.py` (kept out of the suite's time)."""
     planted, t_planted = walk_forward_on(tmp_path, 96, 1.0)["combined"]
     m = planted["metrics"]
     assert m["fees"] > 0 and m["fills"] > 0
     assert m["total_return"] > planted["baselines"]["no_trades"]["total_return"] == 0.0, m
     assert t_planted > 0
-    none, t_none = walk_forward_on(tmp_path, 96, 0.0)["combined"]
-    assert t_none < 2.0, none["metrics"]
-    assert none["baselines"]["buy_and_hold"]["total_return"] == pytest.approx(
-        planted["baselines"]["buy_and_hold"]["total_return"], abs=2e-3)  # the same market moves
-    for name, r, t in (("alpha 1", planted, t_planted), ("alpha 0", none, t_none)):
-        x = r["metrics"]
-        print(f"{name}, seed 96, walk-forward: net total return {x['total_return']:+.4f}, sharpe {x['sharpe']:.1f}, "
-              f"minute-return t = {t:.2f}, fees {x['fees']:,.0f}, turnover {x['turnover']:.1f}; buy and hold "
-              f"{r['baselines']['buy_and_hold']['total_return']:+.4f}")
+    print(f"alpha 1, seed 96, walk-forward: net total return {m['total_return']:+.4f}, sharpe {m['sharpe']:.1f}, "
+          f"minute-return t = {t_planted:.2f}, fees {m['fees']:,.0f}, turnover {m['turnover']:.1f}; buy and hold "
+          f"{planted['baselines']['buy_and_hold']['total_return']:+.4f}")
