@@ -125,8 +125,8 @@ def _read_lines_native(path: Path, raw, f, reader, progress, on_bad,  # type: ig
             lineno += lines
             counted[0] = lineno
             count += len(msgs)
-            if msgs:
-                counted[1] = msgs[-1].ts_recv  # once a chunk, not once a message
+            if reader.last_ts is not None:  # the last valid line read, kept as a message or not
+                counted[1] = reader.last_ts  # once a chunk, not once a message
             yield from msgs
             if stopped:
                 end = buf.find(b"\n", pos)

@@ -1,6 +1,6 @@
 """Bytewax sources: a capture file (`cobflow compute`: one partition, read in batches,
-resumable at a message index; in a cluster, read by every worker for its own symbols) and
-the raw.<venue> Kafka topics read in step."""
+resumable at a message index; in a cluster of processes, read once per process for its own
+symbols) and the raw.<venue> Kafka topics read in step."""
 
 from __future__ import annotations
 
@@ -102,13 +102,13 @@ class _LocalCapturePartition(StatelessSourcePartition[Any]):
         self.read, self.route, self.process = read, route, process
 
     def next_batch(self) -> list[Any]:
-        if self.read is None:  # a process's other workers: its first one reads
+        if self.read is None:  # nothing to read here (see LocalCaptureSource.build)
             raise StopIteration
         batch = self.read.next_batch()  # StopIteration at the end
-        raws = [x for x in batch if type(x) is RawMessage]
-        out: list[Any] = [x for x in batch if type(x) is not RawMessage] if self.process == 0 else []
-        out.extend(self.route(raws))
-        return out
+        unread = [x for x in batch if type(x) is DeadLetter]  # rare: the batch is routed whole otherwise
+        if unread:
+            batch = [x for x in batch if type(x) is not DeadLetter]
+        return [*(unread if self.process == 0 else ()), *self.route(batch)]
 
 
 class LocalCaptureSource(DynamicSource[Any]):
@@ -131,7 +131,10 @@ class LocalCaptureSource(DynamicSource[Any]):
         process = worker_index // per_process
         mine = {s for s in self.symbols.symbols if worker_of(s, worker_count) // per_process == process}
         markets = [m for m, readers in self.symbols.readers().items() if mine.intersection(readers)]
-        read = None if worker_index % per_process else _CapturePartition(
+        # a process's other workers, and a process that holds no symbol (but the first, which
+        # reports the lines that are no raw message), read nothing
+        idle = worker_index % per_process or (not mine and process != 0)
+        read = None if idle else _CapturePartition(
             self.path, self.batch_size, None, self.progress if process == 0 else False, self.strict,
             (markets, sorted({venue for venue, _ in markets})))
         return _LocalCapturePartition(read, route_by_symbol(self.symbols, mine), process)

@@ -44,6 +44,10 @@ pub struct LineReader {
     // `keep_only`: the (venue, market) pairs kept, and the venues whose frames without a
     // market are kept; None: every valid line is a message
     keep: Option<Keep>,
+    // ts_recv of the last valid line of the last `read` call, kept or not (the time of a
+    // dead letter after it is the line before it in the file, whichever markets are kept)
+    #[pyo3(get)]
+    last_ts: Option<u64>,
 }
 
 impl LineReader {
@@ -105,7 +109,7 @@ impl LineReader {
     /// `new`: object.__new__; `cls`: RawMessage (a slots dataclass); `venues`: the known ids.
     #[new]
     fn py_new(new: PyObject, cls: PyObject, venues: Vec<String>) -> Self {
-        LineReader { new, cls, venues: venues.into_iter().collect(), shared: HashMap::new(), keep: None }
+        LineReader { new, cls, venues: venues.into_iter().collect(), shared: HashMap::new(), keep: None, last_ts: None }
     }
 
     /// Read only the frames of these (venue, market) pairs, and those without a market of
@@ -127,6 +131,7 @@ impl LineReader {
         -> PyResult<(Bound<'py, PyList>, usize, usize, bool)> {
         let out = PyList::empty(py);
         let (mut pos, mut lines) = (start, 0);
+        self.last_ts = None;
         while pos < buf.len() {
             let end = match memchr::memchr(b'\n', &buf[pos..]) {
                 Some(i) => pos + i + 1,
@@ -137,6 +142,7 @@ impl LineReader {
             // Python's bytes.strip() whitespace: a blank line is skipped
             if !line.iter().all(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)) {
                 let Some(e) = self.valid(line) else { return Ok((out, pos, lines, true)) };
+                self.last_ts = Some(e.ts_recv);
                 if self.kept(&e) {
                     out.append(self.message(py, &e)?)?;
                 }

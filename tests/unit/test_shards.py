@@ -136,6 +136,8 @@ def test_a_cluster_of_two_processes_computes_the_rows_of_one(twenty, tmp_path):
         outs[procs] = out
         dead = [json.loads(line) for f in out.glob("dead_letters*.jsonl") for line in f.read_text().splitlines()]
         assert [d["stage"] for d in dead] == ["read"], dead  # once, whatever the number of processes
+        # at the time of the line before it in the file, whichever markets a process keeps
+        assert dead[0]["message"]["ts_recv"] == json.loads(lines[999])["ts_recv"], dead
     compared = 0
     for table in (t.name for t in FLOW_TABLES):
         if not (outs["1"] / table).exists():
