@@ -20,8 +20,9 @@ batch.
 The batch keeps a slot for every configured symbol (`cobflow.models.runtime`), so a symbol's
 outputs are the same bits in any shard; everything kept is per symbol, so the rows do not
 depend on how seconds of different symbols interleave nor on how many shards there are (the
-Kafka mode, the file mode, any number of workers and processes). Checkpoint swaps (a live
-flow) are stored by the shard of the first symbol only.
+Kafka mode, the file mode, any number of workers and processes). In a live cluster each
+shard swaps in a promoted checkpoint at its own look at the folder and stores its own swap
+(the same swap in the same second is one row: model_events' dedup keys).
 """
 
 from __future__ import annotations
@@ -196,7 +197,6 @@ class StrategyState:
         self.symbols = {
             name: SymbolStrategy(name, spec, s.features.min_quality, signal_sources(name, s.strategy, sources))
             for name, s in symbols.symbols.items()}
-        self.keeps_events = True  # this shard stores the checkpoint swaps (the first symbol's shard)
 
     def add(self, records: list[FeatureSecond]) -> tuple[list[StrategySecond], list[StrategyMade], list[DeadLetter]]:
         """Seconds of any symbols (each symbol's in time order) -> what a strategy reads of
@@ -213,8 +213,6 @@ class StrategyState:
             round_ = {sym: q.pop(0) for sym, q in queues.items()}
             queues = {sym: q for sym, q in queues.items() if q}
             events = self._swap(min(sec.s for sec in round_.values())) if self.models is not None else ()
-            if not self.keeps_events:
-                events = ()
             inputs = {}
             for sym, sec in round_.items():
                 dead.extend(self._before(self.symbols[sym], sec))
@@ -325,9 +323,7 @@ def signal_classes(specs: tuple[PluginSpec, ...]) -> tuple[tuple[type[SignalSour
 
 class StrategyLogic(StatefulBatchLogic):
     def __init__(self, state: StrategyState | None, symbols: SymbolsConfig, options: StrategyOptions,
-                 models: bool = True, lead: str = KEY) -> None:
-        """`lead`: the shard key that stores checkpoint swaps."""
-        self.lead = lead
+                 models: bool = True) -> None:
         runner = load_runner(options, list(symbols.symbols), state.running if state is not None else None) \
             if models else None
         if state is None:
@@ -341,7 +337,6 @@ class StrategyLogic(StatefulBatchLogic):
         self.state = state
 
     def on_batch(self, values: list[tuple[str, list[FeatureSecond]]]) -> tuple[list, bool]:
-        self.state.keeps_events = values[0][0] == self.lead
         views, made, dead = self.state.add([r for _, batch in values for r in batch])
         if not views and not made and not dead:
             return [], StatefulBatchLogic.RETAIN
@@ -391,7 +386,6 @@ def strategy(step_id: str, up: Stream[tuple[str, Seconds]], symbols: SymbolsConf
     per process of a cluster of `workers` in `processes`: see above). `models=False`: no
     strategy reads models; none is loaded or run."""
     keyed = op.flat_map_batch("to_strategy", up, to_shards(symbols, workers, processes))
-    lead = shards(symbols.symbols, KEY, workers, processes)[min(symbols.symbols)] if symbols.symbols else KEY
     out = op.stateful_batch("strategy", keyed, lambda resume: StrategyLogic(unstamp(resume, step_id), symbols,
-                                                                            options, models, lead))
+                                                                            options, models))
     return op.flat_map_batch("unkey", out, _values)
