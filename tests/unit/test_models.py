@@ -20,7 +20,7 @@ from cobflow.models.promotion import independent
 from cobflow.models.train import TrainConfig, cnn_outputs, directional_accuracy, train_cnn
 
 E2E = Path(__file__).resolve().parent.parent / "data" / "cob_e2e.yaml"
-LEARN = Path(__file__).resolve().parent.parent / "data" / "learn_symbols.yaml"
+LEARN = Path(__file__).resolve().parent.parent / "data" / "learn_two_venues.yaml"
 SPEC = LabelSpec()
 
 

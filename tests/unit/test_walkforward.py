@@ -92,14 +92,14 @@ def test_on_a_driftless_market_the_walk_forward_models_earn_nothing_before_fees(
     position may still end up or down by chance: the total return is not the test.)"""
     import numpy as np
 
-    from cobflow.capture import write_capture
     from cobflow.config import load_symbols
-    from cobflow.connectors.simulator import SimConfig, simulate
+    from cobflow.connectors.simulator import SimConfig
+    from cobflow.connectors.simulator.to_file import simulate_to_file
     from cobflow.execution.metrics import minute_returns
 
     capture = tmp_path / "flat.jsonl"
     cfg = SimConfig(seed=21, duration_s=2400, alpha=0.0, trend_scale=0.0)
-    write_capture(capture, simulate(load_symbols(CONFIG), cfg))
+    simulate_to_file(load_symbols(CONFIG), cfg, capture)  # the same bytes, its venues in two processes
     out = tmp_path / "wf"
     proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), "backtest", "--walk-forward",
                            "--train", "15m", "--test", "10m", "--epochs", "4", "--input", str(capture), "--out",
