@@ -32,8 +32,19 @@ def _count(settings, table: str) -> int:
         return 0
 
 
+@pytest.fixture(scope="module")
+def market(tmp_path_factory) -> tuple[Path, Path]:
+    """25 minutes of market and `cobflow compute`'s rows of it: both faults' capture and reference."""
+    folder = tmp_path_factory.mktemp("faults")
+    capture, reference = folder / "sim.jsonl", folder / "reference"
+    env = {**os.environ, "COBFLOW_SYMBOLS_FILE": str(CONFIG)}
+    cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "1500", "--seed", "41", "--out", str(capture))
+    cobflow(env, "--config", str(CONFIG), "compute", "--input", str(capture), "--output", str(reference))
+    return capture, reference
+
+
 @pytest.mark.parametrize("server", ["questdb", "kafka"])
-def test_a_server_killed_and_restarted_mid_run_loses_and_duplicates_nothing(namespace, tmp_path, server):
+def test_a_server_killed_and_restarted_mid_run_loses_and_duplicates_nothing(namespace, tmp_path, server, market):
     """25 minutes of market in the topics, the COB flow reading them (to their end, as a
     replay or a Kafka backtest does); QuestDB (or Kafka) killed once the first rows are in,
     started again 8 s later. The flow waits for it and goes on: every row of every table
@@ -42,10 +53,7 @@ def test_a_server_killed_and_restarted_mid_run_loses_and_duplicates_nothing(name
 
     settings, env = namespace
     env["COBFLOW_SYMBOLS_FILE"] = str(CONFIG)
-    capture = tmp_path / "sim.jsonl"
-    cobflow(env, "--config", str(CONFIG), "simulate", "--duration", "1500", "--seed", "41", "--out", str(capture))
-    reference = tmp_path / "reference"
-    cobflow(env, "--config", str(CONFIG), "compute", "--input", str(capture), "--output", str(reference))
+    capture, reference = market
     cobflow(env, "replay", str(capture))
     log = tmp_path / "flow.log"
     victim = QuestDB(settings) if server == "questdb" else Kafka(settings)
