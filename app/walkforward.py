@@ -19,7 +19,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cobflow.app.backtest import REPORT, BacktestError, checkpoints, pictures, run_backtest, run_metrics
+from cobflow.app.backtest import (
+    REPORT,
+    BacktestError,
+    checkpoints,
+    pictures,
+    processes_for,
+    run_backtest,
+    run_metrics,
+)
 from cobflow.app.compute import compute
 from cobflow.app.report.data import ParquetSource
 from cobflow.app.training import train
@@ -105,7 +113,7 @@ def walk_forward(settings: Settings, input: Path, out: Path, train_s: float, tes
     config = config or TrainConfig()
     bar = Progress("walk-forward", total=len(folds) + 2, unit=" steps") if progress else None
     every = settings.model_copy(update={"flow": settings.flow.model_copy(update={"tables": None})})
-    compute(every, input, out / "rows", workers, progress=False)  # the training rows: every table
+    compute(every, input, out / "rows", 1, processes_for(every, workers), progress=False)  # the training rows: every table
     if bar is not None:
         bar(1)
     models = out / "models"

@@ -105,7 +105,8 @@ def cmd_backtest(args: argparse.Namespace, settings: Settings) -> int:
         return _json(r)
     ran = ", ".join(f"{c['kind']} {c['name']}" for c in r["checkpoints"]) or "none"
     print(f"backtest {r['run']} (strategy {r['strategy']}) of {args.input} ({r['period']['seconds']:,} s of market, "
-          f"sha256 {r['input']['sha256'][:12]}) in {bt.seconds:.1f} s; models: {ran}; code {r['code_version']}")
+          f"sha256 {r['input']['sha256'][:12]}) in {bt.seconds:.1f} s"
+          f"{f' on {bt.processes} processes' if bt.processes > 1 else ''}; models: {ran}; code {r['code_version']}")
     print(summary_table(r))
     print(f"report: {args.out / 'report.json'}; tables: {args.out}/<table>/; pictures:")
     for p in paths:
@@ -183,7 +184,9 @@ def add_commands(sub: Subparsers) -> None:
     p.add_argument("--epochs", type=positive_int, default=8, help="walk-forward: training epochs per model")
     p.add_argument("--strict", action="store_true",
                    help="refuse checkpoints trained on other symbols than those configured (default: warn)")
-    p.add_argument("-w", "--workers", type=positive_int, default=1, help="Bytewax workers (default 1)")
+    p.add_argument("-w", "--workers", type=positive_int, default=1,
+                   help="a capture's backtest: N processes of one Bytewax worker each, at most one per symbol "
+                   "(threads of one process share its interpreter lock); --from/--to: N worker threads (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the report (report.json) instead of the tables: "
                    "full precision, for scripts; no progress bar")

@@ -120,8 +120,9 @@ def rows_of(folder: Path, table: str) -> list[dict]:
 
 
 def test_cobflow_backtest_writes_the_report_its_pictures_and_compares(tmp_path):
-    """Twice on the same capture, writing the report's tables (the default) and every table:
-    byte-identical report.json and the same rows in what both wrote; `compare` prints both."""
+    """Twice on the same capture, writing the report's tables (the default) and every table
+    with `-w 2` (two processes, a symbol each): byte-identical report.json and the same rows
+    in what both wrote; `compare` prints both."""
     from cobflow.capture import write_capture
     from cobflow.config import load_symbols
     from cobflow.connectors.simulator import SimConfig, simulate
@@ -133,14 +134,15 @@ def test_cobflow_backtest_writes_the_report_its_pictures_and_compares(tmp_path):
     models = seeded_checkpoints(tmp_path / "models", SPEC)
     env = {**os.environ, "COBFLOW_TRADING__MIN_ORDER_NOTIONAL": "0"}
     outs = []
-    for name, tables in (("a", []), ("b", ["--tables", "all"])):
+    for name, tables in (("a", []), ("b", ["--tables", "all", "-w", "2"])):
         out = tmp_path / name
         proc = subprocess.run([sys.executable, "-m", "cobflow", "--config", str(CONFIG), "backtest", "--input",
                                str(capture), "--out", str(out), "--models", str(models), "-q", *tables],
                               capture_output=True, text=True, env=env)
         assert proc.returncode == 0, proc.stderr
         outs.append((out, proc.stdout))
-    (a, printed), (b, _) = outs
+    (a, printed), (b, printed_b) = outs
+    assert " on 2 processes;" in printed_b and " processes;" not in printed
     assert (a / "report.json").read_bytes() == (b / "report.json").read_bytes()
     from cobflow.app.backtest import REPORT_TABLES
     from cobflow.tables import FLOW_TABLES
@@ -193,6 +195,19 @@ def test_cobflow_backtest_writes_the_report_its_pictures_and_compares(tmp_path):
     assert proc.returncode == 0, proc.stderr
     theirs = json.loads((other / "report.json").read_text())
     assert theirs["baselines"] == report["baselines"] and theirs["metrics"] != report["metrics"]
+
+
+def test_workers_are_processes_of_one_worker_at_most_one_per_symbol(tmp_path):
+    """`-w N` of a capture's backtest: N processes (threads of one process share its lock),
+    never more than the symbols (a process without a symbol would only cost its start)."""
+    from cobflow.app.backtest import processes_for
+    from cobflow.config import load_settings
+
+    two = load_settings(symbols_file=CONFIG)  # BTC-USD and ETH-USD
+    one = tmp_path / "one.yaml"
+    one.write_text("symbols:\n  BTC-USD:\n    bucket: 10\n    venues: {binance: BTC-USDT}\n")
+    assert [processes_for(two, w) for w in (1, 2, 3, 8)] == [1, 2, 2, 2]
+    assert [processes_for(load_settings(symbols_file=one), w) for w in (1, 2)] == [1, 1]
 
 
 def test_backtest_runs_the_checkpoint_files_it_is_given_and_the_named_strategy(tmp_path):
