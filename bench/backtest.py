@@ -73,7 +73,7 @@ def main() -> None:
                                 "w2_speedup": bt["wall_s"] / bt2["wall_s"],
                                 "backtest_share_of_cob": bt["msg_per_s"] / cob["msg_per_s"], "metrics": m,
                                 "target_wall_s": 180}
-        print(f"backtest at {bt['msg_per_s'] / cob['msg_per_s']:.0%} of the COB flow's rate; the day in "
+        print(f"backtest at {bt['msg_per_s'] / cob['msg_per_s']:.0%} of the COB flow's rate; the market in "
               f"{bt['wall_s'] / 60:.1f} min with one worker, {bt2['wall_s'] / 60:.1f} min with -w 2 (two processes: "
               f"{bt['wall_s'] / bt2['wall_s']:.2f}x), {threads['wall_s'] / 60:.1f} min on two threads")
         if args.kafka:
