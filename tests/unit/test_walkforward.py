@@ -128,6 +128,7 @@ def test_the_walk_forward_models_beat_no_trades_after_fees_with_the_planted_sign
     price path without the planted signal (`--alpha 0`, t below 2), other seeds and the maker
     strategy: `bench/walk_forward.py` and `bench/maker.py` (kept out of the suite's time)."""
     planted, t_planted = walk_forward_on(tmp_path, 96, 1.0)["combined"]
+    assert len(planted["walk_forward"]["folds"]) == 3
     m = planted["metrics"]
     assert m["fees"] > 0 and m["fills"] > 0
     assert m["total_return"] > planted["baselines"]["no_trades"]["total_return"] == 0.0, m
