@@ -175,9 +175,10 @@ def run_backtest(settings: Settings, input: Path, out: Path, workers: int = 1, p
 
 def processes_for(settings: Settings, workers: int) -> int:
     """A capture's flow with `workers` workers runs as that many processes of one worker each,
-    at most one per symbol: a process's threads share its interpreter lock (on the day's
-    market two threads took 840 s against one's 674 s), while processes split the symbols,
-    each reading the capture for its own (the rows are one process's: tests/unit/test_shards.py)."""
+    at most one per symbol: a process's threads share its interpreter lock (6 hours of 2
+    symbols x 5 venues: two threads 150.9 s, two processes 131.6 s, one worker 122.1 s;
+    bench/results/backtest-21600s.json), while processes split the symbols, each reading the
+    capture for its own (the rows are one process's: tests/unit/test_shards.py)."""
     return max(1, min(workers, len(load_symbols(settings.symbols_file).symbols)))
 
 
